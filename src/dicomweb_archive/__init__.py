@@ -1,0 +1,19 @@
+"""Turn DICOM P10 files into a DICOMweb-native archive of plain files."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from dicomweb_archive.convert.converter import ConversionResult, Converter
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.store.directory import Archive
+
+__all__ = [
+    "Archive",
+    "ConversionResult",
+    "ConvertOptions",
+    "Converter",
+    "DicomwebArchiveError",
+    "__version__",
+]

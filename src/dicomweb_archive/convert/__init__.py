@@ -1,0 +1,1 @@
+"""Convert: orchestrate P10 inputs into an archive."""

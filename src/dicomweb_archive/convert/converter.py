@@ -1,0 +1,162 @@
+"""Convert many inputs into one archive, on every core, then refresh the studies."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dicomweb_archive.convert.inputs import InputError, InputRef, expand
+from dicomweb_archive.convert.instance import InstanceOutcome, convert_input
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.convert.studies import update_studies_index, update_study
+from dicomweb_archive.model.aggregate import Conflict
+from dicomweb_archive.store.directory import Archive
+
+#: Called once the inputs are counted, with their number.
+OnTotal = Callable[[int], None]
+#: Called for every input as it finishes.
+OnOutcome = Callable[[InstanceOutcome], None]
+
+
+@dataclass
+class ConversionResult:
+    """The summary of one conversion run."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: list[InstanceOutcome] = field(default_factory=list)
+    skipped: list[InstanceOutcome] = field(default_factory=list)
+    updated: list[InstanceOutcome] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    studies: list[str] = field(default_factory=list)
+    frames: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.counts["failed"] == 0
+
+    @property
+    def instances(self) -> int:
+        return sum(self.counts[s] for s in ("converted", "updated", "unchanged"))
+
+    @property
+    def instances_per_second(self) -> float:
+        return self.instances / self.seconds if self.seconds else 0.0
+
+    def add(self, outcome: InstanceOutcome) -> None:
+        self.counts[outcome.status] += 1
+        self.frames += outcome.frames
+        self.bytes_read += outcome.size
+        if outcome.status == "failed":
+            self.failures.append(outcome)
+        elif outcome.status == "skipped":
+            self.skipped.append(outcome)
+        elif outcome.status == "updated":
+            self.updated.append(outcome)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "converted": self.counts["converted"],
+            "updated": self.counts["updated"],
+            "unchanged": self.counts["unchanged"],
+            "skipped": self.counts["skipped"],
+            "failed": self.counts["failed"],
+            "frames": self.frames,
+            "bytesRead": self.bytes_read,
+            "seconds": round(self.seconds, 3),
+            "instancesPerSecond": round(self.instances_per_second, 1),
+            "studies": self.studies,
+            "failures": [{"input": o.name, "reason": o.reason} for o in self.failures],
+            "skippedInputs": [{"input": o.name, "reason": o.reason} for o in self.skipped],
+            "updatedInstances": [
+                {"input": o.name, "sopInstanceUID": o.sop_instance_uid} for o in self.updated
+            ],
+            "conflicts": [c.to_json() for c in self.conflicts],
+        }
+
+
+def _chunksize(total: int, workers: int) -> int:
+    return max(1, min(16, total // (workers * 8)))
+
+
+class Converter:
+    """Converts P10 inputs into the archive at ``root``.
+
+    >>> Converter("archive").convert(["scans/"])  # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | os.PathLike[str], options: ConvertOptions | None = None):
+        self.root = str(Path(root))
+        self.options = options or ConvertOptions()
+        self.archive = Archive(self.root)
+
+    def convert(
+        self,
+        inputs: Iterable[str],
+        *,
+        on_total: OnTotal | None = None,
+        on_outcome: OnOutcome | None = None,
+    ) -> ConversionResult:
+        """Convert every input; never raises for a bad input, see the result."""
+        started = time.perf_counter()
+        self.archive.ensure(self.options.manifest())
+        result = ConversionResult()
+        spool = str(self.archive.path(".dwa/tmp"))
+        refs: list[InputRef] = []
+        for item in expand(list(inputs), spool):
+            if isinstance(item, InputError):
+                outcome = InstanceOutcome(item.name, "failed", reason=item.reason)
+                result.add(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
+            else:
+                refs.append(item)
+        if on_total:
+            on_total(len(refs) + result.counts["failed"])
+        touched: set[str] = set()
+        try:
+            for outcome in self._run(refs):
+                result.add(outcome)
+                if outcome.study_instance_uid and outcome.status != "failed":
+                    touched.add(outcome.study_instance_uid)
+                if on_outcome:
+                    on_outcome(outcome)
+        finally:
+            for ref in refs:
+                if ref.member is None and ref.path.startswith(spool + os.sep):
+                    os.unlink(ref.path)
+        result.conflicts, result.studies = self.refresh(touched)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def refresh(self, studies: Iterable[str]) -> tuple[list[Conflict], list[str]]:
+        """Rewrite the derived documents of ``studies`` and the studies index."""
+        conflicts: list[Conflict] = []
+        rows = {}
+        ordered = sorted(set(studies))
+        for study in ordered:
+            row, found = update_study(self.archive, study)
+            rows[study] = row
+            conflicts.extend(found)
+        if rows or not self.archive.exists("studies/index.json.gz"):
+            update_studies_index(self.archive, rows)
+        return conflicts, ordered
+
+    def _run(self, refs: list[InputRef]) -> Iterator[InstanceOutcome]:
+        work = functools.partial(convert_input, self.root, self.options)
+        workers = min(self.options.worker_count(), max(1, len(refs)))
+        if workers == 1:
+            yield from map(work, refs)
+            return
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with context.Pool(workers) as pool:
+            yield from pool.imap_unordered(work, refs, _chunksize(len(refs), workers))

@@ -1,0 +1,91 @@
+"""Refresh the derived documents of studies after their instances changed.
+
+Everything here is recomputed from the instances' ``metadata.gz`` files on disk,
+under the study's lock, so concurrent conversions and reruns after a kill all
+converge on the same documents.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+
+import orjson
+
+from dicomweb_archive.model import paths
+from dicomweb_archive.model.aggregate import Conflict, study_documents, study_sort_key
+from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.store.directory import Archive
+
+
+def _load_instances(archive: Archive, study: str) -> dict[str, list[JSONDataset]]:
+    by_series: dict[str, list[JSONDataset]] = {}
+    for series in archive.list_dir(f"{paths.study_dir(study)}/series"):
+        instances = []
+        folder = f"{paths.series_dir(study, series)}/instances"
+        for sop in archive.list_dir(folder):
+            target = paths.instance_metadata(study, series, sop)
+            try:
+                document = archive.read_json_gz(target)
+            except FileNotFoundError:
+                continue  # not committed yet
+            except (OSError, EOFError, zlib.error, gzip.BadGzipFile, orjson.JSONDecodeError):
+                continue
+            instances.extend(document)
+        if instances:
+            by_series[series] = instances
+    return by_series
+
+
+def update_study(archive: Archive, study: str) -> tuple[JSONDataset | None, list[Conflict]]:
+    """Rewrite one study's derived documents; returns its QIDO row and conflicts."""
+    with archive.lock(f"study-{study}"):
+        by_series = _load_instances(archive, study)
+        if not by_series:
+            archive.remove_all(
+                [paths.study_metadata(study), paths.study_row(study), paths.series_index(study)]
+            )
+            return None, []
+        docs = study_documents(study, by_series)
+        for series in docs.series:
+            uid = series.series_instance_uid
+            archive.write_json_gz(paths.series_metadata(study, uid), series.metadata)
+            archive.write_json_gz(paths.instances_index(study, uid), series.instance_rows)
+        # Series folders without committed instances lose their documents.
+        for series in archive.list_dir(f"{paths.study_dir(study)}/series"):
+            if series not in by_series:
+                archive.remove_all(
+                    [paths.series_metadata(study, series), paths.instances_index(study, series)]
+                )
+        archive.write_json_gz(paths.series_index(study), docs.series_rows)
+        archive.write_json_gz(paths.study_metadata(study), docs.metadata)
+        archive.write_json_gz(paths.deduplicated(study), {
+            **docs.deduplicated,
+            "conflicts": [c.to_json() for c in docs.conflicts],
+        })
+        archive.write_json_gz(paths.study_row(study), [docs.row])
+        return docs.row, docs.conflicts
+
+
+def update_studies_index(archive: Archive, rows: dict[str, JSONDataset | None]) -> None:
+    """Put the given study rows into ``studies`` (``None`` removes a study)."""
+    with archive.lock("studies-index"):
+        current: dict[str, JSONDataset] = {}
+        if archive.exists(paths.STUDIES_INDEX):
+            for row in archive.read_json_gz(paths.STUDIES_INDEX):
+                uid = row.get("0020000D", {}).get("Value", [None])[0]
+                if uid:
+                    current[uid] = row
+        else:
+            # First index, or one lost: rebuild from every study's own row.
+            for study in archive.list_dir("studies"):
+                if os.path.exists(archive.path(paths.study_row(study))):
+                    current[study] = archive.read_json_gz(paths.study_row(study))[0]
+        for study, row in rows.items():
+            if row is None:
+                current.pop(study, None)
+            else:
+                current[study] = row
+        ordered = sorted(current.values(), key=study_sort_key)
+        archive.write_json_gz(paths.STUDIES_INDEX, ordered)

@@ -1,0 +1,70 @@
+"""The one exception tree of dicomweb_archive.
+
+::
+
+    DicomwebArchiveError                 exit 1
+    ├── InvalidInputError                exit 1 per file, HTTP 400
+    │   ├── NotDicomError                not a DICOM file at all
+    │   ├── TruncatedDicomError          the file ends before its data does
+    │   ├── MalformedDicomError          it parses, but breaks the standard
+    │   └── InvalidUIDError              a UID that cannot name a resource
+    ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
+    ├── UnsupportedTransferSyntaxError   HTTP 406
+    ├── ArchiveError                     the archive itself is unusable
+    │   └── ArchiveOptionsMismatchError  options differ from the archive's manifest
+    └── StoreError
+        └── ResourceNotFoundError        HTTP 404
+
+Edges translate these: the CLI into exit codes and one-line messages, the server
+into HTTP status codes.  Library code raises them and never prints.
+"""
+
+from __future__ import annotations
+
+
+class DicomwebArchiveError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class InvalidInputError(DicomwebArchiveError):
+    """An input cannot be converted; other inputs are unaffected."""
+
+
+class NotDicomError(InvalidInputError):
+    """The input is not a DICOM P10 file or dataset."""
+
+
+class TruncatedDicomError(InvalidInputError):
+    """The input ends before the data it announces."""
+
+
+class MalformedDicomError(InvalidInputError):
+    """The input parses but violates the standard in a way we cannot store."""
+
+
+class InvalidUIDError(InvalidInputError):
+    """A UID is missing or is not a valid DICOM UID."""
+
+
+class NotAnInstanceError(DicomwebArchiveError):
+    """A valid DICOM file that holds no composite instance (a DICOMDIR); skipped."""
+
+
+class UnsupportedTransferSyntaxError(DicomwebArchiveError):
+    """The transfer syntax cannot be handled for the requested operation."""
+
+
+class ArchiveError(DicomwebArchiveError):
+    """The archive is not usable as it stands."""
+
+
+class ArchiveOptionsMismatchError(ArchiveError):
+    """A conversion asked for options that differ from the archive's own."""
+
+
+class StoreError(DicomwebArchiveError):
+    """Reading or writing the archive failed."""
+
+
+class ResourceNotFoundError(StoreError):
+    """The requested resource does not exist in the archive."""

@@ -1,0 +1,1 @@
+"""Model: archive paths, multipart framing and study-level documents; no IO."""

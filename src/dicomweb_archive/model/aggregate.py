@@ -1,0 +1,262 @@
+"""Study-level documents derived from instance metadata; pure functions, no IO.
+
+From the DICOM JSON of every instance of a study this builds the series and
+study metadata (WADO-RS), the QIDO-RS rows of the study, its series and their
+instances, and the deduplicated study document: attributes shared by the whole
+study stored once, those shared by a series once per series, the rest per
+instance.  Patient, study and series attributes that disagree between instances
+are reported as :class:`Conflict`; nothing is silently picked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dicomweb_archive.model import attributes as attrs
+from dicomweb_archive.p10.jsonmodel import JSONDataset
+
+DEDUPLICATED_FORMAT = "dicomweb-archive/deduplicated"
+
+
+def _first(ds: JSONDataset, key: str) -> Any:
+    value = ds.get(key, {}).get("Value")
+    return value[0] if value else None
+
+
+def _sort_number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else float("inf")
+
+
+def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
+    return (_sort_number(_first(ds, "00200013")), str(_first(ds, "00080018") or ""))
+
+
+def _canonical(element: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(element, option=orjson.OPT_SORT_KEYS)
+
+
+def _uid(value: str, vr: str = "UI") -> dict[str, Any]:
+    return {"vr": vr, "Value": [value]}
+
+
+def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
+    return {k: ds[k] for k in keys if k in ds}
+
+
+def _describe(element: Mapping[str, Any] | None) -> str:
+    if element is None:
+        return "(absent)"
+    values = element.get("Value")
+    if not values:
+        return "(empty)"
+    shown = []
+    for v in values:
+        if isinstance(v, dict):
+            shown.append("=".join(str(c) for c in v.values()))
+        else:
+            shown.append(str(v))
+    return "\\".join(shown)
+
+
+@dataclass
+class Conflict:
+    """An attribute that should be equal across a study or series, and is not."""
+
+    study: str
+    series: str | None
+    tag: str
+    #: Each distinct value (as shown) with the instances that carry it.
+    values: dict[str, list[str]]
+
+    @property
+    def keyword(self) -> str:
+        return attrs.KEYWORDS.get(self.tag, self.tag)
+
+    def message(self) -> str:
+        where = f"series {self.series}" if self.series else f"study {self.study}"
+        parts = [
+            f"{value!r} in {len(sops)} instance{'s' if len(sops) != 1 else ''}"
+            for value, sops in self.values.items()
+        ]
+        return f"{where}: {self.keyword} differs between instances: " + ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "study": self.study,
+            "series": self.series,
+            "tag": self.tag,
+            "keyword": self.keyword,
+            "values": self.values,
+        }
+
+
+def _conflicts(
+    study: str, series: str | None, instances: list[JSONDataset], keys: Iterable[str]
+) -> list[Conflict]:
+    found = []
+    for key in sorted(keys):
+        groups: dict[bytes, tuple[str, list[str]]] = {}
+        for ds in instances:
+            element = ds.get(key)
+            if element is None or not element.get("Value"):
+                continue  # absent or empty does not contradict a value
+            canonical = _canonical(element["Value"])
+            shown, sops = groups.setdefault(canonical, (_describe(element), []))
+            sops.append(str(_first(ds, "00080018")))
+        if len(groups) > 1:
+            found.append(
+                Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
+            )
+    return found
+
+
+@dataclass
+class SeriesDocuments:
+    series_instance_uid: str
+    metadata: list[JSONDataset]
+    instance_rows: list[JSONDataset]
+    row: JSONDataset
+
+
+@dataclass
+class StudyDocuments:
+    study_instance_uid: str
+    series: list[SeriesDocuments]
+    row: JSONDataset
+    deduplicated: dict[str, Any]
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    @property
+    def metadata(self) -> list[JSONDataset]:
+        return [ds for s in self.series for ds in s.metadata]
+
+    @property
+    def series_rows(self) -> list[JSONDataset]:
+        return [s.row for s in self.series]
+
+
+def _modalities(instances: Iterable[JSONDataset]) -> list[str]:
+    return sorted({str(m) for ds in instances if (m := _first(ds, "00080060"))})
+
+
+def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> SeriesDocuments:
+    ordered = sorted(instances, key=instance_sort_key)
+    rows = []
+    for ds in ordered:
+        row = _pick(ds, attrs.INSTANCE_QIDO)
+        row[attrs.INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
+        row[attrs.RETRIEVE_URL] = {
+            "vr": "UR",
+            "Value": [f"instances/{_first(ds, '00080018')}"],
+        }
+        rows.append(dict(sorted(row.items())))
+    first = ordered[0]
+    series_row = _pick(first, attrs.SERIES_QIDO)
+    series_row[attrs.NUMBER_OF_SERIES_RELATED_INSTANCES] = {
+        "vr": "IS",
+        "Value": [len(ordered)],
+    }
+    series_row[attrs.RETRIEVE_URL] = {"vr": "UR", "Value": [f"series/{series}"]}
+    series_row["0020000E"] = _uid(series)
+    series_row["0020000D"] = _uid(study)
+    return SeriesDocuments(series, ordered, rows, dict(sorted(series_row.items())))
+
+
+def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
+    return (_sort_number(_first(doc.row, "00200011")), doc.series_instance_uid)
+
+
+def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
+    everything = [ds for s in series for ds in s.metadata]
+    shared = _shared(everything)
+    out_series: dict[str, Any] = {}
+    out_instances: dict[str, Any] = {}
+    for s in series:
+        series_shared = {
+            k: v for k, v in _shared(s.metadata).items() if k not in shared
+        }
+        out_series[s.series_instance_uid] = series_shared
+        for ds in s.metadata:
+            own = {
+                k: v for k, v in ds.items() if k not in shared and k not in series_shared
+            }
+            out_instances[str(_first(ds, "00080018"))] = {
+                "series": s.series_instance_uid,
+                "attributes": own,
+            }
+    return {
+        "format": DEDUPLICATED_FORMAT,
+        "version": 1,
+        "studyInstanceUID": study,
+        "study": shared,
+        "series": out_series,
+        "instances": out_instances,
+    }
+
+
+def _shared(instances: list[JSONDataset]) -> JSONDataset:
+    """Elements present, with the same value, in every one of ``instances``."""
+    if not instances:
+        return {}
+    first = instances[0]
+    shared = {}
+    for key, element in first.items():
+        canonical = _canonical(element)
+        if all(key in ds and _canonical(ds[key]) == canonical for ds in instances[1:]):
+            shared[key] = element
+    return shared
+
+
+def reconstruct_instances(document: Mapping[str, Any]) -> list[JSONDataset]:
+    """The full instance datasets a deduplicated document stands for."""
+    out = []
+    for entry in document["instances"].values():
+        ds = dict(document["study"])
+        ds.update(document["series"][entry["series"]])
+        ds.update(entry["attributes"])
+        out.append(dict(sorted(ds.items())))
+    return out
+
+
+def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> StudyDocuments:
+    """Every derived document of one study from its instances' metadata."""
+    series_docs = sorted(
+        (_series_documents(study, se, insts) for se, insts in by_series.items() if insts),
+        key=_series_sort_key,
+    )
+    everything = [ds for s in series_docs for ds in s.metadata]
+    if not everything:
+        raise ValueError(f"study {study} has no instances")
+    conflicts = _conflicts(study, None, everything, attrs.STUDY_LEVEL - {"0020000D"})
+    for s in series_docs:
+        conflicts.extend(
+            _conflicts(study, s.series_instance_uid, s.metadata, attrs.SERIES_LEVEL - {"0020000E"})
+        )
+    row = _pick(everything[0], attrs.STUDY_QIDO)
+    modalities = _modalities(everything)
+    if modalities:
+        row[attrs.MODALITIES_IN_STUDY] = {"vr": "CS", "Value": modalities}
+    row[attrs.NUMBER_OF_STUDY_RELATED_SERIES] = {"vr": "IS", "Value": [len(series_docs)]}
+    row[attrs.NUMBER_OF_STUDY_RELATED_INSTANCES] = {"vr": "IS", "Value": [len(everything)]}
+    row[attrs.INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
+    row[attrs.RETRIEVE_URL] = {"vr": "UR", "Value": [f"studies/{study}"]}
+    row["0020000D"] = _uid(study)
+    return StudyDocuments(
+        study_instance_uid=study,
+        series=series_docs,
+        row=dict(sorted(row.items())),
+        deduplicated=_deduplicate(study, series_docs),
+        conflicts=conflicts,
+    )
+
+
+def study_sort_key(row: JSONDataset) -> tuple[str, str, str]:
+    return (
+        str(_first(row, "00080020") or ""),
+        str(_first(row, "00080030") or ""),
+        str(_first(row, "0020000D") or ""),
+    )

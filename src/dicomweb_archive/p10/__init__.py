@@ -1,0 +1,1 @@
+"""Parse: P10 bytes in, DICOM JSON and frames out."""

@@ -1,0 +1,265 @@
+"""Split Pixel Data into frames without loading it whole.
+
+Native data is sliced per frame (BitsAllocated 1 included, big endian turned
+into little endian); encapsulated data is reassembled from its fragments with
+the Extended Offset Table, the Basic Offset Table, or, without either, pydicom's
+own fragment-to-frame rules.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import numpy as np
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.encaps import generate_fragmented_frames, parse_basic_offsets
+
+from dicomweb_archive import uids
+from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
+from dicomweb_archive.p10.jsonmodel import JSONDataset, swap_bytes
+
+
+def _int(meta: JSONDataset, key: str, default: int | None = None) -> int | None:
+    value = meta.get(key, {}).get("Value")
+    if not value or not isinstance(value[0], int | float):
+        return default
+    return int(value[0])
+
+
+@dataclass
+class PixelLayout:
+    """Geometry of native pixel data, from the image pixel module."""
+
+    rows: int
+    columns: int
+    samples_per_pixel: int
+    bits_allocated: int
+    number_of_frames: int
+    photometric_interpretation: str = ""
+
+    @property
+    def frame_bits(self) -> int:
+        pixels = self.rows * self.columns
+        if self.photometric_interpretation == "YBR_FULL_422":
+            # Two luminance samples share one chrominance pair (PS3.3 C.7.6.3.1.2).
+            return pixels * 2 * self.bits_allocated
+        return pixels * self.samples_per_pixel * self.bits_allocated
+
+    @property
+    def frame_length(self) -> int:
+        return (self.frame_bits + 7) // 8
+
+    @classmethod
+    def from_metadata(cls, meta: JSONDataset, name: str) -> PixelLayout:
+        rows = _int(meta, "00280010")
+        columns = _int(meta, "00280011")
+        bits = _int(meta, "00280100")
+        if not rows or not columns or not bits:
+            raise MalformedDicomError(
+                f"{name}: Pixel Data without Rows, Columns or Bits Allocated"
+            )
+        return cls(
+            rows=rows,
+            columns=columns,
+            samples_per_pixel=_int(meta, "00280002", 1) or 1,
+            bits_allocated=bits,
+            number_of_frames=max(_int(meta, "00280008", 1) or 1, 1),
+            photometric_interpretation=str(
+                (meta.get("00280004", {}).get("Value") or [""])[0]
+            ),
+        )
+
+
+@dataclass
+class FrameInfo:
+    """How the frames were stored in the source, for regenerating it."""
+
+    encapsulated: bool
+    number_of_frames: int = 0
+    #: Fragment lengths of every frame (encapsulated only).
+    fragments: list[list[int]] = field(default_factory=list)
+    basic_offset_table: bool = False
+    extended_offset_table: bool = False
+    byte_swapped: bool = False
+    pixel_data_vr: str = "OB"
+    undefined_length: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "encapsulated": self.encapsulated,
+            "numberOfFrames": self.number_of_frames,
+            "vr": self.pixel_data_vr,
+            "undefinedLength": self.undefined_length,
+        }
+        if self.encapsulated:
+            out["basicOffsetTable"] = self.basic_offset_table
+            out["extendedOffsetTable"] = self.extended_offset_table
+            out["fragments"] = self.fragments
+        if self.byte_swapped:
+            out["byteSwapped"] = True
+        return out
+
+
+class PixelDataReader:
+    """Reads Pixel Data that may sit in memory or on disk."""
+
+    def __init__(
+        self,
+        fp: BinaryIO,
+        item: RawDataElement | DataElement,
+        *,
+        file_size: int,
+        name: str,
+    ) -> None:
+        self.name = name
+        value = item.value
+        self.undefined_length = getattr(item, "length", 0) == 0xFFFFFFFF or bool(
+            getattr(item, "is_undefined_length", False)
+        )
+        if isinstance(value, bytes | bytearray):
+            self._fp: BinaryIO = io.BytesIO(value)
+            self._start = 0
+            self.length = len(value)
+        elif value is None and isinstance(item, RawDataElement):
+            self._fp = fp
+            self._start = item.value_tell
+            self.length = (
+                file_size - item.value_tell if self.undefined_length else item.length
+            )
+            if item.value_tell + (0 if self.undefined_length else item.length) > (
+                file_size
+            ):
+                raise TruncatedDicomError(
+                    f"{name}: Pixel Data announces {item.length} bytes but the file "
+                    f"ends {file_size - item.value_tell} bytes after its start"
+                )
+        else:
+            raise MalformedDicomError(f"{name}: Pixel Data has no readable value")
+
+    def read(self, offset: int, length: int) -> bytes:
+        self._fp.seek(self._start + offset)
+        data = self._fp.read(length)
+        if len(data) < length:
+            raise TruncatedDicomError(f"{self.name}: Pixel Data is truncated")
+        return data
+
+    def stream(self) -> BinaryIO:
+        self._fp.seek(self._start)
+        return self._fp
+
+
+def native_frames(
+    reader: PixelDataReader,
+    layout: PixelLayout,
+    *,
+    is_little_endian: bool,
+    vr: str,
+    info: FrameInfo,
+) -> Iterator[bytes]:
+    """Yield each native frame as little-endian bytes."""
+    needed_bits = layout.frame_bits * layout.number_of_frames
+    if reader.length * 8 < needed_bits:
+        raise TruncatedDicomError(
+            f"{reader.name}: Pixel Data holds {reader.length} bytes but "
+            f"{layout.number_of_frames} frame(s) of {layout.rows}x{layout.columns}x"
+            f"{layout.samples_per_pixel} at {layout.bits_allocated} bits need "
+            f"{(needed_bits + 7) // 8}"
+        )
+    info.number_of_frames = layout.number_of_frames
+    swap = 1
+    if not is_little_endian:
+        swap = 2 if vr == "OW" and layout.bits_allocated <= 8 else layout.bits_allocated // 8
+        info.byte_swapped = swap > 1
+    if layout.bits_allocated == 1 and layout.frame_bits % 8:
+        yield from _bit_frames(reader, layout)
+        return
+    length = layout.frame_length
+    for index in range(layout.number_of_frames):
+        if swap > 1:
+            # Swap whole words of the stored value, then cut the frame out.
+            start = index * length
+            aligned = start - start % swap
+            end = start + length
+            end_aligned = min(end + (-end) % swap, reader.length)
+            chunk = swap_bytes(reader.read(aligned, end_aligned - aligned), swap)
+            yield chunk[start - aligned : start - aligned + length]
+        else:
+            yield reader.read(index * length, length)
+
+
+def _bit_frames(reader: PixelDataReader, layout: PixelLayout) -> Iterator[bytes]:
+    bits = layout.frame_bits
+    for index in range(layout.number_of_frames):
+        first_bit = index * bits
+        first_byte = first_bit // 8
+        last_byte = (first_bit + bits + 7) // 8
+        chunk = np.frombuffer(reader.read(first_byte, last_byte - first_byte), np.uint8)
+        unpacked = np.unpackbits(chunk, bitorder="little")
+        offset = first_bit - first_byte * 8
+        yield np.packbits(unpacked[offset : offset + bits], bitorder="little").tobytes()
+
+
+def encapsulated_frames(
+    reader: PixelDataReader,
+    *,
+    number_of_frames: int,
+    extended_offsets: tuple[bytes, bytes] | None,
+    info: FrameInfo,
+) -> Iterator[bytes]:
+    """Yield each encapsulated frame: its fragments joined, no item tags."""
+    fp = reader.stream()
+    try:
+        basic = parse_basic_offsets(fp)
+    except Exception as exc:
+        raise MalformedDicomError(
+            f"{reader.name}: encapsulated Pixel Data has no Basic Offset Table item: "
+            f"{exc}"
+        ) from exc
+    info.basic_offset_table = bool(basic)
+    info.extended_offset_table = bool(extended_offsets)
+    fp = reader.stream()
+    count = 0
+    try:
+        for fragments in generate_fragmented_frames(
+            fp,
+            number_of_frames=number_of_frames,
+            extended_offsets=extended_offsets,
+        ):
+            count += 1
+            if count > number_of_frames:
+                break
+            info.fragments.append([len(f) for f in fragments])
+            yield b"".join(fragments)
+    except (TruncatedDicomError, MalformedDicomError):
+        raise
+    except EOFError as exc:
+        raise TruncatedDicomError(f"{reader.name}: Pixel Data is truncated: {exc}") from exc
+    except Exception as exc:
+        raise MalformedDicomError(
+            f"{reader.name}: cannot split encapsulated Pixel Data into frames: {exc}"
+        ) from exc
+    if count < number_of_frames:
+        raise MalformedDicomError(
+            f"{reader.name}: Number of Frames is {number_of_frames} but the "
+            f"encapsulated Pixel Data holds {count}"
+        )
+    info.number_of_frames = count
+
+
+def video_stream(reader: PixelDataReader, info: FrameInfo) -> bytes:
+    """All fragments of a video transfer syntax, joined into one stream."""
+    fp = reader.stream()
+    parse_basic_offsets(fp)
+    parts: list[bytes] = []
+    for fragments in generate_fragmented_frames(fp, number_of_frames=1):
+        parts.extend(fragments)
+        info.fragments.append([len(f) for f in fragments])
+    info.number_of_frames = 1
+    return b"".join(parts)
+
+
+def is_encapsulated(transfer_syntax_uid: str) -> bool:
+    return transfer_syntax_uid not in uids.NATIVE_TRANSFER_SYNTAXES

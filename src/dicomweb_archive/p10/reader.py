@@ -1,0 +1,176 @@
+"""Parse a P10 file: header dataset, file meta and encoding, large values left on disk."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from dicomweb_archive import uids
+from dicomweb_archive.errors import (
+    InvalidUIDError,
+    MalformedDicomError,
+    NotAnInstanceError,
+    NotDicomError,
+    TruncatedDicomError,
+)
+
+#: Values larger than this stay on disk until they are copied out.
+DEFER_SIZE = 256 * 1024
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+@dataclass
+class ParsedInstance:
+    """A parsed P10 file: what the converter needs, nothing written yet."""
+
+    name: str
+    fp: BinaryIO
+    size: int
+    dataset: Dataset
+    file_meta: Dataset | None
+    #: The transfer syntax the dataset is encoded in.
+    transfer_syntax_uid: str
+    is_implicit_vr: bool
+    is_little_endian: bool
+    preamble: bytes | None
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+
+    @property
+    def is_deflated(self) -> bool:
+        return self.transfer_syntax_uid == uids.DeflatedExplicitVRLittleEndian
+
+
+def _uid(ds: Dataset, keyword: str, name: str) -> str:
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    item = ds.get_item(tag, keep_deferred=True) if tag in ds else None
+    raw = getattr(item, "value", None)
+    if isinstance(raw, bytes):
+        value = raw.decode("ascii", "replace")
+    elif raw is None:
+        value = ""
+    else:
+        value = str(raw)
+    value = value.strip("\x00 ")
+    if not value:
+        raise InvalidUIDError(f"{name}: {keyword} is missing")
+    if not uids.is_valid_uid(value):
+        raise InvalidUIDError(f"{name}: {keyword} {value!r} is not a valid UID")
+    return value
+
+
+def _sniff_not_dicom(fp: BinaryIO) -> bool:
+    """True when the start of ``fp`` looks like neither P10 nor a bare dataset."""
+    fp.seek(0)
+    head = fp.read(132)
+    fp.seek(0)
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return False
+    if len(head) < 8:
+        return True
+    group, element = struct.unpack("<HH", head[:4])
+    big_group = struct.unpack(">H", head[:2])[0]
+    # A bare dataset starts with a small group number (0002, 0008, ...).
+    return not (group <= 0x0010 or big_group <= 0x0010) or (
+        group == 0 and element == 0
+    )
+
+
+def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
+    """Parse ``fp`` (seekable) into a :class:`ParsedInstance`.
+
+    Raises a :class:`~dicomweb_archive.errors.InvalidInputError` subclass whose
+    message says what is wrong; ``name`` names the input in that message.
+    """
+    fp.seek(0, io.SEEK_END)
+    size = fp.tell()
+    fp.seek(0)
+    if size == 0:
+        raise NotDicomError(f"{name}: empty file")
+    try:
+        try:
+            ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE)
+        except InvalidDicomError:
+            if _sniff_not_dicom(fp):
+                raise NotDicomError(
+                    f"{name}: not a DICOM file (no 'DICM' prefix and no dataset)"
+                ) from None
+            fp.seek(0)
+            ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE, force=True)
+            if "SOPInstanceUID" not in ds:
+                raise NotDicomError(
+                    f"{name}: not a DICOM file (no 'DICM' prefix, and read as a bare "
+                    "dataset it has no SOP Instance UID)"
+                )
+    except NotDicomError:
+        raise
+    except (EOFError, struct.error) as exc:
+        raise TruncatedDicomError(f"{name}: truncated: {exc}") from exc
+    except zlib.error as exc:
+        raise MalformedDicomError(f"{name}: bad deflated data: {exc}") from exc
+    except Exception as exc:
+        raise MalformedDicomError(f"{name}: cannot parse: {exc}") from exc
+
+    file_meta = getattr(ds, "file_meta", None)
+    if file_meta is not None and len(file_meta) == 0:
+        file_meta = None
+    ts = None
+    if file_meta is not None and "TransferSyntaxUID" in file_meta:
+        ts = str(file_meta.TransferSyntaxUID).strip("\x00 ")
+    is_implicit = bool(ds.original_encoding[0])
+    is_little = bool(ds.original_encoding[1])
+    encoded_ts = (
+        uids.ImplicitVRLittleEndian
+        if is_implicit
+        else uids.ExplicitVRLittleEndian
+        if is_little
+        else uids.ExplicitVRBigEndian
+    )
+    if not ts or ts in uids.NATIVE_TRANSFER_SYNTAXES and ts != (
+        uids.DeflatedExplicitVRLittleEndian
+    ):
+        # No meta, or meta naming a native syntax: the encoding read is the truth.
+        ts = encoded_ts
+    if not uids.is_valid_uid(ts):
+        raise MalformedDicomError(f"{name}: transfer syntax {ts!r} is not a UID")
+    if len(ds) == 0:
+        raise TruncatedDicomError(
+            f"{name}: no data element could be read after the file meta "
+            "(truncated or damaged)"
+        )
+
+    if ts == uids.DeflatedExplicitVRLittleEndian:
+        # pydicom inflated the dataset into memory; value offsets refer to that
+        # buffer, so read every value now (deflated files are small).
+        fp.seek(0)
+        try:
+            ds = pydicom.dcmread(fp, force=True)
+        except Exception as exc:
+            raise MalformedDicomError(f"{name}: bad deflated data: {exc}") from exc
+    if file_meta is not None and str(
+        file_meta.get("MediaStorageSOPClassUID", "")
+    ) == MEDIA_STORAGE_DIRECTORY:
+        raise NotAnInstanceError(f"{name}: a DICOMDIR (media directory), not an instance")
+    preamble = getattr(ds, "preamble", None)
+    return ParsedInstance(
+        name=name,
+        fp=fp,
+        size=size,
+        dataset=ds,
+        file_meta=file_meta,
+        transfer_syntax_uid=ts,
+        is_implicit_vr=is_implicit,
+        is_little_endian=is_little,
+        preamble=preamble if preamble and any(preamble) else None,
+        study_instance_uid=_uid(ds, "StudyInstanceUID", name),
+        series_instance_uid=_uid(ds, "SeriesInstanceUID", name),
+        sop_instance_uid=_uid(ds, "SOPInstanceUID", name),
+    )

@@ -1,0 +1,1 @@
+"""Store: where the archive's bytes live, written atomically."""

@@ -1,0 +1,23 @@
+"""``dwa``: the command group; library errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import click
+
+from dicomweb_archive import __version__
+from dicomweb_archive.cli.convert import convert
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dwa")
+def cli() -> None:
+    """dicomweb-archive: DICOM P10 files in, a DICOMweb archive out."""
+    # pydicom reports every oddity it tolerates; we report per input instead.
+    warnings.filterwarnings("ignore", module="pydicom")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+cli.add_command(convert)

@@ -143,9 +143,8 @@ def _pydicom_frames(ds: Dataset, ts: str) -> list[bytes]:
     except ValueError:  # badVR.dcm: "1A"
         nr = 1
     if ts in NATIVE_TRANSFER_SYNTAXES:
-        try:
-            total = get_expected_length(ds, "bytes")
-        except TypeError:  # an unreadable Number of Frames counts as 1
+        total = get_expected_length(ds, "bytes")
+        if not isinstance(total, int):  # an unreadable Number of Frames counts as 1
             total = ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8
         data = ds.PixelData
         bits = ds.BitsAllocated

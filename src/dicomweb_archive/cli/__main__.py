@@ -1,0 +1,3 @@
+from dicomweb_archive.cli import main
+
+main()

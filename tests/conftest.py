@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+MakeInstance = Callable[..., Path]
+
+
+def write_instance(
+    folder: Path,
+    *,
+    study: str,
+    series: str,
+    sop: str | None = None,
+    patient_name: str = "Doe^Jane",
+    patient_id: str = "PID-1",
+    instance_number: int = 1,
+    frames: int = 1,
+    rows: int = 16,
+    columns: int = 16,
+    modality: str = "CT",
+    series_number: int = 1,
+    private_bytes: int = 0,
+) -> Path:
+    """A small but complete CT-like P10 file."""
+    sop = sop or generate_uid()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = sop
+    ds.StudyDate = "20240102"
+    ds.StudyTime = "101500"
+    ds.AccessionNumber = "ACC1"
+    ds.Modality = modality
+    ds.ReferringPhysicianName = "Ref^Doc"
+    ds.StudyDescription = "Test study"
+    ds.SeriesDescription = f"Series {series_number}"
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "F"
+    ds.StudyInstanceUID = study
+    ds.SeriesInstanceUID = series
+    ds.StudyID = "S1"
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = instance_number
+    ds.ImagePositionPatient = [0.0, 0.0, float(instance_number)]
+    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    ds.PixelSpacing = [0.5, 0.5]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = rows
+    ds.Columns = columns
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.RescaleIntercept = -1024
+    ds.RescaleSlope = 1
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    if private_bytes:
+        block = ds.private_block(0x0011, "DWA TEST", create=True)
+        block.add_new(0x01, "OB", bytes(range(256)) * (private_bytes // 256 + 1))
+    rng = np.random.default_rng(instance_number)
+    pixels = rng.integers(-1000, 2000, size=(frames, rows, columns), dtype=np.int16)
+    ds.PixelData = pixels.tobytes()
+    ds["PixelData"].VR = "OW"
+    path = folder / f"{sop}.dcm"
+    folder.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def make_instance(tmp_path: Path) -> MakeInstance:
+    def make(**kwargs: Any) -> Path:
+        return write_instance(tmp_path / "input", **kwargs)
+
+    return make
+
+
+def read_json_gz(path: Path) -> Any:
+    return orjson.loads(gzip.decompress(path.read_bytes()))
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Every served file of an archive with its mtime and content."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".dwa"]
+        for name in files:
+            path = Path(folder, name)
+            out[str(path.relative_to(root))] = (path.stat().st_mtime_ns, path.read_bytes())
+    return out

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
     generate_uid,
@@ -31,8 +32,9 @@ RESCALE_INTERCEPT = -1024
 _STUDY_DATE, _STUDY_TIME = "20240315", "101500.000000"
 
 
-def _uid(*parts: object) -> str:
-    return str(generate_uid(entropy_srcs=["dicomweb-archive samples", *map(str, parts)]))
+def _uid(*parts: object) -> UID:
+    """A UID derived from ``parts`` only: same parts, same UID."""
+    return generate_uid(entropy_srcs=["dicomweb-archive samples", *map(str, parts)])
 
 
 def _ds(value: float) -> str:
@@ -42,8 +44,17 @@ def _ds(value: float) -> str:
 
 
 def _template(
-    study: str, series: str, frame_of_reference: str, *, rows: int, columns: int,
-    spacing: float, series_number: int, patient_name: str, patient_id: str, seed: int,
+    study: str,
+    series: str,
+    frame_of_reference: str,
+    *,
+    rows: int,
+    columns: int,
+    spacing: float,
+    series_number: int,
+    patient_name: str,
+    patient_id: str,
+    seed: int,
 ) -> Dataset:
     """Everything every slice of the series shares."""
     ds = Dataset()
@@ -61,7 +72,7 @@ def _template(
     ds.ReferringPhysicianName = "Referrer^Rita"
     ds.StationName = "CTSIM01"
     ds.StudyDescription = "CT CHEST ABDOMEN WITH CONTRAST"
-    ds.ProcedureCodeSequence = Sequence([_code("CTCAP", "LOCAL", "CT chest abdomen pelvis")])
+    ds.ProcedureCodeSequence = Sequence([_code("CTCAP", "CT chest abdomen pelvis")])
     ds.SeriesDescription = f"Axial {SLICE_SPACING} mm soft tissue"
     ds.PhysiciansOfRecord = "Radiologist^Ray"
     ds.OperatorsName = "Tech^Tess"
@@ -121,13 +132,16 @@ def _template(
     return ds
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
+def _code(value: str, meaning: str) -> Dataset:
     item = Dataset()
-    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    item.CodeValue, item.CodeMeaning = value, meaning
+    item.CodingSchemeDesignator = "LOCAL"
     return item
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: float) -> np.ndarray:
+def _ellipse(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: float
+) -> np.ndarray:
     """The normalised squared radius: ``<= s**2`` is the ellipse scaled by ``s``."""
     q: np.ndarray = ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2
     return q
@@ -142,7 +156,9 @@ class _Phantom:
         self.table = (y > 125) & (y < 135) & (np.abs(x) < 170)
         self.body = _ellipse(x, y, 0, 0, 160, 115)
         self.muscle = _ellipse(x, y, 0, 0, 148, 103)
-        self.lungs = np.minimum(_ellipse(x, y, -72, -8, 48, 72), _ellipse(x, y, 72, -8, 48, 72))
+        self.lungs = np.minimum(
+            _ellipse(x, y, -72, -8, 48, 72), _ellipse(x, y, 72, -8, 48, 72)
+        )
         self.liver = _ellipse(x, y, -55, 0, 70, 60)
         self.aorta = _ellipse(x, y, 18, 40, 13, 13) <= 1
         self.vertebra = _ellipse(x, y, 0, 80, 20, 17)
@@ -171,7 +187,8 @@ class _Phantom:
         noise = (bits & 15).astype(np.int16) + (bits >> 4) - 15
         stored = np.clip(hu - RESCALE_INTERCEPT + noise, -1024, 3071)
         np.copyto(stored, PADDING_VALUE, where=self.outside)
-        return stored.astype("<i2")
+        out: np.ndarray = stored.astype("<i2")
+        return out
 
 
 def write_ct_series(
@@ -195,9 +212,16 @@ def write_ct_series(
     series = _uid("series", seed, study, series_number)
     spacing = float(_ds(FIELD_OF_VIEW / max(rows, columns)))
     ds = _template(
-        study, series, _uid("frame-of-reference", seed, study),
-        rows=rows, columns=columns, spacing=spacing, series_number=series_number,
-        patient_name=patient_name, patient_id=patient_id, seed=seed,
+        study,
+        series,
+        _uid("frame-of-reference", seed, study),
+        rows=rows,
+        columns=columns,
+        spacing=spacing,
+        series_number=series_number,
+        patient_name=patient_name,
+        patient_id=patient_id,
+        seed=seed,
     )
     x0 = float(_ds(-(columns - 1) * spacing / 2))
     y0 = float(_ds(-(rows - 1) * spacing / 2))

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from dicomweb_archive.model.aggregate import reconstruct_instances, study_documents
+
+
+def _instance(sop: str, series: str, number: int, **extra: Any) -> dict[str, Any]:
+    ds = {
+        "00080018": {"vr": "UI", "Value": [sop]},
+        "00080016": {"vr": "UI", "Value": ["1.2.840.10008.5.1.4.1.1.2"]},
+        "00080060": {"vr": "CS", "Value": ["CT"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane"}]},
+        "00100020": {"vr": "LO", "Value": ["P1"]},
+        "0020000D": {"vr": "UI", "Value": ["1.2"]},
+        "0020000E": {"vr": "UI", "Value": [series]},
+        "00200013": {"vr": "IS", "Value": [number]},
+        "00200011": {"vr": "IS", "Value": [int(series[-1])]},
+    }
+    ds.update(extra)
+    return dict(sorted(ds.items()))
+
+
+def test_documents_order_counts_and_dedup() -> None:
+    by_series = {
+        "1.2.3.2": [_instance("1.9.2", "1.2.3.2", 1)],
+        "1.2.3.1": [_instance("1.9.12", "1.2.3.1", 10), _instance("1.9.3", "1.2.3.1", 2)],
+    }
+    docs = study_documents("1.2", by_series)
+    assert [s.series_instance_uid for s in docs.series] == ["1.2.3.1", "1.2.3.2"]
+    assert [d["00200013"]["Value"][0] for d in docs.series[0].metadata] == [2, 10]
+    assert docs.row["00201206"]["Value"] == [2]
+    assert docs.row["00201208"]["Value"] == [3]
+    assert docs.conflicts == []
+    dedup = docs.deduplicated
+    assert set(dedup["study"]) >= {"00100010", "00100020", "0020000D", "00080016"}
+    assert "0020000E" in dedup["series"]["1.2.3.1"]
+    assert set(dedup["instances"]["1.9.3"]["attributes"]) == {"00080018", "00200013"}
+    rebuilt = sorted(reconstruct_instances(dedup), key=lambda d: d["00080018"]["Value"][0])
+    assert rebuilt == sorted(docs.metadata, key=lambda d: d["00080018"]["Value"][0])
+
+
+def test_conflicts_are_reported_not_picked() -> None:
+    other = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Roe^Rick"}]}}
+    by_series = {"1.2.3.1": [_instance("1.9.1", "1.2.3.1", 1), _instance("1.9.2", "1.2.3.1", 2, **other)]}
+    docs = study_documents("1.2", by_series)
+    [conflict] = docs.conflicts
+    assert conflict.tag == "00100010" and conflict.series is None
+    assert conflict.values == {"Doe^Jane": ["1.9.1"], "Roe^Rick": ["1.9.2"]}
+    assert "00100010" not in docs.deduplicated["study"]
+    assert "PatientName differs" in conflict.message()
+    # Absent or empty values do not count as a disagreement.
+    empty = {"00100010": {"vr": "PN"}}
+    docs = study_documents("1.2", {"1.2.3.1": [_instance("1.9.1", "1.2.3.1", 1),
+                                              _instance("1.9.2", "1.2.3.1", 2, **empty)]})
+    assert docs.conflicts == []

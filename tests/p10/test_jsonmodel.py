@@ -1,0 +1,147 @@
+"""DICOM JSON details (PS3.18 Annex F) on hand-made datasets."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_charset_files
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from dicomweb_archive.p10.jsonmodel import BulkPolicy, JSONEncoder
+from dicomweb_archive.p10.reader import read_instance
+
+
+def _encode(
+    ds: Dataset, ts: str = ExplicitVRLittleEndian, *, patch: tuple[bytes, bytes] | None = None,
+    **policy: int,
+) -> dict[str, Any]:
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.StudyInstanceUID = "1.2.3"
+    ds.SeriesInstanceUID = "1.2.3.5"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ts
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True, little_endian=ts != ExplicitVRBigEndian,
+               implicit_vr=ts == ImplicitVRLittleEndian)
+    if patch:
+        buffer = io.BytesIO(buffer.getvalue().replace(*patch))
+    parsed = read_instance(buffer, "test")
+    bulk: list[tuple[str, str, bytes]] = []
+
+    def write_bulk(path: str, vr: str, value: bytes) -> str:
+        bulk.append((path, vr, value))
+        return f"bulkdata/{len(bulk)}"
+
+    encoder = JSONEncoder(
+        parsed.fp, is_little_endian=parsed.is_little_endian, policy=BulkPolicy(**policy),
+        write_bulk=write_bulk, pixel_data=lambda item, vr: {"vr": vr, "BulkDataURI": "frames"},
+        file_size=parsed.size,
+    )
+    out = encoder.encode(parsed.dataset)
+    out["_bulk"] = bulk
+    return out
+
+
+@pytest.mark.parametrize("ts", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian])
+def test_value_representations(ts: str) -> None:
+    ds = Dataset()
+    ds.PatientName = "Doe^Jane^^Dr"
+    ds.OtherPatientNames = ["A^B", "", "C^D"]
+    ds.ImageType = ["ORIGINAL", "", "AXIAL"]
+    ds.SliceThickness = "2.50"
+    ds.InstanceNumber = "7"
+    ds.ImagePositionPatient = ["-1.5", "0", "1e2"]
+    ds.PatientWeight = ""
+    ds.Rows = 2
+    ds.RealWorldValueFirstValueMapped = 3
+    ds.FrameIncrementPointer = [0x00181063, 0x00181065]
+    ds.ReferencedFrameNumber = [1, 2]
+    ds.add_new(0x00189087, "FD", [1.5, -2.25])
+    ds.add_new(0x00660016, "OF", b"\x00\x00\x80\x3f" * 2)
+    ds.add_new(0x00409212, "FD", [0.5])
+    ds.ReferencedImageSequence = Sequence([Dataset(), Dataset()])
+    ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID = "1.2.3.9"
+    ds.AnatomicRegionSequence = Sequence()
+    out = _encode(ds, ts)
+    assert out["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane^^Dr"}]}
+    assert out["00101001"]["Value"] == [{"Alphabetic": "A^B"}, None, {"Alphabetic": "C^D"}]
+    assert out["00080008"]["Value"] == ["ORIGINAL", None, "AXIAL"]
+    assert out["00180050"] == {"vr": "DS", "Value": [2.5]}
+    assert out["00200013"] == {"vr": "IS", "Value": [7]}
+    assert out["00200032"]["Value"] == [-1.5, 0.0, 100.0]
+    assert out["00101030"] == {"vr": "DS"}
+    assert out["00280010"] == {"vr": "US", "Value": [2]}
+    assert out["00280009"] == {"vr": "AT", "Value": ["00181063", "00181065"]}
+    assert out["00189087"]["Value"] == [1.5, -2.25]
+    little = b"\x00\x00\x80\x3f" * 2
+    expected = little if ts != ExplicitVRBigEndian else b"\x3f\x80\x00\x00" * 2
+    assert base64.b64decode(out["00660016"]["InlineBinary"]) == expected
+    assert out["00081140"]["Value"][0]["00081155"]["Value"] == ["1.2.3.9"]
+    assert out["00081140"]["Value"][1] == {}
+    assert out["00082218"] == {"vr": "SQ"}
+    assert "00020010" not in out
+
+
+def test_invalid_numbers_survive_as_strings() -> None:
+    ds = Dataset()
+    ds.add_new(0x00180050, "DS", "9.25")
+    ds.add_new(0x00200013, "IS", "1.0")
+    ds.add_new(0x00200012, "IS", "1.5")
+    out = _encode(ds, patch=(b"9.25", b"abc "))
+    assert out["00180050"]["Value"] == ["abc"]
+    assert out["00200013"]["Value"] == [1]
+    assert out["00200012"]["Value"] == ["1.5"]
+
+
+def test_bulk_thresholds_public_and_private() -> None:
+    ds = Dataset()
+    ds.add_new(0x00282000, "OB", bytes(200))  # ICC profile
+    block = ds.private_block(0x0009, "DWA", create=True)
+    block.add_new(0x01, "OB", bytes(65))
+    block.add_new(0x02, "OB", bytes(64))
+    out = _encode(ds, public_bulk_size=100)
+    assert out["00282000"] == {"vr": "OB", "BulkDataURI": "bulkdata/2"}
+    assert out["00091001"]["BulkDataURI"] == "bulkdata/1"
+    assert "InlineBinary" in out["00091002"]
+    assert [b[0] for b in out["_bulk"]] == ["00091001", "00282000"]
+
+
+def test_big_endian_binary_is_little_endian_in_json() -> None:
+    ds = Dataset()
+    # pydicom writes bytes as given: the words 0x0102 and 0x0304, big endian.
+    ds.add_new(0x00283006, "OW", b"\x01\x02\x03\x04")
+    out = _encode(ds, ExplicitVRBigEndian)
+    assert base64.b64decode(out["00283006"]["InlineBinary"]) == b"\x02\x01\x04\x03"
+
+
+@pytest.mark.parametrize(
+    ("name", "ideographic"),
+    [
+        ("chrJapMulti.dcm", None),
+        ("chrKoreanMulti.dcm", None),
+        ("chrH32.dcm", "山田^太郎"),
+        ("chrX1.dcm", None),
+    ],
+)
+def test_multibyte_character_sets(name: str, ideographic: str | None) -> None:
+    [path] = get_charset_files(name)
+    expected = dcmread(path).PatientName
+    with open(path, "rb") as fp:
+        parsed = read_instance(fp, name)
+        encoder = JSONEncoder(fp, is_little_endian=True, policy=BulkPolicy(),
+                              write_bulk=lambda *a: "", pixel_data=lambda *a: {})
+        out = encoder.encode(parsed.dataset)
+    name_value = out["00100010"]["Value"][0]
+    assert name_value.get("Alphabetic") == (expected.alphabetic or None)
+    assert name_value.get("Ideographic") == (expected.ideographic or None)
+    assert name_value.get("Phonetic") == (expected.phonetic or None)
+    if ideographic:
+        assert name_value["Ideographic"] == ideographic

@@ -57,10 +57,26 @@ EXPECTED_FAILURES = {
     # Color Palette instances stand alone, outside any study.
     **{
         f"{name}.dcm": "StudyInstanceUID is missing"
-        for name in ("fall", "hotiron", "hotmetalblue", "pet", "pet20step", "spring", "summer", "winter")
+        for name in (
+            "fall",
+            "hotiron",
+            "hotmetalblue",
+            "pet",
+            "pet20step",
+            "spring",
+            "summer",
+            "winter",
+        )
     },
 }
 
 #: Valid DICOM files that hold no instance.
-EXPECTED_SKIPS = {"DICOMDIR", "DICOMDIR-bigEnd", "DICOMDIR-empty.dcm", "DICOMDIR-implicit",
-                  "DICOMDIR-nooffset", "DICOMDIR-nopatient", "DICOMDIR-reordered"}
+EXPECTED_SKIPS = {
+    "DICOMDIR",
+    "DICOMDIR-bigEnd",
+    "DICOMDIR-empty.dcm",
+    "DICOMDIR-implicit",
+    "DICOMDIR-nooffset",
+    "DICOMDIR-nopatient",
+    "DICOMDIR-reordered",
+}

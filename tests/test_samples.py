@@ -16,9 +16,7 @@ SLICES, ROWS, COLUMNS = 4, 64, 48
 
 @pytest.fixture
 def series(tmp_path: Path) -> list[pydicom.Dataset]:
-    files = write_ct_series(
-        tmp_path / "ct", slices=SLICES, rows=ROWS, columns=COLUMNS, seed=7
-    )
+    files = write_ct_series(tmp_path / "ct", slices=SLICES, rows=ROWS, columns=COLUMNS, seed=7)
     assert [f.name for f in files] == [
         "CT0001.dcm",
         "CT0002.dcm",
@@ -111,10 +109,7 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     for a, b, c in zip(first, again, other, strict=True):
         assert a.read_bytes() == b.read_bytes()
         assert a.read_bytes() != c.read_bytes()
-    assert (
-        pydicom.dcmread(first[0]).StudyInstanceUID
-        != pydicom.dcmread(other[0]).StudyInstanceUID
-    )
+    assert pydicom.dcmread(first[0]).StudyInstanceUID != pydicom.dcmread(other[0]).StudyInstanceUID
 
 
 def test_series_join_a_given_study(tmp_path: Path) -> None:

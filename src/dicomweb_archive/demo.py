@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from dicomweb_archive import ConvertOptions, Converter
+from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
 from dicomweb_archive.samples import write_ct_series
 
@@ -65,8 +65,10 @@ def run(folder: Path) -> int:
     for failure in result.failures:
         print(f"  failed: {failure.name}: {failure.reason}")
     rows = orjson.loads(gzip.decompress((archive / paths.STUDIES_INDEX).read_bytes()))
-    print(f"\n{len(rows)} studies in {archive} ({_size(archive) / 1e6:.1f} MB, "
-          f"inputs {_size(inputs) / 1e6:.1f} MB):")
+    print(
+        f"\n{len(rows)} studies in {archive} ({_size(archive) / 1e6:.1f} MB, "
+        f"inputs {_size(inputs) / 1e6:.1f} MB):"
+    )
     for row in rows:
         study = str(_first(row, "0020000D"))
         print(
@@ -76,9 +78,7 @@ def run(folder: Path) -> int:
     ct = rows[[_first(r, "00080061") for r in rows].index("CT")] if rows else None
     if ct is not None:
         study = str(_first(ct, "0020000D"))
-        [series] = [
-            s for s in (archive / "studies" / study / "series").iterdir() if s.is_dir()
-        ]
+        [series] = [s for s in (archive / "studies" / study / "series").iterdir() if s.is_dir()]
         instance = sorted((series / "instances").iterdir())[0]
         print("\nwhat one study holds (WADO-RS / QIDO-RS paths, JSON gzipped):")
         for path in (

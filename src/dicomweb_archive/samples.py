@@ -156,9 +156,7 @@ class _Phantom:
         self.table = (y > 125) & (y < 135) & (np.abs(x) < 170)
         self.body = _ellipse(x, y, 0, 0, 160, 115)
         self.muscle = _ellipse(x, y, 0, 0, 148, 103)
-        self.lungs = np.minimum(
-            _ellipse(x, y, -72, -8, 48, 72), _ellipse(x, y, 72, -8, 48, 72)
-        )
+        self.lungs = np.minimum(_ellipse(x, y, -72, -8, 48, 72), _ellipse(x, y, 72, -8, 48, 72))
         self.liver = _ellipse(x, y, -55, 0, 70, 60)
         self.aorta = _ellipse(x, y, 18, 40, 13, 13) <= 1
         self.vertebra = _ellipse(x, y, 0, 80, 20, 17)

@@ -13,7 +13,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from dicomweb_archive import ConvertOptions, Converter
+from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.errors import ArchiveOptionsMismatchError
 from dicomweb_archive.model import multipart, paths
 from tests.conftest import MakeInstance, read_json_gz, snapshot, write_instance
@@ -30,8 +30,7 @@ def test_incremental_study_documents(tmp_path: Path, make_instance: MakeInstance
     study, series = generate_uid(), generate_uid()
     first = make_instance(study=study, series=series, instance_number=2)
     second = make_instance(study=study, series=series, instance_number=1)
-    other_series = make_instance(study=study, series=generate_uid(), series_number=2,
-                                 modality="MR")
+    other_series = make_instance(study=study, series=generate_uid(), series_number=2, modality="MR")
     archive = tmp_path / "archive"
 
     convert(archive, first)
@@ -104,8 +103,9 @@ def test_bad_inputs_fail_alone(tmp_path: Path, make_instance: MakeInstance) -> N
     no_preamble = tmp_path / "empty.dcm"
     no_preamble.write_bytes(b"")
     archive = tmp_path / "archive"
-    result = convert(archive, garbage, truncated, good, mid_garbage, no_preamble,
-                     tmp_path / "missing.dcm")
+    result = convert(
+        archive, garbage, truncated, good, mid_garbage, no_preamble, tmp_path / "missing.dcm"
+    )
     assert result.counts["converted"] == 1, result.to_json()  # type: ignore[attr-defined]
     reasons = {Path(f.name).name: f.reason for f in result.failures}  # type: ignore[attr-defined]
     assert set(reasons) == {"garbage.dcm", "truncated.dcm", "mid.dcm", "empty.dcm", "missing.dcm"}
@@ -130,7 +130,9 @@ def test_inputs_folder_zip_and_stdin(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     proc = subprocess.run(
         [*DWA, "convert", str(folder), str(bundle), "-", "-o", str(archive), "--json"],
-        input=c.read_bytes(), capture_output=True, check=False,
+        input=c.read_bytes(),
+        capture_output=True,
+        check=False,
     )
     assert proc.returncode == 1, proc.stderr  # notes.txt is not DICOM
     import orjson
@@ -198,12 +200,19 @@ def test_two_processes_on_one_archive(tmp_path: Path) -> None:
     study = generate_uid()
     inputs = [tmp_path / "a", tmp_path / "b"]
     for n in range(30):
-        write_instance(inputs[n % 2], study=study, series=generate_uid() if n < 4 else "1.2.3",
-                       instance_number=n + 1)
+        write_instance(
+            inputs[n % 2],
+            study=study,
+            series=generate_uid() if n < 4 else "1.2.3",
+            instance_number=n + 1,
+        )
     archive = tmp_path / "archive"
     procs = [
-        subprocess.Popen([*DWA, "convert", str(folder), str(tmp_path / "a"), "-o", str(archive), "-q"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [*DWA, "convert", str(folder), str(tmp_path / "a"), "-o", str(archive), "-q"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for folder in inputs
     ]
     for proc in procs:
@@ -234,11 +243,19 @@ def test_killed_run_leaves_a_valid_archive(tmp_path: Path, delay: float) -> None
     study, series = generate_uid(), generate_uid()
     inputs = tmp_path / "in"
     for n in range(60):
-        write_instance(inputs, study=study, series=series, instance_number=n + 1,
-                       rows=256, columns=256, frames=2)
+        write_instance(
+            inputs,
+            study=study,
+            series=series,
+            instance_number=n + 1,
+            rows=256,
+            columns=256,
+            frames=2,
+        )
     archive = tmp_path / "archive"
-    proc = subprocess.Popen([*DWA, "convert", str(inputs), "-o", str(archive), "-q", "-w", "2"],
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*DWA, "convert", str(inputs), "-o", str(archive), "-q", "-w", "2"], start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(
         archive.glob("studies/*/series/*/instances/*/metadata.gz")
@@ -260,8 +277,9 @@ def test_killed_run_leaves_a_valid_archive(tmp_path: Path, delay: float) -> None
 def test_memory_stays_bounded_for_a_large_multiframe_file(tmp_path: Path) -> None:
     """A 400 MB file converts in a process that never holds it whole."""
     study, series, sop = generate_uid(), generate_uid(), generate_uid()
-    source = write_instance(tmp_path / "in", study=study, series=series, sop=sop,
-                            rows=512, columns=512, frames=800)
+    source = write_instance(
+        tmp_path / "in", study=study, series=series, sop=sop, rows=512, columns=512, frames=800
+    )
     size = source.stat().st_size
     assert size > 400_000_000
     archive = tmp_path / "archive"
@@ -288,7 +306,11 @@ def test_stdin_bytes_from_memory(tmp_path: Path) -> None:
     source = get_testdata_file("MR_small.dcm")
     archive = tmp_path / "archive"
     with open(source, "rb") as stdin:
-        proc = subprocess.run([*DWA, "convert", "-", "-o", str(archive), "-q"],
-                              stdin=stdin, capture_output=True, check=False)
+        proc = subprocess.run(
+            [*DWA, "convert", "-", "-o", str(archive), "-q"],
+            stdin=stdin,
+            capture_output=True,
+            check=False,
+        )
     assert proc.returncode == 0, proc.stderr
     assert b"1 converted" in proc.stdout

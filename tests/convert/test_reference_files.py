@@ -22,7 +22,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.utils import get_expected_length
 from pydicom.valuerep import PersonName
 
-from dicomweb_archive import ConvertOptions, Converter
+from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.uids import NATIVE_TRANSFER_SYNTAXES, VIDEO_TRANSFER_SYNTAXES
 from tests.reference import EXPECTED_FAILURES, EXPECTED_SKIPS, reference_files
@@ -67,8 +67,14 @@ def _compare_element(
         items = json_elem.get("Value", [])
         assert len(items) == len(elem.value), where
         for index, (item, json_item) in enumerate(zip(elem.value, items, strict=True)):
-            _compare_dataset(item, json_item, archive=archive, study=study, little=little,
-                             where=f"{where}/{index}")
+            _compare_dataset(
+                item,
+                json_item,
+                archive=archive,
+                study=study,
+                little=little,
+                where=f"{where}/{index}",
+            )
         return
     if vr in {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}:
         value = elem.value or b""
@@ -115,12 +121,22 @@ def _compare_element(
         elif vr in {"US", "SS", "UL", "SL", "UV", "SV"}:
             assert actual == expected, where
         else:
-            text = str(expected).strip(" \x00") if vr not in {"LT", "ST", "UT", "UR"} else str(expected).rstrip(" \x00")
+            text = (
+                str(expected).strip(" \x00")
+                if vr not in {"LT", "ST", "UT", "UR"}
+                else str(expected).rstrip(" \x00")
+            )
             assert (actual or "") == text, (where, actual, text)
 
 
 def _compare_dataset(
-    ds: Dataset, json_ds: dict[str, Any], *, archive: Path, study: str, little: bool, where: str = ""
+    ds: Dataset,
+    json_ds: dict[str, Any],
+    *,
+    archive: Path,
+    study: str,
+    little: bool,
+    where: str = "",
 ) -> None:
     for elem in ds:
         tag = int(elem.tag)
@@ -129,10 +145,14 @@ def _compare_dataset(
         key = f"{tag:08X}"
         assert key in json_ds, f"{where}/{key} missing"
         if tag == 0x7FE00010 and not where:
-            assert json_ds[key]["BulkDataURI"].endswith("/frames") or "bulkdata/" in json_ds[key]["BulkDataURI"]
+            assert (
+                json_ds[key]["BulkDataURI"].endswith("/frames")
+                or "bulkdata/" in json_ds[key]["BulkDataURI"]
+            )
             continue
-        _compare_element(elem, json_ds[key], archive=archive, study=study, little=little,
-                         where=f"{where}/{key}")
+        _compare_element(
+            elem, json_ds[key], archive=archive, study=study, little=little, where=f"{where}/{key}"
+        )
     extra = {k for k in json_ds if int(k, 16) not in {int(e.tag) for e in ds}} - {"00083002"}
     assert not extra, f"{where}: elements not in the source: {extra}"
 
@@ -151,15 +171,20 @@ def _pydicom_frames(ds: Dataset, ts: str) -> list[bytes]:
         if bits == 1:
             flat = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
             per = ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1)
-            return [np.packbits(flat[i * per:(i + 1) * per], bitorder="little").tobytes()
-                    for i in range(nr)]
+            return [
+                np.packbits(flat[i * per : (i + 1) * per], bitorder="little").tobytes()
+                for i in range(nr)
+            ]
         if not ds.original_encoding[1]:
             width = 2 if ds["PixelData"].VR == "OW" and bits <= 8 else bits // 8
             if width > 1:
-                data = np.frombuffer(data[: len(data) - len(data) % width], f">u{width}").astype(
-                    f"<u{width}").tobytes()
+                data = (
+                    np.frombuffer(data[: len(data) - len(data) % width], f">u{width}")
+                    .astype(f"<u{width}")
+                    .tobytes()
+                )
         length = total // nr
-        return [data[i * length:(i + 1) * length] for i in range(nr)]
+        return [data[i * length : (i + 1) * length] for i in range(nr)]
     extended = None
     if "ExtendedOffsetTable" in ds:
         extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
@@ -186,13 +211,17 @@ def test_reference_file(source: Path, tmp_path: Path) -> None:
     study, series, sop = ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
     meta_path = archive / paths.instance_metadata(study, series, sop)
     [meta] = orjson.loads(gzip.decompress(meta_path.read_bytes()))
-    info = orjson.loads(gzip.decompress((archive / paths.instance_info(study, series, sop)).read_bytes()))
+    info = orjson.loads(
+        gzip.decompress((archive / paths.instance_info(study, series, sop)).read_bytes())
+    )
     little = bool(ds.original_encoding[1])
     _compare_dataset(ds, meta, archive=archive, study=study, little=little)
     assert not any(k.startswith("0002") for k in meta)
 
     ts = info["transferSyntaxUID"]
-    assert meta["00083002"]["Value"] == [ts if ts not in NATIVE_TRANSFER_SYNTAXES else "1.2.840.10008.1.2.1"]
+    assert meta["00083002"]["Value"] == [
+        ts if ts not in NATIVE_TRANSFER_SYNTAXES else "1.2.840.10008.1.2.1"
+    ]
     if "PixelData" not in ds or ts in VIDEO_TRANSFER_SYNTAXES:
         return
     expected = _pydicom_frames(ds, ts)

@@ -42,7 +42,9 @@ def test_documents_order_counts_and_dedup() -> None:
 
 def test_conflicts_are_reported_not_picked() -> None:
     other = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Roe^Rick"}]}}
-    by_series = {"1.2.3.1": [_instance("1.9.1", "1.2.3.1", 1), _instance("1.9.2", "1.2.3.1", 2, **other)]}
+    by_series = {
+        "1.2.3.1": [_instance("1.9.1", "1.2.3.1", 1), _instance("1.9.2", "1.2.3.1", 2, **other)]
+    }
     docs = study_documents("1.2", by_series)
     [conflict] = docs.conflicts
     assert conflict.tag == "00100010" and conflict.series is None
@@ -51,6 +53,8 @@ def test_conflicts_are_reported_not_picked() -> None:
     assert "PatientName differs" in conflict.message()
     # Absent or empty values do not count as a disagreement.
     empty = {"00100010": {"vr": "PN"}}
-    docs = study_documents("1.2", {"1.2.3.1": [_instance("1.9.1", "1.2.3.1", 1),
-                                              _instance("1.9.2", "1.2.3.1", 2, **empty)]})
+    docs = study_documents(
+        "1.2",
+        {"1.2.3.1": [_instance("1.9.1", "1.2.3.1", 1), _instance("1.9.2", "1.2.3.1", 2, **empty)]},
+    )
     assert docs.conflicts == []

@@ -23,4 +23,4 @@ def test_stored_body_layout() -> None:
 def test_delimiter_detection() -> None:
     assert multipart.contains_delimiter(b"x\r\n--" + multipart.BOUNDARY.encode())
     assert not multipart.contains_delimiter(b"--other\r\n")
-    assert 'boundary=' in multipart.response_content_type("application/octet-stream")
+    assert "boundary=" in multipart.response_content_type("application/octet-stream")

@@ -18,7 +18,10 @@ from dicomweb_archive.p10.reader import read_instance
 
 
 def _encode(
-    ds: Dataset, ts: str = ExplicitVRLittleEndian, *, patch: tuple[bytes, bytes] | None = None,
+    ds: Dataset,
+    ts: str = ExplicitVRLittleEndian,
+    *,
+    patch: tuple[bytes, bytes] | None = None,
     **policy: int,
 ) -> dict[str, Any]:
     ds.SOPInstanceUID = "1.2.3.4"
@@ -29,8 +32,12 @@ def _encode(
     ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
     ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
     buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True, little_endian=ts != ExplicitVRBigEndian,
-               implicit_vr=ts == ImplicitVRLittleEndian)
+    ds.save_as(
+        buffer,
+        enforce_file_format=True,
+        little_endian=ts != ExplicitVRBigEndian,
+        implicit_vr=ts == ImplicitVRLittleEndian,
+    )
     if patch:
         buffer = io.BytesIO(buffer.getvalue().replace(*patch))
     parsed = read_instance(buffer, "test")
@@ -41,8 +48,11 @@ def _encode(
         return f"bulkdata/{len(bulk)}"
 
     encoder = JSONEncoder(
-        parsed.fp, is_little_endian=parsed.is_little_endian, policy=BulkPolicy(**policy),
-        write_bulk=write_bulk, pixel_data=lambda item, vr: {"vr": vr, "BulkDataURI": "frames"},
+        parsed.fp,
+        is_little_endian=parsed.is_little_endian,
+        policy=BulkPolicy(**policy),
+        write_bulk=write_bulk,
+        pixel_data=lambda item, vr: {"vr": vr, "BulkDataURI": "frames"},
         file_size=parsed.size,
     )
     out = encoder.encode(parsed.dataset)
@@ -50,7 +60,9 @@ def _encode(
     return out
 
 
-@pytest.mark.parametrize("ts", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian])
+@pytest.mark.parametrize(
+    "ts", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+)
 def test_value_representations(ts: str) -> None:
     ds = Dataset()
     ds.PatientName = "Doe^Jane^^Dr"
@@ -136,8 +148,13 @@ def test_multibyte_character_sets(name: str, ideographic: str | None) -> None:
     expected = dcmread(path).PatientName
     with open(path, "rb") as fp:
         parsed = read_instance(fp, name)
-        encoder = JSONEncoder(fp, is_little_endian=True, policy=BulkPolicy(),
-                              write_bulk=lambda *a: "", pixel_data=lambda *a: {})
+        encoder = JSONEncoder(
+            fp,
+            is_little_endian=True,
+            policy=BulkPolicy(),
+            write_bulk=lambda *a: "",
+            pixel_data=lambda *a: {},
+        )
         out = encoder.encode(parsed.dataset)
     name_value = out["00100010"]["Value"][0]
     assert name_value.get("Alphabetic") == (expected.alphabetic or None)

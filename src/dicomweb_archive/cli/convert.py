@@ -56,24 +56,39 @@ def _print_summary(console: Console, result: ConversionResult, archive: str) -> 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
-    "-o", "--output", "archive", required=True, type=click.Path(file_okay=False),
+    "-o",
+    "--output",
+    "archive",
+    required=True,
+    type=click.Path(file_okay=False),
     help="Archive folder (created if missing).",
 )
 @click.option(
-    "--public-bulk-size", type=click.IntRange(min=0), default=131074, show_default=True,
+    "--public-bulk-size",
+    type=click.IntRange(min=0),
+    default=131074,
+    show_default=True,
     help="Public binary values above this many bytes become bulk data.",
 )
 @click.option(
-    "--private-bulk-size", type=click.IntRange(min=0), default=64, show_default=True,
+    "--private-bulk-size",
+    type=click.IntRange(min=0),
+    default=64,
+    show_default=True,
     help="Private binary values above this many bytes become bulk data.",
 )
 @click.option(
-    "--frames", type=click.Choice(["multipart", "raw"]), default="multipart",
+    "--frames",
+    type=click.Choice(["multipart", "raw"]),
+    default="multipart",
     show_default=True,
     help="Store frames wrapped as multipart/related (servable as-is) or bare.",
 )
 @click.option(
-    "-w", "--workers", type=click.IntRange(min=1), default=None,
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
     help="Worker processes (default: all cores).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")

@@ -36,8 +36,7 @@ class InputRef:
                 yield handle
             return
         with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as src:
-            spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX)
-            with spool:
+            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool:
                 shutil.copyfileobj(src, spool, 1024 * 1024)
                 spool.seek(0)
                 yield spool  # type: ignore[misc]

@@ -30,7 +30,6 @@ from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.jsonmodel import (
     EXTENDED_OFFSET_TABLE,
     EXTENDED_OFFSET_TABLE_LENGTHS,
-    PIXEL_DATA,
     BulkPolicy,
     JSONDataset,
     JSONEncoder,
@@ -72,9 +71,7 @@ class _InstanceWriter:
     def write_bulk(self, path: str, vr: str, value: bytes) -> str:
         digest = hashlib.sha256(value).hexdigest()
         body = (
-            multipart.header(
-                "application/octet-stream", paths.bulkdata_path(self.study, digest)
-            ),
+            multipart.header("application/octet-stream", paths.bulkdata_path(self.study, digest)),
             value,
             multipart.TRAILER,
         )
@@ -102,9 +99,7 @@ class _InstanceWriter:
         item, vr = self.pixel_item
         parsed = self.parsed
         ts = parsed.transfer_syntax_uid
-        reader = framing.PixelDataReader(
-            parsed.fp, item, file_size=parsed.size, name=parsed.name
-        )
+        reader = framing.PixelDataReader(parsed.fp, item, file_size=parsed.size, name=parsed.name)
         info = framing.FrameInfo(
             encapsulated=framing.is_encapsulated(ts),
             pixel_data_vr=vr,
@@ -243,9 +238,7 @@ def convert_parsed(
             info = old
     writer.changed |= archive.write_json_gz(paths.instance_info(study, series, sop), info)
     writer.changed |= archive.write_json_gz(metadata_path, [meta])
-    status: Status = (
-        ("updated" if existed else "converted") if writer.changed else "unchanged"
-    )
+    status: Status = ("updated" if existed else "converted") if writer.changed else "unchanged"
     return InstanceOutcome(
         name=parsed.name,
         status=status,

@@ -48,10 +48,10 @@ def update_study(archive: Archive, study: str) -> tuple[JSONDataset | None, list
             )
             return None, []
         docs = study_documents(study, by_series)
-        for series in docs.series:
-            uid = series.series_instance_uid
-            archive.write_json_gz(paths.series_metadata(study, uid), series.metadata)
-            archive.write_json_gz(paths.instances_index(study, uid), series.instance_rows)
+        for documents in docs.series:
+            uid = documents.series_instance_uid
+            archive.write_json_gz(paths.series_metadata(study, uid), documents.metadata)
+            archive.write_json_gz(paths.instances_index(study, uid), documents.instance_rows)
         # Series folders without committed instances lose their documents.
         for series in archive.list_dir(f"{paths.study_dir(study)}/series"):
             if series not in by_series:
@@ -60,10 +60,13 @@ def update_study(archive: Archive, study: str) -> tuple[JSONDataset | None, list
                 )
         archive.write_json_gz(paths.series_index(study), docs.series_rows)
         archive.write_json_gz(paths.study_metadata(study), docs.metadata)
-        archive.write_json_gz(paths.deduplicated(study), {
-            **docs.deduplicated,
-            "conflicts": [c.to_json() for c in docs.conflicts],
-        })
+        archive.write_json_gz(
+            paths.deduplicated(study),
+            {
+                **docs.deduplicated,
+                "conflicts": [c.to_json() for c in docs.conflicts],
+            },
+        )
         archive.write_json_gz(paths.study_row(study), [docs.row])
         return docs.row, docs.conflicts
 

@@ -176,14 +176,10 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
     out_series: dict[str, Any] = {}
     out_instances: dict[str, Any] = {}
     for s in series:
-        series_shared = {
-            k: v for k, v in _shared(s.metadata).items() if k not in shared
-        }
+        series_shared = {k: v for k, v in _shared(s.metadata).items() if k not in shared}
         out_series[s.series_instance_uid] = series_shared
         for ds in s.metadata:
-            own = {
-                k: v for k, v in ds.items() if k not in shared and k not in series_shared
-            }
+            own = {k: v for k, v in ds.items() if k not in shared and k not in series_shared}
             out_instances[str(_first(ds, "00080018"))] = {
                 "series": s.series_instance_uid,
                 "attributes": own,

@@ -50,7 +50,7 @@ def unwrap(body: bytes) -> tuple[dict[str, str], bytes]:
     if not body.endswith(TRAILER):
         raise ValueError("stored multipart body has no closing delimiter")
     headers: dict[str, str] = {}
-    for line in body[: head_end].split(b"\r\n")[1:]:
+    for line in body[:head_end].split(b"\r\n")[1:]:
         name, _, value = line.decode("ascii").partition(":")
         headers[name.strip().lower()] = value.strip()
     return headers, body[head_end + 4 : len(body) - len(TRAILER)]

@@ -58,18 +58,14 @@ class PixelLayout:
         columns = _int(meta, "00280011")
         bits = _int(meta, "00280100")
         if not rows or not columns or not bits:
-            raise MalformedDicomError(
-                f"{name}: Pixel Data without Rows, Columns or Bits Allocated"
-            )
+            raise MalformedDicomError(f"{name}: Pixel Data without Rows, Columns or Bits Allocated")
         return cls(
             rows=rows,
             columns=columns,
             samples_per_pixel=_int(meta, "00280002", 1) or 1,
             bits_allocated=bits,
             number_of_frames=max(_int(meta, "00280008", 1) or 1, 1),
-            photometric_interpretation=str(
-                (meta.get("00280004", {}).get("Value") or [""])[0]
-            ),
+            photometric_interpretation=str((meta.get("00280004", {}).get("Value") or [""])[0]),
         )
 
 
@@ -126,12 +122,8 @@ class PixelDataReader:
         elif value is None and isinstance(item, RawDataElement):
             self._fp = fp
             self._start = item.value_tell
-            self.length = (
-                file_size - item.value_tell if self.undefined_length else item.length
-            )
-            if item.value_tell + (0 if self.undefined_length else item.length) > (
-                file_size
-            ):
+            self.length = file_size - item.value_tell if self.undefined_length else item.length
+            if item.value_tell + (0 if self.undefined_length else item.length) > (file_size):
                 raise TruncatedDicomError(
                     f"{name}: Pixel Data announces {item.length} bytes but the file "
                     f"ends {file_size - item.value_tell} bytes after its start"
@@ -215,8 +207,7 @@ def encapsulated_frames(
         basic = parse_basic_offsets(fp)
     except Exception as exc:
         raise MalformedDicomError(
-            f"{reader.name}: encapsulated Pixel Data has no Basic Offset Table item: "
-            f"{exc}"
+            f"{reader.name}: encapsulated Pixel Data has no Basic Offset Table item: {exc}"
         ) from exc
     info.basic_offset_table = bool(basic)
     info.extended_offset_table = bool(extended_offsets)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.datadict import dictionary_VR
-from pydicom.filewriter import correct_ambiguous_vr_element
 from pydicom.fileutil import read_undefined_length_value
+from pydicom.filewriter import correct_ambiguous_vr_element
 from pydicom.hooks import raw_element_vr
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -40,9 +40,7 @@ SPECIFIC_CHARACTER_SET = 0x00080005
 
 #: Tags left out of the JSON: the encapsulation of one file is not metadata.
 #: They are kept in the instance's ``info`` so the file can be regenerated.
-ENCODING_TAGS = frozenset(
-    {EXTENDED_OFFSET_TABLE, EXTENDED_OFFSET_TABLE_LENGTHS, TRAILING_PADDING}
-)
+ENCODING_TAGS = frozenset({EXTENDED_OFFSET_TABLE, EXTENDED_OFFSET_TABLE_LENGTHS, TRAILING_PADDING})
 
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _SINGLE_TEXT_VRS = frozenset({"LT", "ST", "UT", "UR"})
@@ -135,8 +133,8 @@ class JSONEncoder:
         if SPECIFIC_CHARACTER_SET in ds:
             encodings = self._charset(ds)
         out: JSONDataset = {}
-        for tag in list(ds.keys()):
-            tag = int(tag)
+        for base_tag in list(ds.keys()):
+            tag = int(base_tag)
             group, element = tag >> 16, tag & 0xFFFF
             if group == 0x0002 or element == 0 or (top and tag in ENCODING_TAGS):
                 continue
@@ -260,9 +258,7 @@ class JSONEncoder:
         for index, child in enumerate(seq):
             if getattr(child, "is_undefined_length_sequence_item", False):
                 self.notes.undefined_length.append(f"{path}/{index}")
-            items.append(
-                self._dataset(child, encodings, f"{path}/{index}/", top=False)
-            )
+            items.append(self._dataset(child, encodings, f"{path}/{index}/", top=False))
         return {"vr": "SQ", "Value": items}
 
     def _binary(self, tag: int, vr: str, raw: bytes, path: str) -> JSONDataset:
@@ -278,13 +274,9 @@ class JSONEncoder:
         """Read a value pydicom left on disk."""
         self._fp.seek(item.value_tell)
         if item.length == 0xFFFFFFFF:
-            value = read_undefined_length_value(
-                self._fp, self._le, SequenceDelimiterTag, None
-            )
+            value = read_undefined_length_value(self._fp, self._le, SequenceDelimiterTag, None)
             return value or b""
-        if self._file_size is not None and item.value_tell + item.length > (
-            self._file_size
-        ):
+        if self._file_size is not None and item.value_tell + item.length > (self._file_size):
             raise TruncatedDicomError(
                 f"element ({item.tag >> 16:04X},{item.tag & 0xFFFF:04X}) announces "
                 f"{item.length} bytes at offset {item.value_tell}, past the end of "
@@ -348,7 +340,7 @@ def _person_name(text: str) -> dict[str, str] | None:
     return {names[i]: c for i, c in enumerate(components[:3]) if c}
 
 
-def _json_from_bytes(vr: str, raw: bytes, endian: str, encodings: list[str]) -> Any:
+def _json_from_bytes(vr: str, raw: bytes, endian: str, encodings: list[str]) -> JSONDataset:
     if not raw:
         return {"vr": vr}
     fmt = _NUMBER_FORMATS.get(vr)

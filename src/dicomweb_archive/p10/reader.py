@@ -51,7 +51,7 @@ class ParsedInstance:
 
 def _uid(ds: Dataset, keyword: str, name: str) -> str:
     tag = pydicom.datadict.tag_for_keyword(keyword)
-    item = ds.get_item(tag, keep_deferred=True) if tag in ds else None
+    item = ds.get_item(tag, keep_deferred=True) if tag is not None and tag in ds else None
     raw = getattr(item, "value", None)
     if isinstance(raw, bytes):
         value = raw.decode("ascii", "replace")
@@ -79,9 +79,7 @@ def _sniff_not_dicom(fp: BinaryIO) -> bool:
     group, element = struct.unpack("<HH", head[:4])
     big_group = struct.unpack(">H", head[:2])[0]
     # A bare dataset starts with a small group number (0002, 0008, ...).
-    return not (group <= 0x0010 or big_group <= 0x0010) or (
-        group == 0 and element == 0
-    )
+    return not (group <= 0x0010 or big_group <= 0x0010) or (group == 0 and element == 0)
 
 
 def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
@@ -109,7 +107,7 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
                 raise NotDicomError(
                     f"{name}: not a DICOM file (no 'DICM' prefix, and read as a bare "
                     "dataset it has no SOP Instance UID)"
-                )
+                ) from None
     except NotDicomError:
         raise
     except (EOFError, struct.error) as exc:
@@ -134,8 +132,10 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         if is_little
         else uids.ExplicitVRBigEndian
     )
-    if not ts or ts in uids.NATIVE_TRANSFER_SYNTAXES and ts != (
-        uids.DeflatedExplicitVRLittleEndian
+    if (
+        not ts
+        or ts in uids.NATIVE_TRANSFER_SYNTAXES
+        and ts != (uids.DeflatedExplicitVRLittleEndian)
     ):
         # No meta, or meta naming a native syntax: the encoding read is the truth.
         ts = encoded_ts
@@ -143,8 +143,7 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         raise MalformedDicomError(f"{name}: transfer syntax {ts!r} is not a UID")
     if len(ds) == 0:
         raise TruncatedDicomError(
-            f"{name}: no data element could be read after the file meta "
-            "(truncated or damaged)"
+            f"{name}: no data element could be read after the file meta (truncated or damaged)"
         )
 
     if ts == uids.DeflatedExplicitVRLittleEndian:
@@ -155,9 +154,10 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
             ds = pydicom.dcmread(fp, force=True)
         except Exception as exc:
             raise MalformedDicomError(f"{name}: bad deflated data: {exc}") from exc
-    if file_meta is not None and str(
-        file_meta.get("MediaStorageSOPClassUID", "")
-    ) == MEDIA_STORAGE_DIRECTORY:
+    if (
+        file_meta is not None
+        and str(file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY
+    ):
         raise NotAnInstanceError(f"{name}: a DICOMDIR (media directory), not an instance")
     preamble = getattr(ds, "preamble", None)
     return ParsedInstance(

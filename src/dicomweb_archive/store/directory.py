@@ -65,7 +65,10 @@ class Archive:
             manifest = self.read_manifest()
             wanted = {"format": FORMAT, "formatVersion": FORMAT_VERSION, **options}
             if manifest is None:
-                self.write(paths.MANIFEST, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+                self.write(
+                    paths.MANIFEST,
+                    orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
+                )
                 manifest = wanted
             else:
                 if manifest.get("format") != FORMAT:

@@ -1,0 +1,179 @@
+"""Conversion throughput against ``cp -r`` of the same files.
+
+    .venv/bin/python benchmarks/convert.py [--slices 300] [--workers N] [--profile]
+
+Generates a synthetic CT series (``dicomweb_archive.samples``) into
+``benchmarks/work/`` (kept between runs, same bytes for the same size), then
+times, each ``--repeat`` times and reporting the median:
+
+* ``cp -r`` of the source folder to a fresh destination;
+* ``dwa convert -q`` into a fresh archive on all cores (or ``--workers``);
+* ``dwa convert -q -w 1`` into a fresh archive;
+* ``dwa convert -q`` again over a complete archive (must change nothing);
+* ``dwa --version``: the command's start-up, included in every ``dwa`` row.
+
+Times are wall-clock times of the whole command, ``sync`` run before each
+timing, page cache left warm.  ``--profile`` also profiles one in-process
+conversion on one worker and prints the top entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime
+import io
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from dicomweb_archive import Converter, ConvertOptions, __version__
+from dicomweb_archive.samples import write_ct_series
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+DWA = Path(sys.executable).parent / "dwa"
+
+
+def generate(slices: int, rows: int, columns: int) -> Path:
+    """The source series, written once per size (the output is deterministic)."""
+    source = WORK / f"ct-{slices}x{rows}x{columns}"
+    stamp = WORK / f"{source.name}.complete"
+    if not stamp.exists():
+        shutil.rmtree(source, ignore_errors=True)
+        started = time.perf_counter()
+        write_ct_series(source, slices=slices, rows=rows, columns=columns)
+        took = time.perf_counter() - started
+        print(f"generated {slices} slices of {rows}x{columns} in {took:.1f} s", file=sys.stderr)
+        stamp.write_text(f"{__version__}\n")
+    return source
+
+
+def fresh(path: Path) -> Callable[[], None]:
+    return lambda: shutil.rmtree(path, ignore_errors=True)
+
+
+def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> tuple[float, list[bytes]]:
+    """Median wall-clock seconds of ``cmd`` and the stdout of every run."""
+    times, outputs = [], []
+    for _ in range(repeat):
+        before()
+        os.sync()
+        started = time.perf_counter()
+        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE)
+        times.append(time.perf_counter() - started)
+        outputs.append(done.stdout)
+    return statistics.median(times), outputs
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of every file of an archive outside its private ``.dwa``."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".dwa"]
+        for name in files:
+            stat = os.stat(os.path.join(folder, name))
+            out[os.path.join(folder, name)] = (stat.st_mtime_ns, stat.st_size)
+    return out
+
+
+def folder_bytes(root: Path) -> int:
+    return sum(size for _, size in snapshot(root).values())
+
+
+def check(outputs: list[bytes], status: str, count: int) -> float:
+    """Check every run's JSON summary; returns the median converter-reported time."""
+    summaries = [orjson.loads(out) for out in outputs]
+    for summary in summaries:
+        if summary[status] != count or summary["failed"]:
+            raise SystemExit(f"expected {count} {status}: {summary}")
+    return float(statistics.median(s["seconds"] for s in summaries))
+
+
+def profile(source: Path, target: Path, top: int) -> str:
+    shutil.rmtree(target, ignore_errors=True)
+    converter = Converter(target, ConvertOptions(workers=1))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    converter.convert([str(source)])
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return text.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--columns", type=int, default=512)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="also profile -w 1")
+    args = parser.parse_args()
+    if not DWA.exists():
+        raise SystemExit(f"{DWA} not found: install the package with the cli extra")
+
+    source = generate(args.slices, args.rows, args.columns)
+    count = args.slices
+    size = folder_bytes(source)
+    copy, archive = WORK / "cp-destination", WORK / "archive"
+    convert = [str(DWA), "convert", str(source), "-o", str(archive), "-q", "--json"]
+    all_cores = [*convert, "-w", str(args.workers)]
+    rows: list[tuple[str, float, float | None]] = []
+
+    cp_s, _ = timed(["cp", "-r", str(source), str(copy)], fresh(copy), args.repeat)
+    rows.append(("`cp -r`", cp_s, None))
+    start_s, _ = timed([str(DWA), "--version"], lambda: None, args.repeat)
+    seconds, out = timed(all_cores, fresh(archive), args.repeat)
+    rows.append(
+        (f"`dwa convert` ({args.workers} workers)", seconds, check(out, "converted", count))
+    )
+    archive_size = folder_bytes(archive)
+    seconds, out = timed([*convert, "-w", "1"], fresh(archive), args.repeat)
+    rows.append(("`dwa convert -w 1`", seconds, check(out, "converted", count)))
+    before = snapshot(archive)
+    seconds, out = timed(all_cores, lambda: None, args.repeat)
+    rows.append(
+        (f"re-run, nothing to do ({args.workers} workers)", seconds, check(out, "unchanged", count))
+    )
+    if snapshot(archive) != before:
+        raise SystemExit("the re-run changed the archive")
+    shutil.rmtree(copy, ignore_errors=True)
+
+    print(
+        f"{count} files, {size / 1e6:.0f} MB ({args.rows}x{args.columns} CT slices); "
+        f"archive {archive_size / 1e6:.0f} MB; "
+        f"{datetime.date.today()}, {os.cpu_count()} cores "
+        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
+        f"dicomweb-archive {__version__}; median of {args.repeat}; "
+        f"`dwa` start-up {start_s:.2f} s\n"
+    )
+    header = ["Measurement", "Wall s", "Instances/s", "MB/s", "vs `cp -r`"]
+    header += ["Converter s", "Instances/s (converter)"]
+    print("| " + " | ".join(header) + " |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, wall, inner in rows:
+        ratio = cp_s / wall
+        extra = f"{inner:.2f} | {count / inner:,.0f}" if inner else " | "
+        print(
+            f"| {name} | {wall:.2f} | {count / wall:,.0f} | {size / 1e6 / wall:,.0f} | "
+            f"{ratio:.2f} | {extra} |"
+        )
+    if args.profile:
+        print("\n```\n" + profile(source, WORK / "archive-profile", 30) + "```")
+
+
+if __name__ == "__main__":
+    main()

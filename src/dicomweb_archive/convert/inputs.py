@@ -35,11 +35,14 @@ class InputRef:
             with open(self.path, "rb") as handle:
                 yield handle
             return
-        with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as src:
-            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool:
-                shutil.copyfileobj(src, spool, 1024 * 1024)
-                spool.seek(0)
-                yield spool  # type: ignore[misc]
+        with (
+            zipfile.ZipFile(self.path) as archive,
+            archive.open(self.member) as src,
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool,
+        ):
+            shutil.copyfileobj(src, spool, 1024 * 1024)
+            spool.seek(0)
+            yield spool  # type: ignore[misc]
 
 
 def _is_zip(path: str) -> bool:

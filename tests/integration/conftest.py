@@ -9,6 +9,7 @@ needs no root rights and never touches /etc, /var or /run.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -25,7 +26,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomweb_archive import ConvertOptions, Converter
+from dicomweb_archive import Converter, ConvertOptions
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = REPO / "deploy" / "nginx.conf"
@@ -62,8 +63,10 @@ def render_conf(template: str, values: Mapping[str, str | None]) -> str:
         pattern = re.compile(
             rf"^(?P<indent>[ \t]*){re.escape(directive)}[ \t]+[^;#\n]*;", re.MULTILINE
         )
-        def replace(match: re.Match[str], directive: str = directive,
-                    value: str | None = value) -> str:
+
+        def replace(
+            match: re.Match[str], directive: str = directive, value: str | None = value
+        ) -> str:
             return "" if value is None else f"{match['indent']}{directive} {value};"
 
         text, count = pattern.subn(replace, text)
@@ -144,7 +147,7 @@ class NginxServer:
 
 @pytest.fixture(scope="session")
 def source_files() -> dict[str, Path]:
-    return {name: Path(get_testdata_file(name)) for name in SOURCE_NAMES}
+    return {name: Path(str(get_testdata_file(name))) for name in SOURCE_NAMES}
 
 
 @pytest.fixture(scope="session")
@@ -183,10 +186,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
         process.wait(timeout=10)
         for pid in workers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
 
 
 def _wait_until_serving(process: subprocess.Popen[bytes], server: NginxServer) -> str | None:
@@ -214,8 +215,9 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[N
     for _attempt in range(3):  # the free port may be taken before nginx binds it
         port = _free_port()
         values: dict[str, str | None] = {
-            # As root the workers would otherwise drop to www-data, which cannot
-            # read pytest's private (0700) temporary folders.
+            # As root the workers would otherwise drop to nobody, which can read
+            # neither pytest's private (0700) temporary folders nor the archive's
+            # 0600 files (see test_served_files_are_readable_by_other_users).
             "user": "root" if os.geteuid() == 0 else None,
             "pid": _quoted(prefix / "nginx.pid"),
             "error_log": f"{_quoted(prefix / 'logs' / 'error.log')} info",
@@ -227,9 +229,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[N
         conf = prefix / "nginx.conf"
         conf.write_text(render_conf(template, values))
         command = [binary, "-p", f"{prefix}/", "-c", str(conf)]
-        checked = subprocess.run(
-            [*command, "-t", "-q"], capture_output=True, text=True, timeout=30
-        )
+        checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, timeout=30)
         assert checked.returncode == 0, (
             f"nginx -t rejects the rendered deploy/nginx.conf:\n{checked.stderr}"
         )
@@ -250,8 +250,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[N
                 output.close()
             log = server.error_log()
             serious = [
-                line for line in log.splitlines()
-                if re.search(r"\[(emerg|alert|crit)\]", line)
+                line for line in log.splitlines() if re.search(r"\[(emerg|alert|crit)\]", line)
             ]
             assert not serious, "nginx logged serious errors:\n" + "\n".join(serious)
             return

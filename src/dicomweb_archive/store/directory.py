@@ -30,6 +30,16 @@ FORMAT_VERSION = 1
 _STALE_SECONDS = 3600
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of written files: what ``open()`` would give under the process umask.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def dumps_json(document: Any) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
@@ -164,6 +174,8 @@ class Archive:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="w-")
         try:
+            # mkstemp makes owner-only files; archive files are for any server user.
+            os.fchmod(fd, _FILE_MODE)
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
                     handle.write(chunk)

@@ -21,9 +21,9 @@ from dicomweb_archive.samples import write_ct_series
 
 BUNDLED = (
     "MR_small.dcm",
-    "MR_small_RLE.dcm",
+    "SC_rgb_rle_2frame.dcm",
     "JPEG2000.dcm",
-    "SC_rgb_jpeg_gdcm.dcm",
+    "color3d_jpeg_baseline.dcm",
     "rtdose.dcm",
     "test-SR.dcm",
 )
@@ -58,7 +58,8 @@ def run(folder: Path) -> int:
     print(f"converting {sum(1 for p in inputs.rglob('*') if p.is_file())} files into {archive}")
     result = Converter(archive, ConvertOptions()).convert([str(inputs)])
     print(
-        f"  {result.counts['converted']} converted, {result.counts['failed']} failed, "
+        f"  {result.counts['converted']} converted, {result.counts['updated']} updated, "
+        f"{result.counts['failed']} failed, "
         f"{result.frames} frames in {result.seconds:.2f} s "
         f"({result.instances_per_second:,.0f} instances/s)"
     )

@@ -198,13 +198,14 @@ def _shared(instances: list[JSONDataset]) -> JSONDataset:
     """Elements present, with the same value, in every one of ``instances``."""
     if not instances:
         return {}
-    first = instances[0]
-    shared = {}
-    for key, element in first.items():
-        canonical = _canonical(element)
-        if all(key in ds and _canonical(ds[key]) == canonical for ds in instances[1:]):
-            shared[key] = element
-    return shared
+    first, rest = instances[0], instances[1:]
+    # JSON values compare exactly as Python values (1 == 1.0 cannot arise: each
+    # element's VR fixes its number type).
+    return {
+        key: element
+        for key, element in first.items()
+        if all(ds.get(key) == element for ds in rest)
+    }
 
 
 def reconstruct_instances(document: Mapping[str, Any]) -> list[JSONDataset]:

@@ -182,12 +182,16 @@ def _frames_hint(meta: JSONDataset) -> int:
 def _file_meta_json(parsed: ParsedInstance) -> JSONDataset | None:
     if parsed.file_meta is None:
         return None
+    encoder = JSONEncoder(
+        parsed.fp,
+        is_little_endian=True,
+        policy=BulkPolicy(1 << 30, 1 << 30),
+        write_bulk=lambda path, vr, value: "",
+        pixel_data=lambda item, vr: {"vr": vr},
+    )
     try:
-        meta: JSONDataset = parsed.file_meta.to_json_dict(
-            bulk_data_threshold=1 << 30, bulk_data_element_handler=None
-        )
-        return meta
-    except Exception as exc:
+        return encoder.encode_file_meta(parsed.file_meta)
+    except MalformedDicomError as exc:
         raise MalformedDicomError(f"{parsed.name}: unreadable file meta: {exc}") from exc
 
 

@@ -126,8 +126,18 @@ class JSONEncoder:
         """The JSON of a top-level dataset (group 0002 is never included)."""
         return self._dataset(ds, _DEFAULT_ENCODINGS, "", top=True)
 
+    def encode_file_meta(self, file_meta: Dataset) -> JSONDataset:
+        """The JSON of a File Meta Information group (always little endian)."""
+        return self._dataset(file_meta, _DEFAULT_ENCODINGS, "", top=False, file_meta=True)
+
     def _dataset(
-        self, ds: Dataset, parent_encodings: list[str], path: str, *, top: bool
+        self,
+        ds: Dataset,
+        parent_encodings: list[str],
+        path: str,
+        *,
+        top: bool,
+        file_meta: bool = False,
     ) -> JSONDataset:
         encodings = parent_encodings
         if SPECIFIC_CHARACTER_SET in ds:
@@ -136,7 +146,7 @@ class JSONEncoder:
         for base_tag in list(ds.keys()):
             tag = int(base_tag)
             group, element = tag >> 16, tag & 0xFFFF
-            if group == 0x0002 or element == 0 or (top and tag in ENCODING_TAGS):
+            if (group == 0x0002) != file_meta or element == 0 or (top and tag in ENCODING_TAGS):
                 continue
             key = f"{tag:08X}"
             elem_path = f"{path}{key}"

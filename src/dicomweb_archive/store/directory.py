@@ -57,6 +57,8 @@ class Archive:
         self._work = self.root / paths.WORK_DIR
         self._tmp = self._work / "tmp"
         self._locks = self._work / "locks"
+        #: Folders known to exist, so each is created (or checked) once.
+        self._folders: set[Path] = set()
 
     # -- set-up -----------------------------------------------------------------
 
@@ -171,7 +173,9 @@ class Archive:
         chunks = list(parts)
         if self._same_content(target, chunks):
             return False
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(target.parent)
         fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="w-")
         try:
             # mkstemp makes owner-only files; archive files are for any server user.

@@ -13,8 +13,9 @@ times, each ``--repeat`` times and reporting the median:
 * ``dwa --version``: the command's start-up, included in every ``dwa`` row.
 
 Times are wall-clock times of the whole command, ``sync`` run before each
-timing, page cache left warm.  ``--profile`` also profiles one in-process
-conversion on one worker and prints the top entries.
+timing, page cache left warm; ``dwa`` runs with its bytecode cached (under
+``work/pycache``), as an installed package does.  ``--profile`` also profiles
+one in-process conversion on one worker and prints the top entries.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime
+import hashlib
 import io
 import os
 import platform
@@ -30,14 +32,14 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
-from dicomweb_archive import Converter, ConvertOptions, __version__
-from dicomweb_archive.samples import write_ct_series
+from dicomweb_archive import Converter, ConvertOptions, __version__, samples
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -45,21 +47,32 @@ DWA = Path(sys.executable).parent / "dwa"
 
 
 def generate(slices: int, rows: int, columns: int) -> Path:
-    """The source series, written once per size (the output is deterministic)."""
+    """The source series, written again only when its size or generator changed."""
     source = WORK / f"ct-{slices}x{rows}x{columns}"
     stamp = WORK / f"{source.name}.complete"
-    if not stamp.exists():
+    generator = hashlib.sha256(Path(samples.__file__).read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != generator:
         shutil.rmtree(source, ignore_errors=True)
         started = time.perf_counter()
-        write_ct_series(source, slices=slices, rows=rows, columns=columns)
+        samples.write_ct_series(source, slices=slices, rows=rows, columns=columns)
         took = time.perf_counter() - started
         print(f"generated {slices} slices of {rows}x{columns} in {took:.1f} s", file=sys.stderr)
-        stamp.write_text(f"{__version__}\n")
+        stamp.write_text(generator)
     return source
 
 
 def fresh(path: Path) -> Callable[[], None]:
     return lambda: shutil.rmtree(path, ignore_errors=True)
+
+
+def dwa_environment() -> dict[str, str]:
+    """The environment of ``dwa``: bytecode cached (in ``work/``), as when installed."""
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(WORK / "pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+ENV = dwa_environment()
 
 
 def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> tuple[float, list[bytes]]:
@@ -69,8 +82,10 @@ def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> tuple[floa
         before()
         os.sync()
         started = time.perf_counter()
-        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE)
+        done = subprocess.run(cmd, capture_output=True, env=ENV)
         times.append(time.perf_counter() - started)
+        if done.returncode:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode()}")
         outputs.append(done.stdout)
     return statistics.median(times), outputs
 
@@ -110,7 +125,8 @@ def profile(source: Path, target: Path, top: int) -> str:
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
-    return text.getvalue()
+    site = sysconfig.get_paths()["purelib"]
+    return text.getvalue().replace(f"{site}/", "").replace(f"{HERE.parent}/src/", "")
 
 
 def main() -> None:
@@ -125,6 +141,7 @@ def main() -> None:
     if not DWA.exists():
         raise SystemExit(f"{DWA} not found: install the package with the cli extra")
 
+    subprocess.run([str(DWA), "--version"], check=True, stdout=subprocess.DEVNULL, env=ENV)
     source = generate(args.slices, args.rows, args.columns)
     count = args.slices
     size = folder_bytes(source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 import orjson
@@ -126,13 +127,22 @@ def convert(
         console=err,
         disable=not show_progress,
         transient=True,
+        # No refresh thread: worker processes are forked, and forking a process
+        # with threads can deadlock the child.  We refresh as outcomes arrive.
+        auto_refresh=False,
     )
     task = progress.add_task("convert", total=None)
+    last_refresh = 0.0
 
     def on_outcome(outcome: InstanceOutcome) -> None:
+        nonlocal last_refresh
         progress.advance(task)
         if outcome.status == "failed":
             progress.console.print(f"failed: {outcome.name}: {outcome.reason}", markup=False)
+        now = time.monotonic()
+        if now - last_refresh > 0.1:
+            progress.refresh()
+            last_refresh = now
 
     try:
         with progress:

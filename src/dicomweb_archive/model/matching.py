@@ -1,0 +1,125 @@
+"""QIDO-RS attribute matching (PS3.4 C.2.2.2, PS3.18 8.3.4); pure functions.
+
+A key is matched against the DICOM JSON element of a row:
+
+- empty value: universal match;
+- ``*`` and ``?`` wildcards on string VRs (person names case-insensitively);
+- ``a-b``, ``a-`` and ``-b`` ranges on DA, TM and DT;
+- a list of UIDs separated by ``\\`` or ``,`` on UI;
+- otherwise single value matching (person names case-insensitively).
+
+A multi-valued attribute matches when any of its values does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from dicomweb_archive.errors import InvalidInputError
+
+Matcher = Callable[[dict[str, Any] | None], bool]
+
+_WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+_RANGE_VRS = frozenset({"DA", "TM", "DT"})
+_DATE = re.compile(r"^\d{8}$")
+_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
+_DATETIME = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?$")
+
+
+class InvalidQueryError(InvalidInputError):
+    """A query key or value that cannot be matched (HTTP 400)."""
+
+
+@lru_cache(maxsize=1024)
+def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    flags = (re.IGNORECASE if ignore_case else 0) | re.DOTALL
+    return re.compile("".join(parts) + r"\Z", flags)
+
+
+def _strings(element: dict[str, Any] | None, vr: str) -> list[str]:
+    if element is None:
+        return []
+    values = element.get("Value") or []
+    out = []
+    for value in values:
+        if value is None:
+            continue
+        if vr == "PN" and isinstance(value, dict):
+            out.extend(str(v) for v in value.values() if v)
+        else:
+            out.append(str(value))
+    return out
+
+
+def _check_range_value(vr: str, value: str) -> None:
+    pattern = {"DA": _DATE, "TM": _TIME, "DT": _DATETIME}[vr]
+    if value and not pattern.match(value):
+        raise InvalidQueryError(f"{value!r} is not a valid {vr} value")
+
+
+def _normalise_time(value: str, fill: str) -> str:
+    digits = value.replace(":", "")
+    whole, _, fraction = digits.partition(".")
+    whole = (whole + fill * 6)[:6]
+    return whole + "." + (fraction + fill * 6)[:6]
+
+
+def _range_matcher(vr: str, text: str) -> Matcher:
+    low, _, high = text.partition("-")
+    low, high = low.strip(), high.strip()
+    for bound in (low, high):
+        _check_range_value(vr, bound)
+    if vr == "TM":
+        low = _normalise_time(low, "0") if low else ""
+        high = _normalise_time(high, "9") if high else ""
+
+    def matches(element: dict[str, Any] | None) -> bool:
+        for value in _strings(element, vr):
+            candidate = _normalise_time(value, "0") if vr == "TM" else value
+            if (not low or candidate >= low) and (not high or candidate[: len(high)] <= high):
+                return True
+        return False
+
+    return matches
+
+
+def matcher(vr: str, text: str) -> Matcher:
+    """The test one query value puts to an element of VR ``vr``."""
+    if text == "" or text == "*":
+        return lambda element: True
+    if vr == "UI":
+        wanted = {v for v in re.split(r"[\\,]", text) if v}
+        return lambda element: any(v in wanted for v in _strings(element, vr))
+    is_single_datetime = vr == "DT" and _DATETIME.match(text) is not None
+    if vr in _RANGE_VRS and "-" in text and not is_single_datetime:
+        return _range_matcher(vr, text)
+    if vr in _RANGE_VRS:
+        _check_range_value(vr, text)
+    ignore_case = vr == "PN"
+    if vr in _WILDCARD_VRS and ("*" in text or "?" in text):
+        regex = _wildcard_regex(text, ignore_case)
+        return lambda element: any(regex.match(v) for v in _strings(element, vr))
+    if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"):
+        try:
+            number = float(text)
+        except ValueError as exc:
+            raise InvalidQueryError(f"{text!r} is not a number") from exc
+
+        def numeric(element: dict[str, Any] | None) -> bool:
+            for value in (element or {}).get("Value") or []:
+                try:
+                    if float(value) == number:
+                        return True
+                except (TypeError, ValueError):
+                    continue
+            return False
+
+        return numeric
+    if ignore_case:
+        folded = text.casefold()
+        return lambda element: any(v.casefold() == folded for v in _strings(element, vr))
+    return lambda element: text in _strings(element, vr)

@@ -44,7 +44,7 @@ def _strings(element: dict[str, Any] | None, vr: str) -> list[str]:
     if element is None:
         return []
     values = element.get("Value") or []
-    out = []
+    out: list[str] = []
     for value in values:
         if value is None:
             continue

@@ -16,7 +16,7 @@ import orjson
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict, study_documents, study_sort_key
 from dicomweb_archive.p10.jsonmodel import JSONDataset
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.directory import Archive, dumps_json, gzip_bytes
 
 
 def _load_instances(archive: Archive, study: str) -> dict[str, list[JSONDataset]]:
@@ -48,9 +48,11 @@ def update_study(archive: Archive, study: str) -> tuple[JSONDataset | None, list
             )
             return None, []
         docs = study_documents(study, by_series)
+        series_metadata: dict[str, bytes] = {}
         for documents in docs.series:
             uid = documents.series_instance_uid
-            archive.write_json_gz(paths.series_metadata(study, uid), documents.metadata)
+            series_metadata[uid] = gzip_bytes(dumps_json(documents.metadata))
+            archive.write(paths.series_metadata(study, uid), series_metadata[uid])
             archive.write_json_gz(paths.instances_index(study, uid), documents.instance_rows)
         # Series folders without committed instances lose their documents.
         for series in archive.list_dir(f"{paths.study_dir(study)}/series"):
@@ -59,7 +61,13 @@ def update_study(archive: Archive, study: str) -> tuple[JSONDataset | None, list
                     [paths.series_metadata(study, series), paths.instances_index(study, series)]
                 )
         archive.write_json_gz(paths.series_index(study), docs.series_rows)
-        archive.write_json_gz(paths.study_metadata(study), docs.metadata)
+        # A study of one series has that series' metadata, byte for byte.
+        study_metadata = (
+            next(iter(series_metadata.values()))
+            if len(series_metadata) == 1
+            else gzip_bytes(dumps_json(docs.metadata))
+        )
+        archive.write(paths.study_metadata(study), study_metadata)
         archive.write_json_gz(
             paths.deduplicated(study),
             {

@@ -105,8 +105,10 @@ def _conflicts(
             if element is None or not element.get("Value"):
                 continue  # absent or empty does not contradict a value
             canonical = _canonical(element["Value"])
-            shown, sops = groups.setdefault(canonical, (_describe(element), []))
-            sops.append(str(_first(ds, "00080018")))
+            group = groups.get(canonical)
+            if group is None:  # describe each distinct value once, not per instance
+                group = groups[canonical] = (_describe(element), [])
+            group[1].append(str(_first(ds, "00080018")))
         if len(groups) > 1:
             found.append(
                 Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
@@ -176,7 +178,12 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
     out_series: dict[str, Any] = {}
     out_instances: dict[str, Any] = {}
     for s in series:
-        series_shared = {k: v for k, v in _shared(s.metadata).items() if k not in shared}
+        # A study's only series shares exactly what the study shares.
+        series_shared = (
+            {k: v for k, v in _shared(s.metadata).items() if k not in shared}
+            if len(series) > 1
+            else {}
+        )
         out_series[s.series_instance_uid] = series_shared
         for ds in s.metadata:
             own = {k: v for k, v in ds.items() if k not in shared and k not in series_shared}

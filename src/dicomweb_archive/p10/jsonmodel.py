@@ -143,20 +143,21 @@ class JSONEncoder:
         if SPECIFIC_CHARACTER_SET in ds:
             encodings = self._charset(ds)
         out: JSONDataset = {}
-        for base_tag in list(ds.keys()):
+        # The elements as pydicom holds them (raw ones stay raw, deferred values
+        # on disk), without a Tag() and get_item() call for each.
+        for base_tag, item in list(ds.items()):
             tag = int(base_tag)
-            group, element = tag >> 16, tag & 0xFFFF
-            if (group == 0x0002) != file_meta or element == 0 or (top and tag in ENCODING_TAGS):
+            if (tag >> 16 == 0x0002) != file_meta or not tag & 0xFFFF:
+                continue
+            if top and tag in ENCODING_TAGS:
                 continue
             key = f"{tag:08X}"
-            elem_path = f"{path}{key}"
             try:
-                item = ds.get_item(tag, keep_deferred=True)
                 if top and tag == PIXEL_DATA:
                     vr = self._resolve_vr(ds, item, deferred=item.value is None)
                     out[key] = self._pixel_data(item, vr)
                 else:
-                    out[key] = self._element(ds, item, encodings, elem_path)
+                    out[key] = self._element(ds, item, encodings, path + key)
             except (TruncatedDicomError, MalformedDicomError):
                 raise
             except EOFError as exc:

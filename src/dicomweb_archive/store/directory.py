@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
+import itertools
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,14 +30,8 @@ FORMAT_VERSION = 1
 _STALE_SECONDS = 3600
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: Mode of written files: what ``open()`` would give under the process umask.
-_FILE_MODE = 0o666 & ~_umask()
+_TEMPORARY_NAMES = itertools.count()
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def dumps_json(document: Any) -> bytes:
@@ -57,8 +51,8 @@ class Archive:
         self._work = self.root / paths.WORK_DIR
         self._tmp = self._work / "tmp"
         self._locks = self._work / "locks"
-        #: Folders known to exist, so each is created (or checked) once.
-        self._folders: set[Path] = set()
+        self._root = str(self.root)
+        self._tmp_dir = str(self._tmp)
 
     # -- set-up -----------------------------------------------------------------
 
@@ -154,9 +148,9 @@ class Archive:
 
     # -- writing ----------------------------------------------------------------
 
-    def _same_content(self, target: Path, parts: list[bytes]) -> bool:
+    def _same_content(self, target: str, parts: tuple[bytes, ...]) -> bool:
         try:
-            size = target.stat().st_size
+            size = os.stat(target).st_size
         except FileNotFoundError:
             return False
         if size != sum(len(p) for p in parts):
@@ -169,21 +163,22 @@ class Archive:
 
     def write(self, relative: str, *parts: bytes) -> bool:
         """Write ``parts`` joined to ``relative`` atomically; False when unchanged."""
-        target = self.root / relative
-        chunks = list(parts)
-        if self._same_content(target, chunks):
+        target = os.path.join(self._root, relative)
+        if self._same_content(target, parts):
             return False
-        if target.parent not in self._folders:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(target.parent)
-        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="w-")
+        # Unique among live processes, without mkstemp's random names; a stale
+        # file of a dead process that had the same pid is simply overwritten.
+        tmp = os.path.join(self._tmp_dir, f"w-{os.getpid()}-{next(_TEMPORARY_NAMES)}")
         try:
-            # mkstemp makes owner-only files; archive files are for any server user.
-            os.fchmod(fd, _FILE_MODE)
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-            os.replace(tmp, target)
+            # Mode 0o666 under the umask, as open() gives (mkstemp's is 0o600).
+            with open(os.open(tmp, _TEMPORARY_FLAGS, 0o666), "wb") as handle:
+                for part in parts:
+                    handle.write(part)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # the first file of its folder
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -9,6 +9,7 @@ import click
 
 from dicomweb_archive import __version__
 from dicomweb_archive.cli.convert import convert
+from dicomweb_archive.cli.index import index
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +22,4 @@ def cli() -> None:
 
 
 cli.add_command(convert)
+cli.add_command(index)

@@ -16,8 +16,10 @@ from dicomweb_archive.convert.inputs import InputError, InputRef, expand
 from dicomweb_archive.convert.instance import InstanceOutcome, convert_input
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.convert.studies import update_studies_index, update_study
+from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
 
 #: Called once the inputs are counted, with their number.
 OnTotal = Callable[[int], None]
@@ -148,6 +150,10 @@ class Converter:
             conflicts.extend(found)
         if rows or not self.archive.exists("studies/index.json.gz"):
             update_studies_index(self.archive, rows)
+        index_path = self.archive.path(f"{paths.WORK_DIR}/{INDEX_FILE}")
+        if ordered and index_path.exists():
+            with QidoIndex(self.archive) as index:
+                index.update_studies(ordered)
         return conflicts, ordered
 
     def _run(self, refs: list[InputRef]) -> Iterator[InstanceOutcome]:

@@ -209,9 +209,7 @@ def _shared(instances: list[JSONDataset]) -> JSONDataset:
     # JSON values compare exactly as Python values (1 == 1.0 cannot arise: each
     # element's VR fixes its number type).
     return {
-        key: element
-        for key, element in first.items()
-        if all(ds.get(key) == element for ds in rest)
+        key: element for key, element in first.items() if all(ds.get(key) == element for ds in rest)
     }
 
 

@@ -1,0 +1,218 @@
+"""An SQLite index of an archive's QIDO-RS rows: derived, rebuildable, disposable.
+
+The archive's own documents stay the truth; the index only makes queries fast.
+Deleting it loses nothing: :meth:`QidoIndex.rebuild` reads every study's
+documents again.  Rows are kept as the DICOM JSON the archive serves, next to
+the attributes a query may match or include at their level: for a study, the
+study row and every attribute shared by all its instances; for a series, the
+series row with its study's attributes; for an instance, its row with both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dicomweb_archive.model import paths
+from dicomweb_archive.model.aggregate import study_sort_key
+from dicomweb_archive.model.matching import Matcher, matcher
+from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.store.directory import Archive
+
+INDEX_FILE = "index.sqlite"
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS studies (
+    study TEXT PRIMARY KEY, sort_key TEXT NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS series (
+    series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
+    row BLOB NOT NULL, attributes BLOB NOT NULL, PRIMARY KEY (study, series)
+);
+CREATE TABLE IF NOT EXISTS instances (
+    sop TEXT NOT NULL, series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
+    row BLOB NOT NULL, attributes BLOB NOT NULL, PRIMARY KEY (study, series, sop)
+);
+CREATE INDEX IF NOT EXISTS studies_order ON studies (sort_key, study);
+CREATE INDEX IF NOT EXISTS series_order ON series (study, sort_key, series);
+CREATE INDEX IF NOT EXISTS instances_order ON instances (study, series, sort_key, sop);
+"""
+
+
+class Level(Enum):
+    STUDY = "studies"
+    SERIES = "series"
+    INSTANCE = "instances"
+
+
+@dataclass
+class Query:
+    """A QIDO-RS query: matching keys, and which attributes to return."""
+
+    #: (tag, VR, value) triples; tags are 8-hex keys of top-level attributes.
+    match: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Extra attributes to return; ``None`` for all available at the level.
+    include: set[str] | None = field(default_factory=set)
+    limit: int | None = None
+    offset: int = 0
+    study: str | None = None
+    series: str | None = None
+
+
+def _first(ds: JSONDataset, key: str) -> Any:
+    value = ds.get(key, {}).get("Value")
+    return value[0] if value else None
+
+
+def _number_key(value: Any) -> str:
+    return f"{float(value):020.6f}" if isinstance(value, int | float) else "~"
+
+
+class QidoIndex:
+    """The index of ``archive``, in ``.dwa/index.sqlite`` unless told otherwise."""
+
+    def __init__(self, archive: Archive, path: str | Path | None = None) -> None:
+        self.archive = archive
+        self.path = Path(path) if path else archive.root / paths.WORK_DIR / INDEX_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> QidoIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- building ---------------------------------------------------------------
+
+    def rebuild(self) -> int:
+        """Index every study of the archive afresh; returns the number of studies."""
+        studies = self.archive.list_dir("studies")
+        with self._transaction():
+            for table in ("studies", "series", "instances"):
+                self._db.execute(f"DELETE FROM {table}")
+            for study in studies:
+                self._index_study(study)
+        return int(self._db.execute("SELECT count(*) FROM studies").fetchone()[0])
+
+    def update_studies(self, studies: Iterable[str]) -> None:
+        """Re-read the documents of ``studies`` (a study with none is dropped)."""
+        with self._transaction():
+            for study in studies:
+                for table in ("studies", "series", "instances"):
+                    self._db.execute(f"DELETE FROM {table} WHERE study = ?", (study,))
+                self._index_study(study)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self._db.rollback()
+            raise
+        self._db.commit()
+
+    def _index_study(self, study: str) -> None:
+        if not self.archive.exists(paths.study_row(study)):
+            return
+        [row] = self.archive.read_json_gz(paths.study_row(study))
+        dedup = self.archive.read_json_gz(paths.deduplicated(study))
+        study_attributes = {**dedup["study"], **row}
+        self._db.execute(
+            "INSERT INTO studies VALUES (?, ?, ?, ?)",
+            (
+                study,
+                "|".join(study_sort_key(row)),
+                orjson.dumps(row),
+                orjson.dumps(study_attributes),
+            ),
+        )
+        for series_row in self.archive.read_json_gz(paths.series_index(study)):
+            series = str(_first(series_row, "0020000E"))
+            series_attributes = {
+                **study_attributes,
+                **dedup["series"].get(series, {}),
+                **series_row,
+            }
+            self._db.execute(
+                "INSERT INTO series VALUES (?, ?, ?, ?, ?)",
+                (
+                    series,
+                    study,
+                    f"{_number_key(_first(series_row, '00200011'))}|{series}",
+                    orjson.dumps(series_row),
+                    orjson.dumps(series_attributes),
+                ),
+            )
+            for instance_row in self.archive.read_json_gz(paths.instances_index(study, series)):
+                sop = str(_first(instance_row, "00080018"))
+                own = dedup["instances"].get(sop, {}).get("attributes", {})
+                self._db.execute(
+                    "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        sop,
+                        series,
+                        study,
+                        f"{_number_key(_first(instance_row, '00200013'))}|{sop}",
+                        orjson.dumps(instance_row),
+                        orjson.dumps({**series_attributes, **own, **instance_row}),
+                    ),
+                )
+
+    # -- searching --------------------------------------------------------------
+
+    def search(self, level: Level, query: Query) -> list[JSONDataset]:
+        """Rows matching ``query`` in a stable order, with the asked attributes."""
+        table = level.value
+        sql = f"SELECT row, attributes FROM {table}"
+        where, args = [], []
+        if query.study and level is not Level.STUDY:
+            where.append("study = ?")
+            args.append(query.study)
+        if query.series and level is Level.INSTANCE:
+            where.append("series = ?")
+            args.append(query.series)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        key = {"studies": "study", "series": "series", "instances": "sop"}[table]
+        sql += f" ORDER BY sort_key, {key}"
+        tests: list[tuple[str, Matcher]] = [
+            (tag, matcher(vr, value)) for tag, vr, value in query.match
+        ]
+        results: list[JSONDataset] = []
+        skipped = 0
+        for row_blob, attributes_blob in self._db.execute(sql, args):
+            attributes = orjson.loads(attributes_blob)
+            if not all(test(attributes.get(tag)) for tag, test in tests):
+                continue
+            if skipped < query.offset:
+                skipped += 1
+                continue
+            row = orjson.loads(row_blob)
+            wanted = (
+                set(attributes)
+                if query.include is None
+                else {*query.include, *(tag for tag, _ in tests)}
+            )
+            for tag in wanted:
+                if tag in attributes and tag not in row:
+                    row[tag] = attributes[tag]
+            results.append(dict(sorted(row.items())))
+            if query.limit is not None and len(results) >= query.limit:
+                break
+        return results

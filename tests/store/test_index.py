@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydicom.uid import generate_uid
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.index import Level, QidoIndex, Query
+from tests.conftest import write_instance
+
+
+def _archive(tmp_path: Path) -> tuple[Path, list[str]]:
+    studies = [generate_uid() for _ in range(3)]
+    names = ["Doe^Jane", "Roe^Rick", "doe^john"]
+    for n, (study, name) in enumerate(zip(studies, names, strict=True)):
+        series = generate_uid()
+        for i in range(n + 1):
+            write_instance(
+                tmp_path / "in",
+                study=study,
+                series=series,
+                patient_name=name,
+                patient_id=f"P{n}",
+                instance_number=i + 1,
+            )
+    archive = tmp_path / "archive"
+    Converter(archive, ConvertOptions(workers=1)).convert([str(tmp_path / "in")])
+    return archive, studies
+
+
+def _uids(rows: list[dict], key: str = "0020000D") -> list[str]:
+    return [r[key]["Value"][0] for r in rows]
+
+
+def test_rebuild_and_search(tmp_path: Path) -> None:
+    archive, studies = _archive(tmp_path)
+    with QidoIndex(Archive(archive)) as index:
+        assert index.rebuild() == 3
+        everything = index.search(Level.STUDY, Query())
+        assert sorted(_uids(everything)) == sorted(studies)
+        does = index.search(Level.STUDY, Query(match=[("00100010", "PN", "doe*")]))
+        assert sorted(_uids(does)) == sorted([studies[0], studies[2]])
+        assert index.search(Level.STUDY, Query(match=[("00100020", "LO", "P1")]))[0]["0020000D"][
+            "Value"
+        ] == [studies[1]]
+        # Paging is stable and gap-free.
+        pages = [index.search(Level.STUDY, Query(limit=1, offset=i)) for i in range(4)]
+        assert [_uids(p) for p in pages[:3]] == [[u] for u in _uids(everything)]
+        assert pages[3] == []
+        # includefield: an attribute outside the default row, from the study.
+        [row] = index.search(
+            Level.STUDY, Query(match=[("0020000D", "UI", studies[0])], include={"00280010"})
+        )
+        assert row["00280010"]["Value"] == [16]
+        [row] = index.search(Level.STUDY, Query(match=[("0020000D", "UI", studies[0])]))
+        assert "00280010" not in row
+        series = index.search(Level.SERIES, Query(study=studies[2]))
+        assert len(series) == 1 and series[0]["00201209"]["Value"] == [3]
+        instances = index.search(Level.INSTANCE, Query(study=studies[2]))
+        assert [r["00200013"]["Value"][0] for r in instances] == [1, 2, 3]
+        # Cross-study series search carries study attributes when asked for all.
+        [row] = index.search(Level.SERIES, Query(match=[("00100020", "LO", "P0")], include=None))
+        assert row["00100010"]["Value"] == [{"Alphabetic": "Doe^Jane"}]
+
+
+def test_index_is_disposable(tmp_path: Path) -> None:
+    archive, studies = _archive(tmp_path)
+    index_path = archive / ".dwa" / "index.sqlite"
+    with QidoIndex(Archive(archive)) as index:
+        index.rebuild()
+    index_path.unlink()
+    with QidoIndex(Archive(archive)) as index:
+        assert index.search(Level.STUDY, Query()) == []
+        index.update_studies(studies)
+        assert len(index.search(Level.STUDY, Query())) == 3

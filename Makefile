@@ -27,7 +27,7 @@ system-deps:
 demo: $(STAMP)
 	$(PY) -m dicomweb_archive.demo $(DEMO)
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps lint
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -35,7 +35,6 @@ EXPECTED_FAILURES = {
     "rtstruct.dump": "not a DICOM file",
     "test1.json": "not a DICOM file",
     "test_PN.json": "not a DICOM file",
-    "zipMR.gz": "not a DICOM file",
     "no_meta.dcm": "not a DICOM file",
     "MR_truncated.dcm": "Pixel Data holds 8130 bytes",
     "rtplan_truncated.dcm": "announces 50 bytes, file holds 29",

@@ -314,3 +314,17 @@ def test_stdin_bytes_from_memory(tmp_path: Path) -> None:
         )
     assert proc.returncode == 0, proc.stderr
     assert b"1 converted" in proc.stdout
+
+
+def test_gzip_compressed_inputs(tmp_path: Path) -> None:
+    import gzip
+
+    source = Path(get_testdata_file("CT_small.dcm"))
+    packed = tmp_path / "ct.dcm.gz"
+    packed.write_bytes(gzip.compress(source.read_bytes()))
+    broken = tmp_path / "broken.gz"
+    broken.write_bytes(gzip.compress(source.read_bytes())[:500])
+    result = convert(tmp_path / "archive", packed, broken)
+    assert result.counts["converted"] == 1  # type: ignore[attr-defined]
+    [failure] = result.failures  # type: ignore[attr-defined]
+    assert failure.name == str(broken) and failure.reason.startswith("bad gzip data")

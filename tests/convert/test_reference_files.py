@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,10 @@ def test_reference_file(source: Path, tmp_path: Path) -> None:
         return
     assert result.ok and result.counts["converted"] == 1, result.to_json()
 
-    ds = pydicom.dcmread(source, force=True)
+    data = source.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # zipMR.gz: a gzip-compressed file
+        data = gzip.decompress(data)
+    ds = pydicom.dcmread(io.BytesIO(data), force=True)
     study, series, sop = ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
     meta_path = archive / paths.instance_metadata(study, series, sop)
     [meta] = orjson.loads(gzip.decompress(meta_path.read_bytes()))

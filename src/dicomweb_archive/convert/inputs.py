@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import shutil
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from dicomweb_archive.errors import MalformedDicomError
+
+_GZIP_MAGIC = b"\x1f\x8b"
 #: Inputs smaller than this are read into memory, larger ones spooled to disk.
 _SPOOL_MAX = 64 * 1024 * 1024
 
@@ -30,10 +35,24 @@ class InputRef:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[BinaryIO]:
-        """A seekable binary file holding the input."""
+        """A seekable binary file holding the input (gzip-compressed files inflated)."""
         if self.member is None:
             with open(self.path, "rb") as handle:
-                yield handle
+                if handle.read(2) != _GZIP_MAGIC:
+                    handle.seek(0)
+                    yield handle
+                    return
+                handle.seek(0)
+                with (
+                    gzip.GzipFile(fileobj=handle) as src,
+                    tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool,
+                ):
+                    try:
+                        shutil.copyfileobj(src, spool, 1024 * 1024)
+                    except (OSError, EOFError, zlib.error) as exc:
+                        raise MalformedDicomError(f"{self.name}: bad gzip data: {exc}") from exc
+                    spool.seek(0)
+                    yield spool  # type: ignore[misc]
             return
         with (
             zipfile.ZipFile(self.path) as archive,

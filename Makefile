@@ -12,7 +12,7 @@ DEMO := demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[cli,data]' --group dev
+	$(PY) -m pip install --quiet -e '.[cli,data,server]' --group dev
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -10,6 +10,7 @@ import click
 from dicomweb_archive import __version__
 from dicomweb_archive.cli.convert import convert
 from dicomweb_archive.cli.index import index
+from dicomweb_archive.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +24,4 @@ def cli() -> None:
 
 cli.add_command(convert)
 cli.add_command(index)
+cli.add_command(serve)

@@ -1,0 +1,1 @@
+"""Serve: a Starlette DICOMweb server over an archive (needs the ``server`` extra)."""

@@ -1,0 +1,122 @@
+"""The ASGI application: routes, error mapping, CORS, the index's lifetime."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from dicomweb_archive.errors import (
+    ArchiveError,
+    DicomwebArchiveError,
+    InvalidInputError,
+    ResourceNotFoundError,
+    UnsupportedTransferSyntaxError,
+)
+from dicomweb_archive.model import paths
+from dicomweb_archive.server import qido, wado
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.index import INDEX_FILE, Level, QidoIndex
+
+_STATUS = (
+    (InvalidInputError, 400),
+    (ResourceNotFoundError, 404),
+    (UnsupportedTransferSyntaxError, 406),
+)
+
+
+def _error(request: Request, exc: Exception) -> Response:
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    body = orjson.dumps({"status": status, "error": type(exc).__name__, "detail": str(exc)})
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def create_app(
+    archive_root: str | os.PathLike[str],
+    *,
+    base_path: str = "/dicomweb",
+    cors_origins: tuple[str, ...] = ("*",),
+) -> Starlette:
+    """A DICOMweb server over the archive at ``archive_root``.
+
+    QIDO-RS is answered from the archive's SQLite index, built at start-up when
+    missing; WADO-RS reads the archive's files.
+    """
+    archive = Archive(archive_root)
+    if archive.read_manifest() is None:
+        raise ArchiveError(f"{archive_root}: not a dicomweb-archive folder (no manifest)")
+    state: dict[str, QidoIndex] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        fresh = not archive.path(f"{paths.WORK_DIR}/{INDEX_FILE}").exists()
+        index = QidoIndex(archive)
+        if fresh:
+            index.rebuild()
+        state["index"] = index
+        try:
+            yield
+        finally:
+            index.close()
+
+    def search(level: Level) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:
+            for name in ("study", "series"):
+                if name in request.path_params:
+                    wado._uid(request.path_params[name])
+            return qido.search(state["index"], level, request)
+
+        return endpoint
+
+    def study_metadata(request: Request) -> Response:
+        return wado.metadata(
+            archive, request, paths.study_metadata(wado._uid(request.path_params["study"]))
+        )
+
+    def series_metadata(request: Request) -> Response:
+        p = request.path_params
+        return wado.metadata(
+            archive, request, paths.series_metadata(wado._uid(p["study"]), wado._uid(p["series"]))
+        )
+
+    def instance_metadata(request: Request) -> Response:
+        return wado.metadata(archive, request, wado.instance_metadata_path(request))
+
+    instance = "/studies/{study}/series/{series}/instances/{instance}"
+    routes = [
+        Route("/studies", search(Level.STUDY)),
+        Route("/series", search(Level.SERIES)),
+        Route("/instances", search(Level.INSTANCE)),
+        Route("/studies/{study}/series", search(Level.SERIES)),
+        Route("/studies/{study}/instances", search(Level.INSTANCE)),
+        Route("/studies/{study}/series/{series}/instances", search(Level.INSTANCE)),
+        Route("/studies/{study}/metadata", study_metadata),
+        Route("/studies/{study}/series/{series}/metadata", series_metadata),
+        Route(f"{instance}/metadata", instance_metadata),
+        Route(f"{instance}/frames/{{frames}}", lambda r: wado.frames(archive, r)),
+        Route("/studies/{study}/bulkdata/{prefix}/{rest}", lambda r: wado.bulkdata(archive, r)),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_headers=["Accept", "Authorization", "Range", "Content-Type"],
+            expose_headers=["Content-Range", "Content-Length", "Content-Type", "Content-Encoding"],
+            max_age=86400,
+        )
+    ]
+    return Starlette(
+        routes=[Mount(base_path, routes=routes)] if base_path else routes,
+        middleware=middleware,
+        exception_handlers={DicomwebArchiveError: _error},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""Export: archived instances back to P10."""

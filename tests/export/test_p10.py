@@ -1,0 +1,104 @@
+"""Round trip: every convertible reference file → archive → P10 → same values."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.export.p10 import export_instance
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.uids import NATIVE_TRANSFER_SYNTAXES
+from tests.reference import EXPECTED_FAILURES, EXPECTED_SKIPS, reference_files
+
+FILES = [p for p in reference_files() if p.name not in {*EXPECTED_FAILURES, *EXPECTED_SKIPS}]
+SKIPPED = {0x7FE00001, 0x7FE00002, 0xFFFCFFFC, 0x7FE00010}
+
+
+def _read(path: Path) -> Dataset:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return pydicom.dcmread(io.BytesIO(data), force=True)
+
+
+def _number(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value).strip()
+
+
+def _value(elem: Any) -> Any:
+    value = elem.value
+    if elem.VR in ("DS", "IS") and value not in (None, ""):
+        # Semantically equal: "350.000000" and 350.0 are the same number.
+        if isinstance(value, list | pydicom.multival.MultiValue):
+            return [_number(v) for v in value]
+        return _number(value)
+    if elem.VR == "SQ":
+        return [_dataset(item) for item in value]
+    if isinstance(value, bytes):
+        return value.rstrip(b"\x00 ")
+    if isinstance(value, list | pydicom.multival.MultiValue):
+        return [str(v).strip() for v in value]
+    if value is None or value == "":
+        return None
+    return str(value).strip()
+
+
+def _dataset(ds: Dataset) -> dict[int, Any]:
+    return {
+        int(e.tag): _value(e)
+        for e in ds
+        if int(e.tag) not in SKIPPED and e.tag.element != 0 and e.tag.group != 2
+    }
+
+
+@pytest.mark.parametrize("source", FILES, ids=[f"{p.parent.name}/{p.name}" for p in FILES])
+def test_round_trip(source: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    result = Converter(archive, ConvertOptions(workers=1)).convert([str(source)])
+    assert result.ok, result.to_json()
+    original = _read(source)
+    study, series, sop = (
+        original.StudyInstanceUID,
+        original.SeriesInstanceUID,
+        original.SOPInstanceUID,
+    )
+    exported = pydicom.dcmread(io.BytesIO(export_instance(Archive(archive), study, series, sop)))
+    assert exported.file_meta.TransferSyntaxUID == (
+        original.file_meta.TransferSyntaxUID
+        if "TransferSyntaxUID" in getattr(original, "file_meta", {})
+        and original.file_meta.TransferSyntaxUID not in NATIVE_TRANSFER_SYNTAXES
+        else exported.file_meta.TransferSyntaxUID
+    )
+    assert _dataset(exported) == _dataset(original)
+    if "PixelData" not in original:
+        return
+    ts = exported.file_meta.TransferSyntaxUID
+    if ts in NATIVE_TRANSFER_SYNTAXES:
+        assert (
+            exported.PixelData.rstrip(b"\x00")
+            == original.PixelData.rstrip(b"\x00")[: len(exported.PixelData.rstrip(b"\x00"))]
+        )
+    else:
+        try:
+            nr = int(original.get("NumberOfFrames", 1) or 1)
+        except ValueError:
+            nr = 1
+        extended = None
+        if "ExtendedOffsetTable" in original:
+            extended = (original.ExtendedOffsetTable, original.ExtendedOffsetTableLengths)
+        want = list(
+            generate_frames(original.PixelData, number_of_frames=nr, extended_offsets=extended)
+        )[:nr]
+        got = list(generate_frames(exported.PixelData, number_of_frames=nr))
+        assert got == want

@@ -148,7 +148,7 @@ class Converter:
             row, found = update_study(self.archive, study)
             rows[study] = row
             conflicts.extend(found)
-        if rows or not self.archive.exists("studies/index.json.gz"):
+        if rows or not self.archive.exists(paths.STUDIES_INDEX):
             update_studies_index(self.archive, rows)
         index_path = self.archive.path(f"{paths.WORK_DIR}/{INDEX_FILE}")
         if ordered and index_path.exists():

@@ -33,6 +33,7 @@ from dicomweb_archive.p10.jsonmodel import (
     BulkPolicy,
     JSONDataset,
     JSONEncoder,
+    swap_bytes,
 )
 from dicomweb_archive.p10.reader import ParsedInstance, read_instance
 from dicomweb_archive.store.directory import Archive
@@ -155,8 +156,6 @@ class _InstanceWriter:
         if not values[0] or not values[1]:
             return None
         if not self.parsed.is_little_endian:
-            from dicomweb_archive.p10.jsonmodel import swap_bytes
-
             values = [swap_bytes(v, 8) for v in values]
         return values[0], values[1]
 

@@ -8,7 +8,6 @@ converge on the same documents.
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 
 import orjson
@@ -91,7 +90,7 @@ def update_studies_index(archive: Archive, rows: dict[str, JSONDataset | None]) 
         else:
             # First index, or one lost: rebuild from every study's own row.
             for study in archive.list_dir("studies"):
-                if os.path.exists(archive.path(paths.study_row(study))):
+                if archive.exists(paths.study_row(study)):
                     current[study] = archive.read_json_gz(paths.study_row(study))[0]
         for study, row in rows.items():
             if row is None:

@@ -21,10 +21,9 @@ from pydicom.uid import UID
 
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.p10.jsonmodel import swap_bytes
+from dicomweb_archive.p10.frames import native_word_width
+from dicomweb_archive.p10.jsonmodel import WORD_WIDTH, swap_bytes
 from dicomweb_archive.store.directory import Archive
-
-_SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
 
 class _Bulk:
@@ -39,8 +38,8 @@ class _Bulk:
         relative = f"{paths.study_dir(self.study)}/{uri}"
         body = self.archive.read(relative)
         _, payload = multipart.unwrap(body)
-        if not self.little_endian and vr in _SWAP_WIDTH:
-            payload = swap_bytes(payload, _SWAP_WIDTH[vr])
+        if not self.little_endian and vr in WORD_WIDTH:
+            payload = swap_bytes(payload, WORD_WIDTH[vr])
         return payload
 
 
@@ -54,7 +53,7 @@ def _inline_to_target(document: Any, little_endian: bool) -> Any:
         out = {}
         for key, element in document.items():
             if isinstance(element, dict) and "InlineBinary" in element:
-                width = _SWAP_WIDTH.get(element.get("vr", ""), 1)
+                width = WORD_WIDTH.get(element.get("vr", ""), 1)
                 raw = swap_bytes(base64.b64decode(element["InlineBinary"]), width)
                 element = {**element, "InlineBinary": base64.b64encode(raw).decode()}
             elif isinstance(element, dict) and element.get("vr") == "SQ":
@@ -131,8 +130,7 @@ def export_instance(archive: Archive, study: str, series: str, sop: str) -> byte
         elif pixel["numberOfFrames"]:
             data = b"".join(_frames(archive, study, series, sop, pixel["numberOfFrames"]))
             if pixel.get("byteSwapped"):
-                bits = int(ds.get("BitsAllocated", 16))
-                width = 2 if vr == "OW" and bits <= 8 else bits // 8
+                width = native_word_width(vr, int(ds.get("BitsAllocated", 16)))
                 # Pad first: the padding byte belongs to the last big-endian word.
                 data = swap_bytes(data + b"\x00" * (-len(data) % width), width)
             ds.add_new(0x7FE00010, vr, data)

@@ -22,7 +22,8 @@ from dicomweb_archive.p10.jsonmodel import JSONDataset
 DEDUPLICATED_FORMAT = "dicomweb-archive/deduplicated"
 
 
-def _first(ds: JSONDataset, key: str) -> Any:
+def first_value(ds: JSONDataset, key: str) -> Any:
+    """The first value of element ``key``, or None."""
     value = ds.get(key, {}).get("Value")
     return value[0] if value else None
 
@@ -32,7 +33,7 @@ def _sort_number(value: Any) -> float:
 
 
 def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
-    return (_sort_number(_first(ds, "00200013")), str(_first(ds, "00080018") or ""))
+    return (_sort_number(first_value(ds, "00200013")), str(first_value(ds, "00080018") or ""))
 
 
 def _canonical(element: Mapping[str, Any]) -> bytes:
@@ -108,7 +109,7 @@ def _conflicts(
             group = groups.get(canonical)
             if group is None:  # describe each distinct value once, not per instance
                 group = groups[canonical] = (_describe(element), [])
-            group[1].append(str(_first(ds, "00080018")))
+            group[1].append(str(first_value(ds, "00080018")))
         if len(groups) > 1:
             found.append(
                 Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
@@ -142,7 +143,7 @@ class StudyDocuments:
 
 
 def _modalities(instances: Iterable[JSONDataset]) -> list[str]:
-    return sorted({str(m) for ds in instances if (m := _first(ds, "00080060"))})
+    return sorted({str(m) for ds in instances if (m := first_value(ds, "00080060"))})
 
 
 def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> SeriesDocuments:
@@ -153,7 +154,7 @@ def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> 
         row[attrs.INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
         row[attrs.RETRIEVE_URL] = {
             "vr": "UR",
-            "Value": [f"instances/{_first(ds, '00080018')}"],
+            "Value": [f"instances/{first_value(ds, '00080018')}"],
         }
         rows.append(dict(sorted(row.items())))
     first = ordered[0]
@@ -169,7 +170,7 @@ def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> 
 
 
 def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
-    return (_sort_number(_first(doc.row, "00200011")), doc.series_instance_uid)
+    return (_sort_number(first_value(doc.row, "00200011")), doc.series_instance_uid)
 
 
 def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
         out_series[s.series_instance_uid] = series_shared
         for ds in s.metadata:
             own = {k: v for k, v in ds.items() if k not in shared and k not in series_shared}
-            out_instances[str(_first(ds, "00080018"))] = {
+            out_instances[str(first_value(ds, "00080018"))] = {
                 "series": s.series_instance_uid,
                 "attributes": own,
             }
@@ -258,7 +259,7 @@ def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> S
 
 def study_sort_key(row: JSONDataset) -> tuple[str, str, str]:
     return (
-        str(_first(row, "00080020") or ""),
-        str(_first(row, "00080030") or ""),
-        str(_first(row, "0020000D") or ""),
+        str(first_value(row, "00080020") or ""),
+        str(first_value(row, "00080030") or ""),
+        str(first_value(row, "0020000D") or ""),
     )

@@ -143,6 +143,11 @@ class PixelDataReader:
         return self._fp
 
 
+def native_word_width(vr: str, bits_allocated: int) -> int:
+    """The unit big-endian native Pixel Data is byte-swapped in."""
+    return 2 if vr == "OW" and bits_allocated <= 8 else bits_allocated // 8
+
+
 def native_frames(
     reader: PixelDataReader,
     layout: PixelLayout,
@@ -163,7 +168,7 @@ def native_frames(
     info.number_of_frames = layout.number_of_frames
     swap = 1
     if not is_little_endian:
-        swap = 2 if vr == "OW" and layout.bits_allocated <= 8 else layout.bits_allocated // 8
+        swap = native_word_width(vr, layout.bits_allocated)
         info.byte_swapped = swap > 1
     if layout.bits_allocated == 1 and layout.frame_bits % 8:
         yield from _bit_frames(reader, layout)

@@ -55,7 +55,8 @@ _NUMBER_FORMATS = {
     "FL": "f",
     "FD": "d",
 }
-_SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+#: Word width of binary VRs: the unit a big-endian value is byte-swapped in.
+WORD_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _DEFAULT_ENCODINGS = ["iso8859"]
 
 
@@ -275,8 +276,8 @@ class JSONEncoder:
     def _binary(self, tag: int, vr: str, raw: bytes, path: str) -> JSONDataset:
         if not raw:
             return {"vr": vr}
-        if not self._le and vr in _SWAP_WIDTH:
-            raw = swap_bytes(raw, _SWAP_WIDTH[vr])
+        if not self._le and vr in WORD_WIDTH:
+            raw = swap_bytes(raw, WORD_WIDTH[vr])
         if self._policy.is_bulk(tag, len(raw)):
             return {"vr": vr, "BulkDataURI": self._write_bulk(path, vr, raw)}
         return {"vr": vr, "InlineBinary": base64.b64encode(raw).decode("ascii")}

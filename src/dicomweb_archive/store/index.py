@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import study_sort_key
+from dicomweb_archive.model.aggregate import first_value, study_sort_key
 from dicomweb_archive.model.matching import Matcher, matcher
 from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.store.directory import Archive
@@ -65,11 +65,6 @@ class Query:
     offset: int = 0
     study: str | None = None
     series: str | None = None
-
-
-def _first(ds: JSONDataset, key: str) -> Any:
-    value = ds.get(key, {}).get("Value")
-    return value[0] if value else None
 
 
 def _number_key(value: Any) -> str:
@@ -143,7 +138,7 @@ class QidoIndex:
             ),
         )
         for series_row in self.archive.read_json_gz(paths.series_index(study)):
-            series = str(_first(series_row, "0020000E"))
+            series = str(first_value(series_row, "0020000E"))
             series_attributes = {
                 **study_attributes,
                 **dedup["series"].get(series, {}),
@@ -154,13 +149,13 @@ class QidoIndex:
                 (
                     series,
                     study,
-                    f"{_number_key(_first(series_row, '00200011'))}|{series}",
+                    f"{_number_key(first_value(series_row, '00200011'))}|{series}",
                     orjson.dumps(series_row),
                     orjson.dumps(series_attributes),
                 ),
             )
             for instance_row in self.archive.read_json_gz(paths.instances_index(study, series)):
-                sop = str(_first(instance_row, "00080018"))
+                sop = str(first_value(instance_row, "00080018"))
                 own = dedup["instances"].get(sop, {}).get("attributes", {})
                 self._db.execute(
                     "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?)",
@@ -168,7 +163,7 @@ class QidoIndex:
                         sop,
                         series,
                         study,
-                        f"{_number_key(_first(instance_row, '00200013'))}|{sop}",
+                        f"{_number_key(first_value(instance_row, '00200013'))}|{sop}",
                         orjson.dumps(instance_row),
                         orjson.dumps({**series_attributes, **own, **instance_row}),
                     ),

@@ -17,12 +17,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Real programs the tests drive: nginx (static serving of an archive).
+# Real programs the tests drive, from Debian's packages: nginx (static serving of an
+# archive), DCMTK (an independent reader of exported P10 files).
+SYSTEM_PROGRAMS := nginx:nginx-core dcmdump:dcmtk
+
 system-deps:
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
-	  echo "installing nginx (Debian package nginx-core)"; \
+	@missing=""; for entry in $(SYSTEM_PROGRAMS); do \
+	  prog=$${entry%%:*}; pkg=$${entry#*:}; \
+	  command -v $$prog >/dev/null 2>&1 || test -x /usr/sbin/$$prog || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-core >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 demo: $(STAMP)
 	$(PY) -m dicomweb_archive.demo $(DEMO)

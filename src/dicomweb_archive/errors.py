@@ -11,7 +11,8 @@
     ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
     ├── UnsupportedTransferSyntaxError   HTTP 406
     ├── ArchiveError                     the archive itself is unusable
-    │   └── ArchiveOptionsMismatchError  options differ from the archive's manifest
+    │   ├── ArchiveOptionsMismatchError  options differ from the archive's manifest
+    │   └── InvalidStudyZipError         a study ZIP is damaged or not one of ours
     └── StoreError
         └── ResourceNotFoundError        HTTP 404
 
@@ -60,6 +61,10 @@ class ArchiveError(DicomwebArchiveError):
 
 class ArchiveOptionsMismatchError(ArchiveError):
     """A conversion asked for options that differ from the archive's own."""
+
+
+class InvalidStudyZipError(ArchiveError):
+    """A study ZIP is damaged, or its layout is not the one ``dwa pack`` writes."""
 
 
 class StoreError(DicomwebArchiveError):

@@ -107,12 +107,18 @@ def test_frames_ranges_and_negotiation(client: TestClient, archive: Path) -> Non
     both = client.get(f"{base}/1,2", headers=ohif)
     assert both.status_code == 200
     assert both.content.count(f"--{multipart.BOUNDARY}".encode()) == 3
-    # Decompression is not available yet: an explicit EVRLE request is refused.
+    # Asked for in Explicit VR Little Endian, the RLE frame is decoded.
     evrle = {
         "Accept": 'multipart/related; type="application/octet-stream"; '
         "transfer-syntax=1.2.840.10008.1.2.1"
     }
-    assert client.get(f"{base}/1", headers=evrle).status_code == 406
+    decoded = client.get(f"{base}/2", headers=evrle)
+    headers, payload = multipart.unwrap(decoded.content)
+    evrle_part = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
+    assert headers["content-type"] == evrle_part
+    assert payload == ds.pixel_array[1].tobytes()
+    jpeg = {"Accept": 'multipart/related; type="image/jpeg"'}
+    assert client.get(f"{base}/1", headers=jpeg).status_code == 406
     assert client.get(f"{base}/3", headers=ohif).status_code == 404
     assert client.get(f"{base}/0", headers=ohif).status_code == 400
     preflight = client.options(

@@ -37,6 +37,8 @@ from dicomweb_archive.p10.jsonmodel import (
 )
 from dicomweb_archive.p10.reader import ParsedInstance, read_instance
 from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import ensure_unpacked
+from dicomweb_archive.store.studies import is_packed, study_lock
 
 Status = Literal["converted", "updated", "unchanged", "skipped", "failed"]
 INFO_FORMAT = "dicomweb-archive/info"
@@ -197,7 +199,23 @@ def _file_meta_json(parsed: ParsedInstance) -> JSONDataset | None:
 def convert_parsed(
     archive: Archive, options: ConvertOptions, parsed: ParsedInstance
 ) -> InstanceOutcome:
-    """Write one parsed instance into ``archive``."""
+    """Write one parsed instance into ``archive``.
+
+    A packed study is unpacked first; the study's lock, held shared while the
+    instance is written, keeps packing out meanwhile.
+    """
+    lock = study_lock(parsed.study_instance_uid)
+    while True:
+        with archive.lock(lock, shared=True):
+            if not is_packed(archive, parsed.study_instance_uid):
+                return _write_instance(archive, options, parsed)
+        with archive.lock(lock):
+            ensure_unpacked(archive, parsed.study_instance_uid)
+
+
+def _write_instance(
+    archive: Archive, options: ConvertOptions, parsed: ParsedInstance
+) -> InstanceOutcome:
     writer = _InstanceWriter(archive, options, parsed)
     encoder = JSONEncoder(
         parsed.fp,

@@ -2,7 +2,8 @@
 
 Everything here is recomputed from the instances' ``metadata.gz`` files on disk,
 under the study's lock, so concurrent conversions and reruns after a kill all
-converge on the same documents.
+converge on the same documents.  A study packed meanwhile is unpacked first.
+The archive-level list is :func:`dicomweb_archive.store.studies.update_studies_index`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import zlib
 import orjson
 
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import Conflict, study_documents, study_sort_key
+from dicomweb_archive.model.aggregate import Conflict, study_documents
 from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.store.directory import Archive, dumps_json, gzip_bytes
+from dicomweb_archive.store.packing import ensure_unpacked
+from dicomweb_archive.store.studies import study_lock, update_studies_index
+
+__all__ = ["update_studies_index", "update_study"]
 
 
 def _load_instances(archive: Archive, study: str) -> dict[str, list[JSONDataset]]:
@@ -39,7 +44,8 @@ def _load_instances(archive: Archive, study: str) -> dict[str, list[JSONDataset]
 
 def update_study(archive: Archive, study: str) -> tuple[JSONDataset | None, list[Conflict]]:
     """Rewrite one study's derived documents; returns its QIDO row and conflicts."""
-    with archive.lock(f"study-{study}"):
+    with archive.lock(study_lock(study)):
+        ensure_unpacked(archive, study)
         by_series = _load_instances(archive, study)
         if not by_series:
             archive.remove_all(
@@ -76,26 +82,3 @@ def update_study(archive: Archive, study: str) -> tuple[JSONDataset | None, list
         )
         archive.write_json_gz(paths.study_row(study), [docs.row])
         return docs.row, docs.conflicts
-
-
-def update_studies_index(archive: Archive, rows: dict[str, JSONDataset | None]) -> None:
-    """Put the given study rows into ``studies`` (``None`` removes a study)."""
-    with archive.lock("studies-index"):
-        current: dict[str, JSONDataset] = {}
-        if archive.exists(paths.STUDIES_INDEX):
-            for row in archive.read_json_gz(paths.STUDIES_INDEX):
-                uid = row.get("0020000D", {}).get("Value", [None])[0]
-                if uid:
-                    current[uid] = row
-        else:
-            # First index, or one lost: rebuild from every study's own row.
-            for study in archive.list_dir("studies"):
-                if archive.exists(paths.study_row(study)):
-                    current[study] = archive.read_json_gz(paths.study_row(study))[0]
-        for study, row in rows.items():
-            if row is None:
-                current.pop(study, None)
-            else:
-                current[study] = row
-        ordered = sorted(current.values(), key=study_sort_key)
-        archive.write_json_gz(paths.STUDIES_INDEX, ordered)

@@ -16,6 +16,7 @@ from typing import Any
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
+from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
@@ -23,13 +24,16 @@ from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.p10.frames import native_word_width
 from dicomweb_archive.p10.jsonmodel import WORD_WIDTH, swap_bytes
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.studies import StudyFiles
+
+_ITEM_LE = b"\xfe\xff\x00\xe0"
+_ITEM_BE = b"\xff\xfe\xe0\x00"
 
 
 class _Bulk:
     """Reads BulkDataURIs of one study back into bytes in the target byte order."""
 
-    def __init__(self, archive: Archive, study: str, little_endian: bool) -> None:
+    def __init__(self, archive: StudyFiles, study: str, little_endian: bool) -> None:
         self.archive = archive
         self.study = study
         self.little_endian = little_endian
@@ -68,7 +72,7 @@ def _inline_to_target(document: Any, little_endian: bool) -> Any:
     return document
 
 
-def _frames(archive: Archive, study: str, series: str, sop: str, count: int) -> list[bytes]:
+def _frames(archive: StudyFiles, study: str, series: str, sop: str, count: int) -> list[bytes]:
     out = []
     for number in range(1, count + 1):
         body = archive.read(paths.frame_path(study, series, sop, number))
@@ -78,8 +82,51 @@ def _frames(archive: Archive, study: str, series: str, sop: str, count: int) -> 
     return out
 
 
-def export_instance(archive: Archive, study: str, series: str, sop: str) -> bytes:
-    """The P10 bytes of one archived instance."""
+def _restore_undefined_lengths(ds: Dataset, recorded: list[str]) -> None:
+    """Mark the sequences, items and encapsulated values the source left open-ended.
+
+    Paths are as the converter records them: ``tag(/index/tag)*`` for an
+    element, ``…/index`` for an item.  A path that no longer leads anywhere is
+    ignored.
+    """
+    for path in recorded:
+        parts = path.split("/")
+        node: Any = ds
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if depth % 2 == 0:
+                tag = int(part, 16)
+                if not isinstance(node, Dataset) or tag not in node:
+                    break
+                element = node[tag]
+                if last:
+                    # Open-ended values other than sequences are encapsulated
+                    # data (nested icons); anything else keeps its length.
+                    if element.VR == "SQ" or (
+                        element.VR in ("OB", "OW", "UN")
+                        and isinstance(element.value, bytes)
+                        and element.value[:4] in (_ITEM_LE, _ITEM_BE)
+                    ):
+                        element.is_undefined_length = True
+                else:
+                    node = element.value
+            else:
+                index = int(part)
+                if not isinstance(node, Sequence | list) or index >= len(node):
+                    break
+                if last:
+                    node[index].is_undefined_length_sequence_item = True
+                else:
+                    node = node[index]
+
+
+def export_instance(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
+    """The P10 bytes of one archived instance.
+
+    ``archive`` is an :class:`~dicomweb_archive.store.directory.Archive` or the
+    files of one study (:func:`dicomweb_archive.store.studies.open_study`),
+    packed or not.
+    """
     meta_path = paths.instance_metadata(study, series, sop)
     if not archive.exists(meta_path):
         raise ResourceNotFoundError(f"instance {sop} is not in the archive")
@@ -103,6 +150,7 @@ def export_instance(archive: Archive, study: str, series: str, sop: str) -> byte
         _inline_to_target({k: v for k, v in meta.items() if k not in odd_numbers}, little),
         bulk_data_uri_handler=_Bulk(archive, study, little),
     )
+    _restore_undefined_lengths(ds, info.get("undefinedLength") or [])
     for key, element in odd_numbers.items():
         text = "\\".join("" if v is None else str(v) for v in element["Value"])
         raw = text.encode("ascii", "replace")

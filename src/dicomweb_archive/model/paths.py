@@ -25,6 +25,15 @@ def study_dir(study: str) -> str:
     return f"studies/{study}"
 
 
+def study_zip(study: str) -> str:
+    """A packed study: one ZIP whose entries are the study's paths below.
+
+    A study is either a folder ``studies/{study}/`` or this file; when both
+    exist (a pack or an unpack under way), the ZIP is the study.
+    """
+    return f"studies/{study}.zip"
+
+
 def series_dir(study: str, series: str) -> str:
     return f"studies/{study}/series/{series}"
 

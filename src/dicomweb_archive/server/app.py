@@ -22,7 +22,8 @@ from dicomweb_archive.errors import (
     UnsupportedTransferSyntaxError,
 )
 from dicomweb_archive.model import paths
-from dicomweb_archive.server import qido, wado
+from dicomweb_archive.server import qido, retrieve, wado
+from dicomweb_archive.server.stow import DEFAULT_MAX_UPLOAD_BYTES, StowService
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, Level, QidoIndex
 
@@ -44,11 +45,16 @@ def create_app(
     *,
     base_path: str = "/dicomweb",
     cors_origins: tuple[str, ...] = ("*",),
+    write_token: str | None = None,
+    max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
 ) -> Starlette:
     """A DICOMweb server over the archive at ``archive_root``.
 
     QIDO-RS is answered from the archive's SQLite index, built at start-up when
-    missing; WADO-RS reads the archive's files.
+    missing; WADO-RS reads the archive's files.  STOW-RS stores into the archive
+    through the converter; with ``write_token`` it needs ``Authorization: Bearer``
+    with that token, and bodies beyond ``max_upload_bytes`` (``None``: no limit)
+    are refused.
     """
     archive = Archive(archive_root)
     if archive.read_manifest() is None:
@@ -71,27 +77,46 @@ def create_app(
         def endpoint(request: Request) -> Response:
             for name in ("study", "series"):
                 if name in request.path_params:
-                    wado._uid(request.path_params[name])
+                    wado.uid(request.path_params[name])
             return qido.search(state["index"], level, request)
 
         return endpoint
 
     def study_metadata(request: Request) -> Response:
         return wado.metadata(
-            archive, request, paths.study_metadata(wado._uid(request.path_params["study"]))
+            archive, request, paths.study_metadata(wado.uid(request.path_params["study"]))
         )
 
     def series_metadata(request: Request) -> Response:
         p = request.path_params
         return wado.metadata(
-            archive, request, paths.series_metadata(wado._uid(p["study"]), wado._uid(p["series"]))
+            archive, request, paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
         )
 
     def instance_metadata(request: Request) -> Response:
         return wado.metadata(archive, request, wado.instance_metadata_path(request))
 
+    def retrieve_study(request: Request) -> Response:
+        path = paths.study_metadata(wado.uid(request.path_params["study"]))
+        return retrieve.retrieve(archive, request, path, single_instance=False)
+
+    def retrieve_series(request: Request) -> Response:
+        p = request.path_params
+        path = paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
+        return retrieve.retrieve(archive, request, path, single_instance=False)
+
+    def retrieve_instance(request: Request) -> Response:
+        path = wado.instance_metadata_path(request)
+        return retrieve.retrieve(archive, request, path, single_instance=True)
+
     instance = "/studies/{study}/series/{series}/instances/{instance}"
+    stow = StowService(archive, write_token=write_token, max_upload_bytes=max_upload_bytes)
     routes = [
+        Route("/studies", stow.store_instances, methods=["POST"]),
+        Route("/studies/{study}", stow.store_instances, methods=["POST"]),
+        Route("/studies/{study}", retrieve_study),
+        Route("/studies/{study}/series/{series}", retrieve_series),
+        Route(instance, retrieve_instance),
         Route("/studies", search(Level.STUDY)),
         Route("/series", search(Level.SERIES)),
         Route("/instances", search(Level.INSTANCE)),
@@ -108,7 +133,7 @@ def create_app(
         Middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
-            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
             allow_headers=["Accept", "Authorization", "Range", "Content-Type"],
             expose_headers=["Content-Range", "Content-Length", "Content-Type", "Content-Encoding"],
             max_age=86400,

@@ -1,99 +1,52 @@
-"""WADO-RS: metadata, frames and bulk data straight from the archive's files."""
+"""WADO-RS: metadata, frames and bulk data from the archive's stored bytes.
+
+Stored bodies go out untouched (a byte slice of a file: ranges, ETag, HEAD);
+frames asked for in Explicit VR Little Endian are decoded on the way.
+"""
 
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from dicomweb_archive import uids
+from dicomweb_archive.codec.decode import DECODERS, ImagePixel, decode_frame, native_bytes
 from dicomweb_archive.errors import (
     InvalidInputError,
     ResourceNotFoundError,
     UnsupportedTransferSyntaxError,
 )
-from dicomweb_archive.media import (
-    DICOM_JSON,
-    MULTIPART_RELATED,
-    MediaRange,
-    parse_accept,
-    parse_accept_parameter,
-)
+from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.server.negotiation import OCTET_STREAM, Rendition, accepted, choose_pixels
+from dicomweb_archive.server.responses import RangeResponse, entity_tag, not_modified
 from dicomweb_archive.store.directory import Archive
-
-#: The transfer syntax a media type means when a request names none (PS3.18 8.7.3).
-_DEFAULT_TRANSFER_SYNTAX = {
-    "application/octet-stream": uids.ExplicitVRLittleEndian,
-    "image/jpeg": "1.2.840.10008.1.2.4.70",
-    "image/jls": "1.2.840.10008.1.2.4.80",
-    "image/jp2": "1.2.840.10008.1.2.4.90",
-    "image/jpx": "1.2.840.10008.1.2.4.92",
-    "image/jphc": uids.HTJ2KLossless,
-    "image/dicom-rle": uids.RLELossless,
-}
+from dicomweb_archive.store.slices import Slice, locate
 
 
-def _uid(value: str) -> str:
+def uid(value: str) -> str:
     if not uids.is_valid_uid(value):
         raise InvalidInputError(f"{value!r} is not a valid UID")
     return value
 
 
-def _accepted(request: Request) -> list[MediaRange]:
-    from_parameter = parse_accept_parameter(request.query_params.getlist("accept"))
-    return from_parameter or parse_accept(request.headers.getlist("accept"))
-
-
-def _file(archive: Archive, relative: str) -> Path:
-    path = archive.path(relative)
-    if not path.is_file():
-        raise ResourceNotFoundError(f"{relative} not found")
-    return path
-
-
 def metadata(archive: Archive, request: Request, relative: str) -> Response:
-    ranges = _accepted(request)
+    """A stored DICOM JSON document, gzip passed through when accepted."""
+    ranges = accepted(request)
     if ranges and not any(r.matches(DICOM_JSON) and not r.params for r in ranges):
         raise UnsupportedTransferSyntaxError("metadata is available as application/dicom+json only")
-    body = _file(archive, relative).read_bytes()
+    stored = locate(archive, relative)
     headers = {"Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", "").lower():
         headers["Content-Encoding"] = "gzip"
-    else:
-        body = gzip.decompress(body)
-    return Response(body, media_type=DICOM_JSON, headers=headers)
-
-
-def _frame_acceptable(ranges: list[MediaRange], stored: str, media_type: str) -> bool:
-    if not ranges:
-        return True
-    for r in ranges:
-        if r.media_type == "*/*":
-            return True
-        if r.media_type != MULTIPART_RELATED:
-            continue
-        part = r.part_type or "application/octet-stream"
-        if part == "application/dicom":
-            # dicomweb-client's default Accept for frames; read as bulk data.
-            part = "application/octet-stream"
-        if "*" in part:
-            # Any part type (dicomweb-client sends type="*/*"): the stored one will do.
-            kind, _, sub = part.partition("/")
-            stored_kind, _, stored_sub = media_type.partition("/")
-            if (
-                kind in ("*", stored_kind)
-                and sub in ("*", stored_sub, "")
-                and r.transfer_syntax in (None, "*", stored)
-            ):
-                return True
-            continue
-        wanted = r.transfer_syntax or _DEFAULT_TRANSFER_SYNTAX.get(part)
-        if wanted == "*" or (wanted == stored and part in (media_type, "application/octet-stream")):
-            return True
-    return False
+        return RangeResponse(request, stored, DICOM_JSON, headers=headers)
+    etag = entity_tag(stored.version, "identity")
+    if not_modified(request, etag):
+        return RangeResponse(request, b"", DICOM_JSON, headers=headers, etag=etag)
+    body = gzip.decompress(stored.read())
+    return RangeResponse(request, body, DICOM_JSON, headers=headers, etag=etag)
 
 
 def _frame_numbers(text: str) -> list[int]:
@@ -106,49 +59,101 @@ def _frame_numbers(text: str) -> list[int]:
     return numbers
 
 
-def _stored_part(path: Path) -> tuple[dict[str, str], int]:
-    with open(path, "rb") as handle:
-        head = handle.read(1024)
+def _stored_part(stored: Slice) -> tuple[str, str, Slice]:
+    """Media type, transfer syntax and payload of a stored single-part body."""
+    head = stored.part(0, min(stored.length, 1024)).read()
     end = head.find(b"\r\n\r\n")
     headers, _ = multipart.unwrap(head[: end + 4] + multipart.TRAILER)
-    return headers, end + 4
+    media_type, _, rest = headers["content-type"].partition(";")
+    syntax = rest.partition("transfer-syntax=")[2].strip()
+    payload = stored.part(end + 4, stored.length - len(multipart.TRAILER))
+    return media_type.strip(), syntax, payload
+
+
+def _instance(request: Request) -> tuple[str, str, str]:
+    p = request.path_params
+    return uid(p["study"]), uid(p["series"]), uid(p["instance"])
 
 
 def frames(archive: Archive, request: Request) -> Response:
-    p = request.path_params
-    study, series, sop = _uid(p["study"]), _uid(p["series"]), _uid(p["instance"])
-    numbers = _frame_numbers(p["frames"])
-    files = [_file(archive, paths.frame_path(study, series, sop, n)) for n in numbers]
-    part_headers, _ = _stored_part(files[0])
-    content_type = part_headers["content-type"]
-    media_type, _, rest = content_type.partition(";")
-    stored = rest.partition("transfer-syntax=")[2].strip()
-    if not _frame_acceptable(_accepted(request), stored, media_type.strip()):
-        raise UnsupportedTransferSyntaxError(
-            f"frames are stored as {content_type}; transcoding is not available"
-        )
-    outer = multipart.response_content_type(media_type.strip())
-    if len(files) == 1:
-        # The stored body itself: identical bytes on every request, ranges work.
-        return FileResponse(files[0], media_type=outer)
-    parts = []
-    for path in files:
-        body = path.read_bytes()
-        parts.append(body[: len(body) - len(multipart.TRAILER)])
-    return Response(b"\r\n".join(parts) + multipart.TRAILER, media_type=outer)
+    instance = _instance(request)
+    numbers = _frame_numbers(request.path_params["frames"])
+    stored = [locate(archive, paths.frame_path(*instance, n)) for n in numbers]
+    media_type, syntax, _ = _stored_part(stored[0])
+    rendition = choose_pixels(
+        accepted(request),
+        stored_syntax=syntax,
+        stored_type=media_type,
+        decodable=syntax in DECODERS,
+        single_part=len(numbers) == 1,
+    )
+    if rendition.stored:
+        if rendition.multipart and len(stored) == 1:
+            # The stored body itself: identical bytes on every request, ranges work.
+            return RangeResponse(request, stored[0], multipart.response_content_type(media_type))
+        if not rendition.multipart:
+            _, _, payload = _stored_part(stored[0])
+            return RangeResponse(request, payload, multipart.content_type(media_type, syntax))
+        parts = [(media_type, syntax, _stored_part(s)[2].read()) for s in stored]
+        return _multipart(request, parts, media_type)
+    meta = _instance_metadata(archive, instance)
+    image = ImagePixel.from_metadata(meta)
+    payloads = [
+        native_bytes(decode_frame(_stored_part(s)[2].read(), syntax, image)) for s in stored
+    ]
+    return _decoded(request, rendition, payloads, stored)
+
+
+def _instance_metadata(archive: Archive, instance: tuple[str, str, str]) -> dict[str, object]:
+    relative = paths.instance_metadata(*instance)
+    try:
+        [meta] = archive.read_json_gz(relative)
+    except FileNotFoundError:
+        raise ResourceNotFoundError(f"{relative} not found") from None
+    return dict(meta)
+
+
+def _decoded(
+    request: Request, rendition: Rendition, payloads: list[bytes], stored: list[Slice]
+) -> Response:
+    etag = entity_tag(*(f"{s.path}:{s.version}" for s in stored), rendition.transfer_syntax)
+    if not rendition.multipart:
+        content_type = multipart.content_type(OCTET_STREAM, rendition.transfer_syntax)
+        return RangeResponse(request, payloads[0], content_type, etag=etag)
+    parts = [(OCTET_STREAM, rendition.transfer_syntax, p) for p in payloads]
+    return _multipart(request, parts, OCTET_STREAM, etag=etag)
+
+
+def _multipart(
+    request: Request, parts: list[tuple[str, str, bytes]], outer_type: str, etag: str | None = None
+) -> Response:
+    body = b"".join(
+        multipart.header(multipart.content_type(media_type, syntax)) + payload + b"\r\n"
+        for media_type, syntax, payload in parts
+    )
+    body = body[:-2] + multipart.TRAILER
+    return RangeResponse(request, body, multipart.response_content_type(outer_type), etag=etag)
 
 
 def bulkdata(archive: Archive, request: Request) -> Response:
     p = request.path_params
-    study = _uid(p["study"])
+    study = uid(p["study"])
     digest = f"{p['prefix']}{p['rest']}"
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ResourceNotFoundError("no such bulk data")
-    path = _file(archive, paths.bulkdata_path(study, digest))
-    outer = multipart.response_content_type("application/octet-stream")
-    return FileResponse(path, media_type=outer)
+    stored = locate(archive, paths.bulkdata_path(study, digest))
+    media_type, syntax, payload = _stored_part(stored)
+    rendition = choose_pixels(
+        accepted(request),
+        stored_syntax=syntax or uids.ExplicitVRLittleEndian,
+        stored_type=media_type,
+        decodable=False,
+        single_part=True,
+    )
+    if rendition.multipart:
+        return RangeResponse(request, stored, multipart.response_content_type(media_type))
+    return RangeResponse(request, payload, media_type)
 
 
 def instance_metadata_path(request: Request) -> str:
-    p = request.path_params
-    return paths.instance_metadata(_uid(p["study"]), _uid(p["series"]), _uid(p["instance"]))
+    return paths.instance_metadata(*_instance(request))

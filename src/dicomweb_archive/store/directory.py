@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import filecmp
 import gzip
 import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -116,11 +117,15 @@ class Archive:
     # -- locks ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """An exclusive lock shared with every process using this archive."""
+    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
+        """A lock shared with every process using this archive.
+
+        Exclusive unless ``shared``: shared holders exclude only exclusive ones.
+        Not reentrant: a process must not take a lock it already holds.
+        """
         self._locks.mkdir(parents=True, exist_ok=True)
         with open(self._locks / f"{name}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -161,14 +166,17 @@ class Archive:
                     return False
         return True
 
+    def _temporary_name(self) -> str:
+        # Unique among live processes, without mkstemp's random names; a stale
+        # file of a dead process that had the same pid is simply overwritten.
+        return os.path.join(self._tmp_dir, f"w-{os.getpid()}-{next(_TEMPORARY_NAMES)}")
+
     def write(self, relative: str, *parts: bytes) -> bool:
         """Write ``parts`` joined to ``relative`` atomically; False when unchanged."""
         target = os.path.join(self._root, relative)
         if self._same_content(target, parts):
             return False
-        # Unique among live processes, without mkstemp's random names; a stale
-        # file of a dead process that had the same pid is simply overwritten.
-        tmp = os.path.join(self._tmp_dir, f"w-{os.getpid()}-{next(_TEMPORARY_NAMES)}")
+        tmp = self._temporary_name()
         try:
             # Mode 0o666 under the umask, as open() gives (mkstemp's is 0o600).
             with open(os.open(tmp, _TEMPORARY_FLAGS, 0o666), "wb") as handle:
@@ -183,6 +191,35 @@ class Archive:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return True
+
+    @contextlib.contextmanager
+    def temporary_file(self) -> Iterator[tuple[str, BinaryIO]]:
+        """A new file in the private area, for content too large to hold in memory.
+
+        Fill it, then :meth:`commit` it; it is removed if still there on exit.
+        """
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        tmp = self._temporary_name()
+        try:
+            with open(os.open(tmp, _TEMPORARY_FLAGS, 0o666), "w+b") as handle:
+                yield tmp, handle
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def commit(self, tmp: str, relative: str) -> bool:
+        """Rename a filled :meth:`temporary_file` to ``relative``; False when unchanged.
+
+        Flush the file's handle first.  A target that already holds the same
+        bytes is left alone, modification time included.
+        """
+        target = os.path.join(self._root, relative)
+        with contextlib.suppress(OSError):
+            if filecmp.cmp(tmp, target, shallow=False):
+                return False
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(tmp, target)
         return True
 
     def write_if_absent(self, relative: str, *parts: bytes) -> bool:

@@ -20,11 +20,13 @@ from typing import Any
 
 import orjson
 
+from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import first_value, study_sort_key
 from dicomweb_archive.model.matching import Matcher, matcher
 from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.studies import StudyFiles, open_study, study_uids
 
 INDEX_FILE = "index.sqlite"
 _SCHEMA_VERSION = 1
@@ -97,7 +99,7 @@ class QidoIndex:
 
     def rebuild(self) -> int:
         """Index every study of the archive afresh; returns the number of studies."""
-        studies = self.archive.list_dir("studies")
+        studies = study_uids(self.archive)
         with self._transaction():
             for table in ("studies", "series", "instances"):
                 self._db.execute(f"DELETE FROM {table}")
@@ -123,10 +125,17 @@ class QidoIndex:
         self._db.commit()
 
     def _index_study(self, study: str) -> None:
-        if not self.archive.exists(paths.study_row(study)):
+        try:
+            with open_study(self.archive, study) as files:
+                self._index_study_files(study, files)
+        except ResourceNotFoundError:
             return
-        [row] = self.archive.read_json_gz(paths.study_row(study))
-        dedup = self.archive.read_json_gz(paths.deduplicated(study))
+
+    def _index_study_files(self, study: str, files: StudyFiles) -> None:
+        if not files.exists(paths.study_row(study)):
+            return
+        [row] = files.read_json_gz(paths.study_row(study))
+        dedup = files.read_json_gz(paths.deduplicated(study))
         study_attributes = {**dedup["study"], **row}
         self._db.execute(
             "INSERT INTO studies VALUES (?, ?, ?, ?)",
@@ -137,7 +146,7 @@ class QidoIndex:
                 orjson.dumps(study_attributes),
             ),
         )
-        for series_row in self.archive.read_json_gz(paths.series_index(study)):
+        for series_row in files.read_json_gz(paths.series_index(study)):
             series = str(first_value(series_row, "0020000E"))
             series_attributes = {
                 **study_attributes,
@@ -154,7 +163,7 @@ class QidoIndex:
                     orjson.dumps(series_attributes),
                 ),
             )
-            for instance_row in self.archive.read_json_gz(paths.instances_index(study, series)):
+            for instance_row in files.read_json_gz(paths.instances_index(study, series)):
                 sop = str(first_value(instance_row, "00080018"))
                 own = dedup["instances"].get(sop, {}).get("attributes", {})
                 self._db.execute(

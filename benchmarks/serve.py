@@ -1,0 +1,792 @@
+"""Serving an archive: ``dwa serve`` (uvicorn) against nginx with ``deploy/nginx.conf``.
+
+    .venv/bin/python benchmarks/serve.py [--quick] [--repeat 3] [--duration 10] [--profile]
+
+Converts the synthetic CT series of ``benchmarks/convert.py`` (300 slices of
+512x512 by default) into one fresh archive, starts every server on it at once
+(each on its own loopback port), then measures with ``wrk``, one server after
+the other within each of ``--repeat`` rounds, and reports medians:
+
+* single-frame WADO-RS GETs cycling over all instances, 25 in flight, with
+  OHIF's ``Accept``: requests/s, p50/p99 latency, MB/s of frame bytes;
+* the series metadata (gzip accepted), one at a time and ``--meta-concurrency``
+  in flight;
+* QIDO-RS ``/studies`` and ``/studies/{st}/series``, one at a time.
+
+The servers: nginx running ``deploy/nginx.conf`` (rendered for a private prefix,
+as the integration tests do); ``dwa serve`` as shipped; uvicorn with the
+application factory :func:`app` and ``--workers 2``, with and without the access
+log; the same with ``--http httptools --loop uvloop`` when both are importable
+(from the environment or from ``--extras``, a folder filled by
+``pip install --target``: they are not dependencies of the project).
+
+Every response is checked before the load (status 200, body equal to the file
+it comes from, or the expected number of QIDO rows) and every load run must end
+without errors, non-2xx/3xx answers or a body size other than the checked one.
+``--profile`` also samples ``dwa serve`` with py-spy during a frame load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gzip
+import http.client
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = HERE / "work"
+DEPLOY_CONF = REPO / "deploy" / "nginx.conf"
+DWA = Path(sys.executable).parent / "dwa"
+#: The archive the uvicorn factory serves (set for the uvicorn processes).
+ARCHIVE_VARIABLE = "DWA_BENCH_ARCHIVE"
+
+#: What OHIF (dicomweb-client with omitQuotationForMultipartRequest) sends for a frame.
+FRAME_ACCEPT = "multipart/related; type=application/octet-stream; transfer-syntax=*"
+DICOM_JSON = "application/dicom+json"
+#: OHIF's default number of image requests in flight.
+FRAME_CONCURRENCY = 25
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+START_TIMEOUT = 60.0
+#: Rows of each profile listing.
+TOP = 25
+
+LUA = r"""
+-- Cycles through the paths of a file (one a line); each thread starts at another
+-- place.  A thread stops after `limit` requests (wrk itself stops at -d).
+local paths, index, sent, limit = {}, 0, 0, 0
+local threads = 0
+
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then paths[#paths + 1] = line end
+  end
+  limit = tonumber(args[2])
+  index = (tonumber(wrk.thread:get("id")) * 97) % #paths
+end
+
+function request()
+  sent = sent + 1
+  if sent > limit then wrk.thread:stop() end
+  index = index % #paths + 1
+  return wrk.format(nil, paths[index])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %.0f, "bytes": %.0f, "duration_us": %.0f, "connect": %.0f, ' ..
+    '"read": %.0f, "write": %.0f, "status": %.0f, "timeout": %.0f, ' ..
+    '"p50_us": %.0f, "p99_us": %.0f, "max_us": %.0f}\n',
+    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+def app() -> Starlette:
+    """The application for ``uvicorn --factory serve:app`` (archive from the environment)."""
+    from dicomweb_archive.server.app import create_app
+
+    return create_app(os.environ[ARCHIVE_VARIABLE])
+
+
+# --- set-up -------------------------------------------------------------------------
+
+
+def ensure_program(name: str, package: str) -> str:
+    """The program, installed from Debian's package when missing (as ``make system-deps``)."""
+    found = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None
+    )
+    if found:
+        return found
+    print(f"installing Debian package {package}", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    lock = ["-o", "DPkg::Lock::Timeout=300"]
+    subprocess.run([*sudo, "apt-get", "update", "-qq", *lock], check=True, env=env, timeout=900)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", *lock, package],
+        check=True,
+        env=env,
+        timeout=900,
+        stdout=subprocess.DEVNULL,
+    )
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin")
+    if not found:
+        raise SystemExit(f"{name} still missing after installing {package}")
+    return found
+
+
+def convert_archive(slices: int, rows: int, columns: int) -> Path:
+    """A fresh archive of the generated series, with its QIDO index."""
+    sys.path.insert(0, str(HERE))
+    from convert import generate
+    from dicomweb_archive import Converter, ConvertOptions
+    from dicomweb_archive.store.directory import Archive
+    from dicomweb_archive.store.index import QidoIndex
+
+    source = generate(slices, rows, columns)
+    target = WORK / "serve-archive"
+    shutil.rmtree(target, ignore_errors=True)
+    result = Converter(target, ConvertOptions(workers=os.cpu_count() or 1)).convert([str(source)])
+    if not result.ok or result.counts["converted"] != slices:
+        raise SystemExit(f"conversion failed: {result.to_json()}")
+    # Built here once: servers starting together must not all build it.
+    with QidoIndex(Archive(target)) as index:
+        index.rebuild()
+    return target
+
+
+@dataclass
+class Targets:
+    """The URLs measured and the bytes each must answer with."""
+
+    study: str
+    series: str
+    frames: list[tuple[str, bytes]]
+    metadata: tuple[str, bytes]
+    qido: list[tuple[str, int]]  # URL, number of rows
+
+
+def targets(archive: Path, base: str = "/dicomweb") -> Targets:
+    frames = sorted(archive.glob("studies/*/series/*/instances/*/frames/1"))
+    if not frames:
+        raise SystemExit(f"{archive}: no frames")
+    st, se = frames[0].parts[-7], frames[0].parts[-5]
+    rel = [f.relative_to(archive).as_posix() for f in frames]
+    series = archive / "studies" / st / "series" / se
+    return Targets(
+        study=st,
+        series=se,
+        frames=[(f"{base}/{r}", f.read_bytes()) for r, f in zip(rel, frames, strict=True)],
+        metadata=(
+            f"{base}/studies/{st}/series/{se}/metadata",
+            (series / "metadata.gz").read_bytes(),
+        ),
+        qido=[(f"{base}/studies", 1), (f"{base}/studies/{st}/series", 1)],
+    )
+
+
+# --- servers ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def render_conf(template: str, values: Mapping[str, str | None]) -> str:
+    """Replace the value of each named directive of ``template`` (as tests/integration)."""
+    text = template
+    for directive, value in values.items():
+        pattern = re.compile(
+            rf"^(?P<indent>[ \t]*){re.escape(directive)}[ \t]+[^;#\n]*;", re.MULTILINE
+        )
+
+        def replace(
+            match: re.Match[str], directive: str = directive, value: str | None = value
+        ) -> str:
+            return "" if value is None else f"{match['indent']}{directive} {value};"
+
+        text, count = pattern.subn(replace, text)
+        if count != 1:
+            raise SystemExit(f"{DEPLOY_CONF}: expected one `{directive}` directive, found {count}")
+    return text
+
+
+def quoted(path: Path) -> str:
+    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    port: int
+    env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> None:
+        self.log_path = WORK / "serve-logs" / f"{re.sub(r'[^a-z0-9]+', '-', self.name.lower())}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed by stop()
+        self.process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+
+    def wait_until_serving(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            with contextlib.suppress(OSError):
+                if get(self.port, "/dicomweb/studies", {})[0] == 200:
+                    return
+            time.sleep(0.1)
+        output = self.log_path.read_text(errors="replace") if self.log_path else ""
+        raise SystemExit(f"{self.name} did not start:\n{output[-3000:]}")
+
+    def stop(self) -> None:
+        """TERM what we started (uvicorn's and nginx's masters stop their workers)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            children = _children(process.pid)
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, 9)
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process, its threads and its descendants."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        pending += _children(current)
+    return total
+
+
+def children_cpu() -> float:
+    """CPU seconds of this script's finished children (wrk)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def nginx_server(binary: str, archive: Path) -> Server:
+    prefix = WORK / "serve-nginx"
+    shutil.rmtree(prefix, ignore_errors=True)
+    (prefix / "logs").mkdir(parents=True)
+    (prefix / "temp").mkdir()
+    port = free_port()
+    values: dict[str, str | None] = {
+        "user": "root" if os.geteuid() == 0 else None,
+        "pid": quoted(prefix / "nginx.pid"),
+        "error_log": quoted(prefix / "logs" / "error.log"),
+        "access_log": quoted(prefix / "logs" / "access.log"),
+        **{f"{name}_temp_path": quoted(prefix / "temp" / name) for name in TEMP_PATHS},
+        "listen": f"127.0.0.1:{port}",
+        "root": quoted(archive),
+    }
+    conf = prefix / "nginx.conf"
+    conf.write_text(render_conf(DEPLOY_CONF.read_text(), values))
+    command = [binary, "-p", f"{prefix}/", "-c", str(conf)]
+    subprocess.run([*command, "-t", "-q"], check=True, timeout=30)
+    return Server("nginx (deploy/nginx.conf)", [*command, "-g", "daemon off;"], port)
+
+
+def python_environment(extras: Path | None = None) -> dict[str, str]:
+    """Bytecode cached (as an installed package), optional extra packages on the path."""
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(WORK / "pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPATH", None)
+    if extras is not None:
+        env["PYTHONPATH"] = str(extras)
+    return env
+
+
+def extras_available(extras: Path | None) -> Path | None | bool:
+    """Whether uvloop and httptools import: True from the venv, a folder, or False."""
+    if all(importlib.util.find_spec(m) for m in ("uvloop", "httptools")):
+        return True
+    if extras is not None and all((extras / m).is_dir() for m in ("uvloop", "httptools")):
+        return extras
+    return False
+
+
+def our_servers(archive: Path, extras: Path | None, with_extras: bool) -> list[Server]:
+    env = python_environment()
+    env[ARCHIVE_VARIABLE] = str(archive)
+    servers = [
+        Server(
+            "`dwa serve`",
+            [str(DWA), "serve", str(archive), "--port", str(port := free_port())],
+            port,
+            env,
+        )
+    ]
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "serve:app", "--app-dir", str(HERE)]
+    uvicorn += ["--host", "127.0.0.1", "--workers", "2"]
+    h11 = ["--http", "h11", "--loop", "asyncio"]
+    variants = [
+        ("uvicorn --workers 2", h11, env),
+        ("uvicorn --workers 2 --no-access-log", [*h11, "--no-access-log"], env),
+    ]
+    if with_extras:
+        fast_env = python_environment(extras)
+        fast_env[ARCHIVE_VARIABLE] = str(archive)
+        fast = ["--http", "httptools", "--loop", "uvloop", "--no-access-log"]
+        variants.append(("uvicorn --workers 2 httptools uvloop --no-access-log", fast, fast_env))
+    for name, options, variant_env in variants:
+        port = free_port()
+        servers.append(
+            Server(f"`{name}`", [*uvicorn, "--port", str(port), *options], port, variant_env)
+        )
+    return servers
+
+
+@contextlib.contextmanager
+def running(servers: Sequence[Server]) -> Iterator[None]:
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_until_serving()
+        yield
+    finally:
+        for server in servers:
+            server.stop()
+
+
+# --- checks ---------------------------------------------------------------------------
+
+
+def get(port: int, path: str, headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        conn.close()
+
+
+FRAME_HEADERS = {"Accept": FRAME_ACCEPT}
+JSON_HEADERS = {"Accept": DICOM_JSON, "Accept-Encoding": "gzip"}
+
+
+def check_frames(server: Server, frames: list[tuple[str, bytes]]) -> int:
+    """Every frame answers 200 with the stored bytes; returns the common body length."""
+    for url, expected in frames:
+        status, _, body = get(server.port, url, FRAME_HEADERS)
+        if status != 200 or body != expected:
+            raise SystemExit(f"{server.name}: {url}: {status}, {len(body)} bytes, not the file")
+    sizes = {len(b) for _, b in frames}
+    if len(sizes) != 1:
+        raise SystemExit(f"frames of different sizes: {sorted(sizes)}")
+    return sizes.pop()
+
+
+def check_metadata(server: Server, url: str, expected: bytes) -> int:
+    status, headers, body = get(server.port, url, JSON_HEADERS)
+    if status != 200 or headers.get("content-encoding") != "gzip" or body != expected:
+        raise SystemExit(f"{server.name}: {url}: {status}, {len(body)} bytes, not metadata.gz")
+    return len(body)
+
+
+def check_qido(server: Server, url: str, rows: int) -> int:
+    status, headers, body = get(server.port, url, JSON_HEADERS)
+    text = gzip.decompress(body) if headers.get("content-encoding") == "gzip" else body
+    if status != 200 or len(json.loads(text)) != rows:
+        raise SystemExit(f"{server.name}: {url}: {status}, not {rows} rows")
+    return len(body)
+
+
+# --- load ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    body_bytes: int
+    #: CPU seconds (user + system) of the server's processes and of wrk during the run.
+    server_cpu: float
+    client_cpu: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.requests * self.body_bytes / self.seconds / 1e6
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Medians over the runs of one measurement."""
+
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    mb_per_second: float
+    #: Server CPU per request, and busy cores of the server and of the client.
+    cpu_ms: float
+    server_cores: float
+    client_cores: float
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Paths to cycle through, request headers, and the body length every answer has."""
+
+    paths: list[str]
+    headers: Mapping[str, str]
+    body: int
+
+
+@dataclass
+class Load:
+    """``wrk`` runs, recorded by (measurement, server)."""
+
+    wrk: str
+    lua: Path
+    limit: int
+    runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)
+
+    def run(
+        self,
+        key: tuple[str, str],
+        server: Server,
+        work: Workload,
+        connections: int,
+        seconds: int,
+        record: bool = True,
+    ) -> Run:
+        listing = WORK / "serve-wrk" / "paths.txt"
+        listing.write_text("\n".join(work.paths) + "\n")
+        threads = 1 if connections < 4 else 2
+        command = [self.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
+        command += ["--timeout", "10s", "--latency", "-s", str(self.lua)]
+        for name, value in work.headers.items():
+            command += ["-H", f"{name}: {value}"]
+        command += [f"http://127.0.0.1:{server.port}", "--", str(listing)]
+        command.append(str(max(1, self.limit // threads)))
+        server_before, client_before = tree_cpu(server.pid), children_cpu()
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 60, check=False
+        )
+        server_cpu, client_cpu = (
+            tree_cpu(server.pid) - server_before,
+            children_cpu() - client_before,
+        )
+        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if done.returncode or line is None:
+            raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        out = json.loads(line.removeprefix("RESULT "))
+        errors = {k: out[k] for k in ("connect", "read", "write", "status", "timeout") if out[k]}
+        if errors or not out["requests"]:
+            raise SystemExit(f"{server.name} {key[0]}: errors {errors}:\n{done.stdout}")
+        # Every answer must have carried the checked body: the bytes per answer,
+        # headers included, lie just above it (a 304 or an error would be short).
+        per_answer = out["bytes"] / out["requests"]
+        if not 40 <= per_answer - work.body <= 2048:
+            raise SystemExit(
+                f"{server.name} {key[0]}: {per_answer:.0f} bytes per answer "
+                f"for a body of {work.body}:\n{done.stdout}"
+            )
+        result = Run(
+            int(out["requests"]),
+            out["duration_us"] / 1e6,
+            out["p50_us"] / 1e3,
+            out["p99_us"] / 1e3,
+            work.body,
+            server_cpu,
+            client_cpu,
+        )
+        if record:
+            self.runs.setdefault(key, []).append(result)
+        return result
+
+    def median(self, key: tuple[str, str]) -> Summary:
+        runs = self.runs[key]
+        return Summary(
+            statistics.median(r.per_second for r in runs),
+            statistics.median(r.p50_ms for r in runs),
+            statistics.median(r.p99_ms for r in runs),
+            statistics.median(r.mb_per_second for r in runs),
+            statistics.median(r.server_cpu / r.requests * 1e3 for r in runs),
+            statistics.median(r.server_cpu / r.seconds for r in runs),
+            statistics.median(r.client_cpu / r.seconds for r in runs),
+        )
+
+
+# --- profile ----------------------------------------------------------------------------
+
+
+def profile(py_spy: str, load: Load, server: Server, work: Workload, seconds: int) -> str:
+    """py-spy samples of ``server`` under the frame load: own and inclusive time."""
+    assert server.process is not None
+    raw = WORK / "serve-profile.txt"
+    raw.unlink(missing_ok=True)
+    command = [py_spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds + 2)]
+    command += ["--rate", "200", "--format", "raw", "--function", "--nonblocking", "-o", str(raw)]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    run = load.run(("profile", server.name), server, work, FRAME_CONCURRENCY, seconds, False)
+    _, err = spy.communicate(timeout=seconds + 60)
+    if spy.returncode or not raw.exists():
+        return f"py-spy failed: {err.decode(errors='replace')}"
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if " (" in f]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        packages[_package(frames[-1])] += count
+        for name in set(frames):
+            inclusive[name] += count
+    lines = [
+        f"py-spy, {total} samples at 200/s over {seconds:.0f} s of frame load "
+        f"({run.per_second:,.0f} requests/s under the profiler); shares of all samples\n",
+        "Own time by package/module:",
+        *(f"  {n / total:6.1%}  {name}" for name, n in packages.most_common(TOP)),
+        "\nOwn time by function:",
+        *(f"  {n / total:6.1%}  {name}" for name, n in own.most_common(TOP)),
+        "\nInclusive time by function:",
+        *(f"  {n / total:6.1%}  {name}" for name, n in inclusive.most_common(TOP)),
+    ]
+    return "\n".join(lines)
+
+
+def _package(frame: str) -> str:
+    """The package (site-packages) or standard module of a ``name (file)`` frame."""
+    path = frame[frame.rfind(" (") + 2 :].rstrip(")").split(":")[0]
+    if "site-packages/" in path:
+        return path.split("site-packages/")[1].split("/")[0]
+    if "dicomweb_archive" in path:
+        return "dicomweb_archive"
+    parts = path.split("/")
+    if "python3" in path and len(parts) >= 2:
+        # lib/python3.x/asyncio/events.py -> asyncio; lib/python3.x/socket.py -> socket
+        after = path.split("/python3.")[1].split("/")[1:]
+        return after[0].removesuffix(".py") if after else path
+    return path
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def version(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    text = (done.stdout + done.stderr).strip().splitlines()
+    return text[0] if text else "?"
+
+
+def git_state() -> str:
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"commit {head or '?'}" + (" with uncommitted changes under src/" if dirty else "")
+
+
+def measure(load: Load, servers: list[Server], t: Targets, args: argparse.Namespace) -> None:
+    """Check every server, warm it up, then ``--repeat`` rounds of every measurement."""
+    frame_body = len(t.frames[0][1])
+    frames = Workload([url for url, _ in t.frames], FRAME_HEADERS, frame_body)
+    meta = Workload([t.metadata[0]], JSON_HEADERS, len(t.metadata[1]))
+    qido: dict[tuple[str, str], Workload] = {}
+    for server in servers:
+        check_frames(server, t.frames)
+        check_metadata(server, *t.metadata)
+        for label, (url, rows) in zip(("studies", "series"), t.qido, strict=True):
+            qido[(label, server.name)] = Workload(
+                [url], JSON_HEADERS, check_qido(server, url, rows)
+            )
+        # Page cache, imports, first connections.
+        load.run(("warm", server.name), server, frames, FRAME_CONCURRENCY, 2, record=False)
+    short = max(args.duration // 2, 1)
+    for round_ in range(args.repeat):
+        print(f"round {round_ + 1}/{args.repeat}", file=sys.stderr)
+        for server in servers:
+            load.run(("frames", server.name), server, frames, FRAME_CONCURRENCY, args.duration)
+        for server in servers:
+            load.run(("meta-1", server.name), server, meta, 1, short)
+            load.run(("meta-n", server.name), server, meta, args.meta_concurrency, short)
+        for server in servers:
+            for label in ("studies", "series"):
+                work = qido[(label, server.name)]
+                load.run((label, server.name), server, work, 1, max(short // 2, 1))
+    # Nothing may have gone wrong on the way: check again after the load.
+    for server in servers:
+        check_frames(server, t.frames[:20])
+
+
+def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
+    nginx = load.median(("frames", servers[0].name))
+    print(f"Single-frame GETs, {FRAME_CONCURRENCY} in flight, OHIF's Accept:\n")
+    print(
+        "| Server | Requests/s | p50 ms | p99 ms | MB/s | vs nginx "
+        "| Server CPU ms/request | Server cores busy | wrk cores busy |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for server in servers:
+        m = load.median(("frames", server.name))
+        print(
+            f"| {server.name} | {m.per_second:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
+            f"{m.mb_per_second:,.0f} | {m.per_second / nginx.per_second:.2f} | "
+            f"{m.cpu_ms:.2f} | {m.server_cores:.2f} | {m.client_cores:.2f} |"
+        )
+    n = args.meta_concurrency
+    print(
+        f"\nSeries metadata (gzip accepted), one at a time (x1) and {n} in flight (x{n}); "
+        "QIDO-RS one at a time; latencies in ms:\n"
+    )
+    print(
+        f"| Server | metadata x1 p50 | p99 | /s | metadata x{n} p50 | p99 | /s | "
+        "`/studies` p50 | p99 | `/studies/{st}/series` p50 | p99 |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for server in servers:
+        cells = []
+        for key in ("meta-1", "meta-n", "studies", "series"):
+            m = load.median((key, server.name))
+            cells += [f"{m.p50_ms:.2f}", f"{m.p99_ms:.2f}"]
+            if key.startswith("meta"):
+                cells.append(f"{m.per_second:,.0f}")
+        print(f"| {server.name} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--columns", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (median reported)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each frame run")
+    parser.add_argument("--meta-concurrency", type=int, default=6)
+    parser.add_argument("--limit", type=int, default=2_000_000, help="most requests per run")
+    parser.add_argument("--extras", type=Path, default=WORK / "extras")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--profile", action="store_true", help="py-spy on `dwa serve`")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.duration, args.limit = 1, 2, 100_000
+    if not DWA.exists():
+        raise SystemExit(f"{DWA} not found: install the package with the cli and server extras")
+
+    wrk = ensure_program("wrk", "wrk")
+    nginx = ensure_program("nginx", "nginx-core")
+    (WORK / "serve-wrk").mkdir(parents=True, exist_ok=True)
+    lua = WORK / "serve-wrk" / "cycle.lua"
+    lua.write_text(LUA)
+    load = Load(wrk, lua, args.limit)
+
+    archive = convert_archive(args.slices, args.rows, args.columns)
+    t = targets(archive)
+    extras = extras_available(args.extras)
+    servers = [
+        nginx_server(nginx, archive),
+        *our_servers(archive, extras if isinstance(extras, Path) else None, bool(extras)),
+    ]
+    profile_text = ""
+    with running(servers):
+        measure(load, servers, t, args)
+        if args.profile:
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            if not os.access(py_spy, os.X_OK):
+                profile_text = "py-spy not found (`.venv/bin/pip install py-spy`)"
+            else:
+                frames = Workload([u for u, _ in t.frames], FRAME_HEADERS, len(t.frames[0][1]))
+                profile_text = profile(py_spy, load, servers[1], frames, max(args.duration, 5))
+
+    short = max(args.duration // 2, 1)
+    print(
+        f"\n{args.slices} instances of {args.rows}x{args.columns} (frame body "
+        f"{len(t.frames[0][1]):,} bytes, series metadata.gz {len(t.metadata[1]):,} bytes); "
+        f"{datetime.date.today()}, {os.cpu_count()} cores ({platform.machine()}), "
+        f"Python {platform.python_version()}, {version([nginx, '-v'])}, "
+        f"{version([wrk, '-v']).split(' [')[0]}, uvicorn {importlib.metadata.version('uvicorn')}, "
+        f"starlette {importlib.metadata.version('starlette')}; {git_state()}; "
+        f"median of {args.repeat} rounds; each run {args.duration} s (frames), {short} s "
+        f"(metadata), {max(short // 2, 1)} s (QIDO); client and servers on this machine.\n"
+    )
+    report(load, servers, args)
+    if not extras:
+        print(f"\n(uvloop/httptools not importable, nor in {args.extras}: variant skipped)")
+    if profile_text:
+        print("\n```\n" + profile_text + "\n```")
+
+
+if __name__ == "__main__":
+    main()

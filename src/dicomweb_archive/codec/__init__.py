@@ -1,0 +1,1 @@
+"""Pixel codecs: decode stored frames, encode HTJ2K."""

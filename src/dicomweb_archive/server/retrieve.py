@@ -1,0 +1,97 @@
+"""WADO-RS retrieve of whole instances: a study, a series or one instance as P10.
+
+Each instance is regenerated from the archive (``export_instance``) in its
+original transfer syntax, or transcoded to Explicit VR Little Endian, and
+streamed as one part of ``multipart/related; type="application/dicom"``: only
+one instance is in memory at a time.  Whether every instance can be produced in
+the wanted transfer syntax is decided before the first byte goes out, so a 406
+is a 406 and never a truncated body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dicomweb_archive.errors import ResourceNotFoundError, UnsupportedTransferSyntaxError
+from dicomweb_archive.export.p10 import export_instance
+from dicomweb_archive.export.transcode import can_transcode, to_explicit_little_endian
+from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.model.aggregate import first_value, instance_sort_key
+from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.server.negotiation import APPLICATION_DICOM, accepted, choose_instances
+from dicomweb_archive.store.directory import Archive
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One instance to send, and the transfer syntax it goes out in."""
+
+    study: str
+    series: str
+    sop: str
+    meta: JSONDataset
+    transfer_syntax: str
+    source_syntax: str
+
+    def p10(self, archive: Archive) -> bytes:
+        if self.transfer_syntax == self.source_syntax:
+            return export_instance(archive, self.study, self.series, self.sop)
+        return to_explicit_little_endian(archive, self.study, self.series, self.sop, self.meta)
+
+
+def _instances(archive: Archive, metadata_path: str) -> list[JSONDataset]:
+    try:
+        documents: list[JSONDataset] = archive.read_json_gz(metadata_path)
+    except FileNotFoundError:
+        raise ResourceNotFoundError(f"{metadata_path} not found") from None
+    return sorted(
+        documents,
+        key=lambda ds: (str(first_value(ds, "0020000E") or ""), *instance_sort_key(ds)),
+    )
+
+
+def plan(archive: Archive, metadata_path: str, wanted: str) -> list[Planned]:
+    """The instances under ``metadata_path`` in the wanted transfer syntax, or 406."""
+    planned = []
+    for meta in _instances(archive, metadata_path):
+        study = str(first_value(meta, "0020000D"))
+        series = str(first_value(meta, "0020000E"))
+        sop = str(first_value(meta, "00080018"))
+        info = archive.read_json_gz(paths.instance_info(study, series, sop))
+        source = str(info["transferSyntaxUID"])
+        if not can_transcode(meta, source, wanted):
+            raise UnsupportedTransferSyntaxError(
+                f"instance {sop} is stored in {source} and cannot be sent in {wanted}"
+            )
+        target = source if wanted == "*" else wanted
+        planned.append(Planned(study, series, sop, meta, target, source))
+    return planned
+
+
+def _parts(archive: Archive, planned: list[Planned]) -> Iterator[bytes]:
+    for item in planned:
+        content_type = multipart.content_type(APPLICATION_DICOM, item.transfer_syntax)
+        yield multipart.header(content_type) + item.p10(archive) + b"\r\n"
+    yield f"--{multipart.BOUNDARY}--\r\n".encode("ascii")
+
+
+def retrieve(
+    archive: Archive, request: Request, metadata_path: str, *, single_instance: bool
+) -> Response:
+    """Answer a study, series or instance retrieve."""
+    rendition = choose_instances(accepted(request), single_instance=single_instance)
+    if rendition.form == "zip":
+        raise UnsupportedTransferSyntaxError("application/zip is not available")
+    planned = plan(archive, metadata_path, rendition.transfer_syntax)
+    if rendition.form == "single":
+        [item] = planned
+        return Response(item.p10(archive), media_type=APPLICATION_DICOM)
+    # A sync iterator: Starlette runs each step in a worker thread.
+    return StreamingResponse(
+        _parts(archive, planned),
+        media_type=multipart.response_content_type(APPLICATION_DICOM),
+    )

@@ -1,0 +1,56 @@
+"""Stored resources as byte ranges of files.
+
+Every resource of an archive (a frame, bulk data, a gzipped document) is a
+range of bytes of one file: a whole file in a folder archive, an entry's data
+in a study ZIP, or a frame's payload inside its multipart envelope.  The
+server streams such ranges without reading them into memory.
+"""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive.store.directory import Archive
+
+
+@dataclass(frozen=True)
+class Slice:
+    """``length`` bytes of the file at ``path`` from ``offset``."""
+
+    path: Path
+    offset: int
+    length: int
+    #: Changes whenever the bytes may have changed (file identity and time).
+    version: str
+
+    @classmethod
+    def whole(cls, path: Path) -> Slice:
+        """The whole regular file at ``path``."""
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise FileNotFoundError(path)
+        return cls(path, 0, info.st_size, f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}")
+
+    def part(self, start: int, end: int) -> Slice:
+        """The bytes ``[start, end)`` of this slice."""
+        return Slice(self.path, self.offset + start, end - start, self.version)
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(self.length)
+        if len(data) != self.length:
+            raise OSError(f"{self.path}: shorter than expected")
+        return data
+
+
+def locate(archive: Archive, relative: str) -> Slice:
+    """The bytes of the archive resource at ``relative``."""
+    path = archive.path(relative)
+    try:
+        return Slice.whole(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ResourceNotFoundError(f"{relative} not found") from None

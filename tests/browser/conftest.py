@@ -1,0 +1,444 @@
+"""Fixtures that run the real OHIF viewer in headless Chromium against an archive.
+
+Everything is real and local: the viewer is the built ``dist/`` of npm's
+``@ohif/app`` (``make ohif`` unpacks it to ``.cache/ohif/``), served by nginx
+with a single-page-application fallback and a generated ``app-config.js``; the
+DICOMweb side is either a live ``dwa serve`` or the archive hosted statically
+by nginx with ``deploy/nginx.conf``.  Each runs on its own loopback port, so the
+viewer always talks to the archive cross-origin and CORS is exercised for real.
+
+Chromium is Debian's ``chromium`` package, driven by Playwright with
+``executable_path``; Playwright's own browser downloads are never used.  A
+missing browser or viewer fails the tests (never skips them), pointing at
+``make test``, which installs both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+import pytest
+from playwright.sync_api import BrowserContext, Playwright, sync_playwright
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.samples import write_ct_series
+from tests.integration.conftest import (
+    DEPLOY_CONF,
+    TEMP_PATHS,
+    _free_port,
+    _quoted,
+    _stop,
+    find_nginx,
+    render_conf,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MAKEFILE = REPO / "Makefile"
+OHIF_PACKAGE = REPO / ".cache" / "ohif" / "package"
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+START_TIMEOUT = 20.0
+
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",  # runs as root in CI
+    "--disable-gpu",
+    # WebGL (Cornerstone3D renders with it) on the CPU: ANGLE over SwiftShader.
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+#: The generated study: small enough to convert and load in seconds.
+SLICES = 40
+ROWS = COLUMNS = 256
+PATIENT_NAME = "Browser^Ohif"
+PATIENT_ID = "DWA-BROWSER-1"
+
+_RUN_MAKE = "Run `make test` (it installs everything the browser tests need)"
+
+
+@dataclass(frozen=True)
+class Study:
+    """The CT study every browser test opens, and the archive holding it."""
+
+    archive: Path
+    study_uid: str
+    patient_name: str
+    patient_id: str
+    description: str
+    study_date: str  # as OHIF's study list shows it, e.g. 15-Mar-2024
+    slices: int
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The OHIF viewer served at ``origin``, configured for one data source."""
+
+    origin: str
+    dicomweb: str  # the data source's qidoRoot and wadoRoot
+    config: dict[str, object]
+
+
+def _makefile_ohif_version() -> str:
+    match = re.search(r"^OHIF_VERSION\s*:=\s*(\S+)", MAKEFILE.read_text(), re.MULTILINE)
+    assert match, f"{MAKEFILE}: no `OHIF_VERSION :=` line"
+    return match[1]
+
+
+@pytest.fixture(scope="session")
+def ohif_dist() -> Path:
+    """The built viewer of the @ohif/app version the Makefile pins."""
+    wanted = _makefile_ohif_version()
+    manifest = OHIF_PACKAGE / "package.json"
+    dist = OHIF_PACKAGE / "dist"
+    if not manifest.is_file() or not (dist / "index.html").is_file():
+        pytest.fail(
+            f"the OHIF viewer (npm @ohif/app {wanted}) is not in {OHIF_PACKAGE}. "
+            f"{_RUN_MAKE}, or `make ohif`.",
+            pytrace=False,
+        )
+    found = json.loads(manifest.read_text())["version"]
+    if found != wanted:
+        pytest.fail(
+            f"{OHIF_PACKAGE} holds @ohif/app {found}, the Makefile pins {wanted}. "
+            f"{_RUN_MAKE}, or `make ohif`.",
+            pytrace=False,
+        )
+    return dist
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"Chromium is not installed ({CHROMIUM}), so the OHIF viewer cannot be tested. "
+            f"{_RUN_MAKE}; or run `apt-get install chromium`.",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _ohif_date(da: str) -> str:
+    """A DICOM date as OHIF's study list shows it: 20240315 -> 15-Mar-2024."""
+    return f"{da[6:8]}-{_MONTHS[int(da[4:6]) - 1]}-{da[:4]}"
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Study:
+    """A CT series written by the project's sample generator, converted to an archive."""
+    base = tmp_path_factory.mktemp("browser-study")
+    files = write_ct_series(
+        base / "p10",
+        slices=SLICES,
+        rows=ROWS,
+        columns=COLUMNS,
+        patient_name=PATIENT_NAME,
+        patient_id=PATIENT_ID,
+    )
+    archive = base / "archive"
+    result = Converter(archive, ConvertOptions(workers=1)).convert([str(f) for f in files])
+    assert result.ok, result.to_json()
+    assert result.counts["converted"] == SLICES, result.to_json()
+    first = pydicom.dcmread(files[0], stop_before_pixels=True)
+    return Study(
+        archive=archive,
+        study_uid=str(first.StudyInstanceUID),
+        patient_name=str(first.PatientName),
+        patient_id=str(first.PatientID),
+        description=str(first.StudyDescription),
+        study_date=_ohif_date(str(first.StudyDate)),
+        slices=SLICES,
+    )
+
+
+def _get(origin: str, path: str) -> int:
+    host, port = origin.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], origin: str, path: str, log: Callable[[], str]
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with status {process.returncode}:\n{log()}")
+        try:
+            _get(origin, path)
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"did not answer within {START_TIMEOUT} s:\n{log()}")
+
+
+@contextlib.contextmanager
+def _nginx(prefix: Path, conf: Callable[[int], str], probe: str) -> Iterator[str]:
+    """nginx in the foreground with ``conf(port)``; yields its origin."""
+    binary = find_nginx()
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    (prefix / "temp").mkdir(exist_ok=True)
+    problems = []
+    for _attempt in range(3):  # the free port may be taken before nginx binds it
+        port = _free_port()
+        path = prefix / "nginx.conf"
+        path.write_text(conf(port))
+        command = [binary, "-p", f"{prefix}/", "-c", str(path)]
+        checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, timeout=30)
+        assert checked.returncode == 0, f"nginx -t rejects {path}:\n{checked.stderr}"
+        with open(prefix / "nginx.out", "ab") as output:
+            process = subprocess.Popen(
+                [*command, "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        origin = f"http://127.0.0.1:{port}"
+
+        def log() -> str:
+            error_log = prefix / "logs" / "error.log"
+            return error_log.read_text(errors="replace") if error_log.exists() else ""
+
+        try:
+            _wait_until_serving(process, origin, probe, log)
+        except RuntimeError as exc:
+            _stop(process)
+            problems.append(str(exc))
+            if "Address already in use" in str(exc):
+                continue
+            break
+        try:
+            yield origin
+        finally:
+            _stop(process)
+        return
+    pytest.fail(f"could not start nginx ({prefix}):\n" + "\n\n".join(problems), pytrace=False)
+
+
+def _nginx_paths(prefix: Path) -> dict[str, str | None]:
+    """The process directives that keep nginx inside ``prefix`` (no root rights needed)."""
+    return {
+        # As root the workers would otherwise run as nobody, who cannot read
+        # pytest's private (0700) temporary folders.
+        "user": "root" if os.geteuid() == 0 else None,
+        "pid": _quoted(prefix / "nginx.pid"),
+        "error_log": f"{_quoted(prefix / 'logs' / 'error.log')} info",
+        "access_log": _quoted(prefix / "logs" / "access.log"),
+        **{f"{name}_temp_path": _quoted(prefix / "temp" / name) for name in TEMP_PATHS},
+    }
+
+
+VIEWER_CONF = """\
+user root;
+worker_processes 1;
+pid /dev/null;
+error_log /dev/null;
+
+events {{
+    worker_connections 512;
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path /tmp;
+    proxy_temp_path /tmp;
+    fastcgi_temp_path /tmp;
+    uwsgi_temp_path /tmp;
+    scgi_temp_path /tmp;
+
+    sendfile on;
+    server_tokens off;
+    types {{
+        text/html html;
+        application/javascript js mjs;
+        text/css css;
+        application/wasm wasm;
+        application/json json map;
+        application/manifest+json webmanifest;
+        image/svg+xml svg;
+        image/png png;
+        image/x-icon ico;
+        font/woff2 woff2;
+        text/plain txt;
+    }}
+    default_type application/octet-stream;
+
+    server {{
+        listen 127.0.0.1:{port};
+        root {dist};
+
+        # What OHIF's deployment guide asks for: cross-origin isolation, so the
+        # viewer may use SharedArrayBuffer.  It also makes the browser insist on
+        # CORS (or CORP) for everything the viewer loads from the archive.
+        add_header Cross-Origin-Opener-Policy "same-origin" always;
+        add_header Cross-Origin-Embedder-Policy "require-corp" always;
+
+        # The data source configuration written by the test.
+        location = /app-config.js {{
+            alias {config};
+        }}
+        # Single-page application: every route (/, /viewer, ...) is index.html.
+        location / {{
+            try_files $uri /index.html;
+        }}
+    }}
+}}
+"""
+
+
+def viewer_conf(prefix: Path, port: int, dist: Path, config: Path) -> str:
+    text = VIEWER_CONF.format(port=port, dist=_quoted(dist), config=_quoted(config))
+    return render_conf(text, _nginx_paths(prefix))
+
+
+def app_config(data_source: dict[str, object]) -> dict[str, object]:
+    """OHIF's window.config with one DICOMweb data source and no distractions."""
+    return {
+        "routerBasename": "/",
+        "extensions": [],
+        "modes": [],
+        "showStudyList": True,
+        "maxNumberOfWebWorkers": 2,
+        "showWarningMessageForCrossOrigin": False,
+        "showCPUFallbackMessage": False,
+        "showLoadingIndicator": True,
+        "strictZSpacingForVolumeViewport": True,
+        "investigationalUseDialog": {"option": "never"},
+        "defaultDataSourceName": "archive",
+        "dataSources": [
+            {
+                "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
+                "sourceName": "archive",
+                "configuration": {
+                    "friendlyName": "dicomweb-archive",
+                    "name": "archive",
+                    **data_source,
+                },
+            }
+        ],
+    }
+
+
+@contextlib.contextmanager
+def serve_viewer(
+    prefix: Path, dist: Path, dicomweb: str, data_source: dict[str, object]
+) -> Iterator[Viewer]:
+    """The OHIF viewer on its own nginx, pointed at the DICOMweb root ``dicomweb``."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    config = app_config({"qidoRoot": dicomweb, "wadoRoot": dicomweb, **data_source})
+    config_file = prefix / "app-config.js"
+    config_file.write_text(f"window.config = {json.dumps(config, indent=2)};\n")
+    with _nginx(
+        prefix, lambda port: viewer_conf(prefix, port, dist, config_file), "/app-config.js"
+    ) as origin:
+        yield Viewer(origin=origin, dicomweb=dicomweb, config=config)
+
+
+@pytest.fixture(scope="session")
+def dwa_serve(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Iterator[str]:
+    """A live ``dwa serve`` over the study's archive; yields its DICOMweb root."""
+    folder = tmp_path_factory.mktemp("dwa-serve")
+    log_path = folder / "serve.log"
+    problems = []
+    for _attempt in range(3):
+        port = _free_port()
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dicomweb_archive.cli"]
+                + ["serve", str(study.archive), "--host", "127.0.0.1", "--port", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        origin = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(
+                process, origin, "/dicomweb/studies", lambda: log_path.read_text(errors="replace")
+            )
+        except RuntimeError as exc:
+            _stop(process)
+            problems.append(str(exc))
+            if "address already in use" in str(exc).lower():
+                continue
+            break
+        try:
+            yield f"{origin}/dicomweb"
+        finally:
+            _stop(process)
+        return
+    pytest.fail("could not start `dwa serve`:\n" + "\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def static_archive(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Iterator[str]:
+    """The study's archive hosted by nginx with ``deploy/nginx.conf``; yields its DICOMweb root."""
+    prefix = tmp_path_factory.mktemp("archive-nginx")
+    template = DEPLOY_CONF.read_text()
+
+    def conf(port: int) -> str:
+        values = {
+            **_nginx_paths(prefix),
+            "listen": f"127.0.0.1:{port}",
+            "root": _quoted(study.archive),
+        }
+        return render_conf(template, values)
+
+    with _nginx(prefix, conf, "/dicomweb/studies") as origin:
+        yield f"{origin}/dicomweb"
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def browser(playwright: Playwright, chromium: Path, tmp_path: Path) -> Iterator[BrowserContext]:
+    """Chromium with a fresh profile, closed after the test."""
+    context = playwright.chromium.launch_persistent_context(
+        tmp_path / "chromium-profile",
+        executable_path=str(chromium),
+        headless=True,
+        args=list(CHROMIUM_ARGS),
+        viewport={"width": 1280, "height": 900},
+        timeout=30_000,
+    )
+    context.set_default_timeout(30_000)
+    context.set_default_navigation_timeout(30_000)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,111 @@
+"""Which rendition each Accept value real clients send gets."""
+
+from __future__ import annotations
+
+import pytest
+
+from dicomweb_archive.errors import UnsupportedTransferSyntaxError
+from dicomweb_archive.media import parse_accept
+from dicomweb_archive.server.negotiation import Rendition, choose_instances, choose_pixels
+
+EVRLE = "1.2.840.10008.1.2.1"
+RLE = "1.2.840.10008.1.2.5"
+J2K = "1.2.840.10008.1.2.4.90"
+
+
+def _pixels(accept: str, syntax: str = RLE, media: str = "image/dicom-rle") -> Rendition:
+    return choose_pixels(
+        parse_accept([accept]) if accept else [],
+        stored_syntax=syntax,
+        stored_type=media,
+        decodable=syntax != "1.2.840.10008.1.2.4.100",
+        single_part=True,
+    )
+
+
+STORED_RLE = Rendition(True, "image/dicom-rle", RLE, True)
+DECODED = Rendition(True, "application/octet-stream", EVRLE, False)
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("", STORED_RLE),
+        ("*/*", STORED_RLE),
+        # OHIF, unquoted and quoted; Cornerstone's loader.
+        ("multipart/related; type=application/octet-stream; transfer-syntax=*", STORED_RLE),
+        ('multipart/related; type="application/octet-stream"; transfer-syntax="*"', STORED_RLE),
+        # dicomweb-client's defaults for frames.
+        ('multipart/related; type="*/*"', STORED_RLE),
+        ('multipart/related; type="application/dicom"', DECODED),
+        # PS3.18: application/octet-stream without a syntax is Explicit VR Little Endian.
+        ('multipart/related; type="application/octet-stream"', DECODED),
+        (f'multipart/related; type="image/dicom-rle"; transfer-syntax={RLE}', STORED_RLE),
+        ('multipart/related; type="image/x-dicom-rle"', STORED_RLE),
+        # Preference order by q-value.
+        (
+            'multipart/related; type="application/octet-stream"; q=0.5, '
+            'multipart/related; type="image/dicom-rle"',
+            STORED_RLE,
+        ),
+        ("application/octet-stream", Rendition(False, "application/octet-stream", EVRLE, False)),
+        ("image/dicom-rle", Rendition(False, "image/dicom-rle", RLE, True)),
+    ],
+)
+def test_frames(accept: str, expected: Rendition) -> None:
+    assert _pixels(accept) == expected
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        'multipart/related; type="image/jpeg"',
+        f'multipart/related; type="image/jp2"; transfer-syntax={J2K}',
+        "image/png",
+        "application/dicom+json",
+    ],
+)
+def test_not_acceptable(accept: str) -> None:
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        _pixels(accept)
+
+
+def test_undecodable_frames_only_as_stored() -> None:
+    mpeg = "1.2.840.10008.1.2.4.100"
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        _pixels('multipart/related; type="application/octet-stream"', mpeg, "video/mpeg2")
+    assert _pixels("*/*", mpeg, "video/mpeg2").stored
+
+
+def test_frame_lists_are_multipart_only() -> None:
+    ranges = parse_accept(["application/octet-stream"])
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        choose_pixels(
+            ranges,
+            stored_syntax=EVRLE,
+            stored_type="application/octet-stream",
+            decodable=True,
+            single_part=False,
+        )
+
+
+@pytest.mark.parametrize(
+    ("accept", "single", "form", "syntax"),
+    [
+        ("", False, "multipart", EVRLE),
+        ('multipart/related; type="application/dicom"', False, "multipart", EVRLE),
+        ('multipart/related; type="application/dicom"; transfer-syntax=*', False, "multipart", "*"),
+        ("application/dicom", True, "single", EVRLE),
+        ("application/zip", False, "zip", "*"),
+        (f"application/zip; transfer-syntax={EVRLE}", False, "zip", EVRLE),
+        ("*/*", False, "multipart", EVRLE),
+    ],
+)
+def test_instances(accept: str, single: bool, form: str, syntax: str) -> None:
+    rendition = choose_instances(parse_accept([accept]) if accept else [], single_instance=single)
+    assert (rendition.form, rendition.transfer_syntax) == (form, syntax)
+
+
+def test_single_part_instances_need_one_instance() -> None:
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        choose_instances(parse_accept(["application/dicom"]), single_instance=False)

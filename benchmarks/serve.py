@@ -299,18 +299,24 @@ def _children(pid: int) -> list[int]:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process, its threads and its descendants."""
-    total, pending = 0.0, [pid]
+def tree_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process, its threads and its descendants."""
+    user = system = 0.0
+    pending = [pid]
     while pending:
         current = pending.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        user += int(fields[11]) / TICKS  # utime
+        system += int(fields[12]) / TICKS  # stime
         pending += _children(current)
-    return total
+    return user, system
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(tree_times(pid))
 
 
 def children_cpu() -> float:
@@ -351,43 +357,50 @@ def python_environment(extras: Path | None = None) -> dict[str, str]:
     return env
 
 
-def extras_available(extras: Path | None) -> Path | None | bool:
-    """Whether uvloop and httptools import: True from the venv, a folder, or False."""
+def find_extras(folder: Path) -> Path | None:
+    """Where uvloop and httptools come from: nowhere extra (the environment) or ``folder``.
+
+    Raises LookupError when neither has both.
+    """
     if all(importlib.util.find_spec(m) for m in ("uvloop", "httptools")):
-        return True
-    if extras is not None and all((extras / m).is_dir() for m in ("uvloop", "httptools")):
-        return extras
-    return False
+        return None
+    if all((folder / m).is_dir() for m in ("uvloop", "httptools")):
+        return folder
+    raise LookupError("uvloop/httptools")
 
 
 def our_servers(archive: Path, extras: Path | None, with_extras: bool) -> list[Server]:
-    env = python_environment()
-    env[ARCHIVE_VARIABLE] = str(archive)
+    """``dwa serve`` as shipped, then uvicorn's command line with the factory :func:`app`."""
+    env = dict(python_environment(), **{ARCHIVE_VARIABLE: str(archive)})
+    port = free_port()
     servers = [
-        Server(
-            "`dwa serve`",
-            [str(DWA), "serve", str(archive), "--port", str(port := free_port())],
-            port,
-            env,
-        )
+        Server("`dwa serve`", [str(DWA), "serve", str(archive), "--port", str(port)], port, env)
     ]
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "serve:app", "--app-dir", str(HERE)]
-    uvicorn += ["--host", "127.0.0.1", "--workers", "2"]
+    uvicorn += ["--host", "127.0.0.1"]
     h11 = ["--http", "h11", "--loop", "asyncio"]
+    fast = ["--http", "httptools", "--loop", "uvloop", "--no-access-log"]
+    fast_env = dict(python_environment(extras), **{ARCHIVE_VARIABLE: str(archive)})
     variants = [
-        ("uvicorn --workers 2", h11, env),
-        ("uvicorn --workers 2 --no-access-log", [*h11, "--no-access-log"], env),
+        ("uvicorn, 2 workers, h11, asyncio", ["--workers", "2", *h11], env),
+        (
+            "uvicorn, 2 workers, h11, asyncio, no access log",
+            ["--workers", "2", *h11, "--no-access-log"],
+            env,
+        ),
     ]
     if with_extras:
-        fast_env = python_environment(extras)
-        fast_env[ARCHIVE_VARIABLE] = str(archive)
-        fast = ["--http", "httptools", "--loop", "uvloop", "--no-access-log"]
-        variants.append(("uvicorn --workers 2 httptools uvloop --no-access-log", fast, fast_env))
+        variants += [
+            ("uvicorn, 1 process, httptools, uvloop, no access log", fast, fast_env),
+            (
+                "uvicorn, 2 workers, httptools, uvloop, no access log",
+                ["--workers", "2", *fast],
+                fast_env,
+            ),
+        ]
     for name, options, variant_env in variants:
         port = free_port()
-        servers.append(
-            Server(f"`{name}`", [*uvicorn, "--port", str(port), *options], port, variant_env)
-        )
+        servers.append(Server(name, [*uvicorn, "--port", str(port), *options], port, variant_env))
     return servers
 
 
@@ -583,10 +596,15 @@ def profile(py_spy: str, load: Load, server: Server, work: Workload, seconds: in
     raw = WORK / "serve-profile.txt"
     raw.unlink(missing_ok=True)
     command = [py_spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds + 2)]
-    command += ["--rate", "200", "--format", "raw", "--function", "--nonblocking", "-o", str(raw)]
+    command += ["--rate", "200", "--format", "raw", "--function", "--gil", "--nonblocking"]
+    command += ["-o", str(raw)]
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)
+    before = tree_times(server.pid)
     run = load.run(("profile", server.name), server, work, FRAME_CONCURRENCY, seconds, False)
+    user, system = (
+        after - first for after, first in zip(tree_times(server.pid), before, strict=True)
+    )
     _, err = spy.communicate(timeout=seconds + 60)
     if spy.returncode or not raw.exists():
         return f"py-spy failed: {err.decode(errors='replace')}"
@@ -608,8 +626,12 @@ def profile(py_spy: str, load: Load, server: Server, work: Workload, seconds: in
         for name in set(frames):
             inclusive[name] += count
     lines = [
-        f"py-spy, {total} samples at 200/s over {seconds:.0f} s of frame load "
-        f"({run.per_second:,.0f} requests/s under the profiler); shares of all samples\n",
+        f"{server.name} under {seconds} s of frame load, {FRAME_CONCURRENCY} in flight: "
+        f"{run.per_second:,.0f} requests/s under the profiler; CPU per request "
+        f"{user / run.requests * 1e3:.2f} ms user + {system / run.requests * 1e3:.2f} ms system "
+        f"({(user + system) / run.seconds:.2f} cores).",
+        f"py-spy --gil: {total} samples at 200/s of the thread holding the GIL "
+        f"({total / 200 / run.seconds:.0%} of the time); shares of those samples\n",
         "Own time by package/module:",
         *(f"  {n / total:6.1%}  {name}" for name, n in packages.most_common(TOP)),
         "\nOwn time by function:",
@@ -754,11 +776,11 @@ def main() -> None:
 
     archive = convert_archive(args.slices, args.rows, args.columns)
     t = targets(archive)
-    extras = extras_available(args.extras)
-    servers = [
-        nginx_server(nginx, archive),
-        *our_servers(archive, extras if isinstance(extras, Path) else None, bool(extras)),
-    ]
+    try:
+        extras, with_extras = find_extras(args.extras), True
+    except LookupError:
+        extras, with_extras = None, False
+    servers = [nginx_server(nginx, archive), *our_servers(archive, extras, with_extras)]
     profile_text = ""
     with running(servers):
         measure(load, servers, t, args)
@@ -782,8 +804,8 @@ def main() -> None:
         f"(metadata), {max(short // 2, 1)} s (QIDO); client and servers on this machine.\n"
     )
     report(load, servers, args)
-    if not extras:
-        print(f"\n(uvloop/httptools not importable, nor in {args.extras}: variant skipped)")
+    if not with_extras:
+        print(f"\n(uvloop/httptools neither importable nor in {args.extras}: variants skipped)")
     if profile_text:
         print("\n```\n" + profile_text + "\n```")
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
@@ -230,3 +231,39 @@ def test_bulkdata_multipart_and_single_part(client: TestClient, archive: Path) -
     assert client.get(url).content == stored
     single = client.get(url, params={"accept": "application/octet-stream"})
     assert single.content == multipart.unwrap(stored)[1]
+
+
+def test_qido_sequence_paths(client: TestClient) -> None:
+    j2k = _ds("JPEG2000.dcm")
+    referenced = j2k.SourceImageSequence[0].ReferencedSOPInstanceUID
+    for key in ("00082112.00081155", "SourceImageSequence.ReferencedSOPInstanceUID"):
+        rows = client.get("/dicomweb/instances", params={key: referenced}).json()
+        assert [r["00080018"]["Value"][0] for r in rows] == [j2k.SOPInstanceUID]
+        assert rows[0]["00082112"]["Value"][0]["00081155"]["Value"] == [referenced]
+    assert client.get("/dicomweb/instances", params={"00082112.00081155": "1.2.3"}).json() == []
+    wildcard = client.get(
+        "/dicomweb/instances", params={"SourceImageSequence.ReferencedSOPClassUID": ""}
+    )
+    assert len(wildcard.json()) == len(SOURCES)
+    not_a_sequence = client.get("/dicomweb/instances", params={"PatientName.PatientID": "x"})
+    assert not_a_sequence.status_code == 400
+    included = client.get(
+        "/dicomweb/instances",
+        params={"SOPInstanceUID": j2k.SOPInstanceUID, "includefield": "00082112.00081155"},
+    ).json()
+    assert "00082112" in included[0]
+
+
+def test_access_log_and_resource_policy(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    ct = _ds("CT_small.dcm")
+    url = f"{_instance_url(ct)}/frames/1"
+    with caplog.at_level("INFO", logger="dicomweb_archive.access"):
+        response = client.get(url, headers={"Range": "bytes=0-9"})
+    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
+    [record] = [r for r in caplog.records if r.name == "dicomweb_archive.access"]
+    entry = orjson.loads(record.getMessage())
+    assert entry["method"] == "GET" and entry["path"] == url
+    assert (entry["status"], entry["bytes"], entry["range"]) == (206, 10, "bytes=0-9")
+    assert entry["ms"] >= 0

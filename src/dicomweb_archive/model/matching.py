@@ -6,7 +6,9 @@ A key is matched against the DICOM JSON element of a row:
 - ``*`` and ``?`` wildcards on string VRs (person names case-insensitively);
 - ``a-b``, ``a-`` and ``-b`` ranges on DA, TM and DT;
 - a list of UIDs separated by ``\\`` or ``,`` on UI;
-- otherwise single value matching (person names case-insensitively).
+- otherwise single value matching (person names case-insensitively);
+- a sequence path ``00081111.00081150`` matches when any item of the sequence
+  matches the rest of the path (PS3.18 8.3.4.1, sequence matching).
 
 A multi-valued attribute matches when any of its values does.
 """
@@ -123,3 +125,18 @@ def matcher(vr: str, text: str) -> Matcher:
         folded = text.casefold()
         return lambda element: any(v.casefold() == folded for v in _strings(element, vr))
     return lambda element: text in _strings(element, vr)
+
+
+def path_matcher(path: list[str], vr: str, text: str) -> Matcher:
+    """The test for a tag path: the leaf's matcher applied inside sequence items."""
+    test = matcher(vr, text)
+    if text == "":
+        return test
+    for tag in reversed(path[1:]):
+
+        def inside(element: dict[str, Any] | None, tag: str = tag, test: Matcher = test) -> bool:
+            items = (element or {}).get("Value") or []
+            return any(isinstance(item, dict) and test(item.get(tag)) for item in items)
+
+        test = inside
+    return test

@@ -23,6 +23,7 @@ from dicomweb_archive.errors import (
 )
 from dicomweb_archive.model import paths
 from dicomweb_archive.server import qido, retrieve, wado
+from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy
 from dicomweb_archive.server.stow import DEFAULT_MAX_UPLOAD_BYTES, StowService
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, Level, QidoIndex
@@ -130,6 +131,8 @@ def create_app(
         Route("/studies/{study}/bulkdata/{prefix}/{rest}", lambda r: wado.bulkdata(archive, r)),
     ]
     middleware = [
+        Middleware(AccessLog),
+        Middleware(ResourcePolicy),
         Middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),

@@ -23,10 +23,17 @@ _CONTROL = {
 }
 
 
+def _path(key: str) -> tuple[str, str]:
+    """The tag path (8-hex tags joined by ``.``) and leaf VR of a query key."""
+    parts = [_tag(part) for part in key.split(".")]
+    for tag, vr in parts[:-1]:
+        if vr != "SQ":
+            raise InvalidQueryError(f"{key!r}: {tag} is not a sequence")
+    return ".".join(tag for tag, _ in parts), parts[-1][1]
+
+
 def _tag(key: str) -> tuple[str, str]:
-    """The 8-hex tag and VR of a query key (keyword or tag)."""
-    if "." in key:
-        raise InvalidQueryError(f"{key!r}: sequence attribute paths are not supported yet")
+    """The 8-hex tag and VR of one attribute (keyword or tag)."""
     upper = key.upper()
     if len(upper) == 8 and all(c in "0123456789ABCDEF" for c in upper):
         tag = int(upper, 16)
@@ -67,7 +74,8 @@ def parse_query(request: Request) -> tuple[Query, list[str]]:
                 if item.strip().lower() == "all":
                     include = None
                 elif item.strip() and include is not None:
-                    include.add(_tag(item.strip())[0])
+                    # A path returns its whole top-level sequence.
+                    include.add(_path(item.strip())[0].split(".")[0])
         elif key == "fuzzymatching":
             if value.lower() == "true":
                 warnings.append(
@@ -77,7 +85,7 @@ def parse_query(request: Request) -> tuple[Query, list[str]]:
         elif key in _CONTROL:
             continue
         else:
-            tag, vr = _tag(key)
+            tag, vr = _path(key)
             query.match.append((tag, vr, value))
     query.include = include
     return query, warnings

@@ -23,7 +23,7 @@ import orjson
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import first_value, study_sort_key
-from dicomweb_archive.model.matching import Matcher, matcher
+from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.studies import StudyFiles, open_study, study_uids
@@ -59,7 +59,8 @@ class Level(Enum):
 class Query:
     """A QIDO-RS query: matching keys, and which attributes to return."""
 
-    #: (tag, VR, value) triples; tags are 8-hex keys of top-level attributes.
+    #: (tag, VR, value) triples; a tag is an 8-hex key, or a path of them joined
+    #: by ``.`` into sequences; the VR is the last one's.
     match: list[tuple[str, str, str]] = field(default_factory=list)
     #: Extra attributes to return; ``None`` for all available at the level.
     include: set[str] | None = field(default_factory=set)
@@ -196,7 +197,8 @@ class QidoIndex:
         key = {"studies": "study", "series": "series", "instances": "sop"}[table]
         sql += f" ORDER BY sort_key, {key}"
         tests: list[tuple[str, Matcher]] = [
-            (tag, matcher(vr, value)) for tag, vr, value in query.match
+            (tag.split(".")[0], path_matcher(tag.split("."), vr, value))
+            for tag, vr, value in query.match
         ]
         results: list[JSONDataset] = []
         skipped = 0

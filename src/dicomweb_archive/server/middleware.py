@@ -1,0 +1,82 @@
+"""ASGI middleware of the server: a structured access log and CORP headers."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ACCESS_LOGGER = "dicomweb_archive.access"
+
+
+class AccessLog:
+    """One JSON line per request: method, path, status, bytes sent, duration."""
+
+    def __init__(self, app: ASGIApp, logger: logging.Logger | None = None) -> None:
+        self.app = app
+        self.logger = logger or logging.getLogger(ACCESS_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.logger.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+        sent = 0
+
+        async def observe(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            headers = dict(scope.get("headers") or [])
+            client = scope.get("client")
+            entry = {
+                "client": client[0] if client else None,
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": scope.get("query_string", b"").decode("latin-1") or None,
+                "status": status or 500,
+                "bytes": sent,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "range": headers.get(b"range", b"").decode("latin-1") or None,
+            }
+            present = {k: v for k, v in entry.items() if v is not None}
+            self.logger.info(orjson.dumps(present).decode())
+
+
+class ResourcePolicy:
+    """``Cross-Origin-Resource-Policy: cross-origin`` on every answer.
+
+    Viewers running with COEP ``require-corp`` load images and video from
+    another origin only with it (client-contract §8).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def add_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"cross-origin-resource-policy", b"cross-origin"),
+                    ],
+                }
+            await send(message)
+
+        await self.app(scope, receive, add_header)

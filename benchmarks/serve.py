@@ -735,10 +735,10 @@ def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
         "QIDO-RS one at a time; latencies in ms:\n"
     )
     print(
-        f"| Server | metadata x1 p50 | p99 | /s | metadata x{n} p50 | p99 | /s | "
-        "`/studies` p50 | p99 | `/studies/{st}/series` p50 | p99 |"
+        f"| Server | metadata x1 p50 | p99 | /s | metadata x{n} p50 | p99 | /s | CPU ms/request "
+        "| `/studies` p50 | p99 | `/studies/{st}/series` p50 | p99 |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for server in servers:
         cells = []
         for key in ("meta-1", "meta-n", "studies", "series"):
@@ -746,6 +746,8 @@ def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
             cells += [f"{m.p50_ms:.2f}", f"{m.p99_ms:.2f}"]
             if key.startswith("meta"):
                 cells.append(f"{m.per_second:,.0f}")
+            if key == "meta-n":
+                cells.append(f"{m.cpu_ms:.2f}")
         print(f"| {server.name} | " + " | ".join(cells) + " |")
 
 
@@ -782,6 +784,7 @@ def main() -> None:
         extras, with_extras = None, False
     servers = [nginx_server(nginx, archive), *our_servers(archive, extras, with_extras)]
     profile_text = ""
+    load_before = os.getloadavg()[0]
     with running(servers):
         measure(load, servers, t, args)
         if args.profile:
@@ -801,7 +804,8 @@ def main() -> None:
         f"{version([wrk, '-v']).split(' [')[0]}, uvicorn {importlib.metadata.version('uvicorn')}, "
         f"starlette {importlib.metadata.version('starlette')}; {git_state()}; "
         f"median of {args.repeat} rounds; each run {args.duration} s (frames), {short} s "
-        f"(metadata), {max(short // 2, 1)} s (QIDO); client and servers on this machine.\n"
+        f"(metadata), {max(short // 2, 1)} s (QIDO); client and servers on this machine; "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
     )
     report(load, servers, args)
     if not with_extras:

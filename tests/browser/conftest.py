@@ -413,8 +413,11 @@ def static_archive(tmp_path_factory: pytest.TempPathFactory, study: Study) -> It
         yield f"{origin}/dicomweb"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Module scope, not session: while the sync driver is open, an asyncio loop
+    # counts as running in this thread, and tests run later that start their own
+    # loop (anyio.run, asyncio.run) would fail with "Already running asyncio".
     with sync_playwright() as driver:
         yield driver
 

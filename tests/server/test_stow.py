@@ -330,8 +330,7 @@ def test_storing_the_same_instance_twice(client: TestClient, archive: Path) -> N
 
 
 def test_dicomweb_client_against_a_live_server(archive: Path, tmp_path: Path) -> None:
-    study, _ = _study(tmp_path, 0)
-    series = generate_uid()
+    study, series = generate_uid(), generate_uid()
     # Large enough for dicomweb-client to send it chunked (it chunks above 1 MB).
     sources = [
         write_instance(
@@ -429,9 +428,25 @@ def test_a_client_that_goes_away_stores_nothing(archive: Path) -> None:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    anyio.run(app, scope, receive, send)
+    # In a thread of its own: other tests may leave an event loop running in this one.
+    worker = threading.Thread(target=anyio.run, args=(app, scope, receive, send))
+    worker.start()
+    worker.join()
     assert sent[0]["status"] == 400
     assert not list((archive / ".dwa" / "tmp").iterdir())
     assert not (archive / "studies").exists() or not any(
         p.is_dir() for p in (archive / "studies").iterdir()
     )
+
+
+def test_an_archive_that_cannot_be_written(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(self: object, options: object) -> None:
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr("dicomweb_archive.store.directory.Archive.ensure", read_only)
+    body = _multipart(_testdata("CT_small.dcm"))
+    response = client.post("/dicomweb/studies", content=body, headers={"Content-Type": MULTIPART})
+    assert response.status_code == 503
+    assert "Read-only" in response.json()["detail"]

@@ -247,8 +247,8 @@ def encapsulated_frames(
 
 def video_stream(reader: PixelDataReader, info: FrameInfo) -> bytes:
     """All fragments of a video transfer syntax, joined into one stream."""
-    fp = reader.stream()
-    parse_basic_offsets(fp)
+    info.basic_offset_table = bool(parse_basic_offsets(reader.stream()))
+    fp = reader.stream()  # read again from the Basic Offset Table item
     parts: list[bytes] = []
     for fragments in generate_fragmented_frames(fp, number_of_frames=1):
         parts.extend(fragments)

@@ -22,7 +22,7 @@ from dicomweb_archive.errors import (
     UnsupportedTransferSyntaxError,
 )
 from dicomweb_archive.model import paths
-from dicomweb_archive.server import qido, retrieve, wado
+from dicomweb_archive.server import qido, rendered, retrieve, wado
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy
 from dicomweb_archive.server.stow import DEFAULT_MAX_UPLOAD_BYTES, StowService
 from dicomweb_archive.store.directory import Archive
@@ -128,6 +128,18 @@ def create_app(
         Route("/studies/{study}/series/{series}/metadata", series_metadata),
         Route(f"{instance}/metadata", instance_metadata),
         Route(f"{instance}/frames/{{frames}}", lambda r: wado.frames(archive, r)),
+        *(
+            Route(f"{level}/{kind}", lambda r, t=kind == "thumbnail": rendered.rendered(
+                archive, r, thumbnail=t
+            ))
+            for level in (
+                "/studies/{study}",
+                "/studies/{study}/series/{series}",
+                instance,
+                f"{instance}/frames/{{frames}}",
+            )
+            for kind in ("rendered", "thumbnail")
+        ),
         Route("/studies/{study}/bulkdata/{prefix}/{rest}", lambda r: wado.bulkdata(archive, r)),
     ]
     middleware = [

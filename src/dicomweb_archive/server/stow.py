@@ -112,6 +112,12 @@ class UnsupportedMediaTypeError(StowRequestError):
     status = 415
 
 
+class ArchiveUnavailableError(StowRequestError):
+    """The archive cannot take writes (read-only, full): try again later, or elsewhere."""
+
+    status = 503
+
+
 @dataclass
 class _Part:
     """One posted instance, spooled to ``path``."""
@@ -275,6 +281,9 @@ class StowService:
             finally:
                 for part in parts:
                     part.discard()
+        except OSError as exc:  # preparing the archive or spooling the body
+            logger.error("STOW-RS: cannot write into the archive: %s", exc)
+            return _error_response(ArchiveUnavailableError(f"the archive cannot be written: {exc}"))
         except StowRequestError as exc:
             return _error_response(exc)
         except ClientDisconnect:

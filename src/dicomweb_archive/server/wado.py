@@ -49,7 +49,7 @@ def metadata(archive: Archive, request: Request, relative: str) -> Response:
     return RangeResponse(request, body, DICOM_JSON, headers=headers, etag=etag)
 
 
-def _frame_numbers(text: str) -> list[int]:
+def frame_numbers(text: str) -> list[int]:
     try:
         numbers = [int(n) for n in text.split(",")]
     except ValueError as exc:
@@ -59,7 +59,7 @@ def _frame_numbers(text: str) -> list[int]:
     return numbers
 
 
-def _stored_part(stored: Slice) -> tuple[str, str, Slice]:
+def stored_part(stored: Slice) -> tuple[str, str, Slice]:
     """Media type, transfer syntax and payload of a stored single-part body."""
     head = stored.part(0, min(stored.length, 1024)).read()
     end = head.find(b"\r\n\r\n")
@@ -77,9 +77,9 @@ def _instance(request: Request) -> tuple[str, str, str]:
 
 def frames(archive: Archive, request: Request) -> Response:
     instance = _instance(request)
-    numbers = _frame_numbers(request.path_params["frames"])
+    numbers = frame_numbers(request.path_params["frames"])
     stored = [locate(archive, paths.frame_path(*instance, n)) for n in numbers]
-    media_type, syntax, _ = _stored_part(stored[0])
+    media_type, syntax, _ = stored_part(stored[0])
     rendition = choose_pixels(
         accepted(request),
         stored_syntax=syntax,
@@ -92,14 +92,14 @@ def frames(archive: Archive, request: Request) -> Response:
             # The stored body itself: identical bytes on every request, ranges work.
             return RangeResponse(request, stored[0], multipart.response_content_type(media_type))
         if not rendition.multipart:
-            _, _, payload = _stored_part(stored[0])
+            _, _, payload = stored_part(stored[0])
             return RangeResponse(request, payload, multipart.content_type(media_type, syntax))
-        parts = [(media_type, syntax, _stored_part(s)[2].read()) for s in stored]
+        parts = [(media_type, syntax, stored_part(s)[2].read()) for s in stored]
         return _multipart(request, parts, media_type)
     meta = _instance_metadata(archive, instance)
     image = ImagePixel.from_metadata(meta)
     payloads = [
-        native_bytes(decode_frame(_stored_part(s)[2].read(), syntax, image)) for s in stored
+        native_bytes(decode_frame(stored_part(s)[2].read(), syntax, image)) for s in stored
     ]
     return _decoded(request, rendition, payloads, stored)
 
@@ -142,7 +142,7 @@ def bulkdata(archive: Archive, request: Request) -> Response:
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ResourceNotFoundError("no such bulk data")
     stored = locate(archive, paths.bulkdata_path(study, digest))
-    media_type, syntax, payload = _stored_part(stored)
+    media_type, syntax, payload = stored_part(stored)
     rendition = choose_pixels(
         accepted(request),
         stored_syntax=syntax or uids.ExplicitVRLittleEndian,

@@ -1,0 +1,152 @@
+"""Rendered resources and thumbnails (PS3.18 8.3.5, 9.5, 9.6).
+
+Images are rendered from the stored frame (decoded, windowed, scaled) as JPEG
+or PNG and kept in the archive's private cache, keyed by the frame file's
+version and the query, so a second request is a file read.  An encapsulated
+document answers with its own bytes (``application/pdf``…) and a video with its
+stream, both with byte ranges for ``<video>`` and PDF viewers.  A series or
+study renders its middle instance: what viewers show as its thumbnail.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+
+from pydicom.dataset import Dataset
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dicomweb_archive import uids
+from dicomweb_archive.codec.decode import ImagePixel, decode_frame
+from dicomweb_archive.codec.render import JPEG, PNG, RenderOptions, render
+from dicomweb_archive.errors import ResourceNotFoundError, UnsupportedTransferSyntaxError
+from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.model.aggregate import first_value, instance_sort_key
+from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.server import wado
+from dicomweb_archive.server.negotiation import accepted
+from dicomweb_archive.server.responses import RangeResponse
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.slices import locate
+
+CACHE_DIR = f"{paths.WORK_DIR}/cache/rendered"
+THUMBNAIL_VIEWPORT = (256, 256)
+
+
+def _media_type(request: Request) -> str:
+    ranges = accepted(request)
+    if not ranges:
+        return JPEG
+    for r in ranges:
+        for candidate in (JPEG, PNG):
+            if r.matches(candidate):
+                return candidate
+    raise UnsupportedTransferSyntaxError("rendered images are available as image/jpeg or image/png")
+
+
+def _read_json(archive: Archive, relative: str) -> list[JSONDataset]:
+    try:
+        documents: list[JSONDataset] = archive.read_json_gz(relative)
+    except FileNotFoundError:
+        raise ResourceNotFoundError(f"{relative} not found") from None
+    return documents
+
+
+def _middle(instances: list[JSONDataset]) -> JSONDataset:
+    images = [ds for ds in instances if "7FE00010" in ds] or instances
+    if not images:
+        raise ResourceNotFoundError("nothing to render")
+    ordered = sorted(images, key=instance_sort_key)
+    return ordered[len(ordered) // 2]
+
+
+def _bulk_reader(archive: Archive, study: str) -> Callable[[str, str, str], bytes]:
+    def read(tag: str, vr: str, uri: str) -> bytes:
+        _, payload = multipart.unwrap(archive.read(f"{paths.study_dir(study)}/{uri}"))
+        return payload
+
+    return read
+
+
+def _document(archive: Archive, request: Request, meta: JSONDataset, study: str) -> Response | None:
+    """An encapsulated document or a video, answered as its own media type."""
+    document = meta.get("00420011")
+    if document:
+        media_type = str(first_value(meta, "00420012") or "application/octet-stream")
+        if "BulkDataURI" in document:
+            return _bulk(archive, request, study, document["BulkDataURI"], media_type)
+        if "InlineBinary" in document:
+            body = base64.b64decode(document["InlineBinary"])
+            return RangeResponse(request, body, media_type)
+    syntax = str(first_value(meta, "00083002") or "")
+    pixel = meta.get("7FE00010")
+    if pixel and "BulkDataURI" in pixel and syntax in uids.VIDEO_TRANSFER_SYNTAXES:
+        # The video stream is kept as one bulk value (not as frames).
+        return _bulk(archive, request, study, pixel["BulkDataURI"], uids.frame_media_type(syntax))
+    return None
+
+
+def _bulk(archive: Archive, request: Request, study: str, uri: str, media_type: str) -> Response:
+    stored = locate(archive, f"{paths.study_dir(study)}/{uri}")
+    _, _, payload = wado.stored_part(stored)
+    return RangeResponse(request, payload, media_type)
+
+
+def _render(
+    archive: Archive,
+    request: Request,
+    meta: JSONDataset,
+    frame: int,
+    options: RenderOptions,
+) -> Response:
+    study = str(first_value(meta, "0020000D"))
+    series = str(first_value(meta, "0020000E"))
+    sop = str(first_value(meta, "00080018"))
+    if "7FE00010" not in meta or str(first_value(meta, "00083002")) in uids.VIDEO_TRANSFER_SYNTAXES:
+        raise ResourceNotFoundError(f"instance {sop} has no image frame to render")
+    stored = locate(archive, paths.frame_path(study, series, sop, frame))
+    key = hashlib.blake2b(
+        f"{stored.path}|{stored.version}|{options.key()}".encode(), digest_size=16
+    ).hexdigest()
+    cached = f"{CACHE_DIR}/{key[:2]}/{key}"
+    if not archive.exists(cached):
+        _, syntax, payload = wado.stored_part(stored)
+        image = ImagePixel.from_metadata(meta)
+        decoded = decode_frame(payload.read(), syntax, image)
+
+        def palette() -> Dataset:
+            lut = {k: v for k, v in meta.items() if k.startswith("0028")}
+            return Dataset.from_json(lut, bulk_data_uri_handler=_bulk_reader(archive, study))
+
+        body = render(decoded, meta, options, bits_stored=image.bits_stored, palette=palette)
+        archive.write(cached, body)
+    return RangeResponse(request, locate(archive, cached), options.media_type)
+
+
+def rendered(archive: Archive, request: Request, *, thumbnail: bool = False) -> Response:
+    """Any rendered or thumbnail resource, by the path parameters present."""
+    p = request.path_params
+    study = wado.uid(p["study"])
+    params = dict(request.query_params)
+    options = RenderOptions.from_query(_media_type(request), params)
+    if thumbnail and options.viewport is None:
+        options = RenderOptions(options.media_type, options.window, THUMBNAIL_VIEWPORT, 75)
+    frame = 1
+    if "instance" in p:
+        instance = (study, wado.uid(p["series"]), wado.uid(p["instance"]))
+        [meta] = _read_json(archive, paths.instance_metadata(*instance))
+        if "frames" in p:
+            frame = wado.frame_numbers(p["frames"])[0]
+        elif not thumbnail and (document := _document(archive, request, meta, study)):
+            return document
+        elif "7FE00010" in meta:
+            # A multi-frame instance is represented by its middle frame.
+            count = int(first_value(meta, "00280008") or 1)
+            frame = (count + 1) // 2 if thumbnail else 1
+    elif "series" in p:
+        meta = _middle(_read_json(archive, paths.series_metadata(study, wado.uid(p["series"]))))
+    else:
+        meta = _middle(_read_json(archive, paths.study_metadata(study)))
+    return _render(archive, request, meta, frame, options)

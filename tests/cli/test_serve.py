@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from pydicom.data import get_testdata_file
@@ -50,3 +56,41 @@ def test_bad_upload_size(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", str(tmp_path), "--max-upload-size", "lots"])
     assert result.exit_code == 2
     assert "is not a size" in result.output
+
+
+def test_served_by_the_real_command(tmp_path: Path) -> None:
+    """`dwa serve` as users run it: CORS origins, access log on standard error."""
+    archive = tmp_path / "archive"
+    assert Converter(archive, ConvertOptions(workers=1)).convert(
+        [get_testdata_file("CT_small.dcm")]
+    ).ok
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
+    command += ["--port", str(port), "--cors-origin", "http://viewer.example"]
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(command, stderr=stderr)
+        try:
+            url = f"http://127.0.0.1:{port}/dicomweb/studies"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    answer = httpx.get(url, headers={"Origin": "http://viewer.example"})
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
+            assert answer.status_code == 200
+            assert answer.headers["access-control-allow-origin"] == "http://viewer.example"
+            other = httpx.get(url, headers={"Origin": "http://elsewhere.example"})
+            assert "access-control-allow-origin" not in other.headers
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert [(e["method"], e["path"], e["status"]) for e in lines] == [
+        ("GET", "/dicomweb/studies", 200)
+    ] * 2
+    assert all(e["bytes"] > 0 and e["ms"] >= 0 for e in lines)

@@ -9,7 +9,9 @@ import click
 
 from dicomweb_archive import __version__
 from dicomweb_archive.cli.convert import convert
+from dicomweb_archive.cli.export import export
 from dicomweb_archive.cli.index import index
+from dicomweb_archive.cli.pack import pack, unpack
 from dicomweb_archive.cli.serve import serve
 
 
@@ -23,5 +25,8 @@ def cli() -> None:
 
 
 cli.add_command(convert)
+cli.add_command(export)
 cli.add_command(index)
+cli.add_command(pack)
+cli.add_command(unpack)
 cli.add_command(serve)

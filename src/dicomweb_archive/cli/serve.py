@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -43,6 +44,20 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     show_default=True,
     help="Largest STOW-RS request body (e.g. 512M, 2G); 0 for no limit.",
 )
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    default=("*",),
+    show_default=True,
+    help="An origin allowed to read across origins (repeat for several); '*' for any.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One JSON line per request on standard error.",
+)
 def serve(
     archive: str,
     host: str,
@@ -50,12 +65,15 @@ def serve(
     base_path: str,
     write_token: str | None,
     max_upload_size: int,
+    cors_origins: tuple[str, ...],
+    access_log: bool,
 ) -> None:
     """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS)."""
     try:
         import uvicorn
 
         from dicomweb_archive.server.app import create_app
+        from dicomweb_archive.server.middleware import ACCESS_LOGGER
     except ImportError as exc:
         click.echo(
             f"error: dwa serve needs the server extra ({exc.name} is missing): "
@@ -69,9 +87,18 @@ def serve(
             base_path=base_path,
             write_token=write_token or None,
             max_upload_bytes=max_upload_size or None,
+            cors_origins=cors_origins,
         )
     except DicomwebArchiveError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"serving {archive} at http://{host}:{port}{base_path}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if access_log:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger = logging.getLogger(ACCESS_LOGGER)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    # Our access log replaces uvicorn's, which lacks sizes and durations.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

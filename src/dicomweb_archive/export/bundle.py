@@ -13,14 +13,17 @@ only when its turn comes: one instance is in memory at a time.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.export.p10 import export_instance
-from dicomweb_archive.export.zipstream import ZipMember
+from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import first_value, instance_sort_key
 from dicomweb_archive.p10.jsonmodel import JSONDataset
@@ -133,19 +136,80 @@ def find_series(archive: Archive, series: str) -> str:
     raise ResourceNotFoundError(f"series {series} is not in the archive")
 
 
-def iter_p10(archive: Archive, selection: Selection) -> Iterator[tuple[ExportFile, bytes]]:
-    """Each selected instance as a named P10 file, regenerated as it comes."""
+#: Told of an instance that could not be exported, and why; it is skipped.
+OnError = Callable[[ExportFile, Exception], None]
+
+
+def iter_p10(
+    archive: Archive, selection: Selection, on_error: OnError | None = None
+) -> Iterator[tuple[ExportFile, bytes]]:
+    """Each selected instance as a named P10 file, regenerated as it comes.
+
+    Without ``on_error`` the first failure raises; with it, a failing instance
+    is reported there and skipped.
+    """
     namer = Namer()
     for study, series in selection:
         with open_study(archive, study) as files:
             for planned in plan_study(files, study, series, namer):
-                data = export_instance(
-                    files, study, planned.series_instance_uid, planned.sop_instance_uid
-                )
+                try:
+                    data = export_instance(
+                        files, study, planned.series_instance_uid, planned.sop_instance_uid
+                    )
+                except Exception as exc:  # pydicom raises many kinds on odd data
+                    if on_error is None:
+                        raise
+                    on_error(planned, exc)
+                    continue
                 yield planned, data
 
 
-def p10_members(archive: Archive, selection: Selection) -> Iterator[ZipMember]:
+def p10_members(
+    archive: Archive, selection: Selection, on_error: OnError | None = None
+) -> Iterator[ZipMember]:
     """The selected instances' P10 files as members of a ZIP stream."""
-    for planned, data in iter_p10(archive, selection):
+    for planned, data in iter_p10(archive, selection, on_error):
         yield ZipMember.from_bytes(planned.name, data)
+
+
+def _replace(target: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``target`` through a temporary file beside it and one rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_folder(
+    archive: Archive, selection: Selection, folder: Path, on_error: OnError | None = None
+) -> list[Path]:
+    """Write the selected instances as P10 files under ``folder``; returns them."""
+    written = []
+    for planned, data in iter_p10(archive, selection, on_error):
+        target = folder / planned.name
+        _replace(target, (data,))
+        written.append(target)
+    return written
+
+
+def write_zip(
+    archive: Archive, selection: Selection, path: Path, on_error: OnError | None = None
+) -> int:
+    """Write the selected instances as one ZIP file; returns how many it holds."""
+    count = 0
+
+    def counted() -> Iterator[ZipMember]:
+        nonlocal count
+        for member in p10_members(archive, selection, on_error):
+            count += 1
+            yield member
+
+    _replace(path, zip_stream(counted()))
+    return count

@@ -129,9 +129,10 @@ def create_app(
         Route(f"{instance}/metadata", instance_metadata),
         Route(f"{instance}/frames/{{frames}}", lambda r: wado.frames(archive, r)),
         *(
-            Route(f"{level}/{kind}", lambda r, t=kind == "thumbnail": rendered.rendered(
-                archive, r, thumbnail=t
-            ))
+            Route(
+                f"{level}/{kind}",
+                lambda r, t=kind == "thumbnail": rendered.rendered(archive, r, thumbnail=t),
+            )
             for level in (
                 "/studies/{study}",
                 "/studies/{study}/series/{series}",
@@ -150,9 +151,16 @@ def create_app(
             allow_origins=list(cors_origins),
             allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
             allow_headers=["Accept", "Authorization", "Range", "Content-Type"],
-            expose_headers=["Content-Range", "Content-Length", "Content-Type", "Content-Encoding"],
+            expose_headers=[
+                "Content-Range",
+                "Content-Length",
+                "Content-Type",
+                "Content-Encoding",
+                "ETag",
+                "Warning",
+            ],
             max_age=86400,
-        )
+        ),
     ]
     return Starlette(
         routes=[Mount(base_path, routes=routes)] if base_path else routes,

@@ -1,0 +1,57 @@
+"""``dwa export``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.export.bundle import ExportFile, find_series, write_folder, write_zip
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import open_archive
+from dicomweb_archive.store.studies import study_uids
+
+
+@click.command()
+@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.option("--study", "studies", multiple=True, metavar="UID", help="A study (repeatable).")
+@click.option("--series", "series", multiple=True, metavar="UID", help="A series (repeatable).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the P10 files, or a file name ending in .zip for one ZIP.",
+)
+def export(archive: str, studies: tuple[str, ...], series: tuple[str, ...], output: Path) -> None:
+    """Regenerate the P10 files of ARCHIVE (every study unless --study/--series).
+
+    Files are named {PatientID}_{StudyDate}_{StudyDescription}/{SeriesNumber}_
+    {Modality}_{SeriesDescription}/{InstanceNumber}.dcm.  Exit status: 0 when
+    every instance was written, 1 otherwise (one line per failure).
+    """
+    store = Archive(archive)
+    failures = 0
+
+    def failed(planned: ExportFile, exc: Exception) -> None:
+        nonlocal failures
+        failures += 1
+        click.echo(f"failed: {planned.sop_instance_uid}: {exc}", err=True)
+
+    try:
+        open_archive(store)
+        selection: list[tuple[str, str | None]] = [(s, None) for s in studies]
+        selection += [(find_series(store, s), s) for s in series]
+        if not selection:
+            selection = [(s, None) for s in study_uids(store)]
+        if output.suffix.lower() == ".zip":
+            count = write_zip(store, selection, output, failed)
+        else:
+            count = len(write_folder(store, selection, output, failed))
+    except DicomwebArchiveError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"exported {count} instances, {failures} failed -> {output}")
+    sys.exit(1 if failures else 0)

@@ -1,0 +1,100 @@
+"""``dwa pack`` and ``dwa unpack``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from dicomweb_archive.errors import DicomwebArchiveError, ResourceNotFoundError
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import open_archive, pack_study, unpack_study
+from dicomweb_archive.store.studies import is_packed, study_uids
+
+
+def _each(names: list[str], work: Callable[[str], str]) -> None:
+    """Run ``work`` per name: one line each, ``failed: …`` lines, exit 0 or 1."""
+    failures = 0
+    for name in names:
+        try:
+            click.echo(work(name))
+        except (DicomwebArchiveError, OSError) as exc:
+            failures += 1
+            click.echo(f"failed: {name}: {exc}", err=True)
+    sys.exit(1 if failures else 0)
+
+
+def _studies(store: Archive, studies: tuple[str, ...], every: bool) -> list[str]:
+    try:
+        open_archive(store)
+    except DicomwebArchiveError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    return study_uids(store) if every else list(studies)
+
+
+@click.command()
+@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.option("--study", "studies", multiple=True, metavar="UID", help="A study (repeatable).")
+@click.option("--all", "every", is_flag=True, help="Every study of the archive.")
+@click.option("--remove", is_flag=True, help="Remove each study's folder once packed.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Another archive to pack into (created if missing); default: in place.",
+)
+def pack(
+    archive: str, studies: tuple[str, ...], every: bool, remove: bool, output: Path | None
+) -> None:
+    """Pack studies of ARCHIVE into one ZIP each: studies/{UID}.zip.
+
+    In place by default (the folder stays unless --remove); with -o, into
+    another archive.  Exit status: 0 when every study was packed, 1 otherwise.
+    """
+    if not (studies or every) or (studies and every):
+        raise click.UsageError("give --study UID (one or more) or --all")
+    if remove and output is not None:
+        raise click.UsageError("--remove packs in place; it cannot go with -o")
+    store = Archive(archive)
+    target = Archive(output) if output is not None else None
+
+    def work(study: str) -> str:
+        path = pack_study(store, study, target, remove=remove)
+        return f"packed {study} -> {path} ({path.stat().st_size:,} bytes)"
+
+    _each(_studies(store, studies, every), work)
+
+
+@click.command()
+@click.argument("archive", type=click.Path(file_okay=False))
+@click.argument("zips", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--study", "studies", multiple=True, metavar="UID", help="A study (repeatable).")
+@click.option("--all", "every", is_flag=True, help="Every packed study of the archive.")
+def unpack(archive: str, zips: tuple[str, ...], studies: tuple[str, ...], every: bool) -> None:
+    """Unpack packed studies of ARCHIVE into folders, or study ZIPS into ARCHIVE.
+
+    ZIPS made by `dwa pack` elsewhere join ARCHIVE (created if missing).  Exit
+    status: 0 when every study was unpacked, 1 otherwise.
+    """
+    if not (zips or studies or every) or (studies and every):
+        raise click.UsageError("give study ZIP files, --study UID (one or more) or --all")
+    store = Archive(archive)
+    names = [str(Path(z)) for z in zips]
+    if studies or every:
+        selected = _studies(store, studies, every)
+        names += [s for s in selected if is_packed(store, s)] if every else selected
+
+    def work(name: str) -> str:
+        if name in zips or name.endswith(".zip"):
+            study = unpack_study(name, store)
+        elif is_packed(store, name):
+            study = unpack_study(store.path(paths.study_zip(name)), store)
+        else:
+            raise ResourceNotFoundError("no such packed study in the archive")
+        return f"unpacked {study} -> {store.root}"
+
+    _each(names, work)

@@ -10,6 +10,7 @@
     │   └── InvalidUIDError              a UID that cannot name a resource
     ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
     ├── UnsupportedTransferSyntaxError   HTTP 406
+    │   └── UnsupportedImageError        the image cannot be encoded in that syntax
     ├── ArchiveError                     the archive itself is unusable
     │   ├── ArchiveOptionsMismatchError  options differ from the archive's manifest
     │   └── InvalidStudyZipError         a study ZIP is damaged or not one of ours
@@ -53,6 +54,14 @@ class NotAnInstanceError(DicomwebArchiveError):
 
 class UnsupportedTransferSyntaxError(DicomwebArchiveError):
     """The transfer syntax cannot be handled for the requested operation."""
+
+
+class UnsupportedImageError(UnsupportedTransferSyntaxError):
+    """The image's pixel description cannot be encoded in the requested syntax.
+
+    Bit-packed or 32-bit samples for HTJ2K, for instance: the instance is left
+    as it is, which is a refusal rather than a failure.
+    """
 
 
 class ArchiveError(DicomwebArchiveError):

@@ -62,6 +62,23 @@ def _dataset(ds: Dataset) -> dict[int, Any]:
     }
 
 
+def undefined_lengths(ds: Dataset, prefix: str = "") -> set[str]:
+    """Paths of the sequences and items encoded with undefined length (Pixel Data aside)."""
+    found = set()
+    for elem in ds:
+        key = f"{prefix}{int(elem.tag):08X}"
+        if int(elem.tag) == 0x7FE00010 and not prefix:
+            continue
+        if elem.is_undefined_length:
+            found.add(key)
+        if elem.VR == "SQ":
+            for index, item in enumerate(elem.value):
+                if getattr(item, "is_undefined_length_sequence_item", False):
+                    found.add(f"{key}/{index}")
+                found |= undefined_lengths(item, f"{key}/{index}/")
+    return found
+
+
 @pytest.mark.parametrize("source", FILES, ids=[f"{p.parent.name}/{p.name}" for p in FILES])
 def test_round_trip(source: Path, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
@@ -81,6 +98,8 @@ def test_round_trip(source: Path, tmp_path: Path) -> None:
         else exported.file_meta.TransferSyntaxUID
     )
     assert _dataset(exported) == _dataset(original)
+    # Sequences and items keep the length encoding they had.
+    assert undefined_lengths(exported) == undefined_lengths(original)
     if "PixelData" not in original:
         return
     ts = exported.file_meta.TransferSyntaxUID

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import Level, QidoIndex, Query
-from dicomweb_archive.store.packing import pack_study, unpack_study
-from dicomweb_archive.store.studies import is_packed, open_study, study_uids
+from dicomweb_archive.store.packing import open_archive, pack_study, unpack_study
+from dicomweb_archive.store.studies import is_packed, open_study, study_lock, study_uids
+from dicomweb_archive.store.studyzip import write_study_zip
 from tests.conftest import read_json_gz, write_instance
 
 
@@ -196,3 +198,30 @@ def test_a_zip_without_options_is_not_imported(tmp_path: Path) -> None:
         z.comment = b""
     with pytest.raises(InvalidStudyZipError, match="options"):
         unpack_study(bare, Archive(tmp_path / "new"))
+
+
+def test_conversion_waits_for_a_pack_under_way(tmp_path: Path) -> None:
+    archive, studies = _two_studies(tmp_path)
+    study = studies[0]
+    write_instance(tmp_path / "more", study=study, series=generate_uid(), series_number=2)
+    done = threading.Event()
+
+    def convert() -> None:
+        _convert(archive.root, tmp_path / "more")
+        done.set()
+
+    worker = threading.Thread(target=convert)
+    with archive.lock(study_lock(study)):
+        # What pack_study does under the lock, while a conversion arrives.
+        worker.start()
+        with archive.temporary_file() as (tmp, handle):
+            write_study_zip(archive.root, study, handle, open_archive(archive))
+            handle.flush()
+            archive.commit(tmp, paths.study_zip(study))
+        shutil.rmtree(archive.path(paths.study_dir(study)))
+        assert not done.wait(0.5)
+    worker.join(30)
+    assert done.is_set() and not is_packed(archive, study)
+    rows = read_json_gz(archive.root / paths.STUDIES_INDEX)
+    counts = {r["0020000D"]["Value"][0]: r["00201208"]["Value"][0] for r in rows}
+    assert counts[study] == 3

@@ -17,9 +17,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
 from dicomweb_archive.convert.converter import ConversionResult, Converter
+from dicomweb_archive.convert.htj2k import InstanceKey
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.convert.transcoder import TranscodeOptions, TranscodeResult
 from dicomweb_archive.errors import DicomwebArchiveError
 
 
@@ -92,6 +95,13 @@ def _print_summary(console: Console, result: ConversionResult, archive: str) -> 
     default=None,
     help="Worker processes (default: all cores).",
 )
+@click.option(
+    "--htj2k",
+    type=MODES,
+    default=None,
+    help="Also encode the converted frames as lossless HTJ2K RPCL: alongside (alternate) "
+    "or in their place (primary); see dwa transcode.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def convert(
@@ -101,6 +111,7 @@ def convert(
     private_bulk_size: int,
     frames: str,
     workers: int | None,
+    htj2k: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -133,10 +144,19 @@ def convert(
     )
     task = progress.add_task("convert", total=None)
     last_refresh = 0.0
+    instances: list[InstanceKey] = []
 
     def on_outcome(outcome: InstanceOutcome) -> None:
         nonlocal last_refresh
         progress.advance(task)
+        if outcome.sop_instance_uid and outcome.status in ("converted", "updated", "unchanged"):
+            instances.append(
+                InstanceKey(
+                    str(outcome.study_instance_uid),
+                    str(outcome.series_instance_uid),
+                    outcome.sop_instance_uid,
+                )
+            )
         if outcome.status == "failed":
             progress.console.print(f"failed: {outcome.name}: {outcome.reason}", markup=False)
         now = time.monotonic()
@@ -151,11 +171,26 @@ def convert(
                 on_total=lambda n: progress.update(task, total=n),
                 on_outcome=on_outcome,
             )
+        transcoded: TranscodeResult | None = None
+        if htj2k:
+            transcoded = run_transcoder(
+                archive,
+                TranscodeOptions(mode=htj2k, workers=workers),  # type: ignore[arg-type]
+                err,
+                instances=sorted(instances, key=str),
+                show_progress=show_progress,
+            )
     except DicomwebArchiveError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
     if as_json:
-        sys.stdout.buffer.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
+        summary = result.to_json()
+        if transcoded:
+            summary["htj2k"] = transcoded.to_json()
+        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
-    _print_summary(err if as_json else Console(highlight=False, soft_wrap=True), result, archive)
-    sys.exit(0 if result.ok else 1)
+    console = err if as_json else Console(highlight=False, soft_wrap=True)
+    _print_summary(console, result, archive)
+    if transcoded:
+        print_summary(console, transcoded)
+    sys.exit(0 if result.ok and (transcoded is None or transcoded.ok) else 1)

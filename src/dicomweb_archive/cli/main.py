@@ -13,6 +13,7 @@ from dicomweb_archive.cli.export import export
 from dicomweb_archive.cli.index import index
 from dicomweb_archive.cli.pack import pack, unpack
 from dicomweb_archive.cli.serve import serve
+from dicomweb_archive.cli.transcode import transcode
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,3 +31,4 @@ cli.add_command(index)
 cli.add_command(pack)
 cli.add_command(unpack)
 cli.add_command(serve)
+cli.add_command(transcode)

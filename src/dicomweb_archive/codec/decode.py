@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dicomweb_archive import uids
+from dicomweb_archive.codec import codestream
 from dicomweb_archive.errors import MalformedDicomError, UnsupportedTransferSyntaxError
 from dicomweb_archive.p10.jsonmodel import JSONDataset
 
@@ -113,7 +114,12 @@ def _jpeg2k(data: bytes, image: ImagePixel) -> Pixels:
 
 
 def _htj2k(data: bytes, image: ImagePixel) -> Pixels:
-    return np.asarray(imagecodecs.htj2k_decode(data))
+    if not codestream.parse(data).reversible:
+        # imagecodecs' OpenJPH path wraps values that quantisation pushes past the
+        # sample range (255 + 1 becomes 0); OpenJPEG clamps them.
+        return np.asarray(imagecodecs.jpeg2k_decode(data))
+    # Without a colour transform OpenJPH returns 3-sample images planar by default.
+    return np.asarray(imagecodecs.htj2k_decode(data, planar=False))
 
 
 def _rle(data: bytes, image: ImagePixel) -> Pixels:
@@ -129,7 +135,20 @@ def _rle(data: bytes, image: ImagePixel) -> Pixels:
     return np.moveaxis(array, 0, -1) if image.samples_per_pixel > 1 else array[0]
 
 
+def _native_422(data: bytes, image: ImagePixel) -> Pixels:
+    # Each pair of pixels is Y1 Y2 Cb Cr (PS3.3 C.7.6.3.1.2); chrominance is repeated.
+    if image.columns % 2:
+        raise MalformedDicomError("YBR_FULL_422 Pixel Data needs an even number of columns")
+    quads = np.frombuffer(data, dtype=image.dtype, count=image.rows * image.columns * 2)
+    quads = quads.reshape(image.rows, image.columns // 2, 4)
+    luminance = quads[..., :2].reshape(image.rows, image.columns)
+    blue, red = (np.repeat(quads[..., k], 2, axis=1) for k in (2, 3))
+    return np.stack([luminance, blue, red], axis=-1)
+
+
 def _native(data: bytes, image: ImagePixel) -> Pixels:
+    if image.photometric_interpretation == "YBR_FULL_422" and image.samples_per_pixel == 3:
+        return _native_422(data, image)
     count = image.rows * image.columns * image.samples_per_pixel
     array = np.frombuffer(data, dtype=image.dtype, count=count)
     if image.samples_per_pixel > 1 and image.planar_configuration == 1:
@@ -153,9 +172,9 @@ DECODERS: dict[str, Callable[[bytes, ImagePixel], Pixels]] = {
     "1.2.840.10008.1.2.4.80": _jpegls,
     "1.2.840.10008.1.2.4.81": _jpegls,
     **dict.fromkeys(_J2K_FAMILY, _jpeg2k),
-    "1.2.840.10008.1.2.4.201": _htj2k,
     uids.HTJ2KLossless: _htj2k,
-    "1.2.840.10008.1.2.4.203": _htj2k,
+    uids.HTJ2KLosslessRPCL: _htj2k,
+    uids.HTJ2K: _htj2k,
     uids.RLELossless: _rle,
 }
 
@@ -170,7 +189,7 @@ def _photometric_after(transfer_syntax: str, image: ImagePixel) -> str:
         return "RGB"  # libjpeg converts YCbCr to RGB
     if photometric in ("YBR_ICT", "YBR_RCT"):
         return "RGB"  # the JPEG 2000 decoder undoes the component transform
-    if photometric == "YBR_FULL_422" and transfer_syntax != uids.ExplicitVRLittleEndian:
+    if photometric == "YBR_FULL_422":
         return "YBR_FULL"  # decoded to one chrominance pair per pixel
     return photometric
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,8 +26,9 @@ from dicomweb_archive.errors import (
     MalformedDicomError,
     NotAnInstanceError,
 )
-from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
+from dicomweb_archive.model.transcoded import SourceDigest
 from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.jsonmodel import (
     EXTENDED_OFFSET_TABLE,
@@ -70,6 +73,13 @@ class _InstanceWriter:
         self.changed = False
         self.pixel_item: tuple[RawDataElement | DataElement, str] | None = None
         self.warnings: list[str] = []
+        # An earlier HTJ2K transcoding (model.transcoded): the digest its source
+        # frames had when they were replaced (primary), whether to fingerprint
+        # the frames written, and the results.
+        self.kept_digest: str | None = None
+        self.track_digest = False
+        self.frames_kept = False
+        self.frames_digest: str | None = None
 
     def write_bulk(self, path: str, vr: str, value: bytes) -> str:
         digest = hashlib.sha256(value).hexdigest()
@@ -99,39 +109,34 @@ class _InstanceWriter:
         if self.pixel_item is None:
             self._remove_frames_from(1)
             return None, 0
-        item, vr = self.pixel_item
-        parsed = self.parsed
-        ts = parsed.transfer_syntax_uid
-        reader = framing.PixelDataReader(parsed.fp, item, file_size=parsed.size, name=parsed.name)
-        info = framing.FrameInfo(
-            encapsulated=framing.is_encapsulated(ts),
-            pixel_data_vr=vr,
-            undefined_length=reader.undefined_length,
-        )
+        ts = self.parsed.transfer_syntax_uid
+        info, reader = self._open_pixel_data()
         if ts in uids.VIDEO_TRANSFER_SYNTAXES:
             stream = framing.video_stream(reader, info)
+            vr = info.pixel_data_vr
             meta["7FE00010"] = {"vr": vr, "BulkDataURI": self.write_bulk("7FE00010", vr, stream)}
             self._remove_frames_from(1)
             return info, 0
-        if info.encapsulated:
-            frames = framing.encapsulated_frames(
-                reader,
-                number_of_frames=_frames_hint(meta),
-                extended_offsets=self._extended_offsets(encoder),
-                info=info,
-            )
-        else:
-            frames = framing.native_frames(
-                reader,
-                framing.PixelLayout.from_metadata(meta, parsed.name),
-                is_little_endian=parsed.is_little_endian,
-                vr=vr,
-                info=info,
-            )
+        frames = self._frames(encoder, meta, info, reader)
+        if self.kept_digest is not None:
+            # Frames replaced by their HTJ2K encoding stay so if they came from these.
+            digest = SourceDigest(meta)
+            count = 0
+            for frame in frames:
+                digest.update(frame)
+                count += 1
+            if digest.hexdigest() == self.kept_digest:
+                self.frames_kept = True
+                return info, count
+            info, reader = self._open_pixel_data()
+            frames = self._frames(encoder, meta, info, reader)
+        tracked = SourceDigest(meta) if self.track_digest else None
         frame_ts = uids.frame_transfer_syntax(ts)
         part_type = multipart.content_type(uids.frame_media_type(frame_ts), frame_ts)
         count = 0
         for count, frame in enumerate(frames, 1):
+            if tracked:
+                tracked.update(frame)
             target = paths.frame_path(self.study, self.series, self.sop, count)
             if self.options.frames == "raw":
                 written = self.archive.write(target, frame)
@@ -142,7 +147,43 @@ class _InstanceWriter:
                 )
             self.changed |= written
         self._remove_frames_from(count + 1)
+        self.frames_digest = tracked.hexdigest() if tracked else None
         return info, count
+
+    def _open_pixel_data(self) -> tuple[framing.FrameInfo, framing.PixelDataReader]:
+        assert self.pixel_item is not None
+        item, vr = self.pixel_item
+        parsed = self.parsed
+        reader = framing.PixelDataReader(parsed.fp, item, file_size=parsed.size, name=parsed.name)
+        info = framing.FrameInfo(
+            encapsulated=framing.is_encapsulated(parsed.transfer_syntax_uid),
+            pixel_data_vr=vr,
+            undefined_length=reader.undefined_length,
+        )
+        return info, reader
+
+    def _frames(
+        self,
+        encoder: JSONEncoder,
+        meta: JSONDataset,
+        info: framing.FrameInfo,
+        reader: framing.PixelDataReader,
+    ) -> Iterator[bytes]:
+        parsed = self.parsed
+        if info.encapsulated:
+            return framing.encapsulated_frames(
+                reader,
+                number_of_frames=_frames_hint(meta),
+                extended_offsets=self._extended_offsets(encoder),
+                info=info,
+            )
+        return framing.native_frames(
+            reader,
+            framing.PixelLayout.from_metadata(meta, parsed.name),
+            is_little_endian=parsed.is_little_endian,
+            vr=info.pixel_data_vr,
+            info=info,
+        )
 
     def _extended_offsets(self, encoder: JSONEncoder) -> tuple[bytes, bytes] | None:
         ds = self.parsed.dataset
@@ -171,6 +212,13 @@ class _InstanceWriter:
             if entry.name.isdigit() and int(entry.name) >= first:
                 os.unlink(entry.path)
                 self.changed = True
+
+    def remove_htj2k(self) -> None:
+        """Drop an HTJ2K alternate (or staged primary) made from other frames."""
+        folder = self.archive.path(paths.htj2k_dir(self.study, self.series, self.sop))
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            self.changed = True
 
 
 def _frames_hint(meta: JSONDataset) -> int:
@@ -217,6 +265,15 @@ def _write_instance(
     archive: Archive, options: ConvertOptions, parsed: ParsedInstance
 ) -> InstanceOutcome:
     writer = _InstanceWriter(archive, options, parsed)
+    study, series, sop = writer.study, writer.series, writer.sop
+    info_path = paths.instance_info(study, series, sop)
+    old = archive.read_json_gz(info_path) if archive.exists(info_path) else None
+    record = transcoded.record_of(old)
+    if record:
+        writer.track_digest = True
+        staged = archive.path(paths.htj2k_dir(study, series, sop)).is_dir()
+        if record["mode"] == transcoded.PRIMARY and not staged:
+            writer.kept_digest = record["source"]["digest"]
     encoder = JSONEncoder(
         parsed.fp,
         is_little_endian=parsed.is_little_endian,
@@ -247,17 +304,20 @@ def _write_instance(
         "undefinedLength": encoder.notes.undefined_length,
         "pixelData": frame_info.to_json() if frame_info else None,
     }
-    study, series, sop = writer.study, writer.series, writer.sop
+    if record and writer.frames_kept:  # still the HTJ2K of these frames
+        meta, info = transcoded.primary_documents(meta, info, record)
+    elif record and writer.frames_digest == record["source"]["digest"]:
+        info[transcoded.RECORD] = record  # the alternate still matches the frames
+    elif record:
+        writer.remove_htj2k()
     metadata_path = paths.instance_metadata(study, series, sop)
     existed = archive.exists(metadata_path)
     # The info's source name varies between identical copies; compare without it.
-    if archive.exists(paths.instance_info(study, series, sop)):
-        old = archive.read_json_gz(paths.instance_info(study, series, sop))
-        if {k: v for k, v in old.items() if k != "source"} == {
-            k: v for k, v in info.items() if k != "source"
-        }:
-            info = old
-    writer.changed |= archive.write_json_gz(paths.instance_info(study, series, sop), info)
+    if old is not None and {k: v for k, v in old.items() if k != "source"} == {
+        k: v for k, v in info.items() if k != "source"
+    }:
+        info = old
+    writer.changed |= archive.write_json_gz(info_path, info)
     writer.changed |= archive.write_json_gz(metadata_path, [meta])
     status: Status = ("updated" if existed else "converted") if writer.changed else "unchanged"
     return InstanceOutcome(

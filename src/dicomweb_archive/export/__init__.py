@@ -1,1 +1,1 @@
-"""Export: archived instances back to P10."""
+"""Export: archived instances back to P10 files, in folders or ZIP streams."""

@@ -72,6 +72,22 @@ def _inline_to_target(document: Any, little_endian: bool) -> Any:
     return document
 
 
+def _has_bulk(document: Any) -> bool:
+    """Whether a JSON dataset (or list of them) refers to any BulkDataURI."""
+    if isinstance(document, list):
+        return any(_has_bulk(item) for item in document)
+    if isinstance(document, dict):
+        return any(
+            isinstance(element, dict)
+            and (
+                "BulkDataURI" in element
+                or (element.get("vr") == "SQ" and _has_bulk(element.get("Value", [])))
+            )
+            for element in document.values()
+        )
+    return False
+
+
 def _frames(archive: StudyFiles, study: str, series: str, sop: str, count: int) -> list[bytes]:
     out = []
     for number in range(1, count + 1):
@@ -146,9 +162,12 @@ def export_instance(archive: StudyFiles, study: str, series: str, sop: str) -> b
         if element.get("vr") in ("IS", "DS")
         and any(isinstance(v, str) for v in element.get("Value", []))
     }
+    document = {k: v for k, v in meta.items() if k not in odd_numbers}
     ds = Dataset.from_json(
-        _inline_to_target({k: v for k, v in meta.items() if k not in odd_numbers}, little),
-        bulk_data_uri_handler=_Bulk(archive, study, little),
+        _inline_to_target(document, little),
+        # pydicom inspects the handler's signature for every element it reads;
+        # most instances have no bulk data besides Pixel Data, so none is given.
+        bulk_data_uri_handler=_Bulk(archive, study, little) if _has_bulk(document) else None,
     )
     _restore_undefined_lengths(ds, info.get("undefinedLength") or [])
     for key, element in odd_numbers.items():

@@ -19,6 +19,8 @@ METADATA: Final = "metadata.gz"
 INFO: Final = "info.json.gz"
 INDEX: Final = "index.json.gz"
 DEDUPLICATED: Final = "deduplicated.json.gz"
+#: Folder of an instance's HTJ2K alternate frames, beside ``frames``.
+HTJ2K: Final = "htj2k"
 
 
 def study_dir(study: str) -> str:
@@ -44,6 +46,16 @@ def instance_dir(study: str, series: str, instance: str) -> str:
 
 def frame_path(study: str, series: str, instance: str, number: int) -> str:
     return f"{instance_dir(study, series, instance)}/frames/{number}"
+
+
+def htj2k_dir(study: str, series: str, instance: str) -> str:
+    """The instance's HTJ2K alternate frames (the ``framesPath`` ``/htj2k/``)."""
+    return f"{instance_dir(study, series, instance)}/{HTJ2K}"
+
+
+def htj2k_frame_path(study: str, series: str, instance: str, number: int) -> str:
+    """Frame ``number`` of the HTJ2K alternate, stored like ``frames/{n}``."""
+    return f"{htj2k_dir(study, series, instance)}/{number}"
 
 
 def bulkdata_uri(digest: str) -> str:

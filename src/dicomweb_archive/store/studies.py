@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from dicomweb_archive import uids
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import study_sort_key
@@ -53,7 +54,8 @@ def study_uids(archive: Archive) -> list[str]:
             found.add(entry.name)
         elif entry.name.endswith(".zip") and entry.is_file():
             found.add(entry.name[: -len(".zip")])
-    return sorted(found)
+    # Anything else put there (a copy, a download) is not a study.
+    return sorted(uid for uid in found if uids.is_valid_uid(uid))
 
 
 @contextlib.contextmanager

@@ -169,12 +169,15 @@ class StudyZip:
     def _read_directory(self, study: str | None) -> None:
         try:
             # A buffered view of the same descriptor, for zipfile's many small reads.
-            with open(self._file.fileno(), "rb", closefd=False) as handle:
-                directory = zipfile.ZipFile(handle)
+            with (
+                open(self._file.fileno(), "rb", closefd=False) as handle,
+                zipfile.ZipFile(handle) as directory,
+            ):
                 infos = directory.infolist()
                 self._end = int(directory.start_dir)
                 comment = directory.comment
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        # zipfile raises these on damaged directories (ValueError: bad UTF-8 names).
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error) as exc:
             raise InvalidStudyZipError(f"{self.path}: not a readable ZIP file: {exc}") from exc
         files = [info for info in infos if not info.is_dir()]
         if not files:

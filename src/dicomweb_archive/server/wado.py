@@ -21,7 +21,13 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.server.negotiation import OCTET_STREAM, Rendition, accepted, choose_pixels
-from dicomweb_archive.server.responses import RangeResponse, entity_tag, not_modified
+from dicomweb_archive.server.responses import (
+    SMALL,
+    RangeResponse,
+    entity_tag,
+    not_modified,
+    slice_tag,
+)
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.slices import Slice, locate
 
@@ -59,9 +65,10 @@ def frame_numbers(text: str) -> list[int]:
     return numbers
 
 
-def stored_part(stored: Slice) -> tuple[str, str, Slice]:
+def stored_part(stored: Slice, head: bytes | None = None) -> tuple[str, str, Slice]:
     """Media type, transfer syntax and payload of a stored single-part body."""
-    head = stored.part(0, min(stored.length, 1024)).read()
+    if head is None:
+        head = stored.part(0, min(stored.length, 1024)).read()
     end = head.find(b"\r\n\r\n")
     headers, _ = multipart.unwrap(head[: end + 4] + multipart.TRAILER)
     media_type, _, rest = headers["content-type"].partition(";")
@@ -79,7 +86,10 @@ def frames(archive: Archive, request: Request) -> Response:
     instance = _instance(request)
     numbers = frame_numbers(request.path_params["frames"])
     stored = [locate(archive, paths.frame_path(*instance, n)) for n in numbers]
-    media_type, syntax, _ = stored_part(stored[0])
+    # The usual request, one frame of a few hundred kilobytes, is read once, here
+    # in the worker thread, instead of again while the answer is sent.
+    body = stored[0].read() if len(stored) == 1 and stored[0].length <= SMALL else None
+    media_type, syntax, payload = stored_part(stored[0], body[:1024] if body else None)
     rendition = choose_pixels(
         accepted(request),
         stored_syntax=syntax,
@@ -90,10 +100,17 @@ def frames(archive: Archive, request: Request) -> Response:
     if rendition.stored:
         if rendition.multipart and len(stored) == 1:
             # The stored body itself: identical bytes on every request, ranges work.
-            return RangeResponse(request, stored[0], multipart.response_content_type(media_type))
+            outer = multipart.response_content_type(media_type)
+            if body is not None:
+                return RangeResponse(request, body, outer, etag=slice_tag(stored[0]))
+            return RangeResponse(request, stored[0], outer)
         if not rendition.multipart:
-            _, _, payload = stored_part(stored[0])
-            return RangeResponse(request, payload, multipart.content_type(media_type, syntax))
+            single = multipart.content_type(media_type, syntax)
+            if body is not None:
+                start = payload.offset - stored[0].offset
+                data = body[start : start + payload.length]
+                return RangeResponse(request, data, single, etag=slice_tag(payload))
+            return RangeResponse(request, payload, single)
         parts = [(media_type, syntax, stored_part(s)[2].read()) for s in stored]
         return _multipart(request, parts, media_type)
     meta = _instance_metadata(archive, instance)

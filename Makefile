@@ -20,7 +20,7 @@ setup: $(STAMP)
 # Real programs the tests drive, from Debian's packages: nginx (static serving of an
 # archive), DCMTK (an independent reader of exported P10 files), Chromium (the
 # browser the OHIF viewer tests run in, tests/browser/).
-SYSTEM_PROGRAMS := nginx:nginx-core dcmdump:dcmtk chromium:chromium
+SYSTEM_PROGRAMS := nginx:nginx-core dcmdump:dcmtk chromium:chromium unzip:unzip
 
 system-deps:
 	@missing=""; for entry in $(SYSTEM_PROGRAMS); do \

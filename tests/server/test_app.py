@@ -19,18 +19,19 @@ from starlette.testclient import TestClient
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.server.app import create_app
+from tests.server.conftest import arrange, stored
 
 SOURCES = ["CT_small.dcm", "MR_small.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm"]
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
     root = tmp_path_factory.mktemp("server") / "archive"
     result = Converter(root, ConvertOptions(workers=1)).convert(
         [get_testdata_file(n) for n in SOURCES]
     )
     assert result.ok
-    return root
+    return arrange(root, layout)
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +71,12 @@ def test_qido_studies_and_matching(client: TestClient) -> None:
 def test_metadata_gzip_passthrough(client: TestClient, archive: Path) -> None:
     ct = _ds("CT_small.dcm")
     url = f"/dicomweb/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/metadata"
-    stored = (
-        archive / paths.series_metadata(ct.StudyInstanceUID, ct.SeriesInstanceUID)
-    ).read_bytes()
+    body = stored(archive, paths.series_metadata(ct.StudyInstanceUID, ct.SeriesInstanceUID))
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
-    assert plain.content == gzip.decompress(stored)
+    assert plain.content == gzip.decompress(body)
     assert "content-encoding" not in plain.headers
     zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
-    assert orjson.loads(zipped.content) == orjson.loads(gzip.decompress(stored))
+    assert orjson.loads(zipped.content) == orjson.loads(gzip.decompress(body))
     assert client.get(url, headers={"Accept": "application/dicom+xml"}).status_code == 406
     assert client.get(url.replace(ct.SeriesInstanceUID, "1.2.3")).status_code == 404
     assert client.get(url.replace(ct.SeriesInstanceUID, "1..2")).status_code == 400
@@ -94,16 +93,16 @@ def test_frames_ranges_and_negotiation(client: TestClient, archive: Path) -> Non
     one = client.get(f"{base}/2", headers=ohif)
     assert one.status_code == 200
     assert one.headers["content-type"].startswith('multipart/related; type="image/dicom-rle"')
-    stored = archive / paths.frame_path(
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, 2
+    frame = stored(
+        archive, paths.frame_path(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, 2)
     )
-    assert one.content == stored.read_bytes()
+    assert one.content == frame
     expected = list(generate_frames(ds.PixelData, number_of_frames=2))
     assert multipart.unwrap(one.content)[1] == expected[1]
     ranged = client.get(f"{base}/2", headers={**ohif, "Range": "bytes=0-99"})
     assert ranged.status_code == 206
-    assert ranged.headers["content-range"] == f"bytes 0-99/{stored.stat().st_size}"
-    assert ranged.content == stored.read_bytes()[:100]
+    assert ranged.headers["content-range"] == f"bytes 0-99/{len(frame)}"
+    assert ranged.content == frame[:100]
     both = client.get(f"{base}/1,2", headers=ohif)
     assert both.status_code == 200
     assert both.content.count(f"--{multipart.BOUNDARY}".encode()) == 3

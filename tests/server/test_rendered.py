@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.server.app import create_app
+from tests.server.conftest import arrange
 
 IMAGES = ["CT_small.dcm", "SC_rgb_rle_2frame.dcm", "OBXXXX1A.dcm", "RG1_UNCR.dcm"]
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -60,12 +61,12 @@ def _video(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
     folder = tmp_path_factory.mktemp("rendered")
     sources = [get_testdata_file(n) for n in IMAGES] + [str(_pdf(folder)), str(_video(folder))]
     result = Converter(folder / "archive", ConvertOptions(workers=1)).convert(sources)
     assert result.ok, result
-    return folder / "archive"
+    return arrange(folder / "archive", layout)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from starlette.testclient import TestClient
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.server.app import create_app
+from tests.server.conftest import arrange, stored
 from tests.server.live import live_server
 
 SOURCES = [
@@ -29,16 +31,17 @@ SOURCES = [
     "emri_small_jpeg_ls_lossless.dcm",
 ]
 EVRLE = "1.2.840.10008.1.2.1"
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
     root = tmp_path_factory.mktemp("wado") / "archive"
     result = Converter(root, ConvertOptions(workers=1)).convert(
         [get_testdata_file(n) for n in SOURCES]
     )
     assert result.ok
-    return root
+    return arrange(root, layout)
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +188,12 @@ def test_frames_single_part_and_decoding(client: TestClient) -> None:
 def test_ranges_head_and_validators(client: TestClient, archive: Path) -> None:
     ct = _ds("CT_small.dcm")
     url = f"{_instance_url(ct)}/frames/1"
-    stored = (
-        archive / paths.frame_path(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, 1)
-    ).read_bytes()
-    total = len(stored)
+    frame = stored(
+        archive, paths.frame_path(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, 1)
+    )
+    total = len(frame)
     full = client.get(url)
-    assert full.content == stored
+    assert full.content == frame
     assert full.headers["content-length"] == str(total)
     etag = full.headers["etag"]
     head = client.head(url)
@@ -198,17 +201,17 @@ def test_ranges_head_and_validators(client: TestClient, archive: Path) -> None:
     assert head.headers["content-length"] == str(total) and head.headers["etag"] == etag
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     tail = client.get(url, headers={"Range": "bytes=100-"})
-    assert (tail.status_code, tail.content) == (206, stored[100:])
+    assert (tail.status_code, tail.content) == (206, frame[100:])
     assert tail.headers["content-range"] == f"bytes 100-{total - 1}/{total}"
     clipped = client.get(url, headers={"Range": f"bytes=0-{total * 2}"})
-    assert clipped.status_code == 206 and clipped.content == stored
+    assert clipped.status_code == 206 and clipped.content == frame
     suffix = client.get(url, headers={"Range": "bytes=-10"})
-    assert suffix.content == stored[-10:]
+    assert suffix.content == frame[-10:]
     beyond = client.get(url, headers={"Range": f"bytes={total}-"})
     assert beyond.status_code == 416
     assert beyond.headers["content-range"] == f"bytes */{total}"
     stale = client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"other"'})
-    assert stale.status_code == 200 and stale.content == stored
+    assert stale.status_code == 200 and stale.content == frame
     meta_url = f"/dicomweb/studies/{ct.StudyInstanceUID}/metadata"
     for encoding in ("gzip", "identity"):
         first = client.get(meta_url, headers={"Accept-Encoding": encoding})
@@ -221,16 +224,16 @@ def test_ranges_head_and_validators(client: TestClient, archive: Path) -> None:
 
 
 def test_bulkdata_multipart_and_single_part(client: TestClient, archive: Path) -> None:
-    bulk = sorted((archive / "studies").glob("*/bulkdata/*/*"))
-    assert bulk, "the sources hold bulk data"
-    path = bulk[0]
-    study = path.relative_to(archive / "studies").parts[0]
-    url = f"/dicomweb/{path.relative_to(archive).as_posix()}"
-    assert url.startswith(f"/dicomweb/studies/{study}/bulkdata/")
-    stored = path.read_bytes()
-    assert client.get(url).content == stored
-    single = client.get(url, params={"accept": "application/octet-stream"})
-    assert single.content == multipart.unwrap(stored)[1]
+    ct = _ds("CT_small.dcm")
+    [meta] = client.get(f"{_instance_url(ct)}/metadata").json()
+    uris = [e["BulkDataURI"] for e in meta.values() if "BulkDataURI" in e]
+    bulk = [u for u in uris if u.startswith("bulkdata/")]
+    assert bulk, "CT_small holds bulk data"
+    relative = f"studies/{ct.StudyInstanceUID}/{bulk[0]}"
+    body = stored(archive, relative)
+    assert client.get(f"/dicomweb/{relative}").content == body
+    single = client.get(f"/dicomweb/{relative}", params={"accept": "application/octet-stream"})
+    assert single.content == multipart.unwrap(body)[1]
 
 
 def test_qido_sequence_paths(client: TestClient) -> None:
@@ -267,3 +270,33 @@ def test_access_log_and_resource_policy(
     assert entry["method"] == "GET" and entry["path"] == url
     assert (entry["status"], entry["bytes"], entry["range"]) == (206, 10, "bytes=0-9")
     assert entry["ms"] >= 0
+
+
+def test_application_zip_of_a_study_and_series(client: TestClient) -> None:
+    rle = _ds("SC_rgb_rle_2frame.dcm")
+    jpeg = _ds("SC_rgb_jpeg_dcmtk.dcm")  # the same series
+    study_url = f"/dicomweb/studies/{rle.StudyInstanceUID}"
+    response = client.get(study_url, params={"accept": "application/zip"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="{rle.StudyInstanceUID}.zip"'
+    )
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        assert bundle.testzip() is None
+        names = bundle.namelist()
+        files = {n: pydicom.dcmread(io.BytesIO(bundle.read(n))) for n in names}
+    assert len(names) == 2 and all(n.endswith(".dcm") and n.count("/") == 2 for n in names)
+    by_uid = {ds.SOPInstanceUID: ds for ds in files.values()}
+    # As stored by default: each file in its original transfer syntax.
+    assert by_uid[rle.SOPInstanceUID].file_meta.TransferSyntaxUID == RLE_LOSSLESS
+    assert by_uid[rle.SOPInstanceUID].PixelData == rle.PixelData
+    assert by_uid[jpeg.SOPInstanceUID].PixelData == jpeg.PixelData
+    # The transfer syntax can be chosen as for multipart.
+    series_url = f"{study_url}/series/{rle.SeriesInstanceUID}"
+    native = client.get(series_url, headers={"Accept": f"application/zip; transfer-syntax={EVRLE}"})
+    with zipfile.ZipFile(io.BytesIO(native.content)) as bundle:
+        decoded = [pydicom.dcmread(io.BytesIO(bundle.read(n))) for n in bundle.namelist()]
+    assert {ds.file_meta.TransferSyntaxUID for ds in decoded} == {EVRLE}
+    got = {ds.SOPInstanceUID: ds for ds in decoded}
+    assert np.array_equal(got[rle.SOPInstanceUID].pixel_array, rle.pixel_array)

@@ -306,7 +306,11 @@ def _write_instance(
     }
     if record and writer.frames_kept:  # still the HTJ2K of these frames
         meta, info = transcoded.primary_documents(meta, info, record)
-    elif record and writer.frames_digest == record["source"]["digest"]:
+    elif (
+        record
+        and record["mode"] == transcoded.ALTERNATE
+        and writer.frames_digest == record["source"]["digest"]
+    ):
         info[transcoded.RECORD] = record  # the alternate still matches the frames
     elif record:
         writer.remove_htj2k()

@@ -27,6 +27,7 @@ from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy
 from dicomweb_archive.server.stow import DEFAULT_MAX_UPLOAD_BYTES, StowService
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, Level, QidoIndex
+from dicomweb_archive.store.reader import ArchiveReader
 
 _STATUS = (
     (InvalidInputError, 400),
@@ -60,6 +61,8 @@ def create_app(
     archive = Archive(archive_root)
     if archive.read_manifest() is None:
         raise ArchiveError(f"{archive_root}: not a dicomweb-archive folder (no manifest)")
+    # Reads go through the reader: every study a folder or a packed ZIP.
+    reader = ArchiveReader(archive)
     state: dict[str, QidoIndex] = {}
 
     @contextlib.asynccontextmanager
@@ -73,6 +76,7 @@ def create_app(
             yield
         finally:
             index.close()
+            reader.close()
 
     def search(level: Level) -> Callable[[Request], Response]:
         def endpoint(request: Request) -> Response:
@@ -85,30 +89,30 @@ def create_app(
 
     def study_metadata(request: Request) -> Response:
         return wado.metadata(
-            archive, request, paths.study_metadata(wado.uid(request.path_params["study"]))
+            reader, request, paths.study_metadata(wado.uid(request.path_params["study"]))
         )
 
     def series_metadata(request: Request) -> Response:
         p = request.path_params
         return wado.metadata(
-            archive, request, paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
+            reader, request, paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
         )
 
     def instance_metadata(request: Request) -> Response:
-        return wado.metadata(archive, request, wado.instance_metadata_path(request))
+        return wado.metadata(reader, request, wado.instance_metadata_path(request))
 
     def retrieve_study(request: Request) -> Response:
         path = paths.study_metadata(wado.uid(request.path_params["study"]))
-        return retrieve.retrieve(archive, request, path, single_instance=False)
+        return retrieve.retrieve(reader, request, path, single_instance=False)
 
     def retrieve_series(request: Request) -> Response:
         p = request.path_params
         path = paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
-        return retrieve.retrieve(archive, request, path, single_instance=False)
+        return retrieve.retrieve(reader, request, path, single_instance=False)
 
     def retrieve_instance(request: Request) -> Response:
         path = wado.instance_metadata_path(request)
-        return retrieve.retrieve(archive, request, path, single_instance=True)
+        return retrieve.retrieve(reader, request, path, single_instance=True)
 
     instance = "/studies/{study}/series/{series}/instances/{instance}"
     stow = StowService(archive, write_token=write_token, max_upload_bytes=max_upload_bytes)
@@ -127,11 +131,11 @@ def create_app(
         Route("/studies/{study}/metadata", study_metadata),
         Route("/studies/{study}/series/{series}/metadata", series_metadata),
         Route(f"{instance}/metadata", instance_metadata),
-        Route(f"{instance}/frames/{{frames}}", lambda r: wado.frames(archive, r)),
+        Route(f"{instance}/frames/{{frames}}", lambda r: wado.frames(reader, r)),
         *(
             Route(
                 f"{level}/{kind}",
-                lambda r, t=kind == "thumbnail": rendered.rendered(archive, r, thumbnail=t),
+                lambda r, t=kind == "thumbnail": rendered.rendered(reader, r, thumbnail=t),
             )
             for level in (
                 "/studies/{study}",
@@ -141,7 +145,7 @@ def create_app(
             )
             for kind in ("rendered", "thumbnail")
         ),
-        Route("/studies/{study}/bulkdata/{prefix}/{rest}", lambda r: wado.bulkdata(archive, r)),
+        Route("/studies/{study}/bulkdata/{prefix}/{rest}", lambda r: wado.bulkdata(reader, r)),
     ]
     middleware = [
         Middleware(AccessLog),

@@ -154,7 +154,7 @@ def choose_instances(ranges: Sequence[MediaRange], *, single_instance: bool) -> 
         if r.media_type == ZIP:
             return InstanceRendition("zip", syntax or "*")
     raise UnsupportedTransferSyntaxError(
-        "instances are available as multipart/related; type=\"application/dicom\""
+        'instances are available as multipart/related; type="application/dicom"'
         + ("" if not single_instance else " or application/dicom")
         + " or application/zip; acceptable: "
         + ", ".join(_describe(r) for r in ranges)

@@ -28,8 +28,7 @@ from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.server import wado
 from dicomweb_archive.server.negotiation import accepted
 from dicomweb_archive.server.responses import RangeResponse
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.slices import locate
+from dicomweb_archive.store.reader import ArchiveReader
 
 CACHE_DIR = f"{paths.WORK_DIR}/cache/rendered"
 THUMBNAIL_VIEWPORT = (256, 256)
@@ -46,11 +45,8 @@ def _media_type(request: Request) -> str:
     raise UnsupportedTransferSyntaxError("rendered images are available as image/jpeg or image/png")
 
 
-def _read_json(archive: Archive, relative: str) -> list[JSONDataset]:
-    try:
-        documents: list[JSONDataset] = archive.read_json_gz(relative)
-    except FileNotFoundError:
-        raise ResourceNotFoundError(f"{relative} not found") from None
+def _read_json(archive: ArchiveReader, relative: str) -> list[JSONDataset]:
+    documents: list[JSONDataset] = archive.read_json_gz(relative)
     return documents
 
 
@@ -62,7 +58,7 @@ def _middle(instances: list[JSONDataset]) -> JSONDataset:
     return ordered[len(ordered) // 2]
 
 
-def _bulk_reader(archive: Archive, study: str) -> Callable[[str, str, str], bytes]:
+def _bulk_reader(archive: ArchiveReader, study: str) -> Callable[[str, str, str], bytes]:
     def read(tag: str, vr: str, uri: str) -> bytes:
         _, payload = multipart.unwrap(archive.read(f"{paths.study_dir(study)}/{uri}"))
         return payload
@@ -70,7 +66,9 @@ def _bulk_reader(archive: Archive, study: str) -> Callable[[str, str, str], byte
     return read
 
 
-def _document(archive: Archive, request: Request, meta: JSONDataset, study: str) -> Response | None:
+def _document(
+    archive: ArchiveReader, request: Request, meta: JSONDataset, study: str
+) -> Response | None:
     """An encapsulated document or a video, answered as its own media type."""
     document = meta.get("00420011")
     if document:
@@ -88,14 +86,16 @@ def _document(archive: Archive, request: Request, meta: JSONDataset, study: str)
     return None
 
 
-def _bulk(archive: Archive, request: Request, study: str, uri: str, media_type: str) -> Response:
-    stored = locate(archive, f"{paths.study_dir(study)}/{uri}")
+def _bulk(
+    archive: ArchiveReader, request: Request, study: str, uri: str, media_type: str
+) -> Response:
+    stored = archive.locate(f"{paths.study_dir(study)}/{uri}")
     _, _, payload = wado.stored_part(stored)
     return RangeResponse(request, payload, media_type)
 
 
 def _render(
-    archive: Archive,
+    archive: ArchiveReader,
     request: Request,
     meta: JSONDataset,
     frame: int,
@@ -106,7 +106,7 @@ def _render(
     sop = str(first_value(meta, "00080018"))
     if "7FE00010" not in meta or str(first_value(meta, "00083002")) in uids.VIDEO_TRANSFER_SYNTAXES:
         raise ResourceNotFoundError(f"instance {sop} has no image frame to render")
-    stored = locate(archive, paths.frame_path(study, series, sop, frame))
+    stored = archive.locate(paths.frame_path(study, series, sop, frame))
     key = hashlib.blake2b(
         f"{stored.path}|{stored.version}|{options.key()}".encode(), digest_size=16
     ).hexdigest()
@@ -121,11 +121,11 @@ def _render(
             return Dataset.from_json(lut, bulk_data_uri_handler=_bulk_reader(archive, study))
 
         body = render(decoded, meta, options, bits_stored=image.bits_stored, palette=palette)
-        archive.write(cached, body)
-    return RangeResponse(request, locate(archive, cached), options.media_type)
+        archive.archive.write(cached, body)
+    return RangeResponse(request, archive.locate(cached), options.media_type)
 
 
-def rendered(archive: Archive, request: Request, *, thumbnail: bool = False) -> Response:
+def rendered(archive: ArchiveReader, request: Request, *, thumbnail: bool = False) -> Response:
     """Any rendered or thumbnail resource, by the path parameters present."""
     p = request.path_params
     study = wado.uid(p["study"])

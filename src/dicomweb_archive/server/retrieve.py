@@ -16,14 +16,21 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomweb_archive.errors import ResourceNotFoundError, UnsupportedTransferSyntaxError
+from dicomweb_archive.errors import UnsupportedTransferSyntaxError
+from dicomweb_archive.export.bundle import Namer, plan_study, safe_name
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.transcode import can_transcode, to_explicit_little_endian
+from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.model.aggregate import first_value, instance_sort_key
 from dicomweb_archive.p10.jsonmodel import JSONDataset
-from dicomweb_archive.server.negotiation import APPLICATION_DICOM, accepted, choose_instances
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.server.negotiation import (
+    APPLICATION_DICOM,
+    ZIP,
+    accepted,
+    choose_instances,
+)
+from dicomweb_archive.store.reader import ArchiveReader
 
 
 @dataclass(frozen=True)
@@ -37,24 +44,21 @@ class Planned:
     transfer_syntax: str
     source_syntax: str
 
-    def p10(self, archive: Archive) -> bytes:
+    def p10(self, archive: ArchiveReader) -> bytes:
         if self.transfer_syntax == self.source_syntax:
             return export_instance(archive, self.study, self.series, self.sop)
         return to_explicit_little_endian(archive, self.study, self.series, self.sop, self.meta)
 
 
-def _instances(archive: Archive, metadata_path: str) -> list[JSONDataset]:
-    try:
-        documents: list[JSONDataset] = archive.read_json_gz(metadata_path)
-    except FileNotFoundError:
-        raise ResourceNotFoundError(f"{metadata_path} not found") from None
+def _instances(archive: ArchiveReader, metadata_path: str) -> list[JSONDataset]:
+    documents: list[JSONDataset] = archive.read_json_gz(metadata_path)
     return sorted(
         documents,
         key=lambda ds: (str(first_value(ds, "0020000E") or ""), *instance_sort_key(ds)),
     )
 
 
-def plan(archive: Archive, metadata_path: str, wanted: str) -> list[Planned]:
+def plan(archive: ArchiveReader, metadata_path: str, wanted: str) -> list[Planned]:
     """The instances under ``metadata_path`` in the wanted transfer syntax, or 406."""
     planned = []
     for meta in _instances(archive, metadata_path):
@@ -72,21 +76,38 @@ def plan(archive: Archive, metadata_path: str, wanted: str) -> list[Planned]:
     return planned
 
 
-def _parts(archive: Archive, planned: list[Planned]) -> Iterator[bytes]:
+def _parts(archive: ArchiveReader, planned: list[Planned]) -> Iterator[bytes]:
     for item in planned:
         content_type = multipart.content_type(APPLICATION_DICOM, item.transfer_syntax)
         yield multipart.header(content_type) + item.p10(archive) + b"\r\n"
     yield f"--{multipart.BOUNDARY}--\r\n".encode("ascii")
 
 
+def _zip(archive: ArchiveReader, planned: list[Planned], request: Request) -> Response:
+    """A ZIP of P10 files, streamed: names by patient, study, series, instance."""
+    namer = Namer()
+    names: dict[str, str] = {}
+    for study in dict.fromkeys(item.study for item in planned):
+        for exported in plan_study(archive, study, None, namer):
+            names[exported.sop_instance_uid] = exported.name
+    members = (ZipMember.from_bytes(names[item.sop], item.p10(archive)) for item in planned)
+    p = request.path_params
+    filename = "_".join(safe_name(p[k]) for k in ("study", "series", "instance") if k in p)
+    return StreamingResponse(
+        zip_stream(members),
+        media_type=ZIP,
+        headers={"Content-Disposition": f'attachment; filename="{filename}.zip"'},
+    )
+
+
 def retrieve(
-    archive: Archive, request: Request, metadata_path: str, *, single_instance: bool
+    archive: ArchiveReader, request: Request, metadata_path: str, *, single_instance: bool
 ) -> Response:
     """Answer a study, series or instance retrieve."""
     rendition = choose_instances(accepted(request), single_instance=single_instance)
-    if rendition.form == "zip":
-        raise UnsupportedTransferSyntaxError("application/zip is not available")
     planned = plan(archive, metadata_path, rendition.transfer_syntax)
+    if rendition.form == "zip":
+        return _zip(archive, planned, request)
     if rendition.form == "single":
         [item] = planned
         return Response(item.p10(archive), media_type=APPLICATION_DICOM)

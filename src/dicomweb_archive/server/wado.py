@@ -28,8 +28,8 @@ from dicomweb_archive.server.responses import (
     not_modified,
     slice_tag,
 )
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.slices import Slice, locate
+from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.store.slices import Slice
 
 
 def uid(value: str) -> str:
@@ -38,12 +38,12 @@ def uid(value: str) -> str:
     return value
 
 
-def metadata(archive: Archive, request: Request, relative: str) -> Response:
+def metadata(archive: ArchiveReader, request: Request, relative: str) -> Response:
     """A stored DICOM JSON document, gzip passed through when accepted."""
     ranges = accepted(request)
     if ranges and not any(r.matches(DICOM_JSON) and not r.params for r in ranges):
         raise UnsupportedTransferSyntaxError("metadata is available as application/dicom+json only")
-    stored = locate(archive, relative)
+    stored = archive.locate(relative)
     headers = {"Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", "").lower():
         headers["Content-Encoding"] = "gzip"
@@ -82,10 +82,10 @@ def _instance(request: Request) -> tuple[str, str, str]:
     return uid(p["study"]), uid(p["series"]), uid(p["instance"])
 
 
-def frames(archive: Archive, request: Request) -> Response:
+def frames(archive: ArchiveReader, request: Request) -> Response:
     instance = _instance(request)
     numbers = frame_numbers(request.path_params["frames"])
-    stored = [locate(archive, paths.frame_path(*instance, n)) for n in numbers]
+    stored = [archive.locate(paths.frame_path(*instance, n)) for n in numbers]
     # The usual request, one frame of a few hundred kilobytes, is read once, here
     # in the worker thread, instead of again while the answer is sent.
     body = stored[0].read() if len(stored) == 1 and stored[0].length <= SMALL else None
@@ -115,18 +115,12 @@ def frames(archive: Archive, request: Request) -> Response:
         return _multipart(request, parts, media_type)
     meta = _instance_metadata(archive, instance)
     image = ImagePixel.from_metadata(meta)
-    payloads = [
-        native_bytes(decode_frame(stored_part(s)[2].read(), syntax, image)) for s in stored
-    ]
+    payloads = [native_bytes(decode_frame(stored_part(s)[2].read(), syntax, image)) for s in stored]
     return _decoded(request, rendition, payloads, stored)
 
 
-def _instance_metadata(archive: Archive, instance: tuple[str, str, str]) -> dict[str, object]:
-    relative = paths.instance_metadata(*instance)
-    try:
-        [meta] = archive.read_json_gz(relative)
-    except FileNotFoundError:
-        raise ResourceNotFoundError(f"{relative} not found") from None
+def _instance_metadata(archive: ArchiveReader, instance: tuple[str, str, str]) -> dict[str, object]:
+    [meta] = archive.read_json_gz(paths.instance_metadata(*instance))
     return dict(meta)
 
 
@@ -152,13 +146,13 @@ def _multipart(
     return RangeResponse(request, body, multipart.response_content_type(outer_type), etag=etag)
 
 
-def bulkdata(archive: Archive, request: Request) -> Response:
+def bulkdata(archive: ArchiveReader, request: Request) -> Response:
     p = request.path_params
     study = uid(p["study"])
     digest = f"{p['prefix']}{p['rest']}"
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ResourceNotFoundError("no such bulk data")
-    stored = locate(archive, paths.bulkdata_path(study, digest))
+    stored = archive.locate(paths.bulkdata_path(study, digest))
     media_type, syntax, payload = stored_part(stored)
     rendition = choose_pixels(
         accepted(request),

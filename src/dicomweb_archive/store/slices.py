@@ -12,9 +12,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicomweb_archive.errors import ResourceNotFoundError
-from dicomweb_archive.store.directory import Archive
-
 
 @dataclass(frozen=True)
 class Slice:
@@ -46,11 +43,3 @@ class Slice:
             raise OSError(f"{self.path}: shorter than expected")
         return data
 
-
-def locate(archive: Archive, relative: str) -> Slice:
-    """The bytes of the archive resource at ``relative``."""
-    path = archive.path(relative)
-    try:
-        return Slice.whole(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise ResourceNotFoundError(f"{relative} not found") from None

@@ -1,0 +1,350 @@
+"""Transcode one archived instance's frames to HTJ2K, beside them or in their place.
+
+``alternate``: ``htj2k/{n}`` is written for every frame, each a stored body like
+``frames/{n}`` whose part is ``Content-Type: image/jphc; transfer-syntax=…``;
+then the record (:mod:`dicomweb_archive.model.transcoded`) goes into the
+instance's ``info.json.gz``.  The record is the commit point: an ``htj2k/``
+folder without one is not part of the archive, and is rewritten or removed.
+
+``primary``: the HTJ2K frames are staged in ``htj2k/{n}`` (labelled with the
+place they are going to), then the info is rewritten with a ``primary`` record,
+each ``frames/{n}`` is replaced by a rename, the metadata is rewritten, and
+``htj2k/`` is removed last.  Every stored frame names its own transfer syntax in
+its part header, so frames stay decodable at every step, and a primary record
+beside an ``htj2k/`` folder means a run was interrupted: the next one finishes it.
+
+Every frame is decoded before anything is replaced or recorded; a frame that
+cannot be decoded leaves the instance as it was (without an alternate).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from dicomweb_archive import uids
+from dicomweb_archive.codec import htj2k
+from dicomweb_archive.codec.decode import ImagePixel, decode_frame
+from dicomweb_archive.errors import (
+    DicomwebArchiveError,
+    MalformedDicomError,
+    ResourceNotFoundError,
+    UnsupportedImageError,
+)
+from dicomweb_archive.model import multipart, paths, transcoded
+from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
+from dicomweb_archive.model.transcoded import ALTERNATE, PRIMARY, RECORD
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import ensure_unpacked
+from dicomweb_archive.store.studies import is_packed, study_lock
+
+Mode = Literal["alternate", "primary"]
+Status = Literal["transcoded", "unchanged", "skipped", "failed", "none"]
+
+
+@dataclass(frozen=True)
+class InstanceKey:
+    study: str
+    series: str
+    sop: str
+
+    def __str__(self) -> str:
+        return f"{self.study}/{self.series}/{self.sop}"
+
+
+@dataclass(frozen=True)
+class TranscodeRequest:
+    mode: Mode
+    settings: htj2k.HTJ2KSettings
+    #: The archive stores bare frames (``--frames raw``), not multipart bodies.
+    raw_frames: bool = False
+
+
+@dataclass
+class TranscodeOutcome:
+    """What became of one instance."""
+
+    key: InstanceKey
+    status: Status
+    reason: str | None = None
+    frames: int = 0
+    #: Stored frame bytes read, and HTJ2K codestream bytes they became.
+    bytes_in: int = 0
+    bytes_out: int = 0
+    #: The instance's metadata changed: its study's documents need a refresh.
+    metadata_changed: bool = False
+
+
+class _FrameError(DicomwebArchiveError):
+    def __init__(self, number: int, cause: DicomwebArchiveError) -> None:
+        super().__init__(f"frame {number} cannot be decoded: {cause}")
+
+
+_OPENING = f"--{multipart.BOUNDARY}\r\n".encode("ascii")
+
+
+def _payload(body: bytes, fallback_syntax: str, *, raw: bool) -> tuple[str, bytes]:
+    """The transfer syntax and bytes of one stored frame (a multipart body or bare).
+
+    Native frames come back as a view of ``body`` (decoding them only needs the
+    buffer), which spares copying half a megabyte per CT frame.
+    """
+    if raw:
+        return fallback_syntax, body
+    end = body.find(b"\r\n\r\n")
+    if not body.startswith(_OPENING) or end < 0 or not body.endswith(multipart.TRAILER):
+        raise MalformedDicomError("stored frame is not a complete multipart body")
+    syntax = fallback_syntax
+    for line in body[:end].split(b"\r\n")[1:]:
+        name, _, value = line.decode("ascii").partition(":")
+        if name.strip().lower() != "content-type":
+            continue
+        for parameter in value.split(";")[1:]:
+            key, _, found = parameter.strip().partition("=")
+            if key.lower() == "transfer-syntax" and found:
+                syntax = found.strip('"')
+    view = memoryview(body)[end + 4 : len(body) - len(multipart.TRAILER)]
+    return syntax, cast(bytes, view) if syntax == uids.ExplicitVRLittleEndian else bytes(view)
+
+
+class _Instance:
+    """One instance's files and the work on them; the caller holds the study's lock."""
+
+    def __init__(self, archive: Archive, request: TranscodeRequest, key: InstanceKey) -> None:
+        self.archive = archive
+        self.request = request
+        self.key = key
+        self.meta_path = paths.instance_metadata(key.study, key.series, key.sop)
+        self.info_path = paths.instance_info(key.study, key.series, key.sop)
+        if not archive.exists(self.meta_path):
+            raise ResourceNotFoundError(f"instance {key.sop} is not in the archive")
+        [self.meta] = archive.read_json_gz(self.meta_path)
+        self.info: dict[str, Any] = archive.read_json_gz(self.info_path)
+
+    def frame(self, number: int) -> str:
+        return paths.frame_path(self.key.study, self.key.series, self.key.sop, number)
+
+    def alternate(self, number: int) -> str:
+        return paths.htj2k_frame_path(self.key.study, self.key.series, self.key.sop, number)
+
+    @property
+    def staging(self) -> str:
+        return paths.htj2k_dir(self.key.study, self.key.series, self.key.sop)
+
+    def outcome(self, status: Status, **fields: Any) -> TranscodeOutcome:
+        return TranscodeOutcome(self.key, status, **fields)
+
+    def read_frame(self, path: str, fallback_syntax: str) -> tuple[str, bytes]:
+        return _payload(self.archive.read(path), fallback_syntax, raw=self.request.raw_frames)
+
+    def header(self, syntax: str, location: str) -> bytes:
+        if self.request.raw_frames:
+            return b""
+        return multipart.header(multipart.content_type(htj2k.MEDIA_TYPE, syntax), location)
+
+    def write_body(self, target: str, syntax: str, codestream: bytes, location: str) -> bool:
+        """Write one HTJ2K frame; ``location`` is where it is to be served from."""
+        if self.request.raw_frames:
+            return self.archive.write(target, codestream)
+        if multipart.contains_delimiter(codestream):
+            raise MalformedDicomError(f"{target}: codestream contains the multipart boundary")
+        return self.archive.write(
+            target, self.header(syntax, location), codestream, multipart.TRAILER
+        )
+
+    def remove_staging(self) -> None:
+        shutil.rmtree(self.archive.path(self.staging), ignore_errors=True)
+
+    # -- the work ---------------------------------------------------------------
+
+    def run(self) -> TranscodeOutcome:
+        record = transcoded.record_of(self.info)
+        if record and record["mode"] == PRIMARY:
+            if self.archive.path(self.staging).is_dir():
+                return self.promote(record)  # an interrupted run
+            if record.get("psnr") == self.request.settings.psnr or self.request.mode == ALTERNATE:
+                return self.outcome("unchanged", frames=record["numberOfFrames"])
+            return self.outcome(
+                "skipped",
+                reason=f"its frames are HTJ2K ({record['transferSyntaxUID']}) already",
+            )
+        pixel = self.info.get("pixelData") or {}
+        count = int(pixel.get("numberOfFrames") or 0)
+        if transcoded.PIXEL_DATA not in self.meta or not count:
+            return self.outcome("none")
+        image = ImagePixel.from_metadata(self.meta)
+        reason = htj2k.refusal(image)
+        if reason:
+            raise UnsupportedImageError(reason)
+        if record and self.is_current(record, count):
+            if self.request.mode == ALTERNATE:
+                return self.outcome("unchanged", frames=count)
+            return self.promote({**record, "mode": PRIMARY, "path": "frames"})
+        if record:  # stale: the record goes first, so no reader trusts it meanwhile
+            self.info.pop(RECORD)
+            self.archive.write_json_gz(self.info_path, self.info)
+        try:
+            record = self.encode(image, count)
+        except BaseException:
+            self.remove_staging()
+            raise
+        if self.request.mode == ALTERNATE:
+            self.commit(record)
+            return self.outcome(
+                "transcoded",
+                frames=count,
+                bytes_in=record["source"]["bytes"],
+                bytes_out=record["bytes"],
+            )
+        return self.promote({**record, "mode": PRIMARY, "path": "frames"})
+
+    def source_syntax(self) -> str:
+        values = transcoded.values(self.meta, AVAILABLE_TRANSFER_SYNTAX_UID)
+        return str(values[0]) if values else uids.ExplicitVRLittleEndian
+
+    def stored_bytes(self, count: int) -> int:
+        return sum(os.stat(self.archive.path(self.frame(n))).st_size for n in range(1, count + 1))
+
+    def is_current(self, record: dict[str, Any], count: int) -> bool:
+        """The recorded alternate was made from these frames with these settings.
+
+        A conversion that changes the frames drops the record (convert.instance),
+        so the frames are not read again: their count and size are checked.
+        """
+        if record.get("psnr") != self.request.settings.psnr:
+            return False
+        if record.get("numberOfFrames") != count:
+            return False
+        if record["source"].get("storedBytes") != self.stored_bytes(count):
+            return False
+        return all(self.archive.exists(self.alternate(n)) for n in range(1, count + 1))
+
+    def encode(self, image: ImagePixel, count: int) -> dict[str, Any]:
+        """Write ``htj2k/{n}`` for every frame; returns the record (not yet written)."""
+        settings = self.request.settings
+        digest = transcoded.SourceDigest(self.meta)
+        fallback = self.source_syntax()
+        bytes_in = bytes_out = 0
+        last: htj2k.EncodedFrame | None = None
+        primary = self.request.mode == PRIMARY
+        for number in range(1, count + 1):
+            syntax, payload = self.read_frame(self.frame(number), fallback)
+            digest.update(payload)
+            bytes_in += len(payload)
+            try:
+                decoded = decode_frame(payload, syntax, image)
+            except DicomwebArchiveError as exc:
+                raise _FrameError(number, exc) from exc
+            last = htj2k.encode_frame(decoded, image, settings)
+            bytes_out += len(last.codestream)
+            # Staged for a primary run: labelled with the place it is going to.
+            location = self.frame(number) if primary else self.alternate(number)
+            self.write_body(
+                self.alternate(number), last.transfer_syntax_uid, last.codestream, location
+            )
+        if last is None:
+            raise MalformedDicomError("the instance has no frames")
+        self._remove_alternates_from(count + 1)
+        native = image.rows * image.columns * image.samples_per_pixel * image.bits_allocated // 8
+        return {
+            "mode": ALTERNATE,
+            "path": paths.HTJ2K,
+            "transferSyntaxUID": last.transfer_syntax_uid,
+            "mediaType": htj2k.MEDIA_TYPE,
+            "photometricInterpretation": last.photometric_interpretation,
+            "lossy": last.lossy,
+            "psnr": settings.psnr,
+            "lossyImageCompressionRatio": (
+                round(native * count / bytes_out, 2) if last.lossy else None
+            ),
+            "lossyImageCompressionMethod": htj2k.LOSSY_METHOD if last.lossy else None,
+            "numberOfFrames": count,
+            "bytes": bytes_out,
+            "encoder": htj2k.encoder_version(),
+            "source": {
+                "transferSyntaxUID": fallback,
+                "photometricInterpretation": image.photometric_interpretation,
+                "digest": digest.hexdigest(),
+                "bytes": bytes_in,
+                "storedBytes": self.stored_bytes(count),
+                "lossyImageCompressionRatio": transcoded.values(
+                    self.meta, transcoded.LOSSY_IMAGE_COMPRESSION_RATIO
+                ),
+                "lossyImageCompressionMethod": transcoded.values(
+                    self.meta, transcoded.LOSSY_IMAGE_COMPRESSION_METHOD
+                ),
+            },
+        }
+
+    def _remove_alternates_from(self, first: int) -> None:
+        folder = self.archive.path(self.staging)
+        for entry in os.scandir(folder):
+            if entry.name.isdigit() and int(entry.name) >= first:
+                os.unlink(entry.path)
+
+    def commit(self, record: dict[str, Any]) -> None:
+        self.info[RECORD] = record
+        self.archive.write_json_gz(self.info_path, self.info)
+
+    def promote(self, record: dict[str, Any]) -> TranscodeOutcome:
+        """Put the staged ``htj2k/{n}`` in place of ``frames/{n}``; finish the documents.
+
+        The info goes first: its primary record beside the staged folder marks
+        the work as begun, so a killed run is finished by the next one.
+        """
+        count = int(record["numberOfFrames"])
+        syntax = record["transferSyntaxUID"]
+        meta, info = transcoded.primary_documents(self.meta, self.info, record)
+        self.archive.write_json_gz(self.info_path, info)
+        for number in range(1, count + 1):
+            staged = self.archive.path(self.alternate(number))
+            if not staged.exists():
+                continue  # moved by an interrupted run
+            header = self.header(syntax, self.frame(number))
+            with open(staged, "rb") as handle:
+                labelled = handle.read(len(header)) == header
+            if labelled:
+                os.replace(staged, self.archive.path(self.frame(number)))
+            else:  # an alternate's body, labelled with its own place
+                _, codestream = self.read_frame(self.alternate(number), syntax)
+                self.write_body(self.frame(number), syntax, codestream, self.frame(number))
+                os.unlink(staged)
+        self.archive.write_json_gz(self.meta_path, [meta])
+        self.remove_staging()
+        return self.outcome(
+            "transcoded",
+            frames=count,
+            bytes_in=record["source"]["bytes"],
+            bytes_out=record["bytes"],
+            metadata_changed=True,
+        )
+
+
+def _transcode_locked(
+    archive: Archive, request: TranscodeRequest, key: InstanceKey
+) -> TranscodeOutcome:
+    lock = study_lock(key.study)
+    while True:
+        with archive.lock(lock, shared=True):
+            if not is_packed(archive, key.study):
+                return _Instance(archive, request, key).run()
+        with archive.lock(lock):
+            ensure_unpacked(archive, key.study)
+
+
+def transcode_instance(root: str, request: TranscodeRequest, key: InstanceKey) -> TranscodeOutcome:
+    """Transcode one instance; every failure becomes an outcome, never an exception."""
+    try:
+        return _transcode_locked(Archive(root), request, key)
+    except UnsupportedImageError as exc:
+        return TranscodeOutcome(key, "skipped", reason=str(exc))
+    except DicomwebArchiveError as exc:
+        return TranscodeOutcome(key, "failed", reason=str(exc))
+    except OSError as exc:
+        return TranscodeOutcome(key, "failed", reason=f"{exc.strerror or exc}: {exc.filename}")
+    except Exception as exc:  # a bug must not stop the other instances
+        return TranscodeOutcome(
+            key, "failed", reason=f"internal error: {type(exc).__name__}: {exc}"
+        )

@@ -1,0 +1,187 @@
+"""Transcode an archive's instances to HTJ2K on every core, then refresh the studies.
+
+>>> Transcoder("archive", TranscodeOptions(mode="primary")).transcode()  # doctest: +SKIP
+
+Each instance is one task (:mod:`dicomweb_archive.convert.htj2k`); a primary
+transcoding changes instance metadata, so the touched studies' documents and
+the QIDO index are rebuilt afterwards, as after a conversion.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dicomweb_archive.codec.htj2k import HTJ2KSettings
+from dicomweb_archive.convert.converter import Converter
+from dicomweb_archive.convert.htj2k import (
+    InstanceKey,
+    Mode,
+    TranscodeOutcome,
+    TranscodeRequest,
+    transcode_instance,
+)
+from dicomweb_archive.model import paths
+from dicomweb_archive.model.aggregate import first_value
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import open_archive
+from dicomweb_archive.store.studies import is_packed, open_study, study_uids
+
+__all__ = ["InstanceKey", "TranscodeOptions", "TranscodeResult", "Transcoder", "archive_instances"]
+
+#: Called once the instances are counted, with their number.
+OnTotal = Callable[[int], None]
+#: Called for every instance as it finishes.
+OnOutcome = Callable[[TranscodeOutcome], None]
+
+
+@dataclass(frozen=True)
+class TranscodeOptions:
+    #: ``alternate``: add ``htj2k/{n}`` beside the frames; ``primary``: replace them.
+    mode: Mode = "alternate"
+    #: ``None``: lossless (HTJ2K Lossless RPCL); else lossy HTJ2K at this target PSNR (dB).
+    psnr: float | None = None
+    #: Worker processes; ``None`` uses every core.
+    workers: int | None = None
+
+    def worker_count(self) -> int:
+        return max(1, self.workers or os.cpu_count() or 1)
+
+
+@dataclass
+class TranscodeResult:
+    """The summary of one transcoding run."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: list[TranscodeOutcome] = field(default_factory=list)
+    skipped: list[TranscodeOutcome] = field(default_factory=list)
+    studies: list[str] = field(default_factory=list)
+    frames: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.counts["failed"] == 0
+
+    @property
+    def compression_ratio(self) -> float:
+        """Stored frame bytes over HTJ2K bytes, for the instances transcoded now."""
+        return self.bytes_in / self.bytes_out if self.bytes_out else 0.0
+
+    def add(self, outcome: TranscodeOutcome) -> None:
+        self.counts[outcome.status] += 1
+        if outcome.status == "transcoded":
+            self.frames += outcome.frames
+            self.bytes_in += outcome.bytes_in
+            self.bytes_out += outcome.bytes_out
+        elif outcome.status == "failed":
+            self.failures.append(outcome)
+        elif outcome.status == "skipped":
+            self.skipped.append(outcome)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "transcoded": self.counts["transcoded"],
+            "unchanged": self.counts["unchanged"],
+            "skipped": self.counts["skipped"],
+            "failed": self.counts["failed"],
+            "withoutFrames": self.counts["none"],
+            "frames": self.frames,
+            "bytesIn": self.bytes_in,
+            "bytesOut": self.bytes_out,
+            "compressionRatio": round(self.compression_ratio, 3),
+            "seconds": round(self.seconds, 3),
+            "studies": self.studies,
+            "failures": [{"instance": str(o.key), "reason": o.reason} for o in self.failures],
+            "skippedInstances": [
+                {"instance": str(o.key), "reason": o.reason} for o in self.skipped
+            ],
+        }
+
+
+def archive_instances(archive: Archive) -> list[InstanceKey]:
+    """Every instance of the archive, packed studies included (from their indexes)."""
+    keys = []
+    for study in study_uids(archive):
+        if is_packed(archive, study):
+            with open_study(archive, study) as files:
+                if not files.exists(paths.series_index(study)):
+                    continue
+                for row in files.read_json_gz(paths.series_index(study)):
+                    series = str(first_value(row, "0020000E"))
+                    for instance in files.read_json_gz(paths.instances_index(study, series)):
+                        keys.append(
+                            InstanceKey(study, series, str(first_value(instance, "00080018")))
+                        )
+            continue
+        for series in archive.list_dir(f"{paths.study_dir(study)}/series"):
+            for sop in archive.list_dir(f"{paths.series_dir(study, series)}/instances"):
+                if archive.exists(paths.instance_metadata(study, series, sop)):
+                    keys.append(InstanceKey(study, series, sop))
+    return keys
+
+
+def _chunksize(total: int, workers: int) -> int:
+    return max(1, min(16, total // (workers * 8)))
+
+
+class Transcoder:
+    """Transcodes the frames of the archive at ``root`` to HTJ2K."""
+
+    def __init__(self, root: str | os.PathLike[str], options: TranscodeOptions | None = None):
+        self.root = str(Path(root))
+        self.options = options or TranscodeOptions()
+        self.archive = Archive(self.root)
+
+    def transcode(
+        self,
+        instances: Iterable[InstanceKey] | None = None,
+        *,
+        on_total: OnTotal | None = None,
+        on_outcome: OnOutcome | None = None,
+    ) -> TranscodeResult:
+        """Transcode ``instances`` (default: all); never raises for one bad instance."""
+        started = time.perf_counter()
+        manifest = open_archive(self.archive)
+        request = TranscodeRequest(
+            mode=self.options.mode,
+            settings=HTJ2KSettings(psnr=self.options.psnr),
+            raw_frames=manifest.get("frames") == "raw",
+        )
+        keys = list(instances) if instances is not None else archive_instances(self.archive)
+        if on_total:
+            on_total(len(keys))
+        result = TranscodeResult()
+        touched: set[str] = set()
+        for outcome in self._run(request, keys):
+            result.add(outcome)
+            if outcome.metadata_changed:
+                touched.add(outcome.key.study)
+            if on_outcome:
+                on_outcome(outcome)
+        if touched:
+            _, result.studies = Converter(self.root).refresh(touched)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _run(
+        self, request: TranscodeRequest, keys: list[InstanceKey]
+    ) -> Iterator[TranscodeOutcome]:
+        work = functools.partial(transcode_instance, self.root, request)
+        workers = min(self.options.worker_count(), max(1, len(keys)))
+        if workers == 1:
+            yield from map(work, keys)
+            return
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with context.Pool(workers) as pool:
+            yield from pool.imap_unordered(work, keys, _chunksize(len(keys), workers))

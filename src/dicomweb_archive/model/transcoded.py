@@ -1,0 +1,144 @@
+"""How an HTJ2K transcoding is recorded in an instance's ``info.json.gz``.
+
+The record sits under the info key :data:`RECORD` (``"htj2k"``)::
+
+    "htj2k": {
+      "mode": "alternate",              # or "primary"
+      "path": "htj2k",                  # folder of the HTJ2K frames below the
+                                        # instance: "htj2k", or "frames" (primary)
+      "transferSyntaxUID": "1.2.840.10008.1.2.4.202",   # .203 when lossy
+      "mediaType": "image/jphc",
+      "photometricInterpretation": "YBR_RCT",           # of the HTJ2K samples
+      "lossy": false,
+      "psnr": null,                     # the lossy target asked for
+      "lossyImageCompressionRatio": null,       # this transcoding's, when lossy
+      "lossyImageCompressionMethod": null,      # "ISO_15444_15" when lossy
+      "numberOfFrames": 1,
+      "bytes": 170977,                  # codestream bytes, all frames
+      "encoder": "openjph 0.26.3",
+      "source": {                       # what the HTJ2K frames were made from
+        "transferSyntaxUID": "1.2.840.10008.1.2.1",
+        "photometricInterpretation": "RGB",
+        "digest": "sha256:…",           # image pixel attributes and frames
+        "bytes": 524288,
+        "lossyImageCompressionRatio": [],       # the source's own values
+        "lossyImageCompressionMethod": []
+      }
+    }
+
+An alternate leaves metadata and frames alone.  A primary transcoding replaces
+the frames and rewrites the instance's metadata and info with
+:func:`primary_documents`, from the record alone, so applying it again (a
+resumed run, or a conversion of the same source) gives the same documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Final
+
+import orjson
+
+from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
+from dicomweb_archive.p10.jsonmodel import JSONDataset
+
+RECORD: Final = "htj2k"
+ALTERNATE: Final = "alternate"
+PRIMARY: Final = "primary"
+
+PHOTOMETRIC_INTERPRETATION: Final = "00280004"
+PLANAR_CONFIGURATION: Final = "00280006"
+SAMPLES_PER_PIXEL: Final = "00280002"
+LOSSY_IMAGE_COMPRESSION: Final = "00282110"
+LOSSY_IMAGE_COMPRESSION_RATIO: Final = "00282112"
+LOSSY_IMAGE_COMPRESSION_METHOD: Final = "00282114"
+PIXEL_DATA: Final = "7FE00010"
+
+#: The attributes that, with the frames, decide what an HTJ2K encoding holds.
+_IMAGE_PIXEL: Final = (
+    SAMPLES_PER_PIXEL,
+    PHOTOMETRIC_INTERPRETATION,
+    PLANAR_CONFIGURATION,
+    "00280008",
+    "00280010",
+    "00280011",
+    "00280100",
+    "00280101",
+    "00280103",
+)
+
+
+def values(meta: JSONDataset, key: str) -> list[Any]:
+    found: list[Any] = meta.get(key, {}).get("Value") or []
+    return list(found)
+
+
+class SourceDigest:
+    """Fingerprint of an instance's frames and image pixel description."""
+
+    def __init__(self, meta: JSONDataset) -> None:
+        description = {key: values(meta, key) for key in _IMAGE_PIXEL}
+        self._hash = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS))
+
+    def update(self, frame: bytes) -> None:
+        self._hash.update(len(frame).to_bytes(8, "big"))
+        self._hash.update(frame)
+
+    def hexdigest(self) -> str:
+        return f"sha256:{self._hash.hexdigest()}"
+
+
+def record_of(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The HTJ2K record of an instance's info, if it has one."""
+    if not info:
+        return None
+    record = info.get(RECORD)
+    return record if isinstance(record, dict) and record.get("mode") else None
+
+
+def primary_documents(
+    meta: JSONDataset, info: dict[str, Any], record: dict[str, Any]
+) -> tuple[JSONDataset, dict[str, Any]]:
+    """The metadata and info of an instance whose frames are the record's HTJ2K.
+
+    Everything set comes from the record, so the result is the same whether
+    ``meta`` and ``info`` are the source's or were rewritten already.
+    """
+    meta = dict(meta)
+    info = dict(info)
+    syntax = record["transferSyntaxUID"]
+    meta[AVAILABLE_TRANSFER_SYNTAX_UID] = {"vr": "UI", "Value": [syntax]}
+    meta[PHOTOMETRIC_INTERPRETATION] = {"vr": "CS", "Value": [record["photometricInterpretation"]]}
+    if (values(meta, SAMPLES_PER_PIXEL) or [1])[0] != 1:
+        # PS3.5 Table 8.2.4-1: colour-by-pixel for JPEG 2000 family syntaxes.
+        meta[PLANAR_CONFIGURATION] = {"vr": "US", "Value": [0]}
+    if PIXEL_DATA in meta:
+        meta[PIXEL_DATA] = {**meta[PIXEL_DATA], "vr": "OB"}
+    if record["lossy"]:
+        source = record["source"]
+        meta[LOSSY_IMAGE_COMPRESSION] = {"vr": "CS", "Value": ["01"]}
+        meta[LOSSY_IMAGE_COMPRESSION_RATIO] = {
+            "vr": "DS",
+            "Value": [*source["lossyImageCompressionRatio"], record["lossyImageCompressionRatio"]],
+        }
+        meta[LOSSY_IMAGE_COMPRESSION_METHOD] = {
+            "vr": "CS",
+            "Value": [
+                *source["lossyImageCompressionMethod"],
+                record["lossyImageCompressionMethod"],
+            ],
+        }
+    info["transferSyntaxUID"] = syntax
+    # Encapsulated Pixel Data is only ever Explicit VR Little Endian (PS3.5 A.4).
+    info["encoding"] = {"implicitVR": False, "littleEndian": True, "deflated": False}
+    info["pixelData"] = {
+        "encapsulated": True,
+        "numberOfFrames": record["numberOfFrames"],
+        "vr": "OB",
+        "undefinedLength": True,
+        "basicOffsetTable": True,
+        "extendedOffsetTable": False,
+        "fragments": [],
+    }
+    info[RECORD] = record
+    return meta, info

@@ -6,7 +6,12 @@ import pytest
 
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.media import parse_accept
-from dicomweb_archive.server.negotiation import Rendition, choose_instances, choose_pixels
+from dicomweb_archive.server.negotiation import (
+    Rendition,
+    Stored,
+    choose_instances,
+    choose_pixels,
+)
 
 EVRLE = "1.2.840.10008.1.2.1"
 RLE = "1.2.840.10008.1.2.5"
@@ -16,15 +21,14 @@ J2K = "1.2.840.10008.1.2.4.90"
 def _pixels(accept: str, syntax: str = RLE, media: str = "image/dicom-rle") -> Rendition:
     return choose_pixels(
         parse_accept([accept]) if accept else [],
-        stored_syntax=syntax,
-        stored_type=media,
+        stored=[Stored(media, syntax)],
         decodable=syntax != "1.2.840.10008.1.2.4.100",
         single_part=True,
     )
 
 
-STORED_RLE = Rendition(True, "image/dicom-rle", RLE, True)
-DECODED = Rendition(True, "application/octet-stream", EVRLE, False)
+STORED_RLE = Rendition(True, "image/dicom-rle", RLE, 0)
+DECODED = Rendition(True, "application/octet-stream", EVRLE, -1)
 
 
 @pytest.mark.parametrize(
@@ -48,8 +52,8 @@ DECODED = Rendition(True, "application/octet-stream", EVRLE, False)
             'multipart/related; type="image/dicom-rle"',
             STORED_RLE,
         ),
-        ("application/octet-stream", Rendition(False, "application/octet-stream", EVRLE, False)),
-        ("image/dicom-rle", Rendition(False, "image/dicom-rle", RLE, True)),
+        ("application/octet-stream", Rendition(False, "application/octet-stream", EVRLE, -1)),
+        ("image/dicom-rle", Rendition(False, "image/dicom-rle", RLE, 0)),
     ],
 )
 def test_frames(accept: str, expected: Rendition) -> None:
@@ -82,8 +86,7 @@ def test_frame_lists_are_multipart_only() -> None:
     with pytest.raises(UnsupportedTransferSyntaxError):
         choose_pixels(
             ranges,
-            stored_syntax=EVRLE,
-            stored_type="application/octet-stream",
+            stored=[Stored("application/octet-stream", EVRLE)],
             decodable=True,
             single_part=False,
         )
@@ -109,3 +112,42 @@ def test_instances(accept: str, single: bool, form: str, syntax: str) -> None:
 def test_single_part_instances_need_one_instance() -> None:
     with pytest.raises(UnsupportedTransferSyntaxError):
         choose_instances(parse_accept(["application/dicom"]), single_instance=False)
+
+
+HTJ2K = "1.2.840.10008.1.2.4.202"
+WITH_ALTERNATE = [Stored("image/dicom-rle", RLE), Stored("image/jphc", HTJ2K)]
+
+
+@pytest.mark.parametrize(
+    ("accept", "source", "multipart"),
+    [
+        ("", 0, True),
+        ("multipart/related; type=application/octet-stream; transfer-syntax=*", 0, True),
+        ('multipart/related; type="image/jphc"', 1, True),
+        (f'multipart/related; type="image/jphc"; transfer-syntax={HTJ2K}', 1, True),
+        ('multipart/related; type="application/octet-stream"; transfer-syntax=' + HTJ2K, 1, True),
+        ("image/jphc", 1, False),
+        ("image/jhc", 1, False),  # the misspelling clients send
+        # Cornerstone's private syntax for a bare image/jphc is served RPCL.
+        ("image/jphc; transfer-syntax=3.2.840.10008.1.2.4.96", 1, False),
+        ('multipart/related; type="image/*"; transfer-syntax=' + HTJ2K, 1, True),
+    ],
+)
+def test_htj2k_alternate(accept: str, source: int, multipart: bool) -> None:
+    rendition = choose_pixels(
+        parse_accept([accept]) if accept else [],
+        stored=WITH_ALTERNATE,
+        decodable=True,
+        single_part=True,
+    )
+    assert (rendition.source, rendition.multipart) == (source, multipart)
+
+
+def test_lossy_htj2k_is_not_lossless() -> None:
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        choose_pixels(
+            parse_accept(["image/jphc; transfer-syntax=1.2.840.10008.1.2.4.202"]),
+            stored=[Stored("image/jphc", "1.2.840.10008.1.2.4.203")],
+            decodable=False,
+            single_part=True,
+        )

@@ -114,6 +114,12 @@ def create_app(
         path = wado.instance_metadata_path(request)
         return retrieve.retrieve(reader, request, path, single_instance=True)
 
+    def alternate_frames(request: Request) -> Response:
+        name = request.path_params["alternate"].lower()
+        if name not in wado.ALTERNATE_PATHS:
+            raise ResourceNotFoundError(f"no resource {request.url.path}")
+        return wado.frames(reader, request, alternate=name)
+
     instance = "/studies/{study}/series/{series}/instances/{instance}"
     stow = StowService(archive, write_token=write_token, max_upload_bytes=max_upload_bytes)
     routes = [
@@ -146,6 +152,9 @@ def create_app(
             for kind in ("rendered", "thumbnail")
         ),
         Route("/studies/{study}/bulkdata/{prefix}/{rest}", lambda r: wado.bulkdata(reader, r)),
+        # Alternate framesPath names (…/htj2k/1, …/htj2kThumbnail/1): after every
+        # fixed route, which Starlette tries first.
+        Route(f"{instance}/{{alternate}}/{{frames}}", alternate_frames),
     ]
     middleware = [
         Middleware(AccessLog),

@@ -26,6 +26,11 @@ APPLICATION_DICOM = "application/dicom"
 OCTET_STREAM = "application/octet-stream"
 ZIP = "application/zip"
 
+HTJ2K_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K_LOSSY = "1.2.840.10008.1.2.4.203"
+#: Cornerstone's private HTJ2K syntax, what it assumes for a bare ``image/jphc``.
+HTJ2K_PRIVATE = "3.2.840.10008.1.2.4.96"
+
 #: The transfer syntax a media type means when a request names none (PS3.18 8.7.3.5).
 DEFAULT_TRANSFER_SYNTAX = {
     APPLICATION_DICOM: uids.ExplicitVRLittleEndian,
@@ -46,6 +51,21 @@ def accepted(request: Request) -> list[MediaRange]:
 
 
 @dataclass(frozen=True)
+class Stored:
+    """One stored representation of the pixels: its media type and syntax."""
+
+    media_type: str
+    transfer_syntax: str
+
+
+#: A stored syntax that satisfies a request for another (a constrained subset).
+_SATISFIES = {
+    uids.HTJ2KLossless: {uids.HTJ2KLossless, HTJ2K_RPCL},
+    HTJ2K_PRIVATE: {HTJ2K_RPCL, HTJ2K_LOSSY},
+}
+
+
+@dataclass(frozen=True)
 class Rendition:
     """How to answer: multipart or single part, and in which transfer syntax."""
 
@@ -54,8 +74,12 @@ class Rendition:
     media_type: str
     #: The transfer syntax of the answer; the stored one when untouched.
     transfer_syntax: str
-    #: Whether the stored bytes are sent as they are.
-    stored: bool
+    #: Which stored representation is sent as it is; -1 when decoded.
+    source: int
+
+    @property
+    def stored(self) -> bool:
+        return self.source >= 0
 
 
 def _type_matches(wanted: str, actual: str) -> bool:
@@ -64,29 +88,39 @@ def _type_matches(wanted: str, actual: str) -> bool:
     return kind in ("*", actual_kind) and sub in ("*", actual_sub, "")
 
 
+def _syntax_matches(wanted: str, stored: str) -> bool:
+    return wanted == stored or stored in _SATISFIES.get(wanted, ())
+
+
 def choose_pixels(
     ranges: Sequence[MediaRange],
     *,
-    stored_syntax: str,
-    stored_type: str,
+    stored: Sequence[Stored],
     decodable: bool,
     single_part: bool,
 ) -> Rendition:
     """The rendition of frames or pixel bulk data to send.
 
-    ``stored_type`` is the media type of the stored bytes (``image/jp2``,
-    ``application/octet-stream`` …); ``decodable`` says whether they can be
-    decoded into Explicit VR Little Endian; ``single_part`` whether the resource
-    may be answered without a multipart envelope (one frame, one value).
+    ``stored`` lists the stored representations, the preferred one first (the
+    primary frames, or an alternate such as HTJ2K); ``decodable`` says whether
+    the first can be decoded into Explicit VR Little Endian; ``single_part``
+    whether the resource may be answered without a multipart envelope.
     """
-    as_stored = Rendition(True, stored_type, stored_syntax, True)
-    native = stored_syntax == uids.ExplicitVRLittleEndian
+    native = next(
+        (i for i, s in enumerate(stored) if s.transfer_syntax == uids.ExplicitVRLittleEndian), -1
+    )
     decoded = Rendition(True, OCTET_STREAM, uids.ExplicitVRLittleEndian, native)
+    can_decode = decodable or native >= 0
+
+    def as_stored(index: int) -> Rendition:
+        s = stored[index]
+        return Rendition(True, s.media_type, s.transfer_syntax, index)
+
     if not ranges:
-        return as_stored
+        return as_stored(0)
     for r in ranges:
         if r.media_type in ("*/*", "multipart/*"):
-            return as_stored
+            return as_stored(0)
         multipart = r.media_type == MULTIPART_RELATED
         if not multipart and not single_part:
             continue
@@ -95,25 +129,32 @@ def choose_pixels(
             # dicomweb-client's default for frames: read as bulk data.
             part = OCTET_STREAM
         syntax = r.transfer_syntax
-        if "*" in part:
-            if not _type_matches(part, stored_type) and not decodable:
-                continue
-            if syntax in (None, "*", stored_syntax) and _type_matches(part, stored_type):
-                return _shape(as_stored, multipart)
-            if syntax == uids.ExplicitVRLittleEndian and (native or decodable):
-                return _shape(decoded, multipart)
-            continue
-        if syntax == "*":
-            if part in (stored_type, OCTET_STREAM):
-                return _shape(as_stored, multipart)
-            continue
-        wanted = syntax or DEFAULT_TRANSFER_SYNTAX.get(part)
-        if wanted == stored_syntax and part in (stored_type, OCTET_STREAM):
-            return _shape(as_stored, multipart)
-        if part == OCTET_STREAM and wanted == uids.ExplicitVRLittleEndian and decodable:
+        for index, s in enumerate(stored):
+            if "*" in part:
+                fits = _type_matches(part, s.media_type) and (
+                    syntax in (None, "*") or _syntax_matches(syntax, s.transfer_syntax)
+                )
+            elif syntax == "*":
+                fits = part in (s.media_type, OCTET_STREAM)
+            else:
+                wanted = syntax or DEFAULT_TRANSFER_SYNTAX.get(part)
+                fits = (
+                    wanted is not None
+                    and _syntax_matches(wanted, s.transfer_syntax)
+                    and part in (s.media_type, OCTET_STREAM)
+                )
+            if fits:
+                return _shape(as_stored(index), multipart)
+        explicit = syntax or (None if "*" in part else DEFAULT_TRANSFER_SYNTAX.get(part))
+        if (
+            explicit == uids.ExplicitVRLittleEndian
+            and part in (OCTET_STREAM, "*/*", "application/*")
+            and can_decode
+        ):
             return _shape(decoded, multipart)
+    first = stored[0]
     raise UnsupportedTransferSyntaxError(
-        f"stored as {stored_type} in {stored_syntax}; acceptable: "
+        f"stored as {first.media_type} in {first.transfer_syntax}; acceptable: "
         + ", ".join(_describe(r) for r in ranges)
     )
 
@@ -121,7 +162,7 @@ def choose_pixels(
 def _shape(rendition: Rendition, multipart: bool) -> Rendition:
     if multipart:
         return rendition
-    return Rendition(False, rendition.media_type, rendition.transfer_syntax, rendition.stored)
+    return Rendition(False, rendition.media_type, rendition.transfer_syntax, rendition.source)
 
 
 def _describe(r: MediaRange) -> str:

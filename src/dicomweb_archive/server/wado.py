@@ -7,20 +7,31 @@ frames asked for in Explicit VR Little Endian are decoded on the way.
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dicomweb_archive import uids
+from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import DECODERS, ImagePixel, decode_frame, native_bytes
 from dicomweb_archive.errors import (
     InvalidInputError,
     ResourceNotFoundError,
     UnsupportedTransferSyntaxError,
 )
-from dicomweb_archive.media import DICOM_JSON
+from dicomweb_archive.media import DICOM_JSON, MediaRange
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.server.negotiation import OCTET_STREAM, Rendition, accepted, choose_pixels
+from dicomweb_archive.server.negotiation import (
+    HTJ2K_LOSSY,
+    HTJ2K_PRIVATE,
+    HTJ2K_RPCL,
+    OCTET_STREAM,
+    Rendition,
+    Stored,
+    accepted,
+    choose_pixels,
+)
 from dicomweb_archive.server.responses import (
     SMALL,
     RangeResponse,
@@ -30,6 +41,9 @@ from dicomweb_archive.server.responses import (
 )
 from dicomweb_archive.store.reader import ArchiveReader
 from dicomweb_archive.store.slices import Slice
+
+#: The end-of-codestream marker of JPEG 2000.
+EOC = b"\xff\xd9"
 
 
 def uid(value: str) -> str:
@@ -82,41 +96,149 @@ def _instance(request: Request) -> tuple[str, str, str]:
     return uid(p["study"]), uid(p["series"]), uid(p["instance"])
 
 
-def frames(archive: ArchiveReader, request: Request) -> Response:
+#: ``framesPath`` names viewers use for alternate renditions (client-contract §6),
+#: matched case-insensitively, and whether each one is a reduced image.
+ALTERNATE_PATHS = {
+    "htj2k": False,
+    "lossy": False,
+    "jls": False,
+    "htj2kthumbnail": True,
+    "jlsthumbnail": True,
+}
+#: Largest side of the image an alternate thumbnail path answers with.
+THUMBNAIL_SIZE = 128
+_HTJ2K_SYNTAXES = {uids.HTJ2KLossless, HTJ2K_RPCL, HTJ2K_LOSSY, HTJ2K_PRIVATE}
+
+
+def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
+    return any(
+        "jphc" in (r.part_type or "") + r.media_type or r.transfer_syntax in _HTJ2K_SYNTAXES
+        for r in ranges
+    )
+
+
+def _reduction(request: Request, alternate: str | None) -> int | None:
+    """The largest side asked for: ``resolution=W,H``, or a thumbnail path's."""
+    text = request.query_params.get("resolution")
+    if text:
+        try:
+            sizes = [int(v) for v in text.split(",")[:2]]
+        except ValueError:
+            raise InvalidInputError("resolution is width,height") from None
+        if not sizes or min(sizes) < 1:
+            raise InvalidInputError("resolution is width,height")
+        return max(sizes)
+    if alternate and ALTERNATE_PATHS[alternate]:
+        return THUMBNAIL_SIZE
+    return None
+
+
+@dataclass
+class _Frames:
+    """One stored representation of the asked frames."""
+
+    slices: list[Slice]
+    media_type: str
+    transfer_syntax: str
+    #: The first frame's whole stored body when small enough to hold.
+    body: bytes | None
+    payload: Slice
+
+    @classmethod
+    def load(cls, slices: list[Slice]) -> _Frames:
+        # The usual request, one frame of a few hundred kilobytes, is read once,
+        # here in the worker thread, instead of again while the answer is sent.
+        first = slices[0]
+        body = first.read() if len(slices) == 1 and first.length <= SMALL else None
+        media_type, syntax, payload = stored_part(first, body[:1024] if body else None)
+        return cls(slices, media_type, syntax, body, payload)
+
+    def payloads(self) -> list[bytes]:
+        if self.body is not None:
+            start = self.payload.offset - self.slices[0].offset
+            return [self.body[start : start + self.payload.length]]
+        return [stored_part(s)[2].read() for s in self.slices]
+
+
+def _alternate(
+    archive: ArchiveReader, instance: tuple[str, str, str], numbers: list[int]
+) -> list[Slice] | None:
+    try:
+        return [archive.locate(paths.htj2k_frame_path(*instance, n)) for n in numbers]
+    except ResourceNotFoundError:
+        return None
+
+
+def frames(archive: ArchiveReader, request: Request, alternate: str | None = None) -> Response:
+    """Frames (``…/frames/1,2``) or an alternate ``framesPath`` (``…/htj2k/1``)."""
     instance = _instance(request)
     numbers = frame_numbers(request.path_params["frames"])
-    stored = [archive.locate(paths.frame_path(*instance, n)) for n in numbers]
-    # The usual request, one frame of a few hundred kilobytes, is read once, here
-    # in the worker thread, instead of again while the answer is sent.
-    body = stored[0].read() if len(stored) == 1 and stored[0].length <= SMALL else None
-    media_type, syntax, payload = stored_part(stored[0], body[:1024] if body else None)
+    ranges = accepted(request)
+    reduce_to = _reduction(request, alternate)
+    sources = [_Frames.load([archive.locate(paths.frame_path(*instance, n)) for n in numbers])]
+    if alternate or reduce_to or _asks_for_htj2k(ranges):
+        found = _alternate(archive, instance, numbers)
+        if found is not None:
+            # An alternate path prefers the alternate rendition; frames/ the primary.
+            sources.insert(0 if alternate else 1, _Frames.load(found))
+    primary = sources[-1] if alternate and len(sources) > 1 else sources[0]
     rendition = choose_pixels(
-        accepted(request),
-        stored_syntax=syntax,
-        stored_type=media_type,
-        decodable=syntax in DECODERS,
+        ranges,
+        stored=[Stored(f.media_type, f.transfer_syntax) for f in sources],
+        decodable=primary.transfer_syntax in DECODERS,
         single_part=len(numbers) == 1,
     )
-    if rendition.stored:
-        if rendition.multipart and len(stored) == 1:
-            # The stored body itself: identical bytes on every request, ranges work.
-            outer = multipart.response_content_type(media_type)
-            if body is not None:
-                return RangeResponse(request, body, outer, etag=slice_tag(stored[0]))
-            return RangeResponse(request, stored[0], outer)
-        if not rendition.multipart:
-            single = multipart.content_type(media_type, syntax)
-            if body is not None:
-                start = payload.offset - stored[0].offset
-                data = body[start : start + payload.length]
-                return RangeResponse(request, data, single, etag=slice_tag(payload))
-            return RangeResponse(request, payload, single)
-        parts = [(media_type, syntax, stored_part(s)[2].read()) for s in stored]
-        return _multipart(request, parts, media_type)
-    meta = _instance_metadata(archive, instance)
-    image = ImagePixel.from_metadata(meta)
-    payloads = [native_bytes(decode_frame(stored_part(s)[2].read(), syntax, image)) for s in stored]
-    return _decoded(request, rendition, payloads, stored)
+    if not rendition.stored:
+        meta = _instance_metadata(archive, instance)
+        image = ImagePixel.from_metadata(meta)
+        payloads = [
+            native_bytes(decode_frame(p, primary.transfer_syntax, image))
+            for p in primary.payloads()
+        ]
+        return _decoded(request, rendition, payloads, primary.slices)
+    chosen = sources[rendition.source]
+    if reduce_to and chosen.transfer_syntax in _HTJ2K_SYNTAXES:
+        return _reduced(request, rendition, chosen, reduce_to)
+    first = chosen.slices[0]
+    if rendition.multipart and len(chosen.slices) == 1:
+        # The stored body itself: identical bytes on every request, ranges work.
+        outer = multipart.response_content_type(chosen.media_type)
+        if chosen.body is not None:
+            return RangeResponse(request, chosen.body, outer, etag=slice_tag(first))
+        return RangeResponse(request, first, outer)
+    if not rendition.multipart:
+        single = multipart.content_type(chosen.media_type, chosen.transfer_syntax)
+        if chosen.body is not None:
+            [data] = chosen.payloads()
+            return RangeResponse(request, data, single, etag=slice_tag(chosen.payload))
+        return RangeResponse(request, chosen.payload, single)
+    parts = [(chosen.media_type, chosen.transfer_syntax, p) for p in chosen.payloads()]
+    return _multipart(request, parts, chosen.media_type)
+
+
+def _reduced(request: Request, rendition: Rendition, chosen: _Frames, size: int) -> Response:
+    """HTJ2K frames cut after the resolution level that fits ``size``.
+
+    The resolution levels of an RPCL codestream written one tile-part each come
+    in order, so the first tile-parts and an end-of-codestream marker are a
+    valid codestream of a smaller image: no decoding, no re-encoding.
+    """
+    cut = []
+    for data in chosen.payloads():
+        try:
+            parsed = codestream.parse(data)
+        except Exception:
+            cut.append(data)
+            continue
+        level = parsed.smallest_resolution_within(size)
+        end = parsed.resolution_prefix(level if level is not None else 0)
+        cut.append(data if end is None or end >= len(data) - 2 else data[:end] + EOC)
+    etag = entity_tag(*(s.version for s in chosen.slices), f"resolution<={size}")
+    if not rendition.multipart:
+        content_type = multipart.content_type(chosen.media_type, chosen.transfer_syntax)
+        return RangeResponse(request, cut[0], content_type, etag=etag)
+    parts = [(chosen.media_type, chosen.transfer_syntax, data) for data in cut]
+    return _multipart(request, parts, chosen.media_type, etag=etag)
 
 
 def _instance_metadata(archive: ArchiveReader, instance: tuple[str, str, str]) -> dict[str, object]:
@@ -156,8 +278,7 @@ def bulkdata(archive: ArchiveReader, request: Request) -> Response:
     media_type, syntax, payload = stored_part(stored)
     rendition = choose_pixels(
         accepted(request),
-        stored_syntax=syntax or uids.ExplicitVRLittleEndian,
-        stored_type=media_type,
+        stored=[Stored(media_type, syntax or uids.ExplicitVRLittleEndian)],
         decodable=False,
         single_part=True,
     )

@@ -608,53 +608,62 @@ def profile(py_spy: str, load: Load, server: Server, work: Workload, seconds: in
     _, err = spy.communicate(timeout=seconds + 60)
     if spy.returncode or not raw.exists():
         return f"py-spy failed: {err.decode(errors='replace')}"
+    return "\n".join(
+        [
+            f"{server.name} under {seconds} s of frame load, {FRAME_CONCURRENCY} in flight: "
+            f"{run.per_second:,.0f} requests/s under the profiler; CPU per request "
+            f"{user / run.requests * 1e3:.2f} ms user + {system / run.requests * 1e3:.2f} ms "
+            f"system ({(user + system) / run.seconds:.2f} cores).",
+            *summarize(raw, run.seconds),
+        ]
+    )
+
+
+def summarize(raw: Path, seconds: float, rate: int = 200) -> list[str]:
+    """Own time by package and by function, inclusive time by function, of py-spy's samples."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
+        frames = [f for f in stack.split(";") if " (" in f]
+        if not frames or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [f for f in stack.split(";") if " (" in f]
-        if not frames:
-            continue
         total += count
         own[frames[-1]] += count
         packages[_package(frames[-1])] += count
         for name in set(frames):
             inclusive[name] += count
-    lines = [
-        f"{server.name} under {seconds} s of frame load, {FRAME_CONCURRENCY} in flight: "
-        f"{run.per_second:,.0f} requests/s under the profiler; CPU per request "
-        f"{user / run.requests * 1e3:.2f} ms user + {system / run.requests * 1e3:.2f} ms system "
-        f"({(user + system) / run.seconds:.2f} cores).",
-        f"py-spy --gil: {total} samples at 200/s of the thread holding the GIL "
-        f"({total / 200 / run.seconds:.0%} of the time); shares of those samples\n",
+    if not total:
+        return ["py-spy recorded no samples"]
+    inner = [(name, n) for name, n in inclusive.most_common() if not _OUTER.search(name)]
+    return [
+        f"py-spy --gil: {total} samples at {rate}/s of the thread holding the GIL "
+        f"({total / rate / seconds:.0%} of the time); shares of those samples\n",
         "Own time by package/module:",
         *(f"  {n / total:6.1%}  {name}" for name, n in packages.most_common(TOP)),
         "\nOwn time by function:",
         *(f"  {n / total:6.1%}  {name}" for name, n in own.most_common(TOP)),
-        "\nInclusive time by function:",
-        *(f"  {n / total:6.1%}  {name}" for name, n in inclusive.most_common(TOP)),
+        "\nInclusive time by function (start-up, loop and thread plumbing left out):",
+        *(f"  {n / total:6.1%}  {name}" for name, n in inner[:TOP]),
     ]
-    return "\n".join(lines)
 
 
 def _package(frame: str) -> str:
-    """The package (site-packages) or standard module of a ``name (file)`` frame."""
-    path = frame[frame.rfind(" (") + 2 :].rstrip(")").split(":")[0]
-    if "site-packages/" in path:
-        return path.split("site-packages/")[1].split("/")[0]
-    if "dicomweb_archive" in path:
-        return "dicomweb_archive"
-    parts = path.split("/")
-    if "python3" in path and len(parts) >= 2:
-        # lib/python3.x/asyncio/events.py -> asyncio; lib/python3.x/socket.py -> socket
-        after = path.split("/python3.")[1].split("/")[1:]
-        return after[0].removesuffix(".py") if after else path
-    return path
+    """The top-level package or standard module of a ``name (file:line)`` frame."""
+    path = frame[frame.rfind(" (") + 2 :].rstrip(")").rpartition(":")[0]
+    for marker in ("site-packages/", "/src/", "/lib/python3.11/"):
+        path = path.rpartition(marker)[2] if marker in path else path
+    return path.split("/")[0].removesuffix(".py")
+
+
+#: Frames every sample of the event loop passes through (start-up and loop plumbing).
+_OUTER = re.compile(
+    r"\((click/|dwa:|<frozen runpy>|threading\.py|uvicorn/(main|server|_compat|__main__)\.py"
+    r"|asyncio/(runners|base_events|events)\.py|dicomweb_archive/cli/)"
+)
 
 
 # --- report --------------------------------------------------------------------------------

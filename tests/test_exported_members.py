@@ -10,5 +10,8 @@ def test_public_api() -> None:
         "ConvertOptions",
         "Converter",
         "DicomwebArchiveError",
+        "TranscodeOptions",
+        "TranscodeResult",
+        "Transcoder",
         "__version__",
     ]

@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 from dicomweb_archive.convert.converter import ConversionResult, Converter
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder, TranscodeResult
 from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.store.directory import Archive
 
@@ -15,5 +16,8 @@ __all__ = [
     "ConvertOptions",
     "Converter",
     "DicomwebArchiveError",
+    "TranscodeOptions",
+    "TranscodeResult",
+    "Transcoder",
     "__version__",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -257,3 +259,28 @@ def test_raw_frames_and_packed_studies(tmp_path: Path) -> None:
     assert transcode(archive).counts == {"transcoded": 1}
     bare = (archive / paths.htj2k_frame_path(*_key(key), 1)).read_bytes()
     assert bare.startswith(b"\xff\x4f\xff\x51")
+
+
+def test_concurrent_primary_runs_agree(tmp_path: Path) -> None:
+    study, series = generate_uid(), generate_uid()
+    inputs = [
+        write_instance(tmp_path / "in", study=study, series=series, instance_number=n, rows=64)
+        for n in range(1, 9)
+    ]
+    archive = tmp_path / "archive"
+    convert(archive, *inputs)
+    originals = {k: decoded_frames(archive, k) for k in archive_instances(Archive(archive))}
+    command = [sys.executable, "-m", "dicomweb_archive.cli", "transcode", str(archive)]
+    runs = [
+        subprocess.Popen([*command, "--mode", "primary", "-w", "2", "-q"], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err.decode()
+    for key, frames in originals.items():
+        [meta] = read_json_gz(archive / paths.instance_metadata(*_key(key)))
+        assert meta["00083002"]["Value"] == [uids.HTJ2KLosslessRPCL]
+        assert not (archive / paths.htj2k_dir(*_key(key))).exists()
+        assert np.array_equal(decoded_frames(archive, key)[0], frames[0])
+    assert transcode(archive, mode="primary").counts == {"unchanged": 8}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -181,7 +182,7 @@ class _Instance:
         if record and self.is_current(record, count):
             if self.request.mode == ALTERNATE:
                 return self.outcome("unchanged", frames=count)
-            return self.promote({**record, "mode": PRIMARY, "path": "frames"})
+            return self.promote(self.as_primary(record, count))
         if record:  # stale: the record goes first, so no reader trusts it meanwhile
             self.info.pop(RECORD)
             self.archive.write_json_gz(self.info_path, self.info)
@@ -219,19 +220,23 @@ class _Instance:
             return False
         if record["source"].get("storedBytes") != self.stored_bytes(count):
             return False
+        if record["source"].get("imagePixel") != transcoded.image_pixel(self.meta):
+            return False
         return all(self.archive.exists(self.alternate(n)) for n in range(1, count + 1))
 
     def encode(self, image: ImagePixel, count: int) -> dict[str, Any]:
         """Write ``htj2k/{n}`` for every frame; returns the record (not yet written)."""
         settings = self.request.settings
-        digest = transcoded.SourceDigest(self.meta)
+        primary = self.request.mode == PRIMARY
+        # Only a primary transcoding needs a fingerprint of frames it replaces.
+        digest = transcoded.SourceDigest(self.meta) if primary else None
         fallback = self.source_syntax()
         bytes_in = bytes_out = 0
         last: htj2k.EncodedFrame | None = None
-        primary = self.request.mode == PRIMARY
         for number in range(1, count + 1):
             syntax, payload = self.read_frame(self.frame(number), fallback)
-            digest.update(payload)
+            if digest:
+                digest.update(payload)
             bytes_in += len(payload)
             try:
                 decoded = decode_frame(payload, syntax, image)
@@ -266,7 +271,8 @@ class _Instance:
             "source": {
                 "transferSyntaxUID": fallback,
                 "photometricInterpretation": image.photometric_interpretation,
-                "digest": digest.hexdigest(),
+                "imagePixel": transcoded.image_pixel(self.meta),
+                "digest": digest.hexdigest() if digest else None,
                 "bytes": bytes_in,
                 "storedBytes": self.stored_bytes(count),
                 "lossyImageCompressionRatio": transcoded.values(
@@ -277,6 +283,15 @@ class _Instance:
                 ),
             },
         }
+
+    def as_primary(self, record: dict[str, Any], count: int) -> dict[str, Any]:
+        """An alternate's record for promoting it: the frames' fingerprint added."""
+        digest = transcoded.SourceDigest(self.meta)
+        fallback = self.source_syntax()
+        for number in range(1, count + 1):
+            digest.update(self.read_frame(self.frame(number), fallback)[1])
+        source = {**record["source"], "digest": digest.hexdigest()}
+        return {**record, "mode": PRIMARY, "path": "frames", "source": source}
 
     def _remove_alternates_from(self, first: int) -> None:
         folder = self.archive.path(self.staging)
@@ -322,6 +337,11 @@ class _Instance:
         )
 
 
+def _instance_lock(key: InstanceKey) -> str:
+    # Two transcoders never work on one instance at once; instances share 64 locks.
+    return f"transcode-{zlib.crc32(key.sop.encode('ascii', 'replace')) % 64:02d}"
+
+
 def _transcode_locked(
     archive: Archive, request: TranscodeRequest, key: InstanceKey
 ) -> TranscodeOutcome:
@@ -329,7 +349,8 @@ def _transcode_locked(
     while True:
         with archive.lock(lock, shared=True):
             if not is_packed(archive, key.study):
-                return _Instance(archive, request, key).run()
+                with archive.lock(_instance_lock(key)):
+                    return _Instance(archive, request, key).run()
         with archive.lock(lock):
             ensure_unpacked(archive, key.study)
 

@@ -73,13 +73,11 @@ class _InstanceWriter:
         self.changed = False
         self.pixel_item: tuple[RawDataElement | DataElement, str] | None = None
         self.warnings: list[str] = []
-        # An earlier HTJ2K transcoding (model.transcoded): the digest its source
-        # frames had when they were replaced (primary), whether to fingerprint
-        # the frames written, and the results.
+        # An earlier primary HTJ2K transcoding (model.transcoded): the digest
+        # its source frames had, and whether the frames are those again.
         self.kept_digest: str | None = None
-        self.track_digest = False
         self.frames_kept = False
-        self.frames_digest: str | None = None
+        self.frames_changed = False
 
     def write_bulk(self, path: str, vr: str, value: bytes) -> str:
         digest = hashlib.sha256(value).hexdigest()
@@ -130,13 +128,10 @@ class _InstanceWriter:
                 return info, count
             info, reader = self._open_pixel_data()
             frames = self._frames(encoder, meta, info, reader)
-        tracked = SourceDigest(meta) if self.track_digest else None
         frame_ts = uids.frame_transfer_syntax(ts)
         part_type = multipart.content_type(uids.frame_media_type(frame_ts), frame_ts)
         count = 0
         for count, frame in enumerate(frames, 1):
-            if tracked:
-                tracked.update(frame)
             target = paths.frame_path(self.study, self.series, self.sop, count)
             if self.options.frames == "raw":
                 written = self.archive.write(target, frame)
@@ -146,8 +141,8 @@ class _InstanceWriter:
                     target, multipart.header(part_type, target), frame, multipart.TRAILER
                 )
             self.changed |= written
+            self.frames_changed |= written
         self._remove_frames_from(count + 1)
-        self.frames_digest = tracked.hexdigest() if tracked else None
         return info, count
 
     def _open_pixel_data(self) -> tuple[framing.FrameInfo, framing.PixelDataReader]:
@@ -211,7 +206,7 @@ class _InstanceWriter:
         for entry in os.scandir(folder):
             if entry.name.isdigit() and int(entry.name) >= first:
                 os.unlink(entry.path)
-                self.changed = True
+                self.changed = self.frames_changed = True
 
     def remove_htj2k(self) -> None:
         """Drop an HTJ2K alternate (or staged primary) made from other frames."""
@@ -269,11 +264,9 @@ def _write_instance(
     info_path = paths.instance_info(study, series, sop)
     old = archive.read_json_gz(info_path) if archive.exists(info_path) else None
     record = transcoded.record_of(old)
-    if record:
-        writer.track_digest = True
-        staged = archive.path(paths.htj2k_dir(study, series, sop)).is_dir()
-        if record["mode"] == transcoded.PRIMARY and not staged:
-            writer.kept_digest = record["source"]["digest"]
+    staged = archive.path(paths.htj2k_dir(study, series, sop)).is_dir()
+    if record and record["mode"] == transcoded.PRIMARY and not staged:
+        writer.kept_digest = record["source"]["digest"]
     encoder = JSONEncoder(
         parsed.fp,
         is_little_endian=parsed.is_little_endian,
@@ -309,11 +302,12 @@ def _write_instance(
     elif (
         record
         and record["mode"] == transcoded.ALTERNATE
-        and writer.frames_digest == record["source"]["digest"]
+        and not writer.frames_changed
+        and record["source"].get("imagePixel") == transcoded.image_pixel(meta)
     ):
         info[transcoded.RECORD] = record  # the alternate still matches the frames
-    elif record:
-        writer.remove_htj2k()
+    elif record or (staged and writer.frames_changed):
+        writer.remove_htj2k()  # made from other frames, or left by a killed run
     metadata_path = paths.instance_metadata(study, series, sop)
     existed = archive.exists(metadata_path)
     # The info's source name varies between identical copies; compare without it.

@@ -19,14 +19,18 @@ The record sits under the info key :data:`RECORD` (``"htj2k"``)::
       "source": {                       # what the HTJ2K frames were made from
         "transferSyntaxUID": "1.2.840.10008.1.2.1",
         "photometricInterpretation": "RGB",
-        "digest": "sha256:…",           # image pixel attributes and frames
-        "bytes": 524288,
+        "imagePixel": {"00280002": [3], …},   # the image pixel attributes
+        "digest": "sha256:…",           # of those and the frames (primary only)
+        "bytes": 524288,                # frame bytes, and stored file bytes
+        "storedBytes": 524520,
         "lossyImageCompressionRatio": [],       # the source's own values
         "lossyImageCompressionMethod": []
       }
     }
 
-An alternate leaves metadata and frames alone.  A primary transcoding replaces
+An alternate leaves metadata and frames alone; converting the instance again
+keeps its record while the frames written are the same and the image pixel
+attributes equal, and drops it (with ``htj2k/``) otherwise.  A primary transcoding replaces
 the frames and rewrites the instance's metadata and info with
 :func:`primary_documents`, from the record alone, so applying it again (a
 resumed run, or a conversion of the same source) gives the same documents.
@@ -73,11 +77,20 @@ def values(meta: JSONDataset, key: str) -> list[Any]:
     return list(found)
 
 
+def image_pixel(meta: JSONDataset) -> dict[str, list[Any]]:
+    """The image pixel description an encoding depends on, beside the frames."""
+    return {key: values(meta, key) for key in _IMAGE_PIXEL}
+
+
 class SourceDigest:
-    """Fingerprint of an instance's frames and image pixel description."""
+    """Fingerprint of an instance's frames and image pixel description.
+
+    Kept for primary transcodings, whose source frames are gone: converting
+    the same source again is recognised by it.
+    """
 
     def __init__(self, meta: JSONDataset) -> None:
-        description = {key: values(meta, key) for key in _IMAGE_PIXEL}
+        description = image_pixel(meta)
         self._hash = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS))
 
     def update(self, frame: bytes) -> None:

@@ -21,7 +21,7 @@ from dicomweb_archive.errors import (
     UnsupportedTransferSyntaxError,
 )
 from dicomweb_archive.media import DICOM_JSON, MediaRange
-from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.server.negotiation import (
     HTJ2K_LOSSY,
     HTJ2K_PRIVATE,
@@ -163,6 +163,13 @@ class _Frames:
 def _alternate(
     archive: ArchiveReader, instance: tuple[str, str, str], numbers: list[int]
 ) -> list[Slice] | None:
+    """The HTJ2K alternate of the frames, when a finished transcoding recorded one."""
+    info = archive.read_json_gz(paths.instance_info(*instance))
+    record = info.get(transcoded.RECORD) or {}
+    if record.get("mode") != transcoded.ALTERNATE:
+        return None  # none, or primary frames staged there by an unfinished run
+    if max(numbers) > int(record.get("numberOfFrames", 0)):
+        return None
     try:
         return [archive.locate(paths.htj2k_frame_path(*instance, n)) for n in numbers]
     except ResourceNotFoundError:

@@ -1,0 +1,112 @@
+"""HTJ2K alternates served the ways viewers ask for them (client-contract §4–§6)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import pydicom
+import pytest
+from starlette.testclient import TestClient
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.codec import codestream
+from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder
+from dicomweb_archive.model import multipart
+from dicomweb_archive.samples import write_ct_series
+from dicomweb_archive.server.app import create_app
+from tests.server.conftest import arrange
+
+RPCL = "1.2.840.10008.1.2.4.202"
+JPHC_PART = f"image/jphc; transfer-syntax={RPCL}"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return write_ct_series(tmp_path_factory.mktemp("ct"), slices=2)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory, source: list[Path], layout: str) -> Path:
+    root = tmp_path_factory.mktemp("htj2k") / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in source]).ok
+    assert Transcoder(root, TranscodeOptions(workers=1)).transcode().ok
+    return arrange(root, layout)
+
+
+@pytest.fixture(scope="module")
+def client(archive: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(archive)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def ct(source: list[Path]) -> pydicom.Dataset:
+    return pydicom.dcmread(source[0])
+
+
+def _url(ds: pydicom.Dataset, tail: str) -> str:
+    return (
+        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}/{tail}"
+    )
+
+
+def test_frames_stay_as_stored_unless_htj2k_is_asked_for(
+    client: TestClient, ct: pydicom.Dataset
+) -> None:
+    plain = client.get(_url(ct, "frames/1"))
+    assert multipart.unwrap(plain.content)[1] == ct.PixelData
+    single = client.get(_url(ct, "frames/1"), params={"accept": "image/jhc"})
+    assert single.status_code == 200
+    assert single.headers["content-type"] == JPHC_PART
+    assert np.array_equal(imagecodecs.htj2k_decode(single.content), ct.pixel_array)
+    parsed = codestream.parse(single.content)
+    assert (parsed.progression, parsed.reversible, parsed.has_tlm) == ("RPCL", True, True)
+    header = {"Accept": 'multipart/related; type="image/jphc"'}
+    wrapped = client.get(_url(ct, "frames/1"), headers=header)
+    headers, payload = multipart.unwrap(wrapped.content)
+    assert headers["content-type"] == JPHC_PART and payload == single.content
+    assert client.get(_url(ct, "frames/1"), params={"accept": "image/jls"}).status_code == 406
+
+
+def test_alternate_frames_path_with_ranges(client: TestClient, ct: pydicom.Dataset) -> None:
+    full = client.get(_url(ct, "htj2k/1"))
+    assert full.headers["content-type"].startswith('multipart/related; type="image/jphc"')
+    headers, codestream_bytes = multipart.unwrap(full.content)
+    assert headers["content-type"] == JPHC_PART
+    assert client.get(_url(ct, "HTJ2K/1")).content == full.content
+    assert client.get(_url(ct, "lossy/1")).content == full.content
+    first = client.get(_url(ct, "htj2k/1"), headers={"Range": "bytes=0-65535"})
+    assert first.status_code == 206
+    assert first.headers["content-range"] == f"bytes 0-65535/{len(full.content)}"
+    rest = client.get(_url(ct, "htj2k/1"), headers={"Range": "bytes=65536-"})
+    assert first.content + rest.content == full.content
+    # The first 64 KiB hold a lower-resolution image.
+    prefix = first.content[first.content.index(b"\r\n\r\n") + 4 :]
+    low = imagecodecs.htj2k_decode(prefix + b"\xff\xd9", skipres=2)
+    assert low.shape == (128, 128)
+    assert client.get(_url(ct, "nosuchpath/1")).status_code == 404
+
+
+def test_reduced_resolutions_are_cut_from_the_codestream(
+    client: TestClient, ct: pydicom.Dataset
+) -> None:
+    full = multipart.unwrap(client.get(_url(ct, "htj2k/1")).content)[1]
+    thumbnail = client.get(_url(ct, "htj2kThumbnail/1"))
+    headers, cut = multipart.unwrap(thumbnail.content)
+    assert headers["content-type"] == JPHC_PART
+    assert len(cut) < len(full) // 4 and full.startswith(cut[:-2]) and cut.endswith(b"\xff\xd9")
+    levels = codestream.parse(full).levels
+    image = imagecodecs.htj2k_decode(cut, skipres=levels - 3)  # 512 / 2**2
+    assert image.shape == (128, 128)
+    reference = ct.pixel_array[::4, ::4].astype(float)
+    assert np.corrcoef(image.astype(float).ravel(), reference.ravel())[0, 1] > 0.9
+    bigger = client.get(
+        _url(ct, "frames/1"), params={"accept": "image/jhc", "resolution": "256,256"}
+    )
+    assert bigger.headers["content-type"] == JPHC_PART
+    assert len(cut) < len(bigger.content) < len(full)
+    assert client.get(_url(ct, "htj2k/1"), params={"resolution": "x"}).status_code == 400

@@ -14,11 +14,13 @@ the other within each of ``--repeat`` rounds, and reports medians:
 * QIDO-RS ``/studies`` and ``/studies/{st}/series``, one at a time.
 
 The servers: nginx running ``deploy/nginx.conf`` (rendered for a private prefix,
-as the integration tests do); ``dwa serve`` as shipped; uvicorn with the
-application factory :func:`app` and ``--workers 2``, with and without the access
-log; the same with ``--http httptools --loop uvloop`` when both are importable
-(from the environment or from ``--extras``, a folder filled by
-``pip install --target``: they are not dependencies of the project).
+as the integration tests do); ``dwa serve`` as shipped; uvicorn's command line
+with the application factory :func:`app` (``uvicorn --factory serve:app``) and
+``--workers 2``, with and without uvicorn's access log; with ``--http httptools
+--loop uvloop`` in one process and in two, when both import (from the
+environment or from ``--extras``, a folder filled by ``pip install --target``:
+they are not dependencies of the project).  Besides the client's view, each run
+records the CPU time of the server's processes (from ``/proc``) and of ``wrk``.
 
 Every response is checked before the load (status 200, body equal to the file
 it comes from, or the expected number of QIDO rows) and every load run must end

@@ -87,19 +87,28 @@ def create_app(
 
         return endpoint
 
-    def study_metadata(request: Request) -> Response:
+    # Stored resources are answered on the event loop (see server/wado.py);
+    # everything else is a plain function, run by Starlette in a worker thread.
+
+    async def study_metadata(request: Request) -> Response:
         return wado.metadata(
             reader, request, paths.study_metadata(wado.uid(request.path_params["study"]))
         )
 
-    def series_metadata(request: Request) -> Response:
+    async def series_metadata(request: Request) -> Response:
         p = request.path_params
         return wado.metadata(
             reader, request, paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
         )
 
-    def instance_metadata(request: Request) -> Response:
+    async def instance_metadata(request: Request) -> Response:
         return wado.metadata(reader, request, wado.instance_metadata_path(request))
+
+    async def frames(request: Request) -> Response:
+        return wado.frames(reader, request)
+
+    async def bulkdata(request: Request) -> Response:
+        return wado.bulkdata(reader, request)
 
     def retrieve_study(request: Request) -> Response:
         path = paths.study_metadata(wado.uid(request.path_params["study"]))
@@ -114,7 +123,7 @@ def create_app(
         path = wado.instance_metadata_path(request)
         return retrieve.retrieve(reader, request, path, single_instance=True)
 
-    def alternate_frames(request: Request) -> Response:
+    async def alternate_frames(request: Request) -> Response:
         name = request.path_params["alternate"].lower()
         if name not in wado.ALTERNATE_PATHS:
             raise ResourceNotFoundError(f"no resource {request.url.path}")
@@ -123,6 +132,9 @@ def create_app(
     instance = "/studies/{study}/series/{series}/instances/{instance}"
     stow = StowService(archive, write_token=write_token, max_upload_bytes=max_upload_bytes)
     routes = [
+        # The requests a viewer sends by the hundred first: Starlette tries routes in order.
+        Route(f"{instance}/frames/{{frames}}", frames),
+        Route("/studies/{study}/series/{series}/metadata", series_metadata),
         Route("/studies", stow.store_instances, methods=["POST"]),
         Route("/studies/{study}", stow.store_instances, methods=["POST"]),
         Route("/studies/{study}", retrieve_study),
@@ -135,9 +147,7 @@ def create_app(
         Route("/studies/{study}/instances", search(Level.INSTANCE)),
         Route("/studies/{study}/series/{series}/instances", search(Level.INSTANCE)),
         Route("/studies/{study}/metadata", study_metadata),
-        Route("/studies/{study}/series/{series}/metadata", series_metadata),
         Route(f"{instance}/metadata", instance_metadata),
-        Route(f"{instance}/frames/{{frames}}", lambda r: wado.frames(reader, r)),
         *(
             Route(
                 f"{level}/{kind}",
@@ -151,7 +161,7 @@ def create_app(
             )
             for kind in ("rendered", "thumbnail")
         ),
-        Route("/studies/{study}/bulkdata/{prefix}/{rest}", lambda r: wado.bulkdata(reader, r)),
+        Route("/studies/{study}/bulkdata/{prefix}/{rest}", bulkdata),
         # Alternate framesPath names (…/htj2k/1, …/htj2kThumbnail/1): after every
         # fixed route, which Starlette tries first.
         Route(f"{instance}/{{alternate}}/{{frames}}", alternate_frames),

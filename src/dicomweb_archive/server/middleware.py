@@ -37,7 +37,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, observe)
         finally:
-            headers = dict(scope.get("headers") or [])
+            asked = next((v for k, v in scope.get("headers") or () if k == b"range"), b"")
             client = scope.get("client")
             entry = {
                 "client": client[0] if client else None,
@@ -47,10 +47,15 @@ class AccessLog:
                 "status": status or 500,
                 "bytes": sent,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
-                "range": headers.get(b"range", b"").decode("latin-1") or None,
+                "range": asked.decode("latin-1") or None,
             }
-            present = {k: v for k, v in entry.items() if v is not None}
-            self.logger.info(orjson.dumps(present).decode())
+            line = orjson.dumps({k: v for k, v in entry.items() if v is not None}).decode()
+            # The record made directly: Logger.info would also look for its
+            # caller in the stack, a tenth of the cost of a stored frame.
+            record = self.logger.makeRecord(
+                self.logger.name, logging.INFO, __file__, 0, line, (), None
+            )
+            self.logger.handle(record)
 
 
 class ResourcePolicy:

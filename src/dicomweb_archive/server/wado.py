@@ -1,7 +1,11 @@
 """WADO-RS: metadata, frames and bulk data from the archive's stored bytes.
 
 Stored bodies go out untouched (a byte slice of a file: ranges, ETag, HEAD);
-frames asked for in Explicit VR Little Endian are decoded on the way.
+frames asked for in Explicit VR Little Endian are decoded on the way.  The
+functions here run on the event loop: the usual answer, one stored frame or
+document, is a stat and one read, cheaper than a hand-off to a worker thread;
+decoding, cutting codestreams and joining several frames go to a worker thread
+(:class:`ThreadedResponse`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dicomweb_archive.server.negotiation import (
 from dicomweb_archive.server.responses import (
     SMALL,
     RangeResponse,
+    ThreadedResponse,
     entity_tag,
     not_modified,
     slice_tag,
@@ -65,8 +70,11 @@ def metadata(archive: ArchiveReader, request: Request, relative: str) -> Respons
     etag = entity_tag(stored.version, "identity")
     if not_modified(request, etag):
         return RangeResponse(request, b"", DICOM_JSON, headers=headers, etag=etag)
-    body = gzip.decompress(stored.read())
-    return RangeResponse(request, body, DICOM_JSON, headers=headers, etag=etag)
+    return ThreadedResponse(
+        lambda: RangeResponse(
+            request, gzip.decompress(stored.read()), DICOM_JSON, headers=headers, etag=etag
+        )
+    )
 
 
 def frame_numbers(text: str) -> list[int]:
@@ -178,8 +186,16 @@ def _alternate(
 
 def frames(archive: ArchiveReader, request: Request, alternate: str | None = None) -> Response:
     """Frames (``…/frames/1,2``) or an alternate ``framesPath`` (``…/htj2k/1``)."""
-    instance = _instance(request)
     numbers = frame_numbers(request.path_params["frames"])
+    if len(numbers) > 1:
+        return ThreadedResponse(lambda: _frames(archive, request, numbers, alternate))
+    return _frames(archive, request, numbers, alternate)
+
+
+def _frames(
+    archive: ArchiveReader, request: Request, numbers: list[int], alternate: str | None
+) -> Response:
+    instance = _instance(request)
     ranges = accepted(request)
     reduce_to = _reduction(request, alternate)
     sources = [_Frames.load([archive.locate(paths.frame_path(*instance, n)) for n in numbers])]
@@ -196,16 +212,19 @@ def frames(archive: ArchiveReader, request: Request, alternate: str | None = Non
         single_part=len(numbers) == 1,
     )
     if not rendition.stored:
-        meta = _instance_metadata(archive, instance)
-        image = ImagePixel.from_metadata(meta)
-        payloads = [
-            native_bytes(decode_frame(p, primary.transfer_syntax, image))
-            for p in primary.payloads()
-        ]
-        return _decoded(request, rendition, payloads, primary.slices)
+
+        def decoded() -> Response:
+            image = ImagePixel.from_metadata(_instance_metadata(archive, instance))
+            payloads = [
+                native_bytes(decode_frame(p, primary.transfer_syntax, image))
+                for p in primary.payloads()
+            ]
+            return _decoded(request, rendition, payloads, primary.slices)
+
+        return ThreadedResponse(decoded)
     chosen = sources[rendition.source]
     if reduce_to and chosen.transfer_syntax in _HTJ2K_SYNTAXES:
-        return _reduced(request, rendition, chosen, reduce_to)
+        return ThreadedResponse(lambda: _reduced(request, rendition, chosen, reduce_to))
     first = chosen.slices[0]
     if rendition.multipart and len(chosen.slices) == 1:
         # The stored body itself: identical bytes on every request, ranges work.

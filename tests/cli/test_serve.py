@@ -58,8 +58,13 @@ def test_bad_upload_size(tmp_path: Path) -> None:
     assert "is not a size" in result.output
 
 
-def test_served_by_the_real_command(tmp_path: Path) -> None:
-    """`dwa serve` as users run it: CORS origins, access log on standard error."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_served_by_the_real_command(tmp_path: Path, workers: int) -> None:
+    """`dwa serve` as users run it: CORS origins, access log on standard error.
+
+    With ``--workers 2`` the same answers come from two processes sharing the
+    port, each one configured from the command line through the environment.
+    """
     archive = tmp_path / "archive"
     assert Converter(archive, ConvertOptions(workers=1)).convert(
         [get_testdata_file("CT_small.dcm")]
@@ -69,6 +74,7 @@ def test_served_by_the_real_command(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
     command += ["--port", str(port), "--cors-origin", "http://viewer.example"]
+    command += ["--workers", str(workers)]
     log = tmp_path / "stderr.log"
     with open(log, "wb") as stderr:
         process = subprocess.Popen(command, stderr=stderr)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
+from typing import Any
 
 import click
+import orjson
 
 from dicomweb_archive.errors import DicomwebArchiveError
 
@@ -58,6 +60,13 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     show_default=True,
     help="One JSON line per request on standard error.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, None),
+    help="Server processes sharing the port; one uses one core at most.",
+)
 def serve(
     archive: str,
     host: str,
@@ -67,13 +76,15 @@ def serve(
     max_upload_size: int,
     cors_origins: tuple[str, ...],
     access_log: bool,
+    workers: int,
 ) -> None:
     """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS)."""
     try:
         import uvicorn
 
-        from dicomweb_archive.server.app import create_app
-        from dicomweb_archive.server.middleware import ACCESS_LOGGER
+        from dicomweb_archive.server.app import OPTIONS_VARIABLE, create_app, open_index
+        from dicomweb_archive.server.middleware import enable_access_log
+        from dicomweb_archive.store.directory import Archive
     except ImportError as exc:
         click.echo(
             f"error: dwa serve needs the server extra ({exc.name} is missing): "
@@ -81,24 +92,37 @@ def serve(
             err=True,
         )
         sys.exit(1)
+    options: dict[str, Any] = {
+        "archive_root": archive,
+        "base_path": base_path,
+        "write_token": write_token or None,
+        "max_upload_bytes": max_upload_size or None,
+        "cors_origins": cors_origins,
+    }
     try:
-        app = create_app(
-            archive,
-            base_path=base_path,
-            write_token=write_token or None,
-            max_upload_bytes=max_upload_size or None,
-            cors_origins=cors_origins,
-        )
+        app = create_app(**options)
+        if workers > 1:
+            # Built once here, not by every worker at once.
+            open_index(Archive(archive)).close()
     except DicomwebArchiveError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"serving {archive} at http://{host}:{port}{base_path}", err=True)
-    if access_log:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger = logging.getLogger(ACCESS_LOGGER)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
     # Our access log replaces uvicorn's, which lacks sizes and durations.
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    if workers == 1:
+        if access_log:
+            enable_access_log()
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        return
+    # Worker processes import the application: its arguments go by the environment
+    # (the write token too, which stays out of the command line).
+    os.environ[OPTIONS_VARIABLE] = orjson.dumps({**options, "access_log": access_log}).decode()
+    uvicorn.run(
+        "dicomweb_archive.server.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+    )

@@ -23,11 +23,15 @@ from dicomweb_archive.errors import (
 )
 from dicomweb_archive.model import paths
 from dicomweb_archive.server import qido, rendered, retrieve, wado
-from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy
+from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
 from dicomweb_archive.server.stow import DEFAULT_MAX_UPLOAD_BYTES, StowService
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, Level, QidoIndex
 from dicomweb_archive.store.reader import ArchiveReader
+
+#: The environment variable carrying :func:`create_app`'s arguments to the
+#: worker processes of ``dwa serve --workers`` (see :func:`app_from_environment`).
+OPTIONS_VARIABLE = "DWA_SERVE_OPTIONS"
 
 _STATUS = (
     (InvalidInputError, 400),
@@ -40,6 +44,28 @@ def _error(request: Request, exc: Exception) -> Response:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     body = orjson.dumps({"status": status, "error": type(exc).__name__, "detail": str(exc)})
     return Response(body, status_code=status, media_type="application/json")
+
+
+def open_index(archive: Archive) -> QidoIndex:
+    """The archive's QIDO index, built first when there is none."""
+    fresh = not archive.path(f"{paths.WORK_DIR}/{INDEX_FILE}").exists()
+    index = QidoIndex(archive)
+    if fresh:
+        index.rebuild()
+    return index
+
+
+def app_from_environment() -> Starlette:
+    """:func:`create_app` with the keyword arguments in ``$DWA_SERVE_OPTIONS`` (JSON).
+
+    The application factory of each worker process of ``dwa serve --workers``;
+    ``"access_log": true`` there also turns the access log on in the worker.
+    """
+    options = orjson.loads(os.environ[OPTIONS_VARIABLE])
+    if options.pop("access_log", False):
+        enable_access_log()
+    options["cors_origins"] = tuple(options.get("cors_origins", ("*",)))
+    return create_app(**options)
 
 
 def create_app(
@@ -67,10 +93,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        fresh = not archive.path(f"{paths.WORK_DIR}/{INDEX_FILE}").exists()
-        index = QidoIndex(archive)
-        if fresh:
-            index.rebuild()
+        index = open_index(archive)
         state["index"] = index
         try:
             yield

@@ -11,6 +11,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 ACCESS_LOGGER = "dicomweb_archive.access"
 
 
+def enable_access_log() -> None:
+    """Write the access log's JSON lines, bare, to standard error."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if any(getattr(h, "dwa_access_log", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.dwa_access_log = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 class AccessLog:
     """One JSON line per request: method, path, status, bytes sent, duration."""
 

@@ -16,14 +16,16 @@ missing browser or viewer fails the tests (never skips them), pointing at
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Playwright, sync_playwright
 
 from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder
 from dicomweb_archive.samples import write_ct_series
 from tests.integration.conftest import (
     DEPLOY_CONF,
@@ -70,6 +73,21 @@ SLICES = 40
 ROWS = COLUMNS = 256
 PATIENT_NAME = "Browser^Ohif"
 PATIENT_ID = "DWA-BROWSER-1"
+
+#: OHIF's data source settings for ``dwa serve`` (qidoRoot/wadoRoot are added).
+DWA_SERVE_SOURCE: dict[str, object] = {
+    "imageRendering": "wadors",
+    "thumbnailRendering": "wadors",
+    "enableStudyLazyLoad": True,
+    "supportsWildcard": True,
+    "supportsFuzzyMatching": False,
+    "bulkDataURI": {"enabled": True},
+}
+#: The progressive-loading recipe of deploy/README.md: the extension module,
+#: served on the viewer's origin at this URL, switched on by the data source.
+PROGRESSIVE_EXTENSION = REPO / "deploy" / "ohif-progressive.mjs"
+PROGRESSIVE_EXTENSION_URL = "/dicomweb-archive-progressive.mjs"
+PROGRESSIVE_SOURCE: dict[str, object] = {**DWA_SERVE_SOURCE, "progressiveLoading": True}
 
 _RUN_MAKE = "Run `make test` (it installs everything the browser tests need)"
 
@@ -303,7 +321,7 @@ http {{
         location = /app-config.js {{
             alias {config};
         }}
-        # Single-page application: every route (/, /viewer, ...) is index.html.
+{extra_locations}        # Single-page application: every route (/, /viewer, ...) is index.html.
         location / {{
             try_files $uri /index.html;
         }}
@@ -312,16 +330,31 @@ http {{
 """
 
 
-def viewer_conf(prefix: Path, port: int, dist: Path, config: Path) -> str:
-    text = VIEWER_CONF.format(port=port, dist=_quoted(dist), config=_quoted(config))
+def viewer_conf(
+    prefix: Path, port: int, dist: Path, config: Path, files: Mapping[str, Path] | None = None
+) -> str:
+    """The viewer's nginx configuration; ``files`` maps more URL paths to files."""
+    extra = "".join(
+        f"        location = {url} {{\n            alias {_quoted(path)};\n        }}\n"
+        for url, path in (files or {}).items()
+    )
+    text = VIEWER_CONF.format(
+        port=port, dist=_quoted(dist), config=_quoted(config), extra_locations=extra
+    )
     return render_conf(text, _nginx_paths(prefix))
 
 
-def app_config(data_source: dict[str, object]) -> dict[str, object]:
-    """OHIF's window.config with one DICOMweb data source and no distractions."""
+def app_config(
+    data_source: dict[str, object], extensions: Sequence[str] = ()
+) -> dict[str, object]:
+    """OHIF's window.config with one DICOMweb data source and no distractions.
+
+    ``extensions`` are URLs of OHIF extensions as plain ES modules, which OHIF
+    imports at start-up (deploy/ohif-progressive.mjs is one).
+    """
     return {
         "routerBasename": "/",
-        "extensions": [],
+        "extensions": list(extensions),
         "modes": [],
         "showStudyList": True,
         "maxNumberOfWebWorkers": 2,
@@ -347,23 +380,34 @@ def app_config(data_source: dict[str, object]) -> dict[str, object]:
 
 @contextlib.contextmanager
 def serve_viewer(
-    prefix: Path, dist: Path, dicomweb: str, data_source: dict[str, object]
+    prefix: Path,
+    dist: Path,
+    dicomweb: str,
+    data_source: dict[str, object],
+    extensions: Mapping[str, Path] | None = None,
 ) -> Iterator[Viewer]:
-    """The OHIF viewer on its own nginx, pointed at the DICOMweb root ``dicomweb``."""
+    """The OHIF viewer on its own nginx, pointed at the DICOMweb root ``dicomweb``.
+
+    ``extensions`` maps URL paths on the viewer's origin to extension modules
+    served there and listed in the configuration, as a deployment would.
+    """
     prefix.mkdir(parents=True, exist_ok=True)
-    config = app_config({"qidoRoot": dicomweb, "wadoRoot": dicomweb, **data_source})
+    config = app_config(
+        {"qidoRoot": dicomweb, "wadoRoot": dicomweb, **data_source}, list(extensions or {})
+    )
     config_file = prefix / "app-config.js"
     config_file.write_text(f"window.config = {json.dumps(config, indent=2)};\n")
     with _nginx(
-        prefix, lambda port: viewer_conf(prefix, port, dist, config_file), "/app-config.js"
+        prefix,
+        lambda port: viewer_conf(prefix, port, dist, config_file, extensions),
+        "/app-config.js",
     ) as origin:
         yield Viewer(origin=origin, dicomweb=dicomweb, config=config)
 
 
-@pytest.fixture(scope="session")
-def dwa_serve(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Iterator[str]:
-    """A live ``dwa serve`` over the study's archive; yields its DICOMweb root."""
-    folder = tmp_path_factory.mktemp("dwa-serve")
+@contextlib.contextmanager
+def run_dwa_serve(archive: Path, folder: Path) -> Iterator[str]:
+    """A live ``dwa serve`` over ``archive`` (log in ``folder``); yields its DICOMweb root."""
     log_path = folder / "serve.log"
     problems = []
     for _attempt in range(3):
@@ -371,7 +415,7 @@ def dwa_serve(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Iterato
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "dicomweb_archive.cli"]
-                + ["serve", str(study.archive), "--host", "127.0.0.1", "--port", str(port)],
+                + ["serve", str(archive), "--host", "127.0.0.1", "--port", str(port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -393,6 +437,33 @@ def dwa_serve(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Iterato
             _stop(process)
         return
     pytest.fail("could not start `dwa serve`:\n" + "\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def dwa_serve(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Iterator[str]:
+    """A live ``dwa serve`` over the study's archive; yields its DICOMweb root."""
+    with run_dwa_serve(study.archive, tmp_path_factory.mktemp("dwa-serve")) as root:
+        yield root
+
+
+@pytest.fixture(scope="session")
+def transcoded_study(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Study:
+    """The same study in a second archive with HTJ2K alternates (``dwa transcode``)."""
+    archive = tmp_path_factory.mktemp("browser-htj2k") / "archive"
+    shutil.copytree(study.archive, archive)
+    result = Transcoder(archive, TranscodeOptions(workers=1)).transcode()
+    assert result.ok, result
+    return dataclasses.replace(study, archive=archive)
+
+
+@pytest.fixture(scope="session")
+def dwa_serve_htj2k(
+    tmp_path_factory: pytest.TempPathFactory, transcoded_study: Study
+) -> Iterator[str]:
+    """A live ``dwa serve`` over the transcoded archive; yields its DICOMweb root."""
+    folder = tmp_path_factory.mktemp("dwa-serve-htj2k")
+    with run_dwa_serve(transcoded_study.archive, folder) as root:
+        yield root
 
 
 @pytest.fixture(scope="session")

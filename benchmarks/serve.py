@@ -14,13 +14,12 @@ the other within each of ``--repeat`` rounds, and reports medians:
 * QIDO-RS ``/studies`` and ``/studies/{st}/series``, one at a time.
 
 The servers: nginx running ``deploy/nginx.conf`` (rendered for a private prefix,
-as the integration tests do); ``dwa serve`` as shipped; uvicorn's command line
-with the application factory :func:`app` (``uvicorn --factory serve:app``) and
-``--workers 2``, with and without uvicorn's access log; with ``--http httptools
---loop uvloop`` in one process and in two, when both import (from the
-environment or from ``--extras``, a folder filled by ``pip install --target``:
-they are not dependencies of the project).  Besides the client's view, each run
-records the CPU time of the server's processes (from ``/proc``) and of ``wrk``.
+as the integration tests do); ``dwa serve`` as shipped (uvloop and httptools),
+with ``--workers 2`` and with ``--no-access-log``; and, for comparison, the same
+application on uvicorn's pure-Python stack (``--http h11 --loop asyncio``,
+no access log) through the application factory :func:`app` (``uvicorn --factory
+serve:app``).  Besides the client's view, each run records the CPU time of the
+server's processes (from ``/proc``) and of ``wrk``.
 
 Every response is checked before the load (status 200, body equal to the file
 it comes from, or the expected number of QIDO rows) and every load run must end
@@ -36,7 +35,6 @@ import datetime
 import gzip
 import http.client
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -349,60 +347,33 @@ def nginx_server(binary: str, archive: Path) -> Server:
     return Server("nginx (deploy/nginx.conf)", [*command, "-g", "daemon off;"], port)
 
 
-def python_environment(extras: Path | None = None) -> dict[str, str]:
-    """Bytecode cached (as an installed package), optional extra packages on the path."""
+def python_environment() -> dict[str, str]:
+    """Bytecode cached (as an installed package)."""
     env = dict(os.environ, PYTHONPYCACHEPREFIX=str(WORK / "pycache"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("PYTHONPATH", None)
-    if extras is not None:
-        env["PYTHONPATH"] = str(extras)
     return env
 
 
-def find_extras(folder: Path) -> Path | None:
-    """Where uvloop and httptools come from: nowhere extra (the environment) or ``folder``.
-
-    Raises LookupError when neither has both.
-    """
-    if all(importlib.util.find_spec(m) for m in ("uvloop", "httptools")):
-        return None
-    if all((folder / m).is_dir() for m in ("uvloop", "httptools")):
-        return folder
-    raise LookupError("uvloop/httptools")
-
-
-def our_servers(archive: Path, extras: Path | None, with_extras: bool) -> list[Server]:
-    """``dwa serve`` as shipped, then uvicorn's command line with the factory :func:`app`."""
+def our_servers(archive: Path) -> list[Server]:
+    """``dwa serve`` as shipped and in variants; the application on uvicorn's h11 + asyncio."""
     env = dict(python_environment(), **{ARCHIVE_VARIABLE: str(archive)})
-    port = free_port()
-    servers = [
-        Server("`dwa serve`", [str(DWA), "serve", str(archive), "--port", str(port)], port, env)
-    ]
-    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "serve:app", "--app-dir", str(HERE)]
-    uvicorn += ["--host", "127.0.0.1"]
-    h11 = ["--http", "h11", "--loop", "asyncio"]
-    fast = ["--http", "httptools", "--loop", "uvloop", "--no-access-log"]
-    fast_env = dict(python_environment(extras), **{ARCHIVE_VARIABLE: str(archive)})
     variants = [
-        ("uvicorn, 2 workers, h11, asyncio", ["--workers", "2", *h11], env),
-        (
-            "uvicorn, 2 workers, h11, asyncio, no access log",
-            ["--workers", "2", *h11, "--no-access-log"],
-            env,
-        ),
+        ("`dwa serve`", []),
+        ("`dwa serve --workers 2`", ["--workers", "2"]),
+        ("`dwa serve --no-access-log`", ["--no-access-log"]),
     ]
-    if with_extras:
-        variants += [
-            ("uvicorn, 1 process, httptools, uvloop, no access log", fast, fast_env),
-            (
-                "uvicorn, 2 workers, httptools, uvloop, no access log",
-                ["--workers", "2", *fast],
-                fast_env,
-            ),
-        ]
-    for name, options, variant_env in variants:
+    servers = []
+    for name, options in variants:
         port = free_port()
-        servers.append(Server(name, [*uvicorn, "--port", str(port), *options], port, variant_env))
+        command = [str(DWA), "serve", str(archive), "--port", str(port), *options]
+        servers.append(Server(name, command, port, env))
+    port = free_port()
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "serve:app", "--app-dir", str(HERE)]
+    uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--http", "h11", "--loop", "asyncio"]
+    uvicorn.append("--no-access-log")
+    name = "same application, uvicorn h11 + asyncio, no access log"
+    servers.append(Server(name, uvicorn, port, env))
     return servers
 
 
@@ -771,7 +742,6 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each frame run")
     parser.add_argument("--meta-concurrency", type=int, default=6)
     parser.add_argument("--limit", type=int, default=2_000_000, help="most requests per run")
-    parser.add_argument("--extras", type=Path, default=WORK / "extras")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--profile", action="store_true", help="py-spy on `dwa serve`")
     args = parser.parse_args()
@@ -789,11 +759,7 @@ def main() -> None:
 
     archive = convert_archive(args.slices, args.rows, args.columns)
     t = targets(archive)
-    try:
-        extras, with_extras = find_extras(args.extras), True
-    except LookupError:
-        extras, with_extras = None, False
-    servers = [nginx_server(nginx, archive), *our_servers(archive, extras, with_extras)]
+    servers = [nginx_server(nginx, archive), *our_servers(archive)]
     profile_text = ""
     load_before = os.getloadavg()[0]
     with running(servers):
@@ -819,8 +785,6 @@ def main() -> None:
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
     )
     report(load, servers, args)
-    if not with_extras:
-        print(f"\n(uvloop/httptools neither importable nor in {args.extras}: variants skipped)")
     if profile_text:
         print("\n```\n" + profile_text + "\n```")
 

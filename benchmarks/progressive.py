@@ -1,0 +1,322 @@
+"""First image in the real OHIF viewer: progressive (HTJ2K byte ranges) against plain.
+
+    .venv/bin/python benchmarks/progressive.py [--slices 60] [--size 512] [--runs 5]
+
+One CT series (``dicomweb_archive.samples``) is converted twice: as it is, and
+with HTJ2K alternates (``dwa transcode``).  ``dwa serve`` serves each; OHIF
+(npm ``@ohif/app``, ``make ohif``) runs in headless Chromium (Debian's
+``/usr/bin/chromium``) on its own nginx, exactly as the browser tests set it up
+(``tests/browser/conftest.py``):
+
+* **plain**: OHIF's own retrieve configuration (one streamed request of
+  ``…/frames/{n}`` per stack image, native pixels);
+* **progressive**: the recipe of ``deploy/README.md`` (the extension
+  ``deploy/ohif-progressive.mjs``, ``progressiveLoading: true``).
+
+Each run is a cold browser profile opening ``/viewer?StudyInstanceUIDs=…``.
+Measured from the page (Cornerstone's ``CORNERSTONE_STACK_NEW_IMAGE`` events)
+and from Chromium's network events (DevTools protocol), on one clock:
+
+* time from navigation start to the first image drawn, and to the final
+  (full-resolution) one;
+* time from the first pixel request to the first image (without OHIF's
+  start-up, which dominates on a 2-core machine);
+* bytes received from the DICOMweb origin before the first image: all of them
+  (QIDO, metadata, pixels) and the pixel requests alone.
+
+Runs alternate between the two configurations; medians are printed as a
+Markdown table for ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the browser tests' fixtures are reused as helpers
+
+import pydicom  # noqa: E402
+from playwright.sync_api import CDPSession, Playwright, sync_playwright  # noqa: E402
+from tests.browser.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DWA_SERVE_SOURCE,
+    OHIF_PACKAGE,
+    PROGRESSIVE_EXTENSION,
+    PROGRESSIVE_EXTENSION_URL,
+    PROGRESSIVE_SOURCE,
+    Viewer,
+    run_dwa_serve,
+    serve_viewer,
+)
+
+from dicomweb_archive import Converter, ConvertOptions  # noqa: E402
+from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder  # noqa: E402
+from dicomweb_archive.samples import write_ct_series  # noqa: E402
+
+FULL_RESOLUTION = 8  # Cornerstone's ImageQualityStatus
+TIMEOUT_S = 90.0
+
+RECORD_STACK_IMAGES = """
+window.__stackImages = [];
+window.addEventListener('CORNERSTONE_STACK_NEW_IMAGE', (event) => {
+  const {image, imageId} = event.detail || {};
+  if (image) {
+    window.__stackImages.push({time: Date.now(), imageId, quality: image.imageQualityStatus});
+  }
+}, true);
+"""
+PIXEL_PATHS = ("/frames/", "/htj2k/")
+
+
+@dataclass
+class Wire:
+    """Chromium's network events for one page, on the wall clock (seconds)."""
+
+    urls: dict[str, str] = field(default_factory=dict)
+    sent: dict[str, float] = field(default_factory=dict)
+    received: list[tuple[float, str, int]] = field(default_factory=list)
+    offset: float | None = None  # wall time minus the protocol's monotonic time
+
+    def watch(self, session: CDPSession) -> None:
+        session.on("Network.requestWillBeSent", self._sent)
+        session.on("Network.dataReceived", self._data)
+        session.send("Network.enable")
+
+    def _sent(self, event: dict[str, Any]) -> None:
+        if self.offset is None:
+            self.offset = event["wallTime"] - event["timestamp"]
+        self.urls[event["requestId"]] = event["request"]["url"]
+        self.sent[event["requestId"]] = event["timestamp"]
+
+    def _data(self, event: dict[str, Any]) -> None:
+        # encodedDataLength: bytes as they came over the wire (gzip metadata
+        # compressed); 0 for data that Chromium accounts for elsewhere.
+        size = event["encodedDataLength"] or event["dataLength"]
+        self.received.append((event["timestamp"], event["requestId"], size))
+
+    def wall(self, timestamp: float) -> float:
+        assert self.offset is not None
+        return timestamp + self.offset
+
+    def first_pixel_request(self, origin: str) -> float:
+        return min(
+            self.wall(t)
+            for rid, t in self.sent.items()
+            if self.urls[rid].startswith(origin) and any(p in self.urls[rid] for p in PIXEL_PATHS)
+        )
+
+    def bytes_before(self, wall_time: float, wanted: Callable[[str], bool]) -> int:
+        """Bytes received by ``wall_time`` for the URLs ``wanted`` accepts."""
+        return sum(
+            size
+            for timestamp, rid, size in self.received
+            if self.wall(timestamp) <= wall_time and wanted(self.urls.get(rid, ""))
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    first_image_s: float
+    final_image_s: float
+    request_to_image_s: float
+    bytes_before_first: int
+    pixel_bytes_before_first: int
+    #: Of those, the requests for the image shown (/frames/ or /htj2k/ of it).
+    shown_bytes_before_first: int
+
+
+#: Chromium's network throttling: None, or (latency ms, down and up bits/s).
+#: "4g" is the profile of the Cornerstone3D progressive-loading measurements.
+NETWORKS: dict[str, tuple[float, float, float] | None] = {
+    "loopback": None,
+    "4g": (10.0, 30e6, 5e6),
+}
+
+
+def measure(
+    playwright: Playwright, viewer: Viewer, study_uid: str, profile: Path, network: str
+) -> Run:
+    context = playwright.chromium.launch_persistent_context(
+        profile,
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=list(CHROMIUM_ARGS),
+        viewport={"width": 1280, "height": 900},
+    )
+    try:
+        page = context.pages[0] if context.pages else context.new_page()
+        page.add_init_script(RECORD_STACK_IMAGES)
+        wire = Wire()
+        session = context.new_cdp_session(page)
+        wire.watch(session)
+        throttle = NETWORKS[network]
+        if throttle:
+            latency, down, up = throttle
+            session.send(
+                "Network.emulateNetworkConditions",
+                {
+                    "offline": False,
+                    "latency": latency,
+                    "downloadThroughput": down / 8,
+                    "uploadThroughput": up / 8,
+                },
+            )
+        page.goto(f"{viewer.origin}/viewer?StudyInstanceUIDs={study_uid}", timeout=60_000)
+        deadline = time.monotonic() + TIMEOUT_S
+        images: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            images = page.evaluate("window.__stackImages")
+            if any(i["quality"] == FULL_RESOLUTION for i in images):
+                break
+            page.wait_for_timeout(50)
+        else:
+            raise RuntimeError(f"no full-resolution image within {TIMEOUT_S} s")
+        start = page.evaluate("performance.timeOrigin") / 1000
+        first = images[0]["time"] / 1000
+        final = next(i["time"] for i in images if i["quality"] == FULL_RESOLUTION) / 1000
+        origin = viewer.dicomweb.rsplit("/dicomweb", 1)[0]
+        frame = images[0]["imageId"].removeprefix("wadors:")
+        shown = (frame, frame.replace("/frames/", "/htj2k/"))
+
+        def pixels(url: str) -> bool:
+            return url.startswith(origin) and any(p in url for p in PIXEL_PATHS)
+
+        return Run(
+            first_image_s=first - start,
+            final_image_s=final - start,
+            request_to_image_s=first - wire.first_pixel_request(origin),
+            bytes_before_first=wire.bytes_before(first, lambda url: url.startswith(origin)),
+            pixel_bytes_before_first=wire.bytes_before(first, pixels),
+            shown_bytes_before_first=wire.bytes_before(first, lambda url: url in shown),
+        )
+    finally:
+        context.close()
+
+
+@dataclass(frozen=True)
+class Archives:
+    plain: Path
+    htj2k: Path
+    study_uid: str
+    frame_bytes: int  # one stored frame, native
+    htj2k_bytes: int  # the same frame's HTJ2K body
+
+
+def prepare(work: Path, slices: int, size: int) -> Archives:
+    files = write_ct_series(work / "p10", slices=slices, rows=size, columns=size)
+    plain = work / "plain"
+    assert Converter(plain, ConvertOptions()).convert([str(f) for f in files]).ok
+    htj2k = work / "htj2k"
+    shutil.copytree(plain, htj2k)
+    assert Transcoder(htj2k, TranscodeOptions()).transcode().ok
+    frame = next(plain.glob("studies/*/series/*/instances/*/frames/1"))
+    alternate = htj2k / frame.relative_to(plain).parent.parent / "htj2k" / "1"
+    uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    return Archives(plain, htj2k, uid, frame.stat().st_size, alternate.stat().st_size)
+
+
+@contextlib.contextmanager
+def viewers(work: Path, archives: Archives) -> Iterator[dict[str, Viewer]]:
+    dist = OHIF_PACKAGE / "dist"
+    with contextlib.ExitStack() as stack:
+        plain_root = stack.enter_context(run_dwa_serve(archives.plain, _mkdir(work / "s1")))
+        htj2k_root = stack.enter_context(run_dwa_serve(archives.htj2k, _mkdir(work / "s2")))
+        plain = stack.enter_context(
+            serve_viewer(work / "v1", dist, plain_root, DWA_SERVE_SOURCE)
+        )
+        progressive = stack.enter_context(
+            serve_viewer(
+                work / "v2",
+                dist,
+                htj2k_root,
+                PROGRESSIVE_SOURCE,
+                {PROGRESSIVE_EXTENSION_URL: PROGRESSIVE_EXTENSION},
+            )
+        )
+        yield {"plain": plain, "progressive": progressive}
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    chromium = subprocess.run(
+        [str(CHROMIUM), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; {chromium}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--slices", type=int, default=60)
+    parser.add_argument("--size", type=int, default=512, help="rows and columns")
+    parser.add_argument("--runs", type=int, default=5, help="per configuration")
+    parser.add_argument(
+        "--network", choices=list(NETWORKS), action="append", help="default: all of them"
+    )
+    args = parser.parse_args()
+    networks: list[str] = args.network or list(NETWORKS)
+
+    with tempfile.TemporaryDirectory(prefix="dwa-progressive-") as folder:
+        work = Path(folder)
+        archives = prepare(work, args.slices, args.size)
+        results: dict[tuple[str, str], list[Run]] = {}
+        with viewers(work, archives) as by_name, sync_playwright() as playwright:
+            for network in networks:
+                for run in range(args.runs):
+                    for name, viewer in by_name.items():
+                        profile = work / f"profile-{network}-{name}-{run}"
+                        result = measure(playwright, viewer, archives.study_uid, profile, network)
+                        results.setdefault((network, name), []).append(result)
+                        print(f"{network} {name:12} run {run + 1}: {result}", file=sys.stderr)
+
+    print(
+        f"\n{datetime.date.today()}; {_machine()}; OHIF (npm @ohif/app) from "
+        f"{OHIF_PACKAGE}; CT {args.slices} x {args.size}x{args.size}, one frame "
+        f"{archives.frame_bytes} B stored, {archives.htj2k_bytes} B HTJ2K; "
+        f"medians of {args.runs} cold runs each.\n"
+    )
+    print(
+        "| Network | Configuration | First image | Final image | Pixel request → first image "
+        "| Bytes before first image: all / pixels / the image shown |"
+    )
+    print("|---|---|---|---|---|---|")
+    for (network, name), runs in results.items():
+
+        def med(attr: str, runs: list[Run] = runs) -> float:
+            return statistics.median(getattr(r, attr) for r in runs)
+
+        print(
+            f"| {network} | {name} | {med('first_image_s'):.2f} s "
+            f"| {med('final_image_s'):.2f} s | {med('request_to_image_s') * 1000:.0f} ms "
+            f"| {med('bytes_before_first') / 1024:.0f} KiB / "
+            f"{med('pixel_bytes_before_first') / 1024:.0f} KiB / "
+            f"{med('shown_bytes_before_first') / 1024:.1f} KiB |"
+        )
+
+
+if __name__ == "__main__":
+    main()

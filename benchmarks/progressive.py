@@ -307,7 +307,7 @@ def main() -> None:
     for (network, name), runs in results.items():
 
         def med(attr: str, runs: list[Run] = runs) -> float:
-            return statistics.median(getattr(r, attr) for r in runs)
+            return float(statistics.median(getattr(r, attr) for r in runs))
 
         print(
             f"| {network} | {name} | {med('first_image_s'):.2f} s "

@@ -121,6 +121,11 @@ def profile(source: Path, target: Path, top: int) -> str:
     profiler.enable()
     converter.convert([str(source)])
     profiler.disable()
+    return profile_report(profiler, top)
+
+
+def profile_report(profiler: cProfile.Profile, top: int) -> str:
+    """cProfile's top entries by own and by cumulative time, paths shortened."""
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("tottime").print_stats(top)

@@ -42,12 +42,10 @@ import importlib.metadata
 import io
 import os
 import platform
-import pstats
 import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import time
 import zipfile
 from collections.abc import Callable
@@ -69,6 +67,7 @@ from serve import (
     ensure_program,
     free_port,
     git_state,
+    load_arguments,
     python_environment,
     running,
     targets,
@@ -76,7 +75,7 @@ from serve import (
     version,
 )
 
-from convert import generate
+from convert import generate, profile_report
 
 HERE = Path(__file__).resolve().parent
 #: Everything this script writes: archives, server logs, wrk's path listings.
@@ -294,46 +293,31 @@ def read_sources(source: Source) -> Callable[[], int]:
     return lambda: sum(len(p.read_bytes()) for p in source.files)
 
 
+def piped(command: list[str], cwd: Path | None = None) -> Timed:
+    """``command``'s output counted by ``wc -c`` through a pipe; wall and CPU time."""
+    before = children_cpu()
+    started = time.perf_counter()
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        counted = subprocess.run(
+            ["wc", "-c"], stdin=process.stdout, capture_output=True, text=True, check=True
+        )
+        process.stdout.close()
+    seconds = time.perf_counter() - started
+    if process.returncode:
+        raise SystemExit(f"{command[0]} failed ({process.returncode})")
+    return Timed(seconds, int(counted.stdout.split()[0]), children_cpu() - before)
+
+
 def zip_sources(zip_program: str, source: Source) -> Callable[[], Timed]:
-    """Info-ZIP's ``zip -0`` of the source files into a pipe (``wc -c`` reads it)."""
-
-    def run() -> Timed:
-        before = children_cpu()
-        started = time.perf_counter()
-        command = [zip_program, "-0", "-q", "-", *(p.name for p in source.files)]
-        with subprocess.Popen(command, cwd=source.files[0].parent, stdout=subprocess.PIPE) as zip_:
-            assert zip_.stdout is not None
-            counted = subprocess.run(
-                ["wc", "-c"], stdin=zip_.stdout, capture_output=True, text=True, check=True
-            )
-            zip_.stdout.close()
-        seconds = time.perf_counter() - started
-        if zip_.returncode:
-            raise SystemExit(f"zip failed ({zip_.returncode})")
-        return Timed(seconds, int(counted.stdout.split()[0]), children_cpu() - before)
-
-    return run
+    """Info-ZIP's ``zip -0`` of the source files into a pipe."""
+    names = [p.name for p in source.files]
+    return lambda: piped([zip_program, "-0", "-q", "-", *names], cwd=source.files[0].parent)
 
 
 def cat_sources(source: Source) -> Callable[[], Timed]:
     """``cat`` of the source files into a pipe (``wc -c`` reads it): bytes through the kernel."""
-
-    def run() -> Timed:
-        before = children_cpu()
-        started = time.perf_counter()
-        command = ["cat", *(str(p) for p in source.files)]
-        with subprocess.Popen(command, stdout=subprocess.PIPE) as cat:
-            assert cat.stdout is not None
-            counted = subprocess.run(
-                ["wc", "-c"], stdin=cat.stdout, capture_output=True, text=True, check=True
-            )
-            cat.stdout.close()
-        seconds = time.perf_counter() - started
-        if cat.returncode:
-            raise SystemExit(f"cat failed ({cat.returncode})")
-        return Timed(seconds, int(counted.stdout.split()[0]), children_cpu() - before)
-
-    return run
+    return lambda: piped(["cat", *(str(p) for p in source.files)])
 
 
 def stream_sources(source: Source) -> Callable[[], int]:
@@ -377,12 +361,7 @@ def profile(work: Callable[[], int], top: int = 30) -> str:
     profiler.enable()
     work()
     profiler.disable()
-    text = io.StringIO()
-    stats = pstats.Stats(profiler, stream=text)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    site = sysconfig.get_paths()["purelib"]
-    return text.getvalue().replace(f"{site}/", "").replace(f"{HERE.parent}/src/", "")
+    return profile_report(profiler, top)
 
 
 # --- measurement ----------------------------------------------------------------------
@@ -580,15 +559,7 @@ def report(load: Load, results: Results, source: Source, zip_size: int, n: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--slices", type=int, default=300)
-    parser.add_argument("--rows", type=int, default=512)
-    parser.add_argument("--columns", type=int, default=512)
-    parser.add_argument("--repeat", type=int, default=3, help="rounds (median reported)")
-    parser.add_argument("--duration", type=int, default=10, help="seconds of each frame run")
-    parser.add_argument("--meta-concurrency", type=int, default=6)
-    parser.add_argument("--limit", type=int, default=2_000_000, help="most requests per run")
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser = load_arguments(__doc__)
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one in-process ZIP of the folder study"
     )

@@ -733,8 +733,9 @@ def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
         print(f"| {server.name} | " + " | ".join(cells) + " |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+def load_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options of a load benchmark: the series' size, rounds, run lengths."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--columns", type=int, default=512)
@@ -743,6 +744,11 @@ def main() -> None:
     parser.add_argument("--meta-concurrency", type=int, default=6)
     parser.add_argument("--limit", type=int, default=2_000_000, help="most requests per run")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    return parser
+
+
+def main() -> None:
+    parser = load_arguments(__doc__)
     parser.add_argument("--profile", action="store_true", help="py-spy on `dwa serve`")
     args = parser.parse_args()
     if args.quick:

@@ -19,6 +19,8 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import pack_study
 from tests.conftest import snapshot, write_instance
 from tests.server.live import live_server
 
@@ -109,6 +111,35 @@ def test_store_several_instances_then_search_and_retrieve(
     assert meta["00100010"]["Value"] == [{"Alphabetic": str(ds.PatientName)}]
     frame = client.get(f"{url}/frames/1", params={"accept": "application/octet-stream"})
     assert frame.content == ds.PixelData
+
+
+def test_storing_into_a_packed_study(client: TestClient, tmp_path: Path, archive: Path) -> None:
+    """A packed study being served takes new instances: it is unpacked, then stored into."""
+    study, files = _study(tmp_path, 3)
+    headers = {"Content-Type": MULTIPART}
+    stored = client.post("/dicomweb/studies", content=_multipart(*files[:2]), headers=headers)
+    assert stored.status_code == 200
+    zipped = pack_study(Archive(archive), study, remove=True)
+    assert zipped.is_file() and not (archive / "studies" / study).exists()
+    first = pydicom.dcmread(io.BytesIO(files[0]))
+    url = f"/dicomweb/studies/{study}/series/{first.SeriesInstanceUID}"
+    # Served from the ZIP (and its handle kept open by the server) before the store.
+    assert len(client.get(f"{url}/metadata").json()) == 2
+
+    body = _multipart(files[2])
+    response = client.post(f"/dicomweb/studies/{study}", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert not zipped.exists() and (archive / "studies" / study).is_dir()
+    assert len(client.get(f"{url}/metadata").json()) == 3
+    [row] = client.get("/dicomweb/studies", params={"StudyInstanceUID": study}).json()
+    assert row["00201208"]["Value"] == [3]
+    for data in files:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        frame = client.get(
+            f"{url}/instances/{ds.SOPInstanceUID}/frames/1",
+            params={"accept": "application/octet-stream"},
+        )
+        assert frame.content == ds.PixelData
 
 
 def test_a_bad_part_fails_alone(client: TestClient, tmp_path: Path, archive: Path) -> None:

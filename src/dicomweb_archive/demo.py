@@ -94,7 +94,10 @@ def run(folder: Path) -> int:
         ):
             print(f"  {path.relative_to(archive)}  ({path.stat().st_size:,} bytes)")
     print(
-        "\nserve it as static files: deploy/nginx.conf (OHIF with staticWado: true);"
+        f"\nserve it over DICOMweb: .venv/bin/dwa serve {archive}"
+        "  (http://127.0.0.1:8042/dicomweb: QIDO-RS, WADO-RS, STOW-RS)"
+        "\nor as static files: deploy/nginx.conf (OHIF with staticWado: true);"
+        f"\nprogressive loading: .venv/bin/dwa transcode {archive}, then deploy/README.md;"
         f"\nconvert more: .venv/bin/dwa convert FILES... -o {archive}"
     )
     return 0 if result.ok else 1

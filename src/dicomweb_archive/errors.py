@@ -9,6 +9,8 @@
     │   ├── MalformedDicomError          it parses, but breaks the standard
     │   └── InvalidUIDError              a UID that cannot name a resource
     ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
+    ├── FastPathUnsupportedError         the fast P10 writer leaves this instance to
+    │                                    pydicom (caught by export_instance, never seen)
     ├── UnsupportedTransferSyntaxError   HTTP 406
     │   └── UnsupportedImageError        the image cannot be encoded in that syntax
     ├── ArchiveError                     the archive itself is unusable
@@ -50,6 +52,15 @@ class InvalidUIDError(InvalidInputError):
 
 class NotAnInstanceError(DicomwebArchiveError):
     """A valid DICOM file that holds no composite instance (a DICOMDIR); skipped."""
+
+
+class FastPathUnsupportedError(DicomwebArchiveError):
+    """The fast P10 writer does not handle this instance; pydicom's path does.
+
+    Raised by :mod:`dicomweb_archive.export.writer` before it returns anything;
+    :func:`~dicomweb_archive.export.p10.export_instance` catches it and
+    regenerates the file with pydicom instead.
+    """
 
 
 class UnsupportedTransferSyntaxError(DicomwebArchiveError):

@@ -20,13 +20,15 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
-from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive.errors import FastPathUnsupportedError, ResourceNotFoundError
+from dicomweb_archive.export.writer import encode_p10
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.p10.frames import native_word_width
 from dicomweb_archive.p10.jsonmodel import WORD_WIDTH, swap_bytes
 from dicomweb_archive.store.studies import StudyFiles
 
 _ITEM_LE = b"\xfe\xff\x00\xe0"
+_PART_START = f"--{multipart.BOUNDARY}\r\n".encode("ascii")
 _ITEM_BE = b"\xff\xfe\xe0\x00"
 
 
@@ -98,6 +100,28 @@ def _frames(archive: StudyFiles, study: str, series: str, sop: str, count: int) 
     return out
 
 
+def _frame_payloads(
+    archive: StudyFiles, study: str, series: str, sop: str, count: int
+) -> list[bytes | memoryview]:
+    """As :func:`_frames`, the payloads as views of the stored bodies (no copy)."""
+    out: list[bytes | memoryview] = []
+    for number in range(1, count + 1):
+        body = archive.read(paths.frame_path(study, series, sop, number))
+        if body.startswith(b"--"):
+            head_end = body.find(b"\r\n\r\n")
+            if (
+                head_end < 0
+                or not body.startswith(_PART_START)
+                or not body.endswith(multipart.TRAILER)
+            ):
+                _, body = multipart.unwrap(body)  # raises as the stored body is wrong
+            else:
+                out.append(memoryview(body)[head_end + 4 : len(body) - len(multipart.TRAILER)])
+                continue
+        out.append(body)
+    return out
+
+
 def _restore_undefined_lengths(ds: Dataset, recorded: list[str]) -> None:
     """Mark the sequences, items and encapsulated values the source left open-ended.
 
@@ -136,18 +160,61 @@ def _restore_undefined_lengths(ds: Dataset, recorded: list[str]) -> None:
                     node = node[index]
 
 
-def export_instance(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
-    """The P10 bytes of one archived instance.
-
-    ``archive`` is an :class:`~dicomweb_archive.store.directory.Archive` or the
-    files of one study (:func:`dicomweb_archive.store.studies.open_study`),
-    packed or not.
-    """
+def _read(archive: StudyFiles, study: str, series: str, sop: str) -> tuple[Any, Any]:
+    """The instance's DICOM JSON and ``info``."""
     meta_path = paths.instance_metadata(study, series, sop)
     if not archive.exists(meta_path):
         raise ResourceNotFoundError(f"instance {sop} is not in the archive")
     [meta] = archive.read_json_gz(meta_path)
     info = archive.read_json_gz(paths.instance_info(study, series, sop))
+    return meta, info
+
+
+def export_instance(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
+    """The P10 bytes of one archived instance.
+
+    ``archive`` is an :class:`~dicomweb_archive.store.directory.Archive` or the
+    files of one study (:func:`dicomweb_archive.store.studies.open_study`),
+    packed or not.  The fast writer (:mod:`dicomweb_archive.export.writer`)
+    makes the common case; whatever it leaves goes through pydicom.
+    """
+    meta, info = _read(archive, study, series, sop)
+    try:
+        return _export_fast(archive, study, series, sop, meta, info)
+    except FastPathUnsupportedError:
+        return _export_pydicom(archive, study, series, sop, meta, info)
+
+
+def export_instance_fast(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
+    """:func:`export_instance` by the fast writer only (raises FastPathUnsupportedError)."""
+    meta, info = _read(archive, study, series, sop)
+    return _export_fast(archive, study, series, sop, meta, info)
+
+
+def export_instance_pydicom(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
+    """:func:`export_instance` through pydicom only (the fallback)."""
+    meta, info = _read(archive, study, series, sop)
+    return _export_pydicom(archive, study, series, sop, meta, info)
+
+
+def _export_fast(
+    archive: StudyFiles, study: str, series: str, sop: str, meta: Any, info: Any
+) -> bytes:
+    document = {k: v for k, v in meta.items() if k not in ("00083002", "7FE00010")}
+    little = bool((info.get("encoding") or {}).get("littleEndian"))
+    return encode_p10(
+        document,
+        info,
+        sop,
+        pixel_element=meta.get("7FE00010"),
+        bulk=_Bulk(archive, study, little),
+        frames=lambda count: _frame_payloads(archive, study, series, sop, count),
+    )
+
+
+def _export_pydicom(
+    archive: StudyFiles, study: str, series: str, sop: str, meta: Any, info: Any
+) -> bytes:
     encoding = info["encoding"]
     little = bool(encoding["littleEndian"])
     pixel = info.get("pixelData")

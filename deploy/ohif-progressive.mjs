@@ -16,7 +16,9 @@
 // stacks and volumes with stages that show a lower-resolution image from the
 // first bytes of each HTJ2K frame and complete it from the rest.  It does so
 // only when the active data source says `progressiveLoading`, so other data
-// sources keep OHIF's behaviour.  See deploy/README.md.
+// sources keep OHIF's behaviour.  It also loads Cornerstone's HTJ2K decoder
+// while OHIF starts, holding image requests until it is ready.  See
+// deploy/README.md (which also recommends `thumbnailRendering: 'thumbnail'`).
 //
 // Requires an archive transcoded with `dwa transcode` (HTJ2K Lossless RPCL
 // alternates at …/instances/{sop}/htj2k/{n}).  Instances without an alternate
@@ -104,6 +106,92 @@ function progressiveVolumeStrategy(cornerstone) {
   };
 }
 
+/**
+ * An 8x8 HTJ2K Lossless codestream (zeros; 164 bytes, OpenJPH via imagecodecs).
+ * Decoding it makes each of Cornerstone's decoding workers fetch, compile and
+ * instantiate the HTJ2K decoder (OpenJPH WebAssembly, 2 MB in OHIF 3.13.2)
+ * while OHIF starts up and loads the study's metadata, instead of when the
+ * first frame's bytes are already there: with nothing cached, that load was
+ * most of the time from the first pixel request to the first image (1.3 s of
+ * 1.7 s under Chromium's "4g"; see benchmarks/README.md, `## progressive`).
+ */
+const WARM_UP_CODESTREAM =
+  '/0//UQApQAAAAAAIAAAACAAAAAAAAAAAAAAACAAAAAgAAAAAAAAAAAABDwEB/1AACAACAAAACf9SAAwAAgABAAEEBEAB' +
+  '/1wAByCIiIiI/2QAFwABT3BlbkpQSCBWZXIgMC4yNi4zLv+QAAoAAAAAADsAAf+TwAAuoP9//3//f/9//3//f/9//3//' +
+  'f/9//3//f/9//3//f/9/APWXQgAxuAAA/9k=';
+
+/** Longest time image requests wait for the decoder (ms). */
+const WARM_UP_HOLD_MS = 5000;
+
+/**
+ * Loads the HTJ2K decoder in every decoding worker, once, and holds back
+ * Cornerstone's interaction and prefetch requests (the shown image's stages,
+ * OHIF's stack prefetch, volume loading) until it is ready.  Holding them
+ * costs next to nothing (a round trip: none of those images can be decoded
+ * earlier); letting them run costs a download of the decoder per decode that
+ * starts while it is still loading (Cornerstone's HTJ2K decoder does not
+ * share a pending load).  Thumbnail requests are not held.  On an error or
+ * after WARM_UP_HOLD_MS the requests are released and Cornerstone loads the
+ * decoder as it would have.
+ */
+let warmedUp = false;
+function warmUpDecoder(cornerstone) {
+  const manager = cornerstone.getWebWorkerManager?.();
+  const workers = manager?.workerRegistry?.dicomImageLoader?.instances?.length;
+  if (warmedUp || !manager?.executeTask || !workers) {
+    return;
+  }
+  warmedUp = true;
+  const bytes = Uint8Array.from(atob(WARM_UP_CODESTREAM), (c) => c.charCodeAt(0));
+  const tasks = [];
+  for (let i = 0; i < workers; i += 1) {
+    // Queued at once, so the worker manager gives each worker one.
+    tasks.push(
+      manager.executeTask('dicomImageLoader', 'decodeTask', {
+        imageFrame: {
+          rows: 8,
+          columns: 8,
+          bitsAllocated: 16,
+          bitsStored: 16,
+          pixelRepresentation: 0,
+          samplesPerPixel: 1,
+          photometricInterpretation: 'MONOCHROME2',
+        },
+        transferSyntax: '1.2.840.10008.1.2.4.202',
+        pixelData: bytes.slice(),
+        options: { preScale: { enabled: false } },
+        decodeConfig: {},
+      })
+    );
+  }
+  const pool = cornerstone.imageLoadPoolManager;
+  const { Interaction, Prefetch } = cornerstone.Enums?.RequestType ?? {};
+  if (!pool?.setMaxSimultaneousRequests || !Interaction || !Prefetch) {
+    return;
+  }
+  const limits = new Map(
+    [Interaction, Prefetch].map((type) => [type, pool.getMaxSimultaneousRequests(type)])
+  );
+  for (const type of limits.keys()) {
+    pool.setMaxSimultaneousRequests(type, 0);
+  }
+  let released = false;
+  const release = () => {
+    if (!released) {
+      released = true;
+      for (const [type, limit] of limits) {
+        // Keep a limit set meanwhile by someone else.
+        if (pool.getMaxSimultaneousRequests(type) === 0) {
+          pool.setMaxSimultaneousRequests(type, limit);
+        }
+      }
+      pool.startGrabbing?.();
+    }
+  };
+  setTimeout(release, WARM_UP_HOLD_MS);
+  Promise.allSettled(tasks).then(release);
+}
+
 const OHIF_VOLUME_STRATEGIES = ['nth', 'interleaveCenter', 'interleaveTopToBottom'];
 
 function cornerstoneOf(extensionManager) {
@@ -111,6 +199,10 @@ function cornerstoneOf(extensionManager) {
     '@ohif/extension-cornerstone.utilityModule.common'
   );
   return entry.exports.getCornerstoneLibraries().cornerstone;
+}
+
+function wantsWarmUp(setting) {
+  return Boolean(setting) && !(typeof setting === 'object' && setting.warmUp === false);
 }
 
 function activeDataSourceConfig(extensionManager) {
@@ -121,16 +213,36 @@ function activeDataSourceConfig(extensionManager) {
 export default {
   id: 'dicomweb-archive.progressive-loading',
 
+  preRegistration({ extensionManager, appConfig }) {
+    // The decoder, as early as OHIF allows: its cornerstone extension,
+    // registered before this one, has started the decoding workers, and the
+    // link is mostly idle while OHIF starts up.  Done when any data source
+    // has `progressiveLoading` (the active one is not known yet), unless it
+    // says `{ warmUp: false }`.
+    const sources = appConfig?.dataSources ?? [];
+    if (sources.some((source) => wantsWarmUp(source?.configuration?.progressiveLoading))) {
+      try {
+        warmUpDecoder(cornerstoneOf(extensionManager));
+      } catch {
+        // not yet available: onModeEnter warms up instead
+      }
+    }
+  },
+
   onModeEnter({ servicesManager, extensionManager }) {
     // `progressiveLoading`: true for the recommended stages; { firstBytes }
     // for them with another first request size; or { stack, volume } with
     // Cornerstone retrieve configurations of one's own (a missing key keeps
-    // OHIF's default for that viewport type).
+    // OHIF's default for that viewport type).  `warmUp: false` in the object
+    // leaves the decoder to be loaded on first use.
     const setting = activeDataSourceConfig(extensionManager).progressiveLoading;
     if (!setting) {
       return;
     }
     const cornerstone = cornerstoneOf(extensionManager);
+    if (wantsWarmUp(setting)) {
+      warmUpDecoder(cornerstone);
+    }
     const custom = typeof setting === 'object' && (setting.stack || setting.volume);
     const chosen = custom ? setting : recommended(cornerstone, setting === true ? {} : setting);
     const provider = cornerstone.utilities.imageRetrieveMetadataProvider;

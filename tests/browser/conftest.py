@@ -84,10 +84,16 @@ DWA_SERVE_SOURCE: dict[str, object] = {
     "bulkDataURI": {"enabled": True},
 }
 #: The progressive-loading recipe of deploy/README.md: the extension module,
-#: served on the viewer's origin at this URL, switched on by the data source.
+#: served on the viewer's origin at this URL, switched on by the data source,
+#: and series thumbnails as the small JPEG ``dwa serve`` renders
+#: (``…/series/{se}/thumbnail``) instead of a whole native frame.
 PROGRESSIVE_EXTENSION = REPO / "deploy" / "ohif-progressive.mjs"
 PROGRESSIVE_EXTENSION_URL = "/dicomweb-archive-progressive.mjs"
-PROGRESSIVE_SOURCE: dict[str, object] = {**DWA_SERVE_SOURCE, "progressiveLoading": True}
+PROGRESSIVE_SOURCE: dict[str, object] = {
+    **DWA_SERVE_SOURCE,
+    "thumbnailRendering": "thumbnail",
+    "progressiveLoading": True,
+}
 
 _RUN_MAKE = "Run `make test` (it installs everything the browser tests need)"
 

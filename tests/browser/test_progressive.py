@@ -15,6 +15,9 @@ What is checked, from the page itself:
   however fast the loopback is.
 * volume (OHIF's MPR layout): slices are fetched lossy first (first bytes)
   and completed afterwards, every viewport draws the volume.
+* the HTJ2K decoder is loaded before the first HTJ2K request (the extension
+  loads it while OHIF starts up), and the series thumbnail is the JPEG of
+  ``…/series/{se}/thumbnail``, not a native frame;
 * no request fails or is answered with an error.
 """
 
@@ -26,6 +29,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route
@@ -221,6 +225,18 @@ def test_stack_shows_a_lossy_image_then_the_final_one(
         e for e in traffic.exchanges.values() if e.request.url in (url, frame_url)
     ]
     assert for_image[0] is head, [e.request.url for e in for_image]
+
+    # The HTJ2K decoder (WebAssembly) was loaded before any HTJ2K byte was
+    # asked for: the extension loads it in the decoding workers while OHIF
+    # starts up and holds the image requests until then, so no decode starts
+    # a load of its own (a second download of the decoder).
+    in_order = [e.request.url for e in traffic.exchanges.values()]
+    decoder = [i for i, u in enumerate(in_order) if urlsplit(u).path.endswith(".wasm")]
+    first_htj2k = next(i for i, u in enumerate(in_order) if "/htj2k/" in u)
+    assert decoder and max(decoder) < first_htj2k, [in_order[i] for i in decoder]
+    # The series thumbnail is dwa serve's JPEG; no native frame is fetched.
+    assert any(urlsplit(u).path.endswith("/thumbnail") for u in in_order), in_order
+    assert not [u for u in in_order if "/frames/" in u]
     assert_no_failed_requests(traffic)
 
 

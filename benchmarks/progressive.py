@@ -1,6 +1,7 @@
 """First image in the real OHIF viewer: progressive (HTJ2K byte ranges) against plain.
 
     .venv/bin/python benchmarks/progressive.py [--slices 60] [--size 512] [--runs 5]
+        [--network loopback|4g ...] [--cache cold|warm ...]
 
 One CT series (``dicomweb_archive.samples``) is converted twice: as it is, and
 with HTJ2K alternates (``dwa transcode``).  ``dwa serve`` serves each; OHIF
@@ -9,18 +10,29 @@ with HTJ2K alternates (``dwa transcode``).  ``dwa serve`` serves each; OHIF
 (``tests/browser/conftest.py``):
 
 * **plain**: OHIF's own retrieve configuration (one streamed request of
-  ``…/frames/{n}`` per stack image, native pixels);
+  ``…/frames/{n}`` per stack image, native pixels), series thumbnails from a
+  native frame (``thumbnailRendering: 'wadors'``);
+* **plain, JPEG thumbnails**: the same with ``thumbnailRendering:
+  'thumbnail'`` (``…/series/{se}/thumbnail``, a few KB), to tell what the
+  thumbnail setting alone gives;
 * **progressive**: the recipe of ``deploy/README.md`` (the extension
-  ``deploy/ohif-progressive.mjs``, ``progressiveLoading: true``).
+  ``deploy/ohif-progressive.mjs``, ``progressiveLoading: true``, JPEG
+  thumbnails).
 
-Each run is a cold browser profile opening ``/viewer?StudyInstanceUIDs=…``.
+Each run opens ``/viewer?StudyInstanceUIDs=…`` in a fresh browser: ``cold``
+with an empty profile (nothing cached: the viewer's bundles and the HTJ2K
+decoder's WebAssembly are downloaded), ``warm`` with a profile that has
+opened another (4-slice) study of the same archive before, so the viewer and
+the decoder come from the browser's cache, as for a returning user.
 Measured from the page (Cornerstone's ``CORNERSTONE_STACK_NEW_IMAGE`` events)
 and from Chromium's network events (DevTools protocol), on one clock:
 
 * time from navigation start to the first image drawn, and to the final
   (full-resolution) one;
-* time from the first pixel request to the first image (without OHIF's
-  start-up, which dominates on a 2-core machine);
+* time from the series metadata answer to the first image, and from the
+  first pixel request to it (both without OHIF's start-up, which dominates
+  on a 2-core machine; the extension holds the pixel requests back until the
+  decoder is loaded, so the first is the fairer comparison);
 * bytes received from the DICOMweb origin before the first image: all of them
   (QIDO, metadata, pixels) and the pixel requests alone.
 
@@ -50,7 +62,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the browser tests' fixtures are reused as helpers
 
 import pydicom  # noqa: E402
-from playwright.sync_api import CDPSession, Playwright, sync_playwright  # noqa: E402
+import tests.browser.conftest as browser_conftest  # noqa: E402
+from playwright.sync_api import (  # noqa: E402
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 from tests.browser.conftest import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -81,6 +100,9 @@ window.addEventListener('CORNERSTONE_STACK_NEW_IMAGE', (event) => {
 }, true);
 """
 PIXEL_PATHS = ("/frames/", "/htj2k/")
+#: OHIF's own configuration with the series thumbnails as dwa serve's JPEG.
+JPEG_THUMBNAILS_SOURCE: dict[str, object] = {**DWA_SERVE_SOURCE, "thumbnailRendering": "thumbnail"}
+CACHES = ("cold", "warm")
 
 
 @dataclass
@@ -89,12 +111,14 @@ class Wire:
 
     urls: dict[str, str] = field(default_factory=dict)
     sent: dict[str, float] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
     received: list[tuple[float, str, int]] = field(default_factory=list)
     offset: float | None = None  # wall time minus the protocol's monotonic time
 
     def watch(self, session: CDPSession) -> None:
         session.on("Network.requestWillBeSent", self._sent)
         session.on("Network.dataReceived", self._data)
+        session.on("Network.loadingFinished", self._finished)
         session.send("Network.enable")
 
     def _sent(self, event: dict[str, Any]) -> None:
@@ -102,6 +126,9 @@ class Wire:
             self.offset = event["wallTime"] - event["timestamp"]
         self.urls[event["requestId"]] = event["request"]["url"]
         self.sent[event["requestId"]] = event["timestamp"]
+
+    def _finished(self, event: dict[str, Any]) -> None:
+        self.finished[event["requestId"]] = event["timestamp"]
 
     def _data(self, event: dict[str, Any]) -> None:
         # encodedDataLength: bytes as they came over the wire (gzip metadata
@@ -120,6 +147,14 @@ class Wire:
             if self.urls[rid].startswith(origin) and any(p in self.urls[rid] for p in PIXEL_PATHS)
         )
 
+    def metadata_answered(self, origin: str) -> float:
+        """When the last series metadata answer from ``origin`` was complete."""
+        return max(
+            self.wall(t)
+            for rid, t in self.finished.items()
+            if self.urls[rid].startswith(origin) and self.urls[rid].endswith("/metadata")
+        )
+
     def bytes_before(self, wall_time: float, wanted: Callable[[str], bool]) -> int:
         """Bytes received by ``wall_time`` for the URLs ``wanted`` accepts."""
         return sum(
@@ -133,6 +168,7 @@ class Wire:
 class Run:
     first_image_s: float
     final_image_s: float
+    metadata_to_image_s: float
     request_to_image_s: float
     bytes_before_first: int
     pixel_bytes_before_first: int
@@ -148,16 +184,43 @@ NETWORKS: dict[str, tuple[float, float, float] | None] = {
 }
 
 
-def measure(
-    playwright: Playwright, viewer: Viewer, study_uid: str, profile: Path, network: str
-) -> Run:
-    context = playwright.chromium.launch_persistent_context(
+def _launch(playwright: Playwright, profile: Path) -> BrowserContext:
+    return playwright.chromium.launch_persistent_context(
         profile,
         executable_path=str(CHROMIUM),
         headless=True,
         args=list(CHROMIUM_ARGS),
         viewport={"width": 1280, "height": 900},
     )
+
+
+def _wait_for_final(page: Page) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        images: list[dict[str, Any]] = page.evaluate("window.__stackImages")
+        if any(i["quality"] == FULL_RESOLUTION for i in images):
+            return images
+        page.wait_for_timeout(50)
+    raise RuntimeError(f"no full-resolution image within {TIMEOUT_S} s")
+
+
+def warm_up(playwright: Playwright, viewer: Viewer, study_uid: str, profile: Path) -> None:
+    """Opens ``study_uid`` in the profile, so the browser caches the viewer."""
+    context = _launch(playwright, profile)
+    try:
+        page = context.pages[0] if context.pages else context.new_page()
+        page.add_init_script(RECORD_STACK_IMAGES)
+        page.goto(f"{viewer.origin}/viewer?StudyInstanceUIDs={study_uid}", timeout=60_000)
+        _wait_for_final(page)
+        page.wait_for_timeout(1000)
+    finally:
+        context.close()
+
+
+def measure(
+    playwright: Playwright, viewer: Viewer, study_uid: str, profile: Path, network: str
+) -> Run:
+    context = _launch(playwright, profile)
     try:
         page = context.pages[0] if context.pages else context.new_page()
         page.add_init_script(RECORD_STACK_IMAGES)
@@ -177,15 +240,7 @@ def measure(
                 },
             )
         page.goto(f"{viewer.origin}/viewer?StudyInstanceUIDs={study_uid}", timeout=60_000)
-        deadline = time.monotonic() + TIMEOUT_S
-        images: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            images = page.evaluate("window.__stackImages")
-            if any(i["quality"] == FULL_RESOLUTION for i in images):
-                break
-            page.wait_for_timeout(50)
-        else:
-            raise RuntimeError(f"no full-resolution image within {TIMEOUT_S} s")
+        images = _wait_for_final(page)
         start = page.evaluate("performance.timeOrigin") / 1000
         first = images[0]["time"] / 1000
         final = next(i["time"] for i in images if i["quality"] == FULL_RESOLUTION) / 1000
@@ -199,6 +254,7 @@ def measure(
         return Run(
             first_image_s=first - start,
             final_image_s=final - start,
+            metadata_to_image_s=first - wire.metadata_answered(origin),
             request_to_image_s=first - wire.first_pixel_request(origin),
             bytes_before_first=wire.bytes_before(first, lambda url: url.startswith(origin)),
             pixel_bytes_before_first=wire.bytes_before(first, pixels),
@@ -213,21 +269,29 @@ class Archives:
     plain: Path
     htj2k: Path
     study_uid: str
+    warm_up_uid: str  # a small second study, opened to fill the browser's cache
     frame_bytes: int  # one stored frame, native
     htj2k_bytes: int  # the same frame's HTJ2K body
 
 
 def prepare(work: Path, slices: int, size: int) -> Archives:
     files = write_ct_series(work / "p10", slices=slices, rows=size, columns=size)
+    others = write_ct_series(
+        work / "p10-warm-up", slices=4, rows=size, columns=size, patient_id="DWA-WARM-UP"
+    )
     plain = work / "plain"
-    assert Converter(plain, ConvertOptions()).convert([str(f) for f in files]).ok
+    assert Converter(plain, ConvertOptions()).convert([str(f) for f in files + others]).ok
     htj2k = work / "htj2k"
     shutil.copytree(plain, htj2k)
     assert Transcoder(htj2k, TranscodeOptions()).transcode().ok
-    frame = next(plain.glob("studies/*/series/*/instances/*/frames/1"))
+    uid, other = (
+        str(pydicom.dcmread(f[0], stop_before_pixels=True).StudyInstanceUID)
+        for f in (files, others)
+    )
+    assert uid != other
+    frame = next(plain.glob(f"studies/{uid}/series/*/instances/*/frames/1"))
     alternate = htj2k / frame.relative_to(plain).parent.parent / "htj2k" / "1"
-    uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-    return Archives(plain, htj2k, uid, frame.stat().st_size, alternate.stat().st_size)
+    return Archives(plain, htj2k, uid, other, frame.stat().st_size, alternate.stat().st_size)
 
 
 @contextlib.contextmanager
@@ -239,6 +303,9 @@ def viewers(work: Path, archives: Archives) -> Iterator[dict[str, Viewer]]:
         plain = stack.enter_context(
             serve_viewer(work / "v1", dist, plain_root, DWA_SERVE_SOURCE)
         )
+        plain_jpeg = stack.enter_context(
+            serve_viewer(work / "v3", dist, plain_root, JPEG_THUMBNAILS_SOURCE)
+        )
         progressive = stack.enter_context(
             serve_viewer(
                 work / "v2",
@@ -248,7 +315,7 @@ def viewers(work: Path, archives: Archives) -> Iterator[dict[str, Viewer]]:
                 {PROGRESSIVE_EXTENSION_URL: PROGRESSIVE_EXTENSION},
             )
         )
-        yield {"plain": plain, "progressive": progressive}
+        yield {"plain": plain, "plain, JPEG thumbnails": plain_jpeg, "progressive": progressive}
 
 
 def _mkdir(path: Path) -> Path:
@@ -277,41 +344,68 @@ def main() -> None:
     parser.add_argument(
         "--network", choices=list(NETWORKS), action="append", help="default: all of them"
     )
+    parser.add_argument(
+        "--gzip-wasm",
+        action="store_true",
+        help="the viewer's nginx compresses WebAssembly (gzip_types application/wasm)",
+    )
+    parser.add_argument(
+        "--cache", choices=CACHES, action="append", help="default: both (warm: 4g only)"
+    )
     args = parser.parse_args()
+    if args.gzip_wasm:
+        browser_conftest.VIEWER_CONF = browser_conftest.VIEWER_CONF.replace(
+            "sendfile on;", "sendfile on;\n    gzip on;\n    gzip_types application/wasm;"
+        )
+        assert "gzip_types" in browser_conftest.VIEWER_CONF
     networks: list[str] = args.network or list(NETWORKS)
+    caches: list[str] = args.cache or list(CACHES)
+    # Without --cache, warm runs are made on the throttled network only.
+    cases = [
+        (network, cache)
+        for cache in caches
+        for network in networks
+        if args.cache or cache == "cold" or network != "loopback"
+    ]
 
     with tempfile.TemporaryDirectory(prefix="dwa-progressive-") as folder:
         work = Path(folder)
         archives = prepare(work, args.slices, args.size)
-        results: dict[tuple[str, str], list[Run]] = {}
+        results: dict[tuple[str, str, str], list[Run]] = {}
         with viewers(work, archives) as by_name, sync_playwright() as playwright:
-            for network in networks:
+            for network, cache in cases:
                 for run in range(args.runs):
                     for name, viewer in by_name.items():
-                        profile = work / f"profile-{network}-{name}-{run}"
+                        profile = work / f"profile-{network}-{cache}-{name}-{run}".replace(" ", "")
+                        if cache == "warm":
+                            warm_up(playwright, viewer, archives.warm_up_uid, profile)
                         result = measure(playwright, viewer, archives.study_uid, profile, network)
-                        results.setdefault((network, name), []).append(result)
-                        print(f"{network} {name:12} run {run + 1}: {result}", file=sys.stderr)
+                        results.setdefault((network, cache, name), []).append(result)
+                        label = f"{network} {cache} {name:22} run {run + 1}"
+                        print(f"{label}: {result}", file=sys.stderr)
 
     print(
         f"\n{datetime.date.today()}; {_machine()}; OHIF (npm @ohif/app) from "
         f"{OHIF_PACKAGE}; CT {args.slices} x {args.size}x{args.size}, one frame "
         f"{archives.frame_bytes} B stored, {archives.htj2k_bytes} B HTJ2K; "
-        f"medians of {args.runs} cold runs each.\n"
+        f"medians of {args.runs} runs each"
+        f"{'; the viewer serves .wasm gzip-compressed' if args.gzip_wasm else ''}.\n"
     )
     print(
-        "| Network | Configuration | First image | Final image | Pixel request → first image "
+        "| Network | Cache | Configuration | First image | Final image "
+        "| Metadata → first image | Pixel request → first image "
         "| Bytes before first image: all / pixels / the image shown |"
     )
-    print("|---|---|---|---|---|---|")
-    for (network, name), runs in results.items():
+    print("|---|---|---|---|---|---|---|---|")
+    for (network, cache, name), runs in results.items():
 
         def med(attr: str, runs: list[Run] = runs) -> float:
             return float(statistics.median(getattr(r, attr) for r in runs))
 
         print(
-            f"| {network} | {name} | {med('first_image_s'):.2f} s "
-            f"| {med('final_image_s'):.2f} s | {med('request_to_image_s') * 1000:.0f} ms "
+            f"| {network} | {cache} | {name} | {med('first_image_s'):.2f} s "
+            f"| {med('final_image_s'):.2f} s | {med('metadata_to_image_s') * 1000:.0f} ms "
+            f"| {med('request_to_image_s') * 1000:.0f} ms "
             f"| {med('bytes_before_first') / 1024:.0f} KiB / "
             f"{med('pixel_bytes_before_first') / 1024:.0f} KiB / "
             f"{med('shown_bytes_before_first') / 1024:.1f} KiB |"

@@ -68,6 +68,7 @@ from serve import (
     free_port,
     git_state,
     load_arguments,
+    parse_load_arguments,
     python_environment,
     running,
     targets,
@@ -563,11 +564,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one in-process ZIP of the folder study"
     )
-    args = parser.parse_args()
-    if args.quick:
-        args.repeat, args.duration, args.limit = 1, 2, 100_000
-    if not DWA.exists():
-        raise SystemExit(f"{DWA} not found: install the package with the cli and server extras")
+    args = parse_load_arguments(parser)
 
     wrk = ensure_program("wrk", "wrk")
     curl = ensure_program("curl", "curl")

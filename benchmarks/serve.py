@@ -747,14 +747,20 @@ def load_arguments(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def main() -> None:
-    parser = load_arguments(__doc__)
-    parser.add_argument("--profile", action="store_true", help="py-spy on `dwa serve`")
+def parse_load_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The command line, ``--quick`` applied; ``dwa`` must be installed."""
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.duration, args.limit = 1, 2, 100_000
     if not DWA.exists():
         raise SystemExit(f"{DWA} not found: install the package with the cli and server extras")
+    return args
+
+
+def main() -> None:
+    parser = load_arguments(__doc__)
+    parser.add_argument("--profile", action="store_true", help="py-spy on `dwa serve`")
+    args = parse_load_arguments(parser)
 
     wrk = ensure_program("wrk", "wrk")
     nginx = ensure_program("nginx", "nginx-core")

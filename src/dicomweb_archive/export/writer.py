@@ -45,6 +45,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR, format_number_a
 
 from dicomweb_archive import uids
 from dicomweb_archive.errors import FastPathUnsupportedError
+from dicomweb_archive.p10.jsonmodel import BINARY_VRS, NUMBER_FORMATS
 
 #: Reads a BulkDataURI: (tag key, VR, URI) → the value's little-endian bytes.
 BulkReader = Callable[[str, str, str], bytes]
@@ -66,17 +67,6 @@ _KNOWN_VRS = frozenset(str(vr) for vr in STANDARD_VR)
 _CHARSET_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC"})
 #: VRs ``dcmwrite`` encodes with its default encoding (``write_string`` and kin).
 _PLAIN_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UR"})
-_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-_NUMBER_FORMATS = {
-    "US": "H",
-    "SS": "h",
-    "UL": "L",
-    "SL": "l",
-    "UV": "Q",
-    "SV": "q",
-    "FL": "f",
-    "FD": "d",
-}
 _INTEGER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})
 #: SS elements whose first value ``dcmwrite`` writes unsigned (pydicom's list).
 _LUT_DESCRIPTORS = frozenset({0x00281101, 0x00281102, 0x00281103, 0x00283002})
@@ -256,7 +246,7 @@ class _Encoder:
                 raise _unsupported(f"sequence {path} with {kind}")
             self._sequence(out, tag, element.get("Value") or [], codec, path)
             return
-        if vr in _BINARY_VRS:
+        if vr in BINARY_VRS:
             self._binary_element(
                 out, tag, vr, self._binary_value(tag, vr, element, kind, path), path=path
             )
@@ -276,7 +266,7 @@ class _Encoder:
         out += value
 
     def _value(self, tag: int, vr: str, values: list[Any], codec: str, path: str) -> bytes:
-        fmt = _NUMBER_FORMATS.get(vr)
+        fmt = NUMBER_FORMATS.get(vr)
         if fmt is not None:
             if any(
                 v is None or isinstance(v, bool) or not isinstance(v, int | float) for v in values

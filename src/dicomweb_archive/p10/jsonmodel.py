@@ -45,7 +45,8 @@ ENCODING_TAGS = frozenset({EXTENDED_OFFSET_TABLE, EXTENDED_OFFSET_TABLE_LENGTHS,
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _SINGLE_TEXT_VRS = frozenset({"LT", "ST", "UT", "UR"})
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
-_NUMBER_FORMATS = {
+#: struct format of one value of each binary number VR.
+NUMBER_FORMATS = {
     "US": "H",
     "SS": "h",
     "UL": "L",
@@ -355,7 +356,7 @@ def _person_name(text: str) -> dict[str, str] | None:
 def _json_from_bytes(vr: str, raw: bytes, endian: str, encodings: list[str]) -> JSONDataset:
     if not raw:
         return {"vr": vr}
-    fmt = _NUMBER_FORMATS.get(vr)
+    fmt = NUMBER_FORMATS.get(vr)
     if fmt is not None:
         size = struct.calcsize(endian + fmt)
         count = len(raw) // size
@@ -408,7 +409,7 @@ def _json_from_element(vr: str, value: Any) -> JSONDataset:
         return _pn_json([str(v) if v is not None else "" for v in items])
     if vr == "AT":
         return {"vr": vr, "Value": [f"{int(v):08X}" for v in items]}
-    if vr in _NUMBER_FORMATS:
+    if vr in NUMBER_FORMATS:
         if isinstance(value, bytes):
             return _json_from_bytes(vr, value, "<", _DEFAULT_ENCODINGS)
         return {"vr": vr, "Value": [v for v in items if v is not None]}

@@ -19,8 +19,11 @@ from starlette.testclient import TestClient
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.reader import ArchiveReader
 from tests.server.conftest import arrange, stored
 from tests.server.live import live_server
+from tests.store.test_slices import evict
 
 SOURCES = [
     "CT_small.dcm",
@@ -221,6 +224,38 @@ def test_ranges_head_and_validators(client: TestClient, archive: Path) -> None:
         assert again.status_code == 304
     gz = client.get(meta_url, headers={"Accept-Encoding": "gzip"}).headers["etag"]
     assert gz != client.get(meta_url, headers={"Accept-Encoding": "identity"}).headers["etag"]
+
+
+def test_stored_resources_not_in_the_page_cache(client: TestClient, archive: Path) -> None:
+    """Read by a worker thread instead of on the event loop: the same answers."""
+    ct = _ds("CT_small.dcm")
+    url = _instance_url(ct)
+    frame_path = paths.frame_path(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, 1)
+    [meta] = client.get(f"{url}/metadata").json()
+    bulk = next(e["BulkDataURI"] for e in meta.values() if "bulkdata/" in e.get("BulkDataURI", ""))
+    bulk_url = f"/dicomweb/studies/{ct.StudyInstanceUID}/{bulk}"
+    metadata_url = f"/dicomweb/studies/{ct.StudyInstanceUID}/metadata"
+    asked = [
+        (f"{url}/frames/1", {}),
+        (f"{url}/frames/1", {"Range": "bytes=10-"}),
+        (bulk_url, {}),
+        (metadata_url, {"Accept-Encoding": "gzip"}),
+    ]
+    cached = [client.get(u, headers=h) for u, h in asked]
+    reader = ArchiveReader(Archive(archive))
+    try:
+        frame = reader.locate(frame_path)
+    finally:
+        reader.close()
+    for file in archive.rglob("*"):
+        if file.is_file():
+            evict(file)
+    assert frame.read_cached() is None
+    for (u, h), before in zip(asked, cached, strict=True):
+        answer = client.get(u, headers=h)
+        assert (answer.status_code, answer.content) == (before.status_code, before.content), u
+        assert answer.headers["etag"] == before.headers["etag"]
+    assert client.get(f"{url}/frames/1").content == stored(archive, frame_path)
 
 
 def test_bulkdata_multipart_and_single_part(client: TestClient, archive: Path) -> None:

@@ -19,9 +19,10 @@ from starlette.types import Receive, Scope, Send
 from dicomweb_archive.store.slices import Slice
 
 CHUNK_SIZE = 256 * 1024
-#: Slices up to this size are read at once, on the event loop (a page-cached read
-#: of this much takes a fraction of a millisecond, less than a hand-off to a
-#: worker thread); larger ones are streamed in chunks read by worker threads.
+#: Slices up to this size are read at once: on the event loop when they are in
+#: the page cache (a fraction of a millisecond, less than a hand-off to a worker
+#: thread), else by a worker thread; larger ones are streamed in chunks read by
+#: worker threads.
 SMALL = 1024 * 1024
 
 
@@ -79,7 +80,7 @@ class RangeResponse(Response):
     def __init__(
         self,
         request: Request,
-        source: Slice | bytes,
+        source: Slice | bytes | bytearray,
         media_type: str,
         *,
         headers: Mapping[str, str] | None = None,
@@ -124,11 +125,16 @@ class RangeResponse(Response):
             await send({"type": "http.response.body", "body": b""})
             return
         if not isinstance(self.source, Slice):
-            await send({"type": "http.response.body", "body": self.source[self.start : self.end]})
+            whole = self.end - self.start == len(self.source)
+            held = self.source if whole else self.source[self.start : self.end]
+            await send({"type": "http.response.body", "body": held})
             return
         part = self.source.part(self.start, self.end)
         if part.length <= SMALL:
-            await send({"type": "http.response.body", "body": part.read()})
+            body: bytes | bytearray | None = part.read_cached()
+            if body is None:  # the disk would be waited for: not on the event loop
+                body = await anyio.to_thread.run_sync(part.read)
+            await send({"type": "http.response.body", "body": body})
             return
         async with await anyio.open_file(part.path, "rb") as handle:
             await handle.seek(part.offset)

@@ -3,16 +3,19 @@
 Stored bodies go out untouched (a byte slice of a file: ranges, ETag, HEAD);
 frames asked for in Explicit VR Little Endian are decoded on the way.  The
 functions here run on the event loop: the usual answer, one stored frame or
-document, is a stat and one read, cheaper than a hand-off to a worker thread;
-decoding, cutting codestreams and joining several frames go to a worker thread
+document in the page cache, is a stat and one read, cheaper than a hand-off to
+a worker thread.  A read that would wait for the disk, decoding, cutting
+codestreams and joining several frames go to a worker thread
 (:class:`ThreadedResponse`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from dataclasses import dataclass
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,6 +54,20 @@ from dicomweb_archive.store.slices import Slice
 EOC = b"\xff\xd9"
 
 
+class _Uncached(Exception):
+    """A read on the event loop would wait for the disk: answer from a worker thread."""
+
+
+def _read(stored: Slice, inline: bool) -> bytes | bytearray:
+    """The bytes of ``stored``; with ``inline``, only from the page cache."""
+    if not inline:
+        return stored.read()
+    data = stored.read_cached()
+    if data is None:
+        raise _Uncached(stored.path)
+    return data
+
+
 def uid(value: str) -> str:
     if not uids.is_valid_uid(value):
         raise InvalidInputError(f"{value!r} is not a valid UID")
@@ -87,12 +104,14 @@ def frame_numbers(text: str) -> list[int]:
     return numbers
 
 
-def stored_part(stored: Slice, head: bytes | None = None) -> tuple[str, str, Slice]:
+def stored_part(
+    stored: Slice, head: bytes | bytearray | None = None, inline: bool = False
+) -> tuple[str, str, Slice]:
     """Media type, transfer syntax and payload of a stored single-part body."""
     if head is None:
-        head = stored.part(0, min(stored.length, 1024)).read()
+        head = _read(stored.part(0, min(stored.length, 1024)), inline)
     end = head.find(b"\r\n\r\n")
-    headers, _ = multipart.unwrap(head[: end + 4] + multipart.TRAILER)
+    headers, _ = multipart.unwrap(bytes(head[: end + 4]) + multipart.TRAILER)
     media_type, _, rest = headers["content-type"].partition(";")
     syntax = rest.partition("transfer-syntax=")[2].strip()
     payload = stored.part(end + 4, stored.length - len(multipart.TRAILER))
@@ -149,30 +168,31 @@ class _Frames:
     media_type: str
     transfer_syntax: str
     #: The first frame's whole stored body when small enough to hold.
-    body: bytes | None
+    body: bytes | bytearray | None
     payload: Slice
 
     @classmethod
-    def load(cls, slices: list[Slice]) -> _Frames:
+    def load(cls, slices: list[Slice], inline: bool) -> _Frames:
         # The usual request, one frame of a few hundred kilobytes, is read once,
-        # here in the worker thread, instead of again while the answer is sent.
+        # here, instead of again while the answer is sent.
         first = slices[0]
-        body = first.read() if len(slices) == 1 and first.length <= SMALL else None
-        media_type, syntax, payload = stored_part(first, body[:1024] if body else None)
+        body = _read(first, inline) if len(slices) == 1 and first.length <= SMALL else None
+        media_type, syntax, payload = stored_part(first, body[:1024] if body else None, inline)
         return cls(slices, media_type, syntax, body, payload)
 
     def payloads(self) -> list[bytes]:
         if self.body is not None:
             start = self.payload.offset - self.slices[0].offset
-            return [self.body[start : start + self.payload.length]]
+            return [bytes(self.body[start : start + self.payload.length])]
         return [stored_part(s)[2].read() for s in self.slices]
 
 
 def _alternate(
-    archive: ArchiveReader, instance: tuple[str, str, str], numbers: list[int]
+    archive: ArchiveReader, instance: tuple[str, str, str], numbers: list[int], inline: bool
 ) -> list[Slice] | None:
     """The HTJ2K alternate of the frames, when a finished transcoding recorded one."""
-    info = archive.read_json_gz(paths.instance_info(*instance))
+    stored = archive.locate(paths.instance_info(*instance))
+    info = orjson.loads(gzip.decompress(_read(stored, inline)))
     record = info.get(transcoded.RECORD) or {}
     if record.get("mode") != transcoded.ALTERNATE:
         return None  # none, or primary frames staged there by an unfinished run
@@ -187,23 +207,30 @@ def _alternate(
 def frames(archive: ArchiveReader, request: Request, alternate: str | None = None) -> Response:
     """Frames (``…/frames/1,2``) or an alternate ``framesPath`` (``…/htj2k/1``)."""
     numbers = frame_numbers(request.path_params["frames"])
-    if len(numbers) > 1:
-        return ThreadedResponse(lambda: _frames(archive, request, numbers, alternate))
-    return _frames(archive, request, numbers, alternate)
+    if len(numbers) == 1:
+        with contextlib.suppress(_Uncached):
+            return _frames(archive, request, numbers, alternate, inline=True)
+    return ThreadedResponse(lambda: _frames(archive, request, numbers, alternate, inline=False))
 
 
 def _frames(
-    archive: ArchiveReader, request: Request, numbers: list[int], alternate: str | None
+    archive: ArchiveReader,
+    request: Request,
+    numbers: list[int],
+    alternate: str | None,
+    inline: bool,
 ) -> Response:
     instance = _instance(request)
     ranges = accepted(request)
     reduce_to = _reduction(request, alternate)
-    sources = [_Frames.load([archive.locate(paths.frame_path(*instance, n)) for n in numbers])]
+    sources = [
+        _Frames.load([archive.locate(paths.frame_path(*instance, n)) for n in numbers], inline)
+    ]
     if alternate or reduce_to or _asks_for_htj2k(ranges):
-        found = _alternate(archive, instance, numbers)
+        found = _alternate(archive, instance, numbers, inline)
         if found is not None:
             # An alternate path prefers the alternate rendition; frames/ the primary.
-            sources.insert(0 if alternate else 1, _Frames.load(found))
+            sources.insert(0 if alternate else 1, _Frames.load(found, inline))
     primary = sources[-1] if alternate and len(sources) > 1 else sources[0]
     rendition = choose_pixels(
         ranges,
@@ -295,13 +322,19 @@ def _multipart(
 
 
 def bulkdata(archive: ArchiveReader, request: Request) -> Response:
+    with contextlib.suppress(_Uncached):
+        return _bulkdata(archive, request, inline=True)
+    return ThreadedResponse(lambda: _bulkdata(archive, request, inline=False))
+
+
+def _bulkdata(archive: ArchiveReader, request: Request, inline: bool) -> Response:
     p = request.path_params
     study = uid(p["study"])
     digest = f"{p['prefix']}{p['rest']}"
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ResourceNotFoundError("no such bulk data")
     stored = archive.locate(paths.bulkdata_path(study, digest))
-    media_type, syntax, payload = stored_part(stored)
+    media_type, syntax, payload = stored_part(stored, inline=inline)
     rendition = choose_pixels(
         accepted(request),
         stored=[Stored(media_type, syntax or uids.ExplicitVRLittleEndian)],

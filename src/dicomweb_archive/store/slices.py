@@ -8,6 +8,7 @@ server streams such ranges without reading them into memory.
 
 from __future__ import annotations
 
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,3 +44,26 @@ class Slice:
             raise OSError(f"{self.path}: shorter than expected")
         return data
 
+    def read_cached(self) -> bytearray | None:
+        """The bytes when all of them are in the page cache, else None at once.
+
+        A read that would wait for the disk is not made (Linux's ``RWF_NOWAIT``),
+        so an event loop may call this; elsewhere it always answers None.  The
+        buffer read into is the answer: a copy to ``bytes`` would cost more
+        than the read (page faults of a second large allocation).
+        """
+        if not _NOWAIT:
+            return None
+        buffer = bytearray(self.length)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            got = os.preadv(fd, [buffer], self.offset, _NOWAIT)
+        except (BlockingIOError, OSError):
+            # EAGAIN: not cached; EOPNOTSUPP and kin: a filesystem without it.
+            return None
+        finally:
+            os.close(fd)
+        return buffer if got == self.length else None
+
+
+_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0) if hasattr(os, "preadv") else 0

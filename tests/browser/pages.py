@@ -163,3 +163,15 @@ def rendered(stats: list[dict[str, Any]]) -> bool:
     # A CT slice of the phantom: the body fills a good part of the viewport and
     # shows many grey levels; a blank, black or single-colour canvas does not.
     return any(s["levels"] >= 32 and s["lit"] >= 0.05 for s in stats)
+
+
+def wait_rendered(page: Page) -> list[dict[str, Any]]:
+    """The viewport canvases' statistics once they show the image (or at the time limit)."""
+    stats: list[dict[str, Any]] = []
+    deadline = time.monotonic() + RENDER_TIMEOUT
+    while time.monotonic() < deadline:
+        stats = page.evaluate(CANVAS_STATS)
+        if rendered(stats):
+            break
+        page.wait_for_timeout(100)
+    return stats

@@ -15,7 +15,6 @@ Screenshots and a log of every request go to ``test-artifacts/browser/``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,13 @@ from playwright.sync_api import BrowserContext, expect
 
 from tests.browser.conftest import DWA_SERVE_SOURCE, Study, Viewer, serve_viewer
 from tests.browser.pages import (
-    CANVAS_STATS,
     PAGE_TIMEOUT_MS,
     RENDER_TIMEOUT,
     Traffic,
     assert_no_failed_requests,
     record,
     rendered,
+    wait_rendered,
 )
 
 pytestmark = pytest.mark.browser
@@ -107,12 +106,7 @@ def test_viewer_renders_the_study(
         page.locator("canvas.cornerstone-canvas").first.wait_for(
             state="visible", timeout=PAGE_TIMEOUT_MS
         )
-        deadline = time.monotonic() + RENDER_TIMEOUT
-        while time.monotonic() < deadline:
-            stats = page.evaluate(CANVAS_STATS)
-            if rendered(stats):
-                break
-            page.wait_for_timeout(250)
+        stats = wait_rendered(page)
         traffic.wait_until_quiet(page)
     finally:
         record(page, traffic, artifacts, f"{deployment.name}-viewer")

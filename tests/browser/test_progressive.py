@@ -51,6 +51,7 @@ from tests.browser.pages import (
     assert_no_failed_requests,
     record,
     rendered,
+    wait_rendered,
 )
 
 pytestmark = pytest.mark.browser
@@ -110,17 +111,6 @@ def _wait_for(page: Page, expression: str, what: str) -> Any:
     pytest.fail(f"not within {RENDER_TIMEOUT} s: {what}")
 
 
-def _wait_rendered(page: Page) -> list[dict[str, Any]]:
-    stats: list[dict[str, Any]] = []
-    deadline = time.monotonic() + RENDER_TIMEOUT
-    while time.monotonic() < deadline:
-        stats = page.evaluate(CANVAS_STATS)
-        if rendered(stats):
-            break
-        page.wait_for_timeout(100)
-    return stats
-
-
 def _content_range(exchange: Exchange) -> tuple[int, int, int]:
     assert exchange.response is not None
     header = exchange.response.headers.get("content-range", "")
@@ -171,7 +161,7 @@ def test_stack_shows_a_lossy_image_then_the_final_one(
             f"window.__stackImages.find((i) => i.quality < {FULL_RESOLUTION})",
             "a lossy image in the stack viewport",
         )
-        lossy_stats = _wait_rendered(page)
+        lossy_stats = wait_rendered(page)
         lossy_digest = page.evaluate(CANVAS_DIGEST)
         page.screenshot(path=artifacts / f"{name}-lossy.png")
         assert held, "the final stage was not requested as a continuation byte range"
@@ -184,7 +174,7 @@ def test_stack_shows_a_lossy_image_then_the_final_one(
             f"{json.dumps(first['imageId'])} && i.quality === {FULL_RESOLUTION})",
             "the full-resolution image replacing the lossy one",
         )
-        final_stats = _wait_rendered(page)
+        final_stats = wait_rendered(page)
         traffic.wait_until_quiet(page)
         final_digest = page.evaluate(CANVAS_DIGEST)
         images = page.evaluate("window.__stackImages")
@@ -256,7 +246,7 @@ def test_volume_loads_lossy_slices_first(
         page.locator("canvas.cornerstone-canvas").first.wait_for(
             state="visible", timeout=PAGE_TIMEOUT_MS
         )
-        stats = _wait_rendered(page)
+        stats = wait_rendered(page)
         traffic.wait_until_quiet(page)
         stats = page.evaluate(CANVAS_STATS)
     finally:

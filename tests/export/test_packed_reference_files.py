@@ -15,6 +15,7 @@ import io
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,16 @@ def _groups() -> list[list[tuple[Path, Uids]]]:
     return [members for _, members in groups]
 
 
+def converted_groups(base: Path) -> Iterator[tuple[Path, Archive, list[tuple[Path, Uids]]]]:
+    """Each group of :func:`_groups` converted into an archive of its own under ``base``."""
+    for number, group in enumerate(_groups()):
+        root = base / f"archive-{number}"
+        options = ConvertOptions(workers=2 if len(group) > 4 else 1)
+        result = Converter(root, options).convert([str(p) for p, _ in group])
+        assert result.ok, result.to_json()["failures"]
+        yield root, Archive(root), group
+
+
 def _contents(root: Path) -> dict[str, bytes]:
     out = {}
     for folder, dirs, files in os.walk(root):
@@ -83,12 +94,7 @@ class RoundTrip:
 def round_trip(tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
     base = tmp_path_factory.mktemp("packed")
     lossless, exported = [], {}
-    for number, group in enumerate(_groups()):
-        root = base / f"archive-{number}"
-        options = ConvertOptions(workers=2 if len(group) > 4 else 1)
-        result = Converter(root, options).convert([str(p) for p, _ in group])
-        assert result.ok, result.to_json()["failures"]
-        archive = Archive(root)
+    for root, archive, group in converted_groups(base):
         before = _contents(root)
         for study in study_uids(archive):
             pack_study(archive, study, remove=True)

@@ -19,7 +19,6 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.errors import FastPathUnsupportedError
 from dicomweb_archive.export.p10 import (
     export_instance,
@@ -27,9 +26,8 @@ from dicomweb_archive.export.p10 import (
     export_instance_pydicom,
 )
 from dicomweb_archive.export.writer import encode_p10
-from dicomweb_archive.store.directory import Archive
 from tests.export.test_p10 import FILES, _dataset, _read, undefined_lengths
-from tests.export.test_packed_reference_files import _groups
+from tests.export.test_packed_reference_files import converted_groups
 
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -73,12 +71,7 @@ def _needs_fallback(source: Dataset) -> str | None:
 def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
     base = tmp_path_factory.mktemp("writer")
     found = Results()
-    for number, group in enumerate(_groups()):
-        root = base / f"archive-{number}"
-        options = ConvertOptions(workers=2 if len(group) > 4 else 1)
-        result = Converter(root, options).convert([str(p) for p, _ in group])
-        assert result.ok, result.to_json()["failures"]
-        archive = Archive(root)
+    for _, archive, group in converted_groups(base):
         for path, uids in group:
             args = (archive, uids.study, uids.series, uids.sop)
             fast: bytes | None = None

@@ -58,11 +58,11 @@ def decoded_frames(archive: Path) -> list[np.ndarray]:
     store = Archive(archive)
     out = []
     for key in archive_instances(store):
-        [meta] = store.read_json_gz(paths.instance_metadata(key.study, key.series, key.sop))
+        [meta] = store.read_json_gz(paths.instance_metadata(*key))
         image = ImagePixel.from_metadata(meta)
         syntax = meta["00083002"]["Value"][0]
         for number in range(1, image.number_of_frames + 1):
-            body = store.read(paths.frame_path(key.study, key.series, key.sop, number))
+            body = store.read(paths.frame_path(*key, number))
             out.append(decode_frame(multipart.unwrap(body)[1], syntax, image).pixels)
     return out
 
@@ -127,7 +127,7 @@ def first_image(archive: Path, folder: str) -> tuple[list[float], list[float], i
     store = Archive(archive)
     codestream_fractions, body_fractions, smallest = [], [], 0
     for key in archive_instances(store):
-        instance = paths.instance_dir(key.study, key.series, key.sop)
+        instance = paths.instance_dir(*key)
         for entry in sorted(os.scandir(archive / instance / folder), key=lambda e: e.name):
             body = Path(entry.path).read_bytes()
             _, data = multipart.unwrap(body)

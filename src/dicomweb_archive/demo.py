@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive import Converter, ConvertOptions, tags
 from dicomweb_archive.model import paths
 from dicomweb_archive.samples import write_ct_series
 
@@ -71,14 +71,14 @@ def run(folder: Path) -> int:
         f"inputs {_size(inputs) / 1e6:.1f} MB):"
     )
     for row in rows:
-        study = str(_first(row, "0020000D"))
+        study = str(_first(row, tags.StudyInstanceUID))
         print(
             f"  {_first(row, '00100010')!s:<22} {_first(row, '00080061')!s:<4} "
             f"{_first(row, '00201208')!s:>4} instances  studies/{study}"
         )
-    ct = rows[[_first(r, "00080061") for r in rows].index("CT")] if rows else None
+    ct = rows[[_first(r, tags.ModalitiesInStudy) for r in rows].index("CT")] if rows else None
     if ct is not None:
-        study = str(_first(ct, "0020000D"))
+        study = str(_first(ct, tags.StudyInstanceUID))
         [series] = [s for s in (archive / "studies" / study / "series").iterdir() if s.is_dir()]
         instance = sorted((series / "instances").iterdir())[0]
         print("\nwhat one study holds (WADO-RS / QIDO-RS paths, JSON gzipped):")

@@ -20,7 +20,6 @@ from dicomweb_archive import Converter, ConvertOptions, uids
 from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
 from dicomweb_archive.convert.transcoder import (
-    InstanceKey,
     TranscodeOptions,
     Transcoder,
     TranscodeResult,
@@ -30,6 +29,7 @@ from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import pack_study
+from dicomweb_archive.types import InstanceKey
 from tests.conftest import read_json_gz, snapshot, write_instance
 
 SOURCES = ("CT_small.dcm", "SC_rgb_rle_2frame.dcm", "OBXXXX1A.dcm", "rtdose.dcm")
@@ -49,13 +49,13 @@ def instances(archive: Path) -> dict[str, InstanceKey]:
     keys = archive_instances(Archive(archive))
     by_name = {}
     for key in keys:
-        info = read_json_gz(archive / paths.instance_info(key.study, key.series, key.sop))
+        info = read_json_gz(archive / paths.instance_info(*key))
         by_name[info["source"]["name"]] = key
     return by_name
 
 
 def decoded_frames(archive: Path, key: InstanceKey, folder: str = "frames") -> list[np.ndarray]:
-    root = archive / paths.instance_dir(key.study, key.series, key.sop)
+    root = archive / paths.instance_dir(*key)
     [meta] = read_json_gz(root / "metadata.gz")
     image = ImagePixel.from_metadata(meta)
     out = []
@@ -92,12 +92,12 @@ def test_alternate_adds_htj2k_frames_and_changes_nothing_else(archive: Path) -> 
         key = keys[name]
         alternate = decoded_frames(archive, key, "htj2k")
         assert all(np.array_equal(a, b) for a, b in zip(alternate, frames, strict=True))
-        first = paths.htj2k_frame_path(key.study, key.series, key.sop, 1)
+        first = paths.htj2k_frame_path(*key, 1)
         headers, payload = multipart.unwrap((archive / first).read_bytes())
         assert headers["content-type"] == HTJ2K_PART
         assert headers["content-location"] == first
         assert payload.startswith(b"\xff\x4f\xff\x51") and codestream.parse(payload).has_tlm
-        info = read_json_gz(archive / paths.instance_info(key.study, key.series, key.sop))
+        info = read_json_gz(archive / paths.instance_info(*key))
         record = info["htj2k"]
         assert record["mode"] == "alternate" and record["path"] == "htj2k"
         assert record["transferSyntaxUID"] == uids.HTJ2KLosslessRPCL and not record["lossy"]
@@ -116,7 +116,7 @@ def test_alternate_adds_htj2k_frames_and_changes_nothing_else(archive: Path) -> 
 
 
 def _key(key: InstanceKey) -> tuple[str, str, str]:
-    return key.study, key.series, key.sop
+    return tuple(key)
 
 
 def test_primary_replaces_frames_and_metadata_consistently(archive: Path) -> None:
@@ -126,7 +126,9 @@ def test_primary_replaces_frames_and_metadata_consistently(archive: Path) -> Non
     }
     result = transcode(archive, mode="primary")
     assert result.counts == {"transcoded": 3, "skipped": 1}
-    assert sorted(result.studies) == sorted({k.study for n, k in keys.items() if n != "rtdose.dcm"})
+    assert sorted(result.studies) == sorted(
+        {k.study_instance_uid for n, k in keys.items() if n != "rtdose.dcm"}
+    )
     for name, frames in originals.items():
         key = keys[name]
         root = archive / paths.instance_dir(*_key(key))
@@ -136,8 +138,10 @@ def test_primary_replaces_frames_and_metadata_consistently(archive: Path) -> Non
         [meta] = read_json_gz(root / "metadata.gz")
         assert meta["00083002"]["Value"] == [uids.HTJ2KLosslessRPCL]
         assert meta["7FE00010"]["vr"] == "OB"
-        series_meta = read_json_gz(archive / paths.series_metadata(key.study, key.series))
-        mine = [m for m in series_meta if m["00080018"]["Value"] == [key.sop]]
+        series_meta = read_json_gz(
+            archive / paths.series_metadata(key.study_instance_uid, key.series_instance_uid)
+        )
+        mine = [m for m in series_meta if m["00080018"]["Value"] == [key.sop_instance_uid]]
         assert mine == [meta]
         info = read_json_gz(root / "info.json.gz")
         assert info["transferSyntaxUID"] == uids.HTJ2KLosslessRPCL
@@ -254,7 +258,7 @@ def test_raw_frames_and_packed_studies(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     convert(archive, get_testdata_file("MR_small.dcm"), frames="raw")
     [key] = instances(archive).values()
-    pack_study(Archive(archive), key.study, remove=True)
+    pack_study(Archive(archive), key.study_instance_uid, remove=True)
     assert archive_instances(Archive(archive)) == [key]
     assert transcode(archive).counts == {"transcoded": 1}
     bare = (archive / paths.htj2k_frame_path(*_key(key), 1)).read_bytes()

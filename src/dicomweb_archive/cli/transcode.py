@@ -18,9 +18,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dicomweb_archive.convert.htj2k import InstanceKey, TranscodeOutcome
+from dicomweb_archive.convert.htj2k import TranscodeOutcome
 from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder, TranscodeResult
 from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.types import InstanceKey
 
 MODES = click.Choice(["alternate", "primary"])
 
@@ -128,9 +129,7 @@ def transcode(
     options = TranscodeOptions(mode=mode, psnr=psnr, workers=workers)  # type: ignore[arg-type]
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        result = run_transcoder(
-            archive, options, err, show_progress=not quiet and err.is_terminal
-        )
+        result = run_transcoder(archive, options, err, show_progress=not quiet and err.is_terminal)
     except DicomwebArchiveError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)

@@ -17,10 +17,10 @@ import imagecodecs
 import numpy as np
 from numpy.typing import NDArray
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.codec import codestream
 from dicomweb_archive.errors import MalformedDicomError, UnsupportedTransferSyntaxError
-from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.types import JSONDataset
 
 Pixels = NDArray[np.generic]
 
@@ -52,17 +52,19 @@ class ImagePixel:
                 raise MalformedDicomError(f"image pixel attribute ({key[:4]},{key[4:]}) missing")
             return int(value)
 
-        bits_allocated = number("00280100")
+        bits_allocated = number(tags.BitsAllocated)
         return cls(
-            rows=number("00280010"),
-            columns=number("00280011"),
-            samples_per_pixel=number("00280002", 1),
+            rows=number(tags.Rows),
+            columns=number(tags.Columns),
+            samples_per_pixel=number(tags.SamplesPerPixel, 1),
             bits_allocated=bits_allocated,
-            bits_stored=number("00280101", bits_allocated),
-            pixel_representation=number("00280103", 0),
-            photometric_interpretation=str(_first(meta, "00280004", "")).strip(),
-            planar_configuration=number("00280006", 0),
-            number_of_frames=max(number("00280008", 1), 1),
+            bits_stored=number(tags.BitsStored, bits_allocated),
+            pixel_representation=number(tags.PixelRepresentation, 0),
+            photometric_interpretation=str(
+                _first(meta, tags.PhotometricInterpretation, "")
+            ).strip(),
+            planar_configuration=number(tags.PlanarConfiguration, 0),
+            number_of_frames=max(number(tags.NumberOfFrames, 1), 1),
         )
 
     @property
@@ -215,8 +217,7 @@ def decode_frame(data: bytes, transfer_syntax: str, image: ImagePixel) -> Decode
     samples = pixels.shape[2] if pixels.ndim == 3 else 1
     if samples != image.samples_per_pixel:
         raise MalformedDicomError(
-            f"frame decodes to {samples} samples per pixel, the image has "
-            f"{image.samples_per_pixel}"
+            f"frame decodes to {samples} samples per pixel, the image has {image.samples_per_pixel}"
         )
     if pixels.dtype != image.dtype:
         # Same bit pattern in the native width: signed values wrap into two's complement.

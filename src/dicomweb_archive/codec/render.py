@@ -19,9 +19,10 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut, convert_color_space
 
+from dicomweb_archive import tags
 from dicomweb_archive.codec.decode import Decoded
 from dicomweb_archive.errors import InvalidInputError, UnsupportedTransferSyntaxError
-from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.types import JSONDataset
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -104,21 +105,21 @@ def _window_to_bytes(values: NDArray[np.float64], window: Window) -> NDArray[np.
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _monochrome(pixels: NDArray[np.generic], meta: JSONDataset, options: RenderOptions,
-                photometric: str) -> NDArray[np.uint8]:
-    slope = _first_number(meta, "00281053")
-    intercept = _first_number(meta, "00281052")
-    values = pixels.astype(np.float64) * (slope if slope is not None else 1.0) + (
-        intercept or 0.0
-    )
+def _monochrome(
+    pixels: NDArray[np.generic], meta: JSONDataset, options: RenderOptions, photometric: str
+) -> NDArray[np.uint8]:
+    slope = _first_number(meta, tags.RescaleSlope)
+    intercept = _first_number(meta, tags.RescaleIntercept)
+    values = pixels.astype(np.float64) * (slope if slope is not None else 1.0) + (intercept or 0.0)
     window = options.window
     if window is None:
-        center = _first_number(meta, "00281050")
-        width = _first_number(meta, "00281051")
-        function = str((meta.get("00281056", {}).get("Value") or ["LINEAR"])[0]).upper()
+        center = _first_number(meta, tags.WindowCenter)
+        width = _first_number(meta, tags.WindowWidth)
+        function = str((meta.get(tags.VOILUTFunction, {}).get("Value") or ["LINEAR"])[0]).upper()
         if center is not None and width is not None and width > 0:
-            window = Window(center, width, function if function in ("SIGMOID", "LINEAR_EXACT")
-                            else "LINEAR")
+            window = Window(
+                center, width, function if function in ("SIGMOID", "LINEAR_EXACT") else "LINEAR"
+            )
     if window is None:
         low, high = float(values.min()), float(values.max())
         window = Window((low + high) / 2 + 0.5, max(high - low + 1, 1.0))
@@ -129,7 +130,9 @@ def _monochrome(pixels: NDArray[np.generic], meta: JSONDataset, options: RenderO
 
 
 def _colour(
-    pixels: NDArray[np.generic], photometric: str, bits_stored: int,
+    pixels: NDArray[np.generic],
+    photometric: str,
+    bits_stored: int,
     palette: Callable[[], Dataset],
 ) -> NDArray[np.uint8]:
     if photometric == "PALETTE COLOR":

@@ -40,19 +40,10 @@ from dicomweb_archive.model.transcoded import ALTERNATE, PRIMARY, RECORD
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import ensure_unpacked
 from dicomweb_archive.store.studies import is_packed, study_lock
+from dicomweb_archive.types import InstanceKey
 
 Mode = Literal["alternate", "primary"]
 Status = Literal["transcoded", "unchanged", "skipped", "failed", "none"]
-
-
-@dataclass(frozen=True)
-class InstanceKey:
-    study: str
-    series: str
-    sop: str
-
-    def __str__(self) -> str:
-        return f"{self.study}/{self.series}/{self.sop}"
 
 
 @dataclass(frozen=True)
@@ -117,22 +108,32 @@ class _Instance:
         self.archive = archive
         self.request = request
         self.key = key
-        self.meta_path = paths.instance_metadata(key.study, key.series, key.sop)
-        self.info_path = paths.instance_info(key.study, key.series, key.sop)
+        self.meta_path = paths.instance_metadata(*key)
+        self.info_path = paths.instance_info(*key)
         if not archive.exists(self.meta_path):
-            raise ResourceNotFoundError(f"instance {key.sop} is not in the archive")
+            raise ResourceNotFoundError(f"instance {key.sop_instance_uid} is not in the archive")
         [self.meta] = archive.read_json_gz(self.meta_path)
         self.info: dict[str, Any] = archive.read_json_gz(self.info_path)
 
     def frame(self, number: int) -> str:
-        return paths.frame_path(self.key.study, self.key.series, self.key.sop, number)
+        return paths.frame_path(
+            self.key.study_instance_uid,
+            self.key.series_instance_uid,
+            self.key.sop_instance_uid,
+            number,
+        )
 
     def alternate(self, number: int) -> str:
-        return paths.htj2k_frame_path(self.key.study, self.key.series, self.key.sop, number)
+        return paths.htj2k_frame_path(
+            self.key.study_instance_uid,
+            self.key.series_instance_uid,
+            self.key.sop_instance_uid,
+            number,
+        )
 
     @property
     def staging(self) -> str:
-        return paths.htj2k_dir(self.key.study, self.key.series, self.key.sop)
+        return paths.htj2k_dir(*self.key)
 
     def outcome(self, status: Status, **fields: Any) -> TranscodeOutcome:
         return TranscodeOutcome(self.key, status, **fields)
@@ -339,20 +340,20 @@ class _Instance:
 
 def _instance_lock(key: InstanceKey) -> str:
     # Two transcoders never work on one instance at once; instances share 64 locks.
-    return f"transcode-{zlib.crc32(key.sop.encode('ascii', 'replace')) % 64:02d}"
+    return f"transcode-{zlib.crc32(key.sop_instance_uid.encode('ascii', 'replace')) % 64:02d}"
 
 
 def _transcode_locked(
     archive: Archive, request: TranscodeRequest, key: InstanceKey
 ) -> TranscodeOutcome:
-    lock = study_lock(key.study)
+    lock = study_lock(key.study_instance_uid)
     while True:
         with archive.lock(lock, shared=True):
-            if not is_packed(archive, key.study):
+            if not is_packed(archive, key.study_instance_uid):
                 with archive.lock(_instance_lock(key)):
                     return _Instance(archive, request, key).run()
         with archive.lock(lock):
-            ensure_unpacked(archive, key.study)
+            ensure_unpacked(archive, key.study_instance_uid)
 
 
 def transcode_instance(root: str, request: TranscodeRequest, key: InstanceKey) -> TranscodeOutcome:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydicom.dataelem import DataElement, RawDataElement
 
-from dicomweb_archive import __version__, uids
+from dicomweb_archive import __version__, tags, uids
 from dicomweb_archive.convert.inputs import InputRef
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import (
@@ -34,7 +34,6 @@ from dicomweb_archive.p10.jsonmodel import (
     EXTENDED_OFFSET_TABLE,
     EXTENDED_OFFSET_TABLE_LENGTHS,
     BulkPolicy,
-    JSONDataset,
     JSONEncoder,
     swap_bytes,
 )
@@ -42,6 +41,7 @@ from dicomweb_archive.p10.reader import ParsedInstance, read_instance
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import ensure_unpacked
 from dicomweb_archive.store.studies import is_packed, study_lock
+from dicomweb_archive.types import JSONDataset
 
 Status = Literal["converted", "updated", "unchanged", "skipped", "failed"]
 INFO_FORMAT = "dicomweb-archive/info"
@@ -112,7 +112,10 @@ class _InstanceWriter:
         if ts in uids.VIDEO_TRANSFER_SYNTAXES:
             stream = framing.video_stream(reader, info)
             vr = info.pixel_data_vr
-            meta["7FE00010"] = {"vr": vr, "BulkDataURI": self.write_bulk("7FE00010", vr, stream)}
+            meta[tags.PixelData] = {
+                "vr": vr,
+                "BulkDataURI": self.write_bulk(tags.PixelData, vr, stream),
+            }
             self._remove_frames_from(1)
             return info, 0
         frames = self._frames(encoder, meta, info, reader)
@@ -217,7 +220,7 @@ class _InstanceWriter:
 
 
 def _frames_hint(meta: JSONDataset) -> int:
-    value = meta.get("00280008", {}).get("Value")
+    value = meta.get(tags.NumberOfFrames, {}).get("Value")
     if value and isinstance(value[0], int | float) and value[0] >= 1:
         return int(value[0])
     return 1

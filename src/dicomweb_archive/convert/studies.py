@@ -15,10 +15,10 @@ import orjson
 
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict, study_documents
-from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.store.directory import Archive, dumps_json, gzip_bytes
 from dicomweb_archive.store.packing import ensure_unpacked
 from dicomweb_archive.store.studies import study_lock, update_studies_index
+from dicomweb_archive.types import JSONDataset
 
 __all__ = ["update_studies_index", "update_study"]
 

@@ -19,22 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dicomweb_archive import tags
 from dicomweb_archive.codec.htj2k import HTJ2KSettings
 from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.convert.htj2k import (
-    InstanceKey,
     Mode,
     TranscodeOutcome,
     TranscodeRequest,
     transcode_instance,
 )
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import first_value
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import open_archive
 from dicomweb_archive.store.studies import is_packed, open_study, study_uids
+from dicomweb_archive.types import InstanceKey, first_value
 
-__all__ = ["InstanceKey", "TranscodeOptions", "TranscodeResult", "Transcoder", "archive_instances"]
+__all__ = ["TranscodeOptions", "TranscodeResult", "Transcoder", "archive_instances"]
 
 #: Called once the instances are counted, with their number.
 OnTotal = Callable[[int], None]
@@ -117,10 +117,12 @@ def archive_instances(archive: Archive) -> list[InstanceKey]:
                 if not files.exists(paths.series_index(study)):
                     continue
                 for row in files.read_json_gz(paths.series_index(study)):
-                    series = str(first_value(row, "0020000E"))
+                    series = str(first_value(row, tags.SeriesInstanceUID))
                     for instance in files.read_json_gz(paths.instances_index(study, series)):
                         keys.append(
-                            InstanceKey(study, series, str(first_value(instance, "00080018")))
+                            InstanceKey(
+                                study, series, str(first_value(instance, tags.SOPInstanceUID))
+                            )
                         )
             continue
         for series in archive.list_dir(f"{paths.study_dir(study)}/series"):
@@ -165,7 +167,7 @@ class Transcoder:
         for outcome in self._run(request, keys):
             result.add(outcome)
             if outcome.metadata_changed:
-                touched.add(outcome.key.study)
+                touched.add(outcome.key.study_instance_uid)
             if on_outcome:
                 on_outcome(outcome)
         if touched:

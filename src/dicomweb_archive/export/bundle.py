@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import first_value, instance_sort_key
-from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.model.aggregate import instance_sort_key
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.studies import StudyFiles, open_study, study_uids
+from dicomweb_archive.types import JSONDataset, first_value
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_PART = 64
@@ -86,23 +87,30 @@ def plan_study(
     """The instances of a study (or of one of its series) with their names."""
     namer = namer or Namer()
     [row] = files.read_json_gz(paths.study_row(study))
-    patient = first_value(row, "00100020") or _person(first_value(row, "00100010"))
+    patient = first_value(row, tags.PatientID) or _person(first_value(row, tags.PatientName))
     folder = namer.name(
         "",
-        _part([patient, first_value(row, "00080020"), first_value(row, "00081030")], study),
+        _part(
+            [patient, first_value(row, tags.StudyDate), first_value(row, tags.StudyDescription)],
+            study,
+        ),
         study,
     )
     series_rows: list[JSONDataset] = files.read_json_gz(paths.series_index(study))
     planned = []
     for series_row in series_rows:
-        uid = str(first_value(series_row, "0020000E"))
+        uid = str(first_value(series_row, tags.SeriesInstanceUID))
         if series is not None and uid != series:
             continue
-        number = first_value(series_row, "00200011")
+        number = first_value(series_row, tags.SeriesNumber)
         subfolder = namer.name(
             folder,
             _part(
-                [number, first_value(series_row, "00080060"), first_value(series_row, "0008103E")],
+                [
+                    number,
+                    first_value(series_row, tags.Modality),
+                    first_value(series_row, tags.SeriesDescription),
+                ],
                 uid,
             ),
             uid,
@@ -110,8 +118,8 @@ def plan_study(
         rows: list[JSONDataset] = files.read_json_gz(paths.instances_index(study, uid))
         parent = f"{folder}/{subfolder}"
         for instance_row in sorted(rows, key=instance_sort_key):
-            sop = str(first_value(instance_row, "00080018"))
-            number = first_value(instance_row, "00200013")
+            sop = str(first_value(instance_row, tags.SOPInstanceUID))
+            number = first_value(instance_row, tags.InstanceNumber)
             wanted = f"{int(number):04d}" if isinstance(number, int | float) else safe_name(sop)
             name = namer.name(parent, wanted, sop, ".dcm")
             planned.append(ExportFile(f"{parent}/{name}", study, uid, sop))
@@ -131,7 +139,7 @@ def find_series(archive: Archive, series: str) -> str:
             if not files.exists(paths.series_index(study)):
                 continue
             rows = files.read_json_gz(paths.series_index(study))
-            if any(first_value(row, "0020000E") == series for row in rows):
+            if any(first_value(row, tags.SeriesInstanceUID) == series for row in rows):
                 return study
     raise ResourceNotFoundError(f"series {series} is not in the archive")
 

@@ -20,6 +20,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
+from dicomweb_archive import tags
 from dicomweb_archive.errors import FastPathUnsupportedError, ResourceNotFoundError
 from dicomweb_archive.export.writer import encode_p10
 from dicomweb_archive.model import multipart, paths
@@ -200,13 +201,15 @@ def export_instance_pydicom(archive: StudyFiles, study: str, series: str, sop: s
 def _export_fast(
     archive: StudyFiles, study: str, series: str, sop: str, meta: Any, info: Any
 ) -> bytes:
-    document = {k: v for k, v in meta.items() if k not in ("00083002", "7FE00010")}
+    document = {
+        k: v for k, v in meta.items() if k not in (tags.AvailableTransferSyntaxUID, tags.PixelData)
+    }
     little = bool((info.get("encoding") or {}).get("littleEndian"))
     return encode_p10(
         document,
         info,
         sop,
-        pixel_element=meta.get("7FE00010"),
+        pixel_element=meta.get(tags.PixelData),
         bulk=_Bulk(archive, study, little),
         frames=lambda count: _frame_payloads(archive, study, series, sop, count),
     )
@@ -218,8 +221,8 @@ def _export_pydicom(
     encoding = info["encoding"]
     little = bool(encoding["littleEndian"])
     pixel = info.get("pixelData")
-    meta = {k: v for k, v in meta.items() if k != "00083002"}
-    pixel_element = meta.pop("7FE00010", None)
+    meta = {k: v for k, v in meta.items() if k != tags.AvailableTransferSyntaxUID}
+    pixel_element = meta.pop(tags.PixelData, None)
 
     # IS/DS values that are not numbers are kept as strings in the JSON;
     # pydicom's reader of JSON insists on numbers, so they are added afterwards.
@@ -270,7 +273,7 @@ def _export_pydicom(
             ds.add_new(0x7FE00010, vr, data)
         else:  # a video stream kept as one bulk value
             uri = pixel_element["BulkDataURI"]
-            ds.add_new(0x7FE00010, vr, _Bulk(archive, study, little)("7FE00010", vr, uri))
+            ds.add_new(0x7FE00010, vr, _Bulk(archive, study, little)(tags.PixelData, vr, uri))
     file_meta = FileMetaDataset()
     stored_meta = info.get("fileMeta")
     if stored_meta:

@@ -13,13 +13,14 @@ import io
 import pydicom
 from pydicom.dataset import Dataset
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.codec.decode import ImagePixel, can_decode, decode_frame, native_bytes
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.p10.jsonmodel import WORD_WIDTH, JSONDataset, swap_bytes
+from dicomweb_archive.p10.jsonmodel import WORD_WIDTH, swap_bytes
 from dicomweb_archive.store.studies import StudyFiles
+from dicomweb_archive.types import JSONDataset
 
 #: Transfer syntaxes whose files are re-encoded without touching the pixels' bytes.
 _NATIVE = {
@@ -31,7 +32,7 @@ _NATIVE = {
 
 
 def _frames_syntax(meta: JSONDataset) -> str | None:
-    values = meta.get("00083002", {}).get("Value")
+    values = meta.get(tags.AvailableTransferSyntaxUID, {}).get("Value")
     return str(values[0]) if values else None
 
 
@@ -41,7 +42,7 @@ def can_transcode(meta: JSONDataset, source_syntax: str, target: str) -> bool:
         return True
     if target != uids.ExplicitVRLittleEndian:
         return False
-    if "7FE00010" not in meta or source_syntax in _NATIVE:
+    if tags.PixelData not in meta or source_syntax in _NATIVE:
         return True
     frames = _frames_syntax(meta)
     try:

@@ -43,7 +43,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR, format_number_as_ds
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import FastPathUnsupportedError
 from dicomweb_archive.p10.jsonmodel import BINARY_VRS, NUMBER_FORMATS
 
@@ -188,12 +188,12 @@ class _Encoder:
         Pixel Data is not copied into ``out``: what ``out`` holds so far and
         the value's parts go to ``spill``, and ``out`` starts again empty.
         """
-        charset = document.get("00080005")
+        charset = document.get(tags.SpecificCharacterSet)
         if charset is not None:
             if not isinstance(charset, dict):
                 raise _unsupported("Specific Character Set is not an object")
             codec = _encoding_of(charset)
-        tags: list[tuple[int, str | None]] = []
+        ordered: list[tuple[int, str | None]] = []
         for key in document:
             try:
                 tag = int(key, 16)
@@ -201,14 +201,14 @@ class _Encoder:
                 raise _unsupported(f"tag {key!r}") from exc
             if len(key) != 8 or tag < 0:
                 raise _unsupported(f"tag {key!r}")
-            tags.append((tag, key))
+            ordered.append((tag, key))
         for tag in raw or {}:
-            tags.append((tag, None))
+            ordered.append((tag, None))
         if pixel is not None:
-            tags.append((PIXEL_DATA, None))
-        tags.sort(key=lambda entry: entry[0])
+            ordered.append((PIXEL_DATA, None))
+        ordered.sort(key=lambda entry: entry[0])
         previous = -1
-        for tag, name in tags:
+        for tag, name in ordered:
             if tag == previous:
                 raise _unsupported(f"tag {tag:08X} twice")
             previous = tag
@@ -461,29 +461,31 @@ def _file_meta(
 ) -> bytes:
     """Group 0002 as ``dcmwrite(enforce_file_format=True)`` writes it."""
     meta: dict[str, Any] = {
-        key: element for key, element in (stored or {}).items() if key.upper() != "00020000"
+        key: element
+        for key, element in (stored or {}).items()
+        if key.upper() != tags.FileMetaInformationGroupLength
     }
     if any(not key.upper().startswith("0002") for key in meta):
         raise _unsupported("file meta holds elements outside group 0002")
     meta = {key.upper(): element for key, element in meta.items()}
-    meta["00020010"] = {"vr": "UI", "Value": [ts]}
-    sop_class = _first(document, "00080016") if "00080016" in document else None
-    if "00080016" not in document:
-        sop_class = _first(meta, "00020002")
-    instance = _first(document, "00080018")
+    meta[tags.TransferSyntaxUID] = {"vr": "UI", "Value": [ts]}
+    sop_class = _first(document, tags.SOPClassUID) if tags.SOPClassUID in document else None
+    if tags.SOPClassUID not in document:
+        sop_class = _first(meta, tags.MediaStorageSOPClassUID)
+    instance = _first(document, tags.SOPInstanceUID)
     if instance and instance != sop:  # dcmwrite prefers the dataset's own UID
         sop = instance
     if not sop_class or not isinstance(sop_class, str) or not isinstance(sop, str):
         raise _unsupported("no SOP Class UID for the file meta")
-    meta["00020002"] = {"vr": "UI", "Value": [sop_class]}
-    meta["00020003"] = {"vr": "UI", "Value": [sop]}
-    version = meta.get("00020001")
+    meta[tags.MediaStorageSOPClassUID] = {"vr": "UI", "Value": [sop_class]}
+    meta[tags.MediaStorageSOPInstanceUID] = {"vr": "UI", "Value": [sop]}
+    version = meta.get(tags.FileMetaInformationVersion)
     if not isinstance(version, dict) or not any(version.get(k) for k in _VALUE_KEYS):
-        meta["00020001"] = {"vr": "OB", "InlineBinary": "AAE="}
-    if not _first(meta, "00020012"):
-        meta["00020012"] = {"vr": "UI", "Value": [str(PYDICOM_IMPLEMENTATION_UID)]}
-    if "00020013" not in meta:
-        meta["00020013"] = {"vr": "SH", "Value": [_IMPLEMENTATION_VERSION_NAME]}
+        meta[tags.FileMetaInformationVersion] = {"vr": "OB", "InlineBinary": "AAE="}
+    if not _first(meta, tags.ImplementationClassUID):
+        meta[tags.ImplementationClassUID] = {"vr": "UI", "Value": [str(PYDICOM_IMPLEMENTATION_UID)]}
+    if tags.ImplementationVersionName not in meta:
+        meta[tags.ImplementationVersionName] = {"vr": "SH", "Value": [_IMPLEMENTATION_VERSION_NAME]}
 
     def no_bulk(tag: str, vr: str, uri: str) -> bytes:
         raise _unsupported("bulk data in the file meta")
@@ -562,7 +564,7 @@ def encode_p10(
             if count:
                 return str(vr), frames(count), compressed
             uri = pixel_element["BulkDataURI"]
-            return str(vr), [bulk("7FE00010", str(vr), uri)], compressed
+            return str(vr), [bulk(tags.PixelData, str(vr), uri)], compressed
 
         pixel = pixel_value
 

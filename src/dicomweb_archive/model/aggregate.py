@@ -16,16 +16,11 @@ from typing import Any
 
 import orjson
 
+from dicomweb_archive import tags
 from dicomweb_archive.model import attributes as attrs
-from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.types import JSONDataset, first_value
 
 DEDUPLICATED_FORMAT = "dicomweb-archive/deduplicated"
-
-
-def first_value(ds: JSONDataset, key: str) -> Any:
-    """The first value of element ``key``, or None."""
-    value = ds.get(key, {}).get("Value")
-    return value[0] if value else None
 
 
 def _sort_number(value: Any) -> float:
@@ -33,7 +28,10 @@ def _sort_number(value: Any) -> float:
 
 
 def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
-    return (_sort_number(first_value(ds, "00200013")), str(first_value(ds, "00080018") or ""))
+    return (
+        _sort_number(first_value(ds, tags.InstanceNumber)),
+        str(first_value(ds, tags.SOPInstanceUID) or ""),
+    )
 
 
 def _canonical(element: Mapping[str, Any]) -> bytes:
@@ -109,7 +107,7 @@ def _conflicts(
             group = groups.get(canonical)
             if group is None:  # describe each distinct value once, not per instance
                 group = groups[canonical] = (_describe(element), [])
-            group[1].append(str(first_value(ds, "00080018")))
+            group[1].append(str(first_value(ds, tags.SOPInstanceUID)))
         if len(groups) > 1:
             found.append(
                 Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
@@ -143,7 +141,7 @@ class StudyDocuments:
 
 
 def _modalities(instances: Iterable[JSONDataset]) -> list[str]:
-    return sorted({str(m) for ds in instances if (m := first_value(ds, "00080060"))})
+    return sorted({str(m) for ds in instances if (m := first_value(ds, tags.Modality))})
 
 
 def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> SeriesDocuments:
@@ -164,13 +162,13 @@ def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> 
         "Value": [len(ordered)],
     }
     series_row[attrs.RETRIEVE_URL] = {"vr": "UR", "Value": [f"series/{series}"]}
-    series_row["0020000E"] = _uid(series)
-    series_row["0020000D"] = _uid(study)
+    series_row[tags.SeriesInstanceUID] = _uid(series)
+    series_row[tags.StudyInstanceUID] = _uid(study)
     return SeriesDocuments(series, ordered, rows, dict(sorted(series_row.items())))
 
 
 def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
-    return (_sort_number(first_value(doc.row, "00200011")), doc.series_instance_uid)
+    return (_sort_number(first_value(doc.row, tags.SeriesNumber)), doc.series_instance_uid)
 
 
 def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
@@ -188,7 +186,7 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
         out_series[s.series_instance_uid] = series_shared
         for ds in s.metadata:
             own = {k: v for k, v in ds.items() if k not in shared and k not in series_shared}
-            out_instances[str(first_value(ds, "00080018"))] = {
+            out_instances[str(first_value(ds, tags.SOPInstanceUID))] = {
                 "series": s.series_instance_uid,
                 "attributes": own,
             }
@@ -234,10 +232,15 @@ def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> S
     everything = [ds for s in series_docs for ds in s.metadata]
     if not everything:
         raise ValueError(f"study {study} has no instances")
-    conflicts = _conflicts(study, None, everything, attrs.STUDY_LEVEL - {"0020000D"})
+    conflicts = _conflicts(study, None, everything, attrs.STUDY_LEVEL - {tags.StudyInstanceUID})
     for s in series_docs:
         conflicts.extend(
-            _conflicts(study, s.series_instance_uid, s.metadata, attrs.SERIES_LEVEL - {"0020000E"})
+            _conflicts(
+                study,
+                s.series_instance_uid,
+                s.metadata,
+                attrs.SERIES_LEVEL - {tags.SeriesInstanceUID},
+            )
         )
     row = _pick(everything[0], attrs.STUDY_QIDO)
     modalities = _modalities(everything)
@@ -247,7 +250,7 @@ def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> S
     row[attrs.NUMBER_OF_STUDY_RELATED_INSTANCES] = {"vr": "IS", "Value": [len(everything)]}
     row[attrs.INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
     row[attrs.RETRIEVE_URL] = {"vr": "UR", "Value": [f"studies/{study}"]}
-    row["0020000D"] = _uid(study)
+    row[tags.StudyInstanceUID] = _uid(study)
     return StudyDocuments(
         study_instance_uid=study,
         series=series_docs,
@@ -259,7 +262,7 @@ def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> S
 
 def study_sort_key(row: JSONDataset) -> tuple[str, str, str]:
     return (
-        str(first_value(row, "00080020") or ""),
-        str(first_value(row, "00080030") or ""),
-        str(first_value(row, "0020000D") or ""),
+        str(first_value(row, tags.StudyDate) or ""),
+        str(first_value(row, tags.StudyTime) or ""),
+        str(first_value(row, tags.StudyInstanceUID) or ""),
     )

@@ -4,34 +4,36 @@ from __future__ import annotations
 
 from typing import Final
 
+from dicomweb_archive import tags
+
 #: Patient and study attributes: the same in every instance of a study.
 STUDY_LEVEL: Final = frozenset(
     {
-        "00080020",  # StudyDate
-        "00080030",  # StudyTime
-        "00080050",  # AccessionNumber
-        "00080090",  # ReferringPhysicianName
-        "00081030",  # StudyDescription
-        "00100010",  # PatientName
-        "00100020",  # PatientID
-        "00100021",  # IssuerOfPatientID
-        "00100030",  # PatientBirthDate
-        "00100032",  # PatientBirthTime
-        "00100040",  # PatientSex
-        "0020000D",  # StudyInstanceUID
-        "00200010",  # StudyID
+        tags.StudyDate,
+        tags.StudyTime,
+        tags.AccessionNumber,
+        tags.ReferringPhysicianName,
+        tags.StudyDescription,
+        tags.PatientName,
+        tags.PatientID,
+        tags.IssuerOfPatientID,
+        tags.PatientBirthDate,
+        tags.PatientBirthTime,
+        tags.PatientSex,
+        tags.StudyInstanceUID,
+        tags.StudyID,
     }
 )
 
 #: Series attributes: the same in every instance of a series.
 SERIES_LEVEL: Final = frozenset(
     {
-        "00080021",  # SeriesDate
-        "00080031",  # SeriesTime
-        "00080060",  # Modality
-        "0008103E",  # SeriesDescription
-        "0020000E",  # SeriesInstanceUID
-        "00200011",  # SeriesNumber
+        tags.SeriesDate,
+        tags.SeriesTime,
+        tags.Modality,
+        tags.SeriesDescription,
+        tags.SeriesInstanceUID,
+        tags.SeriesNumber,
     }
 )
 
@@ -39,65 +41,65 @@ SERIES_LEVEL: Final = frozenset(
 STUDY_QIDO: Final = (
     STUDY_LEVEL
     | {
-        "00080005",  # SpecificCharacterSet
-        "00080201",  # TimezoneOffsetFromUTC
+        tags.SpecificCharacterSet,
+        tags.TimezoneOffsetFromUTC,
     }
-) - {"00100021", "00100032"}
+) - {tags.IssuerOfPatientID, tags.PatientBirthTime}
 
 #: Default attributes of a series row, plus those OHIF asks for (R2, R3).
 SERIES_QIDO: Final = SERIES_LEVEL | {
-    "00080005",  # SpecificCharacterSet
-    "00080201",  # TimezoneOffsetFromUTC
-    "0020000D",  # StudyInstanceUID
-    "00400244",  # PerformedProcedureStepStartDate
-    "00400245",  # PerformedProcedureStepStartTime
-    "00400275",  # RequestAttributesSequence
+    tags.SpecificCharacterSet,
+    tags.TimezoneOffsetFromUTC,
+    tags.StudyInstanceUID,
+    tags.PerformedProcedureStepStartDate,
+    tags.PerformedProcedureStepStartTime,
+    tags.RequestAttributesSequence,
 }
 
 #: Default attributes of an instance row (PS3.18 Table 10.6.3-5).
 INSTANCE_QIDO: Final = frozenset(
     {
-        "00080005",  # SpecificCharacterSet
-        "00080016",  # SOPClassUID
-        "00080018",  # SOPInstanceUID
-        "00080201",  # TimezoneOffsetFromUTC
-        "0020000D",  # StudyInstanceUID
-        "0020000E",  # SeriesInstanceUID
-        "00200013",  # InstanceNumber
-        "00280008",  # NumberOfFrames
-        "00280010",  # Rows
-        "00280011",  # Columns
-        "00280100",  # BitsAllocated
+        tags.SpecificCharacterSet,
+        tags.SOPClassUID,
+        tags.SOPInstanceUID,
+        tags.TimezoneOffsetFromUTC,
+        tags.StudyInstanceUID,
+        tags.SeriesInstanceUID,
+        tags.InstanceNumber,
+        tags.NumberOfFrames,
+        tags.Rows,
+        tags.Columns,
+        tags.BitsAllocated,
     }
 )
 
-INSTANCE_AVAILABILITY: Final = "00080056"
-MODALITIES_IN_STUDY: Final = "00080061"
-SOP_CLASSES_IN_STUDY: Final = "00080062"
-RETRIEVE_URL: Final = "00081190"
-NUMBER_OF_STUDY_RELATED_SERIES: Final = "00201206"
-NUMBER_OF_STUDY_RELATED_INSTANCES: Final = "00201208"
-NUMBER_OF_SERIES_RELATED_INSTANCES: Final = "00201209"
-AVAILABLE_TRANSFER_SYNTAX_UID: Final = "00083002"
+INSTANCE_AVAILABILITY: Final = tags.InstanceAvailability
+MODALITIES_IN_STUDY: Final = tags.ModalitiesInStudy
+SOP_CLASSES_IN_STUDY: Final = tags.SOPClassesInStudy
+RETRIEVE_URL: Final = tags.RetrieveURL
+NUMBER_OF_STUDY_RELATED_SERIES: Final = tags.NumberOfStudyRelatedSeries
+NUMBER_OF_STUDY_RELATED_INSTANCES: Final = tags.NumberOfStudyRelatedInstances
+NUMBER_OF_SERIES_RELATED_INSTANCES: Final = tags.NumberOfSeriesRelatedInstances
+AVAILABLE_TRANSFER_SYNTAX_UID: Final = tags.AvailableTransferSyntaxUID
 
 KEYWORDS: Final = {
-    "00080020": "StudyDate",
-    "00080030": "StudyTime",
-    "00080050": "AccessionNumber",
-    "00080090": "ReferringPhysicianName",
-    "00081030": "StudyDescription",
-    "00100010": "PatientName",
-    "00100020": "PatientID",
-    "00100021": "IssuerOfPatientID",
-    "00100030": "PatientBirthDate",
-    "00100032": "PatientBirthTime",
-    "00100040": "PatientSex",
-    "0020000D": "StudyInstanceUID",
-    "00200010": "StudyID",
-    "00080021": "SeriesDate",
-    "00080031": "SeriesTime",
-    "00080060": "Modality",
-    "0008103E": "SeriesDescription",
-    "0020000E": "SeriesInstanceUID",
-    "00200011": "SeriesNumber",
+    tags.StudyDate: "StudyDate",
+    tags.StudyTime: "StudyTime",
+    tags.AccessionNumber: "AccessionNumber",
+    tags.ReferringPhysicianName: "ReferringPhysicianName",
+    tags.StudyDescription: "StudyDescription",
+    tags.PatientName: "PatientName",
+    tags.PatientID: "PatientID",
+    tags.IssuerOfPatientID: "IssuerOfPatientID",
+    tags.PatientBirthDate: "PatientBirthDate",
+    tags.PatientBirthTime: "PatientBirthTime",
+    tags.PatientSex: "PatientSex",
+    tags.StudyInstanceUID: "StudyInstanceUID",
+    tags.StudyID: "StudyID",
+    tags.SeriesDate: "SeriesDate",
+    tags.SeriesTime: "SeriesTime",
+    tags.Modality: "Modality",
+    tags.SeriesDescription: "SeriesDescription",
+    tags.SeriesInstanceUID: "SeriesInstanceUID",
+    tags.SeriesNumber: "SeriesNumber",
 }

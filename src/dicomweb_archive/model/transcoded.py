@@ -43,32 +43,33 @@ from typing import Any, Final
 
 import orjson
 
+from dicomweb_archive import tags
 from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
-from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.types import JSONDataset
 
 RECORD: Final = "htj2k"
 ALTERNATE: Final = "alternate"
 PRIMARY: Final = "primary"
 
-PHOTOMETRIC_INTERPRETATION: Final = "00280004"
-PLANAR_CONFIGURATION: Final = "00280006"
-SAMPLES_PER_PIXEL: Final = "00280002"
-LOSSY_IMAGE_COMPRESSION: Final = "00282110"
-LOSSY_IMAGE_COMPRESSION_RATIO: Final = "00282112"
-LOSSY_IMAGE_COMPRESSION_METHOD: Final = "00282114"
-PIXEL_DATA: Final = "7FE00010"
+PHOTOMETRIC_INTERPRETATION: Final = tags.PhotometricInterpretation
+PLANAR_CONFIGURATION: Final = tags.PlanarConfiguration
+SAMPLES_PER_PIXEL: Final = tags.SamplesPerPixel
+LOSSY_IMAGE_COMPRESSION: Final = tags.LossyImageCompression
+LOSSY_IMAGE_COMPRESSION_RATIO: Final = tags.LossyImageCompressionRatio
+LOSSY_IMAGE_COMPRESSION_METHOD: Final = tags.LossyImageCompressionMethod
+PIXEL_DATA: Final = tags.PixelData
 
 #: The attributes that, with the frames, decide what an HTJ2K encoding holds.
 _IMAGE_PIXEL: Final = (
     SAMPLES_PER_PIXEL,
     PHOTOMETRIC_INTERPRETATION,
     PLANAR_CONFIGURATION,
-    "00280008",
-    "00280010",
-    "00280011",
-    "00280100",
-    "00280101",
-    "00280103",
+    tags.NumberOfFrames,
+    tags.Rows,
+    tags.Columns,
+    tags.BitsAllocated,
+    tags.BitsStored,
+    tags.PixelRepresentation,
 )
 
 

@@ -17,9 +17,10 @@ import numpy as np
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.encaps import generate_fragmented_frames, parse_basic_offsets
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
-from dicomweb_archive.p10.jsonmodel import JSONDataset, swap_bytes
+from dicomweb_archive.p10.jsonmodel import swap_bytes
+from dicomweb_archive.types import JSONDataset
 
 
 def _int(meta: JSONDataset, key: str, default: int | None = None) -> int | None:
@@ -54,18 +55,20 @@ class PixelLayout:
 
     @classmethod
     def from_metadata(cls, meta: JSONDataset, name: str) -> PixelLayout:
-        rows = _int(meta, "00280010")
-        columns = _int(meta, "00280011")
-        bits = _int(meta, "00280100")
+        rows = _int(meta, tags.Rows)
+        columns = _int(meta, tags.Columns)
+        bits = _int(meta, tags.BitsAllocated)
         if not rows or not columns or not bits:
             raise MalformedDicomError(f"{name}: Pixel Data without Rows, Columns or Bits Allocated")
         return cls(
             rows=rows,
             columns=columns,
-            samples_per_pixel=_int(meta, "00280002", 1) or 1,
+            samples_per_pixel=_int(meta, tags.SamplesPerPixel, 1) or 1,
             bits_allocated=bits,
-            number_of_frames=max(_int(meta, "00280008", 1) or 1, 1),
-            photometric_interpretation=str((meta.get("00280004", {}).get("Value") or [""])[0]),
+            number_of_frames=max(_int(meta, tags.NumberOfFrames, 1) or 1, 1),
+            photometric_interpretation=str(
+                (meta.get(tags.PhotometricInterpretation, {}).get("Value") or [""])[0]
+            ),
         )
 
 

@@ -29,8 +29,7 @@ from pydicom.tag import SequenceDelimiterTag
 from pydicom.valuerep import TEXT_VR_DELIMS, PersonName
 
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
-
-JSONDataset = dict[str, Any]
+from dicomweb_archive.types import JSONDataset
 
 PIXEL_DATA = 0x7FE00010
 EXTENDED_OFFSET_TABLE = 0x7FE00001

@@ -18,17 +18,17 @@ from pydicom.dataset import Dataset
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
 from dicomweb_archive.codec.render import JPEG, PNG, RenderOptions, render
 from dicomweb_archive.errors import ResourceNotFoundError, UnsupportedTransferSyntaxError
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.model.aggregate import first_value, instance_sort_key
-from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.model.aggregate import instance_sort_key
 from dicomweb_archive.server import wado
 from dicomweb_archive.server.negotiation import accepted
 from dicomweb_archive.server.responses import RangeResponse
 from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.types import JSONDataset, first_value
 
 CACHE_DIR = f"{paths.WORK_DIR}/cache/rendered"
 THUMBNAIL_VIEWPORT = (256, 256)
@@ -51,7 +51,7 @@ def _read_json(archive: ArchiveReader, relative: str) -> list[JSONDataset]:
 
 
 def _middle(instances: list[JSONDataset]) -> JSONDataset:
-    images = [ds for ds in instances if "7FE00010" in ds] or instances
+    images = [ds for ds in instances if tags.PixelData in ds] or instances
     if not images:
         raise ResourceNotFoundError("nothing to render")
     ordered = sorted(images, key=instance_sort_key)
@@ -70,16 +70,18 @@ def _document(
     archive: ArchiveReader, request: Request, meta: JSONDataset, study: str
 ) -> Response | None:
     """An encapsulated document or a video, answered as its own media type."""
-    document = meta.get("00420011")
+    document = meta.get(tags.EncapsulatedDocument)
     if document:
-        media_type = str(first_value(meta, "00420012") or "application/octet-stream")
+        media_type = str(
+            first_value(meta, tags.MIMETypeOfEncapsulatedDocument) or "application/octet-stream"
+        )
         if "BulkDataURI" in document:
             return _bulk(archive, request, study, document["BulkDataURI"], media_type)
         if "InlineBinary" in document:
             body = base64.b64decode(document["InlineBinary"])
             return RangeResponse(request, body, media_type)
-    syntax = str(first_value(meta, "00083002") or "")
-    pixel = meta.get("7FE00010")
+    syntax = str(first_value(meta, tags.AvailableTransferSyntaxUID) or "")
+    pixel = meta.get(tags.PixelData)
     if pixel and "BulkDataURI" in pixel and syntax in uids.VIDEO_TRANSFER_SYNTAXES:
         # The video stream is kept as one bulk value (not as frames).
         return _bulk(archive, request, study, pixel["BulkDataURI"], uids.frame_media_type(syntax))
@@ -101,10 +103,13 @@ def _render(
     frame: int,
     options: RenderOptions,
 ) -> Response:
-    study = str(first_value(meta, "0020000D"))
-    series = str(first_value(meta, "0020000E"))
-    sop = str(first_value(meta, "00080018"))
-    if "7FE00010" not in meta or str(first_value(meta, "00083002")) in uids.VIDEO_TRANSFER_SYNTAXES:
+    study = str(first_value(meta, tags.StudyInstanceUID))
+    series = str(first_value(meta, tags.SeriesInstanceUID))
+    sop = str(first_value(meta, tags.SOPInstanceUID))
+    if (
+        tags.PixelData not in meta
+        or str(first_value(meta, tags.AvailableTransferSyntaxUID)) in uids.VIDEO_TRANSFER_SYNTAXES
+    ):
         raise ResourceNotFoundError(f"instance {sop} has no image frame to render")
     stored = archive.locate(paths.frame_path(study, series, sop, frame))
     key = hashlib.blake2b(
@@ -141,9 +146,9 @@ def rendered(archive: ArchiveReader, request: Request, *, thumbnail: bool = Fals
             frame = wado.frame_numbers(p["frames"])[0]
         elif not thumbnail and (document := _document(archive, request, meta, study)):
             return document
-        elif "7FE00010" in meta:
+        elif tags.PixelData in meta:
             # A multi-frame instance is represented by its middle frame.
-            count = int(first_value(meta, "00280008") or 1)
+            count = int(first_value(meta, tags.NumberOfFrames) or 1)
             frame = (count + 1) // 2 if thumbnail else 1
     elif "series" in p:
         meta = _middle(_read_json(archive, paths.series_metadata(study, wado.uid(p["series"]))))

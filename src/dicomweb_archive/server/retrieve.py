@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dicomweb_archive import tags
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.export.bundle import Namer, plan_study, safe_name
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.transcode import can_transcode, to_explicit_little_endian
 from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.model.aggregate import first_value, instance_sort_key
-from dicomweb_archive.p10.jsonmodel import JSONDataset
+from dicomweb_archive.model.aggregate import instance_sort_key
 from dicomweb_archive.server.negotiation import (
     APPLICATION_DICOM,
     ZIP,
@@ -31,6 +31,7 @@ from dicomweb_archive.server.negotiation import (
     choose_instances,
 )
 from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.types import JSONDataset, first_value
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def _instances(archive: ArchiveReader, metadata_path: str) -> list[JSONDataset]:
     documents: list[JSONDataset] = archive.read_json_gz(metadata_path)
     return sorted(
         documents,
-        key=lambda ds: (str(first_value(ds, "0020000E") or ""), *instance_sort_key(ds)),
+        key=lambda ds: (str(first_value(ds, tags.SeriesInstanceUID) or ""), *instance_sort_key(ds)),
     )
 
 
@@ -62,9 +63,9 @@ def plan(archive: ArchiveReader, metadata_path: str, wanted: str) -> list[Planne
     """The instances under ``metadata_path`` in the wanted transfer syntax, or 406."""
     planned = []
     for meta in _instances(archive, metadata_path):
-        study = str(first_value(meta, "0020000D"))
-        series = str(first_value(meta, "0020000E"))
-        sop = str(first_value(meta, "00080018"))
+        study = str(first_value(meta, tags.StudyInstanceUID))
+        series = str(first_value(meta, tags.SeriesInstanceUID))
+        sop = str(first_value(meta, tags.SOPInstanceUID))
         info = archive.read_json_gz(paths.instance_info(study, series, sop))
         source = str(info["transferSyntaxUID"])
         if not can_transcode(meta, source, wanted):

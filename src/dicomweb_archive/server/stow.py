@@ -35,7 +35,7 @@ from pydicom.uid import UID
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.convert.instance import convert_parsed
 from dicomweb_archive.convert.options import ConvertOptions
@@ -78,12 +78,12 @@ CANNOT_UNDERSTAND = 0xC000
 TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
 
 # Attributes of the Store Instances Response Module.
-_RETRIEVE_URL = "00081190"
-_FAILED_SOP_SEQUENCE = "00081198"
-_REFERENCED_SOP_SEQUENCE = "00081199"
-_REFERENCED_SOP_CLASS_UID = "00081150"
-_REFERENCED_SOP_INSTANCE_UID = "00081155"
-_FAILURE_REASON = "00081197"
+_RETRIEVE_URL = tags.RetrieveURL
+_FAILED_SOP_SEQUENCE = tags.FailedSOPSequence
+_REFERENCED_SOP_SEQUENCE = tags.ReferencedSOPSequence
+_REFERENCED_SOP_CLASS_UID = tags.ReferencedSOPClassUID
+_REFERENCED_SOP_INSTANCE_UID = tags.ReferencedSOPInstanceUID
+_FAILURE_REASON = tags.FailureReason
 
 
 class StowRequestError(Exception):

@@ -20,13 +20,14 @@ from typing import Any
 
 import orjson
 
+from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import first_value, study_sort_key
+from dicomweb_archive.model.aggregate import study_sort_key
 from dicomweb_archive.model.matching import Matcher, path_matcher
-from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.studies import StudyFiles, open_study, study_uids
+from dicomweb_archive.types import JSONDataset, first_value
 
 INDEX_FILE = "index.sqlite"
 _SCHEMA_VERSION = 1
@@ -148,7 +149,7 @@ class QidoIndex:
             ),
         )
         for series_row in files.read_json_gz(paths.series_index(study)):
-            series = str(first_value(series_row, "0020000E"))
+            series = str(first_value(series_row, tags.SeriesInstanceUID))
             series_attributes = {
                 **study_attributes,
                 **dedup["series"].get(series, {}),
@@ -165,7 +166,7 @@ class QidoIndex:
                 ),
             )
             for instance_row in files.read_json_gz(paths.instances_index(study, series)):
-                sop = str(first_value(instance_row, "00080018"))
+                sop = str(first_value(instance_row, tags.SOPInstanceUID))
                 own = dedup["instances"].get(sop, {}).get("attributes", {})
                 self._db.execute(
                     "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?)",

@@ -27,7 +27,6 @@ from dicomweb_archive.errors import (
     ResourceNotFoundError,
 )
 from dicomweb_archive.model import paths
-from dicomweb_archive.p10.jsonmodel import JSONDataset
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
 from dicomweb_archive.store.studies import (
@@ -37,6 +36,7 @@ from dicomweb_archive.store.studies import (
     update_studies_index,
 )
 from dicomweb_archive.store.studyzip import StudyZip, study_file_names, write_study_zip
+from dicomweb_archive.types import JSONDataset
 
 _MANIFEST_ONLY = ("format", "formatVersion")
 

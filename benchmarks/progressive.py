@@ -84,8 +84,8 @@ from tests.browser.conftest import (  # noqa: E402
 )
 
 from dicomweb_archive import Converter, ConvertOptions  # noqa: E402
-from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder  # noqa: E402
 from dicomweb_archive.samples import write_ct_series  # noqa: E402
+from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder  # noqa: E402
 
 FULL_RESOLUTION = 8  # Cornerstone's ImageQualityStatus
 TIMEOUT_S = 90.0
@@ -300,9 +300,7 @@ def viewers(work: Path, archives: Archives) -> Iterator[dict[str, Viewer]]:
     with contextlib.ExitStack() as stack:
         plain_root = stack.enter_context(run_dwa_serve(archives.plain, _mkdir(work / "s1")))
         htj2k_root = stack.enter_context(run_dwa_serve(archives.htj2k, _mkdir(work / "s2")))
-        plain = stack.enter_context(
-            serve_viewer(work / "v1", dist, plain_root, DWA_SERVE_SOURCE)
-        )
+        plain = stack.enter_context(serve_viewer(work / "v1", dist, plain_root, DWA_SERVE_SOURCE))
         plain_jpeg = stack.enter_context(
             serve_viewer(work / "v3", dist, plain_root, JPEG_THUMBNAILS_SOURCE)
         )

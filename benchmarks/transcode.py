@@ -43,9 +43,9 @@ from dicomweb_archive import __version__
 from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
 from dicomweb_archive.codec.htj2k import decomposition_levels
-from dicomweb_archive.convert.transcoder import archive_instances
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.transcode.transcoder import archive_instances
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from convert import DWA, ENV, WORK, folder_bytes, generate, snapshot

@@ -34,8 +34,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Playwright, sync_playwright
 
 from dicomweb_archive import Converter, ConvertOptions
-from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder
 from dicomweb_archive.samples import write_ct_series
+from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
 from tests.integration.conftest import (
     DEPLOY_CONF,
     TEMP_PATHS,
@@ -350,9 +350,7 @@ def viewer_conf(
     return render_conf(text, _nginx_paths(prefix))
 
 
-def app_config(
-    data_source: dict[str, object], extensions: Sequence[str] = ()
-) -> dict[str, object]:
+def app_config(data_source: dict[str, object], extensions: Sequence[str] = ()) -> dict[str, object]:
     """OHIF's window.config with one DICOMweb data source and no distractions.
 
     ``extensions`` are URLs of OHIF extensions as plain ES modules, which OHIF

@@ -13,10 +13,10 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.codec import codestream
-from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder
 from dicomweb_archive.model import multipart
 from dicomweb_archive.samples import write_ct_series
 from dicomweb_archive.server.app import create_app
+from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
 from tests.server.conftest import arrange
 
 RPCL = "1.2.840.10008.1.2.4.202"

@@ -21,8 +21,8 @@ from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
 from dicomweb_archive.convert.converter import ConversionResult, Converter
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.convert.transcoder import TranscodeOptions, TranscodeResult
 from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.transcode.transcoder import TranscodeOptions, TranscodeResult
 from dicomweb_archive.types import InstanceKey
 
 

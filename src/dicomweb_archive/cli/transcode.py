@@ -18,9 +18,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dicomweb_archive.convert.htj2k import TranscodeOutcome
-from dicomweb_archive.convert.transcoder import TranscodeOptions, Transcoder, TranscodeResult
 from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.transcode.instance import TranscodeOutcome
+from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder, TranscodeResult
 from dicomweb_archive.types import InstanceKey
 
 MODES = click.Choice(["alternate", "primary"])

@@ -2,7 +2,7 @@
 
 >>> Transcoder("archive", TranscodeOptions(mode="primary")).transcode()  # doctest: +SKIP
 
-Each instance is one task (:mod:`dicomweb_archive.convert.htj2k`); a primary
+Each instance is one task (:mod:`dicomweb_archive.transcode.instance`); a primary
 transcoding changes instance metadata, so the touched studies' documents and
 the QIDO index are rebuilt afterwards, as after a conversion.
 """
@@ -22,16 +22,16 @@ from typing import Any
 from dicomweb_archive import tags
 from dicomweb_archive.codec.htj2k import HTJ2KSettings
 from dicomweb_archive.convert.converter import Converter
-from dicomweb_archive.convert.htj2k import (
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import open_archive
+from dicomweb_archive.store.studies import is_packed, open_study, study_uids
+from dicomweb_archive.transcode.instance import (
     Mode,
     TranscodeOutcome,
     TranscodeRequest,
     transcode_instance,
 )
-from dicomweb_archive.model import paths
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import open_archive
-from dicomweb_archive.store.studies import is_packed, open_study, study_uids
 from dicomweb_archive.types import InstanceKey, first_value
 
 __all__ = ["TranscodeOptions", "TranscodeResult", "Transcoder", "archive_instances"]

@@ -19,16 +19,16 @@ from pydicom.uid import generate_uid
 from dicomweb_archive import Converter, ConvertOptions, uids
 from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
-from dicomweb_archive.convert.transcoder import (
+from dicomweb_archive.export.p10 import export_instance
+from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.packing import pack_study
+from dicomweb_archive.transcode.transcoder import (
     TranscodeOptions,
     Transcoder,
     TranscodeResult,
     archive_instances,
 )
-from dicomweb_archive.export.p10 import export_instance
-from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.types import InstanceKey
 from tests.conftest import read_json_gz, snapshot, write_instance
 

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import orjson
 
-from dicomweb_archive import Converter, ConvertOptions, __version__, samples
+from dicomweb_archive import Converter, ConvertOptions, __version__
+from dicomweb_archive.demo import samples
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"

@@ -84,7 +84,7 @@ from tests.browser.conftest import (  # noqa: E402
 )
 
 from dicomweb_archive import Converter, ConvertOptions  # noqa: E402
-from dicomweb_archive.samples import write_ct_series  # noqa: E402
+from dicomweb_archive.demo.samples import write_ct_series  # noqa: E402
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder  # noqa: E402
 
 FULL_RESOLUTION = 8  # Cornerstone's ImageQualityStatus

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from dicomweb_archive.convert.converter import ConversionResult, Converter
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder, TranscodeResult
+from dicomweb_archive.version import __version__
 
 __all__ = [
     "Archive",

@@ -34,7 +34,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Playwright, sync_playwright
 
 from dicomweb_archive import Converter, ConvertOptions
-from dicomweb_archive.samples import write_ct_series
+from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
 from tests.integration.conftest import (
     DEPLOY_CONF,

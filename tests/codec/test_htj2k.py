@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomweb_archive import Converter, ConvertOptions, samples, uids
+from dicomweb_archive import Converter, ConvertOptions, uids
 from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import Decoded, ImagePixel, decode_frame
 from dicomweb_archive.codec.htj2k import (
@@ -21,6 +21,7 @@ from dicomweb_archive.codec.htj2k import (
     encode_frame,
     refusal,
 )
+from dicomweb_archive.demo import samples
 from dicomweb_archive.errors import UnsupportedImageError
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.store.directory import Archive

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.codec import codestream
+from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.model import multipart
-from dicomweb_archive.samples import write_ct_series
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
 from tests.server.conftest import arrange

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from dicomweb_archive import Converter, ConvertOptions
-from dicomweb_archive.samples import write_ct_series
+from dicomweb_archive.demo.samples import write_ct_series
 
 SLICES = 300
 

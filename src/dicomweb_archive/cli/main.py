@@ -7,13 +7,13 @@ import warnings
 
 import click
 
-from dicomweb_archive import __version__
 from dicomweb_archive.cli.convert import convert
 from dicomweb_archive.cli.export import export
 from dicomweb_archive.cli.index import index
 from dicomweb_archive.cli.pack import pack, unpack
 from dicomweb_archive.cli.serve import serve
 from dicomweb_archive.cli.transcode import transcode
+from dicomweb_archive.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydicom.dataelem import DataElement, RawDataElement
 
-from dicomweb_archive import __version__, tags, uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.convert.inputs import InputRef
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import (
@@ -42,6 +42,7 @@ from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import ensure_unpacked
 from dicomweb_archive.store.studies import is_packed, study_lock
 from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.version import __version__
 
 Status = Literal["converted", "updated", "unchanged", "skipped", "failed"]
 INFO_FORMAT = "dicomweb-archive/info"

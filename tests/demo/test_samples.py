@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from dicomweb_archive.samples import PADDING_VALUE, write_ct_series
+from dicomweb_archive.demo.samples import PADDING_VALUE, write_ct_series
 
 SLICES, ROWS, COLUMNS = 4, 64, 48
 

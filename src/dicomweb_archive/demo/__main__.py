@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 
 from dicomweb_archive import Converter, ConvertOptions, tags
+from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.model import paths
-from dicomweb_archive.samples import write_ct_series
 
 BUNDLED = (
     "MR_small.dcm",

@@ -1,0 +1,1 @@
+"""The demo and its sample data: outside the core, which never imports them."""

@@ -1,51 +1,385 @@
-"""Where each DICOMweb resource lives in an archive: its WADO-RS / QIDO-RS path.
+"""Where each DICOMweb resource lives: one path for the URL and the archive file.
 
-Every path is relative to the archive root, which is the DICOMweb service root:
+Every path is relative to the service root, which is also the archive root:
 ``studies/{study}/series/{series}/instances/{instance}/frames/{n}`` is both the
-file and the URL.  JSON documents are stored gzipped; the file name adds ``.gz``
-(and ``index.json`` where a path is also a folder).
+URL and the file.  :class:`ResourcePath` is the one place that knows this
+layout; it builds archive paths and parses request paths.  The legal shapes::
+
+    studies                                         search for studies, store
+    series | instances                              search the whole archive
+    studies/{study}                                 a study (retrieve, store)
+    studies/{study}/series | …/instances            search within a study
+    studies/{study}/series/{series}                 a series
+    studies/{study}/series/{series}/instances       search within a series
+    studies/{study}/series/{series}/instances/{instance}
+    …/instances/{instance}/frames/{1,2,…}           frames (one-based)
+    …/instances/{instance}/{framesPath}/{1,2,…}     alternate frames (htj2k, jls…)
+    studies/{study}/bulkdata/{ab}/{cdef…}           content-addressed bulk data
+    {study | series | instance}/metadata
+    {study | series | instance | frames}/rendered | /thumbnail
+
+A path naming fewer UIDs than its level (``studies/{study}/series``) is a
+*collection*: what QIDO-RS searches and STOW-RS stores into.  JSON documents
+are stored gzipped: :attr:`ResourcePath.file` adds ``.gz`` to a metadata path
+and ``/index.json.gz`` to a collection (its stored QIDO-RS answer).  Every UID
+is validated on construction, so no path built here leaves the archive.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Final
+
+from dicomweb_archive.errors import InvalidInputError, InvalidUIDError, ResourceNotFoundError
+from dicomweb_archive.types import InstanceKey
+from dicomweb_archive.uids import is_valid_uid
 
 MANIFEST: Final = "manifest.json"
 #: Private working area (locks, temporary files); never served.
 WORK_DIR: Final = ".dwa"
 
-STUDIES_INDEX: Final = "studies/index.json.gz"
 METADATA: Final = "metadata.gz"
 INFO: Final = "info.json.gz"
 INDEX: Final = "index.json.gz"
 DEDUPLICATED: Final = "deduplicated.json.gz"
 #: Folder of an instance's HTJ2K alternate frames, beside ``frames``.
 HTJ2K: Final = "htj2k"
+FRAMES: Final = "frames"
+#: ``framesPath`` names viewers use for alternate renditions of frames
+#: (client-contract §6), matched case-insensitively.
+ALTERNATE_FRAMES_PATHS: Final = frozenset({HTJ2K, "lossy", "jls", "htj2kthumbnail", "jlsthumbnail"})
+#: Length of the SHA-256 digest naming a bulk data value, in hex digits.
+_DIGEST_LENGTH: Final = 64
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+class ResourceType(enum.Enum):
+    """The level of a resource; ``depth`` is how many UIDs name one of it."""
+
+    STUDY = ("studies", 1)
+    SERIES = ("series", 2)
+    INSTANCE = ("instances", 3)
+    FRAMES = (FRAMES, 3)
+    BULKDATA = ("bulkdata", 1)
+
+    def __init__(self, segment: str, depth: int) -> None:
+        self.segment = segment
+        self.depth = depth
+
+
+class Suffix(enum.Enum):
+    """What a path asks for of its resource, beyond the resource itself."""
+
+    METADATA = "metadata"
+    RENDERED = "rendered"
+    THUMBNAIL = "thumbnail"
+
+
+_LEVELS: Final = (ResourceType.STUDY, ResourceType.SERIES, ResourceType.INSTANCE)
+_BY_SEGMENT: Final = {t.segment: t for t in _LEVELS}
+_SUFFIX_NAMES: Final = frozenset(s.value for s in Suffix)
+_FRAME_SUFFIXES: Final = frozenset({Suffix.RENDERED.value, Suffix.THUMBNAIL.value})
+#: Which suffixes each type takes.
+_SUFFIXES: Final = {
+    ResourceType.STUDY: frozenset(Suffix),
+    ResourceType.SERIES: frozenset(Suffix),
+    ResourceType.INSTANCE: frozenset(Suffix),
+    ResourceType.FRAMES: frozenset(map(Suffix, _FRAME_SUFFIXES)),
+    ResourceType.BULKDATA: frozenset(),
+}
+
+
+def _uid(value: str) -> str:
+    if not is_valid_uid(value):
+        raise InvalidUIDError(f"{value!r} is not a valid UID")
+    return value
+
+
+def parse_frame_numbers(text: str) -> tuple[int, ...]:
+    """One-based frame numbers of a ``1,2,3`` list."""
+    try:
+        numbers = tuple(int(n) for n in text.split(","))
+    except ValueError as exc:
+        raise InvalidInputError(f"frame list {text!r} is not a list of numbers") from exc
+    if not numbers or min(numbers) < 1:
+        raise InvalidInputError("frame numbers start at 1")
+    return numbers
+
+
+@dataclass(frozen=True)
+class ResourcePath:
+    """An immutable, validated path of one resource (or collection) of an archive."""
+
+    type: ResourceType
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    _: KW_ONLY
+    #: One-based frame numbers of a FRAMES path.
+    frame_numbers: tuple[int, ...] = ()
+    suffix: Suffix | None = None
+    #: The segment before the frame numbers: ``frames``, or an alternate name.
+    frames_path: str = FRAMES
+    #: The SHA-256 hex digest naming a BULKDATA value.
+    digest: str | None = None
+
+    def __post_init__(self) -> None:
+        named = self._uids()
+        if None in named:
+            raise InvalidInputError(f"a {self.type.name.lower()} path names its parents' UIDs")
+        for value in named:
+            _uid(str(value))
+        if self.type.depth > len(named) and self.type not in _LEVELS:
+            raise InvalidInputError(f"a {self.type.name.lower()} path names every UID above it")
+        if self.suffix is not None and (
+            self.is_collection or self.suffix not in _SUFFIXES[self.type]
+        ):
+            raise InvalidInputError(f"{self.type.name.lower()} paths have no {self.suffix.value}")
+        if self.type is ResourceType.FRAMES:
+            if not self.frame_numbers or min(self.frame_numbers) < 1:
+                raise InvalidInputError("frame numbers start at 1")
+            if self.frames_path != FRAMES and self.frames_path not in ALTERNATE_FRAMES_PATHS:
+                raise ResourceNotFoundError(f"no frames path {self.frames_path!r}")
+        if self.type is ResourceType.BULKDATA and not _is_digest(self.digest):
+            raise ResourceNotFoundError("no such bulk data")
+
+    def _uids(self) -> tuple[str | None, ...]:
+        """The UIDs up to the last one named, outermost first."""
+        values = (self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid)
+        depth = max((i + 1 for i, v in enumerate(values) if v is not None), default=0)
+        return values[:depth]
+
+    # -- construction ------------------------------------------------------------
+
+    @classmethod
+    def study(cls, study_instance_uid: str) -> ResourcePath:
+        return cls(ResourceType.STUDY, study_instance_uid)
+
+    @classmethod
+    def series(cls, study_instance_uid: str, series_instance_uid: str) -> ResourcePath:
+        return cls(ResourceType.SERIES, study_instance_uid, series_instance_uid)
+
+    @classmethod
+    def instance(cls, key: InstanceKey | tuple[str, str, str]) -> ResourcePath:
+        return cls(ResourceType.INSTANCE, *key)
+
+    @classmethod
+    def frames(
+        cls, key: InstanceKey | tuple[str, str, str], *numbers: int, frames_path: str = FRAMES
+    ) -> ResourcePath:
+        return cls(ResourceType.FRAMES, *key, frame_numbers=numbers, frames_path=frames_path)
+
+    @classmethod
+    def bulkdata(cls, study_instance_uid: str, digest: str) -> ResourcePath:
+        return cls(ResourceType.BULKDATA, study_instance_uid, digest=digest)
+
+    @classmethod
+    def from_string(cls, text: str) -> ResourcePath:
+        """Parse a path relative to the service root (see the module docstring)."""
+        segments = text.strip("/").split("/")
+        if len(segments) == 1 and segments[0] in _BY_SEGMENT:
+            return cls(_BY_SEGMENT[segments[0]])
+        if segments[0] != "studies":
+            raise ResourceNotFoundError(f"no resource {text}")
+        uids: list[str] = []
+        for level, child in zip(_LEVELS, (*_LEVELS[1:], None), strict=True):
+            if len(segments) <= 2 * len(uids) + 1:
+                break
+            uids.append(_uid(segments[2 * len(uids) + 1]))
+            rest = segments[2 * len(uids) :]
+            if not rest:
+                return cls(level, *uids)
+            if (
+                len(rest) == 1
+                and rest[0] in _BY_SEGMENT
+                and _BY_SEGMENT[rest[0]] in _LEVELS[len(uids) :]
+            ):
+                return cls(_BY_SEGMENT[rest[0]], *uids)  # a collection: …/series, …/instances
+            if len(rest) == 1 and rest[0] in _SUFFIX_NAMES:
+                return cls(level, *uids, suffix=Suffix(rest[0]))
+            if level is ResourceType.STUDY and len(rest) == 3 and rest[0] == "bulkdata":
+                return cls.bulkdata(uids[0], rest[1] + rest[2])
+            if level is ResourceType.INSTANCE and len(rest) in (2, 3):
+                return cls._frames(uids, rest)
+            if child is None or rest[0] != child.segment:
+                break
+        raise ResourceNotFoundError(f"no resource {text}")
+
+    @classmethod
+    def _frames(cls, uids: list[str], rest: list[str]) -> ResourcePath:
+        """``{framesPath}/{numbers}``, and maybe ``/rendered`` after ``frames/…``."""
+        name = rest[0].lower()
+        suffix = Suffix(rest[2]) if len(rest) == 3 and rest[2] in _FRAME_SUFFIXES else None
+        if len(rest) == 3 and (suffix is None or name != FRAMES):
+            raise ResourceNotFoundError(f"no resource {'/'.join(rest)}")
+        numbers = parse_frame_numbers(rest[1])
+        return cls(
+            ResourceType.FRAMES, *uids, frame_numbers=numbers, suffix=suffix, frames_path=name
+        )
+
+    # -- what it names -------------------------------------------------------------
+
+    @property
+    def is_collection(self) -> bool:
+        """Whether the path names a collection (QIDO-RS, STOW-RS) rather than one resource."""
+        return len(self._uids()) < self.type.depth
+
+    @property
+    def key(self) -> InstanceKey:
+        """The instance a path at instance level or below names."""
+        if self.sop_instance_uid is None:
+            raise ValueError(f"{self} names no instance")
+        assert self.study_instance_uid and self.series_instance_uid
+        return InstanceKey(self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid)
+
+    def __str__(self) -> str:
+        return "/".join(self._segments())
+
+    def _segments(self) -> Iterator[str]:
+        pairs = zip(("studies", "series", "instances"), self._uids(), strict=False)
+        for segment, value in pairs:
+            yield segment
+            yield str(value)
+        if self.is_collection:
+            yield self.type.segment
+        elif self.type is ResourceType.FRAMES:
+            yield self.frames_path
+            yield ",".join(map(str, self.frame_numbers))
+        elif self.type is ResourceType.BULKDATA:
+            assert self.digest
+            yield "bulkdata"
+            yield self.digest[:2]
+            yield self.digest[2:]
+        if self.suffix is not None:
+            yield self.suffix.value
+
+    @property
+    def file(self) -> str:
+        """The archive file (or folder) holding the resource's stored representation.
+
+        A metadata document gains ``.gz``, a collection its stored search answer
+        ``index.json.gz``; a study, series or instance is its folder; a frame and
+        bulk data are stored under their own path.
+        """
+        if self.suffix is Suffix.METADATA:
+            return f"{self}.gz"
+        if self.suffix is not None:
+            raise ValueError(f"{self} is rendered, never stored")
+        if self.is_collection:
+            return f"{self}/{INDEX}"
+        if self.type is ResourceType.FRAMES and len(self.frame_numbers) != 1:
+            raise ValueError(f"{self}: each frame is stored on its own")
+        return str(self)
+
+    # -- navigation ----------------------------------------------------------------
+
+    def up(self, level: ResourceType) -> ResourcePath:
+        """The enclosing study, series or instance."""
+        uids = self._uids()[: level.depth]
+        return ResourcePath(level, *uids)
+
+    def with_suffix(self, suffix: Suffix | None) -> ResourcePath:
+        return replace(self, suffix=suffix)
+
+    def metadata(self) -> ResourcePath:
+        return self.with_suffix(Suffix.METADATA)
+
+    @property
+    def pattern(self) -> Pattern:
+        """The route pattern whose template this path fills."""
+        return Pattern(
+            self.type,
+            self.suffix,
+            len(self._uids()) if self.is_collection else None,
+            self.frames_path != FRAMES,
+        )
+
+
+def _is_digest(value: str | None) -> bool:
+    return value is not None and len(value) == _DIGEST_LENGTH and set(value) <= _HEX
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A family of request paths: what one route matches, as a path template.
+
+    ``depth`` is how many UIDs its paths name (fewer than the type's for a
+    collection); ``alternate`` matches any ``framesPath`` name in place of
+    ``frames``.  :meth:`resolve` turns the template's parameters back into a
+    validated :class:`ResourcePath`.
+    """
+
+    type: ResourceType
+    suffix: Suffix | None = None
+    depth: int | None = None
+    alternate: bool = False
+
+    @property
+    def template(self) -> str:
+        """The path with ``{study}``, ``{series}``, ``{instance}``… placeholders."""
+        depth = self.type.depth if self.depth is None else self.depth
+        names = ("study", "series", "instance")[:depth]
+        segments = [part for name in names for part in (_COLLECTION[name], f"{{{name}}}")]
+        if depth < self.type.depth:
+            segments.append(self.type.segment)
+        elif self.type is ResourceType.FRAMES:
+            segments += ["{frames_path}" if self.alternate else FRAMES, "{frames}"]
+        elif self.type is ResourceType.BULKDATA:
+            segments += ["bulkdata", "{prefix}", "{rest}"]
+        if self.suffix is not None:
+            segments.append(self.suffix.value)
+        return "/".join(segments)
+
+    def resolve(self, params: Mapping[str, str]) -> ResourcePath:
+        """The resource a request matching :attr:`template` names."""
+        study = params.get("study")
+        series = params.get("series")
+        if self.type is ResourceType.FRAMES:
+            return ResourcePath(
+                self.type,
+                study,
+                series,
+                params["instance"],
+                frame_numbers=parse_frame_numbers(params["frames"]),
+                suffix=self.suffix,
+                frames_path=params.get("frames_path", FRAMES).lower(),
+            )
+        if self.type is ResourceType.BULKDATA:
+            return ResourcePath(self.type, study, digest=params["prefix"] + params["rest"])
+        return ResourcePath(self.type, study, series, params.get("instance"), suffix=self.suffix)
+
+
+_COLLECTION: Final = {"study": "studies", "series": "series", "instance": "instances"}
+
+
+# Archive files by name, for the writers and readers of the archive.
 
 
 def study_dir(study: str) -> str:
-    return f"studies/{study}"
+    return ResourcePath.study(study).file
 
 
 def study_zip(study: str) -> str:
-    """A packed study: one ZIP whose entries are the study's paths below.
+    """A packed study: one ZIP whose entries are the study's paths.
 
     A study is either a folder ``studies/{study}/`` or this file; when both
     exist (a pack or an unpack under way), the ZIP is the study.
     """
-    return f"studies/{study}.zip"
+    return f"{study_dir(study)}.zip"
 
 
 def series_dir(study: str, series: str) -> str:
-    return f"studies/{study}/series/{series}"
+    return ResourcePath.series(study, series).file
 
 
 def instance_dir(study: str, series: str, instance: str) -> str:
-    return f"studies/{study}/series/{series}/instances/{instance}"
+    return ResourcePath.instance((study, series, instance)).file
 
 
 def frame_path(study: str, series: str, instance: str, number: int) -> str:
-    return f"{instance_dir(study, series, instance)}/frames/{number}"
+    return ResourcePath.frames((study, series, instance), number).file
 
 
 def htj2k_dir(study: str, series: str, instance: str) -> str:
@@ -55,7 +389,7 @@ def htj2k_dir(study: str, series: str, instance: str) -> str:
 
 def htj2k_frame_path(study: str, series: str, instance: str, number: int) -> str:
     """Frame ``number`` of the HTJ2K alternate, stored like ``frames/{n}``."""
-    return f"{htj2k_dir(study, series, instance)}/{number}"
+    return ResourcePath.frames((study, series, instance), number, frames_path=HTJ2K).file
 
 
 def bulkdata_uri(digest: str) -> str:
@@ -68,24 +402,24 @@ def bulkdata_uri(digest: str) -> str:
 
 
 def bulkdata_path(study: str, digest: str) -> str:
-    return f"{study_dir(study)}/{bulkdata_uri(digest)}"
+    return ResourcePath.bulkdata(study, digest).file
 
 
 def pixel_data_uri(series: str, instance: str) -> str:
-    """The BulkDataURI of an instance's Pixel Data: its frames resource."""
-    return f"series/{series}/instances/{instance}/frames"
+    """The BulkDataURI of an instance's Pixel Data: its frames resource, below its study."""
+    return f"series/{series}/instances/{instance}/{FRAMES}"
 
 
 def study_metadata(study: str) -> str:
-    return f"{study_dir(study)}/{METADATA}"
+    return ResourcePath.study(study).metadata().file
 
 
 def series_metadata(study: str, series: str) -> str:
-    return f"{series_dir(study, series)}/{METADATA}"
+    return ResourcePath.series(study, series).metadata().file
 
 
 def instance_metadata(study: str, series: str, instance: str) -> str:
-    return f"{instance_dir(study, series, instance)}/{METADATA}"
+    return ResourcePath.instance((study, series, instance)).metadata().file
 
 
 def instance_info(study: str, series: str, instance: str) -> str:
@@ -97,14 +431,18 @@ def study_row(study: str) -> str:
     return f"{study_dir(study)}/{INDEX}"
 
 
+#: QIDO ``/studies``: every study's row.
+STUDIES_INDEX: Final = ResourcePath(ResourceType.STUDY).file
+
+
 def series_index(study: str) -> str:
     """QIDO ``/studies/{study}/series``."""
-    return f"{study_dir(study)}/series/{INDEX}"
+    return ResourcePath(ResourceType.SERIES, study).file
 
 
 def instances_index(study: str, series: str) -> str:
     """QIDO ``/studies/{study}/series/{series}/instances``."""
-    return f"{series_dir(study, series)}/instances/{INDEX}"
+    return ResourcePath(ResourceType.INSTANCE, study, series).file
 
 
 def deduplicated(study: str) -> str:

@@ -1,37 +1,62 @@
 """The one exception tree of dicomweb_archive.
 
-::
+Every class carries what the edges answer with: ``http_status`` (the server's
+status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
 
-    DicomwebArchiveError                 exit 1
-    ├── InvalidInputError                exit 1 per file, HTTP 400
+    DicomwebArchiveError                 HTTP 500  exit 1
+    ├── InvalidInputError                     400       2   (1 per file in a run)
     │   ├── NotDicomError                not a DICOM file at all
     │   ├── TruncatedDicomError          the file ends before its data does
     │   ├── MalformedDicomError          it parses, but breaks the standard
-    │   └── InvalidUIDError              a UID that cannot name a resource
+    │   ├── InvalidUIDError              a UID that cannot name a resource
+    │   ├── InvalidQueryError            a QIDO-RS query term (model.matching)
+    │   └── MalformedRequestError        an HTTP request that cannot be read
+    │       └── MalformedMultipartError  a multipart body that breaks RFC 2046
+    ├── UnauthorizedError                     401       1
+    ├── MethodNotAllowedError                 405       1
+    ├── PayloadTooLargeError                  413       1
+    ├── UnsupportedMediaTypeError             415       1
     ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
     ├── FastPathUnsupportedError         the fast P10 writer leaves this instance to
     │                                    pydicom (caught by export_instance, never seen)
-    ├── UnsupportedTransferSyntaxError   HTTP 406
+    ├── UnsupportedTransferSyntaxError        406       1
     │   └── UnsupportedImageError        the image cannot be encoded in that syntax
-    ├── ArchiveError                     the archive itself is unusable
+    ├── ArchiveError                          503       1   the archive itself is unusable
     │   ├── ArchiveOptionsMismatchError  options differ from the archive's manifest
-    │   └── InvalidStudyZipError         a study ZIP is damaged or not one of ours
-    └── StoreError
-        └── ResourceNotFoundError        HTTP 404
+    │   ├── InvalidStudyZipError         a study ZIP is damaged or not one of ours
+    │   └── ArchiveUnavailableError      the archive cannot take writes now
+    ├── StoreError                            500       1
+    │   └── ResourceNotFoundError             404       1
+    └── RangeNotSatisfiableError              416       1
 
-Edges translate these: the CLI into exit codes and one-line messages, the server
-into HTTP status codes.  Library code raises them and never prints.
+Edges translate these: the CLI (``cli/main.py``) into one line on standard
+error and the exit code, the server (``server/app.py``) into the status code and
+``{"status", "error", "detail"}``.  Library code raises them and never prints.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar
 
 
 class DicomwebArchiveError(Exception):
     """Base of every error this package raises on purpose."""
 
+    #: The status code the server answers with.
+    http_status: ClassVar[int] = 500
+    #: The exit status of the ``dwa`` command it ends.
+    exit_code: ClassVar[int] = 1
+    #: Headers the server's answer needs besides the JSON body.
+    headers: Mapping[str, str] = MappingProxyType({})
+
 
 class InvalidInputError(DicomwebArchiveError):
-    """An input cannot be converted; other inputs are unaffected."""
+    """An input cannot be used; other inputs are unaffected."""
+
+    http_status = 400
+    exit_code = 2
 
 
 class NotDicomError(InvalidInputError):
@@ -50,6 +75,46 @@ class InvalidUIDError(InvalidInputError):
     """A UID is missing or is not a valid DICOM UID."""
 
 
+class MalformedRequestError(InvalidInputError):
+    """An HTTP request whose headers or body cannot be read; nothing is done."""
+
+
+class MalformedMultipartError(MalformedRequestError):
+    """A ``multipart/related`` body that does not follow RFC 2046's framing."""
+
+
+class UnauthorizedError(DicomwebArchiveError):
+    """The request needs credentials it lacks; ``challenge`` says which."""
+
+    http_status = 401
+
+    def __init__(self, detail: str, *, challenge: str) -> None:
+        super().__init__(detail)
+        self.headers = MappingProxyType({"WWW-Authenticate": challenge})
+
+
+class MethodNotAllowedError(DicomwebArchiveError):
+    """A request method the resource does not answer; ``allow`` lists those it does."""
+
+    http_status = 405
+
+    def __init__(self, detail: str, *, allow: str) -> None:
+        super().__init__(detail)
+        self.headers = MappingProxyType({"Allow": allow})
+
+
+class PayloadTooLargeError(DicomwebArchiveError):
+    """A request body beyond the upload limit."""
+
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(DicomwebArchiveError):
+    """A request body of a media type the service does not take."""
+
+    http_status = 415
+
+
 class NotAnInstanceError(DicomwebArchiveError):
     """A valid DICOM file that holds no composite instance (a DICOMDIR); skipped."""
 
@@ -66,6 +131,8 @@ class FastPathUnsupportedError(DicomwebArchiveError):
 class UnsupportedTransferSyntaxError(DicomwebArchiveError):
     """The transfer syntax cannot be handled for the requested operation."""
 
+    http_status = 406
+
 
 class UnsupportedImageError(UnsupportedTransferSyntaxError):
     """The image's pixel description cannot be encoded in the requested syntax.
@@ -76,7 +143,13 @@ class UnsupportedImageError(UnsupportedTransferSyntaxError):
 
 
 class ArchiveError(DicomwebArchiveError):
-    """The archive is not usable as it stands."""
+    """The archive is not usable as it stands.
+
+    A server answers 503: the fault is the archive's, not the request's, and
+    another replica (or the same one, repaired) can answer it.
+    """
+
+    http_status = 503
 
 
 class ArchiveOptionsMismatchError(ArchiveError):
@@ -87,9 +160,26 @@ class InvalidStudyZipError(ArchiveError):
     """A study ZIP is damaged, or its layout is not the one ``dwa pack`` writes."""
 
 
+class ArchiveUnavailableError(ArchiveError):
+    """The archive cannot take writes (read-only, full): try again later, or elsewhere."""
+
+
 class StoreError(DicomwebArchiveError):
     """Reading or writing the archive failed."""
 
 
 class ResourceNotFoundError(StoreError):
     """The requested resource does not exist in the archive."""
+
+    http_status = 404
+
+
+class RangeNotSatisfiableError(DicomwebArchiveError):
+    """A ``Range`` that starts beyond the ``total`` bytes of the representation."""
+
+    http_status = 416
+
+    def __init__(self, detail: str, *, total: int) -> None:
+        super().__init__(detail)
+        self.total = total
+        self.headers = MappingProxyType({"Content-Range": f"bytes */{total}"})

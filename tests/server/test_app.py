@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pydicom
 import pytest
@@ -174,3 +175,49 @@ def test_dicomweb_client_against_a_live_server(live: str) -> None:
         media_types=(("image/jp2", "1.2.840.10008.1.2.4.91"),),
     )
     assert frame == next(generate_frames(j2k.PixelData, number_of_frames=1))
+
+
+def _error_body(response: httpx.Response, status: int, error: str) -> str:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert (body["status"], body["error"]) == (status, error)
+    return str(body["detail"])
+
+
+def test_every_error_is_json_with_cors(client: TestClient) -> None:
+    cors = {"Origin": "http://viewer"}
+    missing = client.get("/dicomweb/nosuchservice", headers=cors)
+    detail = _error_body(missing, 404, "ResourceNotFoundError")
+    assert detail == "no resource /dicomweb/nosuchservice"
+    assert missing.headers["access-control-allow-origin"] == "*"
+    outside = client.get("/elsewhere")
+    assert _error_body(outside, 404, "ResourceNotFoundError") == "no resource /elsewhere"
+    refused = client.delete("/dicomweb/studies", headers=cors)
+    assert _error_body(refused, 405, "MethodNotAllowedError").startswith("DELETE is not allowed")
+    assert "POST" in refused.headers["allow"]
+    assert refused.headers["access-control-allow-origin"] == "*"
+    query = client.get("/dicomweb/studies", params={"StudyDate": "garbage"}, headers=cors)
+    _error_body(query, 400, "InvalidQueryError")
+    assert query.headers["access-control-allow-origin"] == "*"
+    ct = _ds("CT_small.dcm")
+    url = f"/dicomweb/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/metadata"
+    beyond = client.get(url, headers={"Range": "bytes=100000000-", **cors})
+    _error_body(beyond, 416, "RangeNotSatisfiableError")
+    assert beyond.headers["content-range"].startswith("bytes */")
+    assert beyond.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_damaged_study_zip_is_a_logged_503(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([get_testdata_file(SOURCES[0])]).ok
+    arrange(root, "zips")
+    ct = _ds(SOURCES[0])
+    with TestClient(create_app(root)) as client:  # indexed at start-up, damaged after
+        (root / paths.study_zip(ct.StudyInstanceUID)).write_bytes(b"not a zip")
+        damaged = client.get(f"/dicomweb/studies/{ct.StudyInstanceUID}/metadata")
+    assert "not a readable ZIP file" in _error_body(damaged, 503, "InvalidStudyZipError")
+    [record] = [r for r in caplog.records if r.name == "dicomweb_archive.server.app"]
+    assert record.levelname == "ERROR" and "InvalidStudyZipError" in record.getMessage()

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
+from dicomweb_archive.errors import MalformedMultipartError
 from dicomweb_archive.server.multipart_parser import (
     Event,
-    MalformedMultipartError,
     MultipartParser,
     PartData,
     PartEnd,

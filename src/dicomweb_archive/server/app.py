@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -17,9 +19,8 @@ from starlette.routing import Mount, Route
 from dicomweb_archive.errors import (
     ArchiveError,
     DicomwebArchiveError,
-    InvalidInputError,
+    MethodNotAllowedError,
     ResourceNotFoundError,
-    UnsupportedTransferSyntaxError,
 )
 from dicomweb_archive.model import paths
 from dicomweb_archive.server import qido, rendered, retrieve, wado
@@ -33,17 +34,40 @@ from dicomweb_archive.store.reader import ArchiveReader
 #: worker processes of ``dwa serve --workers`` (see :func:`app_from_environment`).
 OPTIONS_VARIABLE = "DWA_SERVE_OPTIONS"
 
-_STATUS = (
-    (InvalidInputError, 400),
-    (ResourceNotFoundError, 404),
-    (UnsupportedTransferSyntaxError, 406),
-)
+logger = logging.getLogger(__name__)
 
 
-def _error(request: Request, exc: Exception) -> Response:
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-    body = orjson.dumps({"status": status, "error": type(exc).__name__, "detail": str(exc)})
-    return Response(body, status_code=status, media_type="application/json")
+def _routing_error(request: Request, exc: HTTPException) -> DicomwebArchiveError | None:
+    """A routing refusal (no route, or not this method) as an error of our tree."""
+    if exc.status_code == 404:
+        return ResourceNotFoundError(f"no resource {request.url.path}")
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.url.path}", allow=allow
+        )
+    return None
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    """The one answer to every error: its status and ``{"status", "error", "detail"}``.
+
+    Errors of our tree (routing 404 and 405 become theirs) answer with their
+    ``http_status``; anything else is a bug, a 500 whose traceback the server logs.
+    """
+    if isinstance(exc, HTTPException):
+        exc = _routing_error(request, exc) or exc
+    headers: Mapping[str, str] = {}
+    if isinstance(exc, DicomwebArchiveError):
+        status, headers, detail = exc.http_status, exc.headers, str(exc)
+        if status >= 500:  # the archive's fault, not the client's: tell the operator
+            logger.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    elif isinstance(exc, HTTPException):
+        status, headers, detail = exc.status_code, exc.headers or {}, exc.detail
+    else:
+        status, detail = 500, "internal error; the server's log has the details"
+    body = orjson.dumps({"status": status, "error": type(exc).__name__, "detail": detail})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def open_index(archive: Archive) -> QidoIndex:
@@ -211,6 +235,10 @@ def create_app(
     return Starlette(
         routes=[Mount(base_path, routes=routes)] if base_path else routes,
         middleware=middleware,
-        exception_handlers={DicomwebArchiveError: _error},
+        exception_handlers={
+            DicomwebArchiveError: error_response,
+            HTTPException: error_response,
+            Exception: error_response,
+        },
         lifespan=lifespan,
     )

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
 
+from dicomweb_archive.errors import MalformedMultipartError
+
 #: Most bytes the header block of one part may take.
 MAX_HEADER_BYTES = 16 * 1024
 #: Most white space allowed between a delimiter and its line break.
@@ -27,10 +29,6 @@ _MAX_PADDING = 256
 #: Longest boundary accepted; RFC 2046 allows 70 characters, some senders use more.
 _MAX_BOUNDARY = 200
 _WHITE_SPACE = b" \t"
-
-
-class MalformedMultipartError(ValueError):
-    """The body does not follow multipart framing."""
 
 
 @dataclass(frozen=True)

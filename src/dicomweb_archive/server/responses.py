@@ -2,13 +2,15 @@
 
 ``RangeResponse`` answers a :class:`Slice` of a file (streamed in chunks) or
 bytes in memory with single byte ranges (206 with a numeric total, an end past
-the end clipped, 416 beyond it), ``HEAD``, a strong ``ETag``, ``If-None-Match``
-(304) and ``If-Range``: every viewer access pattern of client-contract §4.
+the end clipped, :class:`RangeNotSatisfiableError` beyond it), ``HEAD``, a
+strong ``ETag``, ``If-None-Match`` (304) and ``If-Range``: every viewer access
+pattern of client-contract §4.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 
 import anyio
@@ -16,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from dicomweb_archive.errors import RangeNotSatisfiableError
 from dicomweb_archive.store.slices import Slice
+from dicomweb_archive.types import ByteRange
 
 CHUNK_SIZE = 256 * 1024
 #: Slices up to this size are read at once: on the event loop when they are in
@@ -24,6 +28,8 @@ CHUNK_SIZE = 256 * 1024
 #: thread), else by a worker thread; larger ones are streamed in chunks read by
 #: worker threads.
 SMALL = 1024 * 1024
+#: One byte-range-spec or suffix-range (several ranges are answered whole).
+_RANGE_SPEC = re.compile(r"\s*([0-9]*)-([0-9]*)\s*")
 
 
 def entity_tag(*parts: str) -> str:
@@ -45,33 +51,33 @@ def not_modified(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def byte_range(header: str, total: int) -> tuple[int, int] | None | str:
-    """The half-open range a ``Range`` header asks for.
+def byte_range(header: str, total: int) -> ByteRange | None:
+    """The range of ``total`` bytes a ``Range`` header asks for (RFC 9110 14.1.2).
 
     None means "ignore it and send everything" (other units, several ranges,
-    nonsense); the string ``"unsatisfiable"`` means 416.
+    nonsense, a last position before the first).  A range starting at or beyond
+    ``total``, an empty suffix or any range of nothing raises
+    :class:`~dicomweb_archive.errors.RangeNotSatisfiableError`; an end past the
+    end is clipped.
     """
     unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    match = _RANGE_SPEC.fullmatch(spec)
+    if unit.strip().lower() != "bytes" or match is None:
         return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if first == "":
-            suffix = int(last)
-            if suffix <= 0:
-                return "unsatisfiable"
-            return max(total - suffix, 0), total
-        start = int(first)
-        end = int(last) + 1 if last else total
-    except ValueError:
-        return None
-    if start < 0 or (end <= start and start < total):
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return None
+        if int(last) == 0 or total == 0:
+            raise RangeNotSatisfiableError(f"{header} selects no byte of {total}", total=total)
+        return ByteRange(max(total - int(last), 0), total)
+    start = int(first)
+    end = int(last) + 1 if last else total
+    if end <= start < total:
         return None
     if start >= total:
-        return "unsatisfiable"
-    return start, min(end, total)
+        raise RangeNotSatisfiableError(f"{header} starts beyond {total} bytes", total=total)
+    return ByteRange(start, min(end, total))
 
 
 class RangeResponse(Response):
@@ -102,10 +108,7 @@ class RangeResponse(Response):
             self.status_code = 304
         elif "range" in request.headers and request.headers.get("if-range", etag) == etag:
             wanted = byte_range(request.headers["range"], total)
-            if wanted == "unsatisfiable":
-                self.status_code = 416
-                merged["Content-Range"] = f"bytes */{total}"
-            elif isinstance(wanted, tuple):
+            if wanted is not None:
                 self.status_code = 206
                 self.start, self.end = wanted
                 merged["Content-Range"] = f"bytes {self.start}-{self.end - 1}/{total}"
@@ -114,8 +117,7 @@ class RangeResponse(Response):
         if self.status_code == 304:
             self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-type"]
         else:
-            length = self.end - self.start if self.status_code in (200, 206) else 0
-            self.headers["content-length"] = str(length)
+            self.headers["content-length"] = str(self.end - self.start)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(

@@ -40,17 +40,22 @@ from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.convert.instance import convert_parsed
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import (
+    ArchiveUnavailableError,
     DicomwebArchiveError,
     InvalidInputError,
+    MalformedMultipartError,
+    MalformedRequestError,
     NotAnInstanceError,
     NotDicomError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
     UnsupportedTransferSyntaxError,
 )
 from dicomweb_archive.media import DICOM, DICOM_JSON, MULTIPART_RELATED, parse_media_range
 from dicomweb_archive.model import paths
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.multipart_parser import (
-    MalformedMultipartError,
     MultipartParser,
     PartData,
     PartStart,
@@ -84,38 +89,6 @@ _REFERENCED_SOP_SEQUENCE = tags.ReferencedSOPSequence
 _REFERENCED_SOP_CLASS_UID = tags.ReferencedSOPClassUID
 _REFERENCED_SOP_INSTANCE_UID = tags.ReferencedSOPInstanceUID
 _FAILURE_REASON = tags.FailureReason
-
-
-class StowRequestError(Exception):
-    """A request that cannot be handled at all; nothing is stored."""
-
-    status = 400
-
-    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.headers = headers or {}
-
-
-class MalformedRequestError(StowRequestError):
-    status = 400
-
-
-class UnauthorizedError(StowRequestError):
-    status = 401
-
-
-class PayloadTooLargeError(StowRequestError):
-    status = 413
-
-
-class UnsupportedMediaTypeError(StowRequestError):
-    status = 415
-
-
-class ArchiveUnavailableError(StowRequestError):
-    """The archive cannot take writes (read-only, full): try again later, or elsewhere."""
-
-    status = 503
 
 
 @dataclass
@@ -172,13 +145,6 @@ class _Outcome:
     def fail(self, code: int, reason: str) -> _Outcome:
         self.failure, self.reason = code, reason
         return self
-
-
-def _error_response(exc: StowRequestError) -> Response:
-    body = orjson.dumps({"status": exc.status, "error": type(exc).__name__, "detail": str(exc)})
-    return Response(
-        body, status_code=exc.status, media_type="application/json", headers=exc.headers
-    )
 
 
 def _boundary_of(content_type: str | None) -> str | None:
@@ -282,10 +248,7 @@ class StowService:
                 for part in parts:
                     part.discard()
         except OSError as exc:  # preparing the archive or spooling the body
-            logger.error("STOW-RS: cannot write into the archive: %s", exc)
-            return _error_response(ArchiveUnavailableError(f"the archive cannot be written: {exc}"))
-        except StowRequestError as exc:
-            return _error_response(exc)
+            raise ArchiveUnavailableError(f"the archive cannot be written: {exc}") from exc
         except ClientDisconnect:
             # Nothing was stored and nobody is left to answer.
             logger.info("STOW-RS: the client went away before the body was complete")
@@ -300,14 +263,13 @@ class StowService:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise UnauthorizedError(
-                "storing instances needs a bearer token",
-                {"WWW-Authenticate": 'Bearer realm="dicomweb"'},
+                "storing instances needs a bearer token", challenge='Bearer realm="dicomweb"'
             )
         given = credentials.strip().encode("utf-8", "replace")
         if not hmac.compare_digest(given, self.write_token.encode("utf-8")):
             raise UnauthorizedError(
                 "the bearer token is not valid",
-                {"WWW-Authenticate": 'Bearer realm="dicomweb", error="invalid_token"'},
+                challenge='Bearer realm="dicomweb", error="invalid_token"',
             )
 
     def _too_large(self) -> PayloadTooLargeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from typing import Any
 
@@ -13,17 +14,19 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from dicomweb_archive.p10.jsonmodel import BulkPolicy, JSONEncoder
+from dicomweb_archive.model import paths
+from dicomweb_archive.p10.bulkdata import BulkPolicy
+from dicomweb_archive.p10.jsonmodel import EncodedDataset, JSONEncoder, encode_instance
 from dicomweb_archive.p10.reader import read_instance
 
 
-def _encode(
+def _encode_instance(
     ds: Dataset,
     ts: str = ExplicitVRLittleEndian,
     *,
     patch: tuple[bytes, bytes] | None = None,
     **policy: int,
-) -> dict[str, Any]:
+) -> EncodedDataset:
     ds.SOPInstanceUID = "1.2.3.4"
     ds.StudyInstanceUID = "1.2.3"
     ds.SeriesInstanceUID = "1.2.3.5"
@@ -40,24 +43,17 @@ def _encode(
     )
     if patch:
         buffer = io.BytesIO(buffer.getvalue().replace(*patch))
-    parsed = read_instance(buffer, "test")
-    bulk: list[tuple[str, str, bytes]] = []
+    return encode_instance(read_instance(buffer, "test"), BulkPolicy(**policy))
 
-    def write_bulk(path: str, vr: str, value: bytes) -> str:
-        bulk.append((path, vr, value))
-        return f"bulkdata/{len(bulk)}"
 
-    encoder = JSONEncoder(
-        parsed.fp,
-        is_little_endian=parsed.is_little_endian,
-        policy=BulkPolicy(**policy),
-        write_bulk=write_bulk,
-        pixel_data=lambda item, vr: {"vr": vr, "BulkDataURI": "frames"},
-        file_size=parsed.size,
-    )
-    out = encoder.encode(parsed.dataset)
-    out["_bulk"] = bulk
-    return out
+def _encode(
+    ds: Dataset,
+    ts: str = ExplicitVRLittleEndian,
+    *,
+    patch: tuple[bytes, bytes] | None = None,
+    **policy: int,
+) -> dict[str, Any]:
+    return _encode_instance(ds, ts, patch=patch, **policy).metadata
 
 
 @pytest.mark.parametrize(
@@ -119,11 +115,57 @@ def test_bulk_thresholds_public_and_private() -> None:
     block = ds.private_block(0x0009, "DWA", create=True)
     block.add_new(0x01, "OB", bytes(65))
     block.add_new(0x02, "OB", bytes(64))
-    out = _encode(ds, public_bulk_size=100)
-    assert out["00282000"] == {"vr": "OB", "BulkDataURI": "bulkdata/2"}
-    assert out["00091001"]["BulkDataURI"] == "bulkdata/1"
+    encoded = _encode_instance(ds, public_bulk_size=100)
+    out = encoded.metadata
+    assert out["00282000"] == {"vr": "OB", "BulkDataURI": _content_uri(bytes(200))}
+    # The 65 bytes are stored padded to an even length.
+    assert out["00091001"]["BulkDataURI"] == _content_uri(bytes(66))
     assert "InlineBinary" in out["00091002"]
-    assert [b[0] for b in out["_bulk"]] == ["00091001", "00282000"]
+    assert [(b.path, b.vr, b.value) for b in encoded.bulk_data] == [
+        ("00091001", "OB", bytes(66)),
+        ("00282000", "OB", bytes(200)),
+    ]
+    assert [b.uri for b in encoded.bulk_data] == [
+        out["00091001"]["BulkDataURI"],
+        out["00282000"]["BulkDataURI"],
+    ]
+
+
+def _content_uri(value: bytes) -> str:
+    return paths.bulkdata_uri(hashlib.sha256(value).hexdigest())
+
+
+def test_bulk_values_in_sequences_name_their_path() -> None:
+    item = Dataset()
+    item.add_new(0x00420011, "OB", bytes(300))
+    ds = Dataset()
+    ds.add_new(0x00400275, "SQ", Sequence([Dataset(), item]))
+    encoded = _encode_instance(ds, public_bulk_size=100)
+    [bulk] = encoded.bulk_data
+    assert bulk.path == "00400275/1/00420011"
+    assert encoded.metadata["00400275"]["Value"][1]["00420011"]["BulkDataURI"] == bulk.uri
+
+
+def test_pixel_data_is_a_reference_to_its_frames() -> None:
+    ds = Dataset()
+    ds.Rows = ds.Columns = 2
+    ds.BitsAllocated = 8
+    ds.add_new(0x7FE00010, "OB", bytes(4))
+    encoded = _encode_instance(ds)
+    assert encoded.metadata["7FE00010"] == {
+        "vr": "OB",
+        "BulkDataURI": paths.pixel_data_uri("1.2.3.5", "1.2.3.4"),
+    }
+    assert encoded.pixel_data is not None
+    assert encoded.pixel_data.vr == "OB"
+    assert int(encoded.pixel_data.element.tag) == 0x7FE00010
+    assert encoded.bulk_data == []
+    assert encoded.file_meta is not None
+    assert encoded.file_meta["00020010"]["Value"] == [ExplicitVRLittleEndian]
+
+
+def test_without_pixel_data_there_is_no_reference() -> None:
+    assert _encode_instance(Dataset()).pixel_data is None
 
 
 def test_big_endian_binary_is_little_endian_in_json() -> None:
@@ -148,14 +190,8 @@ def test_multibyte_character_sets(name: str, ideographic: str | None) -> None:
     expected = dcmread(path).PatientName
     with open(path, "rb") as fp:
         parsed = read_instance(fp, name)
-        encoder = JSONEncoder(
-            fp,
-            is_little_endian=True,
-            policy=BulkPolicy(),
-            write_bulk=lambda *a: "",
-            pixel_data=lambda *a: {},
-        )
-        out = encoder.encode(parsed.dataset)
+        encoder = JSONEncoder(fp, is_little_endian=True, policy=BulkPolicy())
+        out = encoder.encode(parsed.dataset).metadata
     name_value = out["00100010"]["Value"][0]
     assert name_value.get("Alphabetic") == (expected.alphabetic or None)
     assert name_value.get("Ideographic") == (expected.ideographic or None)

@@ -8,14 +8,10 @@ only unreferenced files that the next run overwrites.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from pydicom.dataelem import DataElement, RawDataElement
 
 from dicomweb_archive import tags, uids
 from dicomweb_archive.convert.inputs import InputRef
@@ -30,18 +26,13 @@ from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
 from dicomweb_archive.model.transcoded import SourceDigest
 from dicomweb_archive.p10 import frames as framing
-from dicomweb_archive.p10.jsonmodel import (
-    EXTENDED_OFFSET_TABLE,
-    EXTENDED_OFFSET_TABLE_LENGTHS,
-    BulkPolicy,
-    JSONEncoder,
-    swap_bytes,
-)
+from dicomweb_archive.p10.bulkdata import BulkPolicy, BulkValue
+from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
+from dicomweb_archive.p10.pixeldata import read_frames, read_video
 from dicomweb_archive.p10.reader import ParsedInstance, read_instance
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import ensure_unpacked
 from dicomweb_archive.store.studies import is_packed, study_lock
-from dicomweb_archive.types import JSONDataset
 from dicomweb_archive.version import __version__
 
 Status = Literal["converted", "updated", "unchanged", "skipped", "failed"]
@@ -72,7 +63,6 @@ class _InstanceWriter:
         self.series = parsed.series_instance_uid
         self.sop = parsed.sop_instance_uid
         self.changed = False
-        self.pixel_item: tuple[RawDataElement | DataElement, str] | None = None
         self.warnings: list[str] = []
         # An earlier primary HTJ2K transcoding (model.transcoded): the digest
         # its source frames had, and whether the frames are those again.
@@ -80,21 +70,12 @@ class _InstanceWriter:
         self.frames_kept = False
         self.frames_changed = False
 
-    def write_bulk(self, path: str, vr: str, value: bytes) -> str:
-        digest = hashlib.sha256(value).hexdigest()
-        body = (
-            multipart.header("application/octet-stream", paths.bulkdata_path(self.study, digest)),
-            value,
-            multipart.TRAILER,
-        )
-        self._check_delimiter(value, f"bulk data {path}")
-        if self.archive.write_if_absent(paths.bulkdata_path(self.study, digest), *body):
+    def write_bulk(self, bulk: BulkValue) -> None:
+        target = paths.bulkdata_path(self.study, bulk.digest)
+        self._check_delimiter(bulk.value, f"bulk data {bulk.path}")
+        body = (multipart.header("application/octet-stream", target), bulk.value, multipart.TRAILER)
+        if self.archive.write_if_absent(target, *body):
             self.changed = True
-        return paths.bulkdata_uri(digest)
-
-    def pixel_data(self, item: RawDataElement | DataElement, vr: str) -> JSONDataset:
-        self.pixel_item = (item, vr)
-        return {"vr": vr, "BulkDataURI": paths.pixel_data_uri(self.series, self.sop)}
 
     def _check_delimiter(self, payload: bytes, what: str) -> None:
         if multipart.contains_delimiter(payload):
@@ -102,24 +83,21 @@ class _InstanceWriter:
                 f"{self.parsed.name}: {what} contains the archive's multipart boundary"
             )
 
-    def write_frames(
-        self, encoder: JSONEncoder, meta: JSONDataset
-    ) -> tuple[framing.FrameInfo | None, int]:
-        if self.pixel_item is None:
+    def write_frames(self, encoded: EncodedDataset) -> tuple[framing.FrameInfo | None, int]:
+        meta = encoded.metadata
+        pixel = encoded.pixel_data
+        if pixel is None:
             self._remove_frames_from(1)
             return None, 0
         ts = self.parsed.transfer_syntax_uid
-        info, reader = self._open_pixel_data()
         if ts in uids.VIDEO_TRANSFER_SYNTAXES:
-            stream = framing.video_stream(reader, info)
-            vr = info.pixel_data_vr
-            meta[tags.PixelData] = {
-                "vr": vr,
-                "BulkDataURI": self.write_bulk(tags.PixelData, vr, stream),
-            }
+            info, stream = read_video(self.parsed, pixel)
+            bulk = BulkValue.of(tags.PixelData, info.pixel_data_vr, stream)
+            self.write_bulk(bulk)
+            meta[tags.PixelData] = {"vr": bulk.vr, "BulkDataURI": bulk.uri}
             self._remove_frames_from(1)
             return info, 0
-        frames = self._frames(encoder, meta, info, reader)
+        info, frames = read_frames(self.parsed, pixel, meta)
         if self.kept_digest is not None:
             # Frames replaced by their HTJ2K encoding stay so if they came from these.
             digest = SourceDigest(meta)
@@ -130,8 +108,7 @@ class _InstanceWriter:
             if digest.hexdigest() == self.kept_digest:
                 self.frames_kept = True
                 return info, count
-            info, reader = self._open_pixel_data()
-            frames = self._frames(encoder, meta, info, reader)
+            info, frames = read_frames(self.parsed, pixel, meta)
         frame_ts = uids.frame_transfer_syntax(ts)
         part_type = multipart.content_type(uids.frame_media_type(frame_ts), frame_ts)
         count = 0
@@ -148,58 +125,6 @@ class _InstanceWriter:
             self.frames_changed |= written
         self._remove_frames_from(count + 1)
         return info, count
-
-    def _open_pixel_data(self) -> tuple[framing.FrameInfo, framing.PixelDataReader]:
-        assert self.pixel_item is not None
-        item, vr = self.pixel_item
-        parsed = self.parsed
-        reader = framing.PixelDataReader(parsed.fp, item, file_size=parsed.size, name=parsed.name)
-        info = framing.FrameInfo(
-            encapsulated=framing.is_encapsulated(parsed.transfer_syntax_uid),
-            pixel_data_vr=vr,
-            undefined_length=reader.undefined_length,
-        )
-        return info, reader
-
-    def _frames(
-        self,
-        encoder: JSONEncoder,
-        meta: JSONDataset,
-        info: framing.FrameInfo,
-        reader: framing.PixelDataReader,
-    ) -> Iterator[bytes]:
-        parsed = self.parsed
-        if info.encapsulated:
-            return framing.encapsulated_frames(
-                reader,
-                number_of_frames=_frames_hint(meta),
-                extended_offsets=self._extended_offsets(encoder),
-                info=info,
-            )
-        return framing.native_frames(
-            reader,
-            framing.PixelLayout.from_metadata(meta, parsed.name),
-            is_little_endian=parsed.is_little_endian,
-            vr=info.pixel_data_vr,
-            info=info,
-        )
-
-    def _extended_offsets(self, encoder: JSONEncoder) -> tuple[bytes, bytes] | None:
-        ds = self.parsed.dataset
-        if EXTENDED_OFFSET_TABLE not in ds or EXTENDED_OFFSET_TABLE_LENGTHS not in ds:
-            return None
-        values = []
-        for tag in (EXTENDED_OFFSET_TABLE, EXTENDED_OFFSET_TABLE_LENGTHS):
-            item = ds.get_item(tag, keep_deferred=True)
-            value = item.value
-            if value is None and isinstance(item, RawDataElement):
-                value = encoder.read_deferred(item)
-            values.append(bytes(value or b""))
-        if not values[0] or not values[1]:
-            return None
-        if not self.parsed.is_little_endian:
-            values = [swap_bytes(v, 8) for v in values]
-        return values[0], values[1]
 
     def _remove_frames_from(self, first: int) -> None:
         folder = self.archive.path(
@@ -218,29 +143,6 @@ class _InstanceWriter:
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
             self.changed = True
-
-
-def _frames_hint(meta: JSONDataset) -> int:
-    value = meta.get(tags.NumberOfFrames, {}).get("Value")
-    if value and isinstance(value[0], int | float) and value[0] >= 1:
-        return int(value[0])
-    return 1
-
-
-def _file_meta_json(parsed: ParsedInstance) -> JSONDataset | None:
-    if parsed.file_meta is None:
-        return None
-    encoder = JSONEncoder(
-        parsed.fp,
-        is_little_endian=True,
-        policy=BulkPolicy(1 << 30, 1 << 30),
-        write_bulk=lambda path, vr, value: "",
-        pixel_data=lambda item, vr: {"vr": vr},
-    )
-    try:
-        return encoder.encode_file_meta(parsed.file_meta)
-    except MalformedDicomError as exc:
-        raise MalformedDicomError(f"{parsed.name}: unreadable file meta: {exc}") from exc
 
 
 def convert_parsed(
@@ -271,16 +173,13 @@ def _write_instance(
     staged = archive.path(paths.htj2k_dir(study, series, sop)).is_dir()
     if record and record["mode"] == transcoded.PRIMARY and not staged:
         writer.kept_digest = record["source"]["digest"]
-    encoder = JSONEncoder(
-        parsed.fp,
-        is_little_endian=parsed.is_little_endian,
-        policy=BulkPolicy(options.public_bulk_size, options.private_bulk_size),
-        write_bulk=writer.write_bulk,
-        pixel_data=writer.pixel_data,
-        file_size=parsed.size,
+    encoded = encode_instance(
+        parsed, BulkPolicy(options.public_bulk_size, options.private_bulk_size)
     )
-    meta = encoder.encode(parsed.dataset)
-    frame_info, count = writer.write_frames(encoder, meta)
+    for bulk in encoded.bulk_data:
+        writer.write_bulk(bulk)
+    frame_info, count = writer.write_frames(encoded)
+    meta = encoded.metadata
     meta[AVAILABLE_TRANSFER_SYNTAX_UID] = {
         "vr": "UI",
         "Value": [uids.frame_transfer_syntax(parsed.transfer_syntax_uid)],
@@ -291,14 +190,14 @@ def _write_instance(
         "writer": f"dicomweb-archive {__version__}",
         "source": {"name": os.path.basename(parsed.name), "size": parsed.size},
         "transferSyntaxUID": parsed.transfer_syntax_uid,
-        "fileMeta": _file_meta_json(parsed),
+        "fileMeta": encoded.file_meta,
         "preamble": base64.b64encode(parsed.preamble).decode() if parsed.preamble else None,
         "encoding": {
             "implicitVR": parsed.is_implicit_vr,
             "littleEndian": parsed.is_little_endian,
             "deflated": parsed.is_deflated,
         },
-        "undefinedLength": encoder.notes.undefined_length,
+        "undefinedLength": encoded.undefined_length,
         "pixelData": frame_info.to_json() if frame_info else None,
     }
     if record and writer.frames_kept:  # still the HTJ2K of these frames

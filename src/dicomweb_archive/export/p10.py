@@ -25,7 +25,7 @@ from dicomweb_archive.errors import FastPathUnsupportedError, ResourceNotFoundEr
 from dicomweb_archive.export.writer import encode_p10
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.p10.frames import native_word_width
-from dicomweb_archive.p10.jsonmodel import WORD_WIDTH, swap_bytes
+from dicomweb_archive.p10.values import WORD_WIDTH, swap_bytes
 from dicomweb_archive.store.studies import StudyFiles
 
 _ITEM_LE = b"\xfe\xff\x00\xe0"

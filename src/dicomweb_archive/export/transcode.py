@@ -18,7 +18,7 @@ from dicomweb_archive.codec.decode import ImagePixel, can_decode, decode_frame, 
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.p10.jsonmodel import WORD_WIDTH, swap_bytes
+from dicomweb_archive.p10.values import WORD_WIDTH, swap_bytes
 from dicomweb_archive.store.studies import StudyFiles
 from dicomweb_archive.types import JSONDataset
 

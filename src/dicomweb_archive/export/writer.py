@@ -45,7 +45,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR, format_number_a
 
 from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import FastPathUnsupportedError
-from dicomweb_archive.p10.jsonmodel import BINARY_VRS, NUMBER_FORMATS
+from dicomweb_archive.p10.values import BINARY_VRS, NUMBER_FORMATS
 
 #: Reads a BulkDataURI: (tag key, VR, URI) → the value's little-endian bytes.
 BulkReader = Callable[[str, str, str], bytes]

@@ -19,7 +19,7 @@ from pydicom.encaps import generate_fragmented_frames, parse_basic_offsets
 
 from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
-from dicomweb_archive.p10.jsonmodel import swap_bytes
+from dicomweb_archive.p10.values import swap_bytes
 from dicomweb_archive.types import JSONDataset
 
 

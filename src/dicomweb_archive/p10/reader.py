@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.fileutil import read_undefined_length_value
+from pydicom.tag import SequenceDelimiterTag
 
 from dicomweb_archive import uids
 from dicomweb_archive.errors import (
@@ -174,3 +177,26 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         series_instance_uid=_uid(ds, "SeriesInstanceUID", name),
         sop_instance_uid=_uid(ds, "SOPInstanceUID", name),
     )
+
+
+def read_deferred(
+    fp: BinaryIO, item: RawDataElement, *, is_little_endian: bool, file_size: int | None
+) -> bytes:
+    """Read a value pydicom left on disk (``item.value is None``)."""
+    fp.seek(item.value_tell)
+    if item.length == 0xFFFFFFFF:
+        value = read_undefined_length_value(fp, is_little_endian, SequenceDelimiterTag, None)
+        return value or b""
+    if file_size is not None and item.value_tell + item.length > file_size:
+        raise TruncatedDicomError(
+            f"element ({item.tag >> 16:04X},{item.tag & 0xFFFF:04X}) announces "
+            f"{item.length} bytes at offset {item.value_tell}, past the end of "
+            f"the file ({file_size} bytes)"
+        )
+    data = fp.read(item.length)
+    if len(data) < item.length:
+        raise TruncatedDicomError(
+            f"element ({item.tag >> 16:04X},{item.tag & 0xFFFF:04X}) announces "
+            f"{item.length} bytes, file holds {len(data)}"
+        )
+    return data

@@ -27,7 +27,8 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     │   └── ArchiveUnavailableError      the archive cannot take writes now
     ├── StoreError                            500       1
     │   └── ResourceNotFoundError             404       1
-    └── RangeNotSatisfiableError              416       1
+    ├── RangeNotSatisfiableError              416       1
+    └── QueryTimeoutError                     503       1   a search ran past its time budget
 
 Edges translate these: the CLI (``cli/main.py``) into one line on standard
 error and the exit code, the server (``server/app.py``) into the status code and
@@ -183,3 +184,9 @@ class RangeNotSatisfiableError(DicomwebArchiveError):
         super().__init__(detail)
         self.total = total
         self.headers = MappingProxyType({"Content-Range": f"bytes */{total}"})
+
+
+class QueryTimeoutError(DicomwebArchiveError):
+    """A search ran past its time budget and was abandoned."""
+
+    http_status = 503

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import random
+import re
+import time
 from typing import Any
 
 import pytest
 
-from dicomweb_archive.model.matching import InvalidQueryError, matcher
+from dicomweb_archive.model.matching import MAX_PATTERN_LENGTH, InvalidQueryError, matcher
 
 
 def pn(*names: str) -> dict[str, Any]:
@@ -49,3 +52,36 @@ def test_matching(vr: str, query: str, element: dict[str, Any] | None, expected:
 def test_bad_values_are_refused(vr: str, query: str) -> None:
     with pytest.raises(InvalidQueryError):
         matcher(vr, query)
+
+
+def _reference(pattern: str, text: str, ignore_case: bool) -> bool:
+    """Wildcard matching as a backtracking regular expression (fine on short values)."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.fullmatch(regex, text, flags) is not None
+
+
+def test_wildcards_agree_with_a_regular_expression() -> None:
+    rng = random.Random(11)
+    for _ in range(3000):
+        text = "".join(rng.choice("abA^") for _ in range(rng.randrange(8)))
+        pattern = "".join(rng.choice("ab*?^") for _ in range(rng.randrange(7)))
+        if "*" not in pattern and "?" not in pattern:
+            pattern += "*"
+        for vr in ("LO", "PN"):
+            expected = _reference(pattern, text, ignore_case=vr == "PN")
+            assert matcher(vr, pattern)(value(vr, text)) is expected, (pattern, text, vr)
+
+
+def test_wildcards_do_not_backtrack() -> None:
+    url = "studies/1.2.826.0.1.3680043.8.498.12345678901234567890/series/1.2.3/instances/1.2.4"
+    started = time.perf_counter()
+    for groups in range(1, 60):
+        test = matcher("UR", "*?" * groups + "*~")
+        assert not test(value("UR", url * 3))
+    assert time.perf_counter() - started < 1
+
+
+def test_an_overlong_pattern_is_refused() -> None:
+    with pytest.raises(InvalidQueryError, match="limited"):
+        matcher("LO", "*" + "a" * MAX_PATTERN_LENGTH)

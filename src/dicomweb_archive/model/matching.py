@@ -35,11 +35,52 @@ class InvalidQueryError(InvalidInputError):
     """A query key or value that cannot be matched (HTTP 400)."""
 
 
+#: Longest wildcard pattern a query may hold: matching costs up to the
+#: pattern's length times the value's, so an unbounded pattern is a lever.
+MAX_PATTERN_LENGTH = 256
+
+
 @lru_cache(maxsize=1024)
-def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+def _wildcard(pattern: str, ignore_case: bool) -> Callable[[str], bool]:
+    """A linear-time test of ``*`` and ``?`` wildcards.
+
+    A regular expression with ``.*`` per ``*`` backtracks exponentially on a
+    pattern like ``*?*?*?*?~``.  Here the pattern is split at ``*`` into
+    segments of literals and ``?``, each one matching exactly its length: the
+    first must start the value, the last end it, and each middle one is taken
+    at its leftmost place after the previous one (leftmost is never worse).
+    Every segment is searched once, so the cost is at most the value's length
+    times the pattern's, without any backtracking across segments.
+    """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise InvalidQueryError(f"a wildcard pattern is limited to {MAX_PATTERN_LENGTH} characters")
     flags = (re.IGNORECASE if ignore_case else 0) | re.DOTALL
-    return re.compile("".join(parts) + r"\Z", flags)
+    segments = [
+        re.compile("".join("." if c == "?" else re.escape(c) for c in part), flags)
+        for part in pattern.split("*")
+    ]
+    widths = [len(part) for part in pattern.split("*")]
+    if len(segments) == 1:
+        only = segments[0]
+        return lambda value: only.fullmatch(value) is not None
+    first, *middle, last = segments
+    middle_widths = widths[1:-1]
+
+    def matches(value: str) -> bool:
+        end = len(value) - widths[-1]
+        if end < widths[0] or not first.match(value) or not last.fullmatch(value, end):
+            return False
+        position = widths[0]
+        for segment, width in zip(middle, middle_widths, strict=True):
+            if width == 0:
+                continue
+            found = segment.search(value, position, end)
+            if found is None:
+                return False
+            position = found.end()
+        return True
+
+    return matches
 
 
 def _strings(element: dict[str, Any] | None, vr: str) -> list[str]:
@@ -103,8 +144,8 @@ def matcher(vr: str, text: str) -> Matcher:
         _check_range_value(vr, text)
     ignore_case = vr == "PN"
     if vr in _WILDCARD_VRS and ("*" in text or "?" in text):
-        regex = _wildcard_regex(text, ignore_case)
-        return lambda element: any(regex.match(v) for v in _strings(element, vr))
+        test = _wildcard(text, ignore_case)
+        return lambda element: any(test(v) for v in _strings(element, vr))
     if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"):
         try:
             number = float(text)

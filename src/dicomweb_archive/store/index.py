@@ -11,7 +11,9 @@ series row with its study's attributes; for an instance, its row with both.
 from __future__ import annotations
 
 import contextlib
+import queue
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,7 +23,7 @@ from typing import Any
 import orjson
 
 from dicomweb_archive import tags
-from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive.errors import QueryTimeoutError, ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import study_sort_key
 from dicomweb_archive.model.matching import Matcher, path_matcher
@@ -30,6 +32,9 @@ from dicomweb_archive.store.studies import StudyFiles, open_study, study_uids
 from dicomweb_archive.types import JSONDataset, first_value
 
 INDEX_FILE = "index.sqlite"
+#: Longest a search may run before it gives up (seconds): a query that costs
+#: more is refused rather than holding a worker and the database.
+SEARCH_BUDGET = 5.0
 _SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -87,9 +92,34 @@ class QidoIndex:
         self._db.executescript(_SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
         self._db.commit()
+        # Searches read through connections of their own, one at a time each:
+        # a connection shared between threads keeps the snapshot of whichever
+        # statement is still open on it, so a search could miss a row committed
+        # before it began.
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
     def close(self) -> None:
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break
         self._db.close()
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read connection inside its own transaction, begun now, ended after."""
+        try:
+            db = self._readers.get_nowait()
+        except queue.Empty:
+            db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+            db.isolation_level = None
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+            self._readers.put(db)
 
     def __enter__(self) -> QidoIndex:
         return self
@@ -182,8 +212,14 @@ class QidoIndex:
 
     # -- searching --------------------------------------------------------------
 
-    def search(self, level: Level, query: Query) -> list[JSONDataset]:
-        """Rows matching ``query`` in a stable order, with the asked attributes."""
+    def search(self, level: Level, query: Query, budget: float | None = None) -> list[JSONDataset]:
+        """Rows matching ``query`` in a stable order, with the asked attributes.
+
+        Sees every row committed before it began.  Raises
+        :class:`~dicomweb_archive.errors.QueryTimeoutError` after ``budget``
+        seconds (:data:`SEARCH_BUDGET` unless told).
+        """
+        budget = SEARCH_BUDGET if budget is None else budget
         table = level.value
         sql = f"SELECT row, attributes FROM {table}"
         where, args = [], []
@@ -201,25 +237,31 @@ class QidoIndex:
             (tag.split(".")[0], path_matcher(tag.split("."), vr, value))
             for tag, vr, value in query.match
         ]
+        deadline = time.monotonic() + budget
         results: list[JSONDataset] = []
         skipped = 0
-        for row_blob, attributes_blob in self._db.execute(sql, args):
-            attributes = orjson.loads(attributes_blob)
-            if not all(test(attributes.get(tag)) for tag, test in tests):
-                continue
-            if skipped < query.offset:
-                skipped += 1
-                continue
-            row = orjson.loads(row_blob)
-            wanted = (
-                set(attributes)
-                if query.include is None
-                else {*query.include, *(tag for tag, _ in tests)}
-            )
-            for tag in wanted:
-                if tag in attributes and tag not in row:
-                    row[tag] = attributes[tag]
-            results.append(dict(sorted(row.items())))
-            if query.limit is not None and len(results) >= query.limit:
-                break
+        with self._snapshot() as db, contextlib.closing(db.execute(sql, args)) as cursor:
+            for row_blob, attributes_blob in cursor:
+                if time.monotonic() > deadline:
+                    raise QueryTimeoutError(
+                        f"the search took longer than {budget:g} s: narrow it down"
+                    )
+                attributes = orjson.loads(attributes_blob)
+                if not all(test(attributes.get(tag)) for tag, test in tests):
+                    continue
+                if skipped < query.offset:
+                    skipped += 1
+                    continue
+                row = orjson.loads(row_blob)
+                wanted = (
+                    set(attributes)
+                    if query.include is None
+                    else {*query.include, *(tag for tag, _ in tests)}
+                )
+                for tag in wanted:
+                    if tag in attributes and tag not in row:
+                        row[tag] = attributes[tag]
+                results.append(dict(sorted(row.items())))
+                if query.limit is not None and len(results) >= query.limit:
+                    break
         return results

@@ -1,0 +1,122 @@
+"""QIDO-RS over HTTP: hostile queries, refused values, paging."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydicom.uid import generate_uid
+from starlette.testclient import TestClient
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store import index
+from tests.conftest import write_instance
+from tests.server.live import live_server
+
+INSTANCES = 300
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("qido")
+    study, series = generate_uid(), generate_uid()
+    for number in range(1, INSTANCES + 1):
+        write_instance(
+            root / "in", study=study, series=series, instance_number=number, rows=4, columns=4
+        )
+    result = Converter(root / "archive", ConvertOptions(workers=1)).convert([str(root / "in")])
+    assert result.ok
+    return root / "archive"
+
+
+@pytest.fixture(scope="module")
+def client(archive: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(archive)) as test_client:
+        yield test_client
+
+
+def test_a_backtracking_pattern_is_answered_at_once(archive: Path) -> None:
+    # With a regular expression, each "*?" group multiplied the time by ~12 on a
+    # RetrieveURL: this one took hours over a few hundred rows.
+    hostile = "*?" * 8 + "*~"
+    answers: dict[str, float] = {}
+    with live_server(create_app(archive)) as url, httpx.Client(timeout=10) as http:
+
+        def search() -> None:
+            started = time.perf_counter()
+            response = http.get(f"{url}/instances", params={"RetrieveURL": hostile})
+            assert response.status_code == 200
+            assert response.json() == []
+            answers["hostile"] = time.perf_counter() - started
+
+        searching = threading.Thread(target=search)
+        searching.start()
+        started = time.perf_counter()
+        assert http.get(f"{url}/studies").status_code == 200
+        answers["simple"] = time.perf_counter() - started
+        searching.join()
+    assert answers["hostile"] < 2
+    assert answers["simple"] < 2
+
+
+def test_a_search_past_its_budget_is_refused(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index, "SEARCH_BUDGET", -1.0)
+    response = client.get("/dicomweb/instances", params={"PatientName": "*e*"})
+    assert response.status_code == 503
+    assert "took longer" in response.json()["detail"]
+
+
+def test_an_overlong_pattern_is_refused(client: TestClient) -> None:
+    response = client.get("/dicomweb/instances", params={"PatientName": "*a" * 200})
+    assert response.status_code == 400
+    assert "limited" in response.json()["detail"]
+
+
+def test_a_search_after_a_store_finds_the_instance(archive: Path, tmp_path: Path) -> None:
+    # Long searches run meanwhile: on a connection shared between threads, a
+    # new search could read inside their older snapshot and miss what was
+    # committed since.
+    files = [
+        write_instance(tmp_path, study=generate_uid(), series=generate_uid(), rows=4, columns=4)
+        for _ in range(24)
+    ]
+    misses: list[str] = []
+    stop = threading.Event()
+    with live_server(create_app(archive)) as url:
+
+        def scan() -> None:
+            with httpx.Client(timeout=30) as http:
+                while not stop.is_set():
+                    assert http.get(f"{url}/instances").status_code == 200
+
+        def store(mine: list[Path]) -> None:
+            with httpx.Client(timeout=30) as http:
+                for path in mine:
+                    sop = path.stem
+                    stored = http.post(
+                        f"{url}/studies",
+                        content=path.read_bytes(),
+                        headers={"Content-Type": "application/dicom"},
+                    )
+                    assert stored.status_code == 200
+                    found = http.get(f"{url}/instances", params={"SOPInstanceUID": sop})
+                    if len(found.json()) != 1:
+                        misses.append(sop)
+
+        scanners = [threading.Thread(target=scan) for _ in range(2)]
+        writers = [threading.Thread(target=store, args=(files[n::4],)) for n in range(4)]
+        for thread in [*scanners, *writers]:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        stop.set()
+        for thread in scanners:
+            thread.join()
+    assert misses == []

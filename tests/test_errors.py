@@ -38,6 +38,7 @@ TREE: dict[type[DicomwebArchiveError], tuple[type[Exception], int, int]] = {
     errors.StoreError: (errors.DicomwebArchiveError, 500, 1),
     errors.ResourceNotFoundError: (errors.StoreError, 404, 1),
     errors.RangeNotSatisfiableError: (errors.DicomwebArchiveError, 416, 1),
+    errors.QueryTimeoutError: (errors.DicomwebArchiveError, 503, 1),
 }
 
 

@@ -22,11 +22,14 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     ├── UnsupportedTransferSyntaxError        406       1
     │   └── UnsupportedImageError        the image cannot be encoded in that syntax
     ├── ArchiveError                          503       1   the archive itself is unusable
+    │   ├── NotAnArchiveError            no dicomweb-archive manifest there
     │   ├── ArchiveOptionsMismatchError  options differ from the archive's manifest
     │   ├── InvalidStudyZipError         a study ZIP is damaged or not one of ours
     │   └── ArchiveUnavailableError      the archive cannot take writes now
     ├── StoreError                            500       1
-    │   └── ResourceNotFoundError             404       1
+    │   ├── ResourceNotFoundError             404       1
+    │   ├── UnsupportedStoreError                       2   a store URL scheme with no backend (yet)
+    │   └── ReadOnlyStoreError           a write into a store that is only read
     ├── RangeNotSatisfiableError              416       1
     └── QueryTimeoutError                     503       1   a search ran past its time budget
 
@@ -153,6 +156,10 @@ class ArchiveError(DicomwebArchiveError):
     http_status = 503
 
 
+class NotAnArchiveError(ArchiveError):
+    """The location holds no dicomweb-archive manifest (or another format's)."""
+
+
 class ArchiveOptionsMismatchError(ArchiveError):
     """A conversion asked for options that differ from the archive's own."""
 
@@ -190,3 +197,13 @@ class QueryTimeoutError(DicomwebArchiveError):
     """A search ran past its time budget and was abandoned."""
 
     http_status = 503
+
+
+class UnsupportedStoreError(StoreError):
+    """A store URL whose scheme (``s3://``…) has no backend in this version."""
+
+    exit_code = 2
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write into a store that is only read (a packed study)."""

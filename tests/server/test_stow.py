@@ -473,10 +473,10 @@ def test_a_client_that_goes_away_stores_nothing(archive: Path) -> None:
 def test_an_archive_that_cannot_be_written(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def read_only(self: object, options: object) -> None:
+    def read_only(store: object, options: object) -> None:
         raise PermissionError(13, "Read-only file system")
 
-    monkeypatch.setattr("dicomweb_archive.store.directory.Archive.ensure", read_only)
+    monkeypatch.setattr("dicomweb_archive.server.stow.ensure", read_only)
     body = _multipart(_testdata("CT_small.dcm"))
     response = client.post("/dicomweb/studies", content=body, headers={"Content-Type": MULTIPART})
     assert response.status_code == 503

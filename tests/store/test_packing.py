@@ -21,7 +21,8 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import Level, QidoIndex, Query
-from dicomweb_archive.store.packing import open_archive, pack_study, unpack_study
+from dicomweb_archive.store.manifest import read_options
+from dicomweb_archive.store.packing import pack_study, unpack_study
 from dicomweb_archive.store.studies import is_packed, open_study, study_lock, study_uids
 from dicomweb_archive.store.studyzip import write_study_zip
 from tests.conftest import read_json_gz, write_instance
@@ -214,9 +215,8 @@ def test_conversion_waits_for_a_pack_under_way(tmp_path: Path) -> None:
     with archive.lock(study_lock(study)):
         # What pack_study does under the lock, while a conversion arrives.
         worker.start()
-        with archive.temporary_file() as (tmp, handle):
-            write_study_zip(archive.root, study, handle, open_archive(archive))
-            handle.flush()
+        with archive.temporary_file() as tmp:
+            write_study_zip(archive.root, study, tmp.handle, read_options(archive))
             archive.commit(tmp, paths.study_zip(study))
         shutil.rmtree(archive.path(paths.study_dir(study)))
         assert not done.wait(0.5)

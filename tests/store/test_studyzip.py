@@ -16,6 +16,7 @@ from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.errors import InvalidStudyZipError, ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.manifest import ArchiveOptions
 from dicomweb_archive.store.studyzip import StudyZip, write_study_zip
 from tests.conftest import write_instance
 
@@ -42,7 +43,7 @@ def _archive(tmp_path: Path) -> tuple[Archive, str]:
 
 def _pack(archive: Archive, study: str, out: Path) -> Path:
     with open(out, "wb") as handle:
-        write_study_zip(archive.root, study, handle, {"frames": "multipart"})
+        write_study_zip(archive.root, study, handle, ArchiveOptions())
     return out
 
 
@@ -57,7 +58,7 @@ def test_entries_are_stored_at_their_offsets(tmp_path: Path) -> None:
     }
     with StudyZip(packed_path) as packed:
         assert packed.study_instance_uid == study
-        assert packed.options == {"frames": "multipart"}
+        assert packed.options == ArchiveOptions()
         assert packed.names() == sorted(folder)
         assert len(packed) == len(folder)
         assert any("/bulkdata/" in name for name in packed.names())

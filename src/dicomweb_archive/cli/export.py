@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from dicomweb_archive.errors import ArchiveError, DicomwebArchiveError
+from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.export.bundle import ExportFile, find_series, write_folder, write_zip
 from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.manifest import read_options
 from dicomweb_archive.store.studies import study_uids
 
 
@@ -40,8 +41,7 @@ def export(archive: str, studies: tuple[str, ...], series: tuple[str, ...], outp
         click.echo(f"failed: {planned.sop_instance_uid}: {exc}", err=True)
 
     try:
-        if store.read_manifest() is None:
-            raise ArchiveError(f"{archive}: not a dicomweb-archive folder (no manifest)")
+        read_options(store)
         selection: list[tuple[str, str | None]] = [(s, None) for s in studies]
         selection += [(find_series(store, s), s) for s in series]
         if not selection:

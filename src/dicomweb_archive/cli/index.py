@@ -10,6 +10,7 @@ import click
 from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import QidoIndex
+from dicomweb_archive.store.manifest import read_options
 
 
 @click.command()
@@ -23,8 +24,7 @@ def index(archive: str) -> None:
     started = time.perf_counter()
     store = Archive(archive)
     try:
-        if store.read_manifest() is None:
-            raise DicomwebArchiveError(f"{archive}: not a dicomweb-archive folder (no manifest)")
+        read_options(store)
         with QidoIndex(store) as qido:
             count = qido.rebuild()
     except DicomwebArchiveError as exc:

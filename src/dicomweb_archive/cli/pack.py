@@ -11,7 +11,8 @@ import click
 from dicomweb_archive.errors import DicomwebArchiveError, ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import open_archive, pack_study, unpack_study
+from dicomweb_archive.store.manifest import read_options
+from dicomweb_archive.store.packing import pack_study, unpack_study
 from dicomweb_archive.store.studies import is_packed, study_uids
 
 
@@ -29,7 +30,7 @@ def _each(names: list[str], work: Callable[[str], str]) -> None:
 
 def _studies(store: Archive, studies: tuple[str, ...], every: bool) -> list[str]:
     try:
-        open_archive(store)
+        read_options(store)
     except DicomwebArchiveError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

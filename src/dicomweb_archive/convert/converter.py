@@ -20,6 +20,7 @@ from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
+from dicomweb_archive.store.manifest import ensure
 
 #: Called once the inputs are counted, with their number.
 OnTotal = Callable[[int], None]
@@ -109,7 +110,7 @@ class Converter:
     ) -> ConversionResult:
         """Convert every input; never raises for a bad input, see the result."""
         started = time.perf_counter()
-        self.archive.ensure(self.options.manifest())
+        ensure(self.archive, self.options.archive_options())
         result = ConversionResult()
         spool = str(self.archive.path(".dwa/tmp"))
         refs: list[InputRef] = []

@@ -4,32 +4,40 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
 
-from dicomweb_archive.model import multipart
+from dicomweb_archive.store.manifest import ArchiveOptions, FrameStorage
 
-FrameStorage = Literal["multipart", "raw"]
+_STORED = ArchiveOptions()
 
 
 @dataclass(frozen=True)
 class ConvertOptions:
     #: Public binary values larger than this many bytes become bulk data.
-    public_bulk_size: int = 131074
+    public_bulk_size: int = _STORED.public_bulk_size
     #: Private binary values larger than this many bytes become bulk data.
-    private_bulk_size: int = 64
+    private_bulk_size: int = _STORED.private_bulk_size
     #: ``multipart``: frames stored as served (static hosting); ``raw``: bare.
-    frames: FrameStorage = "multipart"
+    frames: FrameStorage = _STORED.frames
     #: Worker processes; ``None`` uses every core.
     workers: int | None = None
 
     def worker_count(self) -> int:
         return max(1, self.workers or os.cpu_count() or 1)
 
-    def manifest(self) -> dict[str, Any]:
-        """The options that shape stored bytes, as kept in the manifest."""
-        return {
-            "frames": self.frames,
-            "boundary": multipart.BOUNDARY,
-            "publicBulkSize": self.public_bulk_size,
-            "privateBulkSize": self.private_bulk_size,
-        }
+    def archive_options(self) -> ArchiveOptions:
+        """The options that shape stored bytes, as the archive's manifest keeps them."""
+        return ArchiveOptions(
+            frames=self.frames,
+            public_bulk_size=self.public_bulk_size,
+            private_bulk_size=self.private_bulk_size,
+        )
+
+    @classmethod
+    def for_archive(cls, options: ArchiveOptions, *, workers: int | None = None) -> ConvertOptions:
+        """Conversion options that write what an archive of ``options`` holds."""
+        return cls(
+            public_bulk_size=options.public_bulk_size,
+            private_bulk_size=options.private_bulk_size,
+            frames=options.frames,
+            workers=workers,
+        )

@@ -15,7 +15,8 @@ import orjson
 
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict, study_documents
-from dicomweb_archive.store.directory import Archive, dumps_json, gzip_bytes
+from dicomweb_archive.store.base import dumps_json, gzip_bytes
+from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import ensure_unpacked
 from dicomweb_archive.store.studies import study_lock, update_studies_index
 from dicomweb_archive.types import JSONDataset

@@ -17,7 +17,6 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from dicomweb_archive.errors import (
-    ArchiveError,
     DicomwebArchiveError,
     MethodNotAllowedError,
     ResourceNotFoundError,
@@ -28,6 +27,7 @@ from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable
 from dicomweb_archive.server.stow import DEFAULT_MAX_UPLOAD_BYTES, StowService
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, Level, QidoIndex
+from dicomweb_archive.store.manifest import read_options
 from dicomweb_archive.store.reader import ArchiveReader
 
 #: The environment variable carrying :func:`create_app`'s arguments to the
@@ -109,8 +109,7 @@ def create_app(
     are refused.
     """
     archive = Archive(archive_root)
-    if archive.read_manifest() is None:
-        raise ArchiveError(f"{archive_root}: not a dicomweb-archive folder (no manifest)")
+    read_options(archive)
     # Reads go through the reader: every study a folder or a packed ZIP.
     reader = ArchiveReader(archive)
     state: dict[str, QidoIndex] = {}

@@ -62,6 +62,7 @@ from dicomweb_archive.server.multipart_parser import (
     check_boundary,
 )
 from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.manifest import ensure, read_options
 
 logger = logging.getLogger(__name__)
 
@@ -335,16 +336,9 @@ class StowService:
     def _convert_options(self) -> ConvertOptions:
         """The archive's own conversion options, checked against its manifest once."""
         if self._options is None:
-            manifest = self.archive.read_manifest() or {}
-            default = ConvertOptions()
-            options = ConvertOptions(
-                public_bulk_size=manifest.get("publicBulkSize", default.public_bulk_size),
-                private_bulk_size=manifest.get("privateBulkSize", default.private_bulk_size),
-                frames=manifest.get("frames", default.frames),
-                workers=1,
-            )
-            self.archive.ensure(options.manifest())
-            self._options = options
+            stored = read_options(self.archive)
+            ensure(self.archive, stored)
+            self._options = ConvertOptions.for_archive(stored, workers=1)
         return self._options
 
     def _store(

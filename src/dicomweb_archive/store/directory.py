@@ -1,10 +1,10 @@
-"""An archive in a local folder: atomic writes, locks, and the manifest.
+"""A store in a local folder: atomic writes by rename, ``flock`` locks.
 
-Every file is written to a temporary file inside the archive's private ``.dwa``
+Every file is written to a temporary file inside the store's private ``.dwa``
 folder and renamed into place, so a reader (or a killed run) only ever sees whole
 files.  A file whose content is already in place is not written again, which keeps
-conversion idempotent down to the modification times.  Concurrent writers
-serialise on per-study and archive-wide ``flock`` locks for the derived documents.
+conversion idempotent down to the modification times.  Locks are ``flock`` on
+files in ``.dwa/locks``, shared by every process using the folder.
 """
 
 from __future__ import annotations
@@ -12,144 +12,117 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import filecmp
-import gzip
 import itertools
 import os
+import shutil
+import stat
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
-import orjson
-
-from dicomweb_archive.errors import ArchiveError, ArchiveOptionsMismatchError
+from dicomweb_archive.errors import StoreError
 from dicomweb_archive.model import paths
+from dicomweb_archive.store.base import (
+    CHUNK,
+    Entry,
+    Stat,
+    StoreMixin,
+    TemporaryFile,
+    folders,
+    not_found,
+)
+from dicomweb_archive.store.slices import Slice, file_version
 
-FORMAT = "dicomweb-archive"
-FORMAT_VERSION = 1
 #: Temporary files older than this are left by a dead writer and removed.
 _STALE_SECONDS = 3600
 
-
 _TEMPORARY_NAMES = itertools.count()
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+_MISSING = (FileNotFoundError, NotADirectoryError)
 
 
-def dumps_json(document: Any) -> bytes:
-    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+@dataclass
+class _Temporary:
+    name: str
+    handle: IO[bytes]
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    """Deterministic gzip (no name, no time), so equal input gives equal files."""
-    return gzip.compress(data, compresslevel=6, mtime=0)
-
-
-class Archive:
-    """A DICOMweb archive rooted at ``root``."""
+class DirectoryStore(StoreMixin):
+    """The files under the local folder ``root``."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self._work = self.root / paths.WORK_DIR
-        self._tmp = self._work / "tmp"
-        self._locks = self._work / "locks"
+        self.url = str(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root} exists and is not a folder")
         self._root = str(self.root)
+        self._tmp = self.root / paths.WORK_DIR / "tmp"
+        self._locks = self.root / paths.WORK_DIR / "locks"
         self._tmp_dir = str(self._tmp)
 
-    # -- set-up -----------------------------------------------------------------
+    def _full(self, path: str) -> str:
+        return os.path.join(self._root, path)
 
-    def ensure(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Create the archive if needed and check ``options`` match its manifest.
-
-        Returns the manifest.  Options that shape stored bytes (frame wrapping,
-        bulk thresholds) must match an existing archive: mixing them would make
-        one archive answer the same request in two ways.
-        """
-        if self.root.exists() and not self.root.is_dir():
-            raise ArchiveError(f"{self.root} exists and is not a folder")
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        self._locks.mkdir(parents=True, exist_ok=True)
-        with self.lock("archive"):
-            manifest = self.read_manifest()
-            wanted = {"format": FORMAT, "formatVersion": FORMAT_VERSION, **options}
-            if manifest is None:
-                self.write(
-                    paths.MANIFEST,
-                    orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
-                )
-                manifest = wanted
-            else:
-                if manifest.get("format") != FORMAT:
-                    raise ArchiveError(f"{self.root}: not a dicomweb-archive folder")
-                if manifest.get("formatVersion", 0) > FORMAT_VERSION:
-                    raise ArchiveError(
-                        f"{self.root}: archive format {manifest.get('formatVersion')} "
-                        f"is newer than this version understands ({FORMAT_VERSION})"
-                    )
-                differing = {
-                    k: (manifest.get(k), v) for k, v in options.items() if manifest.get(k) != v
-                }
-                if differing:
-                    said = ", ".join(
-                        f"{k}: archive has {old!r}, asked for {new!r}"
-                        for k, (old, new) in sorted(differing.items())
-                    )
-                    raise ArchiveOptionsMismatchError(f"{self.root}: {said}")
-        self._remove_stale_temporaries()
-        return manifest
-
-    def read_manifest(self) -> dict[str, Any] | None:
-        path = self.root / paths.MANIFEST
-        if not path.exists():
-            return None
-        try:
-            manifest: dict[str, Any] = orjson.loads(path.read_bytes())
-        except orjson.JSONDecodeError as exc:
-            raise ArchiveError(f"{path}: unreadable manifest: {exc}") from exc
-        return manifest
-
-    def _remove_stale_temporaries(self) -> None:
-        now = time.time()
-        for entry in self._tmp.iterdir():
-            with contextlib.suppress(OSError):
-                if now - entry.stat().st_mtime > _STALE_SECONDS:
-                    entry.unlink()
-
-    # -- locks ------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
-        """A lock shared with every process using this archive.
-
-        Exclusive unless ``shared``: shared holders exclude only exclusive ones.
-        Not reentrant: a process must not take a lock it already holds.
-        """
-        self._locks.mkdir(parents=True, exist_ok=True)
-        with open(self._locks / f"{name}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def local_path(self, path: str) -> Path:
+        return self.root / path
 
     # -- reading ----------------------------------------------------------------
 
-    def path(self, relative: str) -> Path:
-        return self.root / relative
+    def read(self, path: str) -> bytes:
+        try:
+            with open(self._full(path), "rb") as handle:
+                return handle.read()
+        except (*_MISSING, IsADirectoryError):
+            raise not_found(path) from None
 
-    def exists(self, relative: str) -> bool:
-        return (self.root / relative).exists()
+    def read_range(self, path: str, start: int, stop: int) -> bytes:
+        return b"".join(self.iter_bytes(path, start, stop))
 
-    def read(self, relative: str) -> bytes:
-        return (self.root / relative).read_bytes()
+    def iter_bytes(
+        self, path: str, start: int = 0, stop: int | None = None, chunk_size: int = CHUNK
+    ) -> Iterator[bytes]:
+        try:
+            handle = open(self._full(path), "rb")  # noqa: SIM115 (closed below)
+        except (*_MISSING, IsADirectoryError):
+            raise not_found(path) from None
+        with handle:
+            handle.seek(max(0, start))
+            left = None if stop is None else max(0, stop - max(0, start))
+            while left is None or left > 0:
+                chunk = handle.read(chunk_size if left is None else min(chunk_size, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
 
-    def read_json_gz(self, relative: str) -> Any:
-        return orjson.loads(gzip.decompress(self.read(relative)))
+    def stat(self, path: str) -> Stat:
+        try:
+            info = os.stat(self._full(path))
+        except _MISSING:
+            raise not_found(path) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise not_found(path)
+        return Stat(info.st_size, file_version(info))
 
-    def list_dir(self, relative: str) -> list[str]:
-        folder = self.root / relative
-        if not folder.is_dir():
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self._full(path))
+
+    def list(self, path: str) -> list[Entry]:
+        try:
+            with os.scandir(self._full(path)) as entries:
+                found = [Entry(e.name, e.is_dir()) for e in entries]
+        except _MISSING:
             return []
-        return sorted(e.name for e in os.scandir(folder) if e.is_dir())
+        return sorted(found)
+
+    def locate(self, path: str) -> Slice:
+        try:
+            return Slice.whole(self.root / path)
+        except _MISSING:
+            raise not_found(path) from None
 
     # -- writing ----------------------------------------------------------------
 
@@ -171,69 +144,129 @@ class Archive:
         # file of a dead process that had the same pid is simply overwritten.
         return os.path.join(self._tmp_dir, f"w-{os.getpid()}-{next(_TEMPORARY_NAMES)}")
 
-    def write(self, relative: str, *parts: bytes) -> bool:
-        """Write ``parts`` joined to ``relative`` atomically; False when unchanged."""
-        target = os.path.join(self._root, relative)
+    def _open_temporary(self, mode: str) -> tuple[str, IO[bytes]]:
+        name = self._temporary_name()
+        try:
+            fd = os.open(name, _TEMPORARY_FLAGS, 0o666)
+        except FileNotFoundError:  # the first write of a new store
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            fd = os.open(name, _TEMPORARY_FLAGS, 0o666)
+        # Mode 0o666 under the umask, as open() gives (mkstemp's is 0o600).
+        return name, open(fd, mode)
+
+    def _replace(self, source: str, target: str) -> None:
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:  # the first file of its folder
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(source, target)
+
+    def write(self, path: str, *parts: bytes) -> bool:
+        target = self._full(path)
         if self._same_content(target, parts):
             return False
-        tmp = self._temporary_name()
+        tmp, handle = self._open_temporary("wb")
         try:
-            # Mode 0o666 under the umask, as open() gives (mkstemp's is 0o600).
-            with open(os.open(tmp, _TEMPORARY_FLAGS, 0o666), "wb") as handle:
+            with handle:
                 for part in parts:
                     handle.write(part)
-            try:
-                os.replace(tmp, target)
-            except FileNotFoundError:  # the first file of its folder
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.replace(tmp, target)
+            self._replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         return True
 
-    @contextlib.contextmanager
-    def temporary_file(self) -> Iterator[tuple[str, BinaryIO]]:
-        """A new file in the private area, for content too large to hold in memory.
+    def write_if_absent(self, path: str, *parts: bytes) -> bool:
+        if os.path.exists(self._full(path)):
+            return False
+        return self.write(path, *parts)
 
-        Fill it, then :meth:`commit` it; it is removed if still there on exit.
-        """
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self._temporary_name()
+    @contextlib.contextmanager
+    def temporary_file(self) -> Iterator[TemporaryFile]:
+        tmp, handle = self._open_temporary("w+b")
         try:
-            with open(os.open(tmp, _TEMPORARY_FLAGS, 0o666), "w+b") as handle:
-                yield tmp, handle
+            with handle:
+                yield _Temporary(tmp, handle)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
 
-    def commit(self, tmp: str, relative: str) -> bool:
-        """Rename a filled :meth:`temporary_file` to ``relative``; False when unchanged.
-
-        Flush the file's handle first.  A target that already holds the same
-        bytes is left alone, modification time included.
-        """
-        target = os.path.join(self._root, relative)
+    def commit(self, temporary: TemporaryFile, path: str) -> bool:
+        """Rename the temporary file into place; a file of the same bytes is kept."""
+        assert isinstance(temporary, _Temporary)
+        temporary.handle.flush()
+        target = self._full(path)
         with contextlib.suppress(OSError):
-            if filecmp.cmp(tmp, target, shallow=False):
+            if filecmp.cmp(temporary.name, target, shallow=False):
                 return False
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(tmp, target)
+        self._replace(temporary.name, target)
         return True
 
-    def write_if_absent(self, relative: str, *parts: bytes) -> bool:
-        """Write a content-addressed file unless it exists already."""
-        if (self.root / relative).exists():
+    def move(self, source: str, target: str) -> None:
+        try:
+            self._replace(self._full(source), self._full(target))
+        except FileNotFoundError:
+            raise not_found(source) from None
+
+    def remove(self, path: str) -> bool:
+        try:
+            os.unlink(self._full(path))
+        except (*_MISSING, IsADirectoryError):
             return False
-        return self.write(relative, *parts)
+        return True
 
-    def write_json_gz(self, relative: str, document: Any) -> bool:
-        return self.write(relative, gzip_bytes(dumps_json(document)))
+    def remove_tree(self, path: str) -> bool:
+        folder = self._full(path)
+        if not os.path.isdir(folder):
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
 
-    def remove(self, relative: str) -> None:
+    # -- the store itself ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
+        self._locks.mkdir(parents=True, exist_ok=True)
+        with open(self._locks / f"{name}.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def remove_stale_temporaries(self) -> None:
+        """Drop temporary files a killed writer left behind."""
+        now = time.time()
         with contextlib.suppress(FileNotFoundError):
-            (self.root / relative).unlink()
+            for entry in self._tmp.iterdir():
+                with contextlib.suppress(OSError):
+                    if now - entry.stat().st_mtime > _STALE_SECONDS:
+                        entry.unlink()
+
+
+class Archive(DirectoryStore):
+    """A folder archive, as its callers knew it before :class:`Store`.
+
+    Being replaced by :mod:`dicomweb_archive.store.archive`; kept while its
+    callers move over.
+    """
+
+    def ensure(self, options: dict[str, Any]) -> dict[str, Any]:
+        from dicomweb_archive.store import manifest
+
+        return manifest.ensure(self, manifest.ArchiveOptions.from_json(options)).to_json()
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        from dicomweb_archive.store import manifest
+
+        return manifest.read_manifest(self)
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def list_dir(self, relative: str) -> list[str]:
+        return folders(self, relative)
 
     def remove_all(self, relatives: Iterable[str]) -> None:
         for relative in relatives:

@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from dicomweb_archive.errors import (
     ArchiveError,
@@ -29,6 +28,7 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
+from dicomweb_archive.store.manifest import ArchiveOptions, ensure, read_options
 from dicomweb_archive.store.studies import (
     StudyFiles,
     is_packed,
@@ -37,20 +37,6 @@ from dicomweb_archive.store.studies import (
 )
 from dicomweb_archive.store.studyzip import StudyZip, study_file_names, write_study_zip
 from dicomweb_archive.types import JSONDataset
-
-_MANIFEST_ONLY = ("format", "formatVersion")
-
-
-def _options(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k not in _MANIFEST_ONLY}
-
-
-def open_archive(archive: Archive) -> dict[str, Any]:
-    """Check ``archive`` is one (manifest, format version); returns its options."""
-    manifest = archive.read_manifest()
-    if manifest is None:
-        raise ArchiveError(f"{archive.root}: not a dicomweb-archive folder (no manifest)")
-    return _options(archive.ensure(_options(manifest)))
 
 
 def _same_archive(a: Archive, b: Archive) -> bool:
@@ -71,6 +57,13 @@ def _row(packed: StudyZip) -> JSONDataset:
     return row
 
 
+def _folder_row(archive: Archive, study: str) -> JSONDataset:
+    if not archive.exists(paths.study_row(study)):
+        raise InvalidStudyZipError(f"study {study} has no {paths.study_row(study)}")
+    row: JSONDataset = archive.read_json_gz(paths.study_row(study))[0]
+    return row
+
+
 # -- packing -----------------------------------------------------------------------
 
 
@@ -85,7 +78,7 @@ def pack_study(
     ``target`` archive (created when missing), the ZIP goes there and the source
     is untouched.
     """
-    options = open_archive(archive)
+    options = read_options(archive)
     if target is not None and not _same_archive(archive, target):
         if remove:
             raise ValueError("remove applies to packing in place only")
@@ -95,30 +88,29 @@ def pack_study(
         if not is_packed(archive, study):
             if not archive.path(paths.study_dir(study)).is_dir():
                 raise ResourceNotFoundError(f"study {study} is not in the archive")
-            with archive.temporary_file() as (tmp, handle):
-                write_study_zip(archive.root, study, handle, options)
-                handle.flush()
+            with archive.temporary_file() as tmp:
+                write_study_zip(archive.root, study, tmp.handle, options)
                 archive.commit(tmp, relative)
         if remove:
             shutil.rmtree(archive.path(paths.study_dir(study)), ignore_errors=True)
     return archive.path(relative)
 
 
-def _pack_into(archive: Archive, study: str, target: Archive, options: dict[str, Any]) -> Path:
-    target.ensure(options)
+def _pack_into(archive: Archive, study: str, target: Archive, options: ArchiveOptions) -> Path:
+    ensure(target, options)
     relative = paths.study_zip(study)
-    with target.temporary_file() as (tmp, handle):
+    with target.temporary_file() as tmp:
         with archive.lock(study_lock(study), shared=True):
             if is_packed(archive, study):
-                with open(archive.path(relative), "rb") as source:
-                    shutil.copyfileobj(source, handle, 1 << 20)
+                with StudyZip(archive.path(relative), study=study) as packed:
+                    row = _row(packed)
+                for chunk in archive.iter_bytes(relative):
+                    tmp.handle.write(chunk)
             elif archive.path(paths.study_dir(study)).is_dir():
-                write_study_zip(archive.root, study, handle, options)
+                row = _folder_row(archive, study)
+                write_study_zip(archive.root, study, tmp.handle, options)
             else:
                 raise ResourceNotFoundError(f"study {study} is not in the archive")
-        handle.flush()
-        with StudyZip(tmp, study=study) as packed:
-            row = _row(packed)
         with target.lock(study_lock(study)):
             if target.path(paths.study_dir(study)).exists() and not is_packed(target, study):
                 raise ArchiveError(
@@ -178,7 +170,7 @@ def unpack_study(zip_path: str | os.PathLike[str], archive: Archive) -> str:
         row = _row(packed)
     own = archive.path(paths.study_zip(study))
     if own.exists() and os.path.samefile(own, zip_path):
-        open_archive(archive)
+        read_options(archive)
         with archive.lock(study_lock(study)):
             ensure_unpacked(archive, study)
         return study
@@ -186,13 +178,11 @@ def unpack_study(zip_path: str | os.PathLike[str], archive: Archive) -> str:
         raise InvalidStudyZipError(
             f"{zip_path}: its comment does not say which archive options made it"
         )
-    archive.ensure(options)
+    ensure(archive, options)
     with archive.lock(study_lock(study)):
         if not _holds_same(archive, study, Path(zip_path)):
-            with archive.temporary_file() as (tmp, handle):
-                with open(zip_path, "rb") as source:
-                    shutil.copyfileobj(source, handle, 1 << 20)
-                handle.flush()
+            with archive.temporary_file() as tmp, open(zip_path, "rb") as source:
+                shutil.copyfileobj(source, tmp.handle, 1 << 20)
                 archive.commit(tmp, paths.study_zip(study))
         ensure_unpacked(archive, study)
     update_studies_index(archive, {study: row})

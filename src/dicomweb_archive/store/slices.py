@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def file_version(info: os.stat_result) -> str:
+    """A file's identity and state (inode, time, size): changes when its bytes may."""
+    return f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"
+
+
 @dataclass(frozen=True)
 class Slice:
     """``length`` bytes of the file at ``path`` from ``offset``."""
@@ -30,7 +35,7 @@ class Slice:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             raise FileNotFoundError(path)
-        return cls(path, 0, info.st_size, f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}")
+        return cls(path, 0, info.st_size, file_version(info))
 
     def part(self, start: int, end: int) -> Slice:
         """The bytes ``[start, end)`` of this slice."""

@@ -20,16 +20,19 @@ import shutil
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import IO, Any, Final
 
 import orjson
 
 from dicomweb_archive import uids
 from dicomweb_archive.errors import InvalidStudyZipError, ResourceNotFoundError
 from dicomweb_archive.model import paths
+from dicomweb_archive.store.base import Entry, Stat, not_found
+from dicomweb_archive.store.manifest import ArchiveOptions
+from dicomweb_archive.store.slices import Slice, file_version
 
 ZIP_FORMAT: Final = "dicomweb-archive/study-zip"
 ZIP_FORMAT_VERSION: Final = 1
@@ -100,20 +103,20 @@ def _entry_info(name: str, size: int) -> zipfile.ZipInfo:
     return info
 
 
-def zip_comment(study: str, options: Mapping[str, Any]) -> bytes:
+def zip_comment(study: str, options: ArchiveOptions) -> bytes:
     """The ZIP comment: what the ZIP holds and how its files were made."""
     return orjson.dumps(
         {
             "format": ZIP_FORMAT,
             "formatVersion": ZIP_FORMAT_VERSION,
             "study": study,
-            "archive": dict(options),
+            "archive": options.to_json(),
         },
         option=orjson.OPT_SORT_KEYS,
     )
 
 
-def write_study_zip(root: Path, study: str, out: BinaryIO, options: Mapping[str, Any]) -> int:
+def write_study_zip(root: Path, study: str, out: IO[bytes], options: ArchiveOptions) -> int:
     """Write the study folder of the archive at ``root`` as a ZIP to ``out``.
 
     ``out`` must be seekable (sizes and CRCs go into the local headers, with no
@@ -138,10 +141,6 @@ def write_study_zip(root: Path, study: str, out: BinaryIO, options: Mapping[str,
 # -- reading ---------------------------------------------------------------------
 
 
-def _file_version(info: os.stat_result) -> str:
-    return f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"
-
-
 class StudyZip:
     """Random access to the entries of one study ZIP.
 
@@ -154,6 +153,7 @@ class StudyZip:
 
     def __init__(self, path: str | os.PathLike[str], *, study: str | None = None) -> None:
         self.path = Path(path)
+        self.url = str(path)
         try:
             self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
         except (FileNotFoundError, NotADirectoryError):
@@ -205,19 +205,25 @@ class StudyZip:
             if info.header_offset + _LOCAL_HEADER.size + info.file_size > self._end:
                 raise InvalidStudyZipError(f"{self.path}: {name} lies outside the file's data")
             self._central[name] = (info.header_offset, info.file_size, info.CRC)
-        self.options: dict[str, Any] | None = _options(comment, found)
+        self.options: ArchiveOptions | None = _options(comment, found)
+        self._children: dict[str, dict[str, bool]] = {}
+        for name in self._central:
+            parts = name.split("/")
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                self._children.setdefault(folder, {})[parts[depth]] = depth < len(parts) - 1
 
     # -- the file ------------------------------------------------------------------
 
     @property
     def version(self) -> str:
         """Identity of the opened file (inode, time, size), e.g. for an ETag."""
-        return _file_version(self._stat)
+        return file_version(self._stat)
 
     def is_current(self) -> bool:
         """Whether ``path`` still names the file that was opened."""
         try:
-            return _file_version(os.stat(self.path)) == self.version
+            return file_version(os.stat(self.path)) == self.version
         except OSError:
             return False
 
@@ -246,7 +252,22 @@ class StudyZip:
         return len(self._central)
 
     def exists(self, name: str) -> bool:
-        return name in self._central
+        """Whether ``name`` is an entry, or a folder of entries."""
+        return name in self._central or name in self._children
+
+    def list(self, path: str) -> list[Entry]:
+        children = self._children.get(path, {})
+        return sorted(Entry(name, is_folder) for name, is_folder in children.items())
+
+    def stat(self, name: str) -> Stat:
+        try:
+            return Stat(self._central[name][1], self.version)
+        except KeyError:
+            raise not_found(name) from None
+
+    def locate(self, name: str) -> Slice:
+        entry = self.entry(name)
+        return Slice(self.path, entry.offset, entry.length, self.version)
 
     def entry(self, name: str) -> ZipEntry:
         """Where the data of entry ``name`` lies in the ZIP file."""
@@ -318,6 +339,9 @@ class StudyZip:
             yield self._pread(entry.offset + position, length)
             position += length
 
+    def read_range(self, name: str, start: int, stop: int) -> bytes:
+        return b"".join(self.iter_bytes(name, start, stop))
+
     def read(self, name: str) -> bytes:
         """The whole data of an entry, its CRC checked."""
         entry = self.entry(name)
@@ -349,7 +373,7 @@ def _zip64_sizes(extra: bytes, sizes: tuple[int, int]) -> tuple[int, int]:
     return sizes
 
 
-def _options(comment: bytes, study: str) -> dict[str, Any] | None:
+def _options(comment: bytes, study: str) -> ArchiveOptions | None:
     """The packing archive's options from the comment; None when absent."""
     if not comment:
         return None
@@ -362,4 +386,4 @@ def _options(comment: bytes, study: str) -> dict[str, Any] | None:
     if document.get("study") != study:
         raise InvalidStudyZipError(f"comment names study {document.get('study')}, not {study}")
     options = document.get("archive")
-    return dict(options) if isinstance(options, dict) else None
+    return ArchiveOptions.from_json(options) if isinstance(options, dict) else None

@@ -24,7 +24,7 @@ from dicomweb_archive.codec.htj2k import HTJ2KSettings
 from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import open_archive
+from dicomweb_archive.store.manifest import read_options
 from dicomweb_archive.store.studies import is_packed, open_study, study_uids
 from dicomweb_archive.transcode.instance import (
     Mode,
@@ -153,11 +153,11 @@ class Transcoder:
     ) -> TranscodeResult:
         """Transcode ``instances`` (default: all); never raises for one bad instance."""
         started = time.perf_counter()
-        manifest = open_archive(self.archive)
+        options = read_options(self.archive)
         request = TranscodeRequest(
             mode=self.options.mode,
             settings=HTJ2KSettings(psnr=self.options.psnr),
-            raw_frames=manifest.get("frames") == "raw",
+            raw_frames=options.frames == "raw",
         )
         keys = list(instances) if instances is not None else archive_instances(self.archive)
         if on_total:

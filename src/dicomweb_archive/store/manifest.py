@@ -1,0 +1,119 @@
+"""The archive's manifest, ``dicomweb-archive.json``, and the options it records.
+
+The manifest says the folder (or bucket) is an archive of this format and
+records the options that shape stored bytes: how frames are stored, the
+multipart boundary, the bulk data thresholds.  Every writer checks its options
+against it, since mixing them would make one archive answer the same request in
+two ways; a packed study's ZIP carries the same options in its comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import orjson
+
+from dicomweb_archive.errors import ArchiveError, ArchiveOptionsMismatchError, NotAnArchiveError
+from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.store.base import Store
+
+FORMAT = "dicomweb-archive"
+FORMAT_VERSION = 1
+
+FrameStorage = Literal["multipart", "raw"]
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """The options an archive's stored bytes were made with."""
+
+    #: ``multipart``: frames stored as served (static hosting); ``raw``: bare.
+    frames: FrameStorage = "multipart"
+    #: The boundary of every stored multipart body.
+    boundary: str = multipart.BOUNDARY
+    #: Public binary values larger than this many bytes are bulk data.
+    public_bulk_size: int = 131074
+    #: Private binary values larger than this many bytes are bulk data.
+    private_bulk_size: int = 64
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as the manifest (and a study ZIP's comment) spells them."""
+        return {
+            "frames": self.frames,
+            "boundary": self.boundary,
+            "publicBulkSize": self.public_bulk_size,
+            "privateBulkSize": self.private_bulk_size,
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> ArchiveOptions:
+        """Options from a manifest or a ZIP comment; a missing one is the default."""
+        default = cls()
+        frames = document.get("frames", default.frames)
+        if frames not in ("multipart", "raw"):
+            raise ArchiveError(f"unknown frame storage {frames!r}")
+        return cls(
+            frames=cast(FrameStorage, frames),
+            boundary=str(document.get("boundary", default.boundary)),
+            public_bulk_size=int(document.get("publicBulkSize", default.public_bulk_size)),
+            private_bulk_size=int(document.get("privateBulkSize", default.private_bulk_size)),
+        )
+
+
+def read_manifest(store: Store) -> dict[str, Any] | None:
+    """The manifest as stored; None when there is none."""
+    if not store.exists(paths.MANIFEST):
+        return None
+    try:
+        manifest: dict[str, Any] = orjson.loads(store.read(paths.MANIFEST))
+    except orjson.JSONDecodeError as exc:
+        raise ArchiveError(f"{store.url}: unreadable manifest: {exc}") from exc
+    return manifest
+
+
+def _checked(store: Store, manifest: dict[str, Any]) -> ArchiveOptions:
+    if manifest.get("format") != FORMAT:
+        raise NotAnArchiveError(f"{store.url}: not a dicomweb-archive folder")
+    if manifest.get("formatVersion", 0) > FORMAT_VERSION:
+        raise ArchiveError(
+            f"{store.url}: archive format {manifest.get('formatVersion')} "
+            f"is newer than this version understands ({FORMAT_VERSION})"
+        )
+    return ArchiveOptions.from_json(manifest)
+
+
+def read_options(store: Store) -> ArchiveOptions:
+    """The options of the archive in ``store``; refuses a store that is not one."""
+    manifest = read_manifest(store)
+    if manifest is None:
+        raise NotAnArchiveError(f"{store.url}: not a dicomweb-archive folder (no manifest)")
+    return _checked(store, manifest)
+
+
+def ensure(store: Store, options: ArchiveOptions) -> ArchiveOptions:
+    """Make ``store`` an archive with ``options``, or check it is one with them.
+
+    Temporary files left by killed writers are dropped on the way.
+    """
+    with store.lock("archive"):
+        manifest = read_manifest(store)
+        wanted = options.to_json()
+        if manifest is None:
+            document = {"format": FORMAT, "formatVersion": FORMAT_VERSION, **wanted}
+            store.write(
+                paths.MANIFEST,
+                orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
+            )
+        else:
+            _checked(store, manifest)
+            differing = {k: (manifest.get(k), v) for k, v in wanted.items() if manifest.get(k) != v}
+            if differing:
+                said = ", ".join(
+                    f"{k}: archive has {old!r}, asked for {new!r}"
+                    for k, (old, new) in sorted(differing.items())
+                )
+                raise ArchiveOptionsMismatchError(f"{store.url}: {said}")
+    store.remove_stale_temporaries()
+    return options

@@ -33,11 +33,13 @@ def test_worker_count(workers: int | None, expected: int) -> None:
 
 def test_manifest_keeps_what_shapes_stored_bytes() -> None:
     options = ConvertOptions(frames="raw", public_bulk_size=10, private_bulk_size=20, workers=4)
-    assert options.manifest() == {
+    assert options.archive_options().to_json() == {
         "frames": "raw",
         "boundary": multipart.BOUNDARY,
         "publicBulkSize": 10,
         "privateBulkSize": 20,
     }
     # How many workers ran does not shape the archive.
-    assert ConvertOptions(workers=1).manifest() == ConvertOptions(workers=8).manifest()
+    one, eight = ConvertOptions(workers=1), ConvertOptions(workers=8)
+    assert one.archive_options() == eight.archive_options()
+    assert ConvertOptions.for_archive(options.archive_options(), workers=4) == options

@@ -3,7 +3,7 @@
 ::
 
     version, types, tags, errors,      the shared vocabulary
-    uids, media
+    uids, media, numerals
     ← model                            DICOMweb resources as data, no IO
     ← p10                              parse P10 files
     ← codec                            decode and encode pixel data
@@ -29,7 +29,7 @@ PACKAGE = Path(dicomweb_archive.__file__).parent
 NAME = "dicomweb_archive"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"version", "types", "tags", "errors", "uids", "media"}),
+    frozenset({"version", "types", "tags", "errors", "uids", "media", "numerals"}),
     frozenset({"model"}),
     frozenset({"p10"}),
     frozenset({"codec"}),

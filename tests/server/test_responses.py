@@ -45,6 +45,12 @@ def test_satisfiable_ranges(header: str, expected: ByteRange) -> None:
         "bytes=-",
         "bytes=9-3",  # last before first
         "bytes=-3-5",
+        "bytes=1_0-2_0",  # numbers as int() reads them, not as HTTP writes them
+        "bytes=+1-5",
+        "bytes=١-٥",
+        "bytes=１-５",
+        "bytes= 1-5 ,",
+        f"bytes={'9' * 5000}-",  # more digits than any size
     ],
 )
 def test_ignored_ranges(header: str) -> None:

@@ -335,3 +335,26 @@ def test_application_zip_of_a_study_and_series(client: TestClient) -> None:
     assert {ds.file_meta.TransferSyntaxUID for ds in decoded} == {EVRLE}
     got = {ds.SOPInstanceUID: ds for ds in decoded}
     assert np.array_equal(got[rle.SOPInstanceUID].pixel_array, rle.pixel_array)
+
+
+@pytest.mark.parametrize("number", ["+1", "1_0", "١", "１", " 1", "1.0", "9" * 40])
+def test_numbers_are_ascii_digits_only(client: TestClient, number: str) -> None:
+    ds = pydicom.dcmread(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    instance = (
+        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+    for refused in (
+        f"{instance}/frames/{number}",
+        f"{instance}/frames/1,{number}",
+        f"{instance}/frames/1?resolution={number},{number}",
+        f"{instance}/rendered?viewport={number},{number}",
+        f"{instance}/rendered?quality={number}",
+    ):
+        response = client.get(refused)
+        assert response.status_code == 400, refused
+        assert response.json()["status"] == 400
+    whole = client.get(
+        f"{instance}/frames/1", headers={"Range": f"bytes={number}-{number}".encode()}
+    )
+    assert whole.status_code == 200  # a Range header that is not one is ignored

@@ -22,6 +22,7 @@ from pydicom.pixels.processing import apply_color_lut, convert_color_space
 from dicomweb_archive import tags
 from dicomweb_archive.codec.decode import Decoded
 from dicomweb_archive.errors import InvalidInputError, UnsupportedTransferSyntaxError
+from dicomweb_archive.numerals import parse_decimal, parse_unsigned
 from dicomweb_archive.types import JSONDataset
 
 JPEG = "image/jpeg"
@@ -51,7 +52,7 @@ class RenderOptions:
         if params.get("window"):
             parts = [p.strip() for p in params["window"].split(",")]
             try:
-                center, width = float(parts[0]), float(parts[1])
+                center, width = parse_decimal(parts[0]), parse_decimal(parts[1])
             except (ValueError, IndexError):
                 raise InvalidInputError("window is center,width[,function]") from None
             function = parts[2].upper() if len(parts) > 2 and parts[2] else "LINEAR"
@@ -61,7 +62,7 @@ class RenderOptions:
         viewport = None
         if params.get("viewport"):
             try:
-                sizes = [int(v) for v in params["viewport"].split(",")[:2]]
+                sizes = [parse_unsigned(v) for v in params["viewport"].split(",")[:2]]
                 viewport = (sizes[0], sizes[1])
             except (ValueError, IndexError):
                 raise InvalidInputError("viewport is width,height") from None
@@ -70,7 +71,7 @@ class RenderOptions:
         quality = 90
         if params.get("quality"):
             try:
-                quality = int(params["quality"])
+                quality = parse_unsigned(params["quality"])
             except ValueError:
                 raise InvalidInputError("quality is a number from 1 to 100") from None
             if not 1 <= quality <= 100:

@@ -33,6 +33,7 @@ from dataclasses import KW_ONLY, dataclass, replace
 from typing import Final
 
 from dicomweb_archive.errors import InvalidInputError, InvalidUIDError, ResourceNotFoundError
+from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.types import InstanceKey
 from dicomweb_archive.uids import is_valid_uid
 
@@ -100,7 +101,7 @@ def _uid(value: str) -> str:
 def parse_frame_numbers(text: str) -> tuple[int, ...]:
     """One-based frame numbers of a ``1,2,3`` list."""
     try:
-        numbers = tuple(int(n) for n in text.split(","))
+        numbers = tuple(parse_unsigned(n) for n in text.split(","))
     except ValueError as exc:
         raise InvalidInputError(f"frame list {text!r} is not a list of numbers") from exc
     if not numbers or min(numbers) < 1:

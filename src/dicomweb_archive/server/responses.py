@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from dicomweb_archive.errors import RangeNotSatisfiableError
+from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.store.slices import Slice
 from dicomweb_archive.types import ByteRange
 
@@ -65,14 +66,18 @@ def byte_range(header: str, total: int) -> ByteRange | None:
     if unit.strip().lower() != "bytes" or match is None:
         return None
     first, last = match.groups()
-    if not first:
-        if not last:
+    try:
+        start = parse_unsigned(first) if first else None
+        stop = parse_unsigned(last) if last else None
+    except ValueError:  # more digits than any size
+        return None
+    if start is None:
+        if stop is None:
             return None
-        if int(last) == 0 or total == 0:
+        if stop == 0 or total == 0:
             raise RangeNotSatisfiableError(f"{header} selects no byte of {total}", total=total)
-        return ByteRange(max(total - int(last), 0), total)
-    start = int(first)
-    end = int(last) + 1 if last else total
+        return ByteRange(max(total - stop, 0), total)
+    end = stop + 1 if stop is not None else total
     if end <= start < total:
         return None
     if start >= total:

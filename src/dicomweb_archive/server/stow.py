@@ -54,6 +54,7 @@ from dicomweb_archive.errors import (
 )
 from dicomweb_archive.media import DICOM, DICOM_JSON, MULTIPART_RELATED, parse_media_range
 from dicomweb_archive.model import paths
+from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.multipart_parser import (
     MultipartParser,
@@ -283,7 +284,7 @@ class StowService:
         if length is None or self.max_upload_bytes is None:
             return
         try:
-            declared = int(length)
+            declared = parse_unsigned(length)
         except ValueError as exc:
             raise MalformedRequestError(f"Content-Length {length!r} is not a number") from exc
         if declared > self.max_upload_bytes:

@@ -29,6 +29,7 @@ from dicomweb_archive.errors import (
 )
 from dicomweb_archive.media import DICOM_JSON, MediaRange
 from dicomweb_archive.model import multipart, paths, transcoded
+from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server.negotiation import (
     HTJ2K_LOSSY,
     HTJ2K_PRIVATE,
@@ -96,7 +97,7 @@ def metadata(archive: ArchiveReader, request: Request, relative: str) -> Respons
 
 def frame_numbers(text: str) -> list[int]:
     try:
-        numbers = [int(n) for n in text.split(",")]
+        numbers = [parse_unsigned(n) for n in text.split(",")]
     except ValueError as exc:
         raise InvalidInputError(f"frame list {text!r} is not a list of numbers") from exc
     if not numbers or min(numbers) < 1:
@@ -149,7 +150,7 @@ def _reduction(request: Request, alternate: str | None) -> int | None:
     text = request.query_params.get("resolution")
     if text:
         try:
-            sizes = [int(v) for v in text.split(",")[:2]]
+            sizes = [parse_unsigned(v) for v in text.split(",")[:2]]
         except ValueError:
             raise InvalidInputError("resolution is width,height") from None
         if not sizes or min(sizes) < 1:

@@ -48,7 +48,36 @@ def test_matching(vr: str, query: str, element: dict[str, Any] | None, expected:
     assert matcher(vr, query)(element) is expected
 
 
-@pytest.mark.parametrize(("vr", "query"), [("DA", "garbage"), ("DA", "2024-13"), ("IS", "x")])
+@pytest.mark.parametrize(
+    ("vr", "query"),
+    [
+        ("DA", "garbage"),
+        ("DA", "2024-13"),
+        ("DA", "20241301"),  # the right shape, but no such day
+        ("DA", "20240231"),
+        ("DA", "2024٠١٠٢"),
+        ("DA", "20240102\n"),
+        ("DA", "-"),
+        ("DA", "20240201-20240101"),
+        ("TM", "2599"),
+        ("TM", "1200-1100"),
+        ("DT", "20241340"),
+        ("IS", "x"),
+        ("IS", "1_0"),
+        ("IS", "１"),
+        ("IS", "2.5"),
+        ("DS", "nan"),
+        ("DS", "inf"),
+        ("US", "٣"),
+        ("UI", "abc"),
+        ("UI", "1.2.3\\x"),
+        ("UI", ","),
+        ("AS", "45"),
+        ("OB", "x"),
+        ("SQ", "x"),
+        ("UN", "x"),
+    ],
+)
 def test_bad_values_are_refused(vr: str, query: str) -> None:
     with pytest.raises(InvalidQueryError):
         matcher(vr, query)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from pydicom.uid import generate_uid
 from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.server import qido
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store import index
 from tests.conftest import write_instance
@@ -120,3 +122,62 @@ def test_a_search_after_a_store_finds_the_instance(archive: Path, tmp_path: Path
         for thread in scanners:
             thread.join()
     assert misses == []
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ({"StudyDate": "20241301"}, "not a valid DA"),
+        ({"StudyDate": "20240231-"}, "not a valid DA"),
+        ({"StudyDate": "-"}, "no bound"),
+        ({"StudyTime": "2599"}, "not a valid TM"),
+        ({"StudyInstanceUID": "abc"}, "not a UID"),
+        ({"InstanceNumber": "1_0"}, "not a number"),
+        ({"PixelData": "x"}, "cannot be matched"),
+        ({"": "x"}, "empty"),
+        ({"PatientName.": "x"}, "empty"),
+        ({"fuzzymatching": "yes"}, "true or false"),
+        ({"limit": "+1"}, "digits"),
+        ({"limit": "１"}, "digits"),
+        ({"offset": "1_0"}, "digits"),
+    ],
+)
+def test_values_that_cannot_match_are_refused(
+    client: TestClient, query: dict[str, str], reason: str
+) -> None:
+    response = client.get("/dicomweb/instances", params=query)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert reason in response.json()["detail"]
+
+
+def _sops(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["00080018"]["Value"][0] for row in rows]
+
+
+def test_a_cut_answer_says_so_and_names_the_next_offset(client: TestClient) -> None:
+    every = _sops(client.get("/dicomweb/instances", params={"limit": 10_000}).json())
+    assert len(every) >= INSTANCES
+    first = client.get("/dicomweb/instances", params={"limit": 100})
+    assert _sops(first.json()) == every[:100]
+    assert first.headers["warning"].startswith("299 ")
+    assert "offset=100" in first.headers["warning"]
+    last = client.get("/dicomweb/instances", params={"limit": 100, "offset": len(every) - 100})
+    assert _sops(last.json()) == every[-100:]
+    assert "warning" not in last.headers
+
+
+def test_a_default_page_size_without_limit(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qido, "DEFAULT_LIMIT", 64)
+    pages: list[str] = []
+    offset = 0
+    while True:
+        page = client.get("/dicomweb/instances", params={"offset": offset} if offset else {})
+        pages += _sops(page.json())
+        if "warning" not in page.headers:
+            break
+        assert len(page.json()) == 64
+        offset = int(page.headers["warning"].rpartition("offset=")[2].rstrip('."'))
+    assert pages == _sops(client.get("/dicomweb/instances", params={"limit": 10_000}).json())

@@ -10,7 +10,10 @@ A key is matched against the DICOM JSON element of a row:
 - a sequence path ``00081111.00081150`` matches when any item of the sequence
   matches the rest of the path (PS3.18 8.3.4.1, sequence matching).
 
-A multi-valued attribute matches when any of its values does.
+A multi-valued attribute matches when any of its values does.  A value that
+cannot be one of its VR (``20241301`` as a date, ``1_0`` as a number, a UID
+with letters, any value on a binary VR) raises :class:`InvalidQueryError`:
+matching it would answer "nothing found" to what is a mistake.
 """
 
 from __future__ import annotations
@@ -21,14 +24,20 @@ from functools import lru_cache
 from typing import Any
 
 from dicomweb_archive.errors import InvalidInputError
+from dicomweb_archive.model.temporal import is_date, is_datetime, is_time
+from dicomweb_archive.numerals import parse_decimal, parse_integer
+from dicomweb_archive.uids import is_valid_uid
 
 Matcher = Callable[[dict[str, Any] | None], bool]
 
 _WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 _RANGE_VRS = frozenset({"DA", "TM", "DT"})
-_DATE = re.compile(r"^\d{8}$")
-_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
-_DATETIME = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?$")
+_VALID_TEMPORAL = {"DA": is_date, "TM": is_time, "DT": is_datetime}
+_INTEGER_VRS = frozenset({"IS", "US", "SS", "UL", "SL", "UV", "SV"})
+_DECIMAL_VRS = frozenset({"DS", "FL", "FD"})
+#: VRs whose values a query cannot name: bytes, or items rather than values.
+_UNMATCHABLE_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ"})
+_AGE = re.compile(r"[0-9]{3}[DWMY]")
 
 
 class InvalidQueryError(InvalidInputError):
@@ -99,8 +108,7 @@ def _strings(element: dict[str, Any] | None, vr: str) -> list[str]:
 
 
 def _check_range_value(vr: str, value: str) -> None:
-    pattern = {"DA": _DATE, "TM": _TIME, "DT": _DATETIME}[vr]
-    if value and not pattern.match(value):
+    if value and not _VALID_TEMPORAL[vr](value):
         raise InvalidQueryError(f"{value!r} is not a valid {vr} value")
 
 
@@ -114,11 +122,15 @@ def _normalise_time(value: str, fill: str) -> str:
 def _range_matcher(vr: str, text: str) -> Matcher:
     low, _, high = text.partition("-")
     low, high = low.strip(), high.strip()
+    if not low and not high:
+        raise InvalidQueryError(f"the range {text!r} has no bound")
     for bound in (low, high):
         _check_range_value(vr, bound)
     if vr == "TM":
         low = _normalise_time(low, "0") if low else ""
         high = _normalise_time(high, "9") if high else ""
+    if vr != "DT" and low and high and low > high:
+        raise InvalidQueryError(f"the range {text!r} ends before it starts")
 
     def matches(element: dict[str, Any] | None) -> bool:
         for value in _strings(element, vr):
@@ -130,38 +142,53 @@ def _range_matcher(vr: str, text: str) -> Matcher:
     return matches
 
 
+def _number_matcher(vr: str, text: str) -> Matcher:
+    try:
+        number = parse_integer(text) if vr in _INTEGER_VRS else parse_decimal(text)
+    except ValueError as exc:
+        raise InvalidQueryError(f"{text!r} is not a number of VR {vr}") from exc
+
+    def numeric(element: dict[str, Any] | None) -> bool:
+        for value in (element or {}).get("Value") or []:
+            try:
+                if float(value) == number:
+                    return True
+            except (TypeError, ValueError):
+                continue
+        return False
+
+    return numeric
+
+
+def _uid_matcher(text: str) -> Matcher:
+    wanted = {v for v in re.split(r"[\\,]", text) if v}
+    invalid = sorted(v for v in wanted if not is_valid_uid(v))
+    if invalid or not wanted:
+        raise InvalidQueryError(f"{(invalid or [text])[0]!r} is not a UID")
+    return lambda element: any(v in wanted for v in _strings(element, "UI"))
+
+
 def matcher(vr: str, text: str) -> Matcher:
     """The test one query value puts to an element of VR ``vr``."""
     if text == "" or text == "*":
         return lambda element: True
+    if vr in _UNMATCHABLE_VRS:
+        raise InvalidQueryError(f"attributes of VR {vr} cannot be matched, only returned")
     if vr == "UI":
-        wanted = {v for v in re.split(r"[\\,]", text) if v}
-        return lambda element: any(v in wanted for v in _strings(element, vr))
-    is_single_datetime = vr == "DT" and _DATETIME.match(text) is not None
+        return _uid_matcher(text)
+    is_single_datetime = vr == "DT" and is_datetime(text)
     if vr in _RANGE_VRS and "-" in text and not is_single_datetime:
         return _range_matcher(vr, text)
     if vr in _RANGE_VRS:
         _check_range_value(vr, text)
+    if vr == "AS" and _AGE.fullmatch(text) is None:
+        raise InvalidQueryError(f"{text!r} is not an age such as 045Y")
     ignore_case = vr == "PN"
     if vr in _WILDCARD_VRS and ("*" in text or "?" in text):
         test = _wildcard(text, ignore_case)
         return lambda element: any(test(v) for v in _strings(element, vr))
-    if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"):
-        try:
-            number = float(text)
-        except ValueError as exc:
-            raise InvalidQueryError(f"{text!r} is not a number") from exc
-
-        def numeric(element: dict[str, Any] | None) -> bool:
-            for value in (element or {}).get("Value") or []:
-                try:
-                    if float(value) == number:
-                        return True
-                except (TypeError, ValueError):
-                    continue
-            return False
-
-        return numeric
+    if vr in _INTEGER_VRS or vr in _DECIMAL_VRS:
+        return _number_matcher(vr, text)
     if ignore_case:
         folded = text.casefold()
         return lambda element: any(v.casefold() == folded for v in _strings(element, vr))

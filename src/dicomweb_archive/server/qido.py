@@ -1,4 +1,10 @@
-"""QIDO-RS: search for studies, series and instances from the SQLite index."""
+"""QIDO-RS: search for studies, series and instances from the SQLite index.
+
+An answer holds at most ``limit`` rows (:data:`DEFAULT_LIMIT` when the query
+names none, never more than :data:`MAX_RESULTS`); when more rows match, it
+carries a 299 warning naming the ``offset`` that asks for the next page.
+A key or value that cannot be matched answers 400 with the reason.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,16 @@ from starlette.responses import Response
 
 from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model.matching import InvalidQueryError
+from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.store.index import Level, QidoIndex, Query
 
 #: Most rows one answer holds; a larger ``limit`` is cut to it.
 MAX_RESULTS = 10_000
-_CONTROL = {
-    "limit",
-    "offset",
-    "includefield",
-    "fuzzymatching",
-    "emptyvaluematching",
-    "multiplevaluematching",
-}
+#: Rows per answer when the query gives no ``limit``.
+DEFAULT_LIMIT = 1_000
+_BOOLEAN = {"true", "false"}
+_MATCHING_OPTIONS = {"fuzzymatching", "emptyvaluematching", "multiplevaluematching"}
+_CONTROL = {"limit", "offset", "includefield", *_MATCHING_OPTIONS}
 
 
 def _path(key: str) -> tuple[str, str]:
@@ -34,6 +38,8 @@ def _path(key: str) -> tuple[str, str]:
 
 def _tag(key: str) -> tuple[str, str]:
     """The 8-hex tag and VR of one attribute (keyword or tag)."""
+    if not key:
+        raise InvalidQueryError("a query key is empty")
     upper = key.upper()
     if len(upper) == 8 and all(c in "0123456789ABCDEF" for c in upper):
         tag = int(upper, 16)
@@ -51,17 +57,14 @@ def _tag(key: str) -> tuple[str, str]:
 
 def _int(value: str, name: str) -> int:
     try:
-        number = int(value)
+        return parse_unsigned(value)
     except ValueError as exc:
-        raise InvalidQueryError(f"{name}={value!r} is not a number") from exc
-    if number < 0:
-        raise InvalidQueryError(f"{name}={value!r} is negative")
-    return number
+        raise InvalidQueryError(f"{name}={value!r} is not a number of digits 0-9") from exc
 
 
 def parse_query(request: Request) -> tuple[Query, list[str]]:
     """The query of a QIDO-RS request, and the warnings its answer must carry."""
-    query = Query(limit=MAX_RESULTS)
+    query = Query(limit=DEFAULT_LIMIT)
     warnings = []
     include: set[str] | None = set()
     for key, value in request.query_params.multi_items():
@@ -76,6 +79,8 @@ def parse_query(request: Request) -> tuple[Query, list[str]]:
                 elif item.strip() and include is not None:
                     # A path returns its whole top-level sequence.
                     include.add(_path(item.strip())[0].split(".")[0])
+        elif key in _MATCHING_OPTIONS and value.lower() not in _BOOLEAN:
+            raise InvalidQueryError(f"{key}={value!r}: the value is true or false")
         elif key == "fuzzymatching":
             if value.lower() == "true":
                 warnings.append(
@@ -96,6 +101,15 @@ def search(index: QidoIndex, level: Level, request: Request) -> Response:
     params = request.path_params
     query.study = params.get("study")
     query.series = params.get("series")
-    rows = [] if query.limit == 0 else index.search(level, query)
+    limit = query.limit or 0
+    # One row more than asked for tells whether the answer is cut.
+    query.limit = limit + 1
+    rows = index.search(level, query) if limit else []
+    if len(rows) > limit:
+        del rows[limit:]
+        warnings.append(
+            '299 dicomweb-archive "The number of results exceeded the limit of '
+            f'{limit}. Additional results can be requested with offset={query.offset + limit}."'
+        )
     headers = {"Warning": ", ".join(warnings)} if warnings else {}
     return Response(orjson.dumps(rows), media_type=DICOM_JSON, headers=headers)

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 import orjson
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
 from dicomweb_archive.convert.converter import ConversionResult, Converter
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, TranscodeResult
 from dicomweb_archive.types import InstanceKey
 
-
-class _RateColumn(TextColumn):
-    def __init__(self) -> None:
-        super().__init__("")
-
-    def render(self, task):  # type: ignore[no-untyped-def]
-        speed = task.finished_speed or task.speed
-        return f"{speed:,.0f} instances/s" if speed else ""
+#: Outcomes whose instance is in the archive afterwards (what --htj2k transcodes).
+_STORED = ("converted", "updated", "unchanged")
 
 
 def _print_summary(console: Console, result: ConversionResult, archive: str) -> None:
@@ -128,61 +113,33 @@ def convert(
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     show_progress = not quiet and err.is_terminal
-    progress = Progress(
-        TextColumn("converting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show_progress,
-        transient=True,
-        # No refresh thread: worker processes are forked, and forking a process
-        # with threads can deadlock the child.  We refresh as outcomes arrive.
-        auto_refresh=False,
-    )
-    task = progress.add_task("convert", total=None)
-    last_refresh = 0.0
     instances: list[InstanceKey] = []
+    with ProgressBar("converting", err, enabled=show_progress) as bar:
 
-    def on_outcome(outcome: InstanceOutcome) -> None:
-        nonlocal last_refresh
-        progress.advance(task)
-        if outcome.sop_instance_uid and outcome.status in ("converted", "updated", "unchanged"):
-            instances.append(
-                InstanceKey(
-                    str(outcome.study_instance_uid),
-                    str(outcome.series_instance_uid),
-                    outcome.sop_instance_uid,
+        def on_outcome(outcome: InstanceOutcome) -> None:
+            if outcome.sop_instance_uid and outcome.status in _STORED:
+                instances.append(
+                    InstanceKey(
+                        str(outcome.study_instance_uid),
+                        str(outcome.series_instance_uid),
+                        outcome.sop_instance_uid,
+                    )
                 )
-            )
-        if outcome.status == "failed":
-            progress.console.print(f"failed: {outcome.name}: {outcome.reason}", markup=False)
-        now = time.monotonic()
-        if now - last_refresh > 0.1:
-            progress.refresh()
-            last_refresh = now
+            failed = outcome.status == "failed"
+            bar.advance(f"{outcome.name}: {outcome.reason}" if failed else None)
 
-    try:
-        with progress:
-            result = Converter(archive, options).convert(
-                inputs,
-                on_total=lambda n: progress.update(task, total=n),
-                on_outcome=on_outcome,
-            )
-        transcoded: TranscodeResult | None = None
-        if htj2k:
-            transcoded = run_transcoder(
-                archive,
-                TranscodeOptions(mode=htj2k, workers=workers),  # type: ignore[arg-type]
-                err,
-                instances=sorted(instances, key=str),
-                show_progress=show_progress,
-            )
-    except DicomwebArchiveError as exc:
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(1)
+        result = Converter(archive, options).convert(
+            inputs, on_total=bar.set_total, on_outcome=on_outcome
+        )
+    transcoded: TranscodeResult | None = None
+    if htj2k:
+        transcoded = run_transcoder(
+            archive,
+            TranscodeOptions(mode=htj2k, workers=workers),  # type: ignore[arg-type]
+            err,
+            instances=sorted(instances, key=str),
+            show_progress=show_progress,
+        )
     if as_json:
         summary = result.to_json()
         if transcoded:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.cli.options import check_uids
 from dicomweb_archive.export.bundle import ExportFile, find_series, write_folder, write_zip
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.manifest import read_options
@@ -16,8 +16,22 @@ from dicomweb_archive.store.studies import study_uids
 
 @click.command()
 @click.argument("archive", type=click.Path(exists=True, file_okay=False))
-@click.option("--study", "studies", multiple=True, metavar="UID", help="A study (repeatable).")
-@click.option("--series", "series", multiple=True, metavar="UID", help="A series (repeatable).")
+@click.option(
+    "--study",
+    "studies",
+    multiple=True,
+    metavar="UID",
+    callback=check_uids,
+    help="A study (repeatable).",
+)
+@click.option(
+    "--series",
+    "series",
+    multiple=True,
+    metavar="UID",
+    callback=check_uids,
+    help="A series (repeatable).",
+)
 @click.option(
     "-o",
     "--output",
@@ -40,18 +54,14 @@ def export(archive: str, studies: tuple[str, ...], series: tuple[str, ...], outp
         failures += 1
         click.echo(f"failed: {planned.sop_instance_uid}: {exc}", err=True)
 
-    try:
-        read_options(store)
-        selection: list[tuple[str, str | None]] = [(s, None) for s in studies]
-        selection += [(find_series(store, s), s) for s in series]
-        if not selection:
-            selection = [(s, None) for s in study_uids(store)]
-        if output.suffix.lower() == ".zip":
-            count = write_zip(store, selection, output, failed)
-        else:
-            count = len(write_folder(store, selection, output, failed))
-    except DicomwebArchiveError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    read_options(store)
+    selection: list[tuple[str, str | None]] = [(s, None) for s in studies]
+    selection += [(find_series(store, s), s) for s in series]
+    if not selection:
+        selection = [(s, None) for s in study_uids(store)]
+    if output.suffix.lower() == ".zip":
+        count = write_zip(store, selection, output, failed)
+    else:
+        count = len(write_folder(store, selection, output, failed))
     click.echo(f"exported {count} instances, {failures} failed -> {output}")
     sys.exit(1 if failures else 0)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
 
-from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import QidoIndex
 from dicomweb_archive.store.manifest import read_options
@@ -23,11 +21,7 @@ def index(archive: str) -> None:
     """
     started = time.perf_counter()
     store = Archive(archive)
-    try:
-        read_options(store)
-        with QidoIndex(store) as qido:
-            count = qido.rebuild()
-    except DicomwebArchiveError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    read_options(store)
+    with QidoIndex(store) as qido:
+        count = qido.rebuild()
     click.echo(f"indexed {count} studies in {time.perf_counter() - started:.2f} s -> {archive}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from dicomweb_archive.cli.options import check_uids
 from dicomweb_archive.errors import DicomwebArchiveError, ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
@@ -29,17 +30,20 @@ def _each(names: list[str], work: Callable[[str], str]) -> None:
 
 
 def _studies(store: Archive, studies: tuple[str, ...], every: bool) -> list[str]:
-    try:
-        read_options(store)
-    except DicomwebArchiveError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    read_options(store)
     return study_uids(store) if every else list(studies)
 
 
 @click.command()
 @click.argument("archive", type=click.Path(exists=True, file_okay=False))
-@click.option("--study", "studies", multiple=True, metavar="UID", help="A study (repeatable).")
+@click.option(
+    "--study",
+    "studies",
+    multiple=True,
+    metavar="UID",
+    callback=check_uids,
+    help="A study (repeatable).",
+)
 @click.option("--all", "every", is_flag=True, help="Every study of the archive.")
 @click.option("--remove", is_flag=True, help="Remove each study's folder once packed.")
 @click.option(
@@ -73,7 +77,14 @@ def pack(
 @click.command()
 @click.argument("archive", type=click.Path(file_okay=False))
 @click.argument("zips", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-@click.option("--study", "studies", multiple=True, metavar="UID", help="A study (repeatable).")
+@click.option(
+    "--study",
+    "studies",
+    multiple=True,
+    metavar="UID",
+    callback=check_uids,
+    help="A study (repeatable).",
+)
 @click.option("--all", "every", is_flag=True, help="Every packed study of the archive.")
 def unpack(archive: str, zips: tuple[str, ...], studies: tuple[str, ...], every: bool) -> None:
     """Unpack packed studies of ARCHIVE into folders, or study ZIPS into ARCHIVE.

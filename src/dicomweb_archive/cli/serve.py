@@ -9,8 +9,6 @@ from typing import Any
 import click
 import orjson
 
-from dicomweb_archive.errors import DicomwebArchiveError
-
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -99,14 +97,10 @@ def serve(
         "max_upload_bytes": max_upload_size or None,
         "cors_origins": cors_origins,
     }
-    try:
-        app = create_app(**options)
-        if workers > 1:
-            # Built once here, not by every worker at once.
-            open_index(Archive(archive)).close()
-    except DicomwebArchiveError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    app = create_app(**options)
+    if workers > 1:
+        # Built once here, not by every worker at once.
+        open_index(Archive(archive)).close()
     click.echo(f"serving {archive} at http://{host}:{port}{base_path}", err=True)
     # Our access log replaces uvicorn's, which lacks sizes and durations.
     if workers == 1:

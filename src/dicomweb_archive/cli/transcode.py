@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable
 
 import click
 import orjson
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.transcode.instance import TranscodeOutcome
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder, TranscodeResult
 from dicomweb_archive.types import InstanceKey
@@ -35,36 +26,14 @@ def run_transcoder(
     show_progress: bool,
 ) -> TranscodeResult:
     """Transcode with a progress bar on ``err``; failures printed one per line."""
-    progress = Progress(
-        TextColumn("transcoding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show_progress,
-        transient=True,
-        # No refresh thread: workers are forked (see dwa convert).
-        auto_refresh=False,
-    )
-    task = progress.add_task("transcode", total=None)
-    last_refresh = 0.0
+    with ProgressBar("transcoding", err, enabled=show_progress) as bar:
 
-    def on_outcome(outcome: TranscodeOutcome) -> None:
-        nonlocal last_refresh
-        progress.advance(task)
-        if outcome.status == "failed":
-            progress.console.print(f"failed: {outcome.key}: {outcome.reason}", markup=False)
-        now = time.monotonic()
-        if now - last_refresh > 0.1:
-            progress.refresh()
-            last_refresh = now
+        def on_outcome(outcome: TranscodeOutcome) -> None:
+            failed = outcome.status == "failed"
+            bar.advance(f"{outcome.key}: {outcome.reason}" if failed else None)
 
-    with progress:
         return Transcoder(archive, options).transcode(
-            instances,
-            on_total=lambda n: progress.update(task, total=n),
-            on_outcome=on_outcome,
+            instances, on_total=bar.set_total, on_outcome=on_outcome
         )
 
 
@@ -128,11 +97,7 @@ def transcode(
     """
     options = TranscodeOptions(mode=mode, psnr=psnr, workers=workers)  # type: ignore[arg-type]
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        result = run_transcoder(archive, options, err, show_progress=not quiet and err.is_terminal)
-    except DicomwebArchiveError as exc:
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(1)
+    result = run_transcoder(archive, options, err, show_progress=not quiet and err.is_terminal)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()

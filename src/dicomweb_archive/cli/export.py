@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dicomweb_archive.cli.options import check_uids
+from dicomweb_archive.cli.options import series_option, studies_option
 from dicomweb_archive.export.bundle import ExportFile, find_series, write_folder, write_zip
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.manifest import read_options
@@ -16,22 +16,8 @@ from dicomweb_archive.store.studies import study_uids
 
 @click.command()
 @click.argument("archive", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--study",
-    "studies",
-    multiple=True,
-    metavar="UID",
-    callback=check_uids,
-    help="A study (repeatable).",
-)
-@click.option(
-    "--series",
-    "series",
-    multiple=True,
-    metavar="UID",
-    callback=check_uids,
-    help="A series (repeatable).",
-)
+@studies_option
+@series_option
 @click.option(
     "-o",
     "--output",

@@ -15,3 +15,23 @@ def check_uids(
         if not uids.is_valid_uid(value):
             raise click.BadParameter(f"{value!r} is not a valid UID")
     return values
+
+
+#: ``--study UID`` (repeatable), into ``studies``.
+studies_option = click.option(
+    "--study",
+    "studies",
+    multiple=True,
+    metavar="UID",
+    callback=check_uids,
+    help="A study (repeatable).",
+)
+#: ``--series UID`` (repeatable), into ``series``.
+series_option = click.option(
+    "--series",
+    "series",
+    multiple=True,
+    metavar="UID",
+    callback=check_uids,
+    help="A series (repeatable).",
+)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from dicomweb_archive.cli.options import check_uids
+from dicomweb_archive.cli.options import studies_option
 from dicomweb_archive.errors import DicomwebArchiveError, ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.directory import Archive
@@ -36,14 +36,7 @@ def _studies(store: Archive, studies: tuple[str, ...], every: bool) -> list[str]
 
 @click.command()
 @click.argument("archive", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--study",
-    "studies",
-    multiple=True,
-    metavar="UID",
-    callback=check_uids,
-    help="A study (repeatable).",
-)
+@studies_option
 @click.option("--all", "every", is_flag=True, help="Every study of the archive.")
 @click.option("--remove", is_flag=True, help="Remove each study's folder once packed.")
 @click.option(
@@ -77,14 +70,7 @@ def pack(
 @click.command()
 @click.argument("archive", type=click.Path(file_okay=False))
 @click.argument("zips", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--study",
-    "studies",
-    multiple=True,
-    metavar="UID",
-    callback=check_uids,
-    help="A study (repeatable).",
-)
+@studies_option
 @click.option("--all", "every", is_flag=True, help="Every packed study of the archive.")
 def unpack(archive: str, zips: tuple[str, ...], studies: tuple[str, ...], every: bool) -> None:
     """Unpack packed studies of ARCHIVE into folders, or study ZIPS into ARCHIVE.

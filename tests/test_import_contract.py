@@ -3,7 +3,7 @@
 ::
 
     version, types, tags, errors,      the shared vocabulary
-    uids, media, numerals
+    uids, media, numerals, batch       (batch: worker pool and outcomes of a run)
     ← model                            DICOMweb resources as data, no IO
     ← p10                              parse P10 files
     ← codec                            decode and encode pixel data
@@ -29,7 +29,9 @@ PACKAGE = Path(dicomweb_archive.__file__).parent
 NAME = "dicomweb_archive"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"version", "types", "tags", "errors", "uids", "media", "numerals"}),
+    frozenset(
+        {"version", "types", "tags", "errors", "uids", "media", "numerals", "batch"}
+    ),
     frozenset({"model"}),
     frozenset({"p10"}),
     frozenset({"codec"}),

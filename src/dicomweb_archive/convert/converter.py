@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicomweb_archive.convert.inputs import InputError, InputRef, expand
-from dicomweb_archive.convert.instance import InstanceOutcome, convert_input
+from dicomweb_archive.batch import Summary, failure_of, run_tasks
+from dicomweb_archive.convert.inputs import InputRef, UnreadableInput, expand
+from dicomweb_archive.convert.instance import InstanceOutcome, store_instance
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.convert.studies import update_studies_index, update_study
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict
+from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
 from dicomweb_archive.store.manifest import ensure
@@ -29,22 +29,14 @@ OnOutcome = Callable[[InstanceOutcome], None]
 
 
 @dataclass
-class ConversionResult:
+class ConversionResult(Summary[InstanceOutcome]):
     """The summary of one conversion run."""
 
-    counts: Counter[str] = field(default_factory=Counter)
-    failures: list[InstanceOutcome] = field(default_factory=list)
-    skipped: list[InstanceOutcome] = field(default_factory=list)
     updated: list[InstanceOutcome] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     studies: list[str] = field(default_factory=list)
     frames: int = 0
     bytes_read: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.counts["failed"] == 0
 
     @property
     def instances(self) -> int:
@@ -55,14 +47,10 @@ class ConversionResult:
         return self.instances / self.seconds if self.seconds else 0.0
 
     def add(self, outcome: InstanceOutcome) -> None:
-        self.counts[outcome.status] += 1
+        super().add(outcome)
         self.frames += outcome.frames
         self.bytes_read += outcome.size
-        if outcome.status == "failed":
-            self.failures.append(outcome)
-        elif outcome.status == "skipped":
-            self.skipped.append(outcome)
-        elif outcome.status == "updated":
+        if outcome.status == "updated":
             self.updated.append(outcome)
 
     def to_json(self) -> dict[str, Any]:
@@ -86,8 +74,16 @@ class ConversionResult:
         }
 
 
-def _chunksize(total: int, workers: int) -> int:
-    return max(1, min(16, total // (workers * 8)))
+def convert_input(root: str, options: ConvertOptions, ref: InputRef) -> InstanceOutcome:
+    """Convert one input (a worker's task); every failure becomes an outcome."""
+    try:
+        with ref.open() as fp:
+            return store_instance(Archive(root), options, read_instance(fp, ref.name))
+    except Exception as exc:  # one bad input must not stop the others
+        failure = failure_of(exc, ref.name)
+        return InstanceOutcome(
+            ref.name, "skipped" if failure.refused else "failed", reason=failure.reason
+        )
 
 
 class Converter:
@@ -115,7 +111,7 @@ class Converter:
         spool = str(self.archive.path(".dwa/tmp"))
         refs: list[InputRef] = []
         for item in expand(list(inputs), spool):
-            if isinstance(item, InputError):
+            if isinstance(item, UnreadableInput):
                 outcome = InstanceOutcome(item.name, "failed", reason=item.reason)
                 result.add(outcome)
                 if on_outcome:
@@ -126,7 +122,8 @@ class Converter:
             on_total(len(refs) + result.counts["failed"])
         touched: set[str] = set()
         try:
-            for outcome in self._run(refs):
+            task = functools.partial(convert_input, self.root, self.options)
+            for outcome in run_tasks(task, refs, self.options.worker_count()):
                 result.add(outcome)
                 if outcome.study_instance_uid and outcome.status != "failed":
                     touched.add(outcome.study_instance_uid)
@@ -156,14 +153,3 @@ class Converter:
             with QidoIndex(self.archive) as index:
                 index.update_studies(ordered)
         return conflicts, ordered
-
-    def _run(self, refs: list[InputRef]) -> Iterator[InstanceOutcome]:
-        work = functools.partial(convert_input, self.root, self.options)
-        workers = min(self.options.worker_count(), max(1, len(refs)))
-        if workers == 1:
-            yield from map(work, refs)
-            return
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with context.Pool(workers) as pool:
-            yield from pool.imap_unordered(work, refs, _chunksize(len(refs), workers))

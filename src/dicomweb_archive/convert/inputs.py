@@ -82,16 +82,15 @@ def _zip_members(path: str) -> Iterator[InputRef]:
                 yield InputRef(path, info.filename)
 
 
-class InputError(Exception):
-    """An input named on the command line cannot be read at all."""
+@dataclass(frozen=True)
+class UnreadableInput:
+    """An input named on the command line that cannot be read at all."""
 
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"{name}: {reason}")
-        self.name = name
-        self.reason = reason
+    name: str
+    reason: str
 
 
-def expand(inputs: list[str], spool_dir: str) -> Iterator[InputRef | InputError]:
+def expand(inputs: list[str], spool_dir: str) -> Iterator[InputRef | UnreadableInput]:
     """Every input file, in a stable order; unreadable names come as errors.
 
     ``-`` reads stdin into a file in ``spool_dir`` first (it may be a ZIP).
@@ -110,16 +109,16 @@ def expand(inputs: list[str], spool_dir: str) -> Iterator[InputRef | InputError]
         elif os.path.isfile(given):
             yield from _expand_file(given)
         elif os.path.exists(given):
-            yield InputError(given, "not a regular file or folder")
+            yield UnreadableInput(given, "not a regular file or folder")
         else:
-            yield InputError(given, "no such file or folder")
+            yield UnreadableInput(given, "no such file or folder")
 
 
-def _expand_file(path: str) -> Iterator[InputRef | InputError]:
+def _expand_file(path: str) -> Iterator[InputRef | UnreadableInput]:
     if _is_zip(path):
         try:
             yield from _zip_members(path)
         except (zipfile.BadZipFile, OSError) as exc:
-            yield InputError(path, f"unreadable ZIP file: {exc}")
+            yield UnreadableInput(path, f"unreadable ZIP file: {exc}")
     else:
         yield InputRef(path)

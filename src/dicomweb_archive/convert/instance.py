@@ -1,8 +1,10 @@
-"""Convert one instance: metadata, frames, bulk data and info, written atomically.
+"""Store one instance: metadata, frames, bulk data and info, written atomically.
 
-The instance's ``metadata.gz`` is written last; it is the commit point.  Until it
-exists the instance is not part of the archive, so a run killed half-way leaves
-only unreferenced files that the next run overwrites.
+:func:`store_instance` is the one write path of a P10 instance into the archive,
+for ``dwa convert`` and STOW-RS alike.  The instance's ``metadata.gz`` is written
+last; it is the commit point.  Until it exists the instance is not part of the
+archive, so a run killed half-way leaves only unreferenced files that the next
+run overwrites.
 """
 
 from __future__ import annotations
@@ -10,29 +12,24 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dicomweb_archive import tags, uids
-from dicomweb_archive.convert.inputs import InputRef
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.errors import (
-    DicomwebArchiveError,
-    InvalidInputError,
-    MalformedDicomError,
-    NotAnInstanceError,
-)
+from dicomweb_archive.errors import MalformedDicomError
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
-from dicomweb_archive.model.transcoded import SourceDigest
+from dicomweb_archive.model.transcoded import Reconversion, SourceDigest
 from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.bulkdata import BulkPolicy, BulkValue
 from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
-from dicomweb_archive.p10.pixeldata import read_frames, read_video
-from dicomweb_archive.p10.reader import ParsedInstance, read_instance
+from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_video
+from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import ensure_unpacked
-from dicomweb_archive.store.studies import is_packed, study_lock
+from dicomweb_archive.store.packing import unpacked_study
+from dicomweb_archive.types import JSONDataset
 from dicomweb_archive.version import __version__
 
 Status = Literal["converted", "updated", "unchanged", "skipped", "failed"]
@@ -54,7 +51,21 @@ class InstanceOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+def store_instance(
+    archive: Archive, options: ConvertOptions, parsed: ParsedInstance
+) -> InstanceOutcome:
+    """Store one parsed instance in ``archive``; raises what makes it unstorable.
+
+    Storing the same instance again changes nothing (``unchanged``).  A packed
+    study is unpacked first; packing waits while the instance is written.
+    """
+    with unpacked_study(archive, parsed.study_instance_uid):
+        return _InstanceWriter(archive, options, parsed).write()
+
+
 class _InstanceWriter:
+    """The steps of writing one instance; the caller holds its study unpacked."""
+
     def __init__(self, archive: Archive, options: ConvertOptions, parsed: ParsedInstance):
         self.archive = archive
         self.options = options
@@ -62,13 +73,78 @@ class _InstanceWriter:
         self.study = parsed.study_instance_uid
         self.series = parsed.series_instance_uid
         self.sop = parsed.sop_instance_uid
+        self.info_path = paths.instance_info(self.study, self.series, self.sop)
+        self.metadata_path = paths.instance_metadata(self.study, self.series, self.sop)
         self.changed = False
-        self.warnings: list[str] = []
-        # An earlier primary HTJ2K transcoding (model.transcoded): the digest
-        # its source frames had, and whether the frames are those again.
-        self.kept_digest: str | None = None
-        self.frames_kept = False
         self.frames_changed = False
+        self.warnings: list[str] = []
+
+    def write(self) -> InstanceOutcome:
+        archive = self.archive
+        old = archive.read_json_gz(self.info_path) if archive.exists(self.info_path) else None
+        reconversion = Reconversion(
+            transcoded.record_of(old),
+            staged=archive.path(paths.htj2k_dir(self.study, self.series, self.sop)).is_dir(),
+        )
+        encoded = encode_instance(
+            self.parsed, BulkPolicy(self.options.public_bulk_size, self.options.private_bulk_size)
+        )
+        for bulk in encoded.bulk_data:
+            self.write_bulk(bulk)
+        frames_kept, frame_info, count = self.write_pixel_data(
+            encoded, reconversion.replaced_digest
+        )
+        encoded.metadata[AVAILABLE_TRANSFER_SYNTAX_UID] = {
+            "vr": "UI",
+            "Value": [uids.frame_transfer_syntax(self.parsed.transfer_syntax_uid)],
+        }
+        meta, info, drop_htj2k = reconversion.documents(
+            encoded.metadata,
+            self.info(encoded, frame_info),
+            frames_kept=frames_kept,
+            frames_changed=self.frames_changed,
+        )
+        if drop_htj2k:
+            self.remove_htj2k()
+        # The info's source name varies between identical copies; compare without it.
+        if old is not None and _without_source(old) == _without_source(info):
+            info = old
+        existed = archive.exists(self.metadata_path)
+        self.changed |= archive.write_json_gz(self.info_path, info)
+        self.changed |= archive.write_json_gz(self.metadata_path, [meta])
+        status: Status = ("updated" if existed else "converted") if self.changed else "unchanged"
+        return InstanceOutcome(
+            name=self.parsed.name,
+            status=status,
+            study_instance_uid=self.study,
+            series_instance_uid=self.series,
+            sop_instance_uid=self.sop,
+            frames=count,
+            size=self.parsed.size,
+            warnings=self.warnings,
+        )
+
+    def info(self, encoded: EncodedDataset, frame_info: framing.FrameInfo | None) -> dict[str, Any]:
+        """What regenerating the P10 file needs beyond the metadata (``info.json.gz``)."""
+        parsed = self.parsed
+        return {
+            "format": INFO_FORMAT,
+            "version": 1,
+            "writer": f"dicomweb-archive {__version__}",
+            "source": {"name": os.path.basename(parsed.name), "size": parsed.size},
+            "transferSyntaxUID": parsed.transfer_syntax_uid,
+            "fileMeta": encoded.file_meta,
+            "preamble": base64.b64encode(parsed.preamble).decode() if parsed.preamble else None,
+            "encoding": {
+                "implicitVR": parsed.is_implicit_vr,
+                "littleEndian": parsed.is_little_endian,
+                "deflated": parsed.is_deflated,
+            },
+            "undefinedLength": encoded.undefined_length,
+            "pixelData": frame_info.to_json() if frame_info else None,
+        }
+
+    # -- bulk data and frames ---------------------------------------------------------
 
     def write_bulk(self, bulk: BulkValue) -> None:
         target = paths.bulkdata_path(self.study, bulk.digest)
@@ -83,33 +159,48 @@ class _InstanceWriter:
                 f"{self.parsed.name}: {what} contains the archive's multipart boundary"
             )
 
-    def write_frames(self, encoded: EncodedDataset) -> tuple[framing.FrameInfo | None, int]:
+    def write_pixel_data(
+        self, encoded: EncodedDataset, replaced_digest: str | None
+    ) -> tuple[bool, framing.FrameInfo | None, int]:
+        """Write the frames (or a video's stream as bulk data).
+
+        Returns whether the stored frames were kept (the HTJ2K of these same
+        frames, see :class:`~dicomweb_archive.model.transcoded.Reconversion`),
+        how the source stored them, and their number.
+        """
         meta = encoded.metadata
         pixel = encoded.pixel_data
         if pixel is None:
             self._remove_frames_from(1)
-            return None, 0
-        ts = self.parsed.transfer_syntax_uid
-        if ts in uids.VIDEO_TRANSFER_SYNTAXES:
+            return False, None, 0
+        if self.parsed.transfer_syntax_uid in uids.VIDEO_TRANSFER_SYNTAXES:
             info, stream = read_video(self.parsed, pixel)
             bulk = BulkValue.of(tags.PixelData, info.pixel_data_vr, stream)
             self.write_bulk(bulk)
             meta[tags.PixelData] = {"vr": bulk.vr, "BulkDataURI": bulk.uri}
             self._remove_frames_from(1)
-            return info, 0
+            return False, info, 0
+        if replaced_digest is not None:
+            kept = self._replaced_frames(pixel, meta, replaced_digest)
+            if kept is not None:
+                return True, *kept
         info, frames = read_frames(self.parsed, pixel, meta)
-        if self.kept_digest is not None:
-            # Frames replaced by their HTJ2K encoding stay so if they came from these.
-            digest = SourceDigest(meta)
-            count = 0
-            for frame in frames:
-                digest.update(frame)
-                count += 1
-            if digest.hexdigest() == self.kept_digest:
-                self.frames_kept = True
-                return info, count
-            info, frames = read_frames(self.parsed, pixel, meta)
-        frame_ts = uids.frame_transfer_syntax(ts)
+        return False, info, self.write_frames(frames)
+
+    def _replaced_frames(
+        self, pixel: PixelDataElement, meta: JSONDataset, digest: str
+    ) -> tuple[framing.FrameInfo, int] | None:
+        """The frames' info and number if they are those a primary transcoding replaced."""
+        info, frames = read_frames(self.parsed, pixel, meta)
+        source = SourceDigest(meta)
+        count = 0
+        for frame in frames:
+            source.update(frame)
+            count += 1
+        return (info, count) if source.hexdigest() == digest else None
+
+    def write_frames(self, frames: Iterator[bytes]) -> int:
+        frame_ts = uids.frame_transfer_syntax(self.parsed.transfer_syntax_uid)
         part_type = multipart.content_type(uids.frame_media_type(frame_ts), frame_ts)
         count = 0
         for count, frame in enumerate(frames, 1):
@@ -124,7 +215,7 @@ class _InstanceWriter:
             self.changed |= written
             self.frames_changed |= written
         self._remove_frames_from(count + 1)
-        return info, count
+        return count
 
     def _remove_frames_from(self, first: int) -> None:
         folder = self.archive.path(
@@ -145,116 +236,5 @@ class _InstanceWriter:
             self.changed = True
 
 
-def convert_parsed(
-    archive: Archive, options: ConvertOptions, parsed: ParsedInstance
-) -> InstanceOutcome:
-    """Write one parsed instance into ``archive``.
-
-    A packed study is unpacked first; the study's lock, held shared while the
-    instance is written, keeps packing out meanwhile.
-    """
-    lock = study_lock(parsed.study_instance_uid)
-    while True:
-        with archive.lock(lock, shared=True):
-            if not is_packed(archive, parsed.study_instance_uid):
-                return _write_instance(archive, options, parsed)
-        with archive.lock(lock):
-            ensure_unpacked(archive, parsed.study_instance_uid)
-
-
-def _write_instance(
-    archive: Archive, options: ConvertOptions, parsed: ParsedInstance
-) -> InstanceOutcome:
-    writer = _InstanceWriter(archive, options, parsed)
-    study, series, sop = writer.study, writer.series, writer.sop
-    info_path = paths.instance_info(study, series, sop)
-    old = archive.read_json_gz(info_path) if archive.exists(info_path) else None
-    record = transcoded.record_of(old)
-    staged = archive.path(paths.htj2k_dir(study, series, sop)).is_dir()
-    if record and record["mode"] == transcoded.PRIMARY and not staged:
-        writer.kept_digest = record["source"]["digest"]
-    encoded = encode_instance(
-        parsed, BulkPolicy(options.public_bulk_size, options.private_bulk_size)
-    )
-    for bulk in encoded.bulk_data:
-        writer.write_bulk(bulk)
-    frame_info, count = writer.write_frames(encoded)
-    meta = encoded.metadata
-    meta[AVAILABLE_TRANSFER_SYNTAX_UID] = {
-        "vr": "UI",
-        "Value": [uids.frame_transfer_syntax(parsed.transfer_syntax_uid)],
-    }
-    info: dict[str, Any] = {
-        "format": INFO_FORMAT,
-        "version": 1,
-        "writer": f"dicomweb-archive {__version__}",
-        "source": {"name": os.path.basename(parsed.name), "size": parsed.size},
-        "transferSyntaxUID": parsed.transfer_syntax_uid,
-        "fileMeta": encoded.file_meta,
-        "preamble": base64.b64encode(parsed.preamble).decode() if parsed.preamble else None,
-        "encoding": {
-            "implicitVR": parsed.is_implicit_vr,
-            "littleEndian": parsed.is_little_endian,
-            "deflated": parsed.is_deflated,
-        },
-        "undefinedLength": encoded.undefined_length,
-        "pixelData": frame_info.to_json() if frame_info else None,
-    }
-    if record and writer.frames_kept:  # still the HTJ2K of these frames
-        meta, info = transcoded.primary_documents(meta, info, record)
-    elif (
-        record
-        and record["mode"] == transcoded.ALTERNATE
-        and not writer.frames_changed
-        and record["source"].get("imagePixel") == transcoded.image_pixel(meta)
-    ):
-        info[transcoded.RECORD] = record  # the alternate still matches the frames
-    elif record or (staged and writer.frames_changed):
-        writer.remove_htj2k()  # made from other frames, or left by a killed run
-    metadata_path = paths.instance_metadata(study, series, sop)
-    existed = archive.exists(metadata_path)
-    # The info's source name varies between identical copies; compare without it.
-    if old is not None and {k: v for k, v in old.items() if k != "source"} == {
-        k: v for k, v in info.items() if k != "source"
-    }:
-        info = old
-    writer.changed |= archive.write_json_gz(info_path, info)
-    writer.changed |= archive.write_json_gz(metadata_path, [meta])
-    status: Status = ("updated" if existed else "converted") if writer.changed else "unchanged"
-    return InstanceOutcome(
-        name=parsed.name,
-        status=status,
-        study_instance_uid=study,
-        series_instance_uid=series,
-        sop_instance_uid=sop,
-        frames=count,
-        size=parsed.size,
-        warnings=writer.warnings,
-    )
-
-
-def convert_input(root: str, options: ConvertOptions, ref: InputRef) -> InstanceOutcome:
-    """Convert one input; every failure becomes an outcome, never an exception."""
-    archive = Archive(root)
-    try:
-        with ref.open() as fp:
-            parsed = read_instance(fp, ref.name)
-            return convert_parsed(archive, options, parsed)
-    except NotAnInstanceError as exc:
-        return InstanceOutcome(ref.name, "skipped", reason=_reason(exc, ref.name))
-    except InvalidInputError as exc:
-        return InstanceOutcome(ref.name, "failed", reason=_reason(exc, ref.name))
-    except DicomwebArchiveError as exc:
-        return InstanceOutcome(ref.name, "failed", reason=_reason(exc, ref.name))
-    except OSError as exc:
-        return InstanceOutcome(ref.name, "failed", reason=f"cannot read: {exc.strerror or exc}")
-    except Exception as exc:  # a bug must not stop the other inputs
-        return InstanceOutcome(
-            ref.name, "failed", reason=f"internal error: {type(exc).__name__}: {exc}"
-        )
-
-
-def _reason(exc: Exception, name: str) -> str:
-    text = str(exc)
-    prefix = f"{name}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text
+def _without_source(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if k != "source"}

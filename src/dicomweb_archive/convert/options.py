@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from dicomweb_archive.batch import worker_count
 from dicomweb_archive.store.manifest import ArchiveOptions, FrameStorage
 
 _STORED = ArchiveOptions()
@@ -22,7 +22,7 @@ class ConvertOptions:
     workers: int | None = None
 
     def worker_count(self) -> int:
-        return max(1, self.workers or os.cpu_count() or 1)
+        return worker_count(self.workers)
 
     def archive_options(self) -> ArchiveOptions:
         """The options that shape stored bytes, as the archive's manifest keeps them."""

@@ -39,6 +39,7 @@ resumed run, or a conversion of the same source) gives the same documents.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -156,3 +157,49 @@ def primary_documents(
     }
     info[RECORD] = record
     return meta, info
+
+
+@dataclass(frozen=True)
+class Reconversion:
+    """An instance converted again: what becomes of the HTJ2K record its info held.
+
+    A primary record stays when the new frames are the ones it replaced (same
+    digest): the stored frames stay HTJ2K.  An alternate record stays when the
+    frames and their image pixel description did not change.  Otherwise the
+    record goes, and so do the HTJ2K frames made from other frames, or left
+    staged by a run that was killed.
+    """
+
+    record: dict[str, Any] | None
+    #: The instance has an ``htj2k/`` folder: an alternate, or a primary run's staging.
+    staged: bool
+
+    @property
+    def replaced_digest(self) -> str | None:
+        """The digest of the frames a completed primary transcoding replaced."""
+        if self.record and self.record["mode"] == PRIMARY and not self.staged:
+            return str(self.record["source"]["digest"])
+        return None
+
+    def documents(
+        self,
+        meta: JSONDataset,
+        info: dict[str, Any],
+        *,
+        frames_kept: bool,
+        frames_changed: bool,
+    ) -> tuple[JSONDataset, dict[str, Any], bool]:
+        """The metadata and info to write, and whether the HTJ2K frames must go."""
+        record = self.record
+        if record and frames_kept:  # still the HTJ2K of these frames
+            meta, info = primary_documents(meta, info, record)
+            return meta, info, False
+        if (
+            record
+            and record["mode"] == ALTERNATE
+            and not frames_changed
+            and record["source"].get("imagePixel") == image_pixel(meta)
+        ):
+            info[RECORD] = record  # the alternate still matches the frames
+            return meta, info, False
+        return meta, info, bool(record) or (self.staged and frames_changed)

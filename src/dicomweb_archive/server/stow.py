@@ -5,7 +5,7 @@ instance per part) or a single ``application/dicom`` instance.  It is read as it
 arrives, each part spooled to a file in the archive's work folder, so memory
 stays bounded however large the parts; the upload size limit is enforced while
 reading.  The parts are then converted in a worker thread along the converter's
-own path (:func:`~dicomweb_archive.convert.instance.convert_parsed`: atomic and
+own path (:func:`~dicomweb_archive.convert.instance.store_instance`: atomic and
 idempotent), each on its own, so one bad part fails alone.  The touched studies'
 documents and the QIDO-RS index are refreshed before the answer, so a search
 right after a store finds the new instances.
@@ -36,8 +36,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from dicomweb_archive import tags, uids
+from dicomweb_archive.batch import failure_of
 from dicomweb_archive.convert.converter import Converter
-from dicomweb_archive.convert.instance import convert_parsed
+from dicomweb_archive.convert.instance import store_instance
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import (
     ArchiveUnavailableError,
@@ -210,6 +211,35 @@ def _identify(path: str) -> tuple[str | None, str | None]:
         _text(ds.get("SOPClassUID")) or _text(getattr(meta, "MediaStorageSOPClassUID", None)),
         _text(ds.get("SOPInstanceUID")) or _text(getattr(meta, "MediaStorageSOPInstanceUID", None)),
     )
+
+
+def _failed(outcome: _Outcome, exc: Exception, path: str, transfer_syntax: str | None) -> _Outcome:
+    """The part's FailureReason (PS3.4 Annex I) for the exception that stopped it."""
+    failure = failure_of(exc, f"part {outcome.number}")
+    if failure.internal:
+        logger.error("STOW-RS part %d", outcome.number, exc_info=exc)
+        return outcome.fail(PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
+    if isinstance(exc, NotAnInstanceError):
+        outcome.sop_class_uid, outcome.sop_instance_uid = _identify(path)
+        return outcome.fail(SOP_CLASS_NOT_SUPPORTED, failure.reason)
+    if isinstance(exc, UnsupportedTransferSyntaxError):
+        return outcome.fail(TRANSFER_SYNTAX_NOT_SUPPORTED, failure.reason)
+    if isinstance(exc, InvalidInputError):
+        if outcome.sop_instance_uid is None and not isinstance(exc, NotDicomError):
+            # Refused before its UIDs were read (a missing Study UID, say).
+            outcome.sop_class_uid, outcome.sop_instance_uid = _identify(path)
+        if transfer_syntax is not None and not _known_transfer_syntax(transfer_syntax):
+            return outcome.fail(
+                TRANSFER_SYNTAX_NOT_SUPPORTED,
+                f"transfer syntax {transfer_syntax} is not supported: {failure.reason}",
+            )
+        return outcome.fail(CANNOT_UNDERSTAND, failure.reason)
+    if isinstance(exc, OSError):
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        return outcome.fail(
+            OUT_OF_RESOURCES if full else PROCESSING_FAILURE, f"cannot store: {failure.reason}"
+        )
+    return outcome.fail(PROCESSING_FAILURE, failure.reason)
 
 
 def _warning_text(outcome: _Outcome) -> str:
@@ -389,30 +419,9 @@ class StowService:
                         DATASET_MISMATCH,
                         f"the instance belongs to study {parsed.study_instance_uid}, not {study}",
                     )
-                convert_parsed(self.archive, options, parsed)
-        except NotAnInstanceError as exc:
-            outcome.sop_class_uid, outcome.sop_instance_uid = _identify(part.path)
-            return outcome.fail(SOP_CLASS_NOT_SUPPORTED, _reason(exc, name))
-        except UnsupportedTransferSyntaxError as exc:
-            return outcome.fail(TRANSFER_SYNTAX_NOT_SUPPORTED, _reason(exc, name))
-        except InvalidInputError as exc:
-            if outcome.sop_instance_uid is None and not isinstance(exc, NotDicomError):
-                # Refused before its UIDs were read (a missing Study UID, say).
-                outcome.sop_class_uid, outcome.sop_instance_uid = _identify(part.path)
-            if transfer_syntax is not None and not _known_transfer_syntax(transfer_syntax):
-                return outcome.fail(
-                    TRANSFER_SYNTAX_NOT_SUPPORTED,
-                    f"transfer syntax {transfer_syntax} is not supported: {_reason(exc, name)}",
-                )
-            return outcome.fail(CANNOT_UNDERSTAND, _reason(exc, name))
-        except OSError as exc:
-            code = OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
-            return outcome.fail(code or PROCESSING_FAILURE, f"cannot store: {exc}")
-        except DicomwebArchiveError as exc:
-            return outcome.fail(PROCESSING_FAILURE, _reason(exc, name))
-        except Exception as exc:  # a bug must not fail the other parts
-            logger.exception("STOW-RS part %d", part.number)
-            return outcome.fail(PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
+                store_instance(self.archive, options, parsed)
+        except Exception as exc:  # one bad part must not fail the others
+            return _failed(outcome, exc, part.path, transfer_syntax)
         return outcome
 
     # -- the answer ----------------------------------------------------------------
@@ -481,9 +490,3 @@ def _response_dataset(
             ],
         }
     return dataset
-
-
-def _reason(exc: Exception, name: str) -> str:
-    text = str(exc)
-    prefix = f"{name}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from dicomweb_archive.errors import (
@@ -142,6 +143,23 @@ def ensure_unpacked(archive: Archive, study: str) -> bool:
     _prune(archive, study, names)
     os.unlink(archive.path(paths.study_zip(study)))
     return True
+
+
+@contextlib.contextmanager
+def unpacked_study(archive: Archive, study: str) -> Iterator[None]:
+    """Hold ``study`` unpacked, its lock shared: instances may be written, packing waits.
+
+    A packed study is unpacked first, under the lock held exclusively, then the
+    lock is taken shared again (another writer may have packed it meanwhile).
+    """
+    lock = study_lock(study)
+    while True:
+        with archive.lock(lock, shared=True):
+            if not is_packed(archive, study):
+                yield
+                return
+        with archive.lock(lock):
+            ensure_unpacked(archive, study)
 
 
 def _prune(archive: Archive, study: str, keep: set[str]) -> None:

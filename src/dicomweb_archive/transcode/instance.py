@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from dicomweb_archive import uids
+from dicomweb_archive.batch import failure_of
 from dicomweb_archive.codec import htj2k
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
 from dicomweb_archive.errors import (
@@ -38,8 +39,7 @@ from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
 from dicomweb_archive.model.transcoded import ALTERNATE, PRIMARY, RECORD
 from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import ensure_unpacked
-from dicomweb_archive.store.studies import is_packed, study_lock
+from dicomweb_archive.store.packing import unpacked_study
 from dicomweb_archive.types import InstanceKey
 
 Mode = Literal["alternate", "primary"]
@@ -343,30 +343,12 @@ def _instance_lock(key: InstanceKey) -> str:
     return f"transcode-{zlib.crc32(key.sop_instance_uid.encode('ascii', 'replace')) % 64:02d}"
 
 
-def _transcode_locked(
-    archive: Archive, request: TranscodeRequest, key: InstanceKey
-) -> TranscodeOutcome:
-    lock = study_lock(key.study_instance_uid)
-    while True:
-        with archive.lock(lock, shared=True):
-            if not is_packed(archive, key.study_instance_uid):
-                with archive.lock(_instance_lock(key)):
-                    return _Instance(archive, request, key).run()
-        with archive.lock(lock):
-            ensure_unpacked(archive, key.study_instance_uid)
-
-
 def transcode_instance(root: str, request: TranscodeRequest, key: InstanceKey) -> TranscodeOutcome:
-    """Transcode one instance; every failure becomes an outcome, never an exception."""
+    """Transcode one instance (a worker's task); every failure becomes an outcome."""
+    archive = Archive(root)
     try:
-        return _transcode_locked(Archive(root), request, key)
-    except UnsupportedImageError as exc:
-        return TranscodeOutcome(key, "skipped", reason=str(exc))
-    except DicomwebArchiveError as exc:
-        return TranscodeOutcome(key, "failed", reason=str(exc))
-    except OSError as exc:
-        return TranscodeOutcome(key, "failed", reason=f"{exc.strerror or exc}: {exc.filename}")
-    except Exception as exc:  # a bug must not stop the other instances
-        return TranscodeOutcome(
-            key, "failed", reason=f"internal error: {type(exc).__name__}: {exc}"
-        )
+        with unpacked_study(archive, key.study_instance_uid), archive.lock(_instance_lock(key)):
+            return _Instance(archive, request, key).run()
+    except Exception as exc:  # one bad instance must not stop the others
+        failure = failure_of(exc)
+        return TranscodeOutcome(key, "skipped" if failure.refused else "failed", failure.reason)

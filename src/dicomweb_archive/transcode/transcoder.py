@@ -10,16 +10,15 @@ the QIDO index are rebuilt afterwards, as after a conversion.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dicomweb_archive import tags
+from dicomweb_archive.batch import Summary, run_tasks, worker_count
 from dicomweb_archive.codec.htj2k import HTJ2KSettings
 from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.model import paths
@@ -52,25 +51,17 @@ class TranscodeOptions:
     workers: int | None = None
 
     def worker_count(self) -> int:
-        return max(1, self.workers or os.cpu_count() or 1)
+        return worker_count(self.workers)
 
 
 @dataclass
-class TranscodeResult:
+class TranscodeResult(Summary[TranscodeOutcome]):
     """The summary of one transcoding run."""
 
-    counts: Counter[str] = field(default_factory=Counter)
-    failures: list[TranscodeOutcome] = field(default_factory=list)
-    skipped: list[TranscodeOutcome] = field(default_factory=list)
     studies: list[str] = field(default_factory=list)
     frames: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.counts["failed"] == 0
 
     @property
     def compression_ratio(self) -> float:
@@ -78,15 +69,11 @@ class TranscodeResult:
         return self.bytes_in / self.bytes_out if self.bytes_out else 0.0
 
     def add(self, outcome: TranscodeOutcome) -> None:
-        self.counts[outcome.status] += 1
+        super().add(outcome)
         if outcome.status == "transcoded":
             self.frames += outcome.frames
             self.bytes_in += outcome.bytes_in
             self.bytes_out += outcome.bytes_out
-        elif outcome.status == "failed":
-            self.failures.append(outcome)
-        elif outcome.status == "skipped":
-            self.skipped.append(outcome)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,10 +119,6 @@ def archive_instances(archive: Archive) -> list[InstanceKey]:
     return keys
 
 
-def _chunksize(total: int, workers: int) -> int:
-    return max(1, min(16, total // (workers * 8)))
-
-
 class Transcoder:
     """Transcodes the frames of the archive at ``root`` to HTJ2K."""
 
@@ -164,7 +147,8 @@ class Transcoder:
             on_total(len(keys))
         result = TranscodeResult()
         touched: set[str] = set()
-        for outcome in self._run(request, keys):
+        task = functools.partial(transcode_instance, self.root, request)
+        for outcome in run_tasks(task, keys, self.options.worker_count()):
             result.add(outcome)
             if outcome.metadata_changed:
                 touched.add(outcome.key.study_instance_uid)
@@ -174,16 +158,3 @@ class Transcoder:
             _, result.studies = Converter(self.root).refresh(touched)
         result.seconds = time.perf_counter() - started
         return result
-
-    def _run(
-        self, request: TranscodeRequest, keys: list[InstanceKey]
-    ) -> Iterator[TranscodeOutcome]:
-        work = functools.partial(transcode_instance, self.root, request)
-        workers = min(self.options.worker_count(), max(1, len(keys)))
-        if workers == 1:
-            yield from map(work, keys)
-            return
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with context.Pool(workers) as pool:
-            yield from pool.imap_unordered(work, keys, _chunksize(len(keys), workers))

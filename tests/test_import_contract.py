@@ -29,9 +29,7 @@ PACKAGE = Path(dicomweb_archive.__file__).parent
 NAME = "dicomweb_archive"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset(
-        {"version", "types", "tags", "errors", "uids", "media", "numerals", "batch"}
-    ),
+    frozenset({"version", "types", "tags", "errors", "uids", "media", "numerals", "batch"}),
     frozenset({"model"}),
     frozenset({"p10"}),
     frozenset({"codec"}),

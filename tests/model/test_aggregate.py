@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from dicomweb_archive.model.aggregate import reconstruct_instances, study_documents
 
 
@@ -51,10 +53,45 @@ def test_conflicts_are_reported_not_picked() -> None:
     assert conflict.values == {"Doe^Jane": ["1.9.1"], "Roe^Rick": ["1.9.2"]}
     assert "00100010" not in docs.deduplicated["study"]
     assert "PatientName differs" in conflict.message()
-    # Absent or empty values do not count as a disagreement.
-    empty = {"00100010": {"vr": "PN"}}
+    # The row shows a value the instances hold; which one, the majority decides.
+    assert docs.row["00100010"]["Value"] == [{"Alphabetic": "Doe^Jane"}]
+
+
+@pytest.mark.parametrize("missing", [{"vr": "LO"}, None], ids=["empty", "absent"])
+def test_no_value_against_a_value_is_a_conflict(missing: dict[str, Any] | None) -> None:
+    # The first instance in the study's order has no PatientID: the row still
+    # carries the one the other instance holds, so a search by it finds the study.
+    blank = _instance("1.9.1", "1.2.3.1", 1)
+    if missing is None:
+        del blank["00100020"]
+    else:
+        blank["00100020"] = missing
     docs = study_documents(
-        "1.2",
-        {"1.2.3.1": [_instance("1.9.1", "1.2.3.1", 1), _instance("1.9.2", "1.2.3.1", 2, **empty)]},
+        "1.2", {"1.2.3.1": [blank, _instance("1.9.2", "1.2.3.1", 2, **_id("1234"))]}
     )
-    assert docs.conflicts == []
+    [conflict] = docs.conflicts
+    assert conflict.tag == "00100020"
+    assert conflict.values == {"(empty)" if missing else "(absent)": ["1.9.1"], "1234": ["1.9.2"]}
+    assert docs.row["00100020"] == {"vr": "LO", "Value": ["1234"]}
+    assert docs.series[0].row["0020000D"]["Value"] == ["1.2"]
+
+
+def test_rows_show_the_majority_value() -> None:
+    date = {"vr": "DA", "Value": ["20240102"]}
+    other = {"vr": "DA", "Value": ["20230101"]}
+    modality = {"vr": "CS", "Value": ["MR"]}
+    instances = [
+        _instance("1.9.1", "1.2.3.1", 1, **{"00080020": other, "00080060": modality}),
+        *(_instance(f"1.9.{n}", "1.2.3.1", n, **{"00080020": date}) for n in (2, 3)),
+    ]
+    docs = study_documents("1.2", {"1.2.3.1": instances})
+    assert docs.row["00080020"] == date
+    assert docs.series[0].row["00080060"]["Value"] == ["CT"]
+    assert {c.tag for c in docs.conflicts} == {"00080020", "00080060"}
+    # On a tie, the first instance in the study's order.
+    tie = study_documents("1.2", {"1.2.3.1": instances[:2]})
+    assert tie.row["00080020"] == other
+
+
+def _id(value: str) -> dict[str, Any]:
+    return {"00100020": {"vr": "LO", "Value": [value]}}

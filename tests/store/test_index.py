@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
 from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
@@ -74,3 +75,29 @@ def test_index_is_disposable(tmp_path: Path) -> None:
         assert index.search(Level.STUDY, Query()) == []
         index.update_studies(studies)
         assert len(index.search(Level.STUDY, Query())) == 3
+
+
+def test_a_study_is_found_by_the_values_its_instances_hold(tmp_path: Path) -> None:
+    # The first instance has no PatientID and another StudyDate than the rest.
+    study, series = generate_uid(), generate_uid()
+    for number, patient_id in ((1, ""), (2, "1234"), (3, "1234")):
+        path = write_instance(
+            tmp_path / "in",
+            study=study,
+            series=series,
+            patient_id=patient_id,
+            instance_number=number,
+        )
+        if number == 1:
+            ds = pydicom.dcmread(path)
+            ds.StudyDate = "20230101"
+            ds.save_as(path)
+    archive = tmp_path / "archive"
+    result = Converter(archive, ConvertOptions(workers=1)).convert([str(tmp_path / "in")])
+    assert {c.keyword for c in result.conflicts} == {"PatientID", "StudyDate"}
+    with QidoIndex(Archive(archive)) as index:
+        index.rebuild()
+        for key, vr, value in (("00100020", "LO", "1234"), ("00080020", "DA", "20240102")):
+            rows = index.search(Level.STUDY, Query(match=[(key, vr, value)]))
+            assert _uids(rows) == [study], key
+            assert rows[0][key]["Value"] == [value]

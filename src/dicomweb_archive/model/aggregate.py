@@ -5,7 +5,10 @@ study metadata (WADO-RS), the QIDO-RS rows of the study, its series and their
 instances, and the deduplicated study document: attributes shared by the whole
 study stored once, those shared by a series once per series, the rest per
 instance.  Patient, study and series attributes that disagree between instances
-are reported as :class:`Conflict`; nothing is silently picked.
+are reported as :class:`Conflict`, an empty or absent value against a value
+included.  A row then shows the value most instances hold (the study's order
+breaks ties), never an empty one that some instance fills: a search by the
+majority's PatientID or StudyDate finds the study.
 """
 
 from __future__ import annotations
@@ -101,9 +104,8 @@ def _conflicts(
         groups: dict[bytes, tuple[str, list[str]]] = {}
         for ds in instances:
             element = ds.get(key)
-            if element is None or not element.get("Value"):
-                continue  # absent or empty does not contradict a value
-            canonical = _canonical(element["Value"])
+            # Empty and absent are one "no value", which contradicts any value.
+            canonical = _canonical(element["Value"]) if element and element.get("Value") else b""
             group = groups.get(canonical)
             if group is None:  # describe each distinct value once, not per instance
                 group = groups[canonical] = (_describe(element), [])
@@ -113,6 +115,28 @@ def _conflicts(
                 Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
             )
     return found
+
+
+def _prevailing(instances: list[JSONDataset], key: str) -> dict[str, Any] | None:
+    """The element of ``key`` that most instances with a value hold; the first on a tie.
+
+    Without any value, the first instance's empty element (or None when absent).
+    """
+    counts: dict[bytes, tuple[int, dict[str, Any]]] = {}
+    for ds in instances:
+        element = ds.get(key)
+        if element and element.get("Value"):
+            canonical = _canonical(element)
+            count, first = counts.get(canonical, (0, element))
+            counts[canonical] = (count + 1, first)
+    if counts:
+        # max() keeps the first of equal counts: insertion order is the study's order.
+        return max(counts.values(), key=lambda entry: entry[0])[1]
+    return next((ds[key] for ds in instances if key in ds), None)
+
+
+def _row(instances: list[JSONDataset], keys: Iterable[str]) -> JSONDataset:
+    return {key: element for key in keys if (element := _prevailing(instances, key)) is not None}
 
 
 @dataclass
@@ -155,8 +179,7 @@ def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> 
             "Value": [f"instances/{first_value(ds, '00080018')}"],
         }
         rows.append(dict(sorted(row.items())))
-    first = ordered[0]
-    series_row = _pick(first, attrs.SERIES_QIDO)
+    series_row = _row(ordered, attrs.SERIES_QIDO)
     series_row[attrs.NUMBER_OF_SERIES_RELATED_INSTANCES] = {
         "vr": "IS",
         "Value": [len(ordered)],
@@ -242,7 +265,7 @@ def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> S
                 attrs.SERIES_LEVEL - {tags.SeriesInstanceUID},
             )
         )
-    row = _pick(everything[0], attrs.STUDY_QIDO)
+    row = _row(everything, attrs.STUDY_QIDO)
     modalities = _modalities(everything)
     if modalities:
         row[attrs.MODALITIES_IN_STUDY] = {"vr": "CS", "Value": modalities}

@@ -30,6 +30,23 @@ def test_first_value_of_a_missing_element() -> None:
     assert first_value({}, tags.PatientID) is None
 
 
+@pytest.mark.parametrize(
+    ("element", "expected"),
+    [
+        ({"vr": "US", "Value": [0]}, 0),  # a falsy value is a value
+        ({"vr": "US", "Value": [None]}, None),  # an empty value is not missing
+        ({"vr": "US", "Value": []}, 1),
+        ({"vr": "US"}, 1),
+        ({"vr": "US", "Value": "1"}, 1),  # not a list of values
+        ("not an element", 1),
+    ],
+)
+def test_first_value_with_a_default(element: object, expected: object) -> None:
+    ds = {tags.SamplesPerPixel: element}
+    assert first_value(ds, tags.SamplesPerPixel, 1) == expected
+    assert first_value({}, tags.SamplesPerPixel, 1) == 1
+
+
 def test_instance_key_names_spreads_and_prints() -> None:
     key = InstanceKey("1.2", "1.2.3", "1.2.3.4")
     assert key.study_instance_uid == "1.2"

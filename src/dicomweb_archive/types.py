@@ -5,19 +5,20 @@ Every layer speaks these; this module imports nothing of the package.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 #: A dataset in the DICOM JSON Model (PS3.18 Annex F): tag keys to elements.
 JSONDataset = dict[str, Any]
 
 
-def first_value(ds: JSONDataset, key: str) -> Any:
-    """The first value of element ``key`` of ``ds``, or None when it has none."""
+def first_value(ds: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """The first value of element ``key`` of ``ds``, or ``default`` when it has none."""
     element = ds.get(key)
     if not isinstance(element, dict):
-        return None
+        return default
     value = element.get("Value")
-    return value[0] if value else None
+    return value[0] if isinstance(value, list) and value else default
 
 
 class InstanceKey(NamedTuple):

@@ -20,14 +20,9 @@ from numpy.typing import NDArray
 from dicomweb_archive import tags, uids
 from dicomweb_archive.codec import codestream
 from dicomweb_archive.errors import MalformedDicomError, UnsupportedTransferSyntaxError
-from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.types import JSONDataset, first_value
 
 Pixels = NDArray[np.generic]
-
-
-def _first(meta: JSONDataset, key: str, default: object = None) -> object:
-    values = meta.get(key, {}).get("Value")
-    return values[0] if values else default
 
 
 @dataclass(frozen=True)
@@ -47,7 +42,7 @@ class ImagePixel:
     @classmethod
     def from_metadata(cls, meta: JSONDataset) -> ImagePixel:
         def number(key: str, default: int | None = None) -> int:
-            value = _first(meta, key, default)
+            value = first_value(meta, key, default)
             if not isinstance(value, int | float):
                 raise MalformedDicomError(f"image pixel attribute ({key[:4]},{key[4:]}) missing")
             return int(value)
@@ -61,7 +56,7 @@ class ImagePixel:
             bits_stored=number(tags.BitsStored, bits_allocated),
             pixel_representation=number(tags.PixelRepresentation, 0),
             photometric_interpretation=str(
-                _first(meta, tags.PhotometricInterpretation, "")
+                first_value(meta, tags.PhotometricInterpretation, "")
             ).strip(),
             planar_configuration=number(tags.PlanarConfiguration, 0),
             number_of_frames=max(number(tags.NumberOfFrames, 1), 1),

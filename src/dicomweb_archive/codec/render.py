@@ -23,7 +23,7 @@ from dicomweb_archive import tags
 from dicomweb_archive.codec.decode import Decoded
 from dicomweb_archive.errors import InvalidInputError, UnsupportedTransferSyntaxError
 from dicomweb_archive.numerals import parse_decimal, parse_unsigned
-from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.types import JSONDataset, first_value
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -84,9 +84,9 @@ class RenderOptions:
 
 
 def _first_number(meta: JSONDataset, key: str) -> float | None:
-    values = meta.get(key, {}).get("Value") or []
+    value = first_value(meta, key)
     try:
-        return float(values[0]) if values and values[0] is not None else None
+        return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
 
@@ -116,7 +116,7 @@ def _monochrome(
     if window is None:
         center = _first_number(meta, tags.WindowCenter)
         width = _first_number(meta, tags.WindowWidth)
-        function = str((meta.get(tags.VOILUTFunction, {}).get("Value") or ["LINEAR"])[0]).upper()
+        function = str(first_value(meta, tags.VOILUTFunction, "LINEAR")).upper()
         if center is not None and width is not None and width > 0:
             window = Window(
                 center, width, function if function in ("SIGMOID", "LINEAR_EXACT") else "LINEAR"

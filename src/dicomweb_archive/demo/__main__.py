@@ -18,6 +18,7 @@ import orjson
 from dicomweb_archive import Converter, ConvertOptions, tags
 from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.model import paths
+from dicomweb_archive.types import JSONDataset, first_value
 
 BUNDLED = (
     "MR_small.dcm",
@@ -33,11 +34,9 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _first(row: dict[str, object], key: str) -> object:
-    value = row.get(key, {}).get("Value")  # type: ignore[attr-defined]
-    if not value:
-        return ""
-    first = value[0]
+def _first(row: JSONDataset, key: str) -> object:
+    """The first value as shown: a person name by its alphabetic group."""
+    first = first_value(row, key, "")
     return first.get("Alphabetic", "") if isinstance(first, dict) else first
 
 

@@ -20,7 +20,7 @@ from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.p10.values import WORD_WIDTH, swap_bytes
 from dicomweb_archive.store.studies import StudyFiles
-from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.types import JSONDataset, first_value
 
 #: Transfer syntaxes whose files are re-encoded without touching the pixels' bytes.
 _NATIVE = {
@@ -32,8 +32,8 @@ _NATIVE = {
 
 
 def _frames_syntax(meta: JSONDataset) -> str | None:
-    values = meta.get(tags.AvailableTransferSyntaxUID, {}).get("Value")
-    return str(values[0]) if values else None
+    value = first_value(meta, tags.AvailableTransferSyntaxUID)
+    return str(value) if value is not None else None
 
 
 def can_transcode(meta: JSONDataset, source_syntax: str, target: str) -> bool:

@@ -46,6 +46,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR, format_number_a
 from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import FastPathUnsupportedError
 from dicomweb_archive.p10.values import BINARY_VRS, NUMBER_FORMATS
+from dicomweb_archive.types import first_value
 
 #: Reads a BulkDataURI: (tag key, VR, URI) → the value's little-endian bytes.
 BulkReader = Callable[[str, str, str], bytes]
@@ -425,16 +426,6 @@ class _Encoder:
             out += struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
 
 
-def _first(document: Mapping[str, Any], key: str) -> Any:
-    element = document.get(key)
-    if not isinstance(element, dict):
-        return None
-    values = element.get("Value")
-    if not isinstance(values, list) or not values:
-        return None
-    return values[0]
-
-
 def _odd_numbers(
     document: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[int, tuple[str, bytes]]]:
@@ -469,10 +460,10 @@ def _file_meta(
         raise _unsupported("file meta holds elements outside group 0002")
     meta = {key.upper(): element for key, element in meta.items()}
     meta[tags.TransferSyntaxUID] = {"vr": "UI", "Value": [ts]}
-    sop_class = _first(document, tags.SOPClassUID) if tags.SOPClassUID in document else None
+    sop_class = first_value(document, tags.SOPClassUID) if tags.SOPClassUID in document else None
     if tags.SOPClassUID not in document:
-        sop_class = _first(meta, tags.MediaStorageSOPClassUID)
-    instance = _first(document, tags.SOPInstanceUID)
+        sop_class = first_value(meta, tags.MediaStorageSOPClassUID)
+    instance = first_value(document, tags.SOPInstanceUID)
     if instance and instance != sop:  # dcmwrite prefers the dataset's own UID
         sop = instance
     if not sop_class or not isinstance(sop_class, str) or not isinstance(sop, str):
@@ -482,7 +473,7 @@ def _file_meta(
     version = meta.get(tags.FileMetaInformationVersion)
     if not isinstance(version, dict) or not any(version.get(k) for k in _VALUE_KEYS):
         meta[tags.FileMetaInformationVersion] = {"vr": "OB", "InlineBinary": "AAE="}
-    if not _first(meta, tags.ImplementationClassUID):
+    if not first_value(meta, tags.ImplementationClassUID):
         meta[tags.ImplementationClassUID] = {"vr": "UI", "Value": [str(PYDICOM_IMPLEMENTATION_UID)]}
     if tags.ImplementationVersionName not in meta:
         meta[tags.ImplementationVersionName] = {"vr": "SH", "Value": [_IMPLEMENTATION_VERSION_NAME]}

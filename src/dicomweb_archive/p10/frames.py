@@ -20,14 +20,12 @@ from pydicom.encaps import generate_fragmented_frames, parse_basic_offsets
 from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
 from dicomweb_archive.p10.values import swap_bytes
-from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.types import JSONDataset, first_value
 
 
 def _int(meta: JSONDataset, key: str, default: int | None = None) -> int | None:
-    value = meta.get(key, {}).get("Value")
-    if not value or not isinstance(value[0], int | float):
-        return default
-    return int(value[0])
+    value = first_value(meta, key)
+    return int(value) if isinstance(value, int | float) else default
 
 
 @dataclass
@@ -66,9 +64,7 @@ class PixelLayout:
             samples_per_pixel=_int(meta, tags.SamplesPerPixel, 1) or 1,
             bits_allocated=bits,
             number_of_frames=max(_int(meta, tags.NumberOfFrames, 1) or 1, 1),
-            photometric_interpretation=str(
-                (meta.get(tags.PhotometricInterpretation, {}).get("Value") or [""])[0]
-            ),
+            photometric_interpretation=str(first_value(meta, tags.PhotometricInterpretation, "")),
         )
 
 

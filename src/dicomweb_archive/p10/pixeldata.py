@@ -15,7 +15,7 @@ from dicomweb_archive import tags
 from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.reader import ParsedInstance, read_deferred
 from dicomweb_archive.p10.values import swap_bytes
-from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.types import JSONDataset, first_value
 
 EXTENDED_OFFSET_TABLE = 0x7FE00001
 EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
@@ -74,10 +74,8 @@ def read_video(parsed: ParsedInstance, pixel: PixelDataElement) -> tuple[framing
 
 
 def _frames_hint(metadata: JSONDataset) -> int:
-    value = metadata.get(tags.NumberOfFrames, {}).get("Value")
-    if value and isinstance(value[0], int | float) and value[0] >= 1:
-        return int(value[0])
-    return 1
+    value = first_value(metadata, tags.NumberOfFrames)
+    return int(value) if isinstance(value, int | float) and value >= 1 else 1
 
 
 def _extended_offsets(parsed: ParsedInstance) -> tuple[bytes, bytes] | None:

@@ -20,7 +20,7 @@ from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import study_sort_key
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.studyzip import StudyZip
-from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.types import JSONDataset, first_value
 
 
 class StudyFiles(Protocol):
@@ -92,7 +92,7 @@ def update_studies_index(archive: Archive, rows: dict[str, JSONDataset | None]) 
         current: dict[str, JSONDataset] = {}
         if archive.exists(paths.STUDIES_INDEX):
             for row in archive.read_json_gz(paths.STUDIES_INDEX):
-                uid = row.get(tags.StudyInstanceUID, {}).get("Value", [None])[0]
+                uid = first_value(row, tags.StudyInstanceUID)
                 if uid:
                     current[uid] = row
         else:

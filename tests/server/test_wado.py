@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
@@ -290,21 +289,6 @@ def test_qido_sequence_paths(client: TestClient) -> None:
         params={"SOPInstanceUID": j2k.SOPInstanceUID, "includefield": "00082112.00081155"},
     ).json()
     assert "00082112" in included[0]
-
-
-def test_access_log_and_resource_policy(
-    client: TestClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    ct = _ds("CT_small.dcm")
-    url = f"{_instance_url(ct)}/frames/1"
-    with caplog.at_level("INFO", logger="dicomweb_archive.access"):
-        response = client.get(url, headers={"Range": "bytes=0-9"})
-    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
-    [record] = [r for r in caplog.records if r.name == "dicomweb_archive.access"]
-    entry = orjson.loads(record.getMessage())
-    assert entry["method"] == "GET" and entry["path"] == url
-    assert (entry["status"], entry["bytes"], entry["range"]) == (206, 10, "bytes=0-9")
-    assert entry["ms"] >= 0
 
 
 def test_application_zip_of_a_study_and_series(client: TestClient) -> None:

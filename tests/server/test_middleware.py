@@ -1,0 +1,170 @@
+"""The access log (one JSON line per request) and the Cross-Origin-Resource-Policy header."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from pydicom.data import get_testdata_file
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.server.app import create_app
+from dicomweb_archive.server.middleware import (
+    ACCESS_LOGGER,
+    AccessLog,
+    ResourcePolicy,
+    enable_access_log,
+)
+
+
+async def _hello(request: Request) -> Response:
+    return PlainTextResponse("hello world")
+
+
+async def _fails(request: Request) -> Response:
+    raise RuntimeError("broken")
+
+
+def _app() -> Starlette:
+    return Starlette(routes=[Route("/hello", _hello), Route("/fails", _fails)])
+
+
+@pytest.fixture
+def logger() -> Iterator[logging.Logger]:
+    """A logger of its own, so the records seen are this test's."""
+    logger = logging.getLogger("tests.access")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    logger.addHandler(handler)
+    logger.records = records  # type: ignore[attr-defined]
+    yield logger
+    logger.removeHandler(handler)
+
+
+def _entries(logger: logging.Logger) -> list[dict[str, object]]:
+    return [orjson.loads(r.getMessage()) for r in logger.records]  # type: ignore[attr-defined]
+
+
+def test_one_json_line_per_request(logger: logging.Logger) -> None:
+    with TestClient(AccessLog(_app(), logger)) as client:
+        client.get("/hello", params={"a": "1"}, headers={"Range": "bytes=0-4"})
+        client.get("/hello")
+        client.get("/missing")
+    first, second, missing = _entries(logger)
+    assert first["method"] == "GET" and first["path"] == "/hello"
+    assert (first["status"], first["bytes"], first["query"], first["range"]) == (
+        200,
+        len("hello world"),
+        "a=1",
+        "bytes=0-4",
+    )
+    assert first["client"] == "testclient"
+    assert isinstance(first["ms"], float) and first["ms"] >= 0
+    # What the request did not have is left out.
+    assert "query" not in second and "range" not in second
+    assert missing["status"] == 404
+
+
+def test_a_request_that_fails_is_logged_as_500(logger: logging.Logger) -> None:
+    with TestClient(AccessLog(_app(), logger), raise_server_exceptions=False) as client:
+        assert client.get("/fails").status_code == 500
+    [entry] = _entries(logger)
+    assert (entry["path"], entry["status"]) == ("/fails", 500)
+
+
+def test_nothing_is_logged_below_info(logger: logging.Logger) -> None:
+    logger.setLevel(logging.WARNING)
+    with TestClient(AccessLog(_app(), logger)) as client:
+        assert client.get("/hello").text == "hello world"
+    assert _entries(logger) == []
+
+
+def test_only_http_is_logged(logger: logging.Logger) -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+        if scope["type"] == "lifespan":
+            message = await receive()
+            assert message["type"] == "lifespan.startup"
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    with TestClient(AccessLog(app, logger)) as client:
+        client.get("/")
+    assert seen == ["lifespan", "http"]
+    assert [e["path"] for e in _entries(logger)] == ["/"]
+
+
+def test_enable_access_log_adds_one_handler() -> None:
+    access = logging.getLogger(ACCESS_LOGGER)
+    saved = (access.handlers[:], access.level, access.propagate)
+    try:
+        access.handlers = [h for h in access.handlers if not getattr(h, "dwa_access_log", False)]
+        enable_access_log()
+        enable_access_log()
+        added = [h for h in access.handlers if getattr(h, "dwa_access_log", False)]
+        assert len(added) == 1
+        assert access.isEnabledFor(logging.INFO) and not access.propagate
+        record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, '{"a":1}', (), None)
+        assert added[0].format(record) == '{"a":1}'  # the line, bare
+    finally:
+        access.handlers, access.level, access.propagate = saved
+
+
+def test_every_answer_may_be_loaded_cross_origin() -> None:
+    with TestClient(ResourcePolicy(_app()), raise_server_exceptions=False) as client:
+        for path, status in (("/hello", 200), ("/missing", 404), ("/fails", 500)):
+            response = client.get(path)
+            assert response.status_code == status
+            assert response.headers["cross-origin-resource-policy"] == "cross-origin", path
+        # Once, whatever else the answer carries.
+        headers = client.get("/hello").headers
+        assert headers.get_list("cross-origin-resource-policy") == ["cross-origin"]
+        assert headers["content-type"].startswith("text/plain")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("middleware") / "archive"
+    result = Converter(root, ConvertOptions(workers=1)).convert([get_testdata_file("CT_small.dcm")])
+    assert result.ok
+    return root
+
+
+def test_the_server_logs_and_allows_cross_origin(
+    archive: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        TestClient(create_app(archive)) as client,
+        caplog.at_level("INFO", logger=ACCESS_LOGGER),
+    ):
+        response = client.get("/dicomweb/studies", headers={"Range": "bytes=0-9"})
+    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
+    [record] = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    entry = orjson.loads(record.getMessage())
+    assert entry["method"] == "GET" and entry["path"] == "/dicomweb/studies"
+    assert (entry["status"], entry["bytes"], entry["range"]) == (
+        response.status_code,
+        len(response.content),
+        "bytes=0-9",
+    )

@@ -61,23 +61,3 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert (
         runner.invoke(cli, ["convert", "x", "-o", str(tmp_path), "--workers", "0"]).exit_code == 2
     )
-
-
-def test_index_rebuild_and_kept_current(tmp_path: Path) -> None:
-    from dicomweb_archive.store.directory import Archive
-    from dicomweb_archive.store.index import Level, QidoIndex, Query
-
-    runner = CliRunner()
-    archive = tmp_path / "archive"
-    runner.invoke(
-        cli, ["convert", get_testdata_file("CT_small.dcm"), "-o", str(archive), "-w", "1"]
-    )
-    result = runner.invoke(cli, ["index", str(archive)])
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("indexed 1 studies")
-    runner.invoke(
-        cli, ["convert", get_testdata_file("MR_small.dcm"), "-o", str(archive), "-w", "1"]
-    )
-    with QidoIndex(Archive(archive)) as index:
-        assert len(index.search(Level.STUDY, Query())) == 2
-    assert runner.invoke(cli, ["index", str(tmp_path)]).exit_code == 1

@@ -1,4 +1,4 @@
-"""``dwa export``, ``dwa pack`` and ``dwa unpack``: results, one line per failure, exit codes."""
+"""``dwa export``: files or a ZIP, packed studies read as they are, exit codes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 
 from dicomweb_archive.cli.main import cli
-from tests.conftest import snapshot
 
 SOURCES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")
 
@@ -23,21 +22,11 @@ def _archive(tmp_path: Path) -> tuple[Path, list[pydicom.Dataset]]:
     return archive, [pydicom.dcmread(path) for path in inputs]
 
 
-def _contents(root: Path) -> dict[str, bytes]:
-    return {name: data for name, (_, data) in snapshot(root).items()}
-
-
-def test_pack_unpack_and_export(tmp_path: Path) -> None:
+def test_export_folders_and_zips_of_packed_studies(tmp_path: Path) -> None:
     runner = CliRunner()
     archive, originals = _archive(tmp_path)
-    before = _contents(archive)
-
     packed = runner.invoke(cli, ["pack", str(archive), "--all", "--remove"])
     assert packed.exit_code == 0, packed.output
-    assert packed.stdout.count("packed ") == 3
-    assert sorted(p.name for p in (archive / "studies").iterdir()) == sorted(
-        [f"{ds.StudyInstanceUID}.zip" for ds in originals] + ["index.json.gz"]
-    )
 
     # Export reads packed studies as they are.
     out = tmp_path / "out"
@@ -57,65 +46,15 @@ def test_pack_unpack_and_export(tmp_path: Path) -> None:
     with zipfile.ZipFile(as_zip) as z:
         [name] = z.namelist()
         assert name.endswith(".dcm") and z.testzip() is None
-
-    unpacked = runner.invoke(cli, ["unpack", str(archive), "--all"])
-    assert unpacked.exit_code == 0, unpacked.output
-    assert unpacked.stdout.count("unpacked ") == 3
-    assert _contents(archive) == before
+        assert pydicom.dcmread(z.open(name)).SOPInstanceUID == one.SOPInstanceUID
 
 
-def test_pack_into_another_archive_and_unpack_loose_zips(tmp_path: Path) -> None:
-    runner = CliRunner()
-    archive, originals = _archive(tmp_path)
-    zipped = tmp_path / "zipped"
-    study = originals[0].StudyInstanceUID
-    result = runner.invoke(cli, ["pack", str(archive), "--study", study, "-o", str(zipped)])
-    assert result.exit_code == 0, result.output
-    assert (zipped / "manifest.json").exists()
-    fresh = tmp_path / "fresh"
-    result = runner.invoke(cli, ["unpack", str(fresh), str(zipped / "studies" / f"{study}.zip")])
-    assert result.exit_code == 0, result.output
-    assert (fresh / "studies" / study / "metadata.gz").exists()
-
-
-def test_failures_are_one_line_each_and_exit_1(tmp_path: Path) -> None:
-    runner = CliRunner()
-    archive, originals = _archive(tmp_path)
-    study = originals[0].StudyInstanceUID
-
-    result = runner.invoke(cli, ["pack", str(archive), "--study", study, "--study", "1.2.3"])
-    assert result.exit_code == 1
-    assert result.stdout.startswith(f"packed {study} -> ")
-    assert result.stderr == "failed: 1.2.3: study 1.2.3 is not in the archive\n"
-
-    result = runner.invoke(cli, ["unpack", str(archive), "--study", "1.2.3"])
-    assert result.exit_code == 1
-    assert result.stderr == "failed: 1.2.3: no such packed study in the archive\n"
-
-    result = runner.invoke(cli, ["export", str(archive), "--study", "1.2.3", "-o", "x"])
+def test_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    archive, _ = _archive(tmp_path)
+    result = CliRunner().invoke(cli, ["export", str(archive), "--study", "1.2.3", "-o", "x"])
     assert result.exit_code == 1
     assert result.stderr == "error: study 1.2.3 is not in the archive\n"
 
-    bad = tmp_path / "bad.zip"
-    bad.write_bytes(b"no zip")
-    result = runner.invoke(cli, ["unpack", str(archive), str(bad)])
-    assert result.exit_code == 1
-    assert result.stderr.startswith(f"failed: {bad}: ") and result.stderr.count("\n") == 1
-
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    result = runner.invoke(cli, ["pack", str(empty), "--all"])
-    assert result.exit_code == 1
-    assert result.stderr == f"error: {empty}: not a dicomweb-archive folder (no manifest)\n"
-
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    root = str(tmp_path)
-    for arguments in (
-        ["pack", root],
-        ["pack", root, "--all", "--study", "1.2"],
-        ["pack", root, "--all", "--remove", "-o", "x"],
-        ["unpack", root],
-        ["export", root],
-    ):
-        assert CliRunner().invoke(cli, arguments).exit_code == 2, arguments
+    assert CliRunner().invoke(cli, ["export", str(tmp_path)]).exit_code == 2

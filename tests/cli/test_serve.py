@@ -66,9 +66,11 @@ def test_served_by_the_real_command(tmp_path: Path, workers: int) -> None:
     port, each one configured from the command line through the environment.
     """
     archive = tmp_path / "archive"
-    assert Converter(archive, ConvertOptions(workers=1)).convert(
-        [get_testdata_file("CT_small.dcm")]
-    ).ok
+    assert (
+        Converter(archive, ConvertOptions(workers=1))
+        .convert([get_testdata_file("CT_small.dcm")])
+        .ok
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

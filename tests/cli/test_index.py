@@ -1,0 +1,56 @@
+"""``dwa index``: the QIDO-RS index rebuilt from the documents, then kept current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from pydicom.data import get_testdata_file
+
+from dicomweb_archive.cli.main import cli
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.index import Level, QidoIndex, Query
+
+
+def _convert(archive: Path, name: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["convert", get_testdata_file(name), "-o", str(archive), "-w", "1"]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def _studies(archive: Path) -> int:
+    with QidoIndex(Archive(archive)) as index:
+        return len(index.search(Level.STUDY, Query()))
+
+
+def test_index_rebuild_and_kept_current(tmp_path: Path) -> None:
+    runner = CliRunner()
+    archive = tmp_path / "archive"
+    _convert(archive, "CT_small.dcm")
+    result = runner.invoke(cli, ["index", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("indexed 1 studies in ")
+    assert result.output.endswith(f" s -> {archive}\n")
+    assert (archive / ".dwa" / "index.sqlite").is_file()
+    _convert(archive, "MR_small.dcm")
+    assert _studies(archive) == 2
+
+
+def test_the_index_is_derived_data(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    _convert(archive, "CT_small.dcm")
+    _convert(archive, "MR_small.dcm")
+    assert CliRunner().invoke(cli, ["index", str(archive)]).exit_code == 0
+    (archive / ".dwa" / "index.sqlite").unlink()
+    result = CliRunner().invoke(cli, ["index", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("indexed 2 studies")
+    assert _studies(archive) == 2
+
+
+def test_not_an_archive(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["index", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {tmp_path}: not a dicomweb-archive folder (no manifest)\n"
+    assert CliRunner().invoke(cli, ["index", str(tmp_path / "missing")]).exit_code == 2

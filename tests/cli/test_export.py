@@ -7,24 +7,14 @@ from pathlib import Path
 
 import pydicom
 from click.testing import CliRunner
-from pydicom.data import get_testdata_file
 
 from dicomweb_archive.cli.main import cli
-
-SOURCES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")
-
-
-def _archive(tmp_path: Path) -> tuple[Path, list[pydicom.Dataset]]:
-    archive = tmp_path / "archive"
-    inputs = [get_testdata_file(name) for name in SOURCES]
-    result = CliRunner().invoke(cli, ["convert", *inputs, "-o", str(archive), "-w", "1"])
-    assert result.exit_code == 0, result.output
-    return archive, [pydicom.dcmread(path) for path in inputs]
+from tests.cli.conftest import Converted
 
 
-def test_export_folders_and_zips_of_packed_studies(tmp_path: Path) -> None:
+def test_export_folders_and_zips_of_packed_studies(tmp_path: Path, converted: Converted) -> None:
     runner = CliRunner()
-    archive, originals = _archive(tmp_path)
+    archive, originals = converted
     packed = runner.invoke(cli, ["pack", str(archive), "--all", "--remove"])
     assert packed.exit_code == 0, packed.output
 
@@ -49,8 +39,8 @@ def test_export_folders_and_zips_of_packed_studies(tmp_path: Path) -> None:
         assert pydicom.dcmread(z.open(name)).SOPInstanceUID == one.SOPInstanceUID
 
 
-def test_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
-    archive, _ = _archive(tmp_path)
+def test_failures_are_one_line_and_exit_1(tmp_path: Path, converted: Converted) -> None:
+    archive, _ = converted
     result = CliRunner().invoke(cli, ["export", str(archive), "--study", "1.2.3", "-o", "x"])
     assert result.exit_code == 1
     assert result.stderr == "error: study 1.2.3 is not in the archive\n"

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pydicom
 from click.testing import CliRunner
-from pydicom.data import get_testdata_file
 
 from dicomweb_archive.cli.main import cli
+from tests.cli.conftest import Converted
 from tests.conftest import snapshot
-
-SOURCES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")
-
-
-def _archive(tmp_path: Path) -> tuple[Path, list[pydicom.Dataset]]:
-    archive = tmp_path / "archive"
-    inputs = [get_testdata_file(name) for name in SOURCES]
-    result = CliRunner().invoke(cli, ["convert", *inputs, "-o", str(archive), "-w", "1"])
-    assert result.exit_code == 0, result.output
-    return archive, [pydicom.dcmread(path) for path in inputs]
 
 
 def _contents(root: Path) -> dict[str, bytes]:
     return {name: data for name, (_, data) in snapshot(root).items()}
 
 
-def test_pack_all_then_unpack_all_in_place_is_lossless(tmp_path: Path) -> None:
+def test_pack_all_then_unpack_all_in_place_is_lossless(
+    tmp_path: Path, converted: Converted
+) -> None:
     runner = CliRunner()
-    archive, originals = _archive(tmp_path)
+    archive, originals = converted
     before = _contents(archive)
 
     packed = runner.invoke(cli, ["pack", str(archive), "--all", "--remove"])
@@ -46,9 +37,11 @@ def test_pack_all_then_unpack_all_in_place_is_lossless(tmp_path: Path) -> None:
     assert _contents(archive) == before
 
 
-def test_pack_keeps_the_folder_unless_asked_and_unpack_by_uid(tmp_path: Path) -> None:
+def test_pack_keeps_the_folder_unless_asked_and_unpack_by_uid(
+    tmp_path: Path, converted: Converted
+) -> None:
     runner = CliRunner()
-    archive, originals = _archive(tmp_path)
+    archive, originals = converted
     study = originals[0].StudyInstanceUID
     result = runner.invoke(cli, ["pack", str(archive), "--study", study])
     assert result.exit_code == 0, result.output
@@ -65,9 +58,11 @@ def test_pack_keeps_the_folder_unless_asked_and_unpack_by_uid(tmp_path: Path) ->
     assert (archive / "studies" / study / "metadata.gz").exists()
 
 
-def test_pack_into_another_archive_and_unpack_loose_zips(tmp_path: Path) -> None:
+def test_pack_into_another_archive_and_unpack_loose_zips(
+    tmp_path: Path, converted: Converted
+) -> None:
     runner = CliRunner()
-    archive, originals = _archive(tmp_path)
+    archive, originals = converted
     zipped = tmp_path / "zipped"
     study = originals[0].StudyInstanceUID
     result = runner.invoke(cli, ["pack", str(archive), "--study", study, "-o", str(zipped)])
@@ -80,9 +75,9 @@ def test_pack_into_another_archive_and_unpack_loose_zips(tmp_path: Path) -> None
     assert (fresh / "studies" / study / "metadata.gz").exists()
 
 
-def test_failures_are_one_line_each_and_exit_1(tmp_path: Path) -> None:
+def test_failures_are_one_line_each_and_exit_1(tmp_path: Path, converted: Converted) -> None:
     runner = CliRunner()
-    archive, originals = _archive(tmp_path)
+    archive, originals = converted
     study = originals[0].StudyInstanceUID
 
     result = runner.invoke(cli, ["pack", str(archive), "--study", study, "--study", "1.2.3"])

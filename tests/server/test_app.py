@@ -15,11 +15,13 @@ import uvicorn
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 from pydicom.encaps import generate_frames
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.server.app import create_app
+from dicomweb_archive.server.app import create_app, error_response
 from tests.server.conftest import arrange, stored
 
 SOURCES = ["CT_small.dcm", "MR_small.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm"]
@@ -221,3 +223,15 @@ def test_a_damaged_study_zip_is_a_logged_503(
     assert "not a readable ZIP file" in _error_body(damaged, 503, "InvalidStudyZipError")
     [record] = [r for r in caplog.records if r.name == "dicomweb_archive.server.app"]
     assert record.levelname == "ERROR" and "InvalidStudyZipError" in record.getMessage()
+
+
+def test_error_response_of_a_bug_and_of_other_http_errors() -> None:
+    request = Request({"type": "http", "method": "GET", "path": "/x", "headers": []})
+    bug = error_response(request, RuntimeError("a secret path /etc"))
+    assert bug.status_code == 500
+    body = orjson.loads(bytes(bug.body))
+    assert (body["status"], body["error"]) == (500, "RuntimeError")
+    assert "/etc" not in body["detail"]
+    teapot = error_response(request, HTTPException(418, "short and stout"))
+    assert teapot.status_code == 418
+    assert orjson.loads(bytes(teapot.body))["detail"] == "short and stout"

@@ -25,3 +25,13 @@ def test_frame_labels() -> None:
     assert uids.frame_media_type(uids.HTJ2KLosslessRPCL) == "image/jphc"
     assert uids.frame_media_type("1.2.840.10008.1.2.4.70") == "image/jpeg"
     assert uids.frame_media_type(uids.ExplicitVRLittleEndian) == "application/octet-stream"
+
+
+def test_default_transfer_syntaxes_come_from_the_frame_table() -> None:
+    for media_type, uid in uids.DEFAULT_TRANSFER_SYNTAX.items():
+        if media_type != "application/dicom":
+            assert uids.frame_media_type(uid) == media_type
+    assert uids.DEFAULT_TRANSFER_SYNTAX["image/jphc"] == uids.HTJ2KLossless
+    assert uids.DEFAULT_TRANSFER_SYNTAX["image/jpeg"] == "1.2.840.10008.1.2.4.70"
+    assert uids.DEFAULT_TRANSFER_SYNTAX["application/octet-stream"] == uids.ExplicitVRLittleEndian
+    assert uids.DEFAULT_TRANSFER_SYNTAX["application/dicom"] == uids.ExplicitVRLittleEndian

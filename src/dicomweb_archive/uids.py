@@ -61,29 +61,46 @@ VIDEO_MEDIA_TYPES: Final = {
     "1.2.840.10008.1.2.4.108": "video/H265",
 }
 
-#: Media type of a single frame for each transfer syntax (PS3.18 Table 8.7.3-5).
+#: Cornerstone's private HTJ2K syntax: what it assumes for a bare ``image/jphc``.
+CornerstoneHTJ2K: Final = "3.2.840.10008.1.2.4.96"
+
+#: The media type of one frame in each transfer syntax, and whether the syntax is
+#: the one that media type means when a request names none (PS3.18 Table 8.7.3-5).
+#: The one table both ways: :func:`frame_media_type` and :data:`DEFAULT_TRANSFER_SYNTAX`.
 _FRAME_MEDIA_TYPES: Final = {
-    ExplicitVRLittleEndian: "application/octet-stream",
-    EncapsulatedUncompressedExplicitVRLittleEndian: "application/octet-stream",
-    "1.2.840.10008.1.2.4.50": "image/jpeg",
-    "1.2.840.10008.1.2.4.51": "image/jpeg",
-    "1.2.840.10008.1.2.4.57": "image/jpeg",
-    "1.2.840.10008.1.2.4.70": "image/jpeg",
-    "1.2.840.10008.1.2.4.80": "image/jls",
-    "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2",
-    "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.4.92": "image/jpx",
-    "1.2.840.10008.1.2.4.93": "image/jpx",
-    HTJ2KLossless: "image/jphc",
-    HTJ2KLosslessRPCL: "image/jphc",
-    HTJ2K: "image/jphc",
-    "1.2.840.10008.1.2.4.110": "image/jxl",
-    "1.2.840.10008.1.2.4.111": "image/jxl",
-    "1.2.840.10008.1.2.4.112": "image/jxl",
-    RLELossless: "image/dicom-rle",
-    "1.2.840.10008.1.2.8.1": "application/octet-stream",
+    ExplicitVRLittleEndian: ("application/octet-stream", True),
+    EncapsulatedUncompressedExplicitVRLittleEndian: ("application/octet-stream", False),
+    "1.2.840.10008.1.2.4.50": ("image/jpeg", False),
+    "1.2.840.10008.1.2.4.51": ("image/jpeg", False),
+    "1.2.840.10008.1.2.4.57": ("image/jpeg", False),
+    "1.2.840.10008.1.2.4.70": ("image/jpeg", True),
+    "1.2.840.10008.1.2.4.80": ("image/jls", True),
+    "1.2.840.10008.1.2.4.81": ("image/jls", False),
+    "1.2.840.10008.1.2.4.90": ("image/jp2", True),
+    "1.2.840.10008.1.2.4.91": ("image/jp2", False),
+    "1.2.840.10008.1.2.4.92": ("image/jpx", True),
+    "1.2.840.10008.1.2.4.93": ("image/jpx", False),
+    HTJ2KLossless: ("image/jphc", True),
+    HTJ2KLosslessRPCL: ("image/jphc", False),
+    HTJ2K: ("image/jphc", False),
+    "1.2.840.10008.1.2.4.110": ("image/jxl", False),
+    "1.2.840.10008.1.2.4.111": ("image/jxl", False),
+    "1.2.840.10008.1.2.4.112": ("image/jxl", False),
+    RLELossless: ("image/dicom-rle", True),
+    "1.2.840.10008.1.2.8.1": ("application/octet-stream", False),
 }
+
+#: The transfer syntax a media type means when a request names none (PS3.18
+#: 8.7.3.5); ``application/dicom`` instances default to Explicit VR Little Endian.
+DEFAULT_TRANSFER_SYNTAX: Final = {
+    "application/dicom": ExplicitVRLittleEndian,
+    **{media_type: uid for uid, (media_type, default) in _FRAME_MEDIA_TYPES.items() if default},
+}
+
+#: The HTJ2K transfer syntaxes, Cornerstone's private one included.
+HTJ2K_TRANSFER_SYNTAXES: Final = frozenset(
+    {HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K, CornerstoneHTJ2K}
+)
 
 _UID_RE: Final = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _LENIENT_UID_RE: Final = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -106,7 +123,8 @@ def frame_media_type(transfer_syntax_uid: str) -> str:
     """
     if transfer_syntax_uid in VIDEO_MEDIA_TYPES:
         return VIDEO_MEDIA_TYPES[transfer_syntax_uid]
-    return _FRAME_MEDIA_TYPES.get(transfer_syntax_uid, "application/octet-stream")
+    media_type, _ = _FRAME_MEDIA_TYPES.get(transfer_syntax_uid, ("application/octet-stream", False))
+    return media_type
 
 
 def is_valid_uid(value: str, *, strict: bool = False) -> bool:

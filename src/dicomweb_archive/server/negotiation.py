@@ -16,32 +16,14 @@ from starlette.requests import Request
 from dicomweb_archive import uids
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.media import (
+    DICOM,
     MULTIPART_RELATED,
+    OCTET_STREAM,
+    ZIP,
     MediaRange,
     parse_accept,
     parse_accept_parameter,
 )
-
-APPLICATION_DICOM = "application/dicom"
-OCTET_STREAM = "application/octet-stream"
-ZIP = "application/zip"
-
-HTJ2K_RPCL = "1.2.840.10008.1.2.4.202"
-HTJ2K_LOSSY = "1.2.840.10008.1.2.4.203"
-#: Cornerstone's private HTJ2K syntax, what it assumes for a bare ``image/jphc``.
-HTJ2K_PRIVATE = "3.2.840.10008.1.2.4.96"
-
-#: The transfer syntax a media type means when a request names none (PS3.18 8.7.3.5).
-DEFAULT_TRANSFER_SYNTAX = {
-    APPLICATION_DICOM: uids.ExplicitVRLittleEndian,
-    OCTET_STREAM: uids.ExplicitVRLittleEndian,
-    "image/jpeg": "1.2.840.10008.1.2.4.70",
-    "image/jls": "1.2.840.10008.1.2.4.80",
-    "image/jp2": "1.2.840.10008.1.2.4.90",
-    "image/jpx": "1.2.840.10008.1.2.4.92",
-    "image/jphc": uids.HTJ2KLossless,
-    "image/dicom-rle": uids.RLELossless,
-}
 
 
 def accepted(request: Request) -> list[MediaRange]:
@@ -60,8 +42,8 @@ class Stored:
 
 #: A stored syntax that satisfies a request for another (a constrained subset).
 _SATISFIES = {
-    uids.HTJ2KLossless: {uids.HTJ2KLossless, HTJ2K_RPCL},
-    HTJ2K_PRIVATE: {HTJ2K_RPCL, HTJ2K_LOSSY},
+    uids.HTJ2KLossless: {uids.HTJ2KLossless, uids.HTJ2KLosslessRPCL},
+    uids.CornerstoneHTJ2K: {uids.HTJ2KLosslessRPCL, uids.HTJ2K},
 }
 
 
@@ -125,7 +107,7 @@ def choose_pixels(
         if not multipart and not single_part:
             continue
         part = (r.part_type or OCTET_STREAM) if multipart else r.media_type
-        if part == APPLICATION_DICOM and multipart:
+        if part == DICOM and multipart:
             # dicomweb-client's default for frames: read as bulk data.
             part = OCTET_STREAM
         syntax = r.transfer_syntax
@@ -137,7 +119,7 @@ def choose_pixels(
             elif syntax == "*":
                 fits = part in (s.media_type, OCTET_STREAM)
             else:
-                wanted = syntax or DEFAULT_TRANSFER_SYNTAX.get(part)
+                wanted = syntax or uids.DEFAULT_TRANSFER_SYNTAX.get(part)
                 fits = (
                     wanted is not None
                     and _syntax_matches(wanted, s.transfer_syntax)
@@ -145,7 +127,7 @@ def choose_pixels(
                 )
             if fits:
                 return _shape(as_stored(index), multipart)
-        explicit = syntax or (None if "*" in part else DEFAULT_TRANSFER_SYNTAX.get(part))
+        explicit = syntax or (None if "*" in part else uids.DEFAULT_TRANSFER_SYNTAX.get(part))
         if (
             explicit == uids.ExplicitVRLittleEndian
             and part in (OCTET_STREAM, "*/*", "application/*")
@@ -188,9 +170,9 @@ def choose_instances(ranges: Sequence[MediaRange], *, single_instance: bool) -> 
         syntax = r.transfer_syntax
         if r.media_type in ("*/*", "multipart/*"):
             return InstanceRendition("multipart", syntax or uids.ExplicitVRLittleEndian)
-        if r.media_type == MULTIPART_RELATED and r.part_type in (None, APPLICATION_DICOM):
+        if r.media_type == MULTIPART_RELATED and r.part_type in (None, DICOM):
             return InstanceRendition("multipart", syntax or uids.ExplicitVRLittleEndian)
-        if r.media_type == APPLICATION_DICOM and single_instance:
+        if r.media_type == DICOM and single_instance:
             return InstanceRendition("single", syntax or uids.ExplicitVRLittleEndian)
         if r.media_type == ZIP:
             return InstanceRendition("zip", syntax or "*")

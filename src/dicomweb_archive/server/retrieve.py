@@ -22,14 +22,10 @@ from dicomweb_archive.export.bundle import Namer, plan_study, safe_name
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.transcode import can_transcode, to_explicit_little_endian
 from dicomweb_archive.export.zipstream import ZipMember, zip_stream
+from dicomweb_archive.media import DICOM, ZIP
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.model.aggregate import instance_sort_key
-from dicomweb_archive.server.negotiation import (
-    APPLICATION_DICOM,
-    ZIP,
-    accepted,
-    choose_instances,
-)
+from dicomweb_archive.server.negotiation import accepted, choose_instances
 from dicomweb_archive.store.reader import ArchiveReader
 from dicomweb_archive.types import JSONDataset, first_value
 
@@ -79,7 +75,7 @@ def plan(archive: ArchiveReader, metadata_path: str, wanted: str) -> list[Planne
 
 def _parts(archive: ArchiveReader, planned: list[Planned]) -> Iterator[bytes]:
     for item in planned:
-        content_type = multipart.content_type(APPLICATION_DICOM, item.transfer_syntax)
+        content_type = multipart.content_type(DICOM, item.transfer_syntax)
         yield multipart.header(content_type) + item.p10(archive) + b"\r\n"
     yield f"--{multipart.BOUNDARY}--\r\n".encode("ascii")
 
@@ -111,9 +107,9 @@ def retrieve(
         return _zip(archive, planned, request)
     if rendition.form == "single":
         [item] = planned
-        return Response(item.p10(archive), media_type=APPLICATION_DICOM)
+        return Response(item.p10(archive), media_type=DICOM)
     # A sync iterator: Starlette runs each step in a worker thread.
     return StreamingResponse(
         _parts(archive, planned),
-        media_type=multipart.response_content_type(APPLICATION_DICOM),
+        media_type=multipart.response_content_type(DICOM),
     )

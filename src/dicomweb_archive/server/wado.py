@@ -27,14 +27,10 @@ from dicomweb_archive.errors import (
     ResourceNotFoundError,
     UnsupportedTransferSyntaxError,
 )
-from dicomweb_archive.media import DICOM_JSON, MediaRange
+from dicomweb_archive.media import DICOM_JSON, OCTET_STREAM, MediaRange
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server.negotiation import (
-    HTJ2K_LOSSY,
-    HTJ2K_PRIVATE,
-    HTJ2K_RPCL,
-    OCTET_STREAM,
     Rendition,
     Stored,
     accepted,
@@ -135,12 +131,12 @@ ALTERNATE_PATHS = {
 }
 #: Largest side of the image an alternate thumbnail path answers with.
 THUMBNAIL_SIZE = 128
-_HTJ2K_SYNTAXES = {uids.HTJ2KLossless, HTJ2K_RPCL, HTJ2K_LOSSY, HTJ2K_PRIVATE}
 
 
 def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
     return any(
-        "jphc" in (r.part_type or "") + r.media_type or r.transfer_syntax in _HTJ2K_SYNTAXES
+        "jphc" in (r.part_type or "") + r.media_type
+        or r.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES
         for r in ranges
     )
 
@@ -251,7 +247,7 @@ def _frames(
 
         return ThreadedResponse(decoded)
     chosen = sources[rendition.source]
-    if reduce_to and chosen.transfer_syntax in _HTJ2K_SYNTAXES:
+    if reduce_to and chosen.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES:
         return ThreadedResponse(lambda: _reduced(request, rendition, chosen, reduce_to))
     first = chosen.slices[0]
     if rendition.multipart and len(chosen.slices) == 1:

@@ -28,8 +28,9 @@ is validated on construction, so no path built here leaves the archive.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, replace
+from functools import cached_property
 from typing import Final
 
 from dicomweb_archive.errors import InvalidInputError, InvalidUIDError, ResourceNotFoundError
@@ -80,6 +81,7 @@ class Suffix(enum.Enum):
 
 _LEVELS: Final = (ResourceType.STUDY, ResourceType.SERIES, ResourceType.INSTANCE)
 _BY_SEGMENT: Final = {t.segment: t for t in _LEVELS}
+_PREFIXES: Final = ("studies", "series", "instances")
 _SUFFIX_NAMES: Final = frozenset(s.value for s in Suffix)
 _FRAME_SUFFIXES: Final = frozenset({Suffix.RENDERED.value, Suffix.THUMBNAIL.value})
 #: Which suffixes each type takes.
@@ -148,9 +150,11 @@ class ResourcePath:
 
     def _uids(self) -> tuple[str | None, ...]:
         """The UIDs up to the last one named, outermost first."""
-        values = (self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid)
-        depth = max((i + 1 for i, v in enumerate(values) if v is not None), default=0)
-        return values[:depth]
+        if self.sop_instance_uid is not None:
+            return (self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid)
+        if self.series_instance_uid is not None:
+            return (self.study_instance_uid, self.series_instance_uid)
+        return () if self.study_instance_uid is None else (self.study_instance_uid,)
 
     # -- construction ------------------------------------------------------------
 
@@ -236,25 +240,27 @@ class ResourcePath:
         return InstanceKey(self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid)
 
     def __str__(self) -> str:
-        return "/".join(self._segments())
+        return self._text
 
-    def _segments(self) -> Iterator[str]:
-        pairs = zip(("studies", "series", "instances"), self._uids(), strict=False)
-        for segment, value in pairs:
-            yield segment
-            yield str(value)
-        if self.is_collection:
-            yield self.type.segment
+    @cached_property
+    def _prefix(self) -> str:
+        """``studies/{study}/series/{series}/…/`` for the UIDs named."""
+        return "".join(f"{s}/{uid}/" for s, uid in zip(_PREFIXES, self._uids(), strict=False))
+
+    @cached_property
+    def _text(self) -> str:
+        uids = self._uids()
+        text = self._prefix
+        if len(uids) < self.type.depth:
+            text += self.type.segment
         elif self.type is ResourceType.FRAMES:
-            yield self.frames_path
-            yield ",".join(map(str, self.frame_numbers))
+            text += f"{self.frames_path}/{','.join(map(str, self.frame_numbers))}"
         elif self.type is ResourceType.BULKDATA:
             assert self.digest
-            yield "bulkdata"
-            yield self.digest[:2]
-            yield self.digest[2:]
-        if self.suffix is not None:
-            yield self.suffix.value
+            text += f"bulkdata/{self.digest[:2]}/{self.digest[2:]}"
+        else:
+            text = text[:-1]
+        return text if self.suffix is None else f"{text}/{self.suffix.value}"
 
     @property
     def file(self) -> str:
@@ -273,6 +279,20 @@ class ResourcePath:
         if self.type is ResourceType.FRAMES and len(self.frame_numbers) != 1:
             raise ValueError(f"{self}: each frame is stored on its own")
         return str(self)
+
+    def instance_file(self, name: str) -> str:
+        """A file of the instance this path names or is below: ``info.json.gz``, ``frames/2``…
+
+        Built from the UIDs already validated, so as cheap as the frame path
+        of a request must be.
+        """
+        if self.sop_instance_uid is None:
+            raise ValueError(f"{self} names no instance")
+        return self._prefix + name
+
+    def frame_file(self, number: int, frames_path: str = FRAMES) -> str:
+        """The archive file of frame ``number`` (or of its alternate ``frames_path``)."""
+        return self.instance_file(f"{frames_path}/{number}")
 
     # -- navigation ----------------------------------------------------------------
 
@@ -380,7 +400,7 @@ def instance_dir(study: str, series: str, instance: str) -> str:
 
 
 def frame_path(study: str, series: str, instance: str, number: int) -> str:
-    return ResourcePath.frames((study, series, instance), number).file
+    return ResourcePath.instance((study, series, instance)).frame_file(number)
 
 
 def htj2k_dir(study: str, series: str, instance: str) -> str:
@@ -390,7 +410,7 @@ def htj2k_dir(study: str, series: str, instance: str) -> str:
 
 def htj2k_frame_path(study: str, series: str, instance: str, number: int) -> str:
     """Frame ``number`` of the HTJ2K alternate, stored like ``frames/{n}``."""
-    return ResourcePath.frames((study, series, instance), number, frames_path=HTJ2K).file
+    return ResourcePath.instance((study, series, instance)).frame_file(number, HTJ2K)
 
 
 def bulkdata_uri(digest: str) -> str:
@@ -424,7 +444,7 @@ def instance_metadata(study: str, series: str, instance: str) -> str:
 
 
 def instance_info(study: str, series: str, instance: str) -> str:
-    return f"{instance_dir(study, series, instance)}/{INFO}"
+    return ResourcePath.instance((study, series, instance)).instance_file(INFO)
 
 
 def study_row(study: str) -> str:

@@ -1,11 +1,11 @@
-"""The ASGI application: routes, error mapping, CORS, the index's lifetime."""
+"""The ASGI application: the route table mounted, error mapping, CORS, the index's lifetime."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import orjson
 from starlette.applications import Starlette
@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
@@ -22,11 +22,11 @@ from dicomweb_archive.errors import (
     ResourceNotFoundError,
 )
 from dicomweb_archive.model import paths
-from dicomweb_archive.server import qido, rendered, retrieve, wado
+from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
-from dicomweb_archive.server.stow import DEFAULT_MAX_UPLOAD_BYTES, StowService
+from dicomweb_archive.server.routes import routes
 from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.index import INDEX_FILE, Level, QidoIndex
+from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
 from dicomweb_archive.store.manifest import read_options
 from dicomweb_archive.store.reader import ArchiveReader
 
@@ -111,107 +111,23 @@ def create_app(
     archive = Archive(archive_root)
     read_options(archive)
     # Reads go through the reader: every study a folder or a packed ZIP.
-    reader = ArchiveReader(archive)
-    state: dict[str, QidoIndex] = {}
+    context = Context(
+        archive,
+        ArchiveReader(archive),
+        write_token=write_token,
+        max_upload_bytes=max_upload_bytes,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        index = open_index(archive)
-        state["index"] = index
+        context.index = open_index(archive)
         try:
             yield
         finally:
-            index.close()
-            reader.close()
+            context.index.close()
+            context.reader.close()
 
-    def search(level: Level) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            for name in ("study", "series"):
-                if name in request.path_params:
-                    wado.uid(request.path_params[name])
-            return qido.search(state["index"], level, request)
-
-        return endpoint
-
-    # Stored resources are answered on the event loop (see server/wado.py);
-    # everything else is a plain function, run by Starlette in a worker thread.
-
-    async def study_metadata(request: Request) -> Response:
-        return wado.metadata(
-            reader, request, paths.study_metadata(wado.uid(request.path_params["study"]))
-        )
-
-    async def series_metadata(request: Request) -> Response:
-        p = request.path_params
-        return wado.metadata(
-            reader, request, paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
-        )
-
-    async def instance_metadata(request: Request) -> Response:
-        return wado.metadata(reader, request, wado.instance_metadata_path(request))
-
-    async def frames(request: Request) -> Response:
-        return wado.frames(reader, request)
-
-    async def bulkdata(request: Request) -> Response:
-        return wado.bulkdata(reader, request)
-
-    def retrieve_study(request: Request) -> Response:
-        path = paths.study_metadata(wado.uid(request.path_params["study"]))
-        return retrieve.retrieve(reader, request, path, single_instance=False)
-
-    def retrieve_series(request: Request) -> Response:
-        p = request.path_params
-        path = paths.series_metadata(wado.uid(p["study"]), wado.uid(p["series"]))
-        return retrieve.retrieve(reader, request, path, single_instance=False)
-
-    def retrieve_instance(request: Request) -> Response:
-        path = wado.instance_metadata_path(request)
-        return retrieve.retrieve(reader, request, path, single_instance=True)
-
-    async def alternate_frames(request: Request) -> Response:
-        name = request.path_params["alternate"].lower()
-        if name not in wado.ALTERNATE_PATHS:
-            raise ResourceNotFoundError(f"no resource {request.url.path}")
-        return wado.frames(reader, request, alternate=name)
-
-    instance = "/studies/{study}/series/{series}/instances/{instance}"
-    stow = StowService(archive, write_token=write_token, max_upload_bytes=max_upload_bytes)
-    routes = [
-        # The requests a viewer sends by the hundred first: Starlette tries routes in order.
-        Route(f"{instance}/frames/{{frames}}", frames),
-        Route("/studies/{study}/series/{series}/metadata", series_metadata),
-        Route("/studies", stow.store_instances, methods=["POST"]),
-        Route("/studies/{study}", stow.store_instances, methods=["POST"]),
-        Route("/studies/{study}", retrieve_study),
-        Route("/studies/{study}/series/{series}", retrieve_series),
-        Route(instance, retrieve_instance),
-        Route("/studies", search(Level.STUDY)),
-        Route("/series", search(Level.SERIES)),
-        Route("/instances", search(Level.INSTANCE)),
-        Route("/studies/{study}/series", search(Level.SERIES)),
-        Route("/studies/{study}/instances", search(Level.INSTANCE)),
-        Route("/studies/{study}/series/{series}/instances", search(Level.INSTANCE)),
-        Route("/studies/{study}/metadata", study_metadata),
-        Route(f"{instance}/metadata", instance_metadata),
-        *(
-            Route(
-                f"{level}/{kind}",
-                lambda r, t=kind == "thumbnail": rendered.rendered(reader, r, thumbnail=t),
-            )
-            for level in (
-                "/studies/{study}",
-                "/studies/{study}/series/{series}",
-                instance,
-                f"{instance}/frames/{{frames}}",
-            )
-            for kind in ("rendered", "thumbnail")
-        ),
-        Route("/studies/{study}/bulkdata/{prefix}/{rest}", bulkdata),
-        # Alternate framesPath names (…/htj2k/1, …/htj2kThumbnail/1): after every
-        # fixed route, which Starlette tries first.
-        Route(f"{instance}/{{alternate}}/{{frames}}", alternate_frames),
-    ]
+    served = routes(context)
     middleware = [
         Middleware(AccessLog),
         Middleware(ResourcePolicy),
@@ -232,7 +148,7 @@ def create_app(
         ),
     ]
     return Starlette(
-        routes=[Mount(base_path, routes=routes)] if base_path else routes,
+        routes=[Mount(base_path, routes=served)] if base_path else served,
         middleware=middleware,
         exception_handlers={
             DicomwebArchiveError: error_response,

@@ -15,7 +15,9 @@ from starlette.responses import Response
 
 from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model.matching import InvalidQueryError
+from dicomweb_archive.model.paths import ResourcePath
 from dicomweb_archive.numerals import parse_unsigned
+from dicomweb_archive.server.context import Context
 from dicomweb_archive.store.index import Level, QidoIndex, Query
 
 #: Most rows one answer holds; a larger ``limit`` is cut to it.
@@ -113,3 +115,15 @@ def search(index: QidoIndex, level: Level, request: Request) -> Response:
         )
     headers = {"Warning": ", ".join(warnings)} if warnings else {}
     return Response(orjson.dumps(rows), media_type=DICOM_JSON, headers=headers)
+
+
+def search_for_studies(context: Context, request: Request, resource: ResourcePath) -> Response:
+    return search(context.search_index(), Level.STUDY, request)
+
+
+def search_for_series(context: Context, request: Request, resource: ResourcePath) -> Response:
+    return search(context.search_index(), Level.SERIES, request)
+
+
+def search_for_instances(context: Context, request: Request, resource: ResourcePath) -> Response:
+    return search(context.search_index(), Level.INSTANCE, request)

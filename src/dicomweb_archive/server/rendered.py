@@ -24,9 +24,11 @@ from dicomweb_archive.codec.render import JPEG, PNG, RenderOptions, render
 from dicomweb_archive.errors import ResourceNotFoundError, UnsupportedTransferSyntaxError
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.model.aggregate import instance_sort_key
-from dicomweb_archive.server import wado
+from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
+from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted
 from dicomweb_archive.server.responses import RangeResponse
+from dicomweb_archive.server.stored import stored_part
 from dicomweb_archive.store.reader import ArchiveReader
 from dicomweb_archive.types import JSONDataset, first_value
 
@@ -92,7 +94,7 @@ def _bulk(
     archive: ArchiveReader, request: Request, study: str, uri: str, media_type: str
 ) -> Response:
     stored = archive.locate(f"{paths.study_dir(study)}/{uri}")
-    _, _, payload = wado.stored_part(stored)
+    _, _, payload = stored_part(stored)
     return RangeResponse(request, payload, media_type)
 
 
@@ -117,7 +119,7 @@ def _render(
     ).hexdigest()
     cached = f"{CACHE_DIR}/{key[:2]}/{key}"
     if not archive.exists(cached):
-        _, syntax, payload = wado.stored_part(stored)
+        _, syntax, payload = stored_part(stored)
         image = ImagePixel.from_metadata(meta)
         decoded = decode_frame(payload.read(), syntax, image)
 
@@ -130,28 +132,35 @@ def _render(
     return RangeResponse(request, archive.locate(cached), options.media_type)
 
 
-def rendered(archive: ArchiveReader, request: Request, *, thumbnail: bool = False) -> Response:
-    """Any rendered or thumbnail resource, by the path parameters present."""
-    p = request.path_params
-    study = wado.uid(p["study"])
+def retrieve_rendered(context: Context, request: Request, resource: ResourcePath) -> Response:
+    """``…/rendered`` of a study, a series, an instance or frames: the path names which."""
+    return _rendered(context.reader, request, resource)
+
+
+def retrieve_thumbnail(context: Context, request: Request, resource: ResourcePath) -> Response:
+    """``…/thumbnail`` of a study, a series, an instance or frames."""
+    return _rendered(context.reader, request, resource)
+
+
+def _rendered(archive: ArchiveReader, request: Request, resource: ResourcePath) -> Response:
+    """Any rendered or thumbnail resource, by the level its path names."""
+    thumbnail = resource.suffix is Suffix.THUMBNAIL
     params = dict(request.query_params)
     options = RenderOptions.from_query(_media_type(request), params)
     if thumbnail and options.viewport is None:
         options = RenderOptions(options.media_type, options.window, THUMBNAIL_VIEWPORT, 75)
     frame = 1
-    if "instance" in p:
-        instance = (study, wado.uid(p["series"]), wado.uid(p["instance"]))
-        [meta] = _read_json(archive, paths.instance_metadata(*instance))
-        if "frames" in p:
-            frame = wado.frame_numbers(p["frames"])[0]
+    if resource.sop_instance_uid is not None:
+        study = resource.key.study_instance_uid
+        [meta] = _read_json(archive, resource.up(ResourceType.INSTANCE).metadata().file)
+        if resource.type is ResourceType.FRAMES:
+            frame = resource.frame_numbers[0]
         elif not thumbnail and (document := _document(archive, request, meta, study)):
             return document
         elif tags.PixelData in meta:
             # A multi-frame instance is represented by its middle frame.
             count = int(first_value(meta, tags.NumberOfFrames) or 1)
             frame = (count + 1) // 2 if thumbnail else 1
-    elif "series" in p:
-        meta = _middle(_read_json(archive, paths.series_metadata(study, wado.uid(p["series"]))))
     else:
-        meta = _middle(_read_json(archive, paths.study_metadata(study)))
+        meta = _middle(_read_json(archive, resource.with_suffix(Suffix.METADATA).file))
     return _render(archive, request, meta, frame, options)

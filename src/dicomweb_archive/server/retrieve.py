@@ -25,6 +25,8 @@ from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.media import DICOM, ZIP
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.model.aggregate import instance_sort_key
+from dicomweb_archive.model.paths import ResourcePath, ResourceType
+from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted, choose_instances
 from dicomweb_archive.store.reader import ArchiveReader
 from dicomweb_archive.types import JSONDataset, first_value
@@ -80,7 +82,7 @@ def _parts(archive: ArchiveReader, planned: list[Planned]) -> Iterator[bytes]:
     yield f"--{multipart.BOUNDARY}--\r\n".encode("ascii")
 
 
-def _zip(archive: ArchiveReader, planned: list[Planned], request: Request) -> Response:
+def _zip(archive: ArchiveReader, planned: list[Planned], resource: ResourcePath) -> Response:
     """A ZIP of P10 files, streamed: names by patient, study, series, instance."""
     namer = Namer()
     names: dict[str, str] = {}
@@ -88,8 +90,8 @@ def _zip(archive: ArchiveReader, planned: list[Planned], request: Request) -> Re
         for exported in plan_study(archive, study, None, namer):
             names[exported.sop_instance_uid] = exported.name
     members = (ZipMember.from_bytes(names[item.sop], item.p10(archive)) for item in planned)
-    p = request.path_params
-    filename = "_".join(safe_name(p[k]) for k in ("study", "series", "instance") if k in p)
+    uids = (resource.study_instance_uid, resource.series_instance_uid, resource.sop_instance_uid)
+    filename = "_".join(safe_name(uid) for uid in uids if uid)
     return StreamingResponse(
         zip_stream(members),
         media_type=ZIP,
@@ -97,14 +99,25 @@ def _zip(archive: ArchiveReader, planned: list[Planned], request: Request) -> Re
     )
 
 
-def retrieve(
-    archive: ArchiveReader, request: Request, metadata_path: str, *, single_instance: bool
-) -> Response:
-    """Answer a study, series or instance retrieve."""
+def retrieve_study(context: Context, request: Request, resource: ResourcePath) -> Response:
+    return _retrieve(context.reader, request, resource)
+
+
+def retrieve_series(context: Context, request: Request, resource: ResourcePath) -> Response:
+    return _retrieve(context.reader, request, resource)
+
+
+def retrieve_instance(context: Context, request: Request, resource: ResourcePath) -> Response:
+    return _retrieve(context.reader, request, resource)
+
+
+def _retrieve(archive: ArchiveReader, request: Request, resource: ResourcePath) -> Response:
+    """Answer a study, series or instance retrieve (in a worker thread)."""
+    single_instance = resource.type is ResourceType.INSTANCE
     rendition = choose_instances(accepted(request), single_instance=single_instance)
-    planned = plan(archive, metadata_path, rendition.transfer_syntax)
+    planned = plan(archive, resource.metadata().file, rendition.transfer_syntax)
     if rendition.form == "zip":
-        return _zip(archive, planned, request)
+        return _zip(archive, planned, resource)
     if rendition.form == "single":
         [item] = planned
         return Response(item.p10(archive), media_type=DICOM)

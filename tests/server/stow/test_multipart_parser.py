@@ -5,7 +5,7 @@ import os
 import pytest
 
 from dicomweb_archive.errors import MalformedMultipartError
-from dicomweb_archive.server.multipart_parser import (
+from dicomweb_archive.server.stow.multipart_parser import (
     Event,
     MultipartParser,
     PartData,

@@ -476,7 +476,7 @@ def test_an_archive_that_cannot_be_written(
     def read_only(store: object, options: object) -> None:
         raise PermissionError(13, "Read-only file system")
 
-    monkeypatch.setattr("dicomweb_archive.server.stow.ensure", read_only)
+    monkeypatch.setattr("dicomweb_archive.server.stow.service.ensure", read_only)
     body = _multipart(_testdata("CT_small.dcm"))
     response = client.post("/dicomweb/studies", content=body, headers={"Content-Type": MULTIPART})
     assert response.status_code == 503

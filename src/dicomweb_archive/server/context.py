@@ -1,0 +1,36 @@
+"""What every DICOMweb service works on: the archive, its reader and its index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.index import QidoIndex
+from dicomweb_archive.store.reader import ArchiveReader
+
+#: Largest STOW-RS request body accepted unless told otherwise.
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
+
+
+@dataclass
+class Context:
+    """The served archive, passed to each service function with the request."""
+
+    archive: Archive
+    #: Reads every study, folder or packed ZIP alike.
+    reader: ArchiveReader
+    #: STOW-RS needs ``Authorization: Bearer`` with this token when set.
+    write_token: str | None = None
+    #: STOW-RS refuses bodies beyond this size; None: no limit.
+    max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES
+    #: The QIDO-RS index, open while the application runs (its lifespan).
+    index: QidoIndex | None = None
+    #: The archive's conversion options, read from its manifest by the first
+    #: STOW-RS request and kept.
+    convert_options: ConvertOptions | None = field(default=None, repr=False)
+
+    def search_index(self) -> QidoIndex:
+        if self.index is None:
+            raise RuntimeError("the QIDO-RS index is opened by the application's lifespan")
+        return self.index

@@ -1,0 +1,253 @@
+"""WADO-RS frames: the frame path, top to bottom.
+
+``…/frames/1,2`` (or an alternate ``framesPath``: ``…/htj2k/1``) is answered in
+four steps, each a function below in the order it runs:
+
+1. :func:`retrieve_frames` runs on the event loop; a single frame whose stored
+   bytes are in the page cache is answered there (a stat and one read, cheaper
+   than a hand-off), anything else from a worker thread.
+2. :func:`_representations`: the stored representations of the frames, the
+   primary ones and the HTJ2K alternate when a transcoding recorded one.
+3. :func:`~dicomweb_archive.server.negotiation.choose_pixels` picks the one the
+   client accepts, or a decoded Explicit VR Little Endian rendition (406 when
+   none fits).
+4. The answer: the stored body untouched (ranges, ETag), its payload alone, a
+   multipart body of several frames, HTJ2K codestreams cut to a resolution, or
+   decoded frames; the last three from a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+from dataclasses import dataclass
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dicomweb_archive import uids
+from dicomweb_archive.codec import codestream
+from dicomweb_archive.codec.decode import DECODERS, ImagePixel, decode_frame, native_bytes
+from dicomweb_archive.errors import InvalidInputError, ResourceNotFoundError
+from dicomweb_archive.media import OCTET_STREAM, MediaRange
+from dicomweb_archive.model import multipart, paths, transcoded
+from dicomweb_archive.model.paths import ResourcePath, ResourceType
+from dicomweb_archive.numerals import parse_unsigned
+from dicomweb_archive.server.context import Context
+from dicomweb_archive.server.negotiation import Rendition, Stored, accepted, choose_pixels
+from dicomweb_archive.server.responses import (
+    SMALL,
+    RangeResponse,
+    ThreadedResponse,
+    entity_tag,
+    slice_tag,
+)
+from dicomweb_archive.server.stored import HEAD_SIZE, Uncached, read, stored_part
+from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.store.slices import Slice
+
+#: Alternate ``framesPath`` names that ask for a reduced image (client-contract §6).
+THUMBNAIL_PATHS = frozenset({"htj2kthumbnail", "jlsthumbnail"})
+#: Largest side of the image an alternate thumbnail path answers with.
+THUMBNAIL_SIZE = 128
+#: The end-of-codestream marker of JPEG 2000.
+EOC = b"\xff\xd9"
+
+
+async def retrieve_frames(context: Context, request: Request, resource: ResourcePath) -> Response:
+    """Frames (``…/frames/1,2``) or an alternate ``framesPath`` (``…/htj2k/1``)."""
+    reader = context.reader
+    if len(resource.frame_numbers) == 1:
+        with contextlib.suppress(Uncached):
+            return _answer(reader, request, resource, inline=True)
+    return ThreadedResponse(lambda: _answer(reader, request, resource, inline=False))
+
+
+@dataclass
+class _Frames:
+    """One stored representation of the asked frames."""
+
+    slices: list[Slice]
+    media_type: str
+    transfer_syntax: str
+    #: The first frame's whole stored body when small enough to hold.
+    body: bytes | bytearray | None
+    payload: Slice
+
+    @classmethod
+    def load(cls, slices: list[Slice], inline: bool) -> _Frames:
+        # The usual request, one frame of a few hundred kilobytes, is read once,
+        # here, instead of again while the answer is sent.
+        first = slices[0]
+        body = read(first, inline) if len(slices) == 1 and first.length <= SMALL else None
+        head = body[:HEAD_SIZE] if body else None
+        media_type, syntax, payload = stored_part(first, head, inline)
+        return cls(slices, media_type, syntax, body, payload)
+
+    def payloads(self) -> list[bytes]:
+        if self.body is not None:
+            start = self.payload.offset - self.slices[0].offset
+            return [bytes(self.body[start : start + self.payload.length])]
+        return [stored_part(s)[2].read() for s in self.slices]
+
+
+def _answer(
+    reader: ArchiveReader, request: Request, resource: ResourcePath, inline: bool
+) -> Response:
+    ranges = accepted(request)
+    reduce_to = _reduction(request, resource)
+    alternate = resource.frames_path != paths.FRAMES
+    sources = _representations(reader, resource, ranges, reduce_to is not None, inline)
+    primary = sources[-1] if alternate and len(sources) > 1 else sources[0]
+    rendition = choose_pixels(
+        ranges,
+        stored=[Stored(f.media_type, f.transfer_syntax) for f in sources],
+        decodable=primary.transfer_syntax in DECODERS,
+        single_part=len(resource.frame_numbers) == 1,
+    )
+    if not rendition.stored:
+        return ThreadedResponse(lambda: _decoded(reader, request, resource, rendition, primary))
+    chosen = sources[rendition.source]
+    if reduce_to and chosen.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES:
+        return ThreadedResponse(lambda: _reduced(request, rendition, chosen, reduce_to))
+    return _stored(request, rendition, chosen)
+
+
+def _reduction(request: Request, resource: ResourcePath) -> int | None:
+    """The largest side asked for: ``resolution=W,H``, or a thumbnail path's."""
+    text = request.query_params.get("resolution")
+    if text:
+        try:
+            sizes = [parse_unsigned(v) for v in text.split(",")[:2]]
+        except ValueError:
+            raise InvalidInputError("resolution is width,height") from None
+        if not sizes or min(sizes) < 1:
+            raise InvalidInputError("resolution is width,height")
+        return max(sizes)
+    if resource.frames_path in THUMBNAIL_PATHS:
+        return THUMBNAIL_SIZE
+    return None
+
+
+def _representations(
+    reader: ArchiveReader,
+    resource: ResourcePath,
+    ranges: list[MediaRange],
+    reduced: bool,
+    inline: bool,
+) -> list[_Frames]:
+    """The stored representations of the frames, the preferred one first.
+
+    The HTJ2K alternate is looked for only when it may be wanted: an alternate
+    path prefers it, ``frames/`` the primary frames.
+    """
+    primary = [reader.locate(resource.frame_file(n)) for n in resource.frame_numbers]
+    sources = [_Frames.load(primary, inline)]
+    alternate = resource.frames_path != paths.FRAMES
+    if alternate or reduced or _asks_for_htj2k(ranges):
+        found = _alternate(reader, resource, inline)
+        if found is not None:
+            sources.insert(0 if alternate else 1, _Frames.load(found, inline))
+    return sources
+
+
+def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
+    return any(
+        "jphc" in (r.part_type or "") + r.media_type
+        or r.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES
+        for r in ranges
+    )
+
+
+def _alternate(reader: ArchiveReader, resource: ResourcePath, inline: bool) -> list[Slice] | None:
+    """The HTJ2K alternate of the frames, when a finished transcoding recorded one."""
+    numbers = resource.frame_numbers
+    stored = reader.locate(resource.instance_file(paths.INFO))
+    info = orjson.loads(gzip.decompress(read(stored, inline)))
+    record = info.get(transcoded.RECORD) or {}
+    if record.get("mode") != transcoded.ALTERNATE:
+        return None  # none, or primary frames staged there by an unfinished run
+    if max(numbers) > int(record.get("numberOfFrames", 0)):
+        return None
+    try:
+        return [reader.locate(resource.frame_file(n, paths.HTJ2K)) for n in numbers]
+    except ResourceNotFoundError:
+        return None
+
+
+def _stored(request: Request, rendition: Rendition, chosen: _Frames) -> Response:
+    """Stored frames as they are: the whole body, its payload, or several joined."""
+    first = chosen.slices[0]
+    if rendition.multipart and len(chosen.slices) == 1:
+        # The stored body itself: identical bytes on every request, ranges work.
+        outer = multipart.response_content_type(chosen.media_type)
+        if chosen.body is not None:
+            return RangeResponse(request, chosen.body, outer, etag=slice_tag(first))
+        return RangeResponse(request, first, outer)
+    if not rendition.multipart:
+        single = multipart.content_type(chosen.media_type, chosen.transfer_syntax)
+        if chosen.body is not None:
+            [data] = chosen.payloads()
+            return RangeResponse(request, data, single, etag=slice_tag(chosen.payload))
+        return RangeResponse(request, chosen.payload, single)
+    parts = [(chosen.media_type, chosen.transfer_syntax, p) for p in chosen.payloads()]
+    return _multipart(request, parts, chosen.media_type)
+
+
+def _reduced(request: Request, rendition: Rendition, chosen: _Frames, size: int) -> Response:
+    """HTJ2K frames cut after the resolution level that fits ``size``.
+
+    The resolution levels of an RPCL codestream written one tile-part each come
+    in order, so the first tile-parts and an end-of-codestream marker are a
+    valid codestream of a smaller image: no decoding, no re-encoding.
+    """
+    cut = []
+    for data in chosen.payloads():
+        try:
+            parsed = codestream.parse(data)
+        except Exception:
+            cut.append(data)
+            continue
+        level = parsed.smallest_resolution_within(size)
+        end = parsed.resolution_prefix(level if level is not None else 0)
+        cut.append(data if end is None or end >= len(data) - 2 else data[:end] + EOC)
+    etag = entity_tag(*(s.version for s in chosen.slices), f"resolution<={size}")
+    if not rendition.multipart:
+        content_type = multipart.content_type(chosen.media_type, chosen.transfer_syntax)
+        return RangeResponse(request, cut[0], content_type, etag=etag)
+    parts = [(chosen.media_type, chosen.transfer_syntax, data) for data in cut]
+    return _multipart(request, parts, chosen.media_type, etag=etag)
+
+
+def _decoded(
+    reader: ArchiveReader,
+    request: Request,
+    resource: ResourcePath,
+    rendition: Rendition,
+    primary: _Frames,
+) -> Response:
+    """The primary frames decoded into Explicit VR Little Endian."""
+    instance = resource.up(ResourceType.INSTANCE).metadata()
+    [meta] = reader.read_json_gz(instance.file)
+    image = ImagePixel.from_metadata(dict(meta))
+    payloads = [
+        native_bytes(decode_frame(p, primary.transfer_syntax, image)) for p in primary.payloads()
+    ]
+    etag = entity_tag(*(f"{s.path}:{s.version}" for s in primary.slices), rendition.transfer_syntax)
+    if not rendition.multipart:
+        content_type = multipart.content_type(OCTET_STREAM, rendition.transfer_syntax)
+        return RangeResponse(request, payloads[0], content_type, etag=etag)
+    parts = [(OCTET_STREAM, rendition.transfer_syntax, p) for p in payloads]
+    return _multipart(request, parts, OCTET_STREAM, etag=etag)
+
+
+def _multipart(
+    request: Request, parts: list[tuple[str, str, bytes]], outer_type: str, etag: str | None = None
+) -> Response:
+    body = b"".join(
+        multipart.header(multipart.content_type(media_type, syntax)) + payload + b"\r\n"
+        for media_type, syntax, payload in parts
+    )
+    body = body[:-2] + multipart.TRAILER
+    return RangeResponse(request, body, multipart.response_content_type(outer_type), etag=etag)

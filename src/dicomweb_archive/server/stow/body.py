@@ -1,0 +1,162 @@
+"""A STOW-RS request body, read as it arrives and spooled part by part to files.
+
+Memory stays bounded however large the parts; the upload size limit is
+enforced while reading.  The body is ``multipart/related;
+type="application/dicom"`` (one P10 instance per part) or a single
+``application/dicom`` instance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from dicomweb_archive.errors import (
+    MalformedMultipartError,
+    MalformedRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from dicomweb_archive.media import DICOM, MULTIPART_RELATED, parse_media_range
+from dicomweb_archive.server.stow.multipart_parser import (
+    MultipartParser,
+    PartData,
+    PartStart,
+    check_boundary,
+)
+
+#: Spooled payload is written to disk in pieces of this size, from a thread.
+_FLUSH_BYTES = 1024 * 1024
+
+
+@dataclass
+class SpooledPart:
+    """One posted instance, spooled to ``path``."""
+
+    number: int
+    path: str
+    handle: BinaryIO | None
+    #: The part's own ``Content-Type`` header, if it has one.
+    content_type: str | None
+    size: int = 0
+    pending: bytearray | None = None
+
+    async def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.pending is None:
+            self.pending = bytearray()
+        self.pending += data
+        if len(self.pending) >= _FLUSH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.pending and self.handle is not None:
+            data, self.pending = self.pending, None
+            await anyio.to_thread.run_sync(self.handle.write, data)
+
+    async def close(self) -> None:
+        await self.flush()
+        if self.handle is not None:
+            handle, self.handle = self.handle, None
+            await anyio.to_thread.run_sync(handle.close)
+
+    def discard(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+def boundary_of(content_type: str | None) -> str | None:
+    """The boundary of a multipart body; ``None`` for a single-part instance."""
+    if not content_type:
+        raise UnsupportedMediaTypeError(
+            'a Content-Type is required: multipart/related; type="application/dicom"'
+        )
+    parsed = parse_media_range(content_type)
+    if parsed is None:
+        raise UnsupportedMediaTypeError(f"{content_type!r} is not a media type")
+    if parsed.media_type == DICOM:
+        return None
+    part_type = (parsed.part_type or DICOM).partition(";")[0].strip()
+    if parsed.media_type != MULTIPART_RELATED or part_type != DICOM:
+        what = f'{parsed.media_type}; type="{part_type}"' if parsed.params else parsed.media_type
+        raise UnsupportedMediaTypeError(
+            f"{what} is not supported; send multipart/related; "
+            'type="application/dicom" or a single application/dicom instance'
+        )
+    boundary = parsed.params.get("boundary")
+    if not boundary:
+        raise MalformedRequestError("the multipart Content-Type has no boundary")
+    try:
+        check_boundary(boundary)
+    except MalformedMultipartError as exc:
+        raise MalformedRequestError(str(exc)) from exc
+    return boundary
+
+
+def too_large(limit: int | None) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"the request body exceeds the upload limit of {limit} bytes")
+
+
+class Spool:
+    """The parts of one body, spooled into files in ``folder``."""
+
+    def __init__(self, folder: Path, max_upload_bytes: int | None) -> None:
+        self.folder = folder
+        self.max_upload_bytes = max_upload_bytes
+        self.parts: list[SpooledPart] = []
+
+    def _new_part(self, content_type: str | None) -> SpooledPart:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=self.folder, prefix="stow-")
+        part = SpooledPart(len(self.parts) + 1, path, os.fdopen(fd, "wb"), content_type)
+        self.parts.append(part)
+        return part
+
+    def discard(self) -> None:
+        for part in self.parts:
+            part.discard()
+
+    async def receive(self, request: Request, boundary: str | None) -> list[SpooledPart]:
+        """Spool the body's parts (which :meth:`discard` removes)."""
+        parser = MultipartParser(boundary) if boundary is not None else None
+        current = self._new_part(DICOM) if parser is None else None
+        received = 0
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if self.max_upload_bytes is not None and received > self.max_upload_bytes:
+                    raise too_large(self.max_upload_bytes)
+                if parser is None:
+                    assert current is not None
+                    await current.write(chunk)
+                    continue
+                for event in parser.feed(chunk):
+                    if isinstance(event, PartStart):
+                        current = self._new_part(event.headers.get("content-type"))
+                    elif isinstance(event, PartData):
+                        assert current is not None
+                        await current.write(event.data)
+                    else:
+                        assert current is not None
+                        await current.close()
+            if parser is not None:
+                parser.close()
+        except MalformedMultipartError as exc:
+            raise MalformedRequestError(f"malformed multipart body: {exc}") from exc
+        for part in self.parts:
+            await part.close()
+        if not self.parts:
+            raise MalformedRequestError("the multipart body holds no part")
+        if parser is None and self.parts[0].size == 0:
+            raise MalformedRequestError("the request body is empty")
+        return self.parts

@@ -1,0 +1,185 @@
+"""Storing the parts of a STOW-RS request, each on its own (in a worker thread).
+
+Each part goes along the converter's own path
+(:func:`~dicomweb_archive.convert.instance.store_instance`: atomic and
+idempotent), so one bad part fails alone with a FailureReason (PS3.4 Annex I).
+The touched studies' documents and the QIDO-RS index are refreshed before the
+answer, so a search right after a store finds the new instances.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pydicom
+from pydicom.uid import UID
+
+from dicomweb_archive import uids
+from dicomweb_archive.batch import failure_of
+from dicomweb_archive.convert.converter import Converter
+from dicomweb_archive.convert.instance import store_instance
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.errors import (
+    DicomwebArchiveError,
+    InvalidInputError,
+    NotAnInstanceError,
+    NotDicomError,
+    UnsupportedTransferSyntaxError,
+)
+from dicomweb_archive.media import DICOM, parse_media_range
+from dicomweb_archive.p10.reader import read_instance
+from dicomweb_archive.server.stow.body import SpooledPart
+from dicomweb_archive.store.directory import Archive
+
+logger = logging.getLogger(__name__)
+
+# FailureReason values (PS3.4 Annex I.2.2, PS3.18 Table I.2-1).
+PROCESSING_FAILURE = 0x0110
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+OUT_OF_RESOURCES = 0xA700
+#: "Data Set does not match SOP Class"; used for an instance of another study
+#: than the one the request names.
+DATASET_MISMATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
+
+
+@dataclass
+class Outcome:
+    """What became of one part."""
+
+    number: int
+    sop_class_uid: str | None = None
+    sop_instance_uid: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    failure: int | None = None
+    reason: str | None = None
+
+    def fail(self, code: int, reason: str) -> Outcome:
+        self.failure, self.reason = code, reason
+        return self
+
+
+def store_parts(
+    archive: Archive, options: ConvertOptions, parts: list[SpooledPart], study: str | None
+) -> list[Outcome]:
+    """Store every part (into ``study`` only, when the request names one)."""
+    outcomes = [_store_part(archive, options, part, study) for part in parts]
+    stored = [o for o in outcomes if o.failure is None]
+    touched = {o.study_instance_uid for o in stored if o.study_instance_uid}
+    if touched:
+        try:
+            Converter(archive.root, options).refresh(touched)
+        except (OSError, DicomwebArchiveError) as exc:
+            # The instances are in place but not yet listed: storing them again
+            # (idempotent) finishes the job.
+            logger.exception("refreshing studies %s failed", sorted(touched))
+            for outcome in stored:
+                outcome.fail(PROCESSING_FAILURE, f"the study could not be refreshed: {exc}")
+    for outcome in outcomes:
+        if outcome.failure is not None:
+            logger.warning("STOW-RS part %d failed: %s", outcome.number, outcome.reason)
+    return outcomes
+
+
+def _store_part(
+    archive: Archive, options: ConvertOptions, part: SpooledPart, study: str | None
+) -> Outcome:
+    outcome = Outcome(part.number)
+    name = f"part {part.number}"
+    if part.content_type is not None:
+        declared = parse_media_range(part.content_type)
+        if declared is None or declared.media_type != DICOM:
+            return outcome.fail(
+                CANNOT_UNDERSTAND, f"its Content-Type {part.content_type!r} is not {DICOM}"
+            )
+    if part.size == 0:
+        return outcome.fail(CANNOT_UNDERSTAND, "the part is empty")
+    transfer_syntax = None
+    try:
+        with open(part.path, "rb") as fp:
+            parsed = read_instance(fp, name)
+            transfer_syntax = parsed.transfer_syntax_uid
+            outcome.sop_class_uid = _text(parsed.dataset.get("SOPClassUID")) or _text(
+                getattr(parsed.file_meta, "MediaStorageSOPClassUID", None)
+            )
+            outcome.sop_instance_uid = parsed.sop_instance_uid
+            outcome.study_instance_uid = parsed.study_instance_uid
+            outcome.series_instance_uid = parsed.series_instance_uid
+            if study is not None and parsed.study_instance_uid != study:
+                return outcome.fail(
+                    DATASET_MISMATCH,
+                    f"the instance belongs to study {parsed.study_instance_uid}, not {study}",
+                )
+            store_instance(archive, options, parsed)
+    except Exception as exc:  # one bad part must not fail the others
+        return _failed(outcome, exc, part.path, transfer_syntax)
+    return outcome
+
+
+def _failed(outcome: Outcome, exc: Exception, path: str, transfer_syntax: str | None) -> Outcome:
+    """The part's FailureReason (PS3.4 Annex I) for the exception that stopped it."""
+    failure = failure_of(exc, f"part {outcome.number}")
+    if failure.internal:
+        logger.error("STOW-RS part %d", outcome.number, exc_info=exc)
+        return outcome.fail(PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
+    if isinstance(exc, NotAnInstanceError):
+        outcome.sop_class_uid, outcome.sop_instance_uid = _identify(path)
+        return outcome.fail(SOP_CLASS_NOT_SUPPORTED, failure.reason)
+    if isinstance(exc, UnsupportedTransferSyntaxError):
+        return outcome.fail(TRANSFER_SYNTAX_NOT_SUPPORTED, failure.reason)
+    if isinstance(exc, InvalidInputError):
+        if outcome.sop_instance_uid is None and not isinstance(exc, NotDicomError):
+            # Refused before its UIDs were read (a missing Study UID, say).
+            outcome.sop_class_uid, outcome.sop_instance_uid = _identify(path)
+        if transfer_syntax is not None and not _known_transfer_syntax(transfer_syntax):
+            return outcome.fail(
+                TRANSFER_SYNTAX_NOT_SUPPORTED,
+                f"transfer syntax {transfer_syntax} is not supported: {failure.reason}",
+            )
+        return outcome.fail(CANNOT_UNDERSTAND, failure.reason)
+    if isinstance(exc, OSError):
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        return outcome.fail(
+            OUT_OF_RESOURCES if full else PROCESSING_FAILURE, f"cannot store: {failure.reason}"
+        )
+    return outcome.fail(PROCESSING_FAILURE, failure.reason)
+
+
+def _known_transfer_syntax(uid: str) -> bool:
+    return (
+        uid in uids.NATIVE_TRANSFER_SYNTAXES
+        or uid in uids.VIDEO_TRANSFER_SYNTAXES
+        or uids.frame_media_type(uid) != "application/octet-stream"
+        or UID(uid).is_transfer_syntax
+    )
+
+
+def _text(value: Any) -> str | None:
+    """A UID-valued attribute as text, if it holds a valid UID."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    text = str(value).strip("\x00 ") if value is not None else ""
+    return text if uids.is_valid_uid(text) else None
+
+
+def _identify(path: str) -> tuple[str | None, str | None]:
+    """The SOP Class and Instance UIDs of an instance the converter refused, if legible."""
+    try:
+        ds = pydicom.dcmread(
+            path,
+            stop_before_pixels=True,
+            force=True,
+            specific_tags=["SOPClassUID", "SOPInstanceUID"],
+        )
+    except Exception:  # best effort only: the failure itself is already known
+        return None, None
+    meta = getattr(ds, "file_meta", None) or {}
+    return (
+        _text(ds.get("SOPClassUID")) or _text(getattr(meta, "MediaStorageSOPClassUID", None)),
+        _text(ds.get("SOPInstanceUID")) or _text(getattr(meta, "MediaStorageSOPInstanceUID", None)),
+    )

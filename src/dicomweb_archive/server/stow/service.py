@@ -1,0 +1,93 @@
+"""STOW-RS: store instances posted to ``/studies`` or ``/studies/{study}``, top to bottom.
+
+A request that cannot be read at all gets 400, 401, 413, 415 or 503 with a
+JSON error and stores nothing; otherwise each part is stored on its own and the
+answer lists what became of each (see :mod:`.response`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+import anyio.to_thread
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.errors import (
+    ArchiveUnavailableError,
+    MalformedRequestError,
+    UnauthorizedError,
+)
+from dicomweb_archive.model import paths
+from dicomweb_archive.model.paths import ResourcePath
+from dicomweb_archive.numerals import parse_unsigned
+from dicomweb_archive.server.context import Context
+from dicomweb_archive.server.stow.body import Spool, boundary_of, too_large
+from dicomweb_archive.server.stow.parts import store_parts
+from dicomweb_archive.server.stow.response import store_response
+from dicomweb_archive.store.manifest import ensure, read_options
+
+logger = logging.getLogger(__name__)
+
+
+async def store_instances(context: Context, request: Request, resource: ResourcePath) -> Response:
+    """``POST /studies`` and ``POST /studies/{study}``."""
+    _authorize(context, request)
+    study = resource.study_instance_uid
+    boundary = boundary_of(request.headers.get("content-type"))
+    _check_length(context, request)
+    spool = Spool(context.archive.path(f"{paths.WORK_DIR}/tmp"), context.max_upload_bytes)
+    try:
+        options = await anyio.to_thread.run_sync(_convert_options, context)
+        parts = await spool.receive(request, boundary)
+        outcomes = await anyio.to_thread.run_sync(
+            store_parts, context.archive, options, parts, study
+        )
+    except OSError as exc:  # preparing the archive or spooling the body
+        raise ArchiveUnavailableError(f"the archive cannot be written: {exc}") from exc
+    except ClientDisconnect:
+        # Nothing was stored and nobody is left to answer.
+        logger.info("STOW-RS: the client went away before the body was complete")
+        return Response(status_code=400)
+    finally:
+        spool.discard()
+    return store_response(request, study, outcomes)
+
+
+def _authorize(context: Context, request: Request) -> None:
+    if context.write_token is None:
+        return
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise UnauthorizedError(
+            "storing instances needs a bearer token", challenge='Bearer realm="dicomweb"'
+        )
+    given = credentials.strip().encode("utf-8", "replace")
+    if not hmac.compare_digest(given, context.write_token.encode("utf-8")):
+        raise UnauthorizedError(
+            "the bearer token is not valid",
+            challenge='Bearer realm="dicomweb", error="invalid_token"',
+        )
+
+
+def _check_length(context: Context, request: Request) -> None:
+    length = request.headers.get("content-length")
+    if length is None or context.max_upload_bytes is None:
+        return
+    try:
+        declared = parse_unsigned(length)
+    except ValueError as exc:
+        raise MalformedRequestError(f"Content-Length {length!r} is not a number") from exc
+    if declared > context.max_upload_bytes:
+        raise too_large(context.max_upload_bytes)
+
+
+def _convert_options(context: Context) -> ConvertOptions:
+    """The archive's own conversion options, checked against its manifest once."""
+    if context.convert_options is None:
+        stored = read_options(context.archive)
+        ensure(context.archive, stored)
+        context.convert_options = ConvertOptions.for_archive(stored, workers=1)
+    return context.convert_options

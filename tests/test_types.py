@@ -30,6 +30,13 @@ def test_first_value_of_a_missing_element() -> None:
     assert first_value({}, tags.PatientID) is None
 
 
+def test_first_value_default() -> None:
+    assert first_value({}, tags.Rows, 1) == 1
+    assert first_value({tags.Rows: {"vr": "US", "Value": []}}, tags.Rows, 1) == 1
+    assert first_value({tags.Rows: {"vr": "US", "Value": "512"}}, tags.Rows, 1) == 1
+    assert first_value({tags.Rows: {"vr": "US", "Value": [0]}}, tags.Rows, 1) == 0
+
+
 @pytest.mark.parametrize(
     ("element", "expected"),
     [

@@ -46,7 +46,9 @@ def run(folder: Path) -> int:
 
     inputs = folder / "input"
     archive = folder / "archive"
-    shutil.rmtree(folder, ignore_errors=True)
+    # Only what an earlier run made goes: FOLDER may hold anything else.
+    shutil.rmtree(inputs, ignore_errors=True)
+    shutil.rmtree(archive, ignore_errors=True)
     print(f"generating a synthetic 120-slice CT study in {inputs / 'ct'}")
     write_ct_series(inputs / "ct", slices=120)
     for name in BUNDLED:

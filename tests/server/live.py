@@ -7,18 +7,20 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 
 @contextlib.contextmanager
-def live_server(app: Starlette, base_path: str = "/dicomweb") -> Iterator[str]:
-    """Serve ``app`` in a thread; yields the service root URL."""
+def live_server(app: Starlette, base_path: str = "/dicomweb", **options: Any) -> Iterator[str]:
+    """Serve ``app`` in a thread (``options`` for uvicorn); yields the service root URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -9,6 +9,10 @@ from typing import Any
 import click
 import orjson
 
+#: Connections (and requests in progress) beyond which uvicorn answers 503.
+MAX_CONNECTIONS = 1000
+#: Seconds an idle keep-alive connection stays open.
+KEEP_ALIVE_TIMEOUT = 5
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -81,6 +85,7 @@ def serve(
         import uvicorn
 
         from dicomweb_archive.server.app import OPTIONS_VARIABLE, create_app, open_index
+        from dicomweb_archive.server.connection import BoundedHttpToolsProtocol
         from dicomweb_archive.server.middleware import enable_access_log
         from dicomweb_archive.store.directory import Archive
     except ImportError as exc:
@@ -102,11 +107,17 @@ def serve(
         # Built once here, not by every worker at once.
         open_index(Archive(archive)).close()
     click.echo(f"serving {archive} at http://{host}:{port}{base_path}", err=True)
+    # Bounds on what one client may hold (server/connection.py adds the head's).
+    limits: dict[str, Any] = {
+        "http": BoundedHttpToolsProtocol,
+        "limit_concurrency": MAX_CONNECTIONS,
+        "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
+    }
     # Our access log replaces uvicorn's, which lacks sizes and durations.
     if workers == 1:
         if access_log:
             enable_access_log()
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **limits)
         return
     # Worker processes import the application: its arguments go by the environment
     # (the write token too, which stays out of the command line).
@@ -119,4 +130,5 @@ def serve(
         port=port,
         log_level="info",
         access_log=False,
+        **limits,
     )

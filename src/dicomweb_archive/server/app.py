@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Router
 
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
@@ -147,8 +147,11 @@ def create_app(
             max_age=86400,
         ),
     ]
-    return Starlette(
-        routes=[Mount(base_path, routes=served)] if base_path else served,
+    # No redirect for a trailing slash or a %2F: Starlette builds its Location
+    # from the Host header, which the client chooses (an open redirect's shape).
+    router = Router(served, redirect_slashes=False)
+    app = Starlette(
+        routes=[Mount(base_path, app=router)] if base_path else router.routes,
         middleware=middleware,
         exception_handlers={
             DicomwebArchiveError: error_response,
@@ -157,3 +160,5 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False
+    return app

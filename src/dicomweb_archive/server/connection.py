@@ -1,0 +1,141 @@
+"""The HTTP/1.1 connection ``dwa serve`` runs: uvicorn's httptools protocol, bounded.
+
+uvicorn (0.5x) with httptools has no limit on the size of a request head and
+no deadline for it: a client could send a 16 MB ``Accept`` header, which the
+parser gathers piece by piece on the event loop while every other client
+waits, or open connections and send nothing, or half a request, and keep them
+forever.  (``h11_max_incomplete_event_size`` only applies to the h11 parser.)
+This protocol adds three bounds:
+
+- a request head (request line and headers) larger than :data:`MAX_HEAD_BYTES`
+  is answered 431 and the connection closed, before the parser sees the excess;
+- a head not complete :data:`HEAD_TIMEOUT` seconds after the connection opened
+  or the request began is answered 408 and the connection closed;
+- a request body that receives nothing for :data:`BODY_IDLE_TIMEOUT` seconds
+  (while the application is ready for more) has its connection closed, which
+  the application sees as a client that went away.
+
+Idle keep-alive connections are closed by uvicorn's own ``timeout_keep_alive``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: Largest request line plus headers, in bytes (nginx allows 4 lines of 8 KiB).
+MAX_HEAD_BYTES: Final = 64 * 1024
+#: Seconds a client has to send a whole request head.
+HEAD_TIMEOUT: Final = 10.0
+#: Seconds a request body may go without receiving anything.
+BODY_IDLE_TIMEOUT: Final = 30.0
+
+_REASONS: Final = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_ERRORS: Final = {408: "RequestTimeout", 431: "RequestHeaderFieldsTooLarge"}
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bounded head size and head and body deadlines."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+
+    # -- the connection ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer = self._start_timer(HEAD_TIMEOUT, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_timer = self._stop_timer(self._head_timer)
+        self._body_timer = self._stop_timer(self._body_timer)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head and not self._head_fits(data):
+            self._refuse(431, f"the request head exceeds {MAX_HEAD_BYTES} bytes")
+            return
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
+        super().data_received(data)
+        if self._in_head:
+            self._head_bytes += len(data)
+            self._head_tail = (self._head_tail + data)[-3:]
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Whether the head still fits, or ends within the bytes it may still have."""
+        room = MAX_HEAD_BYTES - self._head_bytes
+        if len(data) <= room:
+            return True
+        window = self._head_tail + data[: max(room, 0)]
+        return b"\r\n\r\n" in window or b"\n\n" in window
+
+    # -- parser callbacks -------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+        if self._head_timer is None:
+            self._head_timer = self._start_timer(HEAD_TIMEOUT, self._head_timed_out)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_timer = self._stop_timer(self._head_timer)
+        self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._body_timer = self._stop_timer(self._body_timer)
+        super().on_message_complete()
+
+    # -- deadlines --------------------------------------------------------------
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head stalled behind a response still being sent.
+            self.transport.close()
+        else:
+            self._refuse(408, f"the request head did not arrive within {HEAD_TIMEOUT:g} s")
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # the application is not reading: not the client's delay
+            self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
+            return
+        self.transport.close()
+
+    def _start_timer(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return self.loop.call_later(delay, callback)
+
+    @staticmethod
+    def _stop_timer(timer: asyncio.TimerHandle | None) -> None:
+        if timer is not None:
+            timer.cancel()
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answer ``status`` with the server's JSON error body, then close."""
+        if self.transport.is_closing():
+            return
+        body = orjson.dumps({"status": status, "error": _ERRORS[status], "detail": detail})
+        head = (
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n"
+            % (status, _REASONS[status], len(body))
+        )
+        self.transport.write(head + body)
+        self.transport.close()

@@ -1,0 +1,157 @@
+"""The connection's bounds, with real sockets against a live ``dwa serve``."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.server import connection
+from dicomweb_archive.server.app import create_app
+from dicomweb_archive.server.connection import HEAD_TIMEOUT, BoundedHttpToolsProtocol
+from tests.server.live import live_server
+
+HEAD = b"GET /dicomweb/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("connection") / "archive"
+    assert (
+        Converter(root, ConvertOptions(workers=1)).convert([get_testdata_file("CT_small.dcm")]).ok
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """``dwa serve`` in its own process, as users run it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
+    command += ["--port", str(port), "--no-access-log"]
+    log = tmp_path_factory.mktemp("log") / "stderr.log"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(command, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/dicomweb/studies")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
+            yield "127.0.0.1", port
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _answer(sock: socket.socket, timeout: float) -> tuple[bytes, float]:
+    """What the server sends until it closes the connection, and when it closed it."""
+    started = time.monotonic()
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received, time.monotonic() - started
+
+
+def _served_quickly(address: tuple[str, int]) -> None:
+    started = time.monotonic()
+    response = httpx.get(f"http://{address[0]}:{address[1]}/dicomweb/studies", timeout=5)
+    assert response.status_code == 200
+    assert time.monotonic() - started < 1
+
+
+def test_a_huge_head_is_refused_at_once(served: tuple[str, int]) -> None:
+    for name in (b"Accept", b"X-Filler"):
+        with socket.create_connection(served) as sock:
+            started = time.monotonic()
+            # Refused before the client finished sending: the pipe may break.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(HEAD + name + b": " + b"a" * 2**20 + b"\r\n\r\n")
+            answer, _ = _answer(sock, timeout=5)
+            assert time.monotonic() - started < 2
+            # The answer may be lost to a reset when the client is still sending.
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
+        _served_quickly(served)
+    # A large head within the limit is served.
+    response = httpx.get(
+        f"http://{served[0]}:{served[1]}/dicomweb/studies",
+        headers={"X-Filler": "a" * 32_000},
+    )
+    assert response.status_code == 200
+
+
+def test_idle_and_slow_clients_are_closed(served: tuple[str, int]) -> None:
+    idle = socket.create_connection(served)
+    half = socket.create_connection(served)
+    half.sendall(HEAD)
+    dripping = socket.create_connection(served)
+    stop = threading.Event()
+
+    def drip() -> None:
+        # One byte a second: data that keeps arriving does not extend the deadline.
+        for byte in b"X-Slow: " + b"a" * 100:
+            if stop.wait(1):
+                return
+            try:
+                dripping.send(bytes([byte]))
+            except OSError:
+                return
+
+    dripping.sendall(HEAD)
+    thread = threading.Thread(target=drip)
+    thread.start()
+    try:
+        _served_quickly(served)  # others are served meanwhile
+        for sock in (idle, half, dripping):
+            answer, waited = _answer(sock, timeout=HEAD_TIMEOUT + 5)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert b'"status":408' in answer
+            assert waited < HEAD_TIMEOUT + 3
+        _served_quickly(served)
+    finally:
+        stop.set()
+        thread.join()
+        for sock in (idle, half, dripping):
+            sock.close()
+
+
+def test_a_stalled_body_is_closed(archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "BODY_IDLE_TIMEOUT", 0.5)
+    app = create_app(archive)
+    with live_server(app, http=BoundedHttpToolsProtocol) as url:
+        port = int(url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                b"POST /dicomweb/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/dicom\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10
+            )
+            _, waited = _answer(sock, timeout=10)
+            assert waited < 3
+        assert httpx.get(f"{url}/studies").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/dicomweb/studies/", "/dicomweb/studies%2F", "/dicomweb/"])
+def test_no_redirect_is_built_from_the_host_header(served: tuple[str, int], path: str) -> None:
+    response = httpx.get(f"http://{served[0]}:{served[1]}{path}", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert response.json()["status"] == 404

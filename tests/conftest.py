@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +107,28 @@ def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
             path = Path(folder, name)
             out[str(path.relative_to(root))] = (path.stat().st_mtime_ns, path.read_bytes())
     return out
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
+    """Mount tiny tmpfs file systems (needs root), to meet a real ENOSPC."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: int) -> Path:
+        target = tmp_path / f"fs{len(mounted)}"
+        target.mkdir()
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode:
+            pytest.skip(f"cannot mount a tmpfs: {proc.stderr.decode().strip()}")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in mounted:
+        subprocess.run(["umount", "-l", str(target)], check=False)

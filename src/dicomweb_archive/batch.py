@@ -8,6 +8,7 @@ bad item stops nothing, and :class:`Summary` counts the outcomes.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 from collections import Counter
@@ -78,9 +79,14 @@ def failure_of(exc: Exception, name: str = "") -> Failure:
     if isinstance(exc, DicomwebArchiveError):
         return Failure(_without_name(exc, name))
     if isinstance(exc, OSError):
-        what = exc.strerror or str(exc)
+        what = (exc.strerror or str(exc)).lower()
+        if exc.errno in _WRITE_ERRNOS:  # only writing (the archive, a spool) gives these
+            return Failure(f"cannot write: {what}")
         return Failure(f"{what}: {exc.filename}" if exc.filename else what)
     return Failure(f"internal error: {type(exc).__name__}: {exc}", internal=True)
+
+
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 def _without_name(exc: Exception, name: str) -> str:

@@ -94,9 +94,7 @@ def progressive_viewer(
 ) -> Iterator[Viewer]:
     prefix = tmp_path_factory.mktemp("viewer-progressive")
     extensions = {PROGRESSIVE_EXTENSION_URL: PROGRESSIVE_EXTENSION}
-    with serve_viewer(
-        prefix, ohif_dist, dwa_serve_htj2k, PROGRESSIVE_SOURCE, extensions
-    ) as viewer:
+    with serve_viewer(prefix, ohif_dist, dwa_serve_htj2k, PROGRESSIVE_SOURCE, extensions) as viewer:
         yield viewer
 
 
@@ -211,9 +209,7 @@ def test_stack_shows_a_lossy_image_then_the_final_one(
     # The first request for that image's pixels was this range (no whole
     # frame fetched before it, nor /frames/ for it).
     frame_url = first["imageId"].removeprefix("wadors:")
-    for_image = [
-        e for e in traffic.exchanges.values() if e.request.url in (url, frame_url)
-    ]
+    for_image = [e for e in traffic.exchanges.values() if e.request.url in (url, frame_url)]
     assert for_image[0] is head, [e.request.url for e in for_image]
 
     # The HTJ2K decoder (WebAssembly) was loaded before any HTJ2K byte was

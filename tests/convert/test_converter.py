@@ -134,14 +134,14 @@ def test_inputs_folder_zip_and_stdin(tmp_path: Path) -> None:
         capture_output=True,
         check=False,
     )
-    assert proc.returncode == 1, proc.stderr  # notes.txt is not DICOM
+    assert proc.returncode == 0, proc.stderr  # notes.txt in the ZIP is not DICOM: skipped
     import orjson
 
     summary = orjson.loads(proc.stdout)
     assert summary["converted"] == 3
-    assert summary["failed"] == 1
-    assert summary["failures"][0]["input"].endswith("bundle.zip:notes.txt")
-    assert b"failed: " in proc.stderr and b"notes.txt" in proc.stderr
+    assert summary["failed"] == 0 and summary["skipped"] == 1
+    assert summary["skippedInputs"][0]["input"] == f"{bundle}:notes.txt"
+    assert b"skipped: " in proc.stderr and b"notes.txt" in proc.stderr
     [row] = read_json_gz(archive / paths.STUDIES_INDEX)
     assert row["00201208"]["Value"] == [3]
     assert not [p for p in (archive / ".dwa" / "tmp").iterdir()]

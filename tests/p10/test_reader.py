@@ -147,16 +147,21 @@ def test_deferred_values_past_the_end_of_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"", "empty file"),
         (b"Name,Value\n" * 20, "not a DICOM file (no 'DICM' prefix and no dataset)"),
         (b"\x00" * 200, "not a DICOM file"),
     ],
-    ids=["empty", "text", "zeros"],
+    ids=["text", "zeros"],
 )
 def test_what_is_not_dicom(data: bytes, reason: str) -> None:
     with pytest.raises(NotDicomError) as raised:
         _read(data, "notes.txt")
     assert str(raised.value).startswith(f"notes.txt: {reason}")
+
+
+def test_an_empty_file_is_truncated() -> None:
+    # Not "not DICOM": in a folder, that would be skipped; an empty file is a failure.
+    with pytest.raises(TruncatedDicomError, match=r"^empty\.dcm: empty file$"):
+        _read(b"", "empty.dcm")
 
 
 def test_a_bare_dataset_that_is_no_instance() -> None:
@@ -165,7 +170,10 @@ def test_a_bare_dataset_that_is_no_instance() -> None:
     ds.PatientID = "1"
     out = io.BytesIO()
     ds.save_as(out, implicit_vr=False, little_endian=True)
-    with pytest.raises(NotDicomError, match=r"^bare\.dcm: not a DICOM file .*no SOP Instance UID"):
+    # It parses as a dataset: a failure, not a file to skip as "not DICOM".
+    with pytest.raises(
+        InvalidUIDError, match=r"^bare\.dcm: no 'DICM' prefix, .*no SOP Instance UID"
+    ):
         _read(out.getvalue(), "bare.dcm")
 
 

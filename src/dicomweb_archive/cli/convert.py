@@ -8,6 +8,7 @@ import click
 import orjson
 from rich.console import Console
 
+from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
 from dicomweb_archive.convert.converter import ConversionResult, Converter
@@ -30,16 +31,21 @@ def _print_summary(console: Console, result: ConversionResult, archive: str) -> 
         highlight=False,
     )
     for o in result.skipped:
-        console.print(f"skipped: {o.name}: {o.reason}", highlight=False, markup=False)
+        console.print(f"skipped: {_line(o)}", highlight=False, markup=False)
     for o in result.updated:
         console.print(
-            f"replaced: {o.name}: instance {o.sop_instance_uid} was in the archive "
+            f"replaced: {printable(o.name)}: instance {o.sop_instance_uid} was in the archive "
             "with different content",
             highlight=False,
             markup=False,
         )
     for conflict in result.conflicts:
-        console.print(f"conflict: {conflict.message()}", highlight=False, markup=False)
+        console.print(f"conflict: {printable(conflict.message())}", highlight=False, markup=False)
+
+
+def _line(outcome: InstanceOutcome) -> str:
+    """``name: reason`` on one line, whatever characters the name holds."""
+    return f"{printable(outcome.name)}: {printable(outcome.reason or '')}"
 
 
 @click.command()
@@ -126,7 +132,7 @@ def convert(
                     )
                 )
             failed = outcome.status == "failed"
-            bar.advance(f"{outcome.name}: {outcome.reason}" if failed else None)
+            bar.advance(_line(outcome) if failed else None)
 
         result = Converter(archive, options).convert(
             inputs, on_total=bar.set_total, on_outcome=on_outcome

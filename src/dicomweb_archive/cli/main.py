@@ -12,6 +12,7 @@ from dicomweb_archive.cli.convert import convert
 from dicomweb_archive.cli.export import export
 from dicomweb_archive.cli.index import index
 from dicomweb_archive.cli.pack import pack, unpack
+from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.serve import serve
 from dicomweb_archive.cli.transcode import transcode
 from dicomweb_archive.errors import DicomwebArchiveError
@@ -31,7 +32,7 @@ class CommandGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DicomwebArchiveError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
 
 

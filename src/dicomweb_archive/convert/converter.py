@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from dicomweb_archive.batch import Summary, failure_of, run_tasks
-from dicomweb_archive.convert.inputs import InputRef, UnreadableInput, expand
-from dicomweb_archive.convert.instance import InstanceOutcome, store_instance
+from dicomweb_archive.convert.inputs import InputRef, Spool, UnreadableInput, expand, os_reason
+from dicomweb_archive.convert.instance import InstanceOutcome, Status, store_instance
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.convert.studies import update_studies_index, update_study
+from dicomweb_archive.errors import ArchiveError, NotDicomError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.p10.reader import read_instance
@@ -81,9 +82,9 @@ def convert_input(root: str, options: ConvertOptions, ref: InputRef) -> Instance
             return store_instance(Archive(root), options, read_instance(fp, ref.name))
     except Exception as exc:  # one bad input must not stop the others
         failure = failure_of(exc, ref.name)
-        return InstanceOutcome(
-            ref.name, "skipped" if failure.refused else "failed", reason=failure.reason
-        )
+        # Found in a folder or ZIP file beside the DICOM files (a README): skipped.
+        refused = failure.refused or (ref.contained and isinstance(exc, NotDicomError))
+        return InstanceOutcome(ref.name, "skipped" if refused else "failed", reason=failure.reason)
 
 
 class Converter:
@@ -106,36 +107,46 @@ class Converter:
     ) -> ConversionResult:
         """Convert every input; never raises for a bad input, see the result."""
         started = time.perf_counter()
-        ensure(self.archive, self.options.archive_options())
         result = ConversionResult()
-        spool = str(self.archive.path(".dwa/tmp"))
+        try:
+            ensure(self.archive, self.options.archive_options())
+            with Spool(str(self.archive.path(".dwa/tmp"))) as spool:
+                touched = self._convert_inputs(list(inputs), spool, result, on_total, on_outcome)
+            result.conflicts, result.studies = self.refresh(touched)
+        except OSError as exc:
+            raise ArchiveError(f"cannot write the archive {self.root}: {os_reason(exc)}") from exc
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _convert_inputs(
+        self,
+        inputs: list[str],
+        spool: Spool,
+        result: ConversionResult,
+        on_total: OnTotal | None,
+        on_outcome: OnOutcome | None,
+    ) -> set[str]:
         refs: list[InputRef] = []
-        for item in expand(list(inputs), spool):
+        for item in expand(inputs, spool):
             if isinstance(item, UnreadableInput):
-                outcome = InstanceOutcome(item.name, "failed", reason=item.reason)
+                status: Status = "skipped" if item.skipped else "failed"
+                outcome = InstanceOutcome(item.name, status, reason=item.reason)
                 result.add(outcome)
                 if on_outcome:
                     on_outcome(outcome)
             else:
                 refs.append(item)
         if on_total:
-            on_total(len(refs) + result.counts["failed"])
+            on_total(len(refs) + len(result.failures) + len(result.skipped))
         touched: set[str] = set()
-        try:
-            task = functools.partial(convert_input, self.root, self.options)
-            for outcome in run_tasks(task, refs, self.options.worker_count()):
-                result.add(outcome)
-                if outcome.study_instance_uid and outcome.status != "failed":
-                    touched.add(outcome.study_instance_uid)
-                if on_outcome:
-                    on_outcome(outcome)
-        finally:
-            for ref in refs:
-                if ref.member is None and ref.path.startswith(spool + os.sep):
-                    os.unlink(ref.path)
-        result.conflicts, result.studies = self.refresh(touched)
-        result.seconds = time.perf_counter() - started
-        return result
+        task = functools.partial(convert_input, self.root, self.options)
+        for outcome in run_tasks(task, refs, self.options.worker_count()):
+            result.add(outcome)
+            if outcome.study_instance_uid and outcome.status != "failed":
+                touched.add(outcome.study_instance_uid)
+            if on_outcome:
+                on_outcome(outcome)
+        return touched
 
     def refresh(self, studies: Iterable[str]) -> tuple[list[Conflict], list[str]]:
         """Rewrite the derived documents of ``studies`` and the studies index."""

@@ -1,11 +1,18 @@
-"""Inputs of a conversion: files, folders (recursive), ZIP files and stdin."""
+"""Inputs of a conversion: files, folders (recursive), ZIP files and stdin.
+
+A file or folder named on the command line must be readable; what a folder or a
+ZIP file holds besides DICOM (a README, ``.DS_Store``, a FIFO) is skipped with a
+reason, but a damaged DICOM file in it still fails.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import zipfile
@@ -14,11 +21,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from dicomweb_archive.errors import MalformedDicomError
+from dicomweb_archive.errors import InvalidInputError, MalformedDicomError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Inputs smaller than this are read into memory, larger ones spooled to disk.
 _SPOOL_MAX = 64 * 1024 * 1024
+STDIN = "-"
 
 
 @dataclass(frozen=True)
@@ -28,16 +36,21 @@ class InputRef:
     path: str
     #: A member of the ZIP file at ``path``.
     member: str | None = None
+    #: Found in a folder or ZIP file rather than named: skipped when plainly not DICOM.
+    contained: bool = False
+    #: The name the user knows ``path`` by (``-`` for stdin spooled to ``path``).
+    given: str | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.path}:{self.member}" if self.member else self.path
+        path = self.given or unicode_name(self.path)
+        return f"{path}:{self.member}" if self.member else path
 
     @contextlib.contextmanager
     def open(self) -> Iterator[BinaryIO]:
         """A seekable binary file holding the input (gzip-compressed files inflated)."""
         if self.member is None:
-            with open(self.path, "rb") as handle:
+            with _open_regular(self.path) as handle:
                 if handle.read(2) != _GZIP_MAGIC:
                     handle.seek(0)
                     yield handle
@@ -49,19 +62,179 @@ class InputRef:
                 ):
                     try:
                         shutil.copyfileobj(src, spool, 1024 * 1024)
-                    except (OSError, EOFError, zlib.error) as exc:
+                    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                         raise MalformedDicomError(f"{self.name}: bad gzip data: {exc}") from exc
                     spool.seek(0)
                     yield spool  # type: ignore[misc]
             return
         with (
             zipfile.ZipFile(self.path) as archive,
-            archive.open(self.member) as src,
             tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool,
         ):
-            shutil.copyfileobj(src, spool, 1024 * 1024)
+            try:
+                with archive.open(self.member) as src:
+                    shutil.copyfileobj(src, spool, 1024 * 1024)
+            except zipfile.BadZipFile as exc:
+                what = "bad CRC-32" if "CRC" in str(exc) else str(exc)
+                raise MalformedDicomError(f"{self.name}: damaged ZIP member: {what}") from exc
+            except (EOFError, zlib.error, NotImplementedError) as exc:
+                raise MalformedDicomError(f"{self.name}: damaged ZIP member: {exc}") from exc
+            except RuntimeError as exc:  # zipfile's "File ... is encrypted, password required"
+                raise MalformedDicomError(f"{self.name}: encrypted ZIP member") from exc
             spool.seek(0)
             yield spool  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def _open_regular(path: str) -> Iterator[BinaryIO]:
+    # O_NONBLOCK: a FIFO put in place of the file after the folder was read
+    # must not block the worker on open.
+    with open(path, "rb", opener=_open_nonblocking) as handle:
+        kind = _kind(os.fstat(handle.fileno()).st_mode)
+        if kind != "file":
+            raise InvalidInputError(f"{path}: not a regular file ({kind})")
+        os.set_blocking(handle.fileno(), True)
+        yield handle
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+@dataclass(frozen=True)
+class UnreadableInput:
+    """An input that cannot be read at all, or that is skipped (``skipped``) with a reason."""
+
+    path: str
+    reason: str
+    skipped: bool = False
+
+    @property
+    def name(self) -> str:
+        return unicode_name(self.path)
+
+
+def unicode_name(path: str) -> str:
+    """``path`` with the bytes of a name that is not UTF-8 written as ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong, in words, without Python's notation or the file name."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISREG, "file"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+class Spool:
+    """Files holding stdin while it is converted; all removed on exit, also on failure."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.paths: list[str] = []
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for path in self.paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def stdin(self) -> str:
+        """Copy stdin into a new file; raises OSError (the file is removed on exit)."""
+        os.makedirs(self.folder, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=self.folder, prefix="stdin-")
+        self.paths.append(path)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1024 * 1024)
+        return path
+
+
+def expand(inputs: list[str], spool: Spool) -> Iterator[InputRef | UnreadableInput]:
+    """Every input file, in a stable order; unreadable and skipped ones come as errors.
+
+    ``-`` reads stdin into a file of ``spool`` first (it may be a ZIP).
+    """
+    for given in inputs:
+        if given == STDIN:
+            try:
+                path = spool.stdin()
+            except OSError as exc:
+                yield UnreadableInput(STDIN, f"cannot read stdin into a file: {os_reason(exc)}")
+                continue
+            yield from _expand_file(path, contained=False, given=STDIN)
+            continue
+        try:
+            mode = os.stat(given).st_mode
+        except OSError as exc:
+            yield UnreadableInput(given, _missing_reason(given, exc))
+            continue
+        kind = _kind(mode)
+        if kind == "folder":
+            yield from _walk(given, [_identity(given)], set())
+        elif kind == "file":
+            yield from _expand_file(given, contained=False)
+        else:
+            yield UnreadableInput(given, f"not a regular file or folder ({kind})")
+
+
+def _missing_reason(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "broken symbolic link" if os.path.islink(path) else "no such file or folder"
+    return os_reason(exc)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _walk(
+    folder: str, ancestors: list[tuple[int, int]], seen: set[tuple[int, int]]
+) -> Iterator[InputRef | UnreadableInput]:
+    """A folder's files in name order, following symbolic links without looping."""
+    seen.add(ancestors[-1])
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError as exc:
+        yield UnreadableInput(folder, f"cannot read folder: {os_reason(exc)}")
+        return
+    for entry in entries:
+        try:
+            st = os.stat(entry.path)
+        except OSError as exc:
+            yield UnreadableInput(entry.path, _missing_reason(entry.path, exc))
+            continue
+        kind = _kind(st.st_mode)
+        if kind == "folder":
+            identity = (st.st_dev, st.st_ino)
+            if identity in ancestors:
+                yield UnreadableInput(entry.path, "symbolic link loop", skipped=True)
+            elif identity in seen:
+                yield UnreadableInput(entry.path, "folder already read", skipped=True)
+            else:
+                yield from _walk(entry.path, [*ancestors, identity], seen)
+        elif kind == "file":
+            yield from _expand_file(entry.path, contained=True)
+        else:
+            yield UnreadableInput(entry.path, f"not a regular file ({kind})", skipped=True)
 
 
 def _is_zip(path: str) -> bool:
@@ -75,50 +248,19 @@ def _is_zip(path: str) -> bool:
     return head[:4] == b"PK\x03\x04" and head[128:132] != b"DICM"
 
 
-def _zip_members(path: str) -> Iterator[InputRef]:
-    with zipfile.ZipFile(path) as archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            if not info.is_dir():
-                yield InputRef(path, info.filename)
-
-
-@dataclass(frozen=True)
-class UnreadableInput:
-    """An input named on the command line that cannot be read at all."""
-
-    name: str
-    reason: str
-
-
-def expand(inputs: list[str], spool_dir: str) -> Iterator[InputRef | UnreadableInput]:
-    """Every input file, in a stable order; unreadable names come as errors.
-
-    ``-`` reads stdin into a file in ``spool_dir`` first (it may be a ZIP).
-    """
-    for given in inputs:
-        if given == "-":
-            fd, path = tempfile.mkstemp(dir=spool_dir, prefix="stdin-")
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(sys.stdin.buffer, out, 1024 * 1024)
-            yield from _expand_file(path)
-        elif os.path.isdir(given):
-            for folder, dirs, files in os.walk(given):
-                dirs.sort()
-                for name in sorted(files):
-                    yield from _expand_file(os.path.join(folder, name))
-        elif os.path.isfile(given):
-            yield from _expand_file(given)
-        elif os.path.exists(given):
-            yield UnreadableInput(given, "not a regular file or folder")
-        else:
-            yield UnreadableInput(given, "no such file or folder")
-
-
-def _expand_file(path: str) -> Iterator[InputRef | UnreadableInput]:
-    if _is_zip(path):
-        try:
-            yield from _zip_members(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            yield UnreadableInput(path, f"unreadable ZIP file: {exc}")
-    else:
-        yield InputRef(path)
+def _expand_file(
+    path: str, *, contained: bool, given: str | None = None
+) -> Iterator[InputRef | UnreadableInput]:
+    if not _is_zip(path):
+        yield InputRef(path, contained=contained, given=given)
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = sorted(archive.infolist(), key=lambda i: i.filename)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        yield UnreadableInput(given or path, f"unreadable ZIP file: {reason}")
+        return
+    for info in infos:
+        if not info.is_dir():
+            yield InputRef(path, info.filename, contained=True, given=given)

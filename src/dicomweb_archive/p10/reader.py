@@ -14,9 +14,11 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.tag import SequenceDelimiterTag
+from pydicom.valuerep import STANDARD_VR
 
 from dicomweb_archive import uids
 from dicomweb_archive.errors import (
+    InvalidInputError,
     InvalidUIDError,
     MalformedDicomError,
     NotAnInstanceError,
@@ -70,8 +72,8 @@ def _uid(ds: Dataset, keyword: str, name: str) -> str:
     return value
 
 
-def _sniff_not_dicom(fp: BinaryIO) -> bool:
-    """True when the start of ``fp`` looks like neither P10 nor a bare dataset."""
+def _sniff_not_dicom(fp: BinaryIO, size: int) -> bool:
+    """True when the start of ``fp`` is neither P10 nor a plausible bare dataset."""
     fp.seek(0)
     head = fp.read(132)
     fp.seek(0)
@@ -79,10 +81,19 @@ def _sniff_not_dicom(fp: BinaryIO) -> bool:
         return False
     if len(head) < 8:
         return True
-    group, element = struct.unpack("<HH", head[:4])
-    big_group = struct.unpack(">H", head[:2])[0]
-    # A bare dataset starts with a small group number (0002, 0008, ...).
-    return not (group <= 0x0010 or big_group <= 0x0010) or (group == 0 and element == 0)
+    return not any(_starts_dataset(head, size, endian) for endian in "<>")
+
+
+def _starts_dataset(head: bytes, size: int, endian: str) -> bool:
+    # A bare dataset starts with an element of a low even group (0002, 0008,
+    # 0010...), explicit (a known VR) or implicit (a length that fits the file).
+    group: int = struct.unpack(endian + "H", head[:2])[0]
+    if group % 2 or not 0x0002 <= group <= 0x0010:
+        return False
+    if head[4:6].decode("latin-1") in STANDARD_VR:
+        return True
+    length: int = struct.unpack(endian + "L", head[4:8])[0]
+    return length == 0xFFFFFFFF or length <= size - 8
 
 
 def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
@@ -95,23 +106,23 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
     size = fp.tell()
     fp.seek(0)
     if size == 0:
-        raise NotDicomError(f"{name}: empty file")
+        raise TruncatedDicomError(f"{name}: empty file")
     try:
         try:
             ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE)
         except InvalidDicomError:
-            if _sniff_not_dicom(fp):
+            if _sniff_not_dicom(fp, size):
                 raise NotDicomError(
                     f"{name}: not a DICOM file (no 'DICM' prefix and no dataset)"
                 ) from None
             fp.seek(0)
             ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE, force=True)
             if "SOPInstanceUID" not in ds:
-                raise NotDicomError(
-                    f"{name}: not a DICOM file (no 'DICM' prefix, and read as a bare "
-                    "dataset it has no SOP Instance UID)"
+                raise InvalidUIDError(
+                    f"{name}: no 'DICM' prefix, and read as a bare dataset it has "
+                    "no SOP Instance UID"
                 ) from None
-    except NotDicomError:
+    except InvalidInputError:
         raise
     except (EOFError, struct.error) as exc:
         raise TruncatedDicomError(f"{name}: truncated: {exc}") from exc

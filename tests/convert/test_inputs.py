@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.convert.converter import ConversionResult
+from dicomweb_archive.convert.inputs import Spool, UnreadableInput, expand
+
+DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
+CT_SMALL = Path(get_testdata_file("CT_small.dcm"))
+#: The first bytes of a macOS folder's .DS_Store and of a Windows Thumbs.db (OLE).
+DS_STORE = b"\x00\x00\x00\x01Bud1\x00\x00\x10\x00\x00\x00\x08\x00" + bytes(4080)
+THUMBS_DB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4088)
+
+
+def convert(archive: Path, *inputs: Path | str) -> ConversionResult:
+    return Converter(archive, ConvertOptions(workers=1)).convert([str(i) for i in inputs])
+
+
+def reasons(outcomes: list) -> dict[str, str]:  # type: ignore[type-arg]
+    return {Path(o.name).name: o.reason for o in outcomes}
+
+
+def test_plainly_not_dicom_files_in_a_folder_are_skipped(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(CT_SMALL, folder / "ct.dcm")
+    (folder / "README").write_text("Scans of 2024.\n")
+    (folder / ".DS_Store").write_bytes(DS_STORE)
+    (folder / "Thumbs.db").write_bytes(THUMBS_DB)
+    (folder / "empty.dcm").write_bytes(b"")
+    (folder / "damaged.dcm").write_bytes(CT_SMALL.read_bytes()[:1000])
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("README.TXT", "Viewer included.\n")
+        zf.writestr("damaged.dcm", CT_SMALL.read_bytes()[:1000])
+    named = tmp_path / "notes.txt"
+    named.write_text("not DICOM\n")
+
+    result = convert(tmp_path / "archive", folder, bundle, named)
+
+    assert result.counts["converted"] == 1
+    skipped = reasons(result.skipped)
+    assert set(skipped) == {"README", ".DS_Store", "Thumbs.db", "bundle.zip:README.TXT"}
+    assert all(r.startswith("not a DICOM file") for r in skipped.values())
+    failed = reasons(result.failures)
+    assert set(failed) == {"empty.dcm", "damaged.dcm", "bundle.zip:damaged.dcm", "notes.txt"}
+    assert failed["empty.dcm"] == "empty file"
+    assert failed["notes.txt"].startswith("not a DICOM file")
+
+
+def test_special_files_in_a_folder_are_skipped_without_blocking(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(CT_SMALL, folder / "ct.dcm")
+    os.mkfifo(folder / "fifo")
+    # AF_UNIX paths are short: bind from inside the folder.
+    cwd = os.getcwd()
+    os.chdir(folder)
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind("sock")
+    finally:
+        os.chdir(cwd)
+    try:
+        # A subprocess, so that a blocked open() cannot hang the test run.
+        proc = subprocess.run(
+            [*DWA, "convert", str(folder), "/dev/null", "-o", str(tmp_path / "a"), "--json"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        sock.close()
+    summary = orjson.loads(proc.stdout)
+    assert summary["converted"] == 1
+    assert summary["skippedInputs"] == [
+        {"input": str(folder / "fifo"), "reason": "not a regular file (FIFO)"},
+        {"input": str(folder / "sock"), "reason": "not a regular file (socket)"},
+    ]
+    assert summary["failures"] == [
+        {"input": "/dev/null", "reason": "not a regular file or folder (character device)"}
+    ]
+
+
+def test_symbolic_links_loops_and_broken_ones_are_named(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(CT_SMALL, folder / "sub" / "ct.dcm")
+    (folder / "sub" / "up").symlink_to("..")  # a loop back to "in"
+    (folder / "again").symlink_to("sub")  # the same folder under a second name
+    (folder / "self").symlink_to("self")
+    (folder / "dangling").symlink_to("nowhere")
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+
+    result = convert(tmp_path / "archive", folder, loop)
+
+    assert result.counts["converted"] == 1
+    assert reasons(result.skipped) == {
+        "up": "symbolic link loop",
+        "sub": "folder already read",
+    }
+    assert reasons(result.failures) == {
+        "self": "symbolic link loop",
+        "dangling": "broken symbolic link",
+        "loop": "symbolic link loop",
+    }
+
+
+def _expand_as_nobody(folder: Path) -> list[tuple[str, str]]:
+    """The failures of ``expand(folder)`` as nobody would meet them (root reads all)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            if os.geteuid() == 0:
+                os.setuid(65534)
+            with Spool(str(folder / "spool")) as spool:
+                errors = [
+                    (e.name, e.reason)
+                    for e in expand([str(folder)], spool)
+                    if isinstance(e, UnreadableInput) and not e.skipped
+                ]
+            os.write(write, orjson.dumps(errors))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return [tuple(e) for e in orjson.loads(data)]  # type: ignore[misc]
+
+
+def test_an_unreadable_subfolder_is_a_failure(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    shutil.copy(CT_SMALL, folder / "ct.dcm")
+    reach = [p for p in tmp_path.parents if p.is_relative_to(tempfile.gettempdir())]
+    for path in (folder, tmp_path, *reach):
+        path.chmod(path.stat().st_mode | 0o055)  # nobody may reach the folder
+    (folder / "locked").chmod(0)
+    try:
+        failures = _expand_as_nobody(folder)
+    finally:
+        (folder / "locked").chmod(0o700)
+    assert failures == [(str(folder / "locked"), "cannot read folder: permission denied")]
+
+
+def test_stdin_is_named_dash_and_its_spool_file_never_stays(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.write(CT_SMALL, "ct.dcm")
+        zf.writestr("bad.dcm", CT_SMALL.read_bytes()[:1000])
+    for stdin, expected in (
+        (b"hello, not DICOM", "-"),
+        (bundle.read_bytes(), "-:bad.dcm"),
+        (b"PK\x03\x04 a broken ZIP", "-"),
+    ):
+        proc = subprocess.run(
+            [*DWA, "convert", "-", "-o", str(archive), "--json", "-w", "1"],
+            input=stdin,
+            capture_output=True,
+            check=False,
+        )
+        assert proc.returncode == 1, proc.stderr
+        [failure] = orjson.loads(proc.stdout)["failures"]
+        assert failure["input"] == expected
+        assert f"failed: {expected}: ".encode() in proc.stderr
+        assert list((archive / ".dwa" / "tmp").iterdir()) == []
+
+
+def test_control_characters_in_names_cannot_forge_lines(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    forged = "x.dcm: empty file\nfailed: passwd\x1b[2K"
+    (folder / forged).write_bytes(b"")
+    (folder / b"latin-1 \xe9.dcm".decode(errors="surrogateescape")).write_bytes(b"")
+    proc = subprocess.run(
+        [*DWA, "convert", str(folder), "-o", str(tmp_path / "archive"), "--json", "-w", "1"],
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().splitlines()
+    failed = [line for line in lines if line.startswith("failed:")]
+    assert failed == [
+        f"failed: {folder}/latin-1 \\\\xe9.dcm: empty file",
+        f"failed: {folder}/x.dcm: empty file\\nfailed: passwd\\x1b[2K: empty file",
+    ]
+    inputs = [f["input"] for f in orjson.loads(proc.stdout)["failures"]]
+    assert inputs == [f"{folder}/latin-1 \\xe9.dcm", f"{folder}/{forged}"]
+
+
+def test_a_full_disk_is_named_and_leaves_no_spool_file(
+    tmp_path: Path, small_filesystem: Callable[[int], Path]
+) -> None:
+    archive = small_filesystem(160 * 1024) / "archive"
+    convert(archive, CT_SMALL)  # creates the archive; fills most of the space
+    stdin = CT_SMALL.read_bytes() * 16
+    proc = subprocess.run(
+        [*DWA, "convert", "-", "-o", str(archive), "--json", "-w", "1"],
+        input=stdin,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert b"Traceback" not in proc.stderr
+    [failure] = orjson.loads(proc.stdout)["failures"]
+    assert failure == {
+        "input": "-",
+        "reason": "cannot read stdin into a file: no space left on device",
+    }
+    assert list((archive / ".dwa" / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("size", [48, 128, 144])
+def test_a_full_disk_while_writing_is_named(
+    size: int, small_filesystem: Callable[[int], Path]
+) -> None:
+    # Some sizes end in an instance's files, others in the study's documents.
+    archive = small_filesystem(size * 1024) / "archive"
+    source = Path(get_testdata_file("emri_small.dcm"))
+    proc = subprocess.run(
+        [*DWA, "convert", str(source), "-o", str(archive), "--json", "-w", "1"],
+        capture_output=True,
+        check=False,
+    )
+    assert b"Traceback" not in proc.stderr and b"internal error" not in proc.stderr
+    if proc.returncode == 0:
+        return
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) >= 1 and "no space left on device" in lines[0], lines
+    assert "cannot read" not in proc.stderr.decode()

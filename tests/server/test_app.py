@@ -205,7 +205,8 @@ def test_every_error_is_json_with_cors(client: TestClient) -> None:
     ct = _ds("CT_small.dcm")
     url = f"/dicomweb/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/metadata"
     beyond = client.get(url, headers={"Range": "bytes=100000000-", **cors})
-    _error_body(beyond, 416, "RangeNotSatisfiableError")
+    assert beyond.status_code == 416
+    assert beyond.content == b""  # range loaders would append a body to the image
     assert beyond.headers["content-range"].startswith("bytes */")
     assert beyond.headers["access-control-allow-origin"] == "*"
 

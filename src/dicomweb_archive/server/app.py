@@ -19,6 +19,7 @@ from starlette.routing import Mount, Router
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
     MethodNotAllowedError,
+    RangeNotSatisfiableError,
     ResourceNotFoundError,
 )
 from dicomweb_archive.model import paths
@@ -54,9 +55,13 @@ def error_response(request: Request, exc: Exception) -> Response:
 
     Errors of our tree (routing 404 and 405 become theirs) answer with their
     ``http_status``; anything else is a bug, a 500 whose traceback the server logs.
+    A 416 alone has no body: range loaders append whatever a range answer holds
+    to the bytes they have, whatever its status (client-contract §4).
     """
     if isinstance(exc, HTTPException):
         exc = _routing_error(request, exc) or exc
+    if isinstance(exc, RangeNotSatisfiableError):
+        return Response(status_code=exc.http_status, headers=exc.headers)
     headers: Mapping[str, str] = {}
     if isinstance(exc, DicomwebArchiveError):
         status, headers, detail = exc.http_status, exc.headers, str(exc)

@@ -3,14 +3,22 @@ the same studies packed into one ZIP each (the folders removed)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
+from pydicom.data import get_testdata_file
+from starlette.testclient import TestClient
 
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.model import multipart
+from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.directory import Archive
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.reader import ArchiveReader
 from dicomweb_archive.store.studies import study_uids
+from tests.server.live import live_server
 
 
 @pytest.fixture(scope="module", params=["folders", "zips"])
@@ -31,3 +39,71 @@ def arrange(root: Path, layout: str) -> Path:
 def stored(root: Path, relative: str) -> bytes:
     """The stored bytes of an archive resource, whatever the layout."""
     return ArchiveReader(Archive(root)).read(relative)
+
+
+#: The reference files of the WADO-RS tests: native, big endian, RLE, JPEG 2000,
+#: JPEG baseline and JPEG-LS.
+SOURCES = [
+    "CT_small.dcm",
+    "MR_small_bigendian.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "JPEG2000.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",
+    "emri_small_jpeg_ls_lossless.dcm",
+]
+EVRLE = "1.2.840.10008.1.2.1"
+
+
+@pytest.fixture(scope="module")
+def reference_archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
+    """The :data:`SOURCES` converted, in the module's layout."""
+    root = tmp_path_factory.mktemp("wado") / "archive"
+    result = Converter(root, ConvertOptions(workers=1)).convert(
+        [get_testdata_file(n) for n in SOURCES]
+    )
+    assert result.ok
+    return arrange(root, layout)
+
+
+@pytest.fixture(scope="module")
+def archive(reference_archive: Path) -> Path:
+    return reference_archive
+
+
+@pytest.fixture(scope="module")
+def client(archive: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(archive)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def live(archive: Path) -> Iterator[str]:
+    with live_server(create_app(archive)) as url:
+        yield url
+
+
+def dataset(name: str) -> pydicom.Dataset:
+    return pydicom.dcmread(get_testdata_file(name))
+
+
+def instance_url(ds: pydicom.Dataset) -> str:
+    return (
+        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+
+
+def parts(body: bytes) -> list[tuple[dict[str, str], bytes]]:
+    """The headers and payload of each part of a multipart body."""
+    delimiter = f"--{multipart.BOUNDARY}".encode()
+    assert body.endswith(delimiter + b"--\r\n")
+    out = []
+    for chunk in body.split(b"\r\n" + delimiter)[:-1]:
+        chunk = chunk.removeprefix(delimiter)
+        head, _, payload = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        out.append((headers, payload))
+    return out

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import gzip
 import socket
 import threading
 import time
@@ -20,9 +19,9 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
-from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.model import paths
 from dicomweb_archive.server.app import create_app, error_response
-from tests.server.conftest import arrange, stored
+from tests.server.conftest import arrange
 
 SOURCES = ["CT_small.dcm", "MR_small.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm"]
 
@@ -69,71 +68,6 @@ def test_qido_studies_and_matching(client: TestClient) -> None:
         client.get("/dicomweb/studies", params={"limit": 1, "offset": i}).json() for i in range(4)
     ]
     assert [p[0]["0020000D"] for p in paged] == [r["0020000D"] for r in response.json()]
-
-
-def test_metadata_gzip_passthrough(client: TestClient, archive: Path) -> None:
-    ct = _ds("CT_small.dcm")
-    url = f"/dicomweb/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/metadata"
-    body = stored(archive, paths.series_metadata(ct.StudyInstanceUID, ct.SeriesInstanceUID))
-    plain = client.get(url, headers={"Accept-Encoding": "identity"})
-    assert plain.content == gzip.decompress(body)
-    assert "content-encoding" not in plain.headers
-    zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
-    assert orjson.loads(zipped.content) == orjson.loads(gzip.decompress(body))
-    assert client.get(url, headers={"Accept": "application/dicom+xml"}).status_code == 406
-    assert client.get(url.replace(ct.SeriesInstanceUID, "1.2.3")).status_code == 404
-    assert client.get(url.replace(ct.SeriesInstanceUID, "1..2")).status_code == 400
-    assert client.get(url.replace(ct.SeriesInstanceUID, "%2E%2E")).status_code in (400, 404)
-
-
-def test_frames_ranges_and_negotiation(client: TestClient, archive: Path) -> None:
-    ds = _ds("SC_rgb_rle_2frame.dcm")
-    base = (
-        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-        f"/instances/{ds.SOPInstanceUID}/frames"
-    )
-    ohif = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
-    one = client.get(f"{base}/2", headers=ohif)
-    assert one.status_code == 200
-    assert one.headers["content-type"].startswith('multipart/related; type="image/dicom-rle"')
-    frame = stored(
-        archive, paths.frame_path(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, 2)
-    )
-    assert one.content == frame
-    expected = list(generate_frames(ds.PixelData, number_of_frames=2))
-    assert multipart.unwrap(one.content)[1] == expected[1]
-    ranged = client.get(f"{base}/2", headers={**ohif, "Range": "bytes=0-99"})
-    assert ranged.status_code == 206
-    assert ranged.headers["content-range"] == f"bytes 0-99/{len(frame)}"
-    assert ranged.content == frame[:100]
-    both = client.get(f"{base}/1,2", headers=ohif)
-    assert both.status_code == 200
-    assert both.content.count(f"--{multipart.BOUNDARY}".encode()) == 3
-    # Asked for in Explicit VR Little Endian, the RLE frame is decoded.
-    evrle = {
-        "Accept": 'multipart/related; type="application/octet-stream"; '
-        "transfer-syntax=1.2.840.10008.1.2.1"
-    }
-    decoded = client.get(f"{base}/2", headers=evrle)
-    headers, payload = multipart.unwrap(decoded.content)
-    evrle_part = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
-    assert headers["content-type"] == evrle_part
-    assert payload == ds.pixel_array[1].tobytes()
-    jpeg = {"Accept": 'multipart/related; type="image/jpeg"'}
-    assert client.get(f"{base}/1", headers=jpeg).status_code == 406
-    assert client.get(f"{base}/3", headers=ohif).status_code == 404
-    assert client.get(f"{base}/0", headers=ohif).status_code == 400
-    preflight = client.options(
-        f"{base}/1",
-        headers={
-            "Origin": "http://viewer",
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "accept,range",
-        },
-    )
-    assert preflight.status_code == 200
-    missing = client.get(f"{base}/9", headers={**ohif, "Origin": "http://viewer"})
-    assert missing.headers["access-control-allow-origin"] == "*"
 
 
 @pytest.fixture(scope="module")

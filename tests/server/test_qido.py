@@ -18,6 +18,7 @@ from dicomweb_archive.server import qido
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store import index
 from tests.conftest import write_instance
+from tests.server.conftest import SOURCES, dataset
 from tests.server.live import live_server
 
 INSTANCES = 300
@@ -181,3 +182,25 @@ def test_a_default_page_size_without_limit(
         assert len(page.json()) == 64
         offset = int(page.headers["warning"].rpartition("offset=")[2].rstrip('."'))
     assert pages == _sops(client.get("/dicomweb/instances", params={"limit": 10_000}).json())
+
+
+def test_qido_sequence_paths(reference_archive: Path) -> None:
+    with TestClient(create_app(reference_archive)) as client:
+        j2k = dataset("JPEG2000.dcm")
+        referenced = j2k.SourceImageSequence[0].ReferencedSOPInstanceUID
+        for key in ("00082112.00081155", "SourceImageSequence.ReferencedSOPInstanceUID"):
+            rows = client.get("/dicomweb/instances", params={key: referenced}).json()
+            assert [r["00080018"]["Value"][0] for r in rows] == [j2k.SOPInstanceUID]
+            assert rows[0]["00082112"]["Value"][0]["00081155"]["Value"] == [referenced]
+        assert client.get("/dicomweb/instances", params={"00082112.00081155": "1.2.3"}).json() == []
+        wildcard = client.get(
+            "/dicomweb/instances", params={"SourceImageSequence.ReferencedSOPClassUID": ""}
+        )
+        assert len(wildcard.json()) == len(SOURCES)
+        not_a_sequence = client.get("/dicomweb/instances", params={"PatientName.PatientID": "x"})
+        assert not_a_sequence.status_code == 400
+        included = client.get(
+            "/dicomweb/instances",
+            params={"SOPInstanceUID": j2k.SOPInstanceUID, "includefield": "00082112.00081155"},
+        ).json()
+        assert "00082112" in included[0]

@@ -1,0 +1,152 @@
+"""WADO-RS frames: negotiation, decoding, ranges and validators, the strict numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.encaps import generate_frames
+from starlette.testclient import TestClient
+
+from dicomweb_archive.model import multipart, paths
+from tests.server.conftest import EVRLE, dataset, instance_url, stored
+
+
+def test_frames_single_part_and_decoding(client: TestClient) -> None:
+    ct = dataset("CT_small.dcm")
+    url = f"{instance_url(ct)}/frames/1"
+    single = client.get(url, params={"accept": "application/octet-stream"})
+    assert single.headers["content-type"] == f"application/octet-stream; transfer-syntax={EVRLE}"
+    assert single.content == ct.PixelData
+    # The accept parameter wins over the header; "undefined" is ignored.
+    both = client.get(
+        url, params={"accept": "application/octet-stream"}, headers={"Accept": "undefined"}
+    )
+    assert both.content == ct.PixelData
+    jpeg = dataset("SC_rgb_jpeg_dcmtk.dcm")
+    decoded = client.get(
+        f"{instance_url(jpeg)}/frames/1", params={"accept": "application/octet-stream"}
+    )
+    pixels = np.frombuffer(decoded.content, dtype=np.uint8).reshape(jpeg.Rows, jpeg.Columns, 3)
+    assert np.array_equal(pixels, jpeg.pixel_array)
+    j2k = dataset("JPEG2000.dcm")
+    j2k_url = f"{instance_url(j2k)}/frames/1"
+    # image/jp2 means JPEG 2000 lossless unless the request says otherwise.
+    assert client.get(j2k_url, params={"accept": "image/jp2"}).status_code == 406
+    lossy = "image/jp2; transfer-syntax=1.2.840.10008.1.2.4.91"
+    raw = client.get(j2k_url, params={"accept": lossy})
+    assert raw.headers["content-type"] == lossy
+    assert raw.content == next(generate_frames(j2k.PixelData, number_of_frames=1))
+    wrong = client.get(j2k_url, params={"accept": "image/jls"})
+    assert wrong.status_code == 406
+    # A frame list cannot be single part.
+    multi = client.get(
+        f"{instance_url(dataset('SC_rgb_rle_2frame.dcm'))}/frames/1,2",
+        params={"accept": "application/octet-stream"},
+    )
+    assert multi.status_code == 406
+
+
+def test_ranges_head_and_validators(client: TestClient, archive: Path) -> None:
+    ct = dataset("CT_small.dcm")
+    url = f"{instance_url(ct)}/frames/1"
+    frame = stored(
+        archive, paths.frame_path(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, 1)
+    )
+    total = len(frame)
+    full = client.get(url)
+    assert full.content == frame
+    assert full.headers["content-length"] == str(total)
+    etag = full.headers["etag"]
+    head = client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(total) and head.headers["etag"] == etag
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    tail = client.get(url, headers={"Range": "bytes=100-"})
+    assert (tail.status_code, tail.content) == (206, frame[100:])
+    assert tail.headers["content-range"] == f"bytes 100-{total - 1}/{total}"
+    clipped = client.get(url, headers={"Range": f"bytes=0-{total * 2}"})
+    assert clipped.status_code == 206 and clipped.content == frame
+    suffix = client.get(url, headers={"Range": "bytes=-10"})
+    assert suffix.content == frame[-10:]
+    beyond = client.get(url, headers={"Range": f"bytes={total}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{total}"
+    stale = client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"other"'})
+    assert stale.status_code == 200 and stale.content == frame
+
+
+def test_frames_ranges_and_negotiation(client: TestClient, archive: Path) -> None:
+    ds = dataset("SC_rgb_rle_2frame.dcm")
+    base = (
+        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}/frames"
+    )
+    ohif = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
+    one = client.get(f"{base}/2", headers=ohif)
+    assert one.status_code == 200
+    assert one.headers["content-type"].startswith('multipart/related; type="image/dicom-rle"')
+    frame = stored(
+        archive, paths.frame_path(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, 2)
+    )
+    assert one.content == frame
+    expected = list(generate_frames(ds.PixelData, number_of_frames=2))
+    assert multipart.unwrap(one.content)[1] == expected[1]
+    ranged = client.get(f"{base}/2", headers={**ohif, "Range": "bytes=0-99"})
+    assert ranged.status_code == 206
+    assert ranged.headers["content-range"] == f"bytes 0-99/{len(frame)}"
+    assert ranged.content == frame[:100]
+    both = client.get(f"{base}/1,2", headers=ohif)
+    assert both.status_code == 200
+    assert both.content.count(f"--{multipart.BOUNDARY}".encode()) == 3
+    # Asked for in Explicit VR Little Endian, the RLE frame is decoded.
+    evrle = {
+        "Accept": 'multipart/related; type="application/octet-stream"; '
+        "transfer-syntax=1.2.840.10008.1.2.1"
+    }
+    decoded = client.get(f"{base}/2", headers=evrle)
+    headers, payload = multipart.unwrap(decoded.content)
+    evrle_part = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
+    assert headers["content-type"] == evrle_part
+    assert payload == ds.pixel_array[1].tobytes()
+    jpeg = {"Accept": 'multipart/related; type="image/jpeg"'}
+    assert client.get(f"{base}/1", headers=jpeg).status_code == 406
+    assert client.get(f"{base}/3", headers=ohif).status_code == 404
+    assert client.get(f"{base}/0", headers=ohif).status_code == 400
+    preflight = client.options(
+        f"{base}/1",
+        headers={
+            "Origin": "http://viewer",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "accept,range",
+        },
+    )
+    assert preflight.status_code == 200
+    missing = client.get(f"{base}/9", headers={**ohif, "Origin": "http://viewer"})
+    assert missing.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize("number", ["+1", "1_0", "١", "１", " 1", "1.0", "9" * 40])
+def test_numbers_are_ascii_digits_only(client: TestClient, number: str) -> None:
+    ds = pydicom.dcmread(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    instance = (
+        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+    for refused in (
+        f"{instance}/frames/{number}",
+        f"{instance}/frames/1,{number}",
+        f"{instance}/frames/1?resolution={number},{number}",
+        f"{instance}/rendered?viewport={number},{number}",
+        f"{instance}/rendered?quality={number}",
+    ):
+        response = client.get(refused)
+        assert response.status_code == 400, refused
+        assert response.json()["status"] == 400
+    whole = client.get(
+        f"{instance}/frames/1", headers={"Range": f"bytes={number}-{number}".encode()}
+    )
+    assert whole.status_code == 200  # a Range header that is not one is ignored

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from starlette.routing import compile_path
 
 from dicomweb_archive.errors import InvalidInputError, InvalidUIDError, ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.paths import Pattern, ResourcePath, ResourceType, Suffix
+from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
 from dicomweb_archive.types import InstanceKey
 
 KEY = InstanceKey("1.2.3", "1.2.3.4", "1.2.3.4.5")
@@ -45,22 +44,6 @@ def test_build_and_parse_round_trip(text: str, resource: ResourcePath) -> None:
     assert str(resource) == text
     assert ResourcePath.from_string(text) == resource
     assert ResourcePath.from_string(f"/{text}/") == resource
-
-
-@pytest.mark.parametrize(("text", "resource"), SHAPES)
-def test_route_patterns_resolve_what_they_match(text: str, resource: ResourcePath) -> None:
-    regex, _, convertors = compile_path("/" + resource.pattern.template)
-    match = regex.match("/" + text)
-    assert match is not None
-    assert resource.pattern.resolve(match.groupdict()) == resource
-
-
-def test_alternate_frames_paths_are_case_insensitive() -> None:
-    parsed = ResourcePath.from_string(f"{INSTANCE}/htj2kThumbnail/1")
-    assert parsed.frames_path == "htj2kthumbnail"
-    assert Pattern(ResourceType.FRAMES, alternate=True).resolve(
-        {"study": KEY[0], "series": KEY[1], "instance": KEY[2], "frames": "1", "frames_path": "JLS"}
-    ) == ResourcePath.frames(KEY, 1, frames_path="jls")
 
 
 def test_archive_files() -> None:

@@ -6,7 +6,8 @@ import ast
 import inspect
 from pathlib import Path
 
-from dicomweb_archive.model.paths import Pattern, ResourceType, Suffix
+from dicomweb_archive.model.paths import ResourceType, Suffix
+from dicomweb_archive.model.patterns import Pattern
 from dicomweb_archive.server import frames, metadata, routes
 from dicomweb_archive.server.routes import ROUTES
 

@@ -28,7 +28,6 @@ is validated on construction, so no path built here leaves the archive.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, replace
 from functools import cached_property
 from typing import Final
@@ -307,72 +306,9 @@ class ResourcePath:
     def metadata(self) -> ResourcePath:
         return self.with_suffix(Suffix.METADATA)
 
-    @property
-    def pattern(self) -> Pattern:
-        """The route pattern whose template this path fills."""
-        return Pattern(
-            self.type,
-            self.suffix,
-            len(self._uids()) if self.is_collection else None,
-            self.frames_path != FRAMES,
-        )
-
 
 def _is_digest(value: str | None) -> bool:
     return value is not None and len(value) == _DIGEST_LENGTH and set(value) <= _HEX
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A family of request paths: what one route matches, as a path template.
-
-    ``depth`` is how many UIDs its paths name (fewer than the type's for a
-    collection); ``alternate`` matches any ``framesPath`` name in place of
-    ``frames``.  :meth:`resolve` turns the template's parameters back into a
-    validated :class:`ResourcePath`.
-    """
-
-    type: ResourceType
-    suffix: Suffix | None = None
-    depth: int | None = None
-    alternate: bool = False
-
-    @property
-    def template(self) -> str:
-        """The path with ``{study}``, ``{series}``, ``{instance}``… placeholders."""
-        depth = self.type.depth if self.depth is None else self.depth
-        names = ("study", "series", "instance")[:depth]
-        segments = [part for name in names for part in (_COLLECTION[name], f"{{{name}}}")]
-        if depth < self.type.depth:
-            segments.append(self.type.segment)
-        elif self.type is ResourceType.FRAMES:
-            segments += ["{frames_path}" if self.alternate else FRAMES, "{frames}"]
-        elif self.type is ResourceType.BULKDATA:
-            segments += ["bulkdata", "{prefix}", "{rest}"]
-        if self.suffix is not None:
-            segments.append(self.suffix.value)
-        return "/".join(segments)
-
-    def resolve(self, params: Mapping[str, str]) -> ResourcePath:
-        """The resource a request matching :attr:`template` names."""
-        study = params.get("study")
-        series = params.get("series")
-        if self.type is ResourceType.FRAMES:
-            return ResourcePath(
-                self.type,
-                study,
-                series,
-                params["instance"],
-                frame_numbers=parse_frame_numbers(params["frames"]),
-                suffix=self.suffix,
-                frames_path=params.get("frames_path", FRAMES).lower(),
-            )
-        if self.type is ResourceType.BULKDATA:
-            return ResourcePath(self.type, study, digest=params["prefix"] + params["rest"])
-        return ResourcePath(self.type, study, series, params.get("instance"), suffix=self.suffix)
-
-
-_COLLECTION: Final = {"study": "studies", "series": "series", "instance": "instances"}
 
 
 # Archive files by name, for the writers and readers of the archive.

@@ -1,6 +1,6 @@
 """The route table: which service answers which resource path, as data.
 
-Each row names a :class:`~dicomweb_archive.model.paths.Pattern` (its template is
+Each row names a :class:`~dicomweb_archive.model.patterns.Pattern` (its template is
 the route's path), the HTTP method and the service function, named with the
 standard's verbs.  A service receives the :class:`Context`, the request and the
 :class:`~dicomweb_archive.model.paths.ResourcePath` the request names, its UIDs
@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomweb_archive.model.paths import Pattern, ResourcePath, ResourceType, Suffix
+from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
+from dicomweb_archive.model.patterns import Pattern
 from dicomweb_archive.server import bulkdata, frames, metadata, qido, rendered, retrieve
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.stow.service import store_instances

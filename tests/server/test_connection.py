@@ -72,6 +72,18 @@ def _answer(sock: socket.socket, timeout: float) -> tuple[bytes, float]:
     return received, time.monotonic() - started
 
 
+def _response(sock: socket.socket) -> bytes:
+    """One whole response with a Content-Length, the connection left open."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(head.lower().partition(b"content-length: ")[2].split(b"\r\n")[0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def _served_quickly(address: tuple[str, int]) -> None:
     started = time.monotonic()
     response = httpx.get(f"http://{address[0]}:{address[1]}/dicomweb/studies", timeout=5)
@@ -91,6 +103,14 @@ def test_a_huge_head_is_refused_at_once(served: tuple[str, int]) -> None:
             # The answer may be lost to a reset when the client is still sending.
             assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
         _served_quickly(served)
+    # The next request on a kept-alive connection is bounded as much as the first.
+    with socket.create_connection(served) as sock:
+        sock.sendall(HEAD + b"\r\n")
+        assert _response(sock).startswith(b"HTTP/1.1 200 ")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(HEAD + b"X-Filler: " + b"a" * 200_000 + b"\r\n\r\n")
+        answer, _ = _answer(sock, timeout=5)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer[:100]
     # A large head within the limit is served.
     response = httpx.get(
         f"http://{served[0]}:{served[1]}/dicomweb/studies",

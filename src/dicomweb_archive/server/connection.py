@@ -84,9 +84,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
-        self._head_bytes = 0
-        self._head_tail = b""
         if self._head_timer is None:
             self._head_timer = self._start_timer(HEAD_TIMEOUT, self._head_timed_out)
 
@@ -98,17 +95,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._body_timer = self._stop_timer(self._body_timer)
+        # Whatever comes next on this connection is the head of another request.
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
         super().on_message_complete()
 
     # -- deadlines --------------------------------------------------------------
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.cycle is not None and not self.cycle.response_complete:
-            # A pipelined head stalled behind a response still being sent.
-            self.transport.close()
-        else:
-            self._refuse(408, f"the request head did not arrive within {HEAD_TIMEOUT:g} s")
+        self._refuse(408, f"the request head did not arrive within {HEAD_TIMEOUT:g} s")
 
     def _body_timed_out(self) -> None:
         self._body_timer = None
@@ -130,6 +127,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, detail: str) -> None:
         """Answer ``status`` with the server's JSON error body, then close."""
         if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request, behind a response still being sent: no
+            # answer can be written between them.
+            self.transport.close()
             return
         body = orjson.dumps({"status": status, "error": _ERRORS[status], "detail": detail})
         head = (

@@ -101,8 +101,8 @@ FOLDER, PACKED = "`dwa serve`, folder", "`dwa serve`, study ZIP"
 def prepare(source: Path) -> tuple[Path, Path]:
     """A fresh folder archive of ``source`` and a second archive with the study packed."""
     from dicomweb_archive import Converter, ConvertOptions
-    from dicomweb_archive.store.directory import Archive
-    from dicomweb_archive.store.index import QidoIndex
+    from dicomweb_archive.store.archive import open_archive
+    from dicomweb_archive.store.catalog import Catalog
 
     folder, packed = WORK / "folder-archive", WORK / "packed-archive"
     for path in (folder, packed):
@@ -125,8 +125,8 @@ def prepare(source: Path) -> tuple[Path, Path]:
         raise SystemExit(f"dwa pack failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     # Built here once: servers starting together must not both build it.
     for path in (folder, packed):
-        with QidoIndex(Archive(path)) as index:
-            index.rebuild()
+        with open_archive(path) as archive:
+            Catalog(archive).rebuild_index()
     return folder, packed
 
 
@@ -338,11 +338,10 @@ def regenerate(archive: Path, study: str, zipped: bool) -> Callable[[], int]:
     from dicomweb_archive.export.zipstream import ZipMember, zip_stream
     from dicomweb_archive.model import paths
     from dicomweb_archive.server.retrieve import plan
-    from dicomweb_archive.store.directory import Archive
-    from dicomweb_archive.store.reader import ArchiveReader
+    from dicomweb_archive.store.archive import open_archive
 
     def run() -> int:
-        reader = ArchiveReader(Archive(archive))
+        reader = open_archive(archive)
         try:
             planned = plan(reader, paths.study_metadata(study), "*")
             if not zipped:

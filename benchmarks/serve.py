@@ -151,8 +151,8 @@ def convert_archive(slices: int, rows: int, columns: int) -> Path:
     sys.path.insert(0, str(HERE))
     from convert import generate
     from dicomweb_archive import Converter, ConvertOptions
-    from dicomweb_archive.store.directory import Archive
-    from dicomweb_archive.store.index import QidoIndex
+    from dicomweb_archive.store.archive import open_archive
+    from dicomweb_archive.store.catalog import Catalog
 
     source = generate(slices, rows, columns)
     target = WORK / "serve-archive"
@@ -161,8 +161,8 @@ def convert_archive(slices: int, rows: int, columns: int) -> Path:
     if not result.ok or result.counts["converted"] != slices:
         raise SystemExit(f"conversion failed: {result.to_json()}")
     # Built here once: servers starting together must not all build it.
-    with QidoIndex(Archive(target)) as index:
-        index.rebuild()
+    with open_archive(target) as archive:
+        Catalog(archive).rebuild_index()
     return target
 
 

@@ -44,7 +44,7 @@ from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
 from dicomweb_archive.codec.htj2k import decomposition_levels
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.transcode.transcoder import archive_instances
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,7 +55,7 @@ _FRAMES: list[np.ndarray] = []
 
 def decoded_frames(archive: Path) -> list[np.ndarray]:
     """Every frame of the archive, decoded, in instance order."""
-    store = Archive(archive)
+    store = open_archive(archive)
     out = []
     for key in archive_instances(store):
         [meta] = store.read_json_gz(paths.instance_metadata(*key))
@@ -124,7 +124,7 @@ def fresh_copy(source: Path, target: Path) -> Callable[[], None]:
 
 def first_image(archive: Path, folder: str) -> tuple[list[float], list[float], int]:
     """Per frame: fraction of the codestream and of the stored body for the first image."""
-    store = Archive(archive)
+    store = open_archive(archive)
     codestream_fractions, body_fractions, smallest = [], [], 0
     for key in archive_instances(store):
         instance = paths.instance_dir(*key)
@@ -162,7 +162,7 @@ def main() -> None:
     source = WORK / "transcode-source"
     if (
         not (source / paths.MANIFEST).exists()
-        or len(archive_instances(Archive(source))) != args.slices
+        or len(archive_instances(open_archive(source))) != args.slices
     ):
         shutil.rmtree(source, ignore_errors=True)
         subprocess.run(

@@ -14,4 +14,5 @@ def test_public_api() -> None:
         "TranscodeResult",
         "Transcoder",
         "__version__",
+        "open_archive",
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dicomweb_archive.convert.converter import ConversionResult, Converter
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import DicomwebArchiveError
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder, TranscodeResult
 from dicomweb_archive.version import __version__
 
@@ -19,4 +19,5 @@ __all__ = [
     "TranscodeResult",
     "Transcoder",
     "__version__",
+    "open_archive",
 ]

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 
 from dicomweb_archive.cli.main import cli
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.index import Level, QidoIndex, Query
 
 
@@ -20,7 +20,7 @@ def _convert(archive: Path, name: str) -> None:
 
 
 def _studies(archive: Path) -> int:
-    with QidoIndex(Archive(archive)) as index:
+    with QidoIndex(open_archive(archive)) as index:
         return len(index.search(Level.STUDY, Query()))
 
 

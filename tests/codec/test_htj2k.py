@@ -24,7 +24,8 @@ from dicomweb_archive.codec.htj2k import (
 from dicomweb_archive.demo import samples
 from dicomweb_archive.errors import UnsupportedImageError
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.base import folders
 
 #: Reference file: (Photometric Interpretation of the HTJ2K samples, component
 #: precision, signed).  Together: RGB and YBR colour, palette, signed and
@@ -52,9 +53,9 @@ REFUSED = {
 
 
 def _stored_frames(archive: Archive) -> Iterator[tuple[ImagePixel, str, bytes]]:
-    for study in archive.list_dir("studies"):
-        for series in archive.list_dir(f"studies/{study}/series"):
-            for sop in archive.list_dir(f"{paths.series_dir(study, series)}/instances"):
+    for study in folders(archive, "studies"):
+        for series in folders(archive, f"studies/{study}/series"):
+            for sop in folders(archive, f"{paths.series_dir(study, series)}/instances"):
                 [meta] = archive.read_json_gz(paths.instance_metadata(study, series, sop))
                 image = ImagePixel.from_metadata(meta)
                 syntax = meta["00083002"]["Value"][0]
@@ -71,7 +72,7 @@ def reference_frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
     for name in [*REFERENCE, *REFUSED]:
         archive = root / name
         Converter(archive, ConvertOptions(workers=1)).convert([get_testdata_file(name)])
-        out[name] = list(_stored_frames(Archive(archive)))
+        out[name] = list(_stored_frames(open_archive(archive)))
     return out
 
 

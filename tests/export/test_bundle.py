@@ -25,7 +25,7 @@ from dicomweb_archive.export.bundle import (
 )
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.zipstream import zip_stream
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.packing import pack_study
 from tests.conftest import write_instance
 
@@ -57,7 +57,7 @@ def _archive(tmp_path: Path) -> tuple[Archive, str, list[str]]:
     )
     root = tmp_path / "archive"
     assert Converter(root, ConvertOptions(workers=1)).convert([str(inputs)]).ok
-    return Archive(root), study, series
+    return open_archive(root), study, series
 
 
 def test_safe_names() -> None:

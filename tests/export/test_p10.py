@@ -15,7 +15,7 @@ from pydicom.pixels.utils import get_expected_length
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.export.p10 import export_instance
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.uids import (
     NATIVE_TRANSFER_SYNTAXES,
     DeflatedExplicitVRLittleEndian,
@@ -121,7 +121,8 @@ def test_round_trip(source: Path, tmp_path: Path) -> None:
         original.SeriesInstanceUID,
         original.SOPInstanceUID,
     )
-    exported = pydicom.dcmread(io.BytesIO(export_instance(Archive(archive), study, series, sop)))
+    regenerated = export_instance(open_archive(archive), study, series, sop)
+    exported = pydicom.dcmread(io.BytesIO(regenerated))
     assert exported.file_meta.TransferSyntaxUID == _source_syntax(original)
     assert _dataset(exported) == _dataset(original)
     # Sequences and items keep the length encoding they had.

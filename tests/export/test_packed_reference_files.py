@@ -25,9 +25,8 @@ import pytest
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import paths
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.packing import pack_study, unpack_study
-from dicomweb_archive.store.studies import is_packed, open_study, study_uids
 from tests.export.test_p10 import FILES, _dataset, _read, undefined_lengths
 
 DCMDUMP = shutil.which("dcmdump")
@@ -69,7 +68,7 @@ def converted_groups(base: Path) -> Iterator[tuple[Path, Archive, list[tuple[Pat
         options = ConvertOptions(workers=2 if len(group) > 4 else 1)
         result = Converter(root, options).convert([str(p) for p, _ in group])
         assert result.ok, result.to_json()["failures"]
-        yield root, Archive(root), group
+        yield root, open_archive(root), group
 
 
 def _contents(root: Path) -> dict[str, bytes]:
@@ -96,19 +95,18 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
     lossless, exported = [], {}
     for root, archive, group in converted_groups(base):
         before = _contents(root)
-        for study in study_uids(archive):
+        for study in archive.study_uids():
             pack_study(archive, study, remove=True)
-        assert not any(archive.path(paths.study_dir(s)).exists() for s in study_uids(archive))
+        assert not any((root / paths.study_dir(s)).exists() for s in archive.study_uids())
         for path, uids in group:
-            with open_study(archive, uids.study) as files:
-                data = export_instance(files, uids.study, uids.series, uids.sop)
+            data = export_instance(archive, uids.study, uids.series, uids.sop)
             target = base / "exported" / f"{path.parent.name}__{path.name}"
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(data)
             exported[path] = target
-        for study in study_uids(archive):
-            assert is_packed(archive, study)
-            unpack_study(archive.path(paths.study_zip(study)), archive)
+        for study in archive.study_uids():
+            assert archive.is_packed(study)
+            unpack_study(root / paths.study_zip(study), archive)
         lossless.append(_contents(root) == before)
     return RoundTrip(lossless, exported)
 

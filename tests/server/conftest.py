@@ -14,10 +14,8 @@ from starlette.testclient import TestClient
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import multipart
 from dicomweb_archive.server.app import create_app
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.packing import pack_study
-from dicomweb_archive.store.reader import ArchiveReader
-from dicomweb_archive.store.studies import study_uids
 from tests.server.live import live_server
 
 
@@ -29,8 +27,8 @@ def layout(request: pytest.FixtureRequest) -> str:
 def arrange(root: Path, layout: str) -> Path:
     """Pack every study of the archive at ``root`` when the layout says so."""
     if layout == "zips":
-        archive = Archive(root)
-        for study in study_uids(archive):
+        archive = open_archive(root)
+        for study in archive.study_uids():
             pack_study(archive, study, remove=True)
         assert not any(p.is_dir() for p in (root / "studies").iterdir())
     return root
@@ -38,7 +36,7 @@ def arrange(root: Path, layout: str) -> Path:
 
 def stored(root: Path, relative: str) -> bytes:
     """The stored bytes of an archive resource, whatever the layout."""
-    return ArchiveReader(Archive(root)).read(relative)
+    return open_archive(root).read(relative)
 
 
 #: The reference files of the WADO-RS tests: native, big endian, RLE, JPEG 2000,

@@ -9,8 +9,7 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.server.stored import Uncached, read, stored_part
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.slices import Slice
 from tests.server.conftest import dataset, instance_url, stored
 from tests.store.test_slices import evict
@@ -32,7 +31,7 @@ def test_stored_resources_not_in_the_page_cache(client: TestClient, archive: Pat
         (metadata_url, {"Accept-Encoding": "gzip"}),
     ]
     cached = [client.get(u, headers=h) for u, h in asked]
-    reader = ArchiveReader(Archive(archive))
+    reader = open_archive(archive)
     try:
         frame = reader.locate(frame_path)
     finally:

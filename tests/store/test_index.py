@@ -6,7 +6,7 @@ import pydicom
 from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.index import Level, QidoIndex, Query
 from tests.conftest import write_instance
 
@@ -36,7 +36,7 @@ def _uids(rows: list[dict], key: str = "0020000D") -> list[str]:
 
 def test_rebuild_and_search(tmp_path: Path) -> None:
     archive, studies = _archive(tmp_path)
-    with QidoIndex(Archive(archive)) as index:
+    with QidoIndex(open_archive(archive)) as index:
         assert index.rebuild() == 3
         everything = index.search(Level.STUDY, Query())
         assert sorted(_uids(everything)) == sorted(studies)
@@ -68,10 +68,10 @@ def test_rebuild_and_search(tmp_path: Path) -> None:
 def test_index_is_disposable(tmp_path: Path) -> None:
     archive, studies = _archive(tmp_path)
     index_path = archive / ".dwa" / "index.sqlite"
-    with QidoIndex(Archive(archive)) as index:
+    with QidoIndex(open_archive(archive)) as index:
         index.rebuild()
     index_path.unlink()
-    with QidoIndex(Archive(archive)) as index:
+    with QidoIndex(open_archive(archive)) as index:
         assert index.search(Level.STUDY, Query()) == []
         index.update_studies(studies)
         assert len(index.search(Level.STUDY, Query())) == 3
@@ -95,7 +95,7 @@ def test_a_study_is_found_by_the_values_its_instances_hold(tmp_path: Path) -> No
     archive = tmp_path / "archive"
     result = Converter(archive, ConvertOptions(workers=1)).convert([str(tmp_path / "in")])
     assert {c.keyword for c in result.conflicts} == {"PatientID", "StudyDate"}
-    with QidoIndex(Archive(archive)) as index:
+    with QidoIndex(open_archive(archive)) as index:
         index.rebuild()
         for key, vr, value in (("00100020", "LO", "1234"), ("00080020", "DA", "20240102")):
             rows = index.search(Level.STUDY, Query(match=[(key, vr, value)]))

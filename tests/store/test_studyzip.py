@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.errors import InvalidStudyZipError, ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.manifest import ArchiveOptions
 from dicomweb_archive.store.studyzip import StudyZip, write_study_zip
 from tests.conftest import write_instance
@@ -23,7 +23,7 @@ from tests.conftest import write_instance
 STUDY = "1.2.3.4"
 
 
-def _archive(tmp_path: Path) -> tuple[Archive, str]:
+def _archive(tmp_path: Path) -> tuple[DirectoryStore, str]:
     study = generate_uid()
     series = generate_uid()
     for number in (1, 2):
@@ -38,12 +38,12 @@ def _archive(tmp_path: Path) -> tuple[Archive, str]:
     root = tmp_path / "archive"
     result = Converter(root, ConvertOptions(workers=1)).convert([str(tmp_path / "in")])
     assert result.ok
-    return Archive(root), study
+    return DirectoryStore(root), study
 
 
-def _pack(archive: Archive, study: str, out: Path) -> Path:
+def _pack(archive: DirectoryStore, study: str, out: Path) -> Path:
     with open(out, "wb") as handle:
-        write_study_zip(archive.root, study, handle, ArchiveOptions())
+        write_study_zip(archive, study, handle, ArchiveOptions())
     return out
 
 

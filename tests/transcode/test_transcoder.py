@@ -21,7 +21,7 @@ from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.transcode.transcoder import (
     TranscodeOptions,
@@ -46,7 +46,7 @@ def transcode(archive: Path, **options: Any) -> TranscodeResult:
 
 
 def instances(archive: Path) -> dict[str, InstanceKey]:
-    keys = archive_instances(Archive(archive))
+    keys = archive_instances(open_archive(archive))
     by_name = {}
     for key in keys:
         info = read_json_gz(archive / paths.instance_info(*key))
@@ -147,7 +147,7 @@ def test_primary_replaces_frames_and_metadata_consistently(archive: Path) -> Non
         assert info["transferSyntaxUID"] == uids.HTJ2KLosslessRPCL
         assert info["htj2k"]["mode"] == "primary" and info["htj2k"]["path"] == "frames"
         # The regenerated P10 file is HTJ2K, frames encapsulated, pixels unchanged.
-        ds = pydicom.dcmread(io.BytesIO(export_instance(Archive(archive), *_key(key))))
+        ds = pydicom.dcmread(io.BytesIO(export_instance(open_archive(archive), *_key(key))))
         assert ds.file_meta.TransferSyntaxUID == uids.HTJ2KLosslessRPCL
         assert ds.PhotometricInterpretation == meta["00280004"]["Value"][0]
         image = ImagePixel.from_metadata(meta)
@@ -242,10 +242,11 @@ def test_an_interrupted_primary_run_is_finished(archive: Path) -> None:
     info_path = archive / paths.instance_info(*_key(key))
     info = read_json_gz(info_path)
     info["htj2k"] = {**info["htj2k"], "mode": "primary", "path": "frames"}
-    Archive(archive).write_json_gz(paths.instance_info(*_key(key)), info)
+    open_archive(archive).store.write_json_gz(paths.instance_info(*_key(key)), info)
     staged = multipart.unwrap((archive / paths.htj2k_frame_path(*_key(key), 1)).read_bytes())[1]
     frame = paths.frame_path(*_key(key), 1)
-    Archive(archive).write(frame, multipart.header(HTJ2K_PART, frame), staged, multipart.TRAILER)
+    store = open_archive(archive).store
+    store.write(frame, multipart.header(HTJ2K_PART, frame), staged, multipart.TRAILER)
     result = transcode(archive, mode="alternate")  # whatever is asked, the run is finished
     assert result.counts["transcoded"] == 1
     [meta] = read_json_gz(archive / paths.instance_metadata(*_key(key)))
@@ -258,8 +259,8 @@ def test_raw_frames_and_packed_studies(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     convert(archive, get_testdata_file("MR_small.dcm"), frames="raw")
     [key] = instances(archive).values()
-    pack_study(Archive(archive), key.study_instance_uid, remove=True)
-    assert archive_instances(Archive(archive)) == [key]
+    pack_study(open_archive(archive), key.study_instance_uid, remove=True)
+    assert archive_instances(open_archive(archive)) == [key]
     assert transcode(archive).counts == {"transcoded": 1}
     bare = (archive / paths.htj2k_frame_path(*_key(key), 1)).read_bytes()
     assert bare.startswith(b"\xff\x4f\xff\x51")
@@ -273,7 +274,7 @@ def test_concurrent_primary_runs_agree(tmp_path: Path) -> None:
     ]
     archive = tmp_path / "archive"
     convert(archive, *inputs)
-    originals = {k: decoded_frames(archive, k) for k in archive_instances(Archive(archive))}
+    originals = {k: decoded_frames(archive, k) for k in archive_instances(open_archive(archive))}
     command = [sys.executable, "-m", "dicomweb_archive.cli", "transcode", str(archive)]
     runs = [
         subprocess.Popen([*command, "--mode", "primary", "-w", "2", "-q"], stderr=subprocess.PIPE)

@@ -9,9 +9,8 @@ import click
 
 from dicomweb_archive.cli.options import series_option, studies_option
 from dicomweb_archive.export.bundle import ExportFile, find_series, write_folder, write_zip
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.manifest import read_options
-from dicomweb_archive.store.studies import study_uids
 
 
 @click.command()
@@ -32,7 +31,7 @@ def export(archive: str, studies: tuple[str, ...], series: tuple[str, ...], outp
     {Modality}_{SeriesDescription}/{InstanceNumber}.dcm.  Exit status: 0 when
     every instance was written, 1 otherwise (one line per failure).
     """
-    store = Archive(archive)
+    store = open_archive(archive)
     failures = 0
 
     def failed(planned: ExportFile, exc: Exception) -> None:
@@ -44,7 +43,7 @@ def export(archive: str, studies: tuple[str, ...], series: tuple[str, ...], outp
     selection: list[tuple[str, str | None]] = [(s, None) for s in studies]
     selection += [(find_series(store, s), s) for s in series]
     if not selection:
-        selection = [(s, None) for s in study_uids(store)]
+        selection = [(s, None) for s in store.study_uids()]
     if output.suffix.lower() == ".zip":
         count = write_zip(store, selection, output, failed)
     else:

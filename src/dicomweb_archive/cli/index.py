@@ -6,8 +6,8 @@ import time
 
 import click
 
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.index import QidoIndex
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options
 
 
@@ -20,8 +20,7 @@ def index(archive: str) -> None:
     Once it exists, ``dwa convert`` keeps it up to date.
     """
     started = time.perf_counter()
-    store = Archive(archive)
-    read_options(store)
-    with QidoIndex(store) as qido:
-        count = qido.rebuild()
+    with open_archive(archive) as store:
+        read_options(store)
+        count = Catalog(store).rebuild_index()
     click.echo(f"indexed {count} studies in {time.perf_counter() - started:.2f} s -> {archive}")

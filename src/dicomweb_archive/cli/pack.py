@@ -10,11 +10,9 @@ import click
 
 from dicomweb_archive.cli.options import studies_option
 from dicomweb_archive.errors import DicomwebArchiveError, ResourceNotFoundError
-from dicomweb_archive.model import paths
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.manifest import read_options
-from dicomweb_archive.store.packing import pack_study, unpack_study
-from dicomweb_archive.store.studies import is_packed, study_uids
+from dicomweb_archive.store.packing import pack_study, unpack_in_place, unpack_study
 
 
 def _each(names: list[str], work: Callable[[str], str]) -> None:
@@ -31,7 +29,7 @@ def _each(names: list[str], work: Callable[[str], str]) -> None:
 
 def _studies(store: Archive, studies: tuple[str, ...], every: bool) -> list[str]:
     read_options(store)
-    return study_uids(store) if every else list(studies)
+    return store.study_uids() if every else list(studies)
 
 
 @click.command()
@@ -57,12 +55,14 @@ def pack(
         raise click.UsageError("give --study UID (one or more) or --all")
     if remove and output is not None:
         raise click.UsageError("--remove packs in place; it cannot go with -o")
-    store = Archive(archive)
-    target = Archive(output) if output is not None else None
+    store = open_archive(archive)
+    target = open_archive(output) if output is not None else None
 
     def work(study: str) -> str:
-        path = pack_study(store, study, target, remove=remove)
-        return f"packed {study} -> {path} ({path.stat().st_size:,} bytes)"
+        relative = pack_study(store, study, target, remove=remove)
+        where = target or store
+        size = where.store.stat(relative).size
+        return f"packed {study} -> {where.url.rstrip('/')}/{relative} ({size:,} bytes)"
 
     _each(_studies(store, studies, every), work)
 
@@ -80,19 +80,19 @@ def unpack(archive: str, zips: tuple[str, ...], studies: tuple[str, ...], every:
     """
     if not (zips or studies or every) or (studies and every):
         raise click.UsageError("give study ZIP files, --study UID (one or more) or --all")
-    store = Archive(archive)
+    store = open_archive(archive)
     names = [str(Path(z)) for z in zips]
     if studies or every:
         selected = _studies(store, studies, every)
-        names += [s for s in selected if is_packed(store, s)] if every else selected
+        names += [s for s in selected if store.is_packed(s)] if every else selected
 
     def work(name: str) -> str:
         if name in zips or name.endswith(".zip"):
             study = unpack_study(name, store)
-        elif is_packed(store, name):
-            study = unpack_study(store.path(paths.study_zip(name)), store)
+        elif unpack_in_place(store, name):
+            study = name
         else:
             raise ResourceNotFoundError("no such packed study in the archive")
-        return f"unpacked {study} -> {store.root}"
+        return f"unpacked {study} -> {store.url}"
 
     _each(names, work)

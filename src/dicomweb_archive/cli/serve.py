@@ -84,10 +84,11 @@ def serve(
     try:
         import uvicorn
 
-        from dicomweb_archive.server.app import OPTIONS_VARIABLE, create_app, open_index
+        from dicomweb_archive.server.app import OPTIONS_VARIABLE, create_app
         from dicomweb_archive.server.connection import BoundedHttpToolsProtocol
         from dicomweb_archive.server.middleware import enable_access_log
-        from dicomweb_archive.store.directory import Archive
+        from dicomweb_archive.store.archive import open_archive
+        from dicomweb_archive.store.catalog import Catalog
     except ImportError as exc:
         click.echo(
             f"error: dwa serve needs the server extra ({exc.name} is missing): "
@@ -105,7 +106,8 @@ def serve(
     app = create_app(**options)
     if workers > 1:
         # Built once here, not by every worker at once.
-        open_index(Archive(archive)).close()
+        with open_archive(archive) as opened:
+            Catalog(opened).open_index().close()
     click.echo(f"serving {archive} at http://{host}:{port}{base_path}", err=True)
     # Bounds on what one client may hold (server/connection.py adds the head's).
     limits: dict[str, Any] = {

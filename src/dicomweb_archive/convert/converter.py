@@ -7,20 +7,18 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dicomweb_archive.batch import Summary, failure_of, run_tasks
 from dicomweb_archive.convert.inputs import InputRef, Spool, UnreadableInput, expand, os_reason
 from dicomweb_archive.convert.instance import InstanceOutcome, Status, store_instance
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.convert.studies import update_studies_index, update_study
 from dicomweb_archive.errors import ArchiveError, NotDicomError
-from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.p10.reader import read_instance
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.base import scratch_folder
+from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import ensure
 
 #: Called once the inputs are counted, with their number.
@@ -75,11 +73,11 @@ class ConversionResult(Summary[InstanceOutcome]):
         }
 
 
-def convert_input(root: str, options: ConvertOptions, ref: InputRef) -> InstanceOutcome:
+def convert_input(location: str, options: ConvertOptions, ref: InputRef) -> InstanceOutcome:
     """Convert one input (a worker's task); every failure becomes an outcome."""
     try:
-        with ref.open() as fp:
-            return store_instance(Archive(root), options, read_instance(fp, ref.name))
+        with open_archive(location) as archive, ref.open() as fp:
+            return store_instance(archive, options, read_instance(fp, ref.name))
     except Exception as exc:  # one bad input must not stop the others
         failure = failure_of(exc, ref.name)
         # Found in a folder or ZIP file beside the DICOM files (a README): skipped.
@@ -88,15 +86,14 @@ def convert_input(root: str, options: ConvertOptions, ref: InputRef) -> Instance
 
 
 class Converter:
-    """Converts P10 inputs into the archive at ``root``.
+    """Converts P10 inputs into the archive at ``location`` (a folder or a URL).
 
     >>> Converter("archive").convert(["scans/"])  # doctest: +SKIP
     """
 
-    def __init__(self, root: str | os.PathLike[str], options: ConvertOptions | None = None):
-        self.root = str(Path(root))
+    def __init__(self, location: str | os.PathLike[str], options: ConvertOptions | None = None):
+        self.location = os.fspath(location)
         self.options = options or ConvertOptions()
-        self.archive = Archive(self.root)
 
     def convert(
         self,
@@ -109,12 +106,17 @@ class Converter:
         started = time.perf_counter()
         result = ConversionResult()
         try:
-            ensure(self.archive, self.options.archive_options())
-            with Spool(str(self.archive.path(".dwa/tmp"))) as spool:
-                touched = self._convert_inputs(list(inputs), spool, result, on_total, on_outcome)
-            result.conflicts, result.studies = self.refresh(touched)
+            with open_archive(self.location) as archive:
+                ensure(archive.store, self.options.archive_options())
+                catalog = Catalog(archive)
+                with Spool(scratch_folder(archive.store)) as spool:
+                    self._convert_inputs(list(inputs), spool, catalog, result, on_total, on_outcome)
+                refreshed = catalog.refresh()
+            result.conflicts, result.studies = refreshed.conflicts, refreshed.studies
         except OSError as exc:
-            raise ArchiveError(f"cannot write the archive {self.root}: {os_reason(exc)}") from exc
+            raise ArchiveError(
+                f"cannot write the archive {self.location}: {os_reason(exc)}"
+            ) from exc
         result.seconds = time.perf_counter() - started
         return result
 
@@ -122,10 +124,11 @@ class Converter:
         self,
         inputs: list[str],
         spool: Spool,
+        catalog: Catalog,
         result: ConversionResult,
         on_total: OnTotal | None,
         on_outcome: OnOutcome | None,
-    ) -> set[str]:
+    ) -> None:
         refs: list[InputRef] = []
         for item in expand(inputs, spool):
             if isinstance(item, UnreadableInput):
@@ -138,29 +141,10 @@ class Converter:
                 refs.append(item)
         if on_total:
             on_total(len(refs) + len(result.failures) + len(result.skipped))
-        touched: set[str] = set()
-        task = functools.partial(convert_input, self.root, self.options)
+        task = functools.partial(convert_input, self.location, self.options)
         for outcome in run_tasks(task, refs, self.options.worker_count()):
             result.add(outcome)
-            if outcome.study_instance_uid and outcome.status != "failed":
-                touched.add(outcome.study_instance_uid)
+            if outcome.key is not None and outcome.status != "failed":
+                catalog.instances_written([outcome.key])
             if on_outcome:
                 on_outcome(outcome)
-        return touched
-
-    def refresh(self, studies: Iterable[str]) -> tuple[list[Conflict], list[str]]:
-        """Rewrite the derived documents of ``studies`` and the studies index."""
-        conflicts: list[Conflict] = []
-        rows = {}
-        ordered = sorted(set(studies))
-        for study in ordered:
-            row, found = update_study(self.archive, study)
-            rows[study] = row
-            conflicts.extend(found)
-        if rows or not self.archive.exists(paths.STUDIES_INDEX):
-            update_studies_index(self.archive, rows)
-        index_path = self.archive.path(f"{paths.WORK_DIR}/{INDEX_FILE}")
-        if ordered and index_path.exists():
-            with QidoIndex(self.archive) as index:
-                index.update_studies(ordered)
-        return conflicts, ordered

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,9 +26,10 @@ from dicomweb_archive.p10.bulkdata import BulkPolicy, BulkValue
 from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
 from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_video
 from dicomweb_archive.p10.reader import ParsedInstance
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import unpacked_study
-from dicomweb_archive.types import JSONDataset
+from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.base import Store
+from dicomweb_archive.store.session import writing_study
+from dicomweb_archive.types import InstanceKey, JSONDataset
 from dicomweb_archive.version import __version__
 
 Status = Literal["converted", "updated", "unchanged", "skipped", "failed"]
@@ -50,6 +50,15 @@ class InstanceOutcome:
     size: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def key(self) -> InstanceKey | None:
+        """Where the instance is in the archive, once its UIDs were read."""
+        if self.study_instance_uid and self.series_instance_uid and self.sop_instance_uid:
+            return InstanceKey(
+                self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid
+            )
+        return None
+
 
 def store_instance(
     archive: Archive, options: ConvertOptions, parsed: ParsedInstance
@@ -59,15 +68,15 @@ def store_instance(
     Storing the same instance again changes nothing (``unchanged``).  A packed
     study is unpacked first; packing waits while the instance is written.
     """
-    with unpacked_study(archive, parsed.study_instance_uid):
-        return _InstanceWriter(archive, options, parsed).write()
+    with writing_study(archive, parsed.study_instance_uid) as files:
+        return _InstanceWriter(files, options, parsed).write()
 
 
 class _InstanceWriter:
     """The steps of writing one instance; the caller holds its study unpacked."""
 
-    def __init__(self, archive: Archive, options: ConvertOptions, parsed: ParsedInstance):
-        self.archive = archive
+    def __init__(self, files: Store, options: ConvertOptions, parsed: ParsedInstance):
+        self.files = files
         self.options = options
         self.parsed = parsed
         self.study = parsed.study_instance_uid
@@ -80,11 +89,11 @@ class _InstanceWriter:
         self.warnings: list[str] = []
 
     def write(self) -> InstanceOutcome:
-        archive = self.archive
-        old = archive.read_json_gz(self.info_path) if archive.exists(self.info_path) else None
+        files = self.files
+        old = files.read_json_gz(self.info_path) if files.exists(self.info_path) else None
         reconversion = Reconversion(
             transcoded.record_of(old),
-            staged=archive.path(paths.htj2k_dir(self.study, self.series, self.sop)).is_dir(),
+            staged=files.exists(paths.htj2k_dir(self.study, self.series, self.sop)),
         )
         encoded = encode_instance(
             self.parsed, BulkPolicy(self.options.public_bulk_size, self.options.private_bulk_size)
@@ -109,9 +118,9 @@ class _InstanceWriter:
         # The info's source name varies between identical copies; compare without it.
         if old is not None and _without_source(old) == _without_source(info):
             info = old
-        existed = archive.exists(self.metadata_path)
-        self.changed |= archive.write_json_gz(self.info_path, info)
-        self.changed |= archive.write_json_gz(self.metadata_path, [meta])
+        existed = files.exists(self.metadata_path)
+        self.changed |= files.write_json_gz(self.info_path, info)
+        self.changed |= files.write_json_gz(self.metadata_path, [meta])
         status: Status = ("updated" if existed else "converted") if self.changed else "unchanged"
         return InstanceOutcome(
             name=self.parsed.name,
@@ -150,7 +159,7 @@ class _InstanceWriter:
         target = paths.bulkdata_path(self.study, bulk.digest)
         self._check_delimiter(bulk.value, f"bulk data {bulk.path}")
         body = (multipart.header("application/octet-stream", target), bulk.value, multipart.TRAILER)
-        if self.archive.write_if_absent(target, *body):
+        if self.files.write_if_absent(target, *body):
             self.changed = True
 
     def _check_delimiter(self, payload: bytes, what: str) -> None:
@@ -206,10 +215,10 @@ class _InstanceWriter:
         for count, frame in enumerate(frames, 1):
             target = paths.frame_path(self.study, self.series, self.sop, count)
             if self.options.frames == "raw":
-                written = self.archive.write(target, frame)
+                written = self.files.write(target, frame)
             else:
                 self._check_delimiter(frame, f"frame {count}")
-                written = self.archive.write(
+                written = self.files.write(
                     target, multipart.header(part_type, target), frame, multipart.TRAILER
                 )
             self.changed |= written
@@ -218,21 +227,15 @@ class _InstanceWriter:
         return count
 
     def _remove_frames_from(self, first: int) -> None:
-        folder = self.archive.path(
-            f"{paths.instance_dir(self.study, self.series, self.sop)}/frames"
-        )
-        if not folder.is_dir():
-            return
-        for entry in os.scandir(folder):
+        folder = f"{paths.instance_dir(self.study, self.series, self.sop)}/frames"
+        for entry in self.files.list(folder):
             if entry.name.isdigit() and int(entry.name) >= first:
-                os.unlink(entry.path)
+                self.files.remove(f"{folder}/{entry.name}")
                 self.changed = self.frames_changed = True
 
     def remove_htj2k(self) -> None:
         """Drop an HTJ2K alternate (or staged primary) made from other frames."""
-        folder = self.archive.path(paths.htj2k_dir(self.study, self.series, self.sop))
-        if folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
+        if self.files.remove_tree(paths.htj2k_dir(self.study, self.series, self.sop)):
             self.changed = True
 
 

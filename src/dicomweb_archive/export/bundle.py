@@ -27,8 +27,8 @@ from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import instance_sort_key
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.studies import StudyFiles, open_study, study_uids
+from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.base import ReadableStore
 from dicomweb_archive.types import JSONDataset, first_value
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -82,7 +82,7 @@ def _person(value: Any) -> Any:
 
 
 def plan_study(
-    files: StudyFiles, study: str, series: str | None = None, namer: Namer | None = None
+    files: ReadableStore, study: str, series: str | None = None, namer: Namer | None = None
 ) -> list[ExportFile]:
     """The instances of a study (or of one of its series) with their names."""
     namer = namer or Namer()
@@ -134,13 +134,12 @@ Selection = Iterable[tuple[str, str | None]]
 
 def find_series(archive: Archive, series: str) -> str:
     """The study holding ``series`` (looked up in every study's series list)."""
-    for study in study_uids(archive):
-        with open_study(archive, study) as files:
-            if not files.exists(paths.series_index(study)):
-                continue
-            rows = files.read_json_gz(paths.series_index(study))
-            if any(first_value(row, tags.SeriesInstanceUID) == series for row in rows):
-                return study
+    for study in archive.study_uids():
+        if not archive.exists(paths.series_index(study)):
+            continue
+        rows = archive.read_json_gz(paths.series_index(study))
+        if any(first_value(row, tags.SeriesInstanceUID) == series for row in rows):
+            return study
     raise ResourceNotFoundError(f"series {series} is not in the archive")
 
 
@@ -158,18 +157,19 @@ def iter_p10(
     """
     namer = Namer()
     for study, series in selection:
-        with open_study(archive, study) as files:
-            for planned in plan_study(files, study, series, namer):
-                try:
-                    data = export_instance(
-                        files, study, planned.series_instance_uid, planned.sop_instance_uid
-                    )
-                except Exception as exc:  # pydicom raises many kinds on odd data
-                    if on_error is None:
-                        raise
-                    on_error(planned, exc)
-                    continue
-                yield planned, data
+        if not archive.has_study(study):
+            raise ResourceNotFoundError(f"study {study} is not in the archive")
+        for planned in plan_study(archive, study, series, namer):
+            try:
+                data = export_instance(
+                    archive, study, planned.series_instance_uid, planned.sop_instance_uid
+                )
+            except Exception as exc:  # pydicom raises many kinds on odd data
+                if on_error is None:
+                    raise
+                on_error(planned, exc)
+                continue
+            yield planned, data
 
 
 def p10_members(

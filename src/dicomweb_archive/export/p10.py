@@ -26,7 +26,7 @@ from dicomweb_archive.export.writer import encode_p10
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.p10.frames import native_word_width
 from dicomweb_archive.p10.values import WORD_WIDTH, swap_bytes
-from dicomweb_archive.store.studies import StudyFiles
+from dicomweb_archive.store.base import ReadableStore
 
 _ITEM_LE = b"\xfe\xff\x00\xe0"
 _PART_START = f"--{multipart.BOUNDARY}\r\n".encode("ascii")
@@ -36,7 +36,7 @@ _ITEM_BE = b"\xff\xfe\xe0\x00"
 class _Bulk:
     """Reads BulkDataURIs of one study back into bytes in the target byte order."""
 
-    def __init__(self, archive: StudyFiles, study: str, little_endian: bool) -> None:
+    def __init__(self, archive: ReadableStore, study: str, little_endian: bool) -> None:
         self.archive = archive
         self.study = study
         self.little_endian = little_endian
@@ -91,7 +91,7 @@ def _has_bulk(document: Any) -> bool:
     return False
 
 
-def _frames(archive: StudyFiles, study: str, series: str, sop: str, count: int) -> list[bytes]:
+def _frames(archive: ReadableStore, study: str, series: str, sop: str, count: int) -> list[bytes]:
     out = []
     for number in range(1, count + 1):
         body = archive.read(paths.frame_path(study, series, sop, number))
@@ -102,7 +102,7 @@ def _frames(archive: StudyFiles, study: str, series: str, sop: str, count: int) 
 
 
 def _frame_payloads(
-    archive: StudyFiles, study: str, series: str, sop: str, count: int
+    archive: ReadableStore, study: str, series: str, sop: str, count: int
 ) -> list[bytes | memoryview]:
     """As :func:`_frames`, the payloads as views of the stored bodies (no copy)."""
     out: list[bytes | memoryview] = []
@@ -161,7 +161,7 @@ def _restore_undefined_lengths(ds: Dataset, recorded: list[str]) -> None:
                     node = node[index]
 
 
-def _read(archive: StudyFiles, study: str, series: str, sop: str) -> tuple[Any, Any]:
+def _read(archive: ReadableStore, study: str, series: str, sop: str) -> tuple[Any, Any]:
     """The instance's DICOM JSON and ``info``."""
     meta_path = paths.instance_metadata(study, series, sop)
     if not archive.exists(meta_path):
@@ -171,13 +171,13 @@ def _read(archive: StudyFiles, study: str, series: str, sop: str) -> tuple[Any, 
     return meta, info
 
 
-def export_instance(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
+def export_instance(archive: ReadableStore, study: str, series: str, sop: str) -> bytes:
     """The P10 bytes of one archived instance.
 
-    ``archive`` is an :class:`~dicomweb_archive.store.directory.Archive` or the
-    files of one study (:func:`dicomweb_archive.store.studies.open_study`),
-    packed or not.  The fast writer (:mod:`dicomweb_archive.export.writer`)
-    makes the common case; whatever it leaves goes through pydicom.
+    ``archive`` is an :class:`~dicomweb_archive.store.archive.Archive` (every
+    study, packed or not) or the files of one study.  The fast writer
+    (:mod:`dicomweb_archive.export.writer`) makes the common case; whatever it
+    leaves goes through pydicom.
     """
     meta, info = _read(archive, study, series, sop)
     try:
@@ -186,20 +186,20 @@ def export_instance(archive: StudyFiles, study: str, series: str, sop: str) -> b
         return _export_pydicom(archive, study, series, sop, meta, info)
 
 
-def export_instance_fast(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
+def export_instance_fast(archive: ReadableStore, study: str, series: str, sop: str) -> bytes:
     """:func:`export_instance` by the fast writer only (raises FastPathUnsupportedError)."""
     meta, info = _read(archive, study, series, sop)
     return _export_fast(archive, study, series, sop, meta, info)
 
 
-def export_instance_pydicom(archive: StudyFiles, study: str, series: str, sop: str) -> bytes:
+def export_instance_pydicom(archive: ReadableStore, study: str, series: str, sop: str) -> bytes:
     """:func:`export_instance` through pydicom only (the fallback)."""
     meta, info = _read(archive, study, series, sop)
     return _export_pydicom(archive, study, series, sop, meta, info)
 
 
 def _export_fast(
-    archive: StudyFiles, study: str, series: str, sop: str, meta: Any, info: Any
+    archive: ReadableStore, study: str, series: str, sop: str, meta: Any, info: Any
 ) -> bytes:
     document = {
         k: v for k, v in meta.items() if k not in (tags.AvailableTransferSyntaxUID, tags.PixelData)
@@ -216,7 +216,7 @@ def _export_fast(
 
 
 def _export_pydicom(
-    archive: StudyFiles, study: str, series: str, sop: str, meta: Any, info: Any
+    archive: ReadableStore, study: str, series: str, sop: str, meta: Any, info: Any
 ) -> bytes:
     encoding = info["encoding"]
     little = bool(encoding["littleEndian"])

@@ -19,7 +19,7 @@ from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.p10.values import WORD_WIDTH, swap_bytes
-from dicomweb_archive.store.studies import StudyFiles
+from dicomweb_archive.store.base import ReadableStore
 from dicomweb_archive.types import JSONDataset, first_value
 
 #: Transfer syntaxes whose files are re-encoded without touching the pixels' bytes.
@@ -63,7 +63,7 @@ def _swap_words(ds: Dataset) -> None:
 
 
 def to_explicit_little_endian(
-    archive: StudyFiles, study: str, series: str, sop: str, meta: JSONDataset
+    archive: ReadableStore, study: str, series: str, sop: str, meta: JSONDataset
 ) -> bytes:
     """The instance as Explicit VR Little Endian P10, frames decoded."""
     ds = pydicom.dcmread(io.BytesIO(export_instance(archive, study, series, sop)))
@@ -85,7 +85,7 @@ def to_explicit_little_endian(
 
 
 def _set_native_pixels(
-    archive: StudyFiles, ds: Dataset, instance: tuple[str, str, str], meta: JSONDataset
+    archive: ReadableStore, ds: Dataset, instance: tuple[str, str, str], meta: JSONDataset
 ) -> None:
     frames_syntax = _frames_syntax(meta)
     image = ImagePixel.from_metadata(meta)

@@ -22,14 +22,12 @@ from dicomweb_archive.errors import (
     RangeNotSatisfiableError,
     ResourceNotFoundError,
 )
-from dicomweb_archive.model import paths
 from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
 from dicomweb_archive.server.routes import routes
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options
-from dicomweb_archive.store.reader import ArchiveReader
 
 #: The environment variable carrying :func:`create_app`'s arguments to the
 #: worker processes of ``dwa serve --workers`` (see :func:`app_from_environment`).
@@ -75,15 +73,6 @@ def error_response(request: Request, exc: Exception) -> Response:
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def open_index(archive: Archive) -> QidoIndex:
-    """The archive's QIDO index, built first when there is none."""
-    fresh = not archive.path(f"{paths.WORK_DIR}/{INDEX_FILE}").exists()
-    index = QidoIndex(archive)
-    if fresh:
-        index.rebuild()
-    return index
-
-
 def app_from_environment() -> Starlette:
     """:func:`create_app` with the keyword arguments in ``$DWA_SERVE_OPTIONS`` (JSON).
 
@@ -113,24 +102,22 @@ def create_app(
     with that token, and bodies beyond ``max_upload_bytes`` (``None``: no limit)
     are refused.
     """
-    archive = Archive(archive_root)
+    archive = open_archive(archive_root)
     read_options(archive)
-    # Reads go through the reader: every study a folder or a packed ZIP.
     context = Context(
         archive,
-        ArchiveReader(archive),
         write_token=write_token,
         max_upload_bytes=max_upload_bytes,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        context.index = open_index(archive)
+        context.index = Catalog(archive).open_index()
         try:
             yield
         finally:
             context.index.close()
-            context.reader.close()
+            archive.close()
 
     served = routes(context)
     middleware = [

@@ -26,10 +26,8 @@ async def retrieve_bulkdata(context: Context, request: Request, resource: Resour
     return ThreadedResponse(lambda: _bulkdata(context, request, resource, inline=False))
 
 
-def _bulkdata(
-    context: Context, request: Request, resource: ResourcePath, inline: bool
-) -> Response:
-    stored = context.reader.locate(resource.file)
+def _bulkdata(context: Context, request: Request, resource: ResourcePath, inline: bool) -> Response:
+    stored = context.archive.locate(resource.file)
     media_type, syntax, payload = stored_part(stored, inline=inline)
     rendition = choose_pixels(
         accepted(request),

@@ -1,13 +1,12 @@
-"""What every DICOMweb service works on: the archive, its reader and its index."""
+"""What every DICOMweb service works on: the archive and its index."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.index import QidoIndex
-from dicomweb_archive.store.reader import ArchiveReader
 
 #: Largest STOW-RS request body accepted unless told otherwise.
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
@@ -17,9 +16,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 class Context:
     """The served archive, passed to each service function with the request."""
 
+    #: Every study, folder or packed ZIP, read alike.
     archive: Archive
-    #: Reads every study, folder or packed ZIP alike.
-    reader: ArchiveReader
     #: STOW-RS needs ``Authorization: Bearer`` with this token when set.
     write_token: str | None = None
     #: STOW-RS refuses bodies beyond this size; None: no limit.

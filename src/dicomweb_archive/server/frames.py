@@ -44,7 +44,7 @@ from dicomweb_archive.server.responses import (
     slice_tag,
 )
 from dicomweb_archive.server.stored import HEAD_SIZE, Uncached, read, stored_part
-from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.slices import Slice
 
 #: Alternate ``framesPath`` names that ask for a reduced image (client-contract §6).
@@ -57,7 +57,7 @@ EOC = b"\xff\xd9"
 
 async def retrieve_frames(context: Context, request: Request, resource: ResourcePath) -> Response:
     """Frames (``…/frames/1,2``) or an alternate ``framesPath`` (``…/htj2k/1``)."""
-    reader = context.reader
+    reader = context.archive
     if len(resource.frame_numbers) == 1:
         with contextlib.suppress(Uncached):
             return _answer(reader, request, resource, inline=True)
@@ -92,9 +92,7 @@ class _Frames:
         return [stored_part(s)[2].read() for s in self.slices]
 
 
-def _answer(
-    reader: ArchiveReader, request: Request, resource: ResourcePath, inline: bool
-) -> Response:
+def _answer(reader: Archive, request: Request, resource: ResourcePath, inline: bool) -> Response:
     ranges = accepted(request)
     reduce_to = _reduction(request, resource)
     alternate = resource.frames_path != paths.FRAMES
@@ -131,7 +129,7 @@ def _reduction(request: Request, resource: ResourcePath) -> int | None:
 
 
 def _representations(
-    reader: ArchiveReader,
+    reader: Archive,
     resource: ResourcePath,
     ranges: list[MediaRange],
     reduced: bool,
@@ -160,7 +158,7 @@ def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
     )
 
 
-def _alternate(reader: ArchiveReader, resource: ResourcePath, inline: bool) -> list[Slice] | None:
+def _alternate(reader: Archive, resource: ResourcePath, inline: bool) -> list[Slice] | None:
     """The HTJ2K alternate of the frames, when a finished transcoding recorded one."""
     numbers = resource.frame_numbers
     stored = reader.locate(resource.instance_file(paths.INFO))
@@ -221,7 +219,7 @@ def _reduced(request: Request, rendition: Rendition, chosen: _Frames, size: int)
 
 
 def _decoded(
-    reader: ArchiveReader,
+    reader: Archive,
     request: Request,
     resource: ResourcePath,
     rendition: Rendition,

@@ -48,7 +48,7 @@ def _retrieve_metadata(context: Context, request: Request, resource: ResourcePat
     ranges = accepted(request)
     if ranges and not any(r.matches(DICOM_JSON) and not r.params for r in ranges):
         raise UnsupportedTransferSyntaxError("metadata is available as application/dicom+json only")
-    stored = context.reader.locate(resource.file)
+    stored = context.archive.locate(resource.file)
     headers = {"Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", "").lower():
         headers["Content-Encoding"] = "gzip"

@@ -29,7 +29,7 @@ from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted
 from dicomweb_archive.server.responses import RangeResponse
 from dicomweb_archive.server.stored import stored_part
-from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.types import JSONDataset, first_value
 
 CACHE_DIR = f"{paths.WORK_DIR}/cache/rendered"
@@ -47,7 +47,7 @@ def _media_type(request: Request) -> str:
     raise UnsupportedTransferSyntaxError("rendered images are available as image/jpeg or image/png")
 
 
-def _read_json(archive: ArchiveReader, relative: str) -> list[JSONDataset]:
+def _read_json(archive: Archive, relative: str) -> list[JSONDataset]:
     documents: list[JSONDataset] = archive.read_json_gz(relative)
     return documents
 
@@ -60,7 +60,7 @@ def _middle(instances: list[JSONDataset]) -> JSONDataset:
     return ordered[len(ordered) // 2]
 
 
-def _bulk_reader(archive: ArchiveReader, study: str) -> Callable[[str, str, str], bytes]:
+def _bulk_reader(archive: Archive, study: str) -> Callable[[str, str, str], bytes]:
     def read(tag: str, vr: str, uri: str) -> bytes:
         _, payload = multipart.unwrap(archive.read(f"{paths.study_dir(study)}/{uri}"))
         return payload
@@ -68,9 +68,7 @@ def _bulk_reader(archive: ArchiveReader, study: str) -> Callable[[str, str, str]
     return read
 
 
-def _document(
-    archive: ArchiveReader, request: Request, meta: JSONDataset, study: str
-) -> Response | None:
+def _document(archive: Archive, request: Request, meta: JSONDataset, study: str) -> Response | None:
     """An encapsulated document or a video, answered as its own media type."""
     document = meta.get(tags.EncapsulatedDocument)
     if document:
@@ -90,16 +88,14 @@ def _document(
     return None
 
 
-def _bulk(
-    archive: ArchiveReader, request: Request, study: str, uri: str, media_type: str
-) -> Response:
+def _bulk(archive: Archive, request: Request, study: str, uri: str, media_type: str) -> Response:
     stored = archive.locate(f"{paths.study_dir(study)}/{uri}")
     _, _, payload = stored_part(stored)
     return RangeResponse(request, payload, media_type)
 
 
 def _render(
-    archive: ArchiveReader,
+    archive: Archive,
     request: Request,
     meta: JSONDataset,
     frame: int,
@@ -128,21 +124,21 @@ def _render(
             return Dataset.from_json(lut, bulk_data_uri_handler=_bulk_reader(archive, study))
 
         body = render(decoded, meta, options, bits_stored=image.bits_stored, palette=palette)
-        archive.archive.write(cached, body)
+        archive.store.write(cached, body)
     return RangeResponse(request, archive.locate(cached), options.media_type)
 
 
 def retrieve_rendered(context: Context, request: Request, resource: ResourcePath) -> Response:
     """``…/rendered`` of a study, a series, an instance or frames: the path names which."""
-    return _rendered(context.reader, request, resource)
+    return _rendered(context.archive, request, resource)
 
 
 def retrieve_thumbnail(context: Context, request: Request, resource: ResourcePath) -> Response:
     """``…/thumbnail`` of a study, a series, an instance or frames."""
-    return _rendered(context.reader, request, resource)
+    return _rendered(context.archive, request, resource)
 
 
-def _rendered(archive: ArchiveReader, request: Request, resource: ResourcePath) -> Response:
+def _rendered(archive: Archive, request: Request, resource: ResourcePath) -> Response:
     """Any rendered or thumbnail resource, by the level its path names."""
     thumbnail = resource.suffix is Suffix.THUMBNAIL
     params = dict(request.query_params)

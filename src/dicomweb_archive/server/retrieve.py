@@ -28,7 +28,7 @@ from dicomweb_archive.model.aggregate import instance_sort_key
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted, choose_instances
-from dicomweb_archive.store.reader import ArchiveReader
+from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.types import JSONDataset, first_value
 
 
@@ -43,13 +43,13 @@ class Planned:
     transfer_syntax: str
     source_syntax: str
 
-    def p10(self, archive: ArchiveReader) -> bytes:
+    def p10(self, archive: Archive) -> bytes:
         if self.transfer_syntax == self.source_syntax:
             return export_instance(archive, self.study, self.series, self.sop)
         return to_explicit_little_endian(archive, self.study, self.series, self.sop, self.meta)
 
 
-def _instances(archive: ArchiveReader, metadata_path: str) -> list[JSONDataset]:
+def _instances(archive: Archive, metadata_path: str) -> list[JSONDataset]:
     documents: list[JSONDataset] = archive.read_json_gz(metadata_path)
     return sorted(
         documents,
@@ -57,7 +57,7 @@ def _instances(archive: ArchiveReader, metadata_path: str) -> list[JSONDataset]:
     )
 
 
-def plan(archive: ArchiveReader, metadata_path: str, wanted: str) -> list[Planned]:
+def plan(archive: Archive, metadata_path: str, wanted: str) -> list[Planned]:
     """The instances under ``metadata_path`` in the wanted transfer syntax, or 406."""
     planned = []
     for meta in _instances(archive, metadata_path):
@@ -75,14 +75,14 @@ def plan(archive: ArchiveReader, metadata_path: str, wanted: str) -> list[Planne
     return planned
 
 
-def _parts(archive: ArchiveReader, planned: list[Planned]) -> Iterator[bytes]:
+def _parts(archive: Archive, planned: list[Planned]) -> Iterator[bytes]:
     for item in planned:
         content_type = multipart.content_type(DICOM, item.transfer_syntax)
         yield multipart.header(content_type) + item.p10(archive) + b"\r\n"
     yield f"--{multipart.BOUNDARY}--\r\n".encode("ascii")
 
 
-def _zip(archive: ArchiveReader, planned: list[Planned], resource: ResourcePath) -> Response:
+def _zip(archive: Archive, planned: list[Planned], resource: ResourcePath) -> Response:
     """A ZIP of P10 files, streamed: names by patient, study, series, instance."""
     namer = Namer()
     names: dict[str, str] = {}
@@ -100,18 +100,18 @@ def _zip(archive: ArchiveReader, planned: list[Planned], resource: ResourcePath)
 
 
 def retrieve_study(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return _retrieve(context.reader, request, resource)
+    return _retrieve(context.archive, request, resource)
 
 
 def retrieve_series(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return _retrieve(context.reader, request, resource)
+    return _retrieve(context.archive, request, resource)
 
 
 def retrieve_instance(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return _retrieve(context.reader, request, resource)
+    return _retrieve(context.archive, request, resource)
 
 
-def _retrieve(archive: ArchiveReader, request: Request, resource: ResourcePath) -> Response:
+def _retrieve(archive: Archive, request: Request, resource: ResourcePath) -> Response:
     """Answer a study, series or instance retrieve (in a worker thread)."""
     single_instance = resource.type is ResourceType.INSTANCE
     rendition = choose_instances(accepted(request), single_instance=single_instance)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
@@ -25,6 +26,7 @@ from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
 import orjson
 
 from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive.model import paths
 from dicomweb_archive.store.slices import Slice
 
 #: Reads of large files are streamed in pieces of this size.
@@ -177,7 +179,7 @@ def not_found(path: str) -> ResourceNotFoundError:
     return ResourceNotFoundError(f"{path} not found")
 
 
-def files_under(store: Store, folder: str) -> Iterator[str]:
+def files_under(store: ReadableStore, folder: str) -> Iterator[str]:
     """The paths of every file below ``folder``, in name order (depth first)."""
     for entry in store.list(folder):
         path = f"{folder}/{entry.name}"
@@ -187,7 +189,20 @@ def files_under(store: Store, folder: str) -> Iterator[str]:
             yield path
 
 
-def folders(store: Store, path: str) -> list[str]:
+def scratch_folder(store: Store) -> str:
+    """A local folder for scratch files: the store's work area when it is local.
+
+    Beside the archive on the same file system when it can be (uploads and
+    extracted inputs can be large), else the system's temporary folder.
+    """
+    local = store.local_path(f"{paths.WORK_DIR}/tmp")
+    if local is None:
+        return tempfile.gettempdir()
+    local.mkdir(parents=True, exist_ok=True)
+    return str(local)
+
+
+def folders(store: ReadableStore, path: str) -> list[str]:
     """The names of the folders in ``path``, sorted."""
     return [entry.name for entry in store.list(path) if entry.is_folder]
 

@@ -17,10 +17,10 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from dicomweb_archive.errors import StoreError
 from dicomweb_archive.model import paths
@@ -30,7 +30,6 @@ from dicomweb_archive.store.base import (
     Stat,
     StoreMixin,
     TemporaryFile,
-    folders,
     not_found,
 )
 from dicomweb_archive.store.slices import Slice, file_version
@@ -243,31 +242,3 @@ class DirectoryStore(StoreMixin):
                 with contextlib.suppress(OSError):
                     if now - entry.stat().st_mtime > _STALE_SECONDS:
                         entry.unlink()
-
-
-class Archive(DirectoryStore):
-    """A folder archive, as its callers knew it before :class:`Store`.
-
-    Being replaced by :mod:`dicomweb_archive.store.archive`; kept while its
-    callers move over.
-    """
-
-    def ensure(self, options: dict[str, Any]) -> dict[str, Any]:
-        from dicomweb_archive.store import manifest
-
-        return manifest.ensure(self, manifest.ArchiveOptions.from_json(options)).to_json()
-
-    def read_manifest(self) -> dict[str, Any] | None:
-        from dicomweb_archive.store import manifest
-
-        return manifest.read_manifest(self)
-
-    def path(self, relative: str) -> Path:
-        return self.root / relative
-
-    def list_dir(self, relative: str) -> list[str]:
-        return folders(self, relative)
-
-    def remove_all(self, relatives: Iterable[str]) -> None:
-        for relative in relatives:
-            self.remove(relative)

@@ -23,12 +23,11 @@ from typing import Any
 import orjson
 
 from dicomweb_archive import tags
-from dicomweb_archive.errors import QueryTimeoutError, ResourceNotFoundError
+from dicomweb_archive.errors import QueryTimeoutError, StoreError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import study_sort_key
 from dicomweb_archive.model.matching import Matcher, path_matcher
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.studies import StudyFiles, open_study, study_uids
+from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.types import JSONDataset, first_value
 
 INDEX_FILE = "index.sqlite"
@@ -85,7 +84,10 @@ class QidoIndex:
 
     def __init__(self, archive: Archive, path: str | Path | None = None) -> None:
         self.archive = archive
-        self.path = Path(path) if path else archive.root / paths.WORK_DIR / INDEX_FILE
+        local = Path(path) if path else archive.store.local_path(f"{paths.WORK_DIR}/{INDEX_FILE}")
+        if local is None:
+            raise StoreError(f"{archive.url}: the QIDO-RS index needs a local work folder")
+        self.path = local
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -131,7 +133,7 @@ class QidoIndex:
 
     def rebuild(self) -> int:
         """Index every study of the archive afresh; returns the number of studies."""
-        studies = study_uids(self.archive)
+        studies = self.archive.study_uids()
         with self._transaction():
             for table in ("studies", "series", "instances"):
                 self._db.execute(f"DELETE FROM {table}")
@@ -157,14 +159,8 @@ class QidoIndex:
         self._db.commit()
 
     def _index_study(self, study: str) -> None:
-        try:
-            with open_study(self.archive, study) as files:
-                self._index_study_files(study, files)
-        except ResourceNotFoundError:
-            return
-
-    def _index_study_files(self, study: str, files: StudyFiles) -> None:
-        if not files.exists(paths.study_row(study)):
+        files = self.archive
+        if not files.has_study(study) or not files.exists(paths.study_row(study)):
             return
         [row] = files.read_json_gz(paths.study_row(study))
         dedup = files.read_json_gz(paths.deduplicated(study))

@@ -17,7 +17,7 @@ import orjson
 
 from dicomweb_archive.errors import ArchiveError, ArchiveOptionsMismatchError, NotAnArchiveError
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.store.base import Store
+from dicomweb_archive.store.base import ReadableStore, Store
 
 FORMAT = "dicomweb-archive"
 FORMAT_VERSION = 1
@@ -62,7 +62,7 @@ class ArchiveOptions:
         )
 
 
-def read_manifest(store: Store) -> dict[str, Any] | None:
+def read_manifest(store: ReadableStore) -> dict[str, Any] | None:
     """The manifest as stored; None when there is none."""
     if not store.exists(paths.MANIFEST):
         return None
@@ -73,7 +73,7 @@ def read_manifest(store: Store) -> dict[str, Any] | None:
     return manifest
 
 
-def _checked(store: Store, manifest: dict[str, Any]) -> ArchiveOptions:
+def _checked(store: ReadableStore, manifest: dict[str, Any]) -> ArchiveOptions:
     if manifest.get("format") != FORMAT:
         raise NotAnArchiveError(f"{store.url}: not a dicomweb-archive folder")
     if manifest.get("formatVersion", 0) > FORMAT_VERSION:
@@ -84,7 +84,7 @@ def _checked(store: Store, manifest: dict[str, Any]) -> ArchiveOptions:
     return ArchiveOptions.from_json(manifest)
 
 
-def read_options(store: Store) -> ArchiveOptions:
+def read_options(store: ReadableStore) -> ArchiveOptions:
     """The options of the archive in ``store``; refuses a store that is not one."""
     manifest = read_manifest(store)
     if manifest is None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import struct
 import zipfile
 import zlib
@@ -30,7 +29,7 @@ import orjson
 from dicomweb_archive import uids
 from dicomweb_archive.errors import InvalidStudyZipError, ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.store.base import Entry, Stat, not_found
+from dicomweb_archive.store.base import Entry, ReadableStore, Stat, files_under, not_found
 from dicomweb_archive.store.manifest import ArchiveOptions
 from dicomweb_archive.store.slices import Slice, file_version
 
@@ -77,20 +76,12 @@ def check_entry_name(name: str, study: str) -> None:
 # -- writing ---------------------------------------------------------------------
 
 
-def study_file_names(root: Path, study: str) -> list[str]:
-    """The archive paths of every file of the study folder under ``root``, sorted."""
-    folder = root / paths.study_dir(study)
-    names = []
-    for current, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in files:
-            path = os.path.join(current, name)
-            if os.path.islink(path) or not os.path.isfile(path):
-                raise InvalidStudyZipError(f"{path}: not a regular file; the study is not packed")
-            relative = os.path.relpath(path, root).replace(os.sep, "/")
-            check_entry_name(relative, study)
-            names.append(relative)
-    return sorted(names)
+def study_file_names(store: ReadableStore, study: str) -> list[str]:
+    """The archive paths of every file of the study's folder in ``store``, sorted."""
+    names = sorted(files_under(store, paths.study_dir(study)))
+    for name in names:
+        check_entry_name(name, study)
+    return names
 
 
 def _entry_info(name: str, size: int) -> zipfile.ZipInfo:
@@ -116,22 +107,24 @@ def zip_comment(study: str, options: ArchiveOptions) -> bytes:
     )
 
 
-def write_study_zip(root: Path, study: str, out: IO[bytes], options: ArchiveOptions) -> int:
-    """Write the study folder of the archive at ``root`` as a ZIP to ``out``.
+def write_study_zip(
+    store: ReadableStore, study: str, out: IO[bytes], options: ArchiveOptions
+) -> int:
+    """Write the study folder of the archive in ``store`` as a ZIP to ``out``.
 
     ``out`` must be seekable (sizes and CRCs go into the local headers, with no
     data descriptors).  Returns the number of entries.
     """
-    names = study_file_names(root, study)
+    names = study_file_names(store, study)
     if not names:
         raise ResourceNotFoundError(f"study {study} has no files to pack")
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name in names:
-            with open(root / name, "rb") as source:
-                size = os.fstat(source.fileno()).st_size
-                info = _entry_info(name, size)
-                with archive.open(info, "w") as target:
-                    shutil.copyfileobj(source, target, _CHUNK)
+            size = store.stat(name).size
+            info = _entry_info(name, size)
+            with archive.open(info, "w") as target:
+                for chunk in store.iter_bytes(name, chunk_size=_CHUNK):
+                    target.write(chunk)
             if info.file_size != size:
                 raise InvalidStudyZipError(f"{name} changed while it was packed")
         archive.comment = zip_comment(study, options)

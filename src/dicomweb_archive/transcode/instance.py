@@ -19,8 +19,6 @@ cannot be decoded leaves the instance as it was (without an alternate).
 
 from __future__ import annotations
 
-import os
-import shutil
 import zlib
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -38,8 +36,9 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
 from dicomweb_archive.model.transcoded import ALTERNATE, PRIMARY, RECORD
-from dicomweb_archive.store.directory import Archive
-from dicomweb_archive.store.packing import unpacked_study
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.base import Store
+from dicomweb_archive.store.session import writing_study
 from dicomweb_archive.types import InstanceKey
 
 Mode = Literal["alternate", "primary"]
@@ -104,16 +103,16 @@ def _payload(body: bytes, fallback_syntax: str, *, raw: bool) -> tuple[str, byte
 class _Instance:
     """One instance's files and the work on them; the caller holds the study's lock."""
 
-    def __init__(self, archive: Archive, request: TranscodeRequest, key: InstanceKey) -> None:
-        self.archive = archive
+    def __init__(self, files: Store, request: TranscodeRequest, key: InstanceKey) -> None:
+        self.files = files
         self.request = request
         self.key = key
         self.meta_path = paths.instance_metadata(*key)
         self.info_path = paths.instance_info(*key)
-        if not archive.exists(self.meta_path):
+        if not files.exists(self.meta_path):
             raise ResourceNotFoundError(f"instance {key.sop_instance_uid} is not in the archive")
-        [self.meta] = archive.read_json_gz(self.meta_path)
-        self.info: dict[str, Any] = archive.read_json_gz(self.info_path)
+        [self.meta] = files.read_json_gz(self.meta_path)
+        self.info: dict[str, Any] = files.read_json_gz(self.info_path)
 
     def frame(self, number: int) -> str:
         return paths.frame_path(
@@ -139,7 +138,7 @@ class _Instance:
         return TranscodeOutcome(self.key, status, **fields)
 
     def read_frame(self, path: str, fallback_syntax: str) -> tuple[str, bytes]:
-        return _payload(self.archive.read(path), fallback_syntax, raw=self.request.raw_frames)
+        return _payload(self.files.read(path), fallback_syntax, raw=self.request.raw_frames)
 
     def header(self, syntax: str, location: str) -> bytes:
         if self.request.raw_frames:
@@ -149,22 +148,22 @@ class _Instance:
     def write_body(self, target: str, syntax: str, codestream: bytes, location: str) -> bool:
         """Write one HTJ2K frame; ``location`` is where it is to be served from."""
         if self.request.raw_frames:
-            return self.archive.write(target, codestream)
+            return self.files.write(target, codestream)
         if multipart.contains_delimiter(codestream):
             raise MalformedDicomError(f"{target}: codestream contains the multipart boundary")
-        return self.archive.write(
+        return self.files.write(
             target, self.header(syntax, location), codestream, multipart.TRAILER
         )
 
     def remove_staging(self) -> None:
-        shutil.rmtree(self.archive.path(self.staging), ignore_errors=True)
+        self.files.remove_tree(self.staging)
 
     # -- the work ---------------------------------------------------------------
 
     def run(self) -> TranscodeOutcome:
         record = transcoded.record_of(self.info)
         if record and record["mode"] == PRIMARY:
-            if self.archive.path(self.staging).is_dir():
+            if self.files.exists(self.staging):
                 return self.promote(record)  # an interrupted run
             if record.get("psnr") == self.request.settings.psnr or self.request.mode == ALTERNATE:
                 return self.outcome("unchanged", frames=record["numberOfFrames"])
@@ -186,7 +185,7 @@ class _Instance:
             return self.promote(self.as_primary(record, count))
         if record:  # stale: the record goes first, so no reader trusts it meanwhile
             self.info.pop(RECORD)
-            self.archive.write_json_gz(self.info_path, self.info)
+            self.files.write_json_gz(self.info_path, self.info)
         try:
             record = self.encode(image, count)
         except BaseException:
@@ -207,7 +206,7 @@ class _Instance:
         return str(values[0]) if values else uids.ExplicitVRLittleEndian
 
     def stored_bytes(self, count: int) -> int:
-        return sum(os.stat(self.archive.path(self.frame(n))).st_size for n in range(1, count + 1))
+        return sum(self.files.stat(self.frame(n)).size for n in range(1, count + 1))
 
     def is_current(self, record: dict[str, Any], count: int) -> bool:
         """The recorded alternate was made from these frames with these settings.
@@ -223,7 +222,7 @@ class _Instance:
             return False
         if record["source"].get("imagePixel") != transcoded.image_pixel(self.meta):
             return False
-        return all(self.archive.exists(self.alternate(n)) for n in range(1, count + 1))
+        return all(self.files.exists(self.alternate(n)) for n in range(1, count + 1))
 
     def encode(self, image: ImagePixel, count: int) -> dict[str, Any]:
         """Write ``htj2k/{n}`` for every frame; returns the record (not yet written)."""
@@ -295,14 +294,13 @@ class _Instance:
         return {**record, "mode": PRIMARY, "path": "frames", "source": source}
 
     def _remove_alternates_from(self, first: int) -> None:
-        folder = self.archive.path(self.staging)
-        for entry in os.scandir(folder):
+        for entry in self.files.list(self.staging):
             if entry.name.isdigit() and int(entry.name) >= first:
-                os.unlink(entry.path)
+                self.files.remove(f"{self.staging}/{entry.name}")
 
     def commit(self, record: dict[str, Any]) -> None:
         self.info[RECORD] = record
-        self.archive.write_json_gz(self.info_path, self.info)
+        self.files.write_json_gz(self.info_path, self.info)
 
     def promote(self, record: dict[str, Any]) -> TranscodeOutcome:
         """Put the staged ``htj2k/{n}`` in place of ``frames/{n}``; finish the documents.
@@ -313,21 +311,19 @@ class _Instance:
         count = int(record["numberOfFrames"])
         syntax = record["transferSyntaxUID"]
         meta, info = transcoded.primary_documents(self.meta, self.info, record)
-        self.archive.write_json_gz(self.info_path, info)
+        self.files.write_json_gz(self.info_path, info)
         for number in range(1, count + 1):
-            staged = self.archive.path(self.alternate(number))
-            if not staged.exists():
+            staged = self.alternate(number)
+            if not self.files.exists(staged):
                 continue  # moved by an interrupted run
             header = self.header(syntax, self.frame(number))
-            with open(staged, "rb") as handle:
-                labelled = handle.read(len(header)) == header
-            if labelled:
-                os.replace(staged, self.archive.path(self.frame(number)))
+            if self.files.read_range(staged, 0, len(header)) == header:
+                self.files.move(staged, self.frame(number))
             else:  # an alternate's body, labelled with its own place
-                _, codestream = self.read_frame(self.alternate(number), syntax)
+                _, codestream = self.read_frame(staged, syntax)
                 self.write_body(self.frame(number), syntax, codestream, self.frame(number))
-                os.unlink(staged)
-        self.archive.write_json_gz(self.meta_path, [meta])
+                self.files.remove(staged)
+        self.files.write_json_gz(self.meta_path, [meta])
         self.remove_staging()
         return self.outcome(
             "transcoded",
@@ -343,12 +339,17 @@ def _instance_lock(key: InstanceKey) -> str:
     return f"transcode-{zlib.crc32(key.sop_instance_uid.encode('ascii', 'replace')) % 64:02d}"
 
 
-def transcode_instance(root: str, request: TranscodeRequest, key: InstanceKey) -> TranscodeOutcome:
+def transcode_instance(
+    location: str, request: TranscodeRequest, key: InstanceKey
+) -> TranscodeOutcome:
     """Transcode one instance (a worker's task); every failure becomes an outcome."""
-    archive = Archive(root)
     try:
-        with unpacked_study(archive, key.study_instance_uid), archive.lock(_instance_lock(key)):
-            return _Instance(archive, request, key).run()
+        with (
+            open_archive(location) as archive,
+            writing_study(archive, key.study_instance_uid) as files,
+            files.lock(_instance_lock(key)),
+        ):
+            return _Instance(files, request, key).run()
     except Exception as exc:  # one bad instance must not stop the others
         failure = failure_of(exc)
         return TranscodeOutcome(key, "skipped" if failure.refused else "failed", failure.reason)

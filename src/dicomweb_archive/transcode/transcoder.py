@@ -14,17 +14,16 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dicomweb_archive import tags
 from dicomweb_archive.batch import Summary, run_tasks, worker_count
 from dicomweb_archive.codec.htj2k import HTJ2KSettings
-from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.model import paths
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.base import folders
+from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options
-from dicomweb_archive.store.studies import is_packed, open_study, study_uids
 from dicomweb_archive.transcode.instance import (
     Mode,
     TranscodeOutcome,
@@ -98,34 +97,32 @@ class TranscodeResult(Summary[TranscodeOutcome]):
 def archive_instances(archive: Archive) -> list[InstanceKey]:
     """Every instance of the archive, packed studies included (from their indexes)."""
     keys = []
-    for study in study_uids(archive):
-        if is_packed(archive, study):
-            with open_study(archive, study) as files:
-                if not files.exists(paths.series_index(study)):
-                    continue
-                for row in files.read_json_gz(paths.series_index(study)):
-                    series = str(first_value(row, tags.SeriesInstanceUID))
-                    for instance in files.read_json_gz(paths.instances_index(study, series)):
-                        keys.append(
-                            InstanceKey(
-                                study, series, str(first_value(instance, tags.SOPInstanceUID))
-                            )
-                        )
+    for study in archive.study_uids():
+        if archive.is_packed(study):
+            if not archive.exists(paths.series_index(study)):
+                continue
+            for row in archive.read_json_gz(paths.series_index(study)):
+                series = str(first_value(row, tags.SeriesInstanceUID))
+                for instance in archive.read_json_gz(paths.instances_index(study, series)):
+                    keys.append(
+                        InstanceKey(study, series, str(first_value(instance, tags.SOPInstanceUID)))
+                    )
             continue
-        for series in archive.list_dir(f"{paths.study_dir(study)}/series"):
-            for sop in archive.list_dir(f"{paths.series_dir(study, series)}/instances"):
+        for series in folders(archive, f"{paths.study_dir(study)}/series"):
+            for sop in folders(archive, f"{paths.series_dir(study, series)}/instances"):
                 if archive.exists(paths.instance_metadata(study, series, sop)):
                     keys.append(InstanceKey(study, series, sop))
     return keys
 
 
 class Transcoder:
-    """Transcodes the frames of the archive at ``root`` to HTJ2K."""
+    """Transcodes the frames of the archive at ``location`` (a folder or a URL) to HTJ2K."""
 
-    def __init__(self, root: str | os.PathLike[str], options: TranscodeOptions | None = None):
-        self.root = str(Path(root))
+    def __init__(
+        self, location: str | os.PathLike[str], options: TranscodeOptions | None = None
+    ) -> None:
+        self.location = os.fspath(location)
         self.options = options or TranscodeOptions()
-        self.archive = Archive(self.root)
 
     def transcode(
         self,
@@ -136,25 +133,38 @@ class Transcoder:
     ) -> TranscodeResult:
         """Transcode ``instances`` (default: all); never raises for one bad instance."""
         started = time.perf_counter()
-        options = read_options(self.archive)
+        with open_archive(self.location) as archive:
+            result = self._transcode(archive, instances, on_total, on_outcome)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _transcode(
+        self,
+        archive: Archive,
+        instances: Iterable[InstanceKey] | None,
+        on_total: OnTotal | None,
+        on_outcome: OnOutcome | None,
+    ) -> TranscodeResult:
+        options = read_options(archive)
         request = TranscodeRequest(
             mode=self.options.mode,
             settings=HTJ2KSettings(psnr=self.options.psnr),
             raw_frames=options.frames == "raw",
         )
-        keys = list(instances) if instances is not None else archive_instances(self.archive)
+        keys = list(instances) if instances is not None else archive_instances(archive)
         if on_total:
             on_total(len(keys))
         result = TranscodeResult()
-        touched: set[str] = set()
-        task = functools.partial(transcode_instance, self.root, request)
+        catalog = Catalog(archive)
+        touched = False
+        task = functools.partial(transcode_instance, self.location, request)
         for outcome in run_tasks(task, keys, self.options.worker_count()):
             result.add(outcome)
             if outcome.metadata_changed:
-                touched.add(outcome.key.study_instance_uid)
+                catalog.instances_written([outcome.key])
+                touched = True
             if on_outcome:
                 on_outcome(outcome)
         if touched:
-            _, result.studies = Converter(self.root).refresh(touched)
-        result.seconds = time.perf_counter() - started
+            result.studies = catalog.refresh().studies
         return result

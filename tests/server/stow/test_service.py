@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.server.app import create_app
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.packing import pack_study
 from tests.conftest import snapshot, write_instance
 from tests.server.live import live_server
@@ -119,7 +119,7 @@ def test_storing_into_a_packed_study(client: TestClient, tmp_path: Path, archive
     headers = {"Content-Type": MULTIPART}
     stored = client.post("/dicomweb/studies", content=_multipart(*files[:2]), headers=headers)
     assert stored.status_code == 200
-    zipped = pack_study(Archive(archive), study, remove=True)
+    zipped = archive / pack_study(open_archive(archive), study, remove=True)
     assert zipped.is_file() and not (archive / "studies" / study).exists()
     first = pydicom.dcmread(io.BytesIO(files[0]))
     url = f"/dicomweb/studies/{study}/series/{first.SeriesInstanceUID}"

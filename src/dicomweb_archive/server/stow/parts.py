@@ -19,7 +19,6 @@ from pydicom.uid import UID
 
 from dicomweb_archive import uids
 from dicomweb_archive.batch import failure_of
-from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.convert.instance import store_instance
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import (
@@ -32,7 +31,8 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.media import DICOM, parse_media_range
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.stow.body import SpooledPart
-from dicomweb_archive.store.directory import Archive
+from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def store_parts(
     touched = {o.study_instance_uid for o in stored if o.study_instance_uid}
     if touched:
         try:
-            Converter(archive.root, options).refresh(touched)
+            Catalog(archive).refresh(touched)
         except (OSError, DicomwebArchiveError) as exc:
             # The instances are in place but not yet listed: storing them again
             # (idempotent) finishes the job.

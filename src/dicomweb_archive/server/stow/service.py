@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from pathlib import Path
 
 import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
@@ -20,13 +21,13 @@ from dicomweb_archive.errors import (
     MalformedRequestError,
     UnauthorizedError,
 )
-from dicomweb_archive.model import paths
 from dicomweb_archive.model.paths import ResourcePath
 from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.stow.body import Spool, boundary_of, too_large
 from dicomweb_archive.server.stow.parts import store_parts
 from dicomweb_archive.server.stow.response import store_response
+from dicomweb_archive.store.base import scratch_folder
 from dicomweb_archive.store.manifest import ensure, read_options
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ async def store_instances(context: Context, request: Request, resource: Resource
     study = resource.study_instance_uid
     boundary = boundary_of(request.headers.get("content-type"))
     _check_length(context, request)
-    spool = Spool(context.archive.path(f"{paths.WORK_DIR}/tmp"), context.max_upload_bytes)
+    spool = Spool(Path(scratch_folder(context.archive.store)), context.max_upload_bytes)
     try:
         options = await anyio.to_thread.run_sync(_convert_options, context)
         parts = await spool.receive(request, boundary)
@@ -88,6 +89,6 @@ def _convert_options(context: Context) -> ConvertOptions:
     """The archive's own conversion options, checked against its manifest once."""
     if context.convert_options is None:
         stored = read_options(context.archive)
-        ensure(context.archive, stored)
+        ensure(context.archive.store, stored)
         context.convert_options = ConvertOptions.for_archive(stored, workers=1)
     return context.convert_options

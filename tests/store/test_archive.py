@@ -1,0 +1,87 @@
+"""The archive view: studies as folders or ZIPs, read alike; the ZIP wins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dicomweb_archive.errors import ResourceNotFoundError, StoreError
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.base import Store
+from dicomweb_archive.store.directory import DirectoryStore
+from dicomweb_archive.store.manifest import ArchiveOptions
+from dicomweb_archive.store.memory import MemoryStore
+from dicomweb_archive.store.studyzip import write_study_zip
+
+PACKED, LOOSE = "1.2.3", "1.2.4"
+
+
+def _study(store: Store, study: str, body: bytes) -> None:
+    store.write(paths.study_metadata(study), body)
+    store.write(f"{paths.study_dir(study)}/series/9/metadata.gz", body * 2)
+
+
+def _pack(store: Store, study: str) -> None:
+    with store.temporary_file() as tmp:
+        write_study_zip(store, study, tmp.handle, ArchiveOptions())
+        store.commit(tmp, paths.study_zip(study))
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    store = DirectoryStore(tmp_path)
+    _study(store, PACKED, b"packed")
+    _pack(store, PACKED)
+    store.remove_tree(paths.study_dir(PACKED))
+    _study(store, LOOSE, b"loose")
+    # Not studies: a stray copy and the study list itself.
+    store.write("studies/copy of 1.2.3.zip", b"")
+    store.write(paths.STUDIES_INDEX, b"")
+    return Archive(store)
+
+
+def test_studies_are_folders_and_zips(archive: Archive) -> None:
+    assert archive.study_uids() == [PACKED, LOOSE]
+    assert archive.is_packed(PACKED) and not archive.is_packed(LOOSE)
+    assert archive.has_study(PACKED) and archive.has_study(LOOSE)
+    assert not archive.has_study("1.2.5")
+
+
+def test_reads_go_to_whichever_holds_the_study(archive: Archive) -> None:
+    assert archive.read(paths.study_metadata(PACKED)) == b"packed"
+    assert archive.read(paths.study_metadata(LOOSE)) == b"loose"
+    located = archive.locate(paths.study_metadata(PACKED))
+    assert located.path.name == f"{PACKED}.zip" and located.read() == b"packed"
+    assert archive.list(paths.study_dir(PACKED)) == archive.list(paths.study_dir(LOOSE))
+    with pytest.raises(ResourceNotFoundError):
+        archive.read(f"{paths.study_dir(PACKED)}/nothing")
+
+
+def test_the_zip_wins_and_a_replaced_zip_is_reopened(archive: Archive) -> None:
+    store = archive.store
+    _study(store, PACKED, b"folder")  # an interrupted unpack: both exist
+    assert archive.read(paths.study_metadata(PACKED)) == b"packed"
+    _pack(store, PACKED)  # a new pack replaces the ZIP the archive holds open
+    os.utime(store.local_path(paths.study_zip(PACKED)), ns=(1, 1))  # type: ignore[arg-type]
+    assert archive.read(paths.study_metadata(PACKED)) == b"folder"
+    archive.forget(PACKED)
+    assert archive.read(paths.study_metadata(PACKED)) == b"folder"
+
+
+def test_open_archive_by_location(tmp_path: Path) -> None:
+    with open_archive(f"file://{tmp_path}") as archive:
+        assert isinstance(archive.store, DirectoryStore)
+        assert archive.url == str(tmp_path)
+    memory = MemoryStore()
+    assert open_archive(memory).store is memory
+
+
+def test_no_local_files_no_slices() -> None:
+    archive = Archive(MemoryStore())
+    _study(archive.store, LOOSE, b"x")
+    assert archive.read(paths.study_metadata(LOOSE)) == b"x"
+    with pytest.raises(StoreError, match="local file"):
+        archive.locate(paths.study_metadata(LOOSE))

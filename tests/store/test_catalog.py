@@ -1,0 +1,117 @@
+"""The catalog: every derived document rebuilt from the instances, the same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydicom.uid import generate_uid
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.base import files_under
+from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.index import Level, Query
+from dicomweb_archive.store.memory import MemoryStore
+from dicomweb_archive.types import InstanceKey
+from tests.conftest import write_instance
+
+
+@pytest.fixture
+def converted(tmp_path: Path) -> tuple[Archive, list[str]]:
+    studies = [generate_uid(), generate_uid()]
+    for n, study in enumerate(studies):
+        for series_number in (1, 2):
+            write_instance(
+                tmp_path / "in",
+                study=study,
+                series=generate_uid(),
+                series_number=series_number,
+                patient_id=f"P{n}",
+            )
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([str(tmp_path / "in")]).ok
+    return open_archive(root), studies
+
+
+def _derived(archive: Archive, study: str) -> dict[str, bytes]:
+    """The study's documents other than the instances' own."""
+    return {
+        name: archive.read(name)
+        for name in files_under(archive, paths.study_dir(study))
+        if "/instances/" not in name and "/bulkdata/" not in name
+    }
+
+
+def _instances_only(archive: Archive, study: str) -> None:
+    for name in _derived(archive, study):
+        archive.store.remove(name)
+
+
+def test_refresh_rebuilds_the_same_bytes(converted: tuple[Archive, list[str]]) -> None:
+    archive, studies = converted
+    before = {study: _derived(archive, study) for study in studies}
+    study_list = archive.read(paths.STUDIES_INDEX)
+    for study in studies:
+        _instances_only(archive, study)
+    archive.store.remove(paths.STUDIES_INDEX)
+    catalog = Catalog(archive)
+    catalog.instances_written([InstanceKey(studies[1], "x", "y")])
+    refreshed = catalog.refresh([studies[0]])
+    assert refreshed.studies == sorted(studies)
+    assert refreshed.conflicts == []
+    assert {study: _derived(archive, study) for study in studies} == before
+    assert archive.read(paths.STUDIES_INDEX) == study_list
+    # Nothing pending any more: the next refresh does nothing.
+    assert catalog.refresh().studies == []
+
+
+def test_any_store_gives_the_same_documents(converted: tuple[Archive, list[str]]) -> None:
+    archive, studies = converted
+    memory = Archive(MemoryStore())
+    for name in files_under(archive, "studies"):
+        if "/instances/" in name or "/bulkdata/" in name:
+            memory.store.write(name, archive.read(name))
+    Catalog(memory).refresh(studies)
+    for study in studies:
+        assert _derived(memory, study) == _derived(archive, study)
+    assert memory.read(paths.STUDIES_INDEX) == archive.read(paths.STUDIES_INDEX)
+
+
+def test_a_study_without_instances_leaves_the_list(
+    converted: tuple[Archive, list[str]],
+) -> None:
+    archive, studies = converted
+    archive.store.remove_tree(paths.study_dir(studies[0]))
+    Catalog(archive).refresh([studies[0]])
+    rows = archive.read_json_gz(paths.STUDIES_INDEX)
+    assert [row["0020000D"]["Value"][0] for row in rows] == [studies[1]]
+    assert not archive.exists(paths.study_row(studies[0]))
+
+
+def test_the_index_is_built_once_then_kept_current(
+    converted: tuple[Archive, list[str]],
+) -> None:
+    archive, studies = converted
+    catalog = Catalog(archive)
+    assert not catalog.has_index()
+    catalog.open_index().close()
+    assert catalog.has_index()
+    archive.store.remove_tree(paths.study_dir(studies[0]))
+    catalog.refresh([studies[0]])
+    with catalog.open_index() as index:
+        found = index.search(Level.STUDY, Query())
+    assert [row["0020000D"]["Value"][0] for row in found] == [studies[1]]
+    assert catalog.rebuild_index() == 1
+
+
+def test_moved_studies_are_listed_from_their_own_row(
+    converted: tuple[Archive, list[str]],
+) -> None:
+    archive, studies = converted
+    rows = archive.read(paths.STUDIES_INDEX)
+    archive.store.remove(paths.STUDIES_INDEX)
+    archive.store.write_json_gz(paths.STUDIES_INDEX, [])
+    Catalog(archive).studies_moved(studies)
+    assert archive.read(paths.STUDIES_INDEX) == rows

@@ -25,7 +25,7 @@ from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict, study_documents, study_sort_key
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
-from dicomweb_archive.store.index import INDEX_FILE, QidoIndex
+from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.session import writing_study
 from dicomweb_archive.types import InstanceKey, JSONDataset, first_value
 
@@ -80,11 +80,8 @@ class Catalog:
 
     # -- the SQLite index ---------------------------------------------------------
 
-    def _index_path(self) -> str:
-        return f"{paths.WORK_DIR}/{INDEX_FILE}"
-
     def has_index(self) -> bool:
-        local = self.archive.store.local_path(self._index_path())
+        local = self.archive.store.local_path(INDEX_PATH)
         return local is not None and local.exists()
 
     def open_index(self) -> QidoIndex:

@@ -31,6 +31,8 @@ from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.types import JSONDataset, first_value
 
 INDEX_FILE = "index.sqlite"
+#: Where the index is, in the archive's work folder.
+INDEX_PATH = f"{paths.WORK_DIR}/{INDEX_FILE}"
 #: Longest a search may run before it gives up (seconds): a query that costs
 #: more is refused rather than holding a worker and the database.
 SEARCH_BUDGET = 5.0
@@ -84,7 +86,7 @@ class QidoIndex:
 
     def __init__(self, archive: Archive, path: str | Path | None = None) -> None:
         self.archive = archive
-        local = Path(path) if path else archive.store.local_path(f"{paths.WORK_DIR}/{INDEX_FILE}")
+        local = Path(path) if path else archive.store.local_path(INDEX_PATH)
         if local is None:
             raise StoreError(f"{archive.url}: the QIDO-RS index needs a local work folder")
         self.path = local

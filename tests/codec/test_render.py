@@ -12,10 +12,11 @@ import pytest
 from numpy.typing import NDArray
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels import apply_color_lut, convert_color_space
 
 from dicomweb_archive import tags
-from dicomweb_archive.codec.decode import Decoded
+from dicomweb_archive.codec.decode import Decoded, ImagePixel, decode_frame
 from dicomweb_archive.codec.render import JPEG, PNG, RenderOptions, Window, render
 from dicomweb_archive.errors import InvalidInputError, UnsupportedTransferSyntaxError
 from dicomweb_archive.types import JSONDataset
@@ -174,6 +175,27 @@ def test_monochrome1_is_inverted() -> None:
         _png(RAMP, photometric="MONOCHROME1", window=window),
         255 - _png(RAMP, window=window),
     )
+
+
+def test_only_the_bits_stored_count() -> None:
+    # Signed 12-bit values whose bits above Bits Stored are not sign-extended.
+    raw = (RAMP.astype(np.int32) & 0x0FFF).astype(np.int16)
+    assert not np.array_equal(raw, RAMP)
+    assert np.array_equal(_png(raw, bits_stored=12), _png(RAMP, bits_stored=12))
+    # Unsigned 12-bit values with bits set above them (as old overlays did).
+    values = np.arange(256, dtype=np.uint16).reshape(16, 16) * 16
+    assert np.array_equal(_png(values | 0xF000, bits_stored=12), _png(values, bits_stored=12))
+
+
+def test_a_codestream_unsigned_where_the_dataset_says_signed() -> None:
+    ds = pydicom.dcmread(get_testdata_file("J2K_pixelrep_mismatch.dcm"))
+    image = ImagePixel(ds.Rows, ds.Columns, 1, 16, ds.BitsStored, 1, "MONOCHROME2")
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    decoded = decode_frame(frame, str(ds.file_meta.TransferSyntaxUID), image)
+    window = Window(40, 100)
+    got = _png(decoded.pixels, bits_stored=ds.BitsStored, window=window)
+    # As the values pydicom reads (sign-extended from Bits Stored) are shown.
+    assert np.array_equal(got, _linear(ds.pixel_array.astype(float), 40, 100))
 
 
 def test_a_flat_frame() -> None:

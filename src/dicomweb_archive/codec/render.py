@@ -106,6 +106,21 @@ def _window_to_bytes(values: NDArray[np.float64], window: Window) -> NDArray[np.
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def _stored_values(pixels: NDArray[np.generic], bits_stored: int) -> NDArray[np.generic]:
+    """The sample values within Bits Stored (PS3.5 8.1.1): the bits above are no part
+    of them, and a decoder may leave them as the codestream had them (a JPEG 2000
+    codestream unsigned where Pixel Representation says signed)."""
+    bits = pixels.dtype.itemsize * 8
+    if pixels.dtype.kind not in "iu" or not 0 < bits_stored < bits:
+        return pixels
+    unused = bits - bits_stored
+    if pixels.dtype.kind == "i":
+        extended: NDArray[np.generic] = np.right_shift(np.left_shift(pixels, unused), unused)
+        return extended
+    masked: NDArray[np.generic] = np.bitwise_and(pixels, (1 << bits_stored) - 1)
+    return masked
+
+
 def _monochrome(
     pixels: NDArray[np.generic], meta: JSONDataset, options: RenderOptions, photometric: str
 ) -> NDArray[np.uint8]:
@@ -192,7 +207,7 @@ def render(
     pixels = decoded.pixels
     photometric = decoded.photometric_interpretation
     if photometric.startswith("MONOCHROME"):
-        image = _monochrome(pixels, meta, options, photometric)
+        image = _monochrome(_stored_values(pixels, bits_stored), meta, options, photometric)
     else:
         image = _colour(pixels, photometric, bits_stored, palette)
     image = np.ascontiguousarray(_fit(image, options.viewport))

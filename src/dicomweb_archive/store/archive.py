@@ -27,7 +27,6 @@ from dicomweb_archive.store.base import (
     ReadableStore,
     Stat,
     Store,
-    StoreMixin,
 )
 from dicomweb_archive.store.slices import Slice
 from dicomweb_archive.store.studyzip import StudyZip
@@ -58,7 +57,7 @@ def open_archive(location: str | os.PathLike[str] | Store) -> Archive:
     return Archive(open_store(location))
 
 
-class Archive(StoreMixin):
+class Archive:
     """Reads of every study of ``store``, folder or ZIP alike; see the module."""
 
     def __init__(self, store: Store, cache_size: int = CACHE_SIZE) -> None:
@@ -77,6 +76,9 @@ class Archive(StoreMixin):
 
     def __enter__(self) -> Archive:
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- studies ------------------------------------------------------------------
 

@@ -25,7 +25,9 @@ TREE: dict[type[DicomwebArchiveError], tuple[type[Exception], int, int]] = {
     errors.MalformedMultipartError: (errors.MalformedRequestError, 400, 2),
     errors.UnauthorizedError: (errors.DicomwebArchiveError, 401, 1),
     errors.MethodNotAllowedError: (errors.DicomwebArchiveError, 405, 1),
+    errors.RequestTimeoutError: (errors.DicomwebArchiveError, 408, 1),
     errors.PayloadTooLargeError: (errors.DicomwebArchiveError, 413, 1),
+    errors.RequestHeaderFieldsTooLargeError: (errors.DicomwebArchiveError, 431, 1),
     errors.UnsupportedMediaTypeError: (errors.DicomwebArchiveError, 415, 1),
     errors.NotAnInstanceError: (errors.DicomwebArchiveError, 500, 1),
     errors.FastPathUnsupportedError: (errors.DicomwebArchiveError, 500, 1),
@@ -79,3 +81,12 @@ def test_headers_the_answer_needs() -> None:
     beyond = errors.RangeNotSatisfiableError("beyond", total=10)
     assert (beyond.total, dict(beyond.headers)) == (10, {"Content-Range": "bytes */10"})
     assert str(beyond) == "beyond"
+
+
+def test_the_json_body_of_an_answer() -> None:
+    error = errors.RequestHeaderFieldsTooLargeError("the request head exceeds 65536 bytes")
+    assert error.to_json() == {
+        "status": 431,
+        "error": "RequestHeaderFieldsTooLargeError",
+        "detail": "the request head exceeds 65536 bytes",
+    }

@@ -14,8 +14,10 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     │       └── MalformedMultipartError  a multipart body that breaks RFC 2046
     ├── UnauthorizedError                     401       1
     ├── MethodNotAllowedError                 405       1
+    ├── RequestTimeoutError                   408       1   a request head not sent in time
     ├── PayloadTooLargeError                  413       1
     ├── UnsupportedMediaTypeError             415       1
+    ├── RequestHeaderFieldsTooLargeError      431       1   a request head beyond the limit
     ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
     ├── FastPathUnsupportedError         the fast P10 writer leaves this instance to
     │                                    pydicom (caught by export_instance, never seen)
@@ -34,8 +36,9 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     └── QueryTimeoutError                     503       1   a search ran past its time budget
 
 Edges translate these: the CLI (``cli/main.py``) into one line on standard
-error and the exit code, the server (``server/app.py``) into the status code and
-``{"status", "error", "detail"}``.  Library code raises them and never prints.
+error and the exit code; the server (``server/app.py``, and ``server/connection.py``
+below the application) into the status code and the body of
+:meth:`~DicomwebArchiveError.to_json`.  Library code raises them and never prints.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class DicomwebArchiveError(Exception):
     exit_code: ClassVar[int] = 1
     #: Headers the server's answer needs besides the JSON body.
     headers: Mapping[str, str] = MappingProxyType({})
+
+    def to_json(self) -> dict[str, int | str]:
+        """The body of the server's answer: ``{"status", "error", "detail"}``."""
+        return {"status": self.http_status, "error": type(self).__name__, "detail": str(self)}
 
 
 class InvalidInputError(DicomwebArchiveError):
@@ -107,6 +114,12 @@ class MethodNotAllowedError(DicomwebArchiveError):
         self.headers = MappingProxyType({"Allow": allow})
 
 
+class RequestTimeoutError(DicomwebArchiveError):
+    """A request head that did not arrive in time; the connection is closed."""
+
+    http_status = 408
+
+
 class PayloadTooLargeError(DicomwebArchiveError):
     """A request body beyond the upload limit."""
 
@@ -117,6 +130,12 @@ class UnsupportedMediaTypeError(DicomwebArchiveError):
     """A request body of a media type the service does not take."""
 
     http_status = 415
+
+
+class RequestHeaderFieldsTooLargeError(DicomwebArchiveError):
+    """A request head larger than the server takes (RFC 6585); the connection is closed."""
+
+    http_status = 431
 
 
 class NotAnInstanceError(DicomwebArchiveError):

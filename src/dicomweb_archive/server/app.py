@@ -62,15 +62,18 @@ def error_response(request: Request, exc: Exception) -> Response:
         return Response(status_code=exc.http_status, headers=exc.headers)
     headers: Mapping[str, str] = {}
     if isinstance(exc, DicomwebArchiveError):
-        status, headers, detail = exc.http_status, exc.headers, str(exc)
+        status, headers, body = exc.http_status, exc.headers, exc.to_json()
         if status >= 500:  # the archive's fault, not the client's: tell the operator
             logger.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    elif isinstance(exc, HTTPException):
-        status, headers, detail = exc.status_code, exc.headers or {}, exc.detail
     else:
-        status, detail = 500, "internal error; the server's log has the details"
-    body = orjson.dumps({"status": status, "error": type(exc).__name__, "detail": detail})
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = "internal error; the server's log has the details"
+        if isinstance(exc, HTTPException):
+            headers, detail = exc.headers or {}, exc.detail
+        body = {"status": status, "error": type(exc).__name__, "detail": detail}
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def app_from_environment() -> Starlette:

@@ -22,10 +22,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, Final
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from dicomweb_archive.errors import (
+    DicomwebArchiveError,
+    RequestHeaderFieldsTooLargeError,
+    RequestTimeoutError,
+)
 
 #: Largest request line plus headers, in bytes (nginx allows 4 lines of 8 KiB).
 MAX_HEAD_BYTES: Final = 64 * 1024
@@ -33,9 +40,6 @@ MAX_HEAD_BYTES: Final = 64 * 1024
 HEAD_TIMEOUT: Final = 10.0
 #: Seconds a request body may go without receiving anything.
 BODY_IDLE_TIMEOUT: Final = 30.0
-
-_REASONS: Final = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
-_ERRORS: Final = {408: "RequestTimeout", 431: "RequestHeaderFieldsTooLarge"}
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -62,7 +66,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head and not self._head_fits(data):
-            self._refuse(431, f"the request head exceeds {MAX_HEAD_BYTES} bytes")
+            self._refuse(
+                RequestHeaderFieldsTooLargeError(f"the request head exceeds {MAX_HEAD_BYTES} bytes")
+            )
             return
         if self._body_timer is not None:
             self._body_timer.cancel()
@@ -105,7 +111,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        self._refuse(408, f"the request head did not arrive within {HEAD_TIMEOUT:g} s")
+        self._refuse(
+            RequestTimeoutError(f"the request head did not arrive within {HEAD_TIMEOUT:g} s")
+        )
 
     def _body_timed_out(self) -> None:
         self._body_timer = None
@@ -124,8 +132,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if timer is not None:
             timer.cancel()
 
-    def _refuse(self, status: int, detail: str) -> None:
-        """Answer ``status`` with the server's JSON error body, then close."""
+    def _refuse(self, error: DicomwebArchiveError) -> None:
+        """Answer ``error`` as the application's error handler would, then close."""
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
@@ -133,11 +141,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             # answer can be written between them.
             self.transport.close()
             return
-        body = orjson.dumps({"status": status, "error": _ERRORS[status], "detail": detail})
+        body = orjson.dumps(error.to_json())
+        status = HTTPStatus(error.http_status)
         head = (
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\nconnection: close\r\n\r\n"
-            % (status, _REASONS[status], len(body))
+            % (status.value, status.phrase.encode(), len(body))
         )
         self.transport.write(head + body)
         self.transport.close()

@@ -1,0 +1,57 @@
+"""Storing STOW-RS parts one by one: each failure its FailureReason, the others stored."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+from pydicom.data import get_testdata_file
+
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.server.stow.body import SpooledPart
+from dicomweb_archive.server.stow.parts import (
+    CANNOT_UNDERSTAND,
+    DATASET_MISMATCH,
+    SOP_CLASS_NOT_SUPPORTED,
+    store_parts,
+)
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.manifest import ensure, read_options
+
+
+def _part(number: int, path: Path, content_type: str | None = None) -> SpooledPart:
+    return SpooledPart(number, str(path), None, content_type, size=path.stat().st_size)
+
+
+def test_each_part_is_stored_or_fails_alone(tmp_path: Path) -> None:
+    (tmp_path / "archive").mkdir()
+    archive = open_archive(tmp_path / "archive")
+    ensure(archive.store, ConvertOptions().archive_options())
+    options = ConvertOptions.for_archive(read_options(archive), workers=1)
+    ct = tmp_path / "ct.dcm"
+    shutil.copy(get_testdata_file("CT_small.dcm"), ct)
+    text = tmp_path / "notes.txt"
+    text.write_text("not DICOM")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    dicomdir = tmp_path / "DICOMDIR"
+    shutil.copy(get_testdata_file("DICOMDIR"), dicomdir)
+    parts = [
+        _part(1, ct),
+        _part(2, text),
+        _part(3, empty),
+        _part(4, ct, "application/json"),
+        _part(5, dicomdir),
+    ]
+    stored, not_dicom, nothing, json, directory = store_parts(archive, options, parts, None)
+    source = pydicom.dcmread(ct)
+    assert stored.failure is None and stored.sop_instance_uid == source.SOPInstanceUID
+    assert archive.study_uids() == [source.StudyInstanceUID]  # refreshed: listed at once
+    assert not_dicom.failure == CANNOT_UNDERSTAND and not_dicom.sop_instance_uid is None
+    assert nothing.failure == CANNOT_UNDERSTAND and nothing.reason == "the part is empty"
+    assert json.failure == CANNOT_UNDERSTAND and "application/json" in str(json.reason)
+    assert directory.failure == SOP_CLASS_NOT_SUPPORTED
+    [other] = store_parts(archive, options, [_part(1, ct)], "1.2.3")
+    assert other.failure == DATASET_MISMATCH
+    assert other.sop_instance_uid == source.SOPInstanceUID

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 
@@ -61,3 +62,15 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert (
         runner.invoke(cli, ["convert", "x", "-o", str(tmp_path), "--workers", "0"]).exit_code == 2
     )
+
+
+def test_an_object_store_url_is_refused_not_made_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["convert", get_testdata_file("CT_small.dcm"), "-o", "s3://bucket/archive"]
+    )
+    assert result.exit_code == 2
+    assert "s3:// archives are not supported yet" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -198,3 +198,15 @@ def test_multibyte_character_sets(name: str, ideographic: str | None) -> None:
     assert name_value.get("Phonetic") == (expected.phonetic or None)
     if ideographic:
         assert name_value["Ideographic"] == ideographic
+
+
+def test_private_elements_in_implicit_vr_get_their_dictionary_vr_whatever_their_size() -> None:
+    ds = Dataset()
+    block = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+    block.add_new(0x02, "SL", 5)  # Number of cells I in Detector
+    block.add_new(0x03, "DS", "")  # Cell number at Theta: empty
+    block.add_new(0x04, "DS", "\\".join(["1.5"] * 80_000))  # Cell spacing: left on disk
+    meta = _encode(ds, ImplicitVRLittleEndian, private_bulk_size=1 << 30)
+    assert meta["00191002"] == {"vr": "SL", "Value": [5]}
+    assert meta["00191003"] == {"vr": "DS"}
+    assert meta["00191004"]["vr"] == "DS" and len(meta["00191004"]["Value"]) == 80_000

@@ -187,24 +187,24 @@ class JSONEncoder:
             return str(item.VR)
         if vr is not None and vr != "UN" and " or " not in vr:
             return str(vr)
-        if deferred:
-            # Large values: resolve from the dictionary without reading them.
+        if deferred and vr == "UN":
+            # A large value encoded as UN: its dictionary VR, without reading it.
             try:
                 vr = dictionary_VR(item.tag)
             except KeyError:
-                return "UN" if item.VR is None else str(item.VR)
-            if " or " in vr:
-                return "OW" if "OW" in vr else vr.split(" or ")[0]
-            return str(vr)
-        data: dict[str, Any] = {}
-        raw_element_vr(item, data, encoding=None, ds=ds)
-        vr = data.get("VR") or "UN"
-        if " or " in vr:
+                return "UN"
+        else:
+            # Implicit VR: the public or private dictionary, whatever the value's
+            # size, so that empty and large private values get their neighbours' VR.
+            data: dict[str, Any] = {}
+            raw_element_vr(item, data, encoding=None, ds=ds)
+            vr = data.get("VR") or "UN"
+        if " or " in vr and not deferred:
             elem = ds[item.tag]
             correct_ambiguous_vr_element(elem, ds, self._le)
             vr = str(elem.VR)
-            if " or " in vr:
-                vr = "OW" if "OW" in vr else vr.split(" or ")[0]
+        if " or " in vr:
+            vr = "OW" if "OW" in vr else vr.split(" or ")[0]
         return str(vr)
 
     def _element(
@@ -214,7 +214,7 @@ class JSONEncoder:
         encodings: list[str],
         path: str,
     ) -> JSONDataset:
-        deferred = isinstance(item, RawDataElement) and item.value is None
+        deferred = isinstance(item, RawDataElement) and item.value is None and item.length != 0
         vr = self._resolve_vr(ds, item, deferred=deferred)
         if vr == "SQ":
             return self._sequence(ds, item, encodings, path)

@@ -159,10 +159,11 @@ def _compare_dataset(
 
 
 def _pydicom_frames(ds: Dataset, ts: str) -> list[bytes]:
+    unreadable = False
     try:
         nr = int(ds.get("NumberOfFrames", 1) or 1)
     except ValueError:  # badVR.dcm: "1A"
-        nr = 1
+        nr, unreadable = 1, True
     if ts in NATIVE_TRANSFER_SYNTAXES:
         total = get_expected_length(ds, "bytes")
         if not isinstance(total, int):  # an unreadable Number of Frames counts as 1
@@ -185,6 +186,8 @@ def _pydicom_frames(ds: Dataset, ts: str) -> list[bytes]:
                     .tobytes()
                 )
         length = total // nr
+        if unreadable:  # as many whole frames as the value holds
+            nr = len(data) // length
         return [data[i * length : (i + 1) * length] for i in range(nr)]
     extended = None
     if "ExtendedOffsetTable" in ds:

@@ -18,6 +18,7 @@ from pydicom.uid import generate_uid
 from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
 from dicomweb_archive.p10.frames import (
+    MAX_TRAILING_BYTES,
     FrameInfo,
     PixelDataReader,
     PixelLayout,
@@ -198,14 +199,16 @@ def test_reader_refuses_a_value_longer_than_the_file(tmp_path: Path) -> None:
     )
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(path.read_bytes()[:-1000])
-    with open(cut, "rb") as fp:
-        parsed = read_instance(fp, "cut.dcm")
-        item = parsed.dataset.get_item(0x7FE00010, keep_deferred=True)
-        with pytest.raises(
+    # read_instance finds it before any reader is made.
+    with (
+        open(cut, "rb") as fp,
+        pytest.raises(
             TruncatedDicomError,
-            match=r"^cut\.dcm: Pixel Data announces 524288 bytes but the file ends 523288",
-        ):
-            PixelDataReader(parsed.fp, item, file_size=parsed.size, name=parsed.name)
+            match=r"^cut\.dcm: element \(7FE0,0010\) Pixel Data at offset \d+ announces "
+            r"524288 bytes but the file ends 523288 bytes after it",
+        ),
+    ):
+        read_instance(fp, "cut.dcm")
 
 
 def test_reader_refuses_an_element_without_value() -> None:
@@ -225,12 +228,48 @@ def test_native_frames_are_slices_of_the_value() -> None:
     assert info.number_of_frames == 3 and not info.byte_swapped
 
 
-def test_native_frames_ignore_what_follows_the_last_frame() -> None:
+def test_native_frames_keep_what_follows_the_last_frame() -> None:
     layout = PixelLayout(2, 2, 1, 8, 2)
     info = FrameInfo(encapsulated=False)
     value = b"abcdefgh" + b"\x00padding"
     frames = native_frames(_reader(value), layout, is_little_endian=True, vr="OB", info=info)
     assert list(frames) == [b"abcd", b"efgh"]
+    assert info.trailing_bytes == b"\x00padding"
+    assert info.to_json()["trailingBytes"] == "AHBhZGRpbmc="
+
+
+def test_native_frames_pad_to_even_is_no_trailing_data() -> None:
+    layout = PixelLayout(1, 3, 1, 8, 1)
+    info = FrameInfo(encapsulated=False)
+    frames = native_frames(_reader(b"abc\x00"), layout, is_little_endian=True, vr="OB", info=info)
+    assert list(frames) == [b"abc"] and info.trailing_bytes == b""
+    assert "trailingBytes" not in info.to_json()
+
+
+def test_whole_frames_count_when_number_of_frames_is_unreadable() -> None:
+    # pydicom's badVR.dcm: Number of Frames "1A", 6,000 bytes of 10x10 at 32 bits.
+    layout = PixelLayout(10, 10, 1, 32, 1, frames_given=False)
+    info = FrameInfo(encapsulated=False)
+    value = bytes(range(256)) * 23 + bytes(112)
+    frames = list(native_frames(_reader(value), layout, is_little_endian=True, vr="OB", info=info))
+    assert len(frames) == 15 and b"".join(frames) == value
+    assert info.number_of_frames == 15 and info.trailing_bytes == b""
+
+
+def test_native_frames_refuse_far_too_much_data() -> None:
+    layout = PixelLayout(4, 4, 1, 8, 1)
+    info = FrameInfo(encapsulated=False)
+    value = bytes(16 + MAX_TRAILING_BYTES + 2)
+    with pytest.raises(
+        MalformedDicomError,
+        match=rf"^big\.dcm: Pixel Data holds {len(value)} bytes, {MAX_TRAILING_BYTES + 2} more "
+        r"than the 16 that 1 frame\(s\) of 4x4x1 at 8 bits need$",
+    ):
+        next(
+            native_frames(
+                _reader(value, "big.dcm"), layout, is_little_endian=True, vr="OB", info=info
+            )
+        )
 
 
 def test_native_frames_refuse_too_little_data() -> None:

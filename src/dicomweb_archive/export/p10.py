@@ -24,7 +24,7 @@ from dicomweb_archive import tags
 from dicomweb_archive.errors import FastPathUnsupportedError, ResourceNotFoundError
 from dicomweb_archive.export.writer import encode_p10
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.p10.frames import native_word_width
+from dicomweb_archive.p10.frames import TRAILING_BYTES, native_word_width
 from dicomweb_archive.p10.values import WORD_WIDTH, swap_bytes
 from dicomweb_archive.store.base import ReadableStore
 
@@ -270,6 +270,7 @@ def _export_pydicom(
                 width = native_word_width(vr, int(ds.get("BitsAllocated", 16)))
                 # Pad first: the padding byte belongs to the last big-endian word.
                 data = swap_bytes(data + b"\x00" * (-len(data) % width), width)
+            data += base64.b64decode(pixel.get(TRAILING_BYTES, ""))
             ds.add_new(0x7FE00010, vr, data)
         else:  # a video stream kept as one bulk value
             uri = pixel_element["BulkDataURI"]

@@ -45,6 +45,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR, format_number_a
 
 from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import FastPathUnsupportedError
+from dicomweb_archive.p10.frames import TRAILING_BYTES
 from dicomweb_archive.p10.values import BINARY_VRS, NUMBER_FORMATS
 from dicomweb_archive.types import first_value
 
@@ -531,6 +532,8 @@ def encode_p10(
         vr = pixel_info.get("vr")
         if vr not in ("OB", "OW") or pixel_info.get("byteSwapped"):
             raise _unsupported(f"Pixel Data as {vr}")
+        if pixel_info.get(TRAILING_BYTES):
+            raise _unsupported("bytes after the last frame")
         count = int(pixel_info.get("numberOfFrames") or 0)
         if pixel_info.get("encapsulated") and count:
             if not compressed:

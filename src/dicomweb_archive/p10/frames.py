@@ -8,7 +8,10 @@ own fragment-to-frame rules.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import io
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -21,6 +24,11 @@ from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
 from dicomweb_archive.p10.values import swap_bytes
 from dicomweb_archive.types import JSONDataset, first_value
+
+#: The ``info`` key of the bytes after the last native frame.
+TRAILING_BYTES = "trailingBytes"
+#: More than this after the last frame is refused rather than kept in ``info``.
+MAX_TRAILING_BYTES = 1024 * 1024
 
 
 def _int(meta: JSONDataset, key: str, default: int | None = None) -> int | None:
@@ -38,6 +46,8 @@ class PixelLayout:
     bits_allocated: int
     number_of_frames: int
     photometric_interpretation: str = ""
+    #: Number of Frames is absent (one frame) or a number; not "1A" or 0.
+    frames_given: bool = True
 
     @property
     def frame_bits(self) -> int:
@@ -58,13 +68,21 @@ class PixelLayout:
         bits = _int(meta, tags.BitsAllocated)
         if not rows or not columns or not bits:
             raise MalformedDicomError(f"{name}: Pixel Data without Rows, Columns or Bits Allocated")
+        frames = _int(meta, tags.NumberOfFrames)
         return cls(
             rows=rows,
             columns=columns,
             samples_per_pixel=_int(meta, tags.SamplesPerPixel, 1) or 1,
             bits_allocated=bits,
-            number_of_frames=max(_int(meta, tags.NumberOfFrames, 1) or 1, 1),
+            number_of_frames=max(frames or 1, 1),
             photometric_interpretation=str(first_value(meta, tags.PhotometricInterpretation, "")),
+            frames_given=tags.NumberOfFrames not in meta or (frames or 0) >= 1,
+        )
+
+    def describe(self) -> str:
+        return (
+            f"{self.number_of_frames} frame(s) of {self.rows}x{self.columns}x"
+            f"{self.samples_per_pixel} at {self.bits_allocated} bits"
         )
 
 
@@ -81,6 +99,8 @@ class FrameInfo:
     byte_swapped: bool = False
     pixel_data_vr: str = "OB"
     undefined_length: bool = False
+    #: Native Pixel Data after the last frame, as in the file (restored on export).
+    trailing_bytes: bytes = b""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -95,6 +115,8 @@ class FrameInfo:
             out["fragments"] = self.fragments
         if self.byte_swapped:
             out["byteSwapped"] = True
+        if self.trailing_bytes:
+            out[TRAILING_BYTES] = base64.b64encode(self.trailing_bytes).decode("ascii")
         return out
 
 
@@ -159,16 +181,15 @@ def native_frames(
     needed_bits = layout.frame_bits * layout.number_of_frames
     if reader.length * 8 < needed_bits:
         raise TruncatedDicomError(
-            f"{reader.name}: Pixel Data holds {reader.length} bytes but "
-            f"{layout.number_of_frames} frame(s) of {layout.rows}x{layout.columns}x"
-            f"{layout.samples_per_pixel} at {layout.bits_allocated} bits need "
-            f"{(needed_bits + 7) // 8}"
+            f"{reader.name}: Pixel Data holds {reader.length} bytes but {layout.describe()} "
+            f"need {(needed_bits + 7) // 8}"
         )
-    info.number_of_frames = layout.number_of_frames
     swap = 1
     if not is_little_endian:
         swap = native_word_width(vr, layout.bits_allocated)
         info.byte_swapped = swap > 1
+    layout = _account_for_every_byte(reader, layout, info, swap)
+    info.number_of_frames = layout.number_of_frames
     if layout.bits_allocated == 1 and layout.frame_bits % 8:
         yield from _bit_frames(reader, layout)
         return
@@ -184,6 +205,33 @@ def native_frames(
             yield chunk[start - aligned : start - aligned + length]
         else:
             yield reader.read(index * length, length)
+
+
+def _account_for_every_byte(
+    reader: PixelDataReader, layout: PixelLayout, info: FrameInfo, swap: int
+) -> PixelLayout:
+    """The layout that keeps every byte of the value: more frames, or trailing bytes.
+
+    With an unreadable Number of Frames, a value holding whole frames is that
+    many frames.  Otherwise what follows the last frame (besides the padding to an
+    even length) is kept in ``info`` for export, or the file is refused.
+    """
+    needed = (layout.frame_bits * layout.number_of_frames + 7) // 8
+    extra = reader.length - needed
+    if extra <= needed % 2:  # nothing, or the padding to an even length
+        return layout
+    length = layout.frame_length
+    if not layout.frames_given and layout.frame_bits % 8 == 0:
+        count, rest = divmod(reader.length, length)
+        if rest <= (count * length) % 2:
+            return dataclasses.replace(layout, number_of_frames=count)
+    if extra > MAX_TRAILING_BYTES or needed % swap:
+        raise MalformedDicomError(
+            f"{reader.name}: Pixel Data holds {reader.length} bytes, {extra} more than "
+            f"the {needed} that {layout.describe()} need"
+        )
+    info.trailing_bytes = reader.read(needed, extra)
+    return layout
 
 
 def _bit_frames(reader: PixelDataReader, layout: PixelLayout) -> Iterator[bytes]:
@@ -209,6 +257,10 @@ def encapsulated_frames(
     fp = reader.stream()
     try:
         basic = parse_basic_offsets(fp)
+    except (EOFError, struct.error) as exc:
+        raise TruncatedDicomError(
+            f"{reader.name}: encapsulated Pixel Data ends inside its Basic Offset Table item"
+        ) from exc
     except Exception as exc:
         raise MalformedDicomError(
             f"{reader.name}: encapsulated Pixel Data has no Basic Offset Table item: {exc}"
@@ -232,6 +284,10 @@ def encapsulated_frames(
         raise
     except EOFError as exc:
         raise TruncatedDicomError(f"{reader.name}: Pixel Data is truncated: {exc}") from exc
+    except struct.error as exc:
+        raise TruncatedDicomError(
+            f"{reader.name}: encapsulated Pixel Data ends inside an item header"
+        ) from exc
     except Exception as exc:
         raise MalformedDicomError(
             f"{reader.name}: cannot split encapsulated Pixel Data into frames: {exc}"

@@ -4,6 +4,7 @@ encoding, deflated; errors name the input and say what is wrong."""
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import pydicom
@@ -14,6 +15,7 @@ from pydicom.uid import generate_uid
 
 from dicomweb_archive import uids
 from dicomweb_archive.errors import (
+    InvalidInputError,
     InvalidUIDError,
     MalformedDicomError,
     NotAnInstanceError,
@@ -133,12 +135,13 @@ def test_deferred_values_of_undefined_length() -> None:
 
 def test_deferred_values_past_the_end_of_the_file(tmp_path: Path) -> None:
     data = _instance(tmp_path, rows=512, columns=512)
-    parsed = _read(data[:-1000])
-    item = parsed.dataset.get_item(0x7FE00010, keep_deferred=True)
+    # read_instance refuses the cut file itself; read_deferred checks on its own.
+    item = _read(data).dataset.get_item(0x7FE00010, keep_deferred=True)
+    cut = io.BytesIO(data[:-1000])
     with pytest.raises(TruncatedDicomError, match=r"\(7FE0,0010\) announces 524288 bytes at"):
-        read_deferred(parsed.fp, item, is_little_endian=True, file_size=parsed.size)
+        read_deferred(cut, item, is_little_endian=True, file_size=len(data) - 1000)
     with pytest.raises(TruncatedDicomError, match=r"\(7FE0,0010\) announces 524288 bytes, file"):
-        read_deferred(parsed.fp, item, is_little_endian=True, file_size=None)
+        read_deferred(cut, item, is_little_endian=True, file_size=None)
 
 
 # -- what is refused ---------------------------------------------------------
@@ -236,3 +239,58 @@ def test_an_open_file_is_read_in_place(tmp_path: Path) -> None:
         parsed = read_instance(fp, str(path))
         assert parsed.sop_instance_uid == path.stem
         assert parsed.fp is fp
+
+
+# -- damaged lengths and VRs: the cause, with offsets, not a symptom ---------
+
+CT_SMALL = _testdata("CT_small.dcm")
+#: Explicit VR little endian element header of (0008,0016) SOP Class UID.
+SOP_CLASS = b"\x08\x00\x16\x00UI"
+
+
+def test_an_element_running_past_the_end_is_named_with_its_offsets() -> None:
+    at = CT_SMALL.index(SOP_CLASS)
+    # SOP Class UID announces 60,000 bytes: pydicom stops there, and every
+    # element after it (the UIDs among them) would be "missing".
+    damaged = CT_SMALL[:at] + SOP_CLASS + struct.pack("<H", 60000) + CT_SMALL[at + 8 :]
+    with pytest.raises(TruncatedDicomError) as caught:
+        _read(damaged, "in.dcm")
+    message = str(caught.value)
+    assert message.startswith(
+        f"in.dcm: element (0008,0016) SOP Class UID at offset {at + 8} announces 60000 bytes"
+    )
+    assert f"the file ends {len(CT_SMALL) - at - 8} bytes after it" in message
+    assert "missing" not in message
+
+
+def test_a_file_cut_between_elements_says_where_its_data_ends() -> None:
+    at = CT_SMALL.index(b"\x10\x00\x10\x00PN")  # Patient's Name, before the UIDs
+    with pytest.raises(InvalidUIDError) as caught:
+        _read(CT_SMALL[:at], "in.dcm")
+    assert str(caught.value) == (
+        "in.dcm: StudyInstanceUID is missing: the data set ends with element (0009,10E9), "
+        "before (0020,000D) Study Instance UID (truncated?)"
+    )
+
+
+def test_a_cut_element_header_is_not_python_text() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        _read(CT_SMALL[: CT_SMALL.index(SOP_CLASS) + 3], "in.dcm")
+    assert "(truncated?)" in str(caught.value)
+    assert "unpack" not in str(caught.value) and "buffer" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("header", "keyword"),
+    [
+        (b"\x20\x00\x0d\x00UI", "StudyInstanceUID"),
+        (b"\x20\x00\x0e\x00UI", "SeriesInstanceUID"),
+        (b"\x08\x00\x18\x00UI", "SOPInstanceUID"),
+        (SOP_CLASS, "SOPClassUID"),
+    ],
+)
+def test_a_uid_with_another_vr_is_refused(header: bytes, keyword: str) -> None:
+    at = CT_SMALL.index(header)
+    damaged = CT_SMALL[:at] + header[:4] + b"US" + CT_SMALL[at + 6 :]
+    with pytest.raises(MalformedDicomError, match=f"{keyword} is encoded as US, not UI"):
+        _read(damaged, "in.dcm")

@@ -54,9 +54,13 @@ class ParsedInstance:
         return self.transfer_syntax_uid == uids.DeflatedExplicitVRLittleEndian
 
 
-def _uid(ds: Dataset, keyword: str, name: str) -> str:
+def _uid(ds: Dataset, keyword: str, name: str, *, required: bool = True) -> str:
     tag = pydicom.datadict.tag_for_keyword(keyword)
     item = ds.get_item(tag, keep_deferred=True) if tag is not None and tag in ds else None
+    if item is not None and item.VR not in (None, "UI", "UN"):
+        # Read as its VR, the value would be numbers or text, not the UID
+        # that names the instance's folders.
+        raise MalformedDicomError(f"{name}: {keyword} is encoded as {item.VR}, not UI")
     raw = getattr(item, "value", None)
     if isinstance(raw, bytes):
         value = raw.decode("ascii", "replace")
@@ -65,22 +69,55 @@ def _uid(ds: Dataset, keyword: str, name: str) -> str:
     else:
         value = str(raw)
     value = value.strip("\x00 ")
+    if not value and not required:
+        return value
     if not value:
+        last = max(ds.keys(), default=None)
+        if tag is not None and item is None and last is not None and last < tag:
+            # Elements come in ascending order: the data stops before the UID,
+            # so the file may well have been cut there.
+            raise InvalidUIDError(
+                f"{name}: {keyword} is missing: the data set ends with element "
+                f"{_tag_text(last)}, before {_tag_text(tag)} (truncated?)"
+            )
         raise InvalidUIDError(f"{name}: {keyword} is missing")
     if not uids.is_valid_uid(value):
         raise InvalidUIDError(f"{name}: {keyword} {value!r} is not a valid UID")
     return value
 
 
+def _meta_text(file_meta: Dataset, keyword: str, name: str) -> str:
+    """A file meta value as text; pydicom converts it now, and may fail to."""
+    try:
+        return str(file_meta.get(keyword, ""))
+    except Exception as exc:  # an unknown VR, a bad value
+        raise MalformedDicomError(f"{name}: file meta {keyword} cannot be read: {exc}") from exc
+
+
+def _tag_text(tag: int) -> str:
+    """``(gggg,eeee) Name``: the tag, and its name when the dictionary has it."""
+    text = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    try:
+        return f"{text} {pydicom.datadict.dictionary_description(tag)}"
+    except KeyError:
+        return text
+
+
 def _sniff_not_dicom(fp: BinaryIO, size: int) -> bool:
-    """True when the start of ``fp`` is neither P10 nor a plausible bare dataset."""
+    """True when the start of ``fp`` is neither P10 nor a plausible bare dataset.
+
+    A damaged prefix (``DICN``, or ``DICM`` moved by bytes lost or added) next
+    to the file meta is DICOM all the same: a damaged file, not a stranger.
+    """
     fp.seek(0)
-    head = fp.read(132)
+    head = fp.read(1024)
     fp.seek(0)
-    if len(head) >= 132 and head[128:132] == b"DICM":
+    if len(head) >= 132 and head[128:132] == b"DICM" or b"DICM\x02\x00" in head:
         return False
     if len(head) < 8:
         return True
+    if len(head) >= 140 and _starts_dataset(head[132:140], size - 132, "<"):
+        return False
     return not any(_starts_dataset(head, size, endian) for endian in "<>")
 
 
@@ -124,8 +161,10 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
                 ) from None
     except InvalidInputError:
         raise
-    except (EOFError, struct.error) as exc:
+    except EOFError as exc:
         raise TruncatedDicomError(f"{name}: truncated: {exc}") from exc
+    except struct.error as exc:
+        raise TruncatedDicomError(f"{name}: truncated: the file ends inside an element") from exc
     except zlib.error as exc:
         raise MalformedDicomError(f"{name}: bad deflated data: {exc}") from exc
     except Exception as exc:
@@ -136,7 +175,7 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         file_meta = None
     ts = None
     if file_meta is not None and "TransferSyntaxUID" in file_meta:
-        ts = str(file_meta.TransferSyntaxUID).strip("\x00 ")
+        ts = _meta_text(file_meta, "TransferSyntaxUID", name).strip("\x00 ")
     is_implicit = bool(ds.original_encoding[0])
     is_little = bool(ds.original_encoding[1])
     encoded_ts = (
@@ -170,9 +209,11 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
             raise MalformedDicomError(f"{name}: bad deflated data: {exc}") from exc
     if (
         file_meta is not None
-        and str(file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY
+        and _meta_text(file_meta, "MediaStorageSOPClassUID", name) == MEDIA_STORAGE_DIRECTORY
     ):
         raise NotAnInstanceError(f"{name}: a DICOMDIR (media directory), not an instance")
+    _check_lengths(ds, size, name)
+    _uid(ds, "SOPClassUID", name, required=False)
     preamble = getattr(ds, "preamble", None)
     return ParsedInstance(
         name=name,
@@ -188,6 +229,24 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         series_instance_uid=_uid(ds, "SeriesInstanceUID", name),
         sop_instance_uid=_uid(ds, "SOPInstanceUID", name),
     )
+
+
+def _check_lengths(ds: Dataset, size: int, name: str) -> None:
+    """Fail on the element that runs past the end of the file, not on its symptoms.
+
+    pydicom stops reading at such an element; what would follow it (the UIDs,
+    say) is then missing, which is not what is wrong with the file.
+    """
+    for _tag, item in ds.items():  # as held: raw values stay raw
+        if not isinstance(item, RawDataElement) or item.length == 0xFFFFFFFF:
+            continue
+        held = len(item.value) if item.value is not None else max(0, size - item.value_tell)
+        if held < item.length:
+            raise TruncatedDicomError(
+                f"{name}: element {_tag_text(item.tag)} at offset "
+                f"{item.value_tell} announces {item.length} bytes but the file ends "
+                f"{held} bytes after it (truncated, or a damaged length)"
+            )
 
 
 def read_deferred(

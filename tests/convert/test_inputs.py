@@ -246,3 +246,28 @@ def test_a_full_disk_while_writing_is_named(
     lines = proc.stderr.decode().splitlines()
     assert len(lines) >= 1 and "no space left on device" in lines[0], lines
     assert "cannot read" not in proc.stderr.decode()
+
+
+def test_damaged_and_encrypted_zip_members_are_named(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(CT_SMALL, "bad-crc.dcm")
+        zf.write(CT_SMALL, "locked.dcm")
+        zf.write(CT_SMALL, "good.dcm")
+    data = bytearray(bundle.read_bytes())
+    with zipfile.ZipFile(bundle) as zf:
+        bad, locked = zf.getinfo("bad-crc.dcm"), zf.getinfo("locked.dcm")
+    data[bad.header_offset + 30 + len(bad.filename) + 2000] ^= 0xFF  # a stored byte
+    # The encryption flag, in the local header and in the central directory.
+    data[locked.header_offset + 6] |= 1
+    central = data.index(b"locked.dcm", data.index(b"PK\x01\x02")) - 46
+    data[central + 8] |= 1
+    bundle.write_bytes(bytes(data))
+
+    result = convert(tmp_path / "archive", bundle)
+
+    assert result.counts["unchanged"] + result.counts["converted"] == 1
+    assert {o.name: o.reason for o in result.failures} == {
+        f"{bundle}:bad-crc.dcm": "damaged ZIP member: bad CRC-32",
+        f"{bundle}:locked.dcm": "encrypted ZIP member",
+    }

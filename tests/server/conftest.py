@@ -52,15 +52,20 @@ SOURCES = [
 EVRLE = "1.2.840.10008.1.2.1"
 
 
-@pytest.fixture(scope="module")
-def reference_archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
-    """The :data:`SOURCES` converted, in the module's layout."""
-    root = tmp_path_factory.mktemp("wado") / "archive"
+def converted(tmp_path_factory: pytest.TempPathFactory, layout: str, names: list[str]) -> Path:
+    """An archive of pydicom's test files ``names``, in ``layout``."""
+    root = tmp_path_factory.mktemp("server") / "archive"
     result = Converter(root, ConvertOptions(workers=1)).convert(
-        [get_testdata_file(n) for n in SOURCES]
+        [get_testdata_file(n) for n in names]
     )
     assert result.ok
     return arrange(root, layout)
+
+
+@pytest.fixture(scope="module")
+def reference_archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
+    """The :data:`SOURCES` converted, in the module's layout."""
+    return converted(tmp_path_factory, layout, SOURCES)
 
 
 @pytest.fixture(scope="module")

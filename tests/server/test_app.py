@@ -21,19 +21,14 @@ from starlette.testclient import TestClient
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
 from dicomweb_archive.server.app import create_app, error_response
-from tests.server.conftest import arrange
+from tests.server.conftest import arrange, converted
 
 SOURCES = ["CT_small.dcm", "MR_small.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm"]
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
-    root = tmp_path_factory.mktemp("server") / "archive"
-    result = Converter(root, ConvertOptions(workers=1)).convert(
-        [get_testdata_file(n) for n in SOURCES]
-    )
-    assert result.ok
-    return arrange(root, layout)
+    return converted(tmp_path_factory, layout, SOURCES)
 
 
 @pytest.fixture(scope="module")

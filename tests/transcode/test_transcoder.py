@@ -289,3 +289,17 @@ def test_concurrent_primary_runs_agree(tmp_path: Path) -> None:
         assert not (archive / paths.htj2k_dir(*_key(key))).exists()
         assert np.array_equal(decoded_frames(archive, key)[0], frames[0])
     assert transcode(archive, mode="primary").counts == {"unchanged": 8}
+
+
+def test_bytes_after_the_last_frame_keep_their_frames(tmp_path: Path) -> None:
+    # MR_small_padded.dcm: 128 bytes after its frame, kept in info for export.
+    source = Path(get_testdata_file("MR_small_padded.dcm"))
+    archive = tmp_path / "archive"
+    convert(archive, source)
+    primary = transcode(archive, mode="primary")
+    [skipped] = primary.skipped
+    assert "bytes after the last frame" in str(skipped.reason)
+    assert transcode(archive).counts == {"transcoded": 1}
+    [key] = instances(archive).values()
+    exported = pydicom.dcmread(io.BytesIO(export_instance(open_archive(archive), *key)))
+    assert exported.PixelData == pydicom.dcmread(source).PixelData

@@ -36,6 +36,7 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
 from dicomweb_archive.model.transcoded import ALTERNATE, PRIMARY, RECORD
+from dicomweb_archive.p10.frames import TRAILING_BYTES
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import Store
 from dicomweb_archive.store.session import writing_study
@@ -177,6 +178,9 @@ class _Instance:
             return self.outcome("none")
         image = ImagePixel.from_metadata(self.meta)
         reason = htj2k.refusal(image)
+        if not reason and pixel.get(TRAILING_BYTES) and self.request.mode == PRIMARY:
+            # The source's bytes after its last frame would go with its frames.
+            reason = "its Pixel Data holds bytes after the last frame; only an alternate keeps them"
         if reason:
             raise UnsupportedImageError(reason)
         if record and self.is_current(record, count):

@@ -150,3 +150,35 @@ def test_numbers_are_ascii_digits_only(client: TestClient, number: str) -> None:
         f"{instance}/frames/1", headers={"Range": f"bytes={number}-{number}".encode()}
     )
     assert whole.status_code == 200  # a Range header that is not one is ignored
+
+
+def test_frame_lists_are_bounded(client: TestClient) -> None:
+    """Each frame once, at most MAX_FRAMES_PER_REQUEST: a short URL cannot ask for gigabytes."""
+    url = f"{instance_url(dataset('SC_rgb_rle_2frame.dcm'))}/frames"
+    repeated = client.get(f"{url}/{','.join(['1'] * 1000)}")
+    assert repeated.status_code == 400
+    assert repeated.json()["detail"] == "frame 1 is listed more than once"
+    assert client.get(f"{url}/2,1,2").status_code == 400
+    too_many = ",".join(str(n) for n in range(1, paths.MAX_FRAMES_PER_REQUEST + 2))
+    long = client.get(f"{url}/{too_many}")
+    assert long.status_code == 400
+    assert f"at most {paths.MAX_FRAMES_PER_REQUEST} frames" in long.json()["detail"]
+    assert client.get(f"{url}/2,1").status_code == 200
+
+
+def test_every_representation_has_its_own_etag(client: TestClient) -> None:
+    """An If-Range naming another representation's tag never gets a slice of this one."""
+    url = f"{instance_url(dataset('CT_small.dcm'))}/frames/1"
+    multi = client.get(url)
+    single = client.get(url, params={"accept": "application/octet-stream"})
+    assert multi.content != single.content
+    assert multi.headers["etag"] != single.headers["etag"]
+    crossed = client.get(
+        url,
+        params={"accept": "application/octet-stream"},
+        headers={"Range": "bytes=0-9", "If-Range": multi.headers["etag"]},
+    )
+    assert (crossed.status_code, crossed.content) == (200, single.content)
+    same = client.get(url, headers={"Range": "bytes=0-9", "If-Range": multi.headers["etag"]})
+    assert (same.status_code, same.content) == (206, multi.content[:10])
+    assert client.get(url, headers={"If-None-Match": single.headers["etag"]}).status_code == 200

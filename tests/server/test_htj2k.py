@@ -110,3 +110,20 @@ def test_reduced_resolutions_are_cut_from_the_codestream(
     assert bigger.headers["content-type"] == JPHC_PART
     assert len(cut) < len(bigger.content) < len(full)
     assert client.get(_url(ct, "htj2k/1"), params={"resolution": "x"}).status_code == 400
+
+
+def test_a_thumbnail_with_and_without_accept_has_two_etags(
+    client: TestClient, ct: pydicom.Dataset
+) -> None:
+    """Multipart and single part of one cut codestream are two bodies, two validators."""
+    url = _url(ct, "htj2kThumbnail/1")
+    multi = client.get(url)
+    single = client.get(url, params={"accept": "image/jphc"})
+    assert multi.content != single.content
+    assert multi.headers["etag"] != single.headers["etag"]
+    crossed = client.get(
+        url,
+        params={"accept": "image/jphc"},
+        headers={"Range": "bytes=0-9", "If-Range": multi.headers["etag"]},
+    )
+    assert (crossed.status_code, crossed.content) == (200, single.content)

@@ -4,10 +4,6 @@ the server's memory stays flat while ~160 MB stream through it."""
 from __future__ import annotations
 
 import io
-import socket
-import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -16,15 +12,9 @@ import pytest
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.demo.samples import write_ct_series
+from tests.server.live import dwa_serve, memory_kib
 
 SLICES = 300
-
-
-def _memory_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise AssertionError(f"{field} not in /proc/{pid}/status")
 
 
 @pytest.mark.slow
@@ -34,24 +24,8 @@ def test_zip_download_streams_with_flat_memory(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     assert Converter(archive, ConvertOptions()).convert([str(tmp_path / "source")]).ok
     study = next(p.name for p in (archive / "studies").iterdir() if p.is_dir())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--no-access-log"], stderr=subprocess.DEVNULL
-    )
-    try:
-        root = f"http://127.0.0.1:{port}/dicomweb"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{root}/studies").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        before = _memory_kib(server.pid, "VmRSS")
+    with dwa_serve(archive) as (root, pid):
+        before = memory_kib(pid)
         received = io.BytesIO()
         with httpx.stream(
             "GET", f"{root}/studies/{study}", params={"accept": "application/zip"}, timeout=120
@@ -60,10 +34,7 @@ def test_zip_download_streams_with_flat_memory(tmp_path: Path) -> None:
             assert "content-length" not in response.headers  # streamed as produced
             for chunk in response.iter_bytes():
                 received.write(chunk)
-        peak = _memory_kib(server.pid, "VmHWM")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        peak = memory_kib(pid, "VmHWM")
     body = received.getvalue()
     assert len(body) > 0.95 * source_bytes
     with zipfile.ZipFile(io.BytesIO(body)) as bundle:

@@ -63,3 +63,84 @@ def test_stored_part_reads_the_part_header(tmp_path: Path) -> None:
         read(whole, inline=True)
     assert read(whole, inline=False) == body
     assert read(whole, inline=True) == body
+
+
+def test_reads_while_stow_replaces_the_instance(tmp_path: Path) -> None:
+    """Readers of metadata and frames while STOW-RS replaces them: every answer whole."""
+    import threading
+
+    import httpx
+    import orjson
+    from pydicom.uid import generate_uid
+
+    from dicomweb_archive import Converter, ConvertOptions
+    from dicomweb_archive.server.app import create_app
+    from tests.conftest import write_instance
+    from tests.server.live import live_server
+
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    versions = [
+        write_instance(
+            tmp_path / str(n),
+            study=study,
+            series=series,
+            sop=sop,
+            patient_name=name,
+            instance_number=n,
+            rows=64 * n,
+            columns=64 * n,
+        ).read_bytes()
+        for n, name in [(1, "A^B"), (2, "Longer^Name^Than^Before")]
+    ]
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([]).ok
+    boundary = "race"
+    bodies = [
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        + v
+        + f"\r\n--{boundary}--\r\n".encode()
+        for v in versions
+    ]
+    stow_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    sizes = {64 * 64 * 2, 128 * 128 * 2}
+    failures: list[str] = []
+    done = threading.Event()
+    with live_server(create_app(root)) as url:
+        instance = f"{url}/studies/{study}/series/{series}/instances/{sop}"
+        posted = httpx.post(
+            f"{url}/studies", content=bodies[0], headers={"Content-Type": stow_type}
+        )
+        assert posted.status_code == 200
+
+        def read() -> None:
+            with httpx.Client(timeout=30) as client:
+                while not done.is_set():
+                    meta = client.get(f"{instance}/metadata", headers={"Accept-Encoding": "gzip"})
+                    try:
+                        raw = meta.read()  # httpx inflates: a truncated gzip raises
+                        [document] = orjson.loads(raw)
+                        assert document["00100010"]["Value"]
+                    except Exception as exc:  # collected, reported below
+                        failures.append(f"metadata {meta.status_code}: {exc!r}")
+                    frame = client.get(
+                        f"{instance}/frames/1", params={"accept": "application/octet-stream"}
+                    )
+                    if frame.status_code != 200 or len(frame.content) not in sizes:
+                        failures.append(f"frame {frame.status_code}: {len(frame.content)} bytes")
+
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for thread in readers:
+            thread.start()
+        try:
+            with httpx.Client(timeout=60) as writer:
+                for round_ in range(16):
+                    body = bodies[(round_ + 1) % 2]
+                    answer = writer.post(
+                        f"{url}/studies", content=body, headers={"Content-Type": stow_type}
+                    )
+                    assert answer.status_code == 200
+        finally:
+            done.set()
+            for thread in readers:
+                thread.join()
+    assert not failures, failures[:5]

@@ -50,6 +50,8 @@ HTJ2K: Final = "htj2k"
 FRAMES: Final = "frames"
 #: ``framesPath`` names viewers use for alternate renditions of frames
 #: (client-contract §6), matched case-insensitively.
+#: Frames one request may list (client-contract §6); more answer 400.
+MAX_FRAMES_PER_REQUEST: Final = 256
 ALTERNATE_FRAMES_PATHS: Final = frozenset({HTJ2K, "lossy", "jls", "htj2kthumbnail", "jlsthumbnail"})
 #: Length of the SHA-256 digest naming a bulk data value, in hex digits.
 _DIGEST_LENGTH: Final = 64
@@ -105,9 +107,27 @@ def parse_frame_numbers(text: str) -> tuple[int, ...]:
         numbers = tuple(parse_unsigned(n) for n in text.split(","))
     except ValueError as exc:
         raise InvalidInputError(f"frame list {text!r} is not a list of numbers") from exc
+    _check_frame_list(numbers)
+    return numbers
+
+
+def _check_frame_list(numbers: tuple[int, ...]) -> None:
+    """A frame list names each frame once, at most :data:`MAX_FRAMES_PER_REQUEST` of them.
+
+    A list repeating one frame would make a response of any size from a short
+    URL; PS3.18 lists frames, it does not repeat them.
+    """
     if not numbers or min(numbers) < 1:
         raise InvalidInputError("frame numbers start at 1")
-    return numbers
+    seen: set[int] = set()
+    for number in numbers:
+        if number in seen:
+            raise InvalidInputError(f"frame {number} is listed more than once")
+        seen.add(number)
+    if len(numbers) > MAX_FRAMES_PER_REQUEST:
+        raise InvalidInputError(
+            f"a frame list names at most {MAX_FRAMES_PER_REQUEST} frames, not {len(numbers)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -140,8 +160,7 @@ class ResourcePath:
         ):
             raise InvalidInputError(f"{self.type.name.lower()} paths have no {self.suffix.value}")
         if self.type is ResourceType.FRAMES:
-            if not self.frame_numbers or min(self.frame_numbers) < 1:
-                raise InvalidInputError("frame numbers start at 1")
+            _check_frame_list(self.frame_numbers)
             if self.frames_path != FRAMES and self.frames_path not in ALTERNATE_FRAMES_PATHS:
                 raise ResourceNotFoundError(f"no frames path {self.frames_path!r}")
         if self.type is ResourceType.BULKDATA and not _is_digest(self.digest):

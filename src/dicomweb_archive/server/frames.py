@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from dicomweb_archive import uids
 from dicomweb_archive.codec import codestream
@@ -35,12 +36,15 @@ from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server.context import Context
+from dicomweb_archive.server.joined import Joined, Measured
 from dicomweb_archive.server.negotiation import Rendition, Stored, accepted, choose_pixels
 from dicomweb_archive.server.responses import (
     SMALL,
     RangeResponse,
     ThreadedResponse,
     entity_tag,
+    not_modified,
+    representation_tag,
     slice_tag,
 )
 from dicomweb_archive.server.stored import HEAD_SIZE, Uncached, read, stored_part
@@ -66,9 +70,14 @@ async def retrieve_frames(context: Context, request: Request, resource: Resource
 
 @dataclass
 class _Frames:
-    """One stored representation of the asked frames."""
+    """One stored representation of the asked frames.
 
-    slices: list[Slice]
+    The first frame is open; the others are measured only, and opened one at
+    a time when their turn comes (see :mod:`.joined`).
+    """
+
+    frames: list[Measured]
+    first: Slice
     media_type: str
     transfer_syntax: str
     #: The first frame's whole stored body when small enough to hold.
@@ -76,20 +85,30 @@ class _Frames:
     payload: Slice
 
     @classmethod
-    def load(cls, slices: list[Slice], inline: bool) -> _Frames:
+    def load(cls, reader: Archive, files: list[str], inline: bool) -> _Frames:
         # The usual request, one frame of a few hundred kilobytes, is read once,
         # here, instead of again while the answer is sent.
-        first = slices[0]
-        body = read(first, inline) if len(slices) == 1 and first.length <= SMALL else None
+        first = reader.locate(files[0])
+        measured = [Measured.of(files[0], first)]
+        measured += [Measured.of(f, reader.locate(f)) for f in files[1:]]
+        body = read(first, inline) if len(files) == 1 and first.length <= SMALL else None
         head = body[:HEAD_SIZE] if body else None
         media_type, syntax, payload = stored_part(first, head, inline)
-        return cls(slices, media_type, syntax, body, payload)
+        return cls(measured, first, media_type, syntax, body, payload)
 
-    def payloads(self) -> list[bytes]:
+    @property
+    def versions(self) -> list[str]:
+        return [f"{m.relative}:{m.version}" for m in self.frames]
+
+    def payloads(self, reader: Archive) -> Iterator[bytes]:
+        """Each frame's payload in turn: one frame in memory at a time."""
         if self.body is not None:
-            start = self.payload.offset - self.slices[0].offset
-            return [bytes(self.body[start : start + self.payload.length])]
-        return [stored_part(s)[2].read() for s in self.slices]
+            start = self.payload.offset - self.first.offset
+            yield bytes(self.body[start : start + self.payload.length])
+            return
+        yield self.payload.read()
+        for frame in self.frames[1:]:
+            yield stored_part(frame.open(reader))[2].read()
 
 
 def _answer(reader: Archive, request: Request, resource: ResourcePath, inline: bool) -> Response:
@@ -108,8 +127,8 @@ def _answer(reader: Archive, request: Request, resource: ResourcePath, inline: b
         return ThreadedResponse(lambda: _decoded(reader, request, resource, rendition, primary))
     chosen = sources[rendition.source]
     if reduce_to and chosen.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES:
-        return ThreadedResponse(lambda: _reduced(request, rendition, chosen, reduce_to))
-    return _stored(request, rendition, chosen)
+        return ThreadedResponse(lambda: _reduced(reader, request, rendition, chosen, reduce_to))
+    return _stored(reader, request, rendition, chosen)
 
 
 def _reduction(request: Request, resource: ResourcePath) -> int | None:
@@ -140,13 +159,13 @@ def _representations(
     The HTJ2K alternate is looked for only when it may be wanted: an alternate
     path prefers it, ``frames/`` the primary frames.
     """
-    primary = [reader.locate(resource.frame_file(n)) for n in resource.frame_numbers]
-    sources = [_Frames.load(primary, inline)]
+    primary = [resource.frame_file(n) for n in resource.frame_numbers]
+    sources = [_Frames.load(reader, primary, inline)]
     alternate = resource.frames_path != paths.FRAMES
     if alternate or reduced or _asks_for_htj2k(ranges):
         found = _alternate(reader, resource, inline)
         if found is not None:
-            sources.insert(0 if alternate else 1, _Frames.load(found, inline))
+            sources.insert(0 if alternate else 1, _Frames.load(reader, found, inline))
     return sources
 
 
@@ -158,7 +177,7 @@ def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
     )
 
 
-def _alternate(reader: Archive, resource: ResourcePath, inline: bool) -> list[Slice] | None:
+def _alternate(reader: Archive, resource: ResourcePath, inline: bool) -> list[str] | None:
     """The HTJ2K alternate of the frames, when a finished transcoding recorded one."""
     numbers = resource.frame_numbers
     stored = reader.locate(resource.instance_file(paths.INFO))
@@ -168,16 +187,18 @@ def _alternate(reader: Archive, resource: ResourcePath, inline: bool) -> list[Sl
         return None  # none, or primary frames staged there by an unfinished run
     if max(numbers) > int(record.get("numberOfFrames", 0)):
         return None
+    files = [resource.frame_file(n, paths.HTJ2K) for n in numbers]
     try:
-        return [reader.locate(resource.frame_file(n, paths.HTJ2K)) for n in numbers]
+        reader.locate(files[0])
     except ResourceNotFoundError:
         return None
+    return files
 
 
-def _stored(request: Request, rendition: Rendition, chosen: _Frames) -> Response:
+def _stored(reader: Archive, request: Request, rendition: Rendition, chosen: _Frames) -> Response:
     """Stored frames as they are: the whole body, its payload, or several joined."""
-    first = chosen.slices[0]
-    if rendition.multipart and len(chosen.slices) == 1:
+    first = chosen.first
+    if rendition.multipart and len(chosen.frames) == 1:
         # The stored body itself: identical bytes on every request, ranges work.
         outer = multipart.response_content_type(chosen.media_type)
         if chosen.body is not None:
@@ -186,36 +207,38 @@ def _stored(request: Request, rendition: Rendition, chosen: _Frames) -> Response
     if not rendition.multipart:
         single = multipart.content_type(chosen.media_type, chosen.transfer_syntax)
         if chosen.body is not None:
-            [data] = chosen.payloads()
+            [data] = chosen.payloads(reader)
             return RangeResponse(request, data, single, etag=slice_tag(chosen.payload))
         return RangeResponse(request, chosen.payload, single)
-    parts = [(chosen.media_type, chosen.transfer_syntax, p) for p in chosen.payloads()]
-    return _multipart(request, parts, chosen.media_type)
+    joined = Joined.stored_frames(reader, chosen.frames)
+    return RangeResponse(request, joined, multipart.response_content_type(chosen.media_type))
 
 
-def _reduced(request: Request, rendition: Rendition, chosen: _Frames, size: int) -> Response:
+def _reduced(
+    reader: Archive, request: Request, rendition: Rendition, chosen: _Frames, size: int
+) -> Response:
     """HTJ2K frames cut after the resolution level that fits ``size``.
 
     The resolution levels of an RPCL codestream written one tile-part each come
     in order, so the first tile-parts and an end-of-codestream marker are a
     valid codestream of a smaller image: no decoding, no re-encoding.
     """
-    cut = []
-    for data in chosen.payloads():
-        try:
-            parsed = codestream.parse(data)
-        except Exception:
-            cut.append(data)
-            continue
-        level = parsed.smallest_resolution_within(size)
-        end = parsed.resolution_prefix(level if level is not None else 0)
-        cut.append(data if end is None or end >= len(data) - 2 else data[:end] + EOC)
-    etag = entity_tag(*(s.version for s in chosen.slices), f"resolution<={size}")
+    etag = entity_tag(*chosen.versions, f"resolution<={size}")
+    cut = (_cut(data, size) for data in chosen.payloads(reader))
     if not rendition.multipart:
         content_type = multipart.content_type(chosen.media_type, chosen.transfer_syntax)
-        return RangeResponse(request, cut[0], content_type, etag=etag)
-    parts = [(chosen.media_type, chosen.transfer_syntax, data) for data in cut]
-    return _multipart(request, parts, chosen.media_type, etag=etag)
+        return RangeResponse(request, next(cut), content_type, etag=etag)
+    return _multipart(request, chosen.media_type, chosen.transfer_syntax, cut, etag)
+
+
+def _cut(data: bytes, size: int) -> bytes:
+    try:
+        parsed = codestream.parse(data)
+    except Exception:
+        return data
+    level = parsed.smallest_resolution_within(size)
+    end = parsed.resolution_prefix(level if level is not None else 0)
+    return data if end is None or end >= len(data) - 2 else data[:end] + EOC
 
 
 def _decoded(
@@ -229,23 +252,30 @@ def _decoded(
     instance = resource.up(ResourceType.INSTANCE).metadata()
     [meta] = reader.read_json_gz(instance.file)
     image = ImagePixel.from_metadata(dict(meta))
-    payloads = [
-        native_bytes(decode_frame(p, primary.transfer_syntax, image)) for p in primary.payloads()
-    ]
-    etag = entity_tag(*(f"{s.path}:{s.version}" for s in primary.slices), rendition.transfer_syntax)
+    payloads = (
+        native_bytes(decode_frame(p, primary.transfer_syntax, image))
+        for p in primary.payloads(reader)
+    )
+    etag = entity_tag(*primary.versions, rendition.transfer_syntax)
     if not rendition.multipart:
         content_type = multipart.content_type(OCTET_STREAM, rendition.transfer_syntax)
-        return RangeResponse(request, payloads[0], content_type, etag=etag)
-    parts = [(OCTET_STREAM, rendition.transfer_syntax, p) for p in payloads]
-    return _multipart(request, parts, OCTET_STREAM, etag=etag)
+        return RangeResponse(request, next(payloads), content_type, etag=etag)
+    return _multipart(request, OCTET_STREAM, rendition.transfer_syntax, payloads, etag)
 
 
 def _multipart(
-    request: Request, parts: list[tuple[str, str, bytes]], outer_type: str, etag: str | None = None
+    request: Request, media_type: str, syntax: str, payloads: Iterator[bytes], etag: str
 ) -> Response:
-    body = b"".join(
-        multipart.header(multipart.content_type(media_type, syntax)) + payload + b"\r\n"
-        for media_type, syntax, payload in parts
-    )
-    body = body[:-2] + multipart.TRAILER
-    return RangeResponse(request, body, multipart.response_content_type(outer_type), etag=etag)
+    """Computed frames, made and sent one at a time (no length known beforehand, no ranges)."""
+    outer = multipart.response_content_type(media_type)
+    tag = representation_tag(etag, outer)
+    if not_modified(request, tag):
+        return RangeResponse(request, b"", outer, etag=etag)
+    header = multipart.header(multipart.content_type(media_type, syntax))
+
+    def parts() -> Iterator[bytes]:
+        for index, payload in enumerate(payloads):
+            yield (b"\r\n" if index else b"") + header + payload
+        yield multipart.TRAILER
+
+    return StreamingResponse(parts(), media_type=outer, headers={"ETag": tag})

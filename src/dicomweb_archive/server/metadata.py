@@ -23,6 +23,7 @@ from dicomweb_archive.server.responses import (
     ThreadedResponse,
     entity_tag,
     not_modified,
+    representation_tag,
 )
 
 
@@ -54,7 +55,7 @@ def _retrieve_metadata(context: Context, request: Request, resource: ResourcePat
         headers["Content-Encoding"] = "gzip"
         return RangeResponse(request, stored, DICOM_JSON, headers=headers)
     etag = entity_tag(stored.version, "identity")
-    if not_modified(request, etag):
+    if not_modified(request, representation_tag(etag, DICOM_JSON)):
         return RangeResponse(request, b"", DICOM_JSON, headers=headers, etag=etag)
     return ThreadedResponse(
         lambda: RangeResponse(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 import anyio
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -41,6 +43,30 @@ def entity_tag(*parts: str) -> str:
 def slice_tag(source: Slice) -> str:
     """The validator of stored bytes: changes whenever their file does."""
     return entity_tag(source.version, str(source.offset), str(source.length))
+
+
+def representation_tag(validator: str, media_type: str, content_encoding: str = "") -> str:
+    """The ``ETag`` of one representation of the bytes ``validator`` identifies.
+
+    A strong validator names one body (RFC 9110 8.8.1): the same stored bytes
+    sent as a multipart body or as a bare payload, gzipped or not, in another
+    transfer syntax or cut to another resolution are other bodies, and an
+    ``If-Range`` must never join the slice of one to another.  So the media
+    type (with its ``type`` and ``transfer-syntax`` parameters) and the content
+    coding are part of every tag.
+    """
+    return entity_tag(validator, media_type, content_encoding)
+
+
+class Streamed(Protocol):
+    """A body of known length sent a chunk at a time (see :mod:`.joined`)."""
+
+    @property
+    def length(self) -> int: ...
+
+    def tag(self) -> str: ...
+
+    def chunks(self, start: int, end: int) -> Iterator[bytes]: ...
 
 
 def not_modified(request: Request, etag: str) -> bool:
@@ -91,22 +117,26 @@ class RangeResponse(Response):
     def __init__(
         self,
         request: Request,
-        source: Slice | bytes | bytearray,
+        source: Slice | bytes | bytearray | Streamed,
         media_type: str,
         *,
         headers: Mapping[str, str] | None = None,
         etag: str | None = None,
     ) -> None:
+        """``etag``: what identifies the bytes; the media type and coding are added."""
         if etag is None:
-            if isinstance(source, Slice):
+            if isinstance(source, (bytes, bytearray)):
+                etag = '"' + hashlib.blake2b(source, digest_size=12).hexdigest() + '"'
+            elif isinstance(source, Slice):
                 etag = slice_tag(source)
             else:
-                etag = '"' + hashlib.blake2b(source, digest_size=12).hexdigest() + '"'
+                etag = source.tag()
+        etag = representation_tag(etag, media_type, (headers or {}).get("Content-Encoding", ""))
         self.source = source
         self.media_type = media_type
         self.background = None
         merged = {"ETag": etag, "Accept-Ranges": "bytes", **(headers or {})}
-        total = source.length if isinstance(source, Slice) else len(source)
+        total = len(source) if isinstance(source, (bytes, bytearray)) else source.length
         self.status_code = 200
         self.start, self.end = 0, total
         if not_modified(request, etag):
@@ -131,6 +161,12 @@ class RangeResponse(Response):
         if not self.send_body or self.end == self.start:
             await send({"type": "http.response.body", "body": b""})
             return
+        if not isinstance(self.source, (Slice, bytes, bytearray)):
+            chunks = iterate_in_threadpool(self.source.chunks(self.start, self.end))
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if not isinstance(self.source, Slice):
             whole = self.end - self.start == len(self.source)
             held = self.source if whole else self.source[self.start : self.end]
@@ -143,16 +179,15 @@ class RangeResponse(Response):
                 body = await anyio.to_thread.run_sync(part.read)
             await send({"type": "http.response.body", "body": body})
             return
-        async with await anyio.open_file(part.path, "rb") as handle:
-            await handle.seek(part.offset)
-            remaining = part.length
-            while remaining:
-                chunk = await handle.read(min(CHUNK_SIZE, remaining))
-                if not chunk:
-                    raise OSError(f"{part.path}: shorter than expected")
-                remaining -= len(chunk)
-                more = remaining > 0
-                await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        # The opened file, never its path again: a file replaced meanwhile (a
+        # STOW-RS of the same instance) does not change an answer under way.
+        position, end = part.offset, part.offset + part.length
+        while position < end:
+            length = min(CHUNK_SIZE, end - position)
+            chunk = await anyio.to_thread.run_sync(part.file.pread, position, length)
+            position += length
+            more = position < end
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
 
 
 class ThreadedResponse(Response):

@@ -1,17 +1,27 @@
-"""Stored resources as byte ranges of files.
+"""Stored resources as byte ranges of files opened once.
 
 Every resource of an archive (a frame, bulk data, a gzipped document) is a
 range of bytes of one file: a whole file in a folder archive, an entry's data
 in a study ZIP, or a frame's payload inside its multipart envelope.  The
 server streams such ranges without reading them into memory.
+
+A slice holds the file it was measured in, open: writers replace files by
+renaming a new one into place, so a path opened again could name other bytes
+(a STOW-RS of the same instance) than those whose size and version an answer
+already announced.  Every read of a slice is of the opened file, by ``pread``
+(no shared position: one slice may serve several threads); the descriptor is
+closed when the last slice of it is dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO does not block the open
 
 
 def file_version(info: os.stat_result) -> str:
@@ -19,35 +29,85 @@ def file_version(info: os.stat_result) -> str:
     return f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"
 
 
+class OpenedFile:
+    """A regular file opened once; closed when nothing refers to it any more."""
+
+    __slots__ = ("fd", "info", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.fd = -1
+        self.path = path
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            # The descriptor's own status: what a reader of this file will see.
+            self.info = os.fstat(fd)
+            if not stat.S_ISREG(self.info.st_mode):
+                raise FileNotFoundError(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    @property
+    def size(self) -> int:
+        return self.info.st_size
+
+    @property
+    def version(self) -> str:
+        return file_version(self.info)
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes from ``offset``; OSError when the file is shorter."""
+        data = os.pread(self.fd, length, offset)
+        if len(data) == length:
+            return data
+        pieces = [data]
+        got = len(data)
+        while got < length:
+            piece = os.pread(self.fd, length - got, offset + got)
+            if not piece:
+                raise OSError(f"{self.path}: shorter than expected")
+            pieces.append(piece)
+            got += len(piece)
+        return b"".join(pieces)
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+
+
 @dataclass(frozen=True)
 class Slice:
-    """``length`` bytes of the file at ``path`` from ``offset``."""
+    """``length`` bytes of the opened ``file`` from ``offset``."""
 
-    path: Path
+    file: OpenedFile
     offset: int
     length: int
-    #: Changes whenever the bytes may have changed (file identity and time).
-    version: str
 
     @classmethod
     def whole(cls, path: Path) -> Slice:
-        """The whole regular file at ``path``."""
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise FileNotFoundError(path)
-        return cls(path, 0, info.st_size, file_version(info))
+        """The whole regular file at ``path``, opened now."""
+        opened = OpenedFile(path)
+        return cls(opened, 0, opened.size)
+
+    @property
+    def path(self) -> Path:
+        """Where the file was when opened (for messages and cache keys)."""
+        return self.file.path
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the bytes may have changed (file identity and time)."""
+        return self.file.version
 
     def part(self, start: int, end: int) -> Slice:
         """The bytes ``[start, end)`` of this slice."""
-        return Slice(self.path, self.offset + start, end - start, self.version)
+        return Slice(self.file, self.offset + start, end - start)
 
     def read(self) -> bytes:
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read(self.length)
-        if len(data) != self.length:
-            raise OSError(f"{self.path}: shorter than expected")
-        return data
+        return self.file.pread(self.offset, self.length)
 
     def read_cached(self) -> bytearray | None:
         """The bytes when all of them are in the page cache, else None at once.
@@ -60,14 +120,11 @@ class Slice:
         if not _NOWAIT:
             return None
         buffer = bytearray(self.length)
-        fd = os.open(self.path, os.O_RDONLY)
         try:
-            got = os.preadv(fd, [buffer], self.offset, _NOWAIT)
+            got = os.preadv(self.file.fd, [buffer], self.offset, _NOWAIT)
         except (BlockingIOError, OSError):
             # EAGAIN: not cached; EOPNOTSUPP and kin: a filesystem without it.
             return None
-        finally:
-            os.close(fd)
         return buffer if got == self.length else None
 
 

@@ -31,7 +31,7 @@ from dicomweb_archive.errors import InvalidStudyZipError, ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.base import Entry, ReadableStore, Stat, files_under, not_found
 from dicomweb_archive.store.manifest import ArchiveOptions
-from dicomweb_archive.store.slices import Slice, file_version
+from dicomweb_archive.store.slices import OpenedFile, Slice, file_version
 
 ZIP_FORMAT: Final = "dicomweb-archive/study-zip"
 ZIP_FORMAT_VERSION: Final = 1
@@ -139,8 +139,9 @@ class StudyZip:
 
     Opening reads the central directory only; an entry's data offset is read
     from its local header on first use and kept.  The file stays open until
-    :meth:`close`, so a ZIP replaced or removed meanwhile keeps answering with
-    the bytes it held when opened (see :meth:`is_current`).  Reads use
+    :meth:`close` and the last :class:`Slice` of it are gone, so a ZIP replaced
+    or removed meanwhile keeps answering with the bytes it held when opened
+    (see :meth:`is_current`).  Reads use
     ``os.pread``: one instance may serve several threads.
     """
 
@@ -148,14 +149,14 @@ class StudyZip:
         self.path = Path(path)
         self.url = str(path)
         try:
-            self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+            self._file: OpenedFile | None = OpenedFile(self.path)
         except (FileNotFoundError, NotADirectoryError):
             raise ResourceNotFoundError(f"{self.path} not found") from None
+        self._stat = self._file.info
         try:
-            self._stat = os.fstat(self._file.fileno())
             self._read_directory(study)
         except BaseException:
-            self._file.close()
+            self._file = None
             raise
         self._entries: dict[str, ZipEntry] = {}
 
@@ -163,7 +164,7 @@ class StudyZip:
         try:
             # A buffered view of the same descriptor, for zipfile's many small reads.
             with (
-                open(self._file.fileno(), "rb", closefd=False) as handle,
+                open(self.fileno(), "rb", closefd=False) as handle,
                 zipfile.ZipFile(handle) as directory,
             ):
                 infos = directory.infolist()
@@ -220,11 +221,17 @@ class StudyZip:
         except OSError:
             return False
 
+    def _opened(self) -> OpenedFile:
+        if self._file is None:
+            raise ValueError(f"{self.path}: read after close")
+        return self._file
+
     def fileno(self) -> int:
-        return self._file.fileno()
+        return self._opened().fd
 
     def close(self) -> None:
-        self._file.close()
+        """Done with the ZIP; the file closes once no slice of it is left either."""
+        self._file = None
 
     def __enter__(self) -> StudyZip:
         return self
@@ -260,7 +267,7 @@ class StudyZip:
 
     def locate(self, name: str) -> Slice:
         entry = self.entry(name)
-        return Slice(self.path, entry.offset, entry.length, self.version)
+        return Slice(self._opened(), entry.offset, entry.length)
 
     def entry(self, name: str) -> ZipEntry:
         """Where the data of entry ``name`` lies in the ZIP file."""
@@ -312,7 +319,7 @@ class StudyZip:
     def _pread(self, offset: int, length: int) -> bytes:
         chunks = []
         while length > 0:
-            chunk = os.pread(self._file.fileno(), min(length, _CHUNK), offset)
+            chunk = os.pread(self.fileno(), min(length, _CHUNK), offset)
             if not chunk:
                 raise InvalidStudyZipError(f"{self.path}: ends before offset {offset + length}")
             chunks.append(chunk)

@@ -41,7 +41,6 @@ TREE: dict[type[DicomwebArchiveError], tuple[type[Exception], int, int]] = {
     errors.StoreError: (errors.DicomwebArchiveError, 500, 1),
     errors.ResourceNotFoundError: (errors.StoreError, 404, 1),
     errors.UnsupportedStoreError: (errors.StoreError, 500, 2),
-    errors.ReadOnlyStoreError: (errors.StoreError, 500, 1),
     errors.RangeNotSatisfiableError: (errors.DicomwebArchiveError, 416, 1),
     errors.QueryTimeoutError: (errors.DicomwebArchiveError, 503, 1),
 }

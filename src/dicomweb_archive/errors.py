@@ -30,8 +30,7 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     │   └── ArchiveUnavailableError      the archive cannot take writes now
     ├── StoreError                            500       1
     │   ├── ResourceNotFoundError             404       1
-    │   ├── UnsupportedStoreError                       2   a store URL scheme with no backend (yet)
-    │   └── ReadOnlyStoreError           a write into a store that is only read
+    │   └── UnsupportedStoreError                       2   a store URL scheme with no backend (yet)
     ├── RangeNotSatisfiableError              416       1
     └── QueryTimeoutError                     503       1   a search ran past its time budget
 
@@ -222,7 +221,3 @@ class UnsupportedStoreError(StoreError):
     """A store URL whose scheme (``s3://``…) has no backend in this version."""
 
     exit_code = 2
-
-
-class ReadOnlyStoreError(StoreError):
-    """A write into a store that is only read (a packed study)."""

@@ -70,8 +70,21 @@ def test_frames(accept: str, expected: Rendition) -> None:
     ],
 )
 def test_not_acceptable(accept: str) -> None:
-    with pytest.raises(UnsupportedTransferSyntaxError):
+    with pytest.raises(UnsupportedTransferSyntaxError) as refused:
         _pixels(accept)
+    # A 406 names what there is, never the request back as "acceptable".
+    offered = str(refused.value)
+    assert offered.startswith("available: ")
+    assert 'multipart/related; type="image/dicom-rle"; transfer-syntax=' + RLE in offered
+    assert f'type="application/octet-stream"; transfer-syntax={EVRLE}' in offered
+    assert accept not in offered
+
+
+def test_not_acceptable_instances_name_the_forms_there_are() -> None:
+    with pytest.raises(UnsupportedTransferSyntaxError) as refused:
+        choose_instances(parse_accept(["image/png"]), single_instance=False)
+    assert str(refused.value).startswith('available: multipart/related; type="application/dicom"')
+    assert "image/png" not in str(refused.value)
 
 
 def test_undecodable_frames_only_as_stored() -> None:
@@ -99,7 +112,8 @@ def test_frame_lists_are_multipart_only() -> None:
         ('multipart/related; type="application/dicom"', False, "multipart", EVRLE),
         ('multipart/related; type="application/dicom"; transfer-syntax=*', False, "multipart", "*"),
         ("application/dicom", True, "single", EVRLE),
-        ("application/zip", False, "zip", "*"),
+        ("application/zip", False, "zip", EVRLE),
+        ("application/zip; transfer-syntax=*", False, "zip", "*"),
         (f"application/zip; transfer-syntax={EVRLE}", False, "zip", EVRLE),
         ("*/*", False, "multipart", EVRLE),
     ],

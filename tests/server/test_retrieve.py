@@ -89,7 +89,7 @@ def test_application_zip_of_a_study_and_series(client: TestClient) -> None:
     rle = dataset("SC_rgb_rle_2frame.dcm")
     jpeg = dataset("SC_rgb_jpeg_dcmtk.dcm")  # the same series
     study_url = f"/dicomweb/studies/{rle.StudyInstanceUID}"
-    response = client.get(study_url, params={"accept": "application/zip"})
+    response = client.get(study_url, params={"accept": "application/zip; transfer-syntax=*"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/zip"
     assert response.headers["content-disposition"] == (
@@ -101,13 +101,15 @@ def test_application_zip_of_a_study_and_series(client: TestClient) -> None:
         files = {n: pydicom.dcmread(io.BytesIO(bundle.read(n))) for n in names}
     assert len(names) == 2 and all(n.endswith(".dcm") and n.count("/") == 2 for n in names)
     by_uid = {ds.SOPInstanceUID: ds for ds in files.values()}
-    # As stored by default: each file in its original transfer syntax.
+    # With transfer-syntax=*: each file in its original transfer syntax.
     assert by_uid[rle.SOPInstanceUID].file_meta.TransferSyntaxUID == RLE_LOSSLESS
     assert by_uid[rle.SOPInstanceUID].PixelData == rle.PixelData
     assert by_uid[jpeg.SOPInstanceUID].PixelData == jpeg.PixelData
-    # The transfer syntax can be chosen as for multipart.
+    # The same files as multipart: Explicit VR Little Endian by default, as named.
     series_url = f"{study_url}/series/{rle.SeriesInstanceUID}"
+    default = client.get(series_url, params={"accept": "application/zip"})
     native = client.get(series_url, headers={"Accept": f"application/zip; transfer-syntax={EVRLE}"})
+    assert default.content == native.content
     with zipfile.ZipFile(io.BytesIO(native.content)) as bundle:
         decoded = [pydicom.dcmread(io.BytesIO(bundle.read(n))) for n in bundle.namelist()]
     assert {ds.file_meta.TransferSyntaxUID for ds in decoded} == {EVRLE}

@@ -134,22 +134,32 @@ def choose_pixels(
             and can_decode
         ):
             return _shape(decoded, multipart)
-    first = stored[0]
     raise UnsupportedTransferSyntaxError(
-        f"stored as {first.media_type} in {first.transfer_syntax}; acceptable: "
-        + ", ".join(_describe(r) for r in ranges)
+        "available: " + "; or ".join(_available(stored, can_decode, single_part))
     )
+
+
+def _available(stored: Sequence[Stored], can_decode: bool, single_part: bool) -> list[str]:
+    """What a 406 offers instead: every representation there is, as a client asks for it."""
+    offers = [
+        f'multipart/related; type="{s.media_type}"; transfer-syntax={s.transfer_syntax}'
+        for s in stored
+    ]
+    if can_decode:
+        offers.append(
+            f'multipart/related; type="{OCTET_STREAM}"; transfer-syntax={uids.ExplicitVRLittleEndian}'
+        )
+    if single_part:
+        offers += [f"{s.media_type}; transfer-syntax={s.transfer_syntax}" for s in stored]
+        if can_decode:
+            offers.append(f"{OCTET_STREAM}; transfer-syntax={uids.ExplicitVRLittleEndian}")
+    return list(dict.fromkeys(offers))
 
 
 def _shape(rendition: Rendition, multipart: bool) -> Rendition:
     if multipart:
         return rendition
     return Rendition(False, rendition.media_type, rendition.transfer_syntax, rendition.source)
-
-
-def _describe(r: MediaRange) -> str:
-    params = "".join(f"; {k}={v}" for k, v in r.params.items())
-    return f"{r.media_type}{params}"
 
 
 @dataclass(frozen=True)
@@ -175,10 +185,11 @@ def choose_instances(ranges: Sequence[MediaRange], *, single_instance: bool) -> 
         if r.media_type == DICOM and single_instance:
             return InstanceRendition("single", syntax or uids.ExplicitVRLittleEndian)
         if r.media_type == ZIP:
-            return InstanceRendition("zip", syntax or "*")
+            # The same files as multipart: Explicit VR Little Endian unless a
+            # syntax (or ``*``, the archive's own) is named (PS3.18 8.7.3.5).
+            return InstanceRendition("zip", syntax or uids.ExplicitVRLittleEndian)
     raise UnsupportedTransferSyntaxError(
-        'instances are available as multipart/related; type="application/dicom"'
-        + ("" if not single_instance else " or application/dicom")
-        + " or application/zip; acceptable: "
-        + ", ".join(_describe(r) for r in ranges)
+        'available: multipart/related; type="application/dicom"'
+        + ("; or application/dicom" if single_instance else "")
+        + "; or application/zip (each with transfer-syntax=* or a transfer syntax UID)"
     )

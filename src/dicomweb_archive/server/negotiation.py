@@ -141,18 +141,14 @@ def choose_pixels(
 
 def _available(stored: Sequence[Stored], can_decode: bool, single_part: bool) -> list[str]:
     """What a 406 offers instead: every representation there is, as a client asks for it."""
-    offers = [
-        f'multipart/related; type="{s.media_type}"; transfer-syntax={s.transfer_syntax}'
-        for s in stored
-    ]
+    kinds = [(s.media_type, s.transfer_syntax) for s in stored]
     if can_decode:
-        offers.append(
-            f'multipart/related; type="{OCTET_STREAM}"; transfer-syntax={uids.ExplicitVRLittleEndian}'
-        )
+        kinds.append((OCTET_STREAM, uids.ExplicitVRLittleEndian))
+    offers = [
+        f'multipart/related; type="{kind}"; transfer-syntax={syntax}' for kind, syntax in kinds
+    ]
     if single_part:
-        offers += [f"{s.media_type}; transfer-syntax={s.transfer_syntax}" for s in stored]
-        if can_decode:
-            offers.append(f"{OCTET_STREAM}; transfer-syntax={uids.ExplicitVRLittleEndian}")
+        offers += [f"{kind}; transfer-syntax={syntax}" for kind, syntax in kinds]
     return list(dict.fromkeys(offers))
 
 

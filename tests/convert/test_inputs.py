@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import socket
@@ -16,7 +17,8 @@ from pydicom.data import get_testdata_file
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.convert.converter import ConversionResult
-from dicomweb_archive.convert.inputs import Spool, UnreadableInput, expand
+from dicomweb_archive.convert.inputs import InputRef, Spool, UnreadableInput, expand
+from dicomweb_archive.errors import MalformedDicomError
 
 DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
 CT_SMALL = Path(get_testdata_file("CT_small.dcm"))
@@ -271,3 +273,58 @@ def test_damaged_and_encrypted_zip_members_are_named(tmp_path: Path) -> None:
         f"{bundle}:bad-crc.dcm": "damaged ZIP member: bad CRC-32",
         f"{bundle}:locked.dcm": "encrypted ZIP member",
     }
+
+
+# -- expand and open, on their own ---------------------------------------------------
+
+
+def test_expand_walks_folders_in_name_order_and_opens_zips(tmp_path: Path) -> None:
+    source = CT_SMALL.read_bytes()
+    (tmp_path / "in" / "b").mkdir(parents=True)
+    for name in ("b/2.dcm", "a.dcm", "c.dcm"):
+        (tmp_path / "in" / name).write_bytes(source)
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("z.dcm", source)
+        zf.writestr("m.dcm", source)
+    with Spool(str(tmp_path / "spool")) as spool:
+        found = list(expand([str(tmp_path / "in"), str(bundle)], spool))
+    assert [(Path(r.path).name, getattr(r, "member", None)) for r in found] == [
+        ("a.dcm", None),
+        ("2.dcm", None),  # b/2.dcm: entries in name order, folders among them
+        ("c.dcm", None),
+        ("bundle.zip", "m.dcm"),
+        ("bundle.zip", "z.dcm"),
+    ]
+    assert found[3].name == f"{bundle}:m.dcm"
+
+
+def test_unreadable_inputs_are_values_not_exceptions(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really")
+    with Spool(str(tmp_path / "spool")) as spool:
+        found = list(expand([str(tmp_path / "missing"), str(broken)], spool))
+    assert all(isinstance(item, UnreadableInput) for item in found)
+    assert not any(isinstance(item, BaseException) for item in found)
+    assert [Path(item.path).name for item in found] == ["missing", "broken.zip"]
+    assert found[1].reason.startswith("unreadable ZIP file")
+
+
+def test_open_inflates_gzip_and_reads_zip_members(tmp_path: Path) -> None:
+    packed = tmp_path / "a.dcm.gz"
+    packed.write_bytes(gzip.compress(b"DICOM bytes"))
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("m.dcm", b"member bytes")
+    with InputRef(str(packed)).open() as fp:
+        assert fp.read() == b"DICOM bytes"
+    with InputRef(str(bundle), "m.dcm").open() as fp:
+        assert fp.read() == b"member bytes"
+        fp.seek(0)  # spooled: seekable for the parser
+
+
+def test_open_refuses_broken_gzip(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gz"
+    broken.write_bytes(gzip.compress(bytes(10000))[:30])
+    with pytest.raises(MalformedDicomError, match="bad gzip data"), InputRef(str(broken)).open():
+        pass

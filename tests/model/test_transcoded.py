@@ -1,5 +1,5 @@
-"""The HTJ2K record of an instance: image pixel description, source digest, and
-the documents of a primary transcoding."""
+"""The HTJ2K record of an instance: image pixel description, source digest, the
+documents of a primary transcoding, and what a new conversion does to the record."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from dicomweb_archive import tags, uids
 from dicomweb_archive.model import transcoded
 from dicomweb_archive.model.transcoded import (
+    RECORD,
+    Reconversion,
     SourceDigest,
     image_pixel,
     primary_documents,
@@ -186,3 +188,87 @@ def test_monochrome_gets_no_planar_configuration() -> None:
     new_meta, _ = primary_documents(meta, _info(), record)
     assert tags.PlanarConfiguration not in new_meta
     assert new_meta[tags.PhotometricInterpretation]["Value"] == ["MONOCHROME2"]
+
+
+# -- an instance converted again ------------------------------------------------
+
+_EIGHT_ROWS = {"vr": "US", "Value": [8]}
+
+_RECONVERTED: dict[str, Any] = {
+    "00280002": {"vr": "US", "Value": [1]},
+    "00280004": {"vr": "CS", "Value": ["MONOCHROME2"]},
+    "00280010": {"vr": "US", "Value": [16]},
+    "00280011": {"vr": "US", "Value": [16]},
+    "00280100": {"vr": "US", "Value": [16]},
+    "7FE00010": {"vr": "OW", "BulkDataURI": "frames"},
+}
+
+
+def _earlier_record(mode: str, **source: Any) -> dict[str, Any]:
+    return {
+        "mode": mode,
+        "transferSyntaxUID": "1.2.840.10008.1.2.4.202",
+        "photometricInterpretation": "MONOCHROME2",
+        "lossy": False,
+        "numberOfFrames": 1,
+        "source": {"digest": "sha256:abc", "imagePixel": image_pixel(_RECONVERTED), **source},
+    }
+
+
+def test_without_a_record_nothing_changes() -> None:
+    reconversion = Reconversion(None, staged=False)
+    assert reconversion.replaced_digest is None
+    meta, info, drop = reconversion.documents(
+        dict(_RECONVERTED), {}, frames_kept=False, frames_changed=True
+    )
+    assert (meta, info, drop) == (_RECONVERTED, {}, False)
+
+
+def test_a_staged_folder_without_a_record_goes_when_the_frames_change() -> None:
+    reconversion = Reconversion(None, staged=True)
+    meta = _RECONVERTED
+    assert reconversion.documents(dict(meta), {}, frames_kept=False, frames_changed=True)[2]
+    assert not reconversion.documents(dict(meta), {}, frames_kept=False, frames_changed=False)[2]
+
+
+def test_a_primary_record_names_the_frames_it_replaced() -> None:
+    assert Reconversion(_earlier_record("primary"), staged=False).replaced_digest == "sha256:abc"
+    # Staged: an interrupted primary run, whose frames are not all in place.
+    assert Reconversion(_earlier_record("primary"), staged=True).replaced_digest is None
+    assert Reconversion(_earlier_record("alternate"), staged=False).replaced_digest is None
+
+
+def test_kept_frames_keep_the_primary_documents() -> None:
+    record = _earlier_record("primary")
+    meta, info, drop = Reconversion(record, staged=False).documents(
+        dict(_RECONVERTED), {}, frames_kept=True, frames_changed=False
+    )
+    assert not drop
+    assert (meta, info) == primary_documents(_RECONVERTED, {}, record)
+    assert info[RECORD] == record
+
+
+def test_an_alternate_stays_while_its_frames_do() -> None:
+    record = _earlier_record("alternate")
+    meta, info, drop = Reconversion(record, staged=True).documents(
+        dict(_RECONVERTED), {}, frames_kept=False, frames_changed=False
+    )
+    assert (meta, info[RECORD], drop) == (_RECONVERTED, record, False)
+
+
+@pytest.mark.parametrize(
+    ("record", "frames_changed", "meta"),
+    [
+        (_earlier_record("alternate"), True, _RECONVERTED),
+        (_earlier_record("alternate"), False, {**_RECONVERTED, "00280010": _EIGHT_ROWS}),
+        (_earlier_record("primary"), False, _RECONVERTED),  # the frames are not those it replaced
+    ],
+)
+def test_a_record_of_other_frames_goes(
+    record: dict[str, Any], frames_changed: bool, meta: dict[str, Any]
+) -> None:
+    _, info, drop = Reconversion(record, staged=True).documents(
+        dict(meta), {}, frames_kept=False, frames_changed=frames_changed
+    )
+    assert drop
+    assert RECORD not in info

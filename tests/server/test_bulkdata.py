@@ -13,7 +13,8 @@ from tests.server.conftest import dataset, instance_url, stored
 def test_bulkdata_multipart_and_single_part(client: TestClient, archive: Path) -> None:
     ct = dataset("CT_small.dcm")
     [meta] = client.get(f"{instance_url(ct)}/metadata").json()
-    uris = [e["BulkDataURI"] for e in meta.values() if "BulkDataURI" in e]
+    study_url = f"http://testserver/dicomweb/studies/{ct.StudyInstanceUID}/"
+    uris = [e["BulkDataURI"].removeprefix(study_url) for e in meta.values() if "BulkDataURI" in e]
     bulk = [u for u in uris if u.startswith("bulkdata/")]
     assert bulk, "CT_small holds bulk data"
     relative = f"studies/{ct.StudyInstanceUID}/{bulk[0]}"

@@ -5,22 +5,28 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import orjson
 from starlette.testclient import TestClient
 
 from dicomweb_archive.model import paths
 from tests.server.conftest import dataset, stored
 
 
-def test_metadata_gzip_passthrough(client: TestClient, archive: Path) -> None:
+def test_metadata_gzip_with_absolute_bulkdata_uris(client: TestClient, archive: Path) -> None:
+    """The stored document, its study-relative BulkDataURIs made absolute, gzipped or not."""
     ct = dataset("CT_small.dcm")
     url = f"/dicomweb/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/metadata"
     body = stored(archive, paths.series_metadata(ct.StudyInstanceUID, ct.SeriesInstanceUID))
+    study_url = f"http://testserver/dicomweb/studies/{ct.StudyInstanceUID}/"
+    expected = gzip.decompress(body).replace(
+        b'"BulkDataURI":"', b'"BulkDataURI":"' + study_url.encode()
+    )
+    assert expected != gzip.decompress(body)
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
-    assert plain.content == gzip.decompress(body)
+    assert plain.content == expected
     assert "content-encoding" not in plain.headers
     zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
-    assert orjson.loads(zipped.content) == orjson.loads(gzip.decompress(body))
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.content == expected  # inflated by the client
     assert client.get(url, headers={"Accept": "application/dicom+xml"}).status_code == 406
     assert client.get(url.replace(ct.SeriesInstanceUID, "1.2.3")).status_code == 404
     assert client.get(url.replace(ct.SeriesInstanceUID, "1..2")).status_code == 400

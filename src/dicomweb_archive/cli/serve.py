@@ -57,6 +57,11 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     help="An origin allowed to read across origins (repeat for several); '*' for any.",
 )
 @click.option(
+    "--base-url",
+    help="Where clients reach the service root (https://host/dicomweb), for the absolute "
+    "RetrieveURLs and BulkDataURIs of answers; default: each request's scheme and Host.",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
@@ -77,6 +82,7 @@ def serve(
     write_token: str | None,
     max_upload_size: int,
     cors_origins: tuple[str, ...],
+    base_url: str | None,
     access_log: bool,
     workers: int,
 ) -> None:
@@ -102,6 +108,7 @@ def serve(
         "write_token": write_token or None,
         "max_upload_bytes": max_upload_size or None,
         "cors_origins": cors_origins,
+        "base_url": base_url or None,
     }
     app = create_app(**options)
     if workers > 1:

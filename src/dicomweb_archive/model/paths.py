@@ -78,6 +78,8 @@ class Suffix(enum.Enum):
     METADATA = "metadata"
     RENDERED = "rendered"
     THUMBNAIL = "thumbnail"
+    #: Every frame of an instance: the BulkDataURI of its Pixel Data.
+    PIXEL_DATA = "frames"
 
 
 _LEVELS: Final = (ResourceType.STUDY, ResourceType.SERIES, ResourceType.INSTANCE)
@@ -87,8 +89,8 @@ _SUFFIX_NAMES: Final = frozenset(s.value for s in Suffix)
 _FRAME_SUFFIXES: Final = frozenset({Suffix.RENDERED.value, Suffix.THUMBNAIL.value})
 #: Which suffixes each type takes.
 _SUFFIXES: Final = {
-    ResourceType.STUDY: frozenset(Suffix),
-    ResourceType.SERIES: frozenset(Suffix),
+    ResourceType.STUDY: frozenset(Suffix) - {Suffix.PIXEL_DATA},
+    ResourceType.SERIES: frozenset(Suffix) - {Suffix.PIXEL_DATA},
     ResourceType.INSTANCE: frozenset(Suffix),
     ResourceType.FRAMES: frozenset(map(Suffix, _FRAME_SUFFIXES)),
     ResourceType.BULKDATA: frozenset(),

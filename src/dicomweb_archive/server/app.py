@@ -96,6 +96,7 @@ def create_app(
     cors_origins: tuple[str, ...] = ("*",),
     write_token: str | None = None,
     max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
+    base_url: str | None = None,
 ) -> Starlette:
     """A DICOMweb server over the archive at ``archive_root``.
 
@@ -103,7 +104,8 @@ def create_app(
     missing; WADO-RS reads the archive's files.  STOW-RS stores into the archive
     through the converter; with ``write_token`` it needs ``Authorization: Bearer``
     with that token, and bodies beyond ``max_upload_bytes`` (``None``: no limit)
-    are refused.
+    are refused.  ``base_url`` is where clients reach the service root, for the
+    absolute URLs of answers (else each request's own scheme and ``Host``).
     """
     archive = open_archive(archive_root)
     read_options(archive)
@@ -111,6 +113,7 @@ def create_app(
         archive,
         write_token=write_token,
         max_upload_bytes=max_upload_bytes,
+        base_url=base_url,
     )
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,9 @@ class Context:
     write_token: str | None = None
     #: STOW-RS refuses bodies beyond this size; None: no limit.
     max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES
+    #: Where clients reach the service root (``https://host/dicomweb``); None:
+    #: from each request (see :mod:`dicomweb_archive.server.urls`).
+    base_url: str | None = None
     #: The QIDO-RS index, open while the application runs (its lifespan).
     index: QidoIndex | None = None
     #: The archive's conversion options, read from its manifest by the first

@@ -27,7 +27,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.codec import codestream
 from dicomweb_archive.codec.decode import DECODERS, ImagePixel, decode_frame, native_bytes
 from dicomweb_archive.errors import InvalidInputError, ResourceNotFoundError
@@ -50,6 +50,7 @@ from dicomweb_archive.server.responses import (
 from dicomweb_archive.server.stored import HEAD_SIZE, Uncached, read, stored_part
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.slices import Slice
+from dicomweb_archive.types import first_value
 
 #: Alternate ``framesPath`` names that ask for a reduced image (client-contract §6).
 THUMBNAIL_PATHS = frozenset({"htj2kthumbnail", "jlsthumbnail"})
@@ -61,11 +62,23 @@ EOC = b"\xff\xd9"
 
 async def retrieve_frames(context: Context, request: Request, resource: ResourcePath) -> Response:
     """Frames (``…/frames/1,2``) or an alternate ``framesPath`` (``…/htj2k/1``)."""
-    reader = context.archive
-    if len(resource.frame_numbers) == 1:
+    reader, numbers = context.archive, resource.frame_numbers
+    if len(numbers) == 1:
         with contextlib.suppress(Uncached):
-            return _answer(reader, request, resource, inline=True)
-    return ThreadedResponse(lambda: _answer(reader, request, resource, inline=False))
+            return _answer(reader, request, resource, numbers, inline=True)
+    return ThreadedResponse(lambda: _answer(reader, request, resource, numbers, inline=False))
+
+
+def retrieve_pixel_data(context: Context, request: Request, resource: ResourcePath) -> Response:
+    """Every frame of an instance: its Pixel Data's BulkDataURI (``…/instances/{sop}/frames``).
+
+    Not bounded like a frame list: the instance's own frames, each once,
+    streamed one at a time.
+    """
+    [meta] = context.archive.read_json_gz(resource.metadata().file)
+    count = parse_unsigned(str(first_value(meta, tags.NumberOfFrames) or 1))
+    numbers = tuple(range(1, max(count, 1) + 1))
+    return _answer(context.archive, request, resource, numbers, inline=False)
 
 
 @dataclass
@@ -111,17 +124,23 @@ class _Frames:
             yield stored_part(frame.open(reader))[2].read()
 
 
-def _answer(reader: Archive, request: Request, resource: ResourcePath, inline: bool) -> Response:
+def _answer(
+    reader: Archive,
+    request: Request,
+    resource: ResourcePath,
+    numbers: tuple[int, ...],
+    inline: bool,
+) -> Response:
     ranges = accepted(request)
     reduce_to = _reduction(request, resource)
     alternate = resource.frames_path != paths.FRAMES
-    sources = _representations(reader, resource, ranges, reduce_to is not None, inline)
+    sources = _representations(reader, resource, numbers, ranges, reduce_to is not None, inline)
     primary = sources[-1] if alternate and len(sources) > 1 else sources[0]
     rendition = choose_pixels(
         ranges,
         stored=[Stored(f.media_type, f.transfer_syntax) for f in sources],
         decodable=primary.transfer_syntax in DECODERS,
-        single_part=len(resource.frame_numbers) == 1,
+        single_part=len(numbers) == 1,
     )
     if not rendition.stored:
         return ThreadedResponse(lambda: _decoded(reader, request, resource, rendition, primary))
@@ -150,6 +169,7 @@ def _reduction(request: Request, resource: ResourcePath) -> int | None:
 def _representations(
     reader: Archive,
     resource: ResourcePath,
+    numbers: tuple[int, ...],
     ranges: list[MediaRange],
     reduced: bool,
     inline: bool,
@@ -159,11 +179,11 @@ def _representations(
     The HTJ2K alternate is looked for only when it may be wanted: an alternate
     path prefers it, ``frames/`` the primary frames.
     """
-    primary = [resource.frame_file(n) for n in resource.frame_numbers]
+    primary = [resource.frame_file(n) for n in numbers]
     sources = [_Frames.load(reader, primary, inline)]
     alternate = resource.frames_path != paths.FRAMES
     if alternate or reduced or _asks_for_htj2k(ranges):
-        found = _alternate(reader, resource, inline)
+        found = _alternate(reader, resource, numbers, inline)
         if found is not None:
             sources.insert(0 if alternate else 1, _Frames.load(reader, found, inline))
     return sources
@@ -177,9 +197,10 @@ def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
     )
 
 
-def _alternate(reader: Archive, resource: ResourcePath, inline: bool) -> list[str] | None:
+def _alternate(
+    reader: Archive, resource: ResourcePath, numbers: tuple[int, ...], inline: bool
+) -> list[str] | None:
     """The HTJ2K alternate of the frames, when a finished transcoding recorded one."""
-    numbers = resource.frame_numbers
     stored = reader.locate(resource.instance_file(paths.INFO))
     info = orjson.loads(gzip.decompress(read(stored, inline)))
     record = info.get(transcoded.RECORD) or {}

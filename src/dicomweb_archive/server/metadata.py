@@ -1,9 +1,9 @@
 """WADO-RS metadata: the stored DICOM JSON of a study, a series or an instance.
 
-The documents are stored gzipped and go out as they are, with
-``Content-Encoding: gzip``, to every client that accepts it (ranges, ETag and
-HEAD on the stored bytes); the others get them inflated, from a worker thread.
-Answered on the event loop: one stat and, when cached, one read.
+The documents are stored gzipped with BulkDataURIs relative to their study
+(any static host serves them); the server answers them absolute (see
+:mod:`~dicomweb_archive.server.urls`), gzipped again, fast, for every client
+that accepts it, from a worker thread, with ranges, ETag and HEAD.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.media import DICOM_JSON
-from dicomweb_archive.model.paths import ResourcePath
+from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted
 from dicomweb_archive.server.responses import (
@@ -25,6 +25,7 @@ from dicomweb_archive.server.responses import (
     not_modified,
     representation_tag,
 )
+from dicomweb_archive.server.urls import absolute_bulkdata_uris, service_root
 
 
 async def retrieve_study_metadata(
@@ -50,15 +51,19 @@ def _retrieve_metadata(context: Context, request: Request, resource: ResourcePat
     if ranges and not any(r.matches(DICOM_JSON) and not r.params for r in ranges):
         raise UnsupportedTransferSyntaxError("metadata is available as application/dicom+json only")
     stored = context.archive.locate(resource.file)
+    root = service_root(request, context.base_url)
+    study_url = f"{root}/{resource.up(ResourceType.STUDY)}"
     headers = {"Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", "").lower():
         headers["Content-Encoding"] = "gzip"
-        return RangeResponse(request, stored, DICOM_JSON, headers=headers)
-    etag = entity_tag(stored.version, "identity")
-    if not_modified(request, representation_tag(etag, DICOM_JSON)):
+    etag = entity_tag(stored.version, study_url)
+    coding = headers.get("Content-Encoding", "")
+    if not_modified(request, representation_tag(etag, DICOM_JSON, coding)):
         return RangeResponse(request, b"", DICOM_JSON, headers=headers, etag=etag)
-    return ThreadedResponse(
-        lambda: RangeResponse(
-            request, gzip.decompress(stored.read()), DICOM_JSON, headers=headers, etag=etag
-        )
-    )
+
+    def answer() -> Response:
+        document = absolute_bulkdata_uris(gzip.decompress(stored.read()), study_url)
+        body = gzip.compress(document, compresslevel=1, mtime=0) if coding else document
+        return RangeResponse(request, body, DICOM_JSON, headers=headers, etag=etag)
+
+    return ThreadedResponse(answer)

@@ -15,10 +15,11 @@ from starlette.responses import Response
 
 from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model.matching import InvalidQueryError
-from dicomweb_archive.model.paths import ResourcePath
+from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server.context import Context
-from dicomweb_archive.store.index import Level, QidoIndex, Query
+from dicomweb_archive.server.urls import absolute_retrieve_urls, service_root
+from dicomweb_archive.store.index import Level, Query
 
 #: Most rows one answer holds; a larger ``limit`` is cut to it.
 MAX_RESULTS = 10_000
@@ -26,6 +27,11 @@ MAX_RESULTS = 10_000
 DEFAULT_LIMIT = 1_000
 _BOOLEAN = {"true", "false"}
 _MATCHING_OPTIONS = {"fuzzymatching", "emptyvaluematching", "multiplevaluematching"}
+_TYPES = {
+    Level.STUDY: ResourceType.STUDY,
+    Level.SERIES: ResourceType.SERIES,
+    Level.INSTANCE: ResourceType.INSTANCE,
+}
 _CONTROL = {"limit", "offset", "includefield", *_MATCHING_OPTIONS}
 
 
@@ -98,7 +104,8 @@ def parse_query(request: Request) -> tuple[Query, list[str]]:
     return query, warnings
 
 
-def search(index: QidoIndex, level: Level, request: Request) -> Response:
+def search(context: Context, level: Level, request: Request) -> Response:
+    index = context.search_index()
     query, warnings = parse_query(request)
     params = request.path_params
     query.study = params.get("study")
@@ -113,17 +120,18 @@ def search(index: QidoIndex, level: Level, request: Request) -> Response:
             '299 dicomweb-archive "The number of results exceeded the limit of '
             f'{limit}. Additional results can be requested with offset={query.offset + limit}."'
         )
+    absolute_retrieve_urls(rows, _TYPES[level], service_root(request, context.base_url))
     headers = {"Warning": ", ".join(warnings)} if warnings else {}
     return Response(orjson.dumps(rows), media_type=DICOM_JSON, headers=headers)
 
 
 def search_for_studies(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return search(context.search_index(), Level.STUDY, request)
+    return search(context, Level.STUDY, request)
 
 
 def search_for_series(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return search(context.search_index(), Level.SERIES, request)
+    return search(context, Level.SERIES, request)
 
 
 def search_for_instances(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return search(context.search_index(), Level.INSTANCE, request)
+    return search(context, Level.INSTANCE, request)

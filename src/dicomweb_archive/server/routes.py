@@ -33,6 +33,7 @@ Service = Callable[[Context, Request, ResourcePath], Response | Awaitable[Respon
 STUDY, SERIES, INSTANCE = ResourceType.STUDY, ResourceType.SERIES, ResourceType.INSTANCE
 FRAMES, BULKDATA = ResourceType.FRAMES, ResourceType.BULKDATA
 METADATA, RENDERED, THUMBNAIL = Suffix.METADATA, Suffix.RENDERED, Suffix.THUMBNAIL
+PIXEL_DATA = Suffix.PIXEL_DATA
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint(Pattern(STUDY, METADATA), metadata.retrieve_study_metadata),
     Endpoint(Pattern(INSTANCE, METADATA), metadata.retrieve_instance_metadata),
     Endpoint(Pattern(BULKDATA), bulkdata.retrieve_bulkdata),
+    Endpoint(Pattern(INSTANCE, PIXEL_DATA), frames.retrieve_pixel_data),
     # QIDO-RS
     Endpoint(Pattern(STUDY, depth=0), qido.search_for_studies),
     Endpoint(Pattern(SERIES, depth=0), qido.search_for_series),

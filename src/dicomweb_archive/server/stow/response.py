@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
 
 from dicomweb_archive import tags
@@ -25,10 +24,8 @@ logger = logging.getLogger(__name__)
 _MAX_WARNINGS = 20
 
 
-def store_response(request: Request, study: str | None, outcomes: list[Outcome]) -> Response:
-    path = request.url.path
-    service = path[: path.rfind("/studies")] if "/studies" in path else path
-    root = f"{request.url.scheme}://{request.url.netloc}{service}"
+def store_response(root: str, study: str | None, outcomes: list[Outcome]) -> Response:
+    """The answer of a STOW-RS request; ``root`` is the service root's URL."""
     stored = [o for o in outcomes if o.failure is None]
     failed = [o for o in outcomes if o.failure is not None]
     body = response_dataset(root, study, stored, failed)

@@ -27,6 +27,7 @@ from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.stow.body import Spool, boundary_of, too_large
 from dicomweb_archive.server.stow.parts import store_parts
 from dicomweb_archive.server.stow.response import store_response
+from dicomweb_archive.server.urls import service_root
 from dicomweb_archive.store.base import scratch_folder
 from dicomweb_archive.store.manifest import ensure, read_options
 
@@ -54,7 +55,7 @@ async def store_instances(context: Context, request: Request, resource: Resource
         return Response(status_code=400)
     finally:
         spool.discard()
-    return store_response(request, study, outcomes)
+    return store_response(service_root(request, context.base_url), study, outcomes)
 
 
 def _authorize(context: Context, request: Request) -> None:

@@ -1,15 +1,22 @@
-"""store_instance: one parsed instance into the archive, the path of convert and STOW-RS."""
+"""store_instance: one parsed instance into the archive (convert and STOW-RS), whole or not at all."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import multiprocessing
+import os
 from pathlib import Path
 
+import orjson
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+from dicomweb_archive import Converter
+from dicomweb_archive.convert.converter import ConversionResult
 from dicomweb_archive.convert.instance import store_instance
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import MalformedDicomError
@@ -18,7 +25,8 @@ from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.manifest import ensure
 from dicomweb_archive.store.packing import pack_study
-from tests.conftest import read_json_gz, write_instance
+from dicomweb_archive.store.staging import STAGING_DIR
+from tests.conftest import read_json_gz, snapshot, write_instance
 
 OPTIONS = ConvertOptions(workers=1)
 
@@ -117,3 +125,147 @@ def test_a_packed_study_is_unpacked_first(tmp_path: Path, archive: Archive) -> N
     assert not archive.is_packed(study)
     instances = _root(archive) / paths.series_dir(study, series) / "instances"
     assert len(list(instances.iterdir())) == 2
+
+
+FRAME = 64 * 64 * 2  # emri_small: ten 64×64 16-bit frames
+
+
+def convert(archive: Path, *inputs: Path, workers: int = 1) -> ConversionResult:
+    return Converter(archive, ConvertOptions(workers=workers)).convert([str(i) for i in inputs])
+
+
+def emri(tmp_path: Path, name: str, frames: int = 10, edit: dict[int, bytes] | None = None) -> Path:
+    """emri_small, keeping ``frames`` frames, with bytes put at pixel data offsets."""
+    ds = pydicom.dcmread(get_testdata_file("emri_small.dcm"))
+    pixels = bytearray(ds.PixelData[: frames * FRAME])
+    for offset, data in (edit or {}).items():
+        pixels[offset : offset + len(data)] = data
+    ds.PixelData = bytes(pixels)
+    ds.NumberOfFrames = frames
+    path = tmp_path / name
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def only_instance(archive: Path) -> Path:
+    [metadata] = archive.glob("studies/*/series/*/instances/*/metadata.gz")
+    return metadata.parent
+
+
+def stored_frames(instance: Path) -> dict[int, bytes]:
+    return {int(p.name): p.read_bytes() for p in (instance / "frames").iterdir()}
+
+
+def number_of_frames(instance: Path) -> int:
+    [meta] = orjson.loads(gzip.decompress((instance / paths.METADATA).read_bytes()))
+    return int(meta["00280008"]["Value"][0])
+
+
+def served(archive: Path) -> dict[str, bytes]:
+    return {name: data for name, (_, data) in snapshot(archive).items()}
+
+
+def test_a_frame_holding_the_boundary_changes_nothing(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    assert convert(archive, emri(tmp_path, "a.dcm")).ok
+    before = snapshot(archive)
+    boundary = b"\r\n--" + multipart.BOUNDARY.encode()
+    bad = emri(tmp_path, "b.dcm", edit={0: b"\x01\x02\x03\x04", 4 * FRAME + 10: boundary})
+    result = convert(archive, bad)
+    assert result.counts["failed"] == 1
+    assert "frame 5 contains the archive's multipart boundary" in str(result.failures[0].reason)
+    assert snapshot(archive) == before
+    assert not (archive / STAGING_DIR).exists() or not any((archive / STAGING_DIR).iterdir())
+
+
+@pytest.mark.parametrize("damage", ["boundary", "item tag"])
+def test_a_bad_fragment_changes_nothing(tmp_path: Path, damage: str) -> None:
+    source = pydicom.dcmread(get_testdata_file("emri_small_jpeg_2k_lossless.dcm"))
+    good = tmp_path / "good.dcm"
+    source.save_as(good)
+    pixel = bytearray(source.PixelData)
+    items = [i for i in range(0, len(pixel) - 3, 2) if pixel[i : i + 4] == b"\xfe\xff\x00\xe0"]
+    # Frame 1's codestream changed; the sixth fragment holds the boundary, or
+    # its item tag is broken.
+    pixel[items[1] + 8 + 20] ^= 0xFF
+    if damage == "boundary":
+        boundary = b"\r\n--" + multipart.BOUNDARY.encode()
+        pixel[items[6] + 8 + 10 : items[6] + 8 + 10 + len(boundary)] = boundary
+    else:
+        pixel[items[6] : items[6] + 4] = b"\x01\x02\x03\x04"
+    source.PixelData = bytes(pixel)
+    bad = tmp_path / "bad.dcm"
+    source.save_as(bad)
+    archive = tmp_path / "archive"
+    assert convert(archive, good).ok
+    before = snapshot(archive)
+    result = convert(archive, bad)
+    assert result.counts["failed"] == 1
+    assert snapshot(archive) == before
+
+
+def test_a_failed_first_input_leaves_no_files(tmp_path: Path) -> None:
+    boundary = b"\r\n--" + multipart.BOUNDARY.encode()
+    bad = emri(tmp_path, "bad.dcm", edit={4 * FRAME + 10: boundary})
+    archive = tmp_path / "archive"
+    assert convert(archive, bad).counts["failed"] == 1
+    assert not (archive / "studies").exists() or not list((archive / "studies").rglob("*/*/*"))
+    left = [p for p in archive.rglob("*") if p.is_file() and "locks" not in p.parts]
+    kept = ("manifest.json", "index.json.gz")
+    assert all(p.name in kept or p.suffix == ".sqlite" for p in left), left
+
+
+@pytest.mark.parametrize(("first", "second"), [(10, 3), (3, 10)])
+def test_a_new_frame_count_replaces_the_frames(tmp_path: Path, first: int, second: int) -> None:
+    archive = tmp_path / "archive"
+    convert(archive, emri(tmp_path, "a.dcm", first))
+    result = convert(archive, emri(tmp_path, "b.dcm", second))
+    assert result.counts["updated"] == 1
+    fresh = tmp_path / "fresh"
+    convert(fresh, emri(tmp_path, "b.dcm", second))
+    assert served(archive) == served(fresh)
+
+
+def test_one_instance_twice_in_one_run_stays_consistent(tmp_path: Path) -> None:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs fork for a quick pool")
+    ten, two = emri(tmp_path, "ten.dcm", 10), emri(tmp_path, "two.dcm", 2, edit={0: b"\x07"})
+    for round_ in range(12):
+        archive = tmp_path / f"archive{round_}"
+        result = convert(archive, ten, two, workers=2)
+        assert result.ok
+        instance = only_instance(archive)
+        frames = stored_frames(instance)
+        assert sorted(frames) == list(range(1, number_of_frames(instance) + 1))
+        winner = ten if len(frames) == 10 else two
+        pixels = pydicom.dcmread(winner).PixelData
+        for number, body in frames.items():
+            assert pixels[(number - 1) * FRAME : number * FRAME] in body
+
+
+def _convert_in_process(archive: str, source: str, queue: multiprocessing.Queue[str]) -> None:
+    result = Converter(archive, ConvertOptions(workers=1)).convert([source])
+    queue.put(",".join(sorted(s for s, n in result.counts.items() if n)))
+
+
+def test_identical_concurrent_inputs_are_never_replaced(tmp_path: Path) -> None:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs fork")
+    source = emri(tmp_path, "a.dcm")
+    copy = tmp_path / "copy.dcm"
+    copy.write_bytes(source.read_bytes())
+    context = multiprocessing.get_context("fork")
+    for round_ in range(6):
+        archive = str(tmp_path / f"archive{round_}")
+        queue: multiprocessing.Queue[str] = context.Queue()
+        workers = [
+            context.Process(target=_convert_in_process, args=(archive, str(path), queue))
+            for path in (source, copy)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        statuses = sorted(queue.get(timeout=5) for _ in workers)
+        assert statuses == ["converted", "unchanged"], statuses
+    assert os.path.exists(archive)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -45,6 +46,23 @@ def test_stale_temporaries_are_removed(tmp_path: Path) -> None:
     os.utime(work / "old", (stale, stale))
     store.remove_stale_temporaries()
     assert os.listdir(work) == ["new"]
+
+
+def test_a_dead_writers_temporaries_go_at_once(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    work = tmp_path / paths.WORK_DIR / "tmp"
+    work.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        for pid in (dead.pid, live.pid, os.getpid()):
+            (work / f"w-{pid}-0").write_bytes(b"partial")
+        store.remove_stale_temporaries()
+        assert sorted(os.listdir(work)) == sorted([f"w-{live.pid}-0", f"w-{os.getpid()}-0"])
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_a_file_is_not_a_store(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import scratch_folder
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import ensure
+from dicomweb_archive.store.staging import recover_staged
 
 #: Called once the inputs are counted, with their number.
 OnTotal = Callable[[int], None]
@@ -109,6 +110,8 @@ class Converter:
             with open_archive(self.location) as archive:
                 ensure(archive.store, self.options.archive_options())
                 catalog = Catalog(archive)
+                # Finish the updates a killed run committed but did not apply.
+                catalog.instances_written(recover_staged(archive))
                 with Spool(scratch_folder(archive.store)) as spool:
                     self._convert_inputs(list(inputs), spool, catalog, result, on_total, on_outcome)
                 refreshed = catalog.refresh()

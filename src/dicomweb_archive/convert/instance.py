@@ -1,10 +1,11 @@
-"""Store one instance: metadata, frames, bulk data and info, written atomically.
+"""Store one instance: metadata, frames, bulk data and info, whole or not at all.
 
 :func:`store_instance` is the one write path of a P10 instance into the archive,
-for ``dwa convert`` and STOW-RS alike.  The instance's ``metadata.gz`` is written
-last; it is the commit point.  Until it exists the instance is not part of the
-archive, so a run killed half-way leaves only unreferenced files that the next
-run overwrites.
+for ``dwa convert`` and STOW-RS alike.  Every changed file of the instance is
+staged and checked first; only then are they put in place, ``metadata.gz`` last
+(see :mod:`dicomweb_archive.store.staging` for the order and how a killed write
+is finished).  A failed input leaves the archive as it was, and one instance has
+one writer at a time, across processes.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
 from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_video
 from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store
+from dicomweb_archive.store.base import Store, dumps_json, gzip_bytes
 from dicomweb_archive.store.session import writing_study
+from dicomweb_archive.store.staging import InstanceUpdate, instance_lock
 from dicomweb_archive.types import InstanceKey, JSONDataset
 from dicomweb_archive.version import __version__
 
@@ -68,15 +70,28 @@ def store_instance(
     Storing the same instance again changes nothing (``unchanged``).  A packed
     study is unpacked first; packing waits while the instance is written.
     """
-    with writing_study(archive, parsed.study_instance_uid) as files:
-        return _InstanceWriter(files, options, parsed).write()
+    key = InstanceKey(
+        parsed.study_instance_uid, parsed.series_instance_uid, parsed.sop_instance_uid
+    )
+    with (
+        writing_study(archive, parsed.study_instance_uid) as files,
+        files.lock(instance_lock(key)),
+    ):
+        update = InstanceUpdate(files, key)
+        update.recover()
+        try:
+            return _InstanceWriter(update, options, parsed).write()
+        except BaseException:
+            update.discard()
+            raise
 
 
 class _InstanceWriter:
     """The steps of writing one instance; the caller holds its study unpacked."""
 
-    def __init__(self, files: Store, options: ConvertOptions, parsed: ParsedInstance):
-        self.files = files
+    def __init__(self, update: InstanceUpdate, options: ConvertOptions, parsed: ParsedInstance):
+        self.update = update
+        self.files: Store = update.store
         self.options = options
         self.parsed = parsed
         self.study = parsed.study_instance_uid
@@ -84,8 +99,8 @@ class _InstanceWriter:
         self.sop = parsed.sop_instance_uid
         self.info_path = paths.instance_info(self.study, self.series, self.sop)
         self.metadata_path = paths.instance_metadata(self.study, self.series, self.sop)
-        self.changed = False
-        self.frames_changed = False
+        #: Bulk data to write once every file is checked: (path, parts).
+        self.bulk: list[tuple[str, tuple[bytes, ...]]] = []
         self.warnings: list[str] = []
 
     def write(self) -> InstanceOutcome:
@@ -111,17 +126,17 @@ class _InstanceWriter:
             encoded.metadata,
             self.info(encoded, frame_info),
             frames_kept=frames_kept,
-            frames_changed=self.frames_changed,
+            frames_changed=self.update.frames_changed,
         )
-        if drop_htj2k:
-            self.remove_htj2k()
         # The info's source name varies between identical copies; compare without it.
         if old is not None and _without_source(old) == _without_source(info):
             info = old
         existed = files.exists(self.metadata_path)
-        self.changed |= files.write_json_gz(self.info_path, info)
-        self.changed |= files.write_json_gz(self.metadata_path, [meta])
-        status: Status = ("updated" if existed else "converted") if self.changed else "unchanged"
+        self.update.stage(paths.INFO, gzip_bytes(dumps_json(info)))
+        self.update.stage(paths.METADATA, gzip_bytes(dumps_json([meta])))
+        self.update.commit(frames=count, bulk=self.bulk, drop_htj2k=drop_htj2k)
+        changed = self.update.changed
+        status: Status = ("updated" if existed else "converted") if changed else "unchanged"
         return InstanceOutcome(
             name=self.parsed.name,
             status=status,
@@ -159,8 +174,7 @@ class _InstanceWriter:
         target = paths.bulkdata_path(self.study, bulk.digest)
         self._check_delimiter(bulk.value, f"bulk data {bulk.path}")
         body = (multipart.header("application/octet-stream", target), bulk.value, multipart.TRAILER)
-        if self.files.write_if_absent(target, *body):
-            self.changed = True
+        self.bulk.append((target, body))
 
     def _check_delimiter(self, payload: bytes, what: str) -> None:
         if multipart.contains_delimiter(payload):
@@ -180,14 +194,14 @@ class _InstanceWriter:
         meta = encoded.metadata
         pixel = encoded.pixel_data
         if pixel is None:
-            self._remove_frames_from(1)
+            self.update.stage_frames_count(0)
             return False, None, 0
         if self.parsed.transfer_syntax_uid in uids.VIDEO_TRANSFER_SYNTAXES:
             info, stream = read_video(self.parsed, pixel)
             bulk = BulkValue.of(tags.PixelData, info.pixel_data_vr, stream)
             self.write_bulk(bulk)
             meta[tags.PixelData] = {"vr": bulk.vr, "BulkDataURI": bulk.uri}
-            self._remove_frames_from(1)
+            self.update.stage_frames_count(0)
             return False, info, 0
         if replaced_digest is not None:
             kept = self._replaced_frames(pixel, meta, replaced_digest)
@@ -209,34 +223,22 @@ class _InstanceWriter:
         return (info, count) if source.hexdigest() == digest else None
 
     def write_frames(self, frames: Iterator[bytes]) -> int:
+        """Stage every frame that differs from the stored one; returns their number."""
         frame_ts = uids.frame_transfer_syntax(self.parsed.transfer_syntax_uid)
         part_type = multipart.content_type(uids.frame_media_type(frame_ts), frame_ts)
         count = 0
         for count, frame in enumerate(frames, 1):
-            target = paths.frame_path(self.study, self.series, self.sop, count)
+            name = f"{paths.FRAMES}/{count}"
             if self.options.frames == "raw":
-                written = self.files.write(target, frame)
+                self.update.stage(name, frame)
             else:
                 self._check_delimiter(frame, f"frame {count}")
-                written = self.files.write(
-                    target, multipart.header(part_type, target), frame, multipart.TRAILER
+                target = paths.frame_path(self.study, self.series, self.sop, count)
+                self.update.stage(
+                    name, multipart.header(part_type, target), frame, multipart.TRAILER
                 )
-            self.changed |= written
-            self.frames_changed |= written
-        self._remove_frames_from(count + 1)
+        self.update.stage_frames_count(count)
         return count
-
-    def _remove_frames_from(self, first: int) -> None:
-        folder = f"{paths.instance_dir(self.study, self.series, self.sop)}/frames"
-        for entry in self.files.list(folder):
-            if entry.name.isdigit() and int(entry.name) >= first:
-                self.files.remove(f"{folder}/{entry.name}")
-                self.changed = self.frames_changed = True
-
-    def remove_htj2k(self) -> None:
-        """Drop an HTJ2K alternate (or staged primary) made from other frames."""
-        if self.files.remove_tree(paths.htj2k_dir(self.study, self.series, self.sop)):
-            self.changed = True
 
 
 def _without_source(info: dict[str, Any]) -> dict[str, Any]:

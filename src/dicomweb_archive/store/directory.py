@@ -235,10 +235,36 @@ class DirectoryStore(StoreMixin):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def remove_stale_temporaries(self) -> None:
-        """Drop temporary files a killed writer left behind."""
+        """Drop temporary files a killed writer left behind, never a live writer's.
+
+        A write's temporary names its process: it goes as soon as that process
+        is gone.  Other scratch files (spooled uploads) go once an hour old.
+        """
         now = time.time()
         with contextlib.suppress(FileNotFoundError):
             for entry in self._tmp.iterdir():
                 with contextlib.suppress(OSError):
-                    if now - entry.stat().st_mtime > _STALE_SECONDS:
+                    writer = _writer_of(entry.name)
+                    dead = writer is not None and not _alive(writer)
+                    if dead or now - entry.stat().st_mtime > _STALE_SECONDS:
                         entry.unlink()
+
+
+def _writer_of(name: str) -> int | None:
+    """The process that writes the temporary file ``name`` (``w-{pid}-{n}``)."""
+    parts = name.split("-")
+    if len(parts) == 3 and parts[0] == "w" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True

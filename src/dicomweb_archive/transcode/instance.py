@@ -19,7 +19,6 @@ cannot be decoded leaves the instance as it was (without an alternate).
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -40,6 +39,7 @@ from dicomweb_archive.p10.frames import TRAILING_BYTES
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import Store
 from dicomweb_archive.store.session import writing_study
+from dicomweb_archive.store.staging import instance_lock
 from dicomweb_archive.types import InstanceKey
 
 Mode = Literal["alternate", "primary"]
@@ -338,11 +338,6 @@ class _Instance:
         )
 
 
-def _instance_lock(key: InstanceKey) -> str:
-    # Two transcoders never work on one instance at once; instances share 64 locks.
-    return f"transcode-{zlib.crc32(key.sop_instance_uid.encode('ascii', 'replace')) % 64:02d}"
-
-
 def transcode_instance(
     location: str, request: TranscodeRequest, key: InstanceKey
 ) -> TranscodeOutcome:
@@ -351,7 +346,7 @@ def transcode_instance(
         with (
             open_archive(location) as archive,
             writing_study(archive, key.study_instance_uid) as files,
-            files.lock(_instance_lock(key)),
+            files.lock(instance_lock(key)),
         ):
             return _Instance(files, request, key).run()
     except Exception as exc:  # one bad instance must not stop the others

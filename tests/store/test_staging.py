@@ -1,0 +1,145 @@
+"""Staged instance updates: applied whole, finished after a kill, dropped when unfinished."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.base import Store, files_under
+from dicomweb_archive.store.directory import DirectoryStore
+from dicomweb_archive.store.memory import MemoryStore
+from dicomweb_archive.store.staging import (
+    STAGING_DIR,
+    InstanceUpdate,
+    instance_lock,
+    recover_staged,
+)
+from dicomweb_archive.types import InstanceKey
+
+KEY = InstanceKey("1.2", "1.2.3", "1.2.3.4")
+
+
+@pytest.fixture(params=["memory", "directory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return MemoryStore() if request.param == "memory" else DirectoryStore(tmp_path / "a")
+
+
+def stored(store: Store) -> dict[str, bytes]:
+    return {path: store.read(path) for path in files_under(store, "studies")}
+
+
+def old_instance(store: Store) -> None:
+    for number in (1, 2, 3):
+        store.write(paths.frame_path(*KEY, number), b"old %d" % number)
+    store.write(paths.instance_metadata(*KEY), b"old metadata")
+    store.write(f"{paths.htj2k_dir(*KEY)}/1", b"alternate of the old frames")
+
+
+def stage_new(update: InstanceUpdate) -> None:
+    update.stage("frames/1", b"new 1")
+    update.stage("frames/2", b"old 2")  # unchanged: not staged
+    update.stage_frames_count(2)
+    update.stage(paths.METADATA, b"new metadata")
+
+
+def new_instance() -> dict[str, bytes]:
+    return {
+        paths.frame_path(*KEY, 1): b"new 1",
+        paths.frame_path(*KEY, 2): b"old 2",
+        paths.instance_metadata(*KEY): b"new metadata",
+    }
+
+
+def test_commit_replaces_the_instance_whole(store: Store) -> None:
+    old_instance(store)
+    update = InstanceUpdate(store, KEY)
+    stage_new(update)
+    assert stored(store)[paths.frame_path(*KEY, 1)] == b"old 1"  # nothing changes before
+    update.commit(frames=2, bulk=[("studies/1.2/bulkdata/ab", (b"bulk",))], drop_htj2k=True)
+    assert stored(store) == {**new_instance(), "studies/1.2/bulkdata/ab": b"bulk"}
+    assert not store.exists(STAGING_DIR + "/" + KEY.sop_instance_uid)
+    assert update.changed and update.frames_changed
+
+
+def test_the_same_bytes_change_nothing(store: Store) -> None:
+    old_instance(store)
+    update = InstanceUpdate(store, KEY)
+    update.stage("frames/1", b"old 1")
+    update.stage_frames_count(3)
+    update.commit(frames=3, bulk=[], drop_htj2k=False)
+    assert not update.changed
+    assert not store.exists(STAGING_DIR)
+
+
+def test_a_discarded_update_leaves_the_instance(store: Store) -> None:
+    old_instance(store)
+    before = stored(store)
+    update = InstanceUpdate(store, KEY)
+    stage_new(update)
+    update.discard()
+    assert stored(store) == before
+    assert not store.list(STAGING_DIR)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_commit_is_finished_by_the_next_run(store: Store) -> None:
+    old_instance(store)
+    update = InstanceUpdate(store, KEY)
+    stage_new(update)
+    moves = 0
+    real_move = store.move
+
+    def move_then_die(source: str, target: str) -> None:
+        nonlocal moves
+        if moves == 1:
+            raise Killed
+        moves += 1
+        real_move(source, target)
+
+    store.move = move_then_die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        update.commit(frames=2, bulk=[], drop_htj2k=True)
+    store.move = real_move  # type: ignore[method-assign]
+    assert recover_staged(Archive(store)) == [KEY]
+    assert stored(store) == new_instance()
+    assert not store.list(STAGING_DIR)
+
+
+def test_an_unfinished_staging_is_dropped(store: Store) -> None:
+    old_instance(store)
+    before = stored(store)
+    stage_new(InstanceUpdate(store, KEY))  # killed before its commit point
+    assert recover_staged(Archive(store)) == []
+    assert stored(store) == before
+    assert not store.list(STAGING_DIR)
+
+
+def test_a_live_writers_staging_is_left_alone(store: Store) -> None:
+    old_instance(store)
+    staged = threading.Event()
+    recovered = threading.Event()
+
+    def writer() -> None:
+        with store.lock(instance_lock(KEY)):
+            update = InstanceUpdate(store, KEY)
+            stage_new(update)
+            staged.set()
+            time.sleep(0.3)
+            assert not recovered.is_set()  # the sweep waits for the lock
+            update.commit(frames=2, bulk=[], drop_htj2k=False)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    staged.wait(5)
+    recover_staged(Archive(store))
+    recovered.set()
+    thread.join()
+    assert stored(store)[paths.instance_metadata(*KEY)] == b"new metadata"

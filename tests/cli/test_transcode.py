@@ -76,3 +76,25 @@ def test_convert_with_htj2k(tmp_path: Path) -> None:
         meta_path.parent.parts[-1],
     )
     assert (alternate / paths.htj2k_frame_path(study, series, sop, 1)).is_file()
+
+
+def test_lossy_on_primary_frames_says_why_and_exits_1(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    _convert(archive, "CT_small.dcm", extra=("--htj2k", "primary"))
+    before = snapshot(archive)
+    done = CliRunner().invoke(cli, ["transcode", str(archive), "--lossy", "50", "-w", "1"])
+    assert done.exit_code == 1, done.output
+    assert "1 skipped" in done.output
+    assert "HTJ2K (1.2.840.10008.1.2.4.202) already (--mode primary)" in done.output
+    assert snapshot(archive) == before
+
+
+def test_json_names_the_studies_transcoded(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    _convert(archive, "CT_small.dcm")
+    done = CliRunner().invoke(cli, ["transcode", str(archive), "--json", "-w", "1"])
+    assert done.exit_code == 0, done.output
+    [study] = [p.name for p in (archive / "studies").iterdir() if p.is_dir()]
+    assert orjson.loads(done.stdout)["studies"] == [study]
+    again = CliRunner().invoke(cli, ["transcode", str(archive), "--json", "-w", "1"])
+    assert orjson.loads(again.stdout)["studies"] == []

@@ -1,4 +1,4 @@
-"""store_instance: one parsed instance into the archive (convert and STOW-RS), whole or not at all."""
+"""store_instance: one instance into the archive (convert and STOW-RS), whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ import hashlib
 import io
 import multiprocessing
 import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -126,6 +132,8 @@ def test_a_packed_study_is_unpacked_first(tmp_path: Path, archive: Archive) -> N
     instances = _root(archive) / paths.series_dir(study, series) / "instances"
     assert len(list(instances.iterdir())) == 2
 
+
+DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
 
 FRAME = 64 * 64 * 2  # emri_small: ten 64×64 16-bit frames
 
@@ -269,3 +277,68 @@ def test_identical_concurrent_inputs_are_never_replaced(tmp_path: Path) -> None:
         statuses = sorted(queue.get(timeout=5) for _ in workers)
         assert statuses == ["converted", "unchanged"], statuses
     assert os.path.exists(archive)
+
+
+def _versions(tmp_path: Path, count: int) -> tuple[Path, Path]:
+    """Two versions of the same instances: other frames, other frame counts."""
+    study, series = generate_uid(), generate_uid()
+    first, second = tmp_path / "first", tmp_path / "second"
+    for n in range(count):
+        sop = generate_uid()
+        common = {"study": study, "series": series, "sop": sop, "rows": 128, "columns": 128}
+        write_instance(first, instance_number=n + 1, frames=3, **common)  # type: ignore[arg-type]
+        write_instance(second, instance_number=n + 2, frames=2, **common)  # type: ignore[arg-type]
+    return first, second
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_killed_replacement_is_finished_by_the_rerun(tmp_path: Path, seed: int) -> None:
+    first, second = _versions(tmp_path, 40)
+    reference = tmp_path / "reference"
+    convert(reference, second)
+    archive = tmp_path / "archive"
+    convert(archive, first)
+    delays = random.Random(seed)
+    staging = archive / STAGING_DIR
+    for _round in range(2):
+        proc = subprocess.Popen(
+            [*DWA, "convert", str(second), "-o", str(archive), "-q", "-w", "2"],
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (staging.exists() and any(staging.iterdir())):
+            time.sleep(0.002)  # replacing has begun
+        time.sleep(delays.uniform(0.0, 0.6))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    result = convert(archive, second, workers=2)
+    assert result.ok
+    assert served(archive) == served(reference)
+    for metadata in archive.glob("studies/*/series/*/instances/*/metadata.gz"):
+        instance = metadata.parent
+        assert sorted(stored_frames(instance)) == list(range(1, number_of_frames(instance) + 1))
+    assert not any((archive / STAGING_DIR).iterdir())
+
+
+@pytest.mark.parametrize("size", [170, 190, 210, 230])
+def test_a_full_disk_while_replacing_keeps_the_instance(
+    tmp_path: Path, size: int, small_filesystem: Callable[[int], Path]
+) -> None:
+    archive = small_filesystem(size * 1024) / "archive"
+    assert convert(archive, emri(tmp_path, "a.dcm")).ok
+    before = snapshot(archive)
+    changed = emri(tmp_path, "b.dcm", edit={n * FRAME: b"\x09\x09" for n in range(10)})
+    proc = subprocess.run(
+        [*DWA, "convert", str(changed), "-o", str(archive), "--json", "-w", "1"],
+        capture_output=True,
+        check=False,
+    )
+    assert b"Traceback" not in proc.stderr and b"internal error" not in proc.stderr
+    instance = only_instance(archive)
+    assert sorted(stored_frames(instance)) == list(range(1, number_of_frames(instance) + 1))
+    if proc.returncode != 0:
+        assert "no space left on device" in proc.stderr.decode()
+        if orjson.loads(proc.stdout)["failed"]:
+            assert snapshot(archive) == before  # the instance as it was
+    assert not any((archive / STAGING_DIR).iterdir()) if (archive / STAGING_DIR).exists() else True
+    assert list((archive / paths.WORK_DIR / "tmp").iterdir()) == []

@@ -9,6 +9,7 @@ from typing import Any
 
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
@@ -141,3 +142,58 @@ def test_round_trip(source: Path, tmp_path: Path) -> None:
         )[:nr]
         got = list(generate_frames(exported.PixelData, number_of_frames=nr))
         assert got == want
+
+
+def _exported(tmp_path: Path, ds: Dataset, name: str = "in.dcm") -> tuple[Dataset, bytes]:
+    source = tmp_path / name
+    ds.save_as(source)
+    archive = tmp_path / "archive"
+    assert Converter(archive, ConvertOptions(workers=1)).convert([str(source)]).ok
+    [metadata] = archive.glob("studies/*/series/*/instances/*/metadata.gz")
+    key = [metadata.parents[n].name for n in (4, 2, 0)]
+    data = export_instance(open_archive(archive), *key)
+    return pydicom.dcmread(io.BytesIO(data)), data
+
+
+def test_export_keeps_the_file_meta_the_readme_names(tmp_path: Path) -> None:
+    """README: the source's file meta elements; PS3.10's fixes are named there."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.ImplementationClassUID = "1.2.3.4.5"
+    ds.file_meta.ImplementationVersionName = "SOURCE_1"
+    ds.file_meta.SourceApplicationEntityTitle = "MODALITY"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.999"  # not the dataset's
+    exported, _ = _exported(tmp_path, ds)
+    meta = exported.file_meta
+    assert meta.ImplementationClassUID == "1.2.3.4.5"
+    assert meta.ImplementationVersionName == "SOURCE_1"
+    assert meta.SourceApplicationEntityTitle == "MODALITY"
+    assert meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+    assert meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert meta.MediaStorageSOPClassUID == ds.SOPClassUID
+
+
+def test_export_adds_only_the_file_meta_the_source_lacked(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    for keyword in ("ImplementationVersionName", "FileMetaInformationVersion"):
+        if keyword in ds.file_meta:
+            delattr(ds.file_meta, keyword)
+    exported, _ = _exported(tmp_path, ds)
+    added = {e.keyword for e in exported.file_meta} - {e.keyword for e in ds.file_meta}
+    assert added <= {
+        "FileMetaInformationGroupLength",
+        "FileMetaInformationVersion",
+        "ImplementationVersionName",
+    }
+    assert exported.file_meta.FileMetaInformationVersion == b"\x00\x01"
+
+
+def test_export_leaves_out_group_lengths_and_trailing_padding(tmp_path: Path) -> None:
+    """README: they describe one file's encoding and are left out, in metadata and export."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.add_new(0x00080000, "UL", 0)  # a (retired) group length
+    ds.add_new(0xFFFCFFFC, "OB", b"\x00" * 16)
+    exported, _ = _exported(tmp_path, ds)
+    assert 0x00080000 not in exported and 0xFFFCFFFC not in exported
+    [metadata] = (tmp_path / "archive").glob("studies/*/series/*/instances/*/metadata.gz")
+    document = gzip.decompress(metadata.read_bytes())
+    assert b'"00080000"' not in document and b'"FFFCFFFC"' not in document

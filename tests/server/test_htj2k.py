@@ -127,3 +127,19 @@ def test_a_thumbnail_with_and_without_accept_has_two_etags(
         headers={"Range": "bytes=0-9", "If-Range": multi.headers["etag"]},
     )
     assert (crossed.status_code, crossed.content) == (200, single.content)
+
+
+def test_a_lossy_alternate_answers_its_own_syntax_only(tmp_path: Path, source: list[Path]) -> None:
+    """README: one alternate per instance; ``--lossy`` replaces the lossless one."""
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in source]).ok
+    assert Transcoder(root, TranscodeOptions(workers=1)).transcode().ok
+    assert Transcoder(root, TranscodeOptions(psnr=50, workers=1)).transcode().ok
+    ds = pydicom.dcmread(source[0])
+    with TestClient(create_app(root)) as client:
+        lossless = client.get(_url(ds, "frames/1"), headers={"Accept": "image/jphc"})
+        assert lossless.status_code == 406
+        lossy = "image/jphc; transfer-syntax=1.2.840.10008.1.2.4.203"
+        answer = client.get(_url(ds, "frames/1"), headers={"Accept": lossy})
+        assert answer.status_code == 200
+        assert "1.2.840.10008.1.2.4.203" in answer.headers["content-type"]

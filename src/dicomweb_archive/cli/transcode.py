@@ -93,7 +93,8 @@ def transcode(
 
     Instances HTJ2K cannot hold (bit-packed or 32-bit samples, unusual colour
     models) are skipped with the reason.  Exit status: 0 when nothing failed,
-    1 when some frame could not be decoded or written (its original is kept).
+    1 when some frame could not be decoded or written (its original is kept),
+    or when every instance with frames was skipped (nothing could be done).
     """
     options = TranscodeOptions(mode=mode, psnr=psnr, workers=workers)  # type: ignore[arg-type]
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -102,4 +103,4 @@ def transcode(
         sys.stdout.buffer.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
     print_summary(err if as_json else Console(highlight=False, soft_wrap=True), result)
-    sys.exit(0 if result.ok else 1)
+    sys.exit(0 if result.ok and not result.all_skipped else 1)

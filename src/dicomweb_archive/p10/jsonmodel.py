@@ -46,7 +46,7 @@ TRAILING_PADDING = 0xFFFCFFFC
 SPECIFIC_CHARACTER_SET = 0x00080005
 
 #: Tags left out of the JSON: the encapsulation of one file is not metadata.
-#: They are kept in the instance's ``info`` so the file can be regenerated.
+#: An exported file has a Basic Offset Table and no trailing padding instead.
 ENCODING_TAGS = frozenset({EXTENDED_OFFSET_TABLE, EXTENDED_OFFSET_TABLE_LENGTHS, TRAILING_PADDING})
 
 

@@ -166,11 +166,15 @@ class _Instance:
         if record and record["mode"] == PRIMARY:
             if self.files.exists(self.staging):
                 return self.promote(record)  # an interrupted run
-            if record.get("psnr") == self.request.settings.psnr or self.request.mode == ALTERNATE:
+            if record.get("psnr") == self.request.settings.psnr:
                 return self.outcome("unchanged", frames=record["numberOfFrames"])
+            # The frames it was made from are gone: no other HTJ2K can be made.
             return self.outcome(
                 "skipped",
-                reason=f"its frames are HTJ2K ({record['transferSyntaxUID']}) already",
+                reason=(
+                    f"its frames are HTJ2K ({record['transferSyntaxUID']}) already "
+                    "(--mode primary); the frames they replaced are gone"
+                ),
             )
         pixel = self.info.get("pixelData") or {}
         count = int(pixel.get("numberOfFrames") or 0)

@@ -57,6 +57,7 @@ class TranscodeOptions:
 class TranscodeResult(Summary[TranscodeOutcome]):
     """The summary of one transcoding run."""
 
+    #: The studies with an instance transcoded now, sorted.
     studies: list[str] = field(default_factory=list)
     frames: int = 0
     bytes_in: int = 0
@@ -66,6 +67,12 @@ class TranscodeResult(Summary[TranscodeOutcome]):
     def compression_ratio(self) -> float:
         """Stored frame bytes over HTJ2K bytes, for the instances transcoded now."""
         return self.bytes_in / self.bytes_out if self.bytes_out else 0.0
+
+    @property
+    def all_skipped(self) -> bool:
+        """Every instance with frames was skipped: nothing asked for could be done."""
+        done = self.counts["transcoded"] + self.counts["unchanged"]
+        return bool(self.counts["skipped"]) and not done
 
     def add(self, outcome: TranscodeOutcome) -> None:
         super().add(outcome)
@@ -157,14 +164,18 @@ class Transcoder:
         result = TranscodeResult()
         catalog = Catalog(archive)
         touched = False
+        studies: set[str] = set()
         task = functools.partial(transcode_instance, self.location, request)
         for outcome in run_tasks(task, keys, self.options.worker_count()):
             result.add(outcome)
+            if outcome.status == "transcoded":
+                studies.add(outcome.key.study_instance_uid)
             if outcome.metadata_changed:
                 catalog.instances_written([outcome.key])
                 touched = True
             if on_outcome:
                 on_outcome(outcome)
         if touched:
-            result.studies = catalog.refresh().studies
+            studies.update(catalog.refresh().studies)
+        result.studies = sorted(studies)
         return result

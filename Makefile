@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python 3.11+, make):
 #   make demo   set up, generate sample data, convert it, show the archive
+#   make serve  serve it: a study browser at http://127.0.0.1:8042/, OHIF at /viewer
 #   make test   set up (incl. nginx from Debian) and run the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo
 
-.PHONY: demo test setup system-deps ohif bench lint clean
+.PHONY: demo serve test setup system-deps ohif bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,26 +34,33 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The OHIF viewer the browser tests drive (tests/browser/): npm's @ohif/app ships it
-# built in dist/.  Only that package's own tarball is fetched (`npm pack`, checked
-# against the registry's integrity hash) and unpacked to $(OHIF_DIR)/package/:
-# the dist/ bundles need none of its npm dependencies.  Keep OHIF_VERSION in step
-# with what tests/browser/conftest.py reads from this line.
-OHIF_VERSION := 3.13.2
+# The OHIF viewer `make serve` shows and the browser tests drive (tests/browser/):
+# `dwa viewer install` fetches npm's @ohif/app, which ships it built in dist/
+# (only that package's own tarball, `npm pack`, checked against the registry's
+# integrity hash), into $(OHIF_DIR)/package/.  The version is pinned in
+# src/dicomweb_archive/viewer/install.py; nothing is fetched when it is there.
 OHIF_DIR := .cache/ohif
-OHIF_STAMP := $(OHIF_DIR)/.installed-$(OHIF_VERSION)
+DEMO_ARCHIVE := $(DEMO)/archive
+HOST ?= 127.0.0.1
+PORT ?= 8042
 
-$(OHIF_STAMP):
-	rm -rf $(OHIF_DIR) && mkdir -p $(OHIF_DIR)
-	cd $(OHIF_DIR) && npm pack --silent @ohif/app@$(OHIF_VERSION) >/dev/null \
-	  && tar -xzf ohif-app-$(OHIF_VERSION).tgz && rm ohif-app-$(OHIF_VERSION).tgz
-	test -f $(OHIF_DIR)/package/dist/index.html
-	touch $@
-
-ohif: $(OHIF_STAMP)
+ohif: $(STAMP)
+	$(VENV)/bin/dwa viewer install --cache $(OHIF_DIR)
 
 demo: $(STAMP)
 	$(PY) -m dicomweb_archive.demo $(DEMO)
+	@echo ""
+	@echo "Look at it in a web browser: make serve"
+	@echo "  (it runs: $(VENV)/bin/dwa serve $(DEMO_ARCHIVE) --viewer $(OHIF_DIR))"
+	@echo "  study browser: http://$(HOST):$(PORT)/"
+	@echo "  viewer:        http://$(HOST):$(PORT)/viewer"
+
+$(DEMO_ARCHIVE)/manifest.json: | $(STAMP)
+	$(PY) -m dicomweb_archive.demo $(DEMO)
+
+# The demo archive with the study browser at / and the OHIF viewer at /viewer.
+serve: $(DEMO_ARCHIVE)/manifest.json ohif
+	$(VENV)/bin/dwa serve $(DEMO_ARCHIVE) --viewer $(OHIF_DIR) --host $(HOST) --port $(PORT)
 
 test: $(STAMP) system-deps ohif lint
 	$(PY) -m pytest

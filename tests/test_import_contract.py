@@ -9,6 +9,7 @@
     ← codec                            decode and encode pixel data
     ← store                            where bytes live, the catalog
     ← convert, transcode, export       P10 → archive, archive → archive, archive → P10
+      viewer                           the OHIF viewer's build (npm) and configuration
     ← server                           DICOMweb over HTTP
     ← cli                              the ``dwa`` command
 
@@ -34,7 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"p10"}),
     frozenset({"codec"}),
     frozenset({"store"}),
-    frozenset({"convert", "transcode", "export"}),
+    frozenset({"convert", "transcode", "export", "viewer"}),
     frozenset({"server"}),
     frozenset({"cli"}),
 )

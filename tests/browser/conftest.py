@@ -20,7 +20,6 @@ import dataclasses
 import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,9 @@ from playwright.sync_api import BrowserContext, Playwright, sync_playwright
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
+from dicomweb_archive.viewer.config import PROGRESSIVE_URL
+from dicomweb_archive.viewer.config import app_config as viewer_app_config
+from dicomweb_archive.viewer.install import OHIF_VERSION
 from tests.integration.conftest import (
     DEPLOY_CONF,
     TEMP_PATHS,
@@ -47,7 +49,6 @@ from tests.integration.conftest import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-MAKEFILE = REPO / "Makefile"
 OHIF_PACKAGE = REPO / ".cache" / "ohif" / "package"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,8 +88,8 @@ DWA_SERVE_SOURCE: dict[str, object] = {
 #: served on the viewer's origin at this URL, switched on by the data source,
 #: and series thumbnails as the small JPEG ``dwa serve`` renders
 #: (``…/series/{se}/thumbnail``) instead of a whole native frame.
-PROGRESSIVE_EXTENSION = REPO / "deploy" / "ohif-progressive.mjs"
-PROGRESSIVE_EXTENSION_URL = "/dicomweb-archive-progressive.mjs"
+PROGRESSIVE_EXTENSION = REPO / "src" / "dicomweb_archive" / "viewer" / "ohif-progressive.mjs"
+PROGRESSIVE_EXTENSION_URL = PROGRESSIVE_URL
 PROGRESSIVE_SOURCE: dict[str, object] = {
     **DWA_SERVE_SOURCE,
     "thumbnailRendering": "thumbnail",
@@ -120,16 +121,10 @@ class Viewer:
     config: dict[str, object]
 
 
-def _makefile_ohif_version() -> str:
-    match = re.search(r"^OHIF_VERSION\s*:=\s*(\S+)", MAKEFILE.read_text(), re.MULTILINE)
-    assert match, f"{MAKEFILE}: no `OHIF_VERSION :=` line"
-    return match[1]
-
-
 @pytest.fixture(scope="session")
 def ohif_dist() -> Path:
-    """The built viewer of the @ohif/app version the Makefile pins."""
-    wanted = _makefile_ohif_version()
+    """The built viewer of the @ohif/app version dicomweb_archive.viewer pins."""
+    wanted = OHIF_VERSION
     manifest = OHIF_PACKAGE / "package.json"
     dist = OHIF_PACKAGE / "dist"
     if not manifest.is_file() or not (dist / "index.html").is_file():
@@ -141,7 +136,7 @@ def ohif_dist() -> Path:
     found = json.loads(manifest.read_text())["version"]
     if found != wanted:
         pytest.fail(
-            f"{OHIF_PACKAGE} holds @ohif/app {found}, the Makefile pins {wanted}. "
+            f"{OHIF_PACKAGE} holds @ohif/app {found}, dicomweb_archive.viewer pins {wanted}. "
             f"{_RUN_MAKE}, or `make ohif`.",
             pytrace=False,
         )
@@ -351,35 +346,9 @@ def viewer_conf(
 
 
 def app_config(data_source: dict[str, object], extensions: Sequence[str] = ()) -> dict[str, object]:
-    """OHIF's window.config with one DICOMweb data source and no distractions.
-
-    ``extensions`` are URLs of OHIF extensions as plain ES modules, which OHIF
-    imports at start-up (deploy/ohif-progressive.mjs is one).
-    """
-    return {
-        "routerBasename": "/",
-        "extensions": list(extensions),
-        "modes": [],
-        "showStudyList": True,
-        "maxNumberOfWebWorkers": 2,
-        "showWarningMessageForCrossOrigin": False,
-        "showCPUFallbackMessage": False,
-        "showLoadingIndicator": True,
-        "strictZSpacingForVolumeViewport": True,
-        "investigationalUseDialog": {"option": "never"},
-        "defaultDataSourceName": "archive",
-        "dataSources": [
-            {
-                "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
-                "sourceName": "archive",
-                "configuration": {
-                    "friendlyName": "dicomweb-archive",
-                    "name": "archive",
-                    **data_source,
-                },
-            }
-        ],
-    }
+    """The configuration ``dwa serve --viewer`` makes, with ``data_source``; no
+    more decoding workers than the test machine's cores."""
+    return {**viewer_app_config(data_source, extensions), "maxNumberOfWebWorkers": 2}
 
 
 @contextlib.contextmanager
@@ -410,8 +379,8 @@ def serve_viewer(
 
 
 @contextlib.contextmanager
-def run_dwa_serve(archive: Path, folder: Path) -> Iterator[str]:
-    """A live ``dwa serve`` over ``archive`` (log in ``folder``); yields its DICOMweb root."""
+def run_dwa_serve(archive: Path, folder: Path, options: Sequence[str] = ()) -> Iterator[str]:
+    """A live ``dwa serve ARCHIVE OPTIONS…`` (log in ``folder``); yields its DICOMweb root."""
     log_path = folder / "serve.log"
     problems = []
     for _attempt in range(3):
@@ -419,7 +388,7 @@ def run_dwa_serve(archive: Path, folder: Path) -> Iterator[str]:
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "dicomweb_archive.cli"]
-                + ["serve", str(archive), "--host", "127.0.0.1", "--port", str(port)],
+                + ["serve", str(archive), "--host", "127.0.0.1", "--port", str(port), *options],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -169,9 +169,19 @@ def test_a_stalled_body_is_closed(archive: Path, monkeypatch: pytest.MonkeyPatch
         assert httpx.get(f"{url}/studies").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/dicomweb/studies/", "/dicomweb/studies%2F", "/dicomweb/"])
+@pytest.mark.parametrize("path", ["/dicomweb/studies/", "/dicomweb/studies%2F"])
 def test_no_redirect_is_built_from_the_host_header(served: tuple[str, int], path: str) -> None:
     response = httpx.get(f"http://{served[0]}:{served[1]}{path}", headers={"Host": "evil.example"})
     assert response.status_code == 404
     assert "location" not in response.headers
     assert response.json()["status"] == 404
+
+
+@pytest.mark.parametrize(("path", "location"), [("/dicomweb", "./"), ("/dicomweb/", "../")])
+def test_the_service_root_redirects_relatively(
+    served: tuple[str, int], path: str, location: str
+) -> None:
+    # The one redirect (to the study browser at /): never built from the Host header.
+    response = httpx.get(f"http://{served[0]}:{served[1]}{path}", headers={"Host": "evil.example"})
+    assert response.status_code == 303
+    assert response.headers["location"] == location

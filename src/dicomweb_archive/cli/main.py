@@ -15,6 +15,7 @@ from dicomweb_archive.cli.pack import pack, unpack
 from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.serve import serve
 from dicomweb_archive.cli.transcode import transcode
+from dicomweb_archive.cli.viewer import viewer
 from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.version import __version__
 
@@ -52,3 +53,4 @@ cli.add_command(pack)
 cli.add_command(unpack)
 cli.add_command(serve)
 cli.add_command(transcode)
+cli.add_command(viewer)

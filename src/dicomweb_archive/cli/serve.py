@@ -74,6 +74,13 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     type=click.IntRange(1, None),
     help="Server processes sharing the port; one uses one core at most.",
 )
+@click.option(
+    "--viewer",
+    metavar="PATH|auto",
+    default=None,
+    help="Serve the OHIF viewer at /viewer from this build (a folder holding its "
+    "index.html, or 'auto' for the one `dwa viewer install` fetched).",
+)
 def serve(
     archive: str,
     host: str,
@@ -85,8 +92,9 @@ def serve(
     base_url: str | None,
     access_log: bool,
     workers: int,
+    viewer: str | None,
 ) -> None:
-    """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS)."""
+    """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS), with a study browser at /."""
     try:
         import uvicorn
 
@@ -95,6 +103,7 @@ def serve(
         from dicomweb_archive.server.middleware import enable_access_log
         from dicomweb_archive.store.archive import open_archive
         from dicomweb_archive.store.catalog import Catalog
+        from dicomweb_archive.viewer.install import INSTALL_HINT, find_dist
     except ImportError as exc:
         click.echo(
             f"error: dwa serve needs the server extra ({exc.name} is missing): "
@@ -109,13 +118,20 @@ def serve(
         "max_upload_bytes": max_upload_size or None,
         "cors_origins": cors_origins,
         "base_url": base_url or None,
+        "viewer": viewer,
     }
     app = create_app(**options)
     if workers > 1:
         # Built once here, not by every worker at once.
         with open_archive(archive) as opened:
             Catalog(opened).open_index().close()
-    click.echo(f"serving {archive} at http://{host}:{port}{base_path}", err=True)
+    origin = f"http://{host}:{port}"
+    click.echo(f"serving {archive} at {origin}{base_path}", err=True)
+    click.echo(f"study browser: {origin}/", err=True)
+    if viewer and find_dist(viewer) is None:
+        click.echo(f"warning: no OHIF viewer at {viewer!r}: {INSTALL_HINT}", err=True)
+    elif viewer:
+        click.echo(f"viewer: {origin}/viewer", err=True)
     # Bounds on what one client may hold (server/connection.py adds the head's).
     limits: dict[str, Any] = {
         "http": BoundedHttpToolsProtocol,

@@ -95,8 +95,9 @@ def run(folder: Path) -> int:
         ):
             print(f"  {path.relative_to(archive)}  ({path.stat().st_size:,} bytes)")
     print(
-        f"\nserve it over DICOMweb: .venv/bin/dwa serve {archive}"
-        "  (http://127.0.0.1:8042/dicomweb: QIDO-RS, WADO-RS, STOW-RS)"
+        f"\nserve it over DICOMweb: .venv/bin/dwa serve {archive} --viewer auto"
+        "  (http://127.0.0.1:8042/dicomweb: QIDO-RS, WADO-RS, STOW-RS; a study browser"
+        " at http://127.0.0.1:8042/, OHIF at /viewer after .venv/bin/dwa viewer install)"
         "\nor as static files: deploy/nginx.conf (OHIF with staticWado: true);"
         f"\nprogressive loading: .venv/bin/dwa transcode {archive}, then deploy/README.md;"
         f"\nconvert more: .venv/bin/dwa convert FILES... -o {archive}"

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Router
+from starlette.routing import BaseRoute, Mount, Router
 
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
@@ -24,7 +24,7 @@ from dicomweb_archive.errors import (
 )
 from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
-from dicomweb_archive.server.routes import routes
+from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options
@@ -97,6 +97,7 @@ def create_app(
     write_token: str | None = None,
     max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
     base_url: str | None = None,
+    viewer: str | None = None,
 ) -> Starlette:
     """A DICOMweb server over the archive at ``archive_root``.
 
@@ -106,6 +107,8 @@ def create_app(
     with that token, and bodies beyond ``max_upload_bytes`` (``None``: no limit)
     are refused.  ``base_url`` is where clients reach the service root, for the
     absolute URLs of answers (else each request's own scheme and ``Host``).
+    The study browser is at ``/``; with ``viewer`` (a folder holding OHIF's
+    build, or ``auto``) the OHIF viewer is at ``/viewer``.
     """
     archive = open_archive(archive_root)
     read_options(archive)
@@ -148,8 +151,9 @@ def create_app(
     # No redirect for a trailing slash or a %2F: Starlette builds its Location
     # from the Host header, which the client chooses (an open redirect's shape).
     router = Router(served, redirect_slashes=False)
+    dicomweb: list[BaseRoute] = [Mount(base_path, app=router)] if base_path else router.routes
     app = Starlette(
-        routes=[Mount(base_path, app=router)] if base_path else router.routes,
+        routes=pages(context, base_path, viewer, dicomweb),
         middleware=middleware,
         exception_handlers={
             DicomwebArchiveError: error_response,

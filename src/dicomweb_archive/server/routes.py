@@ -20,13 +20,16 @@ from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
 from dicomweb_archive.model.patterns import Pattern
 from dicomweb_archive.server import bulkdata, frames, metadata, qido, rendered, retrieve
+from dicomweb_archive.server.browser import browser_routes
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.stow.service import store_instances
+from dicomweb_archive.server.viewer import viewer_routes
+from dicomweb_archive.viewer.install import find_dist
 
 Service = Callable[[Context, Request, ResourcePath], Response | Awaitable[Response]]
 
@@ -104,3 +107,18 @@ def _route(context: Context, endpoint: Endpoint) -> Route:
         handler = answer_in_thread
     path = "/" + endpoint.pattern.template
     return Route(path, handler, methods=[endpoint.method], name=service.__name__)
+
+
+def pages(
+    context: Context, base_path: str, viewer: str | None, dicomweb: list[BaseRoute]
+) -> list[BaseRoute]:
+    """Every route of the server: the study browser at ``/`` and the redirects to it
+    from the service's root, the ``dicomweb`` routes, then the viewer's, whose
+    files and single-page routes take whatever path is left.
+    """
+    dist = find_dist(viewer) if viewer else None
+    return [
+        *browser_routes(base_path, viewer=dist is not None),
+        *dicomweb,
+        *viewer_routes(context, dist, base_path.rstrip("/") or "."),
+    ]

@@ -94,6 +94,17 @@ def test_lists_searches_and_shows_thumbnails(
         page.get_by_role("button", name="Search").click()
         expect(rows(page)).to_have_count(1)
         expect(rows(page).first).to_contain_text("MR")
+        # By accession number (a part of it), then by a date range.
+        page.get_by_label("Modality").fill("")
+        page.get_by_label("Accession").fill("0000")
+        page.get_by_label("Accession").press("Enter")
+        expect(rows(page)).to_have_count(1)
+        expect(rows(page).first).to_contain_text(study.patient_id)
+        page.get_by_label("Accession").fill("")
+        page.get_by_label("From").fill("2004-01-01")
+        page.get_by_label("To").fill("2004-12-31")
+        page.get_by_label("To").press("Enter")
+        expect(rows(page)).to_have_count(len(OTHERS))
         page.get_by_role("button", name="Clear").click()
         expect(rows(page)).to_have_count(1 + len(OTHERS))
         # The CT study's series, with its thumbnail.

@@ -12,7 +12,8 @@ from pydicom.encaps import generate_frames
 from starlette.testclient import TestClient
 
 from dicomweb_archive.model import multipart, paths
-from tests.server.conftest import EVRLE, dataset, instance_url, stored
+from dicomweb_archive.server.app import create_app
+from tests.server.conftest import EVRLE, converted, dataset, instance_url, stored
 
 
 def test_frames_single_part_and_decoding(client: TestClient) -> None:
@@ -182,3 +183,29 @@ def test_every_representation_has_its_own_etag(client: TestClient) -> None:
     same = client.get(url, headers={"Range": "bytes=0-9", "If-Range": multi.headers["etag"]})
     assert (same.status_code, same.content) == (206, multi.content[:10])
     assert client.get(url, headers={"If-None-Match": single.headers["etag"]}).status_code == 200
+
+
+def test_a_planted_symbolic_link_is_not_served(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A link in a study folder to a file of the machine answers 404, not the file."""
+    root = converted(tmp_path_factory, "folders", ["CT_small.dcm"])
+    ct = dataset("CT_small.dcm")
+    secret = root.parent / "secret"
+    secret.write_bytes(b"secret of the machine")
+    frame = root / paths.frame_path(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, 1)
+    frame.unlink()
+    frame.symlink_to(secret)
+    url = f"{instance_url(ct)}/frames/1"
+    with TestClient(create_app(root)) as client:
+        answer = client.get(url, params={"accept": "application/octet-stream"})
+        assert answer.status_code == 404
+        assert b"secret of the machine" not in answer.content
+        # A linked folder on the way is refused as well.
+        frames = frame.parent
+        frame.unlink()
+        moved = root.parent / "frames"
+        frames.rename(moved)
+        (moved / "1").write_bytes(b"secret of the machine")
+        frames.symlink_to(moved, target_is_directory=True)
+        answer = client.get(url, params={"accept": "application/octet-stream"})
+        assert answer.status_code == 404
+        assert b"secret of the machine" not in answer.content

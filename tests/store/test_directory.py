@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dicomweb_archive.errors import StoreError
+from dicomweb_archive.errors import ResourceNotFoundError, StoreError
 from dicomweb_archive.model import paths
+from dicomweb_archive.store.base import Entry
 from dicomweb_archive.store.directory import DirectoryStore
 
 
@@ -77,3 +78,44 @@ def test_local_paths_and_slices(tmp_path: Path) -> None:
     assert store.local_path("x/y") == tmp_path / "x/y"
     located = store.locate("x/y")
     assert located.path == tmp_path / "x/y" and located.read() == b"hello"
+
+
+def test_symbolic_links_are_not_followed(tmp_path: Path) -> None:
+    """A link planted in the archive never reads a file of the machine."""
+    secret = tmp_path / "outside" / "secret"
+    secret.parent.mkdir()
+    secret.write_bytes(b"secret")
+    root = tmp_path / "archive"
+    store = DirectoryStore(root)
+    store.write("studies/1/a", b"kept")
+    (root / "studies/1/file").symlink_to(secret)
+    (root / "studies/1/folder").symlink_to(secret.parent)
+    (root / "studies/1/inside").symlink_to(root / "studies/1/a")
+    assert store.list("studies/1") == [
+        Entry("a", False),
+        Entry("file", False),
+        Entry("folder", False),  # a link to a folder is not descended into
+        Entry("inside", False),
+    ]
+    assert store.list("studies/1/folder") == []
+    for path in ("studies/1/file", "studies/1/folder/secret", "studies/1/inside"):
+        with pytest.raises(ResourceNotFoundError, match="symbolic link"):
+            store.read(path)
+        with pytest.raises(ResourceNotFoundError, match="symbolic link"):
+            b"".join(store.iter_bytes(path))
+        with pytest.raises(ResourceNotFoundError, match="symbolic link"):
+            store.stat(path)
+        with pytest.raises(ResourceNotFoundError, match="symbolic link"):
+            store.locate(path)
+    assert store.read("studies/1/a") == b"kept"
+
+
+def test_an_archive_reached_through_a_link_is_read(tmp_path: Path) -> None:
+    """Only links below the root are refused: the root itself may be one."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    store = DirectoryStore(tmp_path / "alias")
+    store.write("studies/1/a", b"kept")
+    assert store.read("studies/1/a") == b"kept"
+    assert store.stat("studies/1/a").size == 4
+    assert store.locate("studies/1/a").length == 4

@@ -229,3 +229,19 @@ def test_conversion_waits_for_a_pack_under_way(tmp_path: Path) -> None:
     rows = read_json_gz(_root(archive) / paths.STUDIES_INDEX)
     counts = {r["0020000D"]["Value"][0]: r["00201208"]["Value"][0] for r in rows}
     assert counts[study] == 3
+
+
+def test_a_symbolic_link_in_a_study_folder_is_not_packed(tmp_path: Path) -> None:
+    archive, studies = _two_studies(tmp_path)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"secret")
+    study = _root(archive) / paths.study_dir(studies[0])
+    (study / "planted").symlink_to(secret)
+    with pytest.raises(InvalidStudyZipError, match="planted: reached through a symbolic link"):
+        pack_study(archive, studies[0])
+    assert not archive.is_packed(studies[0])
+    assert not (_root(archive) / paths.study_zip(studies[0])).exists()
+    (study / "planted").unlink()
+    (study / "linked").symlink_to(tmp_path / "in", target_is_directory=True)
+    with pytest.raises(InvalidStudyZipError, match="linked: reached through a symbolic link"):
+        pack_study(archive, studies[0])

@@ -5,11 +5,17 @@ folder and renamed into place, so a reader (or a killed run) only ever sees whol
 files.  A file whose content is already in place is not written again, which keeps
 conversion idempotent down to the modification times.  Locks are ``flock`` on
 files in ``.dwa/locks``, shared by every process using the folder.
+
+Reads never follow a symbolic link: a link planted in a study folder would
+otherwise pack, and be served, as any file of the machine.  A file is opened
+with ``O_NOFOLLOW`` and its descriptor's real path must be the one below the
+archive's root; a folder reached through a link lists as empty.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import filecmp
 import itertools
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from dicomweb_archive.errors import StoreError
+from dicomweb_archive.errors import ResourceNotFoundError, StoreError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.base import (
     CHUNK,
@@ -39,7 +45,15 @@ _STALE_SECONDS = 3600
 
 _TEMPORARY_NAMES = itertools.count()
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # nor block on a FIFO
 _MISSING = (FileNotFoundError, NotADirectoryError)
+#: Where Linux names the file a descriptor is open on (resolved, with no race).
+_FD_PATH = "/proc/self/fd/{}"
+_DELETED = " (deleted)"
+
+
+def _link_refused(path: str) -> ResourceNotFoundError:
+    return ResourceNotFoundError(f"{path}: reached through a symbolic link, which is not followed")
 
 
 @dataclass
@@ -60,9 +74,38 @@ class DirectoryStore(StoreMixin):
         self._tmp = self.root / paths.WORK_DIR / "tmp"
         self._locks = self.root / paths.WORK_DIR / "locks"
         self._tmp_dir = str(self._tmp)
+        self._real_root = os.path.realpath(self._root)
 
     def _full(self, path: str) -> str:
         return os.path.join(self._root, path)
+
+    def _real(self, path: str) -> str:
+        """Where ``path`` is when no symbolic link is on the way."""
+        return os.path.normpath(os.path.join(self._real_root, path))
+
+    def _open(self, path: str) -> int:
+        """A descriptor of the regular file at ``path``, never through a symbolic link."""
+        try:
+            fd = os.open(self._full(path), _READ_FLAGS)
+        except _MISSING:
+            raise not_found(path) from None
+        except OSError as error:
+            if error.errno == errno.ELOOP:  # the file itself is a link
+                raise _link_refused(path) from None
+            raise
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise not_found(path)
+            try:
+                actual = os.readlink(_FD_PATH.format(fd)).removesuffix(_DELETED)
+            except OSError:  # no /proc: resolve the path (a link swapped in meanwhile is missed)
+                actual = os.path.realpath(self._full(path))
+            if actual != self._real(path):  # a folder on the way is a link
+                raise _link_refused(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def local_path(self, path: str) -> Path:
         return self.root / path
@@ -70,11 +113,8 @@ class DirectoryStore(StoreMixin):
     # -- reading ----------------------------------------------------------------
 
     def read(self, path: str) -> bytes:
-        try:
-            with open(self._full(path), "rb") as handle:
-                return handle.read()
-        except (*_MISSING, IsADirectoryError):
-            raise not_found(path) from None
+        with open(self._open(path), "rb") as handle:
+            return handle.read()
 
     def read_range(self, path: str, start: int, stop: int) -> bytes:
         return b"".join(self.iter_bytes(path, start, stop))
@@ -82,11 +122,7 @@ class DirectoryStore(StoreMixin):
     def iter_bytes(
         self, path: str, start: int = 0, stop: int | None = None, chunk_size: int = CHUNK
     ) -> Iterator[bytes]:
-        try:
-            handle = open(self._full(path), "rb")  # noqa: SIM115 (closed below)
-        except (*_MISSING, IsADirectoryError):
-            raise not_found(path) from None
-        with handle:
+        with open(self._open(path), "rb") as handle:
             handle.seek(max(0, start))
             left = None if stop is None else max(0, stop - max(0, start))
             while left is None or left > 0:
@@ -98,30 +134,30 @@ class DirectoryStore(StoreMixin):
                 yield chunk
 
     def stat(self, path: str) -> Stat:
+        fd = self._open(path)
         try:
-            info = os.stat(self._full(path))
-        except _MISSING:
-            raise not_found(path) from None
-        if not stat.S_ISREG(info.st_mode):
-            raise not_found(path)
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
         return Stat(info.st_size, file_version(info))
 
     def exists(self, path: str) -> bool:
         return os.path.exists(self._full(path))
 
     def list(self, path: str) -> list[Entry]:
+        folder = self._full(path)
+        if os.path.realpath(folder) != self._real(path):
+            return []
         try:
-            with os.scandir(self._full(path)) as entries:
-                found = [Entry(e.name, e.is_dir()) for e in entries]
+            with os.scandir(folder) as entries:
+                # A link to a folder is an entry, not a folder: reading it is refused.
+                found = [Entry(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
         except _MISSING:
             return []
         return sorted(found)
 
     def locate(self, path: str) -> Slice:
-        try:
-            return Slice.whole(self.root / path)
-        except _MISSING:
-            raise not_found(path) from None
+        return Slice.whole(self.root / path, self._open(path))
 
     # -- writing ----------------------------------------------------------------
 

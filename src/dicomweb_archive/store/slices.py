@@ -34,10 +34,12 @@ class OpenedFile:
 
     __slots__ = ("fd", "info", "path")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fd: int | None = None) -> None:
+        """Open ``path``, or take over ``fd``, already opened there (closed on failure)."""
         self.fd = -1
         self.path = path
-        fd = os.open(path, _OPEN_FLAGS)
+        if fd is None:
+            fd = os.open(path, _OPEN_FLAGS)
         try:
             # The descriptor's own status: what a reader of this file will see.
             self.info = os.fstat(fd)
@@ -87,9 +89,9 @@ class Slice:
     length: int
 
     @classmethod
-    def whole(cls, path: Path) -> Slice:
-        """The whole regular file at ``path``, opened now."""
-        opened = OpenedFile(path)
+    def whole(cls, path: Path, fd: int | None = None) -> Slice:
+        """The whole regular file at ``path``, opened now (or as ``fd``)."""
+        opened = OpenedFile(path, fd)
         return cls(opened, 0, opened.size)
 
     @property

@@ -120,7 +120,10 @@ def write_study_zip(
         raise ResourceNotFoundError(f"study {study} has no files to pack")
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name in names:
-            size = store.stat(name).size
+            try:
+                size = store.stat(name).size
+            except ResourceNotFoundError as error:  # a link, or not a regular file
+                raise InvalidStudyZipError(f"{error}; the study is not packed") from None
             info = _entry_info(name, size)
             with archive.open(info, "w") as target:
                 for chunk in store.iter_bytes(name, chunk_size=_CHUNK):

@@ -126,7 +126,8 @@ def test_every_error_is_json_with_cors(client: TestClient) -> None:
     assert _error_body(outside, 404, "ResourceNotFoundError") == "no resource /elsewhere"
     refused = client.delete("/dicomweb/studies", headers=cors)
     assert _error_body(refused, 405, "MethodNotAllowedError").startswith("DELETE is not allowed")
-    assert "POST" in refused.headers["allow"]
+    # Every route of the path counts: searching (GET, HEAD) and storing (POST).
+    assert refused.headers["allow"] == "GET, HEAD, POST"
     assert refused.headers["access-control-allow-origin"] == "*"
     query = client.get("/dicomweb/studies", params={"StudyDate": "garbage"}, headers=cors)
     _error_body(query, 400, "InvalidQueryError")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import orjson
 from starlette.applications import Starlette
@@ -14,7 +14,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Router
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
+from starlette.types import Scope
 
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
@@ -41,11 +42,31 @@ def _routing_error(request: Request, exc: HTTPException) -> DicomwebArchiveError
     if exc.status_code == 404:
         return ResourceNotFoundError(f"no resource {request.url.path}")
     if exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow", "")
+        # Starlette's Allow names the first route of the path only; every route counts.
+        # The scope's root_path grew by each mount entered: route from the top again.
+        scope = {
+            **request.scope,
+            "root_path": request.scope.get("app_root_path", request.scope.get("root_path", "")),
+        }
+        allow = ", ".join(sorted(_allowed_methods(request.app.routes, scope)))
         return MethodNotAllowedError(
             f"{request.method} is not allowed on {request.url.path}", allow=allow
         )
     return None
+
+
+def _allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+    """The methods of every route whose path matches the request's."""
+    methods: set[str] = set()
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            methods |= _allowed_methods(route.routes, {**scope, **child})
+        elif isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return methods
 
 
 def error_response(request: Request, exc: Exception) -> Response:

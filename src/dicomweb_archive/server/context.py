@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 
+from starlette.requests import Request
+
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.errors import UnauthorizedError
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.index import QidoIndex
 
@@ -18,7 +22,7 @@ class Context:
 
     #: Every study, folder or packed ZIP, read alike.
     archive: Archive
-    #: STOW-RS needs ``Authorization: Bearer`` with this token when set.
+    #: Writes (STOW-RS) need ``Authorization: Bearer`` with this token when set.
     write_token: str | None = None
     #: STOW-RS refuses bodies beyond this size; None: no limit.
     max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES
@@ -35,3 +39,19 @@ class Context:
         if self.index is None:
             raise RuntimeError("the QIDO-RS index is opened by the application's lifespan")
         return self.index
+
+    def authorize_write(self, request: Request) -> None:
+        """Refuse a write without the bearer token (when the server has one)."""
+        if self.write_token is None:
+            return
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise UnauthorizedError(
+                "storing instances needs a bearer token", challenge='Bearer realm="dicomweb"'
+            )
+        given = credentials.strip().encode("utf-8", "replace")
+        if not hmac.compare_digest(given, self.write_token.encode("utf-8")):
+            raise UnauthorizedError(
+                "the bearer token is not valid",
+                challenge='Bearer realm="dicomweb", error="invalid_token"',
+            )

@@ -91,18 +91,27 @@ def routes(context: Context) -> list[Route]:
 
 def _route(context: Context, endpoint: Endpoint) -> Route:
     resolve, service = endpoint.pattern.resolve, endpoint.service
+    writes = endpoint.method != "GET"
+
+    def resource(request: Request) -> ResourcePath:
+        # A write is authorized before its path is read: a client without the
+        # token learns nothing (not even that a UID is malformed).
+        if writes:
+            context.authorize_write(request)
+        return resolve(request.path_params)
+
     if inspect.iscoroutinefunction(service):
         on_loop = cast(Callable[[Context, Request, ResourcePath], Awaitable[Response]], service)
 
         async def answer(request: Request) -> Response:
-            return await on_loop(context, request, resolve(request.path_params))
+            return await on_loop(context, request, resource(request))
 
         handler: Callable[[Request], Response | Awaitable[Response]] = answer
     else:
         in_thread = cast(Callable[[Context, Request, ResourcePath], Response], service)
 
         def answer_in_thread(request: Request) -> Response:
-            return in_thread(context, request, resolve(request.path_params))
+            return in_thread(context, request, resource(request))
 
         handler = answer_in_thread
     path = "/" + endpoint.pattern.template

@@ -323,6 +323,23 @@ def test_write_token(archive: Path) -> None:
         assert denied.status_code == 401 and denied.headers["access-control-allow-origin"] == "*"
 
 
+def test_authorization_comes_before_the_path(archive: Path) -> None:
+    """A client without the token learns nothing, not even that a UID is malformed."""
+    body = _multipart(_testdata("CT_small.dcm"))
+    with TestClient(create_app(archive, write_token="s3cret")) as client:
+        for url in ("/dicomweb/studies/1.2.x", "/dicomweb/studies/" + "1" * 65):
+            anonymous = client.post(url, content=body, headers={"Content-Type": "text/plain"})
+            assert anonymous.status_code == 401, url
+            assert anonymous.json()["error"] == "UnauthorizedError"
+            authorized = client.post(
+                url,
+                content=body,
+                headers={"Content-Type": MULTIPART, "Authorization": "Bearer s3cret"},
+            )
+            assert authorized.status_code == 400, url
+            assert authorized.json()["error"] == "InvalidUIDError"
+
+
 def test_upload_size_limit(archive: Path) -> None:
     ct = _testdata("CT_small.dcm")
     body = _multipart(ct, ct)

@@ -7,7 +7,6 @@ answer lists what became of each (see :mod:`.response`).
 
 from __future__ import annotations
 
-import hmac
 import logging
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import (
     ArchiveUnavailableError,
     MalformedRequestError,
-    UnauthorizedError,
 )
 from dicomweb_archive.model.paths import ResourcePath
 from dicomweb_archive.numerals import parse_unsigned
@@ -35,8 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 async def store_instances(context: Context, request: Request, resource: ResourcePath) -> Response:
-    """``POST /studies`` and ``POST /studies/{study}``."""
-    _authorize(context, request)
+    """``POST /studies`` and ``POST /studies/{study}``, authorized by the route (first)."""
     study = resource.study_instance_uid
     boundary = boundary_of(request.headers.get("content-type"))
     _check_length(context, request)
@@ -56,22 +53,6 @@ async def store_instances(context: Context, request: Request, resource: Resource
     finally:
         spool.discard()
     return store_response(service_root(request, context.base_url), study, outcomes)
-
-
-def _authorize(context: Context, request: Request) -> None:
-    if context.write_token is None:
-        return
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise UnauthorizedError(
-            "storing instances needs a bearer token", challenge='Bearer realm="dicomweb"'
-        )
-    given = credentials.strip().encode("utf-8", "replace")
-    if not hmac.compare_digest(given, context.write_token.encode("utf-8")):
-        raise UnauthorizedError(
-            "the bearer token is not valid",
-            challenge='Bearer realm="dicomweb", error="invalid_token"',
-        )
 
 
 def _check_length(context: Context, request: Request) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import subprocess
@@ -13,7 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from pydicom.data import get_testdata_file
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.server import connection
@@ -185,3 +190,45 @@ def test_the_service_root_redirects_relatively(
     response = httpx.get(f"http://{served[0]}:{served[1]}{path}", headers={"Host": "evil.example"})
     assert response.status_code == 303
     assert response.headers["location"] == location
+
+
+def test_the_uvicorn_internals_relied_on_are_there() -> None:
+    """The protocol reads uvicorn's per-connection state (``transport``, ``flow``,
+    ``cycle``, ``loop``) and extends its parser callbacks: a uvicorn without them
+    fails here, by name, instead of leaving connections unbounded (see the bound
+    on uvicorn in pyproject.toml)."""
+    for name in (
+        "connection_made",
+        "connection_lost",
+        "data_received",
+        "on_message_begin",
+        "on_headers_complete",
+        "on_message_complete",
+    ):
+        assert callable(getattr(HttpToolsProtocol, name, None)), name
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def connect() -> None:
+        loop = asyncio.get_running_loop()
+        config = uvicorn.Config(app, http=BoundedHttpToolsProtocol, lifespan="off")
+        protocol = BoundedHttpToolsProtocol(config, ServerState(), {}, _loop=loop)
+        ours, theirs = socket.socketpair()
+        with theirs:
+            await loop.connect_accepted_socket(lambda: protocol, ours)
+            assert protocol.loop is loop
+            assert isinstance(protocol.transport, asyncio.Transport)
+            assert protocol.flow.read_paused is False
+            assert protocol.cycle is None
+            protocol.data_received(HEAD + b"\r\n")
+            for _ in range(100):
+                if protocol.cycle.response_complete:
+                    break
+                await asyncio.sleep(0.01)
+            assert protocol.cycle.response_complete is True
+            protocol.transport.close()
+            await asyncio.sleep(0)
+
+    asyncio.run(connect())

@@ -144,56 +144,11 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
     fp.seek(0)
     if size == 0:
         raise TruncatedDicomError(f"{name}: empty file")
-    try:
-        try:
-            ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE)
-        except InvalidDicomError:
-            if _sniff_not_dicom(fp, size):
-                raise NotDicomError(
-                    f"{name}: not a DICOM file (no 'DICM' prefix and no dataset)"
-                ) from None
-            fp.seek(0)
-            ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE, force=True)
-            if "SOPInstanceUID" not in ds:
-                raise InvalidUIDError(
-                    f"{name}: no 'DICM' prefix, and read as a bare dataset it has "
-                    "no SOP Instance UID"
-                ) from None
-    except InvalidInputError:
-        raise
-    except EOFError as exc:
-        raise TruncatedDicomError(f"{name}: truncated: {exc}") from exc
-    except struct.error as exc:
-        raise TruncatedDicomError(f"{name}: truncated: the file ends inside an element") from exc
-    except zlib.error as exc:
-        raise MalformedDicomError(f"{name}: bad deflated data: {exc}") from exc
-    except Exception as exc:
-        raise MalformedDicomError(f"{name}: cannot parse: {exc}") from exc
-
+    ds = _parse(fp, size, name)
     file_meta = getattr(ds, "file_meta", None)
     if file_meta is not None and len(file_meta) == 0:
         file_meta = None
-    ts = None
-    if file_meta is not None and "TransferSyntaxUID" in file_meta:
-        ts = _meta_text(file_meta, "TransferSyntaxUID", name).strip("\x00 ")
-    is_implicit = bool(ds.original_encoding[0])
-    is_little = bool(ds.original_encoding[1])
-    encoded_ts = (
-        uids.ImplicitVRLittleEndian
-        if is_implicit
-        else uids.ExplicitVRLittleEndian
-        if is_little
-        else uids.ExplicitVRBigEndian
-    )
-    if (
-        not ts
-        or ts in uids.NATIVE_TRANSFER_SYNTAXES
-        and ts != (uids.DeflatedExplicitVRLittleEndian)
-    ):
-        # No meta, or meta naming a native syntax: the encoding read is the truth.
-        ts = encoded_ts
-    if not uids.is_valid_uid(ts):
-        raise MalformedDicomError(f"{name}: transfer syntax {ts!r} is not a UID")
+    ts = _transfer_syntax(ds, file_meta, name)
     if len(ds) == 0:
         raise TruncatedDicomError(
             f"{name}: no data element could be read after the file meta (truncated or damaged)"
@@ -222,13 +177,63 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         dataset=ds,
         file_meta=file_meta,
         transfer_syntax_uid=ts,
-        is_implicit_vr=is_implicit,
-        is_little_endian=is_little,
+        is_implicit_vr=bool(ds.original_encoding[0]),
+        is_little_endian=bool(ds.original_encoding[1]),
         preamble=preamble if preamble and any(preamble) else None,
         study_instance_uid=_uid(ds, "StudyInstanceUID", name),
         series_instance_uid=_uid(ds, "SeriesInstanceUID", name),
         sop_instance_uid=_uid(ds, "SOPInstanceUID", name),
     )
+
+
+def _parse(fp: BinaryIO, size: int, name: str) -> Dataset:
+    """pydicom's reading of ``fp`` (with a P10 prefix, else as a bare dataset)."""
+    try:
+        try:
+            return pydicom.dcmread(fp, defer_size=DEFER_SIZE)
+        except InvalidDicomError:
+            if _sniff_not_dicom(fp, size):
+                raise NotDicomError(
+                    f"{name}: not a DICOM file (no 'DICM' prefix and no dataset)"
+                ) from None
+            fp.seek(0)
+            ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE, force=True)
+            if "SOPInstanceUID" not in ds:
+                raise InvalidUIDError(
+                    f"{name}: no 'DICM' prefix, and read as a bare dataset it has "
+                    "no SOP Instance UID"
+                ) from None
+            return ds
+    except InvalidInputError:
+        raise
+    except EOFError as exc:
+        raise TruncatedDicomError(f"{name}: truncated: {exc}") from exc
+    except struct.error as exc:
+        raise TruncatedDicomError(f"{name}: truncated: the file ends inside an element") from exc
+    except zlib.error as exc:
+        raise MalformedDicomError(f"{name}: bad deflated data: {exc}") from exc
+    except Exception as exc:
+        raise MalformedDicomError(f"{name}: cannot parse: {exc}") from exc
+
+
+def _transfer_syntax(ds: Dataset, file_meta: Dataset | None, name: str) -> str:
+    """The syntax the dataset is in: its file meta's, unless that names a native one."""
+    ts = None
+    if file_meta is not None and "TransferSyntaxUID" in file_meta:
+        ts = _meta_text(file_meta, "TransferSyntaxUID", name).strip("\x00 ")
+    is_implicit, is_little = ds.original_encoding[0], ds.original_encoding[1]
+    if not ts or ts in uids.NATIVE_TRANSFER_SYNTAXES and ts != uids.DeflatedExplicitVRLittleEndian:
+        # No meta, or meta naming a native syntax: the encoding read is the truth.
+        ts = (
+            uids.ImplicitVRLittleEndian
+            if is_implicit
+            else uids.ExplicitVRLittleEndian
+            if is_little
+            else uids.ExplicitVRBigEndian
+        )
+    if not uids.is_valid_uid(ts):
+        raise MalformedDicomError(f"{name}: transfer syntax {ts!r} is not a UID")
+    return ts
 
 
 def _check_lengths(ds: Dataset, size: int, name: str) -> None:

@@ -85,27 +85,7 @@ def _template(
     ds.PatientAge = "054Y"
     ds.PatientSize, ds.PatientWeight = "1.75", "72"
     ds.BodyPartExamined = "CHEST"
-    ds.ContrastBolusAgent = "Iohexol"
-    ds.ScanOptions = "HELICAL MODE"
-    ds.SliceThickness = _ds(SLICE_SPACING)
-    ds.KVP = "120"
-    ds.DataCollectionDiameter = "500"
-    ds.DeviceSerialNumber = "0000001"
-    ds.SoftwareVersions = "dwa-samples 1"
-    ds.ProtocolName = "Chest/Abdomen"
-    ds.ReconstructionDiameter = _ds(FIELD_OF_VIEW)
-    ds.DistanceSourceToDetector, ds.DistanceSourceToPatient = "1085.6", "595"
-    ds.GantryDetectorTilt, ds.TableHeight = "0", "160"
-    ds.RotationDirection = "CW"
-    ds.ExposureTime, ds.XRayTubeCurrent, ds.Exposure = "500", "250", "125"
-    ds.FilterType = "BODY FILTER"
-    ds.GeneratorPower = "30"
-    ds.FocalSpots = "0.7"
-    ds.ConvolutionKernel = "STANDARD"
-    ds.PatientPosition = "HFS"
-    ds.RevolutionTime, ds.SingleCollimationWidth = 0.5, 0.625
-    ds.TotalCollimationWidth, ds.SpiralPitchFactor = 40.0, 0.984375
-    ds.CTDIvol = 8.4
+    _ct_acquisition(ds)
     ds.StudyInstanceUID = study
     ds.SeriesInstanceUID = series
     ds.StudyID = str(1000 + seed % 9000)
@@ -130,6 +110,31 @@ def _template(
     block.add_new(0x10, "LO", "synthetic phantom")
     block.add_new(0x11, "SL", seed)
     return ds
+
+
+def _ct_acquisition(ds: Dataset) -> None:
+    """The CT acquisition every sample series shares (scanner, technique, reconstruction)."""
+    ds.ContrastBolusAgent = "Iohexol"
+    ds.ScanOptions = "HELICAL MODE"
+    ds.SliceThickness = _ds(SLICE_SPACING)
+    ds.KVP = "120"
+    ds.DataCollectionDiameter = "500"
+    ds.DeviceSerialNumber = "0000001"
+    ds.SoftwareVersions = "dwa-samples 1"
+    ds.ProtocolName = "Chest/Abdomen"
+    ds.ReconstructionDiameter = _ds(FIELD_OF_VIEW)
+    ds.DistanceSourceToDetector, ds.DistanceSourceToPatient = "1085.6", "595"
+    ds.GantryDetectorTilt, ds.TableHeight = "0", "160"
+    ds.RotationDirection = "CW"
+    ds.ExposureTime, ds.XRayTubeCurrent, ds.Exposure = "500", "250", "125"
+    ds.FilterType = "BODY FILTER"
+    ds.GeneratorPower = "30"
+    ds.FocalSpots = "0.7"
+    ds.ConvolutionKernel = "STANDARD"
+    ds.PatientPosition = "HFS"
+    ds.RevolutionTime, ds.SingleCollimationWidth = 0.5, 0.625
+    ds.TotalCollimationWidth, ds.SpiralPitchFactor = 40.0, 0.984375
+    ds.CTDIvol = 8.4
 
 
 def _code(value: str, meaning: str) -> Dataset:

@@ -8,6 +8,7 @@ import click
 import orjson
 from rich.console import Console
 
+from dicomweb_archive.cli.options import json_option, quiet_option, workers_option
 from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
@@ -79,13 +80,7 @@ def _line(outcome: InstanceOutcome) -> str:
     show_default=True,
     help="Store frames wrapped as multipart/related (servable as-is) or bare.",
 )
-@click.option(
-    "-w",
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes (default: all cores).",
-)
+@workers_option
 @click.option(
     "--htj2k",
     type=MODES,
@@ -93,8 +88,8 @@ def _line(outcome: InstanceOutcome) -> str:
     help="Also encode the converted frames as lossless HTJ2K RPCL: alongside (alternate) "
     "or in their place (primary); see dwa transcode.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@json_option
+@quiet_option
 def convert(
     inputs: tuple[str, ...],
     archive: str,

@@ -35,3 +35,17 @@ series_option = click.option(
     callback=check_uids,
     help="A series (repeatable).",
 )
+#: ``-w/--workers N``, into ``workers`` (None: all cores).
+workers_option = click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
+#: ``--json``, into ``as_json``.
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."
+)
+#: ``-q/--quiet``, into ``quiet``.
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

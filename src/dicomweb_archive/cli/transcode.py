@@ -9,6 +9,7 @@ import click
 import orjson
 from rich.console import Console
 
+from dicomweb_archive.cli.options import json_option, quiet_option, workers_option
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.transcode.instance import TranscodeOutcome
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder, TranscodeResult
@@ -72,15 +73,9 @@ def print_summary(console: Console, result: TranscodeResult) -> None:
         "default: lossless HTJ2K RPCL (1.2.840.10008.1.2.4.202)."
     ),
 )
-@click.option(
-    "-w",
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes (default: all cores).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@workers_option
+@json_option
+@quiet_option
 def transcode(
     archive: str,
     mode: str,

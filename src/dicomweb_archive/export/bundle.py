@@ -13,7 +13,6 @@ only when its turn comes: one instance is in memory at a time.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import instance_sort_key
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore
+from dicomweb_archive.store.directory import write_then_rename
 from dicomweb_archive.types import JSONDataset, first_value
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -183,16 +183,9 @@ def p10_members(
 def _replace(target: Path, chunks: Iterable[bytes]) -> None:
     """Write ``target`` through a temporary file beside it and one rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    tmp = str(target.with_name(f".{target.name}.{os.getpid()}.tmp"))
+    handle = open(tmp, "wb")  # noqa: SIM115 (write_then_rename closes it)
+    write_then_rename(tmp, handle, chunks, lambda: os.replace(tmp, target))
 
 
 def write_folder(

@@ -23,7 +23,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -54,6 +54,24 @@ _DELETED = " (deleted)"
 
 def _link_refused(path: str) -> ResourceNotFoundError:
     return ResourceNotFoundError(f"{path}: reached through a symbolic link, which is not followed")
+
+
+def write_then_rename(
+    tmp: str, handle: IO[bytes], chunks: Iterable[bytes], rename: Callable[[], None]
+) -> None:
+    """Write ``chunks`` to the temporary file ``tmp`` (open as ``handle``), then ``rename``.
+
+    A reader sees the whole new file or the old one; on any failure ``tmp`` is removed.
+    """
+    try:
+        with handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        rename()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 @dataclass
@@ -201,15 +219,7 @@ class DirectoryStore(StoreMixin):
         if self._same_content(target, parts):
             return False
         tmp, handle = self._open_temporary("wb")
-        try:
-            with handle:
-                for part in parts:
-                    handle.write(part)
-            self._replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_then_rename(tmp, handle, parts, lambda: self._replace(tmp, target))
         return True
 
     def write_if_absent(self, path: str, *parts: bytes) -> bool:

@@ -176,13 +176,7 @@ class MultipartParser:
         if kind == "payload":
             del buffer[: found + 1]
             return True
-        if kind == "close":
-            self._state = _State.EPILOGUE
-            buffer.clear()
-            return False
-        del buffer[:end]
-        self._state = _State.HEADERS
-        return True
+        return self._after_delimiter(kind, end)
 
     def _headers(self, events: list[Event]) -> bool:
         buffer, newline = self._buffer, self._newline
@@ -227,10 +221,14 @@ class MultipartParser:
             del buffer[:found]
             return False
         events.append(PartEnd())
+        return self._after_delimiter(kind, end)
+
+    def _after_delimiter(self, kind: _Delimiter, end: int) -> bool:
+        """Past a delimiter ending at ``end``: the close-delimiter, or a part's headers next."""
         if kind == "close":
             self._state = _State.EPILOGUE
-            buffer.clear()
+            self._buffer.clear()
             return False
-        del buffer[:end]
+        del self._buffer[:end]
         self._state = _State.HEADERS
         return True

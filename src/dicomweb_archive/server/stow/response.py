@@ -60,6 +60,14 @@ def _uid_element(value: str | None) -> dict[str, Any]:
     return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
 
 
+def _referenced(outcome: Outcome) -> dict[str, Any]:
+    """The Referenced SOP Class and Instance UIDs of an item of either sequence."""
+    return {
+        tags.ReferencedSOPClassUID: _uid_element(outcome.sop_class_uid),
+        tags.ReferencedSOPInstanceUID: _uid_element(outcome.sop_instance_uid),
+    }
+
+
 def response_dataset(
     root: str, study: str | None, stored: list[Outcome], failed: list[Outcome]
 ) -> dict[str, Any]:
@@ -74,8 +82,7 @@ def response_dataset(
             "vr": "SQ",
             "Value": [
                 {
-                    tags.ReferencedSOPClassUID: _uid_element(o.sop_class_uid),
-                    tags.ReferencedSOPInstanceUID: _uid_element(o.sop_instance_uid),
+                    **_referenced(o),
                     tags.RetrieveURL: {
                         "vr": "UR",
                         "Value": [f"{root}/{ResourcePath.instance(_key(o))}"],
@@ -89,8 +96,7 @@ def response_dataset(
             "vr": "SQ",
             "Value": [
                 {
-                    tags.ReferencedSOPClassUID: _uid_element(o.sop_class_uid),
-                    tags.ReferencedSOPInstanceUID: _uid_element(o.sop_instance_uid),
+                    **_referenced(o),
                     tags.FailureReason: {"vr": "US", "Value": [o.failure]},
                 }
                 for o in failed

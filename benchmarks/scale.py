@@ -1,0 +1,197 @@
+"""Growth curves: the cost of one more write as studies and the archive grow.
+
+Every point is measured in the same run, on generated tiny instances (8x8 CT
+images, Explicit VR Little Endian), in-process (the server through Starlette's
+TestClient, the converter through :class:`Converter`), so start-up is excluded:
+
+* STOW-RS latency (p50/p99) of one more instance into a study of 10, 100, 1,000
+  (and 5,000 with ``--large``) instances;
+* STOW-RS latency of one more one-instance study into an archive of 10, 1,000,
+  10,000 (and 100,000 with ``--large``) studies;
+* ``dwa convert`` per-instance cost (a batch of new one-instance studies) at the
+  same archive sizes;
+* QIDO-RS p50 at the same archive sizes: PatientName wildcard, StudyDate range,
+  both with ``limit=100``.
+
+The archives grow by bulk conversion between points (not measured).
+
+    .venv/bin/python benchmarks/scale.py [--large] [--repeat 20] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+from starlette.testclient import TestClient
+
+from dicomweb_archive.convert.converter import Converter
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.server.app import create_app
+
+WORK = Path(__file__).parent / "work" / "scale"
+ROOT = "1.2.826.0.1.3680043.10.1163.7"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+BOUNDARY = "scale-bench"
+MULTIPART = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+PIXELS = np.arange(64, dtype=np.uint16).reshape(8, 8).tobytes()
+
+
+def tiny_instance(study: int, series: int, number: int) -> bytes:
+    """One 8x8 CT image of study ``study``; UIDs, names and dates follow the numbers."""
+    ds = Dataset()
+    ds.SOPClassUID = CT
+    ds.SOPInstanceUID = f"{ROOT}.{study}.{series}.{number}"
+    ds.StudyInstanceUID = f"{ROOT}.{study}"
+    ds.SeriesInstanceUID = f"{ROOT}.{study}.{series}"
+    ds.PatientName = f"scale^{study}"
+    ds.PatientID = f"P{study}"
+    ds.StudyDate = f"{2000 + study % 25}{1 + study % 12:02d}{1 + study % 28:02d}"
+    ds.StudyID = str(study)
+    ds.AccessionNumber = f"A{study}"
+    ds.Modality = "CT"
+    ds.SeriesNumber = series
+    ds.InstanceNumber = number
+    ds.Rows = ds.Columns = 8
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = PIXELS
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = CT
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def multipart(*parts: bytes) -> bytes:
+    out = b""
+    for part in parts:
+        out += f"\r\n--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode() + part
+    return out + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def convert(archive: Path, folder: Path, instances: Iterator[bytes]) -> tuple[int, float]:
+    """Write ``instances`` into ``folder`` and convert it; returns (count, converter s)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    count = 0
+    for count, data in enumerate(instances, 1):
+        (folder / f"{count}.dcm").write_bytes(data)
+    result = Converter(archive, ConvertOptions(workers=2)).convert([str(folder)])
+    assert result.ok, result.failures
+    shutil.rmtree(folder)
+    return count, result.seconds
+
+
+def timed(action: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def stow(client: TestClient, data: bytes) -> None:
+    body, headers = multipart(data), {"Content-Type": MULTIPART}
+    response = client.post("/dicomweb/studies", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def timed_stow(client: TestClient, data: bytes) -> float:
+    started = time.perf_counter()
+    stow(client, data)
+    return (time.perf_counter() - started) * 1000
+
+
+def study_sizes(sizes: list[int], repeat: int) -> list[str]:
+    archive = WORK / "study-sizes"
+    shutil.rmtree(archive, ignore_errors=True)
+    assert Converter(archive, ConvertOptions(workers=1)).convert([]).ok
+    lines = ["| Study size | STOW p50 ms | STOW p99 ms |", "|---:|---:|---:|"]
+    held = 0
+    with TestClient(create_app(archive)) as client:
+        for size in sizes:
+            start = held
+            convert(archive, WORK / "input", (tiny_instance(1, 1, n) for n in range(start, size)))
+            held = size
+            numbers = range(10**6 + size, 10**6 + size + repeat)
+            samples = [timed_stow(client, tiny_instance(1, 1, n)) for n in numbers]
+            p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+            lines.append(f"| {size:,} | {p50:.1f} | {p99:.1f} |")
+            print(lines[-1], file=sys.stderr)
+    return lines
+
+
+def archive_sizes(sizes: list[int], repeat: int, batch: int) -> list[str]:
+    archive = WORK / "archive-sizes"
+    shutil.rmtree(archive, ignore_errors=True)
+    assert Converter(archive, ConvertOptions(workers=1)).convert([]).ok
+    lines = [
+        "| Archive studies | STOW p50 ms | STOW p99 ms | convert ms/instance "
+        "| QIDO PatientName p50 ms | QIDO StudyDate p50 ms |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    held = 0
+    extra = iter(range(10**7, 10**8))
+    with TestClient(create_app(archive)) as client:
+        for size in sizes:
+            start = held
+            convert(archive, WORK / "input", (tiny_instance(s, 1, 1) for s in range(start, size)))
+            held = size
+            stow_ms = [timed_stow(client, tiny_instance(next(extra), 1, 1)) for _ in range(repeat)]
+            count, seconds = convert(
+                archive, WORK / "input", (tiny_instance(next(extra), 1, 1) for _ in range(batch))
+            )
+
+            def qido(query: str) -> float:
+                url = f"/dicomweb/studies?{query}&limit=100"
+                return statistics.median(timed(lambda: client.get(url).raise_for_status(), repeat))
+
+            name_ms = qido("PatientName=scale*1*")
+            date_ms = qido("StudyDate=20030101-20050601")
+            lines.append(
+                f"| {size:,} | {percentile(stow_ms, 0.5):.1f} | {percentile(stow_ms, 0.99):.1f} "
+                f"| {seconds / count * 1000:.2f} | {name_ms:.1f} | {date_ms:.1f} |"
+            )
+            print(lines[-1], file=sys.stderr)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--large", action="store_true", help="add 5,000 and 100,000")
+    parser.add_argument("--repeat", type=int, default=20, help="samples per point")
+    parser.add_argument("--batch", type=int, default=100, help="instances per convert point")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    studies = [10, 100, 1000] + ([5000] if args.large else [])
+    archives = [10, 1000, 10000] + ([100000] if args.large else [])
+    started = time.perf_counter()
+    print("\n".join(study_sizes(studies, args.repeat)))
+    print()
+    print("\n".join(archive_sizes(archives, args.repeat, args.batch)))
+    print(f"\n({time.perf_counter() - started:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()

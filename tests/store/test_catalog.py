@@ -115,3 +115,40 @@ def test_moved_studies_are_listed_from_their_own_row(
     archive.store.write_json_gz(paths.STUDIES_INDEX, [])
     Catalog(archive).studies_moved(studies)
     assert archive.read(paths.STUDIES_INDEX) == rows
+
+
+def test_deferred_studies_settle_then_flush_into_the_list(
+    converted: tuple[Archive, list[str]],
+) -> None:
+    archive, studies = converted
+    before = {study: _derived(archive, study) for study in studies}
+    study_list = archive.read(paths.STUDIES_INDEX)
+    for study in studies:
+        _instances_only(archive, study)
+    archive.store.remove(paths.STUDIES_INDEX)
+    catalog = Catalog(archive)
+    catalog.defer(studies)
+    assert catalog.journal.stale() == sorted(studies)
+    # A read settles one study: its documents, not the study list.
+    catalog.settle_study(studies[0])
+    assert _derived(archive, studies[0]) == before[studies[0]]
+    assert catalog.journal.stale() == [studies[1]]
+    assert not archive.exists(paths.STUDIES_INDEX)
+    assert catalog.journal.unlisted() == [studies[0]]
+    # The flush catches up with everything, then nothing is left to do.
+    catalog.flush()
+    assert {study: _derived(archive, study) for study in studies} == before
+    assert archive.read(paths.STUDIES_INDEX) == study_list
+    assert catalog.journal.stale() == catalog.journal.unlisted() == []
+
+
+def test_a_refresh_during_a_list_update_keeps_its_marker(
+    converted: tuple[Archive, list[str]],
+) -> None:
+    archive, studies = converted
+    catalog = Catalog(archive)
+    catalog.journal.mark_unlisted(studies[0])
+    token = catalog.journal.token(studies[0])
+    catalog.journal.mark_unlisted(studies[0])  # a refresh after the row was read
+    catalog.journal.clear_unlisted(studies[0], token)
+    assert catalog.journal.unlisted() == [studies[0]]

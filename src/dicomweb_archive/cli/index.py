@@ -14,13 +14,17 @@ from dicomweb_archive.store.manifest import read_options
 @click.command()
 @click.argument("archive", type=click.Path(exists=True, file_okay=False))
 def index(archive: str) -> None:
-    """Rebuild the QIDO-RS index of ARCHIVE from its documents.
+    """Catch up with deferred writes, then rebuild the QIDO-RS index of ARCHIVE.
 
-    The index (``.dwa/index.sqlite``) is derived data: deleting it loses nothing.
-    Once it exists, ``dwa convert`` keeps it up to date.
+    Studies stored by STOW-RS and not flushed yet (a stopped server) get their
+    documents and their row in the study list first.  The index
+    (``.dwa/index.sqlite``) is derived data: deleting it loses nothing.  Once it
+    exists, ``dwa convert`` and the server keep it up to date.
     """
     started = time.perf_counter()
     with open_archive(archive) as store:
         read_options(store)
-        count = Catalog(store).rebuild_index()
+        catalog = Catalog(store)
+        catalog.flush()
+        count = catalog.rebuild_index()
     click.echo(f"indexed {count} studies in {time.perf_counter() - started:.2f} s -> {archive}")

@@ -24,11 +24,11 @@ from dicomweb_archive.errors import (
     ResourceNotFoundError,
 )
 from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
+from dicomweb_archive.server.flusher import Flusher
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
 from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
-from dicomweb_archive.store.catalog import Catalog
-from dicomweb_archive.store.manifest import read_options
+from dicomweb_archive.store.manifest import open_or_create
 
 #: The environment variable carrying :func:`create_app`'s arguments to the
 #: worker processes of ``dwa serve --workers`` (see :func:`app_from_environment`).
@@ -122,17 +122,18 @@ def create_app(
 ) -> Starlette:
     """A DICOMweb server over the archive at ``archive_root``.
 
-    QIDO-RS is answered from the archive's SQLite index, built at start-up when
-    missing; WADO-RS reads the archive's files.  STOW-RS stores into the archive
-    through the converter; with ``write_token`` it needs ``Authorization: Bearer``
-    with that token, and bodies beyond ``max_upload_bytes`` (``None``: no limit)
-    are refused.  ``base_url`` is where clients reach the service root, for the
-    absolute URLs of answers (else each request's own scheme and ``Host``).
-    The study browser is at ``/``; with ``viewer`` (a folder holding OHIF's
-    build, or ``auto``) the OHIF viewer is at ``/viewer``.
+    An empty or new folder becomes an empty archive.  QIDO-RS is answered from
+    the archive's SQLite index, built at start-up when missing; WADO-RS reads the
+    archive's files.  STOW-RS stores into the archive through the converter; with
+    ``write_token`` it needs ``Authorization: Bearer`` with that token, and bodies
+    beyond ``max_upload_bytes`` (``None``: no limit) are refused.  ``base_url`` is
+    where clients reach the service root, for the absolute URLs of answers (else
+    each request's own scheme and ``Host``).  The study browser is at ``/``; with
+    ``viewer`` (a folder holding OHIF's build, or ``auto``) the OHIF viewer is at
+    ``/viewer``.
     """
     archive = open_archive(archive_root)
-    read_options(archive)
+    open_or_create(archive.store)
     context = Context(
         archive,
         write_token=write_token,
@@ -142,10 +143,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        context.index = Catalog(archive).open_index()
+        context.index = context.catalog.open_index()
+        flusher = Flusher(context.catalog).start()
         try:
             yield
         finally:
+            flusher.stop()
             context.index.close()
             archive.close()
 

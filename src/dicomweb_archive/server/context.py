@@ -10,6 +10,7 @@ from starlette.requests import Request
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import UnauthorizedError
 from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import QidoIndex
 
 #: Largest STOW-RS request body accepted unless told otherwise.
@@ -34,6 +35,25 @@ class Context:
     #: The archive's conversion options, read from its manifest by the first
     #: STOW-RS request and kept.
     convert_options: ConvertOptions | None = field(default=None, repr=False)
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.archive)
+        return self._catalog
+
+    def is_behind(self, study: str | None) -> bool:
+        """Whether documents a read of ``study`` (None: any study) needs are stale."""
+        journal = self.catalog.journal
+        return journal.is_stale(study) if study else bool(journal.stale())
+
+    def settle(self, study: str | None) -> None:
+        """Refresh the stale documents of ``study`` (None: of every study)."""
+        if study:
+            self.catalog.settle_study(study)
+        else:
+            self.catalog.settle()
 
     def search_index(self) -> QidoIndex:
         if self.index is None:

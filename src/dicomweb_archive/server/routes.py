@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -100,18 +101,26 @@ def _route(context: Context, endpoint: Endpoint) -> Route:
             context.authorize_write(request)
         return resolve(request.path_params)
 
+    # A read of a study whose documents are behind its instances (STOW-RS writes
+    # behind) refreshes them first: no reader sees a half-updated study.
     if inspect.iscoroutinefunction(service):
         on_loop = cast(Callable[[Context, Request, ResourcePath], Awaitable[Response]], service)
 
         async def answer(request: Request) -> Response:
-            return await on_loop(context, request, resource(request))
+            named = resource(request)
+            if not writes and context.is_behind(named.study_instance_uid):
+                await run_in_threadpool(context.settle, named.study_instance_uid)
+            return await on_loop(context, request, named)
 
         handler: Callable[[Request], Response | Awaitable[Response]] = answer
     else:
         in_thread = cast(Callable[[Context, Request, ResourcePath], Response], service)
 
         def answer_in_thread(request: Request) -> Response:
-            return in_thread(context, request, resource(request))
+            named = resource(request)
+            if not writes and context.is_behind(named.study_instance_uid):
+                context.settle(named.study_instance_uid)
+            return in_thread(context, request, named)
 
         handler = answer_in_thread
     path = "/" + endpoint.pattern.template

@@ -4,10 +4,17 @@ The instances' own ``metadata.gz`` files are the truth.  Derived from them, per
 study: series and study metadata, the QIDO-RS documents (``series/index.json.gz``,
 ``instances/index.json.gz``, the study's row) and ``deduplicated.json.gz``; for the
 archive: the study list ``studies/index.json.gz`` and the SQLite QIDO-RS index
-(:mod:`dicomweb_archive.store.index`, once it exists).  Every writer (conversion,
-transcoding, STOW-RS, packing) tells the catalog what it wrote and asks for a
-:meth:`Catalog.refresh`; today that recomputes each touched study whole, under its
-lock, so concurrent writers and reruns after a kill converge on the same bytes.
+(:mod:`dicomweb_archive.store.index`, once it exists).
+
+Writers tell the catalog what they wrote.  A batch writer (``dwa convert``,
+``dwa transcode``) asks for a :meth:`Catalog.refresh` at the end of its run: the
+touched studies' documents are recomputed whole under their locks, then the study
+list is rewritten once.  STOW-RS writes behind (:meth:`Catalog.defer`): it marks the
+study stale in the :mod:`~dicomweb_archive.store.journal` and answers; the
+server's flusher coalesces the marked studies into one :meth:`Catalog.flush` at a
+bounded delay, and every read of a stale study's documents first
+settles it (:meth:`Catalog.settle`), so no reader sees a half-updated study.  Concurrent
+writers and reruns after a kill converge on the same bytes.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from dicomweb_archive.model.aggregate import Conflict, study_documents, study_so
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
-from dicomweb_archive.store.session import writing_study
+from dicomweb_archive.store.journal import Journal
+from dicomweb_archive.store.session import study_lock, writing_study
 from dicomweb_archive.types import InstanceKey, JSONDataset, first_value
 
 _UNREADABLE = (ResourceNotFoundError, OSError, EOFError, zlib.error, orjson.JSONDecodeError)
@@ -52,31 +60,53 @@ class Catalog:
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
+        self.journal = Journal(archive)
         self._pending: set[str] = set()
 
     def instances_written(self, keys: Iterable[InstanceKey]) -> None:
         """Note instances stored or changed; the next :meth:`refresh` covers them."""
         self._pending.update(key.study_instance_uid for key in keys)
 
+    def defer(self, studies: Iterable[str]) -> None:
+        """Leave the documents of ``studies`` to a later flush (write-behind)."""
+        for study in studies:
+            self.journal.mark_stale(study)
+
     def refresh(self, studies: Iterable[str] = ()) -> Refreshed:
-        """Rebuild the documents of ``studies`` and of every noted instance's study."""
-        ordered = sorted(self._pending.union(studies))
+        """Rebuild the documents of ``studies``, of every noted instance's study and
+        of every stale one, then the study list (once)."""
+        done = self.settle(self._pending.union(studies, self.journal.stale()))
         self._pending.clear()
+        self._update_study_list()
+        return done
+
+    def flush(self) -> Refreshed:
+        """Catch up with every deferred write: documents, index, study list."""
+        return self.refresh()
+
+    def settle(self, studies: Iterable[str] | None = None) -> Refreshed:
+        """Rebuild the documents and index rows of ``studies`` (default: the stale
+        ones), leaving the study list to the next :meth:`refresh`."""
+        ordered = sorted(self.journal.stale() if studies is None else set(studies))
         done = Refreshed(ordered)
-        rows: dict[str, JSONDataset | None] = {}
         for study in ordered:
-            rows[study], conflicts = self._refresh_study(study)
-            done.conflicts.extend(conflicts)
-        if rows or not self.archive.exists(paths.STUDIES_INDEX):
-            self._update_study_list(rows)
+            done.conflicts.extend(self._refresh_study(study))
         self._update_index(ordered)
         return done
 
+    def settle_study(self, study: str) -> None:
+        """Make a stale study's documents current before they are read."""
+        if self.journal.is_stale(study):
+            self.settle([study])
+
     def studies_moved(self, studies: Iterable[str]) -> None:
         """List studies that arrived whole (their documents travel with them)."""
-        rows = {study: self.study_row(study) for study in studies}
-        self._update_study_list(rows)
-        self._update_index(sorted(rows))
+        moved = sorted(studies)
+        for study in moved:
+            with self.archive.lock(study_lock(study)):
+                self.journal.mark_unlisted(study)
+        self._update_study_list()
+        self._update_index(moved)
 
     # -- the SQLite index ---------------------------------------------------------
 
@@ -111,12 +141,22 @@ class Catalog:
         row: JSONDataset = self.archive.read_json_gz(paths.study_row(study))[0]
         return row
 
-    def _update_study_list(self, rows: dict[str, JSONDataset | None]) -> None:
-        """Put the given study rows into ``studies`` (``None`` removes a study)."""
-        archive = self.archive
+    def _update_study_list(self) -> None:
+        """Put the rows of the unlisted studies into ``studies`` (no row: removed)."""
+        archive, journal = self.archive, self.journal
         with archive.lock("studies-index"):
+            listed = archive.exists(paths.STUDIES_INDEX)
+            unlisted = journal.unlisted()
+            if listed and not unlisted:
+                return
+            rows: dict[str, JSONDataset | None] = {}
+            tokens: dict[str, bytes | None] = {}
+            for study in unlisted:
+                with archive.lock(study_lock(study), shared=True):
+                    tokens[study] = journal.token(study)
+                    rows[study] = self.study_row(study)
             current: dict[str, JSONDataset] = {}
-            if archive.exists(paths.STUDIES_INDEX):
+            if listed:
                 for row in archive.read_json_gz(paths.STUDIES_INDEX):
                     uid = first_value(row, tags.StudyInstanceUID)
                     if uid:
@@ -134,22 +174,29 @@ class Catalog:
                     current[study] = row
             ordered = sorted(current.values(), key=study_sort_key)
             archive.store.write_json_gz(paths.STUDIES_INDEX, ordered)
+            for study, token in tokens.items():
+                with archive.lock(study_lock(study)):
+                    journal.clear_unlisted(study, token)
 
     # -- one study's documents ------------------------------------------------------
 
-    def _refresh_study(self, study: str) -> tuple[JSONDataset | None, list[Conflict]]:
-        """Rewrite one study's documents; returns its QIDO row and conflicts."""
+    def _refresh_study(self, study: str) -> list[Conflict]:
+        """Rewrite one study's documents; returns its conflicts."""
         with writing_study(self.archive, study, exclusive=True) as store:
             by_series = _load_instances(store, study)
-            if not by_series:
+            conflicts: list[Conflict] = []
+            if by_series:
+                conflicts = _write_documents(store, study, by_series)
+            else:
                 for path in (
                     paths.study_metadata(study),
                     paths.study_row(study),
                     paths.series_index(study),
                 ):
                     store.remove(path)
-                return None, []
-            return _write_documents(store, study, by_series)
+            self.journal.mark_unlisted(study)
+            self.journal.clear_stale(study)
+            return conflicts
 
 
 def _load_instances(store: Store, study: str) -> dict[str, list[JSONDataset]]:
@@ -169,7 +216,7 @@ def _load_instances(store: Store, study: str) -> dict[str, list[JSONDataset]]:
 
 def _write_documents(
     store: Store, study: str, by_series: dict[str, list[JSONDataset]]
-) -> tuple[JSONDataset, list[Conflict]]:
+) -> list[Conflict]:
     docs = study_documents(study, by_series)
     series_metadata: dict[str, bytes] = {}
     for documents in docs.series:
@@ -195,4 +242,4 @@ def _write_documents(
         {**docs.deduplicated, "conflicts": [c.to_json() for c in docs.conflicts]},
     )
     store.write_json_gz(paths.study_row(study), [docs.row])
-    return docs.row, docs.conflicts
+    return docs.conflicts

@@ -3,8 +3,11 @@
 Each part goes along the converter's own path
 (:func:`~dicomweb_archive.convert.instance.store_instance`: atomic and
 idempotent), so one bad part fails alone with a FailureReason (PS3.4 Annex I).
-The touched studies' documents and the QIDO-RS index are refreshed before the
-answer, so a search right after a store finds the new instances.
+The touched studies are marked stale before the answer (write-behind,
+:meth:`~dicomweb_archive.store.catalog.Catalog.defer`): the server's flusher
+refreshes their documents and the QIDO-RS index shortly after, and any read of
+them before that refreshes them first, so a search right after a store finds
+the new instances.
 """
 
 from __future__ import annotations
@@ -73,13 +76,13 @@ def store_parts(
     touched = {o.study_instance_uid for o in stored if o.study_instance_uid}
     if touched:
         try:
-            Catalog(archive).refresh(touched)
+            Catalog(archive).defer(touched)
         except (OSError, DicomwebArchiveError) as exc:
-            # The instances are in place but not yet listed: storing them again
+            # The instances are in place but not yet marked: storing them again
             # (idempotent) finishes the job.
-            logger.exception("refreshing studies %s failed", sorted(touched))
+            logger.exception("marking studies %s stale failed", sorted(touched))
             for outcome in stored:
-                outcome.fail(PROCESSING_FAILURE, f"the study could not be refreshed: {exc}")
+                outcome.fail(PROCESSING_FAILURE, f"the study could not be marked: {exc}")
     for outcome in outcomes:
         if outcome.failure is not None:
             logger.warning("STOW-RS part %d failed: %s", outcome.number, outcome.reason)

@@ -1,0 +1,82 @@
+"""The catalog's journal: which studies' derived documents are behind their instances.
+
+Two kinds of marker files in the archive's work folder, one per study:
+
+``.dwa/stale/{study}``
+    Written by a writer that stored an instance and left the study's documents
+    (series and study metadata, QIDO-RS documents, the SQLite index) to be
+    refreshed later.  Removed by the refresh of the study's documents, under the
+    study's exclusive lock: every instance committed before that lock was taken
+    is in the refreshed documents, and no instance can be committed while it is
+    held, so a marker written after it stands for a later instance.
+``.dwa/unlisted/{study}``
+    Written (with a fresh token) by every refresh of a study's documents, under
+    the same lock: the archive's study list does not show the study's new row
+    yet.  Removed after the study list was rewritten, under the study's lock
+    again and only if the token is still the one read with the row, so a
+    refresh in between keeps its marker.
+
+A marker outlives a killed process: the next flush (``dwa convert``, ``dwa
+index``, the server) finishes the job.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dicomweb_archive import uids
+from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.archive import Archive
+
+STALE = f"{paths.WORK_DIR}/stale"
+UNLISTED = f"{paths.WORK_DIR}/unlisted"
+
+
+class Journal:
+    """The markers of ``archive``; see the module."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.store = archive.store
+
+    def _studies(self, folder: str) -> list[str]:
+        try:
+            entries = self.store.list(folder)
+        except ResourceNotFoundError:
+            return []
+        return sorted(e.name for e in entries if not e.is_folder and uids.is_valid_uid(e.name))
+
+    # -- documents behind their instances -------------------------------------------
+
+    def mark_stale(self, study: str) -> None:
+        self.store.write(f"{STALE}/{study}", b"")
+
+    def is_stale(self, study: str) -> bool:
+        return self.store.exists(f"{STALE}/{study}")
+
+    def stale(self) -> list[str]:
+        return self._studies(STALE)
+
+    def clear_stale(self, study: str) -> None:
+        """The study's documents were refreshed (its exclusive lock held)."""
+        self.store.remove(f"{STALE}/{study}")
+
+    # -- the study list behind the studies' rows ---------------------------------------
+
+    def mark_unlisted(self, study: str) -> None:
+        """The study's row changed (its exclusive lock held)."""
+        self.store.write(f"{UNLISTED}/{study}", os.urandom(8).hex().encode())
+
+    def unlisted(self) -> list[str]:
+        return self._studies(UNLISTED)
+
+    def token(self, study: str) -> bytes | None:
+        try:
+            return self.store.read(f"{UNLISTED}/{study}")
+        except ResourceNotFoundError:
+            return None
+
+    def clear_unlisted(self, study: str, token: bytes | None) -> None:
+        """The study list shows the row read with ``token`` (the study's lock held)."""
+        if token is not None and self.token(study) == token:
+            self.store.remove(f"{UNLISTED}/{study}")

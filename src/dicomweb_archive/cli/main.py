@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import warnings
 from typing import Any
 
 import click
 
-from dicomweb_archive.cli.convert import convert
-from dicomweb_archive.cli.export import export
-from dicomweb_archive.cli.index import index
-from dicomweb_archive.cli.pack import pack, unpack
 from dicomweb_archive.cli.printable import printable
-from dicomweb_archive.cli.serve import serve
-from dicomweb_archive.cli.transcode import transcode
-from dicomweb_archive.cli.viewer import viewer
 from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.version import __version__
 
+#: Each command and the module defining it, imported only when the command runs:
+#: ``dwa --version`` and ``dwa convert`` need neither the server nor each other.
+COMMANDS = {
+    "convert": "convert",
+    "export": "export",
+    "index": "index",
+    "pack": "pack",
+    "unpack": "pack",
+    "serve": "serve",
+    "transcode": "transcode",
+    "viewer": "viewer",
+}
+
 
 class CommandGroup(click.Group):
-    """The one place library errors meet the shell.
+    """The one place library errors meet the shell; commands load on first use.
 
     A :class:`~dicomweb_archive.errors.DicomwebArchiveError` that ends a command
     becomes ``error: …`` on standard error and the error's ``exit_code`` (2 for
     invalid input, like click's usage errors).  Failures of single inputs within
     a run are each command's to report; they end it with 1.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = getattr(
+            importlib.import_module(f"dicomweb_archive.cli.{module}"), cmd_name
+        )
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -44,13 +63,3 @@ def cli() -> None:
     # pydicom reports every oddity it tolerates; we report per input instead.
     warnings.filterwarnings("ignore", module="pydicom")
     logging.getLogger("pydicom").setLevel(logging.ERROR)
-
-
-cli.add_command(convert)
-cli.add_command(export)
-cli.add_command(index)
-cli.add_command(pack)
-cli.add_command(unpack)
-cli.add_command(serve)
-cli.add_command(transcode)
-cli.add_command(viewer)

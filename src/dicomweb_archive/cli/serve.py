@@ -30,7 +30,7 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
 
 
 @click.command()
-@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.argument("archive", type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8042, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--base-path", default="/dicomweb", show_default=True)
@@ -94,7 +94,10 @@ def serve(
     workers: int,
     viewer: str | None,
 ) -> None:
-    """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS), with a study browser at /."""
+    """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS), with a study browser at /.
+
+    An empty or new folder becomes an empty archive, ready for STOW-RS.
+    """
     try:
         import uvicorn
 

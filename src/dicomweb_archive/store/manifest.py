@@ -117,3 +117,11 @@ def ensure(store: Store, options: ArchiveOptions) -> ArchiveOptions:
                 raise ArchiveOptionsMismatchError(f"{store.url}: {said}")
     store.remove_stale_temporaries()
     return options
+
+
+def open_or_create(store: Store) -> ArchiveOptions:
+    """The options of the archive in ``store``; an empty or new folder becomes an
+    archive with the default options, anything else that is not one is refused."""
+    if read_manifest(store) is None and not store.list(""):
+        return ensure(store, ArchiveOptions())
+    return read_options(store)

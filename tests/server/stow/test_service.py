@@ -498,3 +498,23 @@ def test_an_archive_that_cannot_be_written(
     response = client.post("/dicomweb/studies", content=body, headers={"Content-Type": MULTIPART})
     assert response.status_code == 503
     assert "Read-only" in response.json()["detail"]
+
+
+def test_a_new_folder_becomes_an_archive_that_takes_stow(tmp_path: Path) -> None:
+    study, files = _study(tmp_path, 2)
+    root = tmp_path / "new" / "archive"
+    with TestClient(create_app(root)) as client:
+        body, headers = _multipart(*files), {"Content-Type": MULTIPART}
+        assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
+        # Written behind, read current: the first read settles the study.
+        found = client.get("/dicomweb/studies").json()
+        assert [row["0020000D"]["Value"] for row in found] == [[study]]
+        assert len(client.get(f"/dicomweb/studies/{study}/metadata").json()) == 2
+    # The flusher stopped with the server, caught up: a static host sees the study.
+    assert (root / "studies" / "index.json.gz").exists()
+
+
+def test_a_folder_with_other_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not an archive")
+    with pytest.raises(Exception, match="not a dicomweb-archive folder"):
+        create_app(tmp_path)

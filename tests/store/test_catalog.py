@@ -49,13 +49,19 @@ def _instances_only(archive: Archive, study: str) -> None:
         archive.store.remove(name)
 
 
-def test_refresh_rebuilds_the_same_bytes(converted: tuple[Archive, list[str]]) -> None:
-    archive, studies = converted
+def _strip(archive: Archive, studies: list[str]) -> tuple[dict[str, dict[str, bytes]], bytes]:
+    """Remove every derived document; returns them as they were."""
     before = {study: _derived(archive, study) for study in studies}
     study_list = archive.read(paths.STUDIES_INDEX)
     for study in studies:
         _instances_only(archive, study)
     archive.store.remove(paths.STUDIES_INDEX)
+    return before, study_list
+
+
+def test_refresh_rebuilds_the_same_bytes(converted: tuple[Archive, list[str]]) -> None:
+    archive, studies = converted
+    before, study_list = _strip(archive, studies)
     catalog = Catalog(archive)
     catalog.instances_written([InstanceKey(studies[1], "x", "y")])
     refreshed = catalog.refresh([studies[0]])
@@ -121,11 +127,7 @@ def test_deferred_studies_settle_then_flush_into_the_list(
     converted: tuple[Archive, list[str]],
 ) -> None:
     archive, studies = converted
-    before = {study: _derived(archive, study) for study in studies}
-    study_list = archive.read(paths.STUDIES_INDEX)
-    for study in studies:
-        _instances_only(archive, study)
-    archive.store.remove(paths.STUDIES_INDEX)
+    before, study_list = _strip(archive, studies)
     catalog = Catalog(archive)
     catalog.defer(studies)
     assert catalog.journal.stale() == sorted(studies)

@@ -50,7 +50,7 @@ def _line(outcome: InstanceOutcome) -> str:
 
 
 @click.command()
-@click.argument("inputs", nargs=-1)
+@click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
     "--output",
@@ -102,8 +102,6 @@ def convert(
     quiet: bool,
 ) -> None:
     """Convert DICOM P10 INPUTS (files, folders, ZIP files, - for stdin) into ARCHIVE.
-
-    Without INPUTS, a new or empty ARCHIVE becomes an empty archive.
 
     Exit status: 0 when every input converted (or was skipped as a DICOMDIR),
     1 when some input failed, 2 on a usage error.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -36,13 +37,18 @@ class CommandGroup(click.Group):
     a run are each command's to report; they end it with 1.
     """
 
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        #: Commands by name, each loaded from its ``dicomweb_archive.cli`` module.
+        self.lazy = dict(lazy or {})
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = COMMANDS.get(cmd_name)
+        module = self.lazy.get(cmd_name)
         if module is None:
-            return None
+            return super().get_command(ctx, cmd_name)
         command: click.Command = getattr(
             importlib.import_module(f"dicomweb_archive.cli.{module}"), cmd_name
         )
@@ -56,7 +62,9 @@ class CommandGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=CommandGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="dwa")
 def cli() -> None:
     """dicomweb-archive: DICOM P10 files in, a DICOMweb archive out."""

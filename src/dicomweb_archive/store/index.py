@@ -219,7 +219,7 @@ class QidoIndex:
         """
         budget = SEARCH_BUDGET if budget is None else budget
         table = level.value
-        sql = f"SELECT row, attributes FROM {table}"
+        sql = f"SELECT row, rowid FROM {table}"
         where, args = [], []
         if query.study and level is not Level.STUDY:
             where.append("study = ?")
@@ -235,30 +235,40 @@ class QidoIndex:
             (tag.split(".")[0], path_matcher(tag.split("."), vr, value))
             for tag, vr, value in query.match
         ]
+        tags_matched = {tag for tag, _ in tests}
         deadline = time.monotonic() + budget
         results: list[JSONDataset] = []
         skipped = 0
         with self._snapshot() as db, contextlib.closing(db.execute(sql, args)) as cursor:
-            for row_blob, attributes_blob in cursor:
+
+            def read_attributes(rowid: int) -> JSONDataset:
+                select = f"SELECT attributes FROM {table} WHERE rowid = ?"
+                attributes: JSONDataset = orjson.loads(db.execute(select, (rowid,)).fetchone()[0])
+                return attributes
+
+            for row_blob, rowid in cursor:
                 if time.monotonic() > deadline:
                     raise QueryTimeoutError(
                         f"the search took longer than {budget:g} s: narrow it down"
                     )
-                attributes = orjson.loads(attributes_blob)
-                if not all(test(attributes.get(tag)) for tag, test in tests):
+                # The row (small) holds most matching keys, with the values the
+                # attributes (large) hold for them: the attributes are parsed only
+                # for a key the row lacks, or to include what it lacks.
+                row = orjson.loads(row_blob)
+                attributes = None if tags_matched <= row.keys() else read_attributes(rowid)
+                source = row if attributes is None else attributes
+                if not all(test(source.get(tag)) for tag, test in tests):
                     continue
                 if skipped < query.offset:
                     skipped += 1
                     continue
-                row = orjson.loads(row_blob)
-                wanted = (
-                    set(attributes)
-                    if query.include is None
-                    else {*query.include, *(tag for tag, _ in tests)}
-                )
-                for tag in wanted:
-                    if tag in attributes and tag not in row:
-                        row[tag] = attributes[tag]
+                wanted = None if query.include is None else {*query.include, *tags_matched}
+                if wanted is None or not wanted <= row.keys():
+                    if attributes is None:
+                        attributes = read_attributes(rowid)
+                    for tag in set(attributes) if wanted is None else wanted:
+                        if tag in attributes and tag not in row:
+                            row[tag] = attributes[tag]
                 results.append(dict(sorted(row.items())))
                 if query.limit is not None and len(results) >= query.limit:
                     break

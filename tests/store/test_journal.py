@@ -18,7 +18,11 @@ def test_markers_come_and_go() -> None:
     journal.mark_stale(first)
     assert journal.stale() == [first, second]
     assert journal.is_stale(first)
-    journal.clear_stale(first)
+    stale = journal.stale_token(first)
+    journal.mark_stale(first)  # an instance stored after the token was read
+    journal.clear_stale(first, stale)
+    assert journal.is_stale(first)
+    journal.clear_stale(first, journal.stale_token(first))
     assert not journal.is_stale(first)
     journal.mark_unlisted(first)
     token = journal.token(first)

@@ -89,9 +89,16 @@ class Catalog:
         ones), leaving the study list to the next :meth:`refresh`."""
         ordered = sorted(self.journal.stale() if studies is None else set(studies))
         done = Refreshed(ordered)
+        tokens: dict[str, bytes | None] = {}
         for study in ordered:
-            done.conflicts.extend(self._refresh_study(study))
+            conflicts, tokens[study] = self._refresh_study(study)
+            done.conflicts.extend(conflicts)
         self._update_index(ordered)
+        # Only now, documents and index rows written, is the study current.
+        for study, token in tokens.items():
+            if token is not None:
+                with self.archive.lock(study_lock(study)):
+                    self.journal.clear_stale(study, token)
         return done
 
     def settle_study(self, study: str) -> None:
@@ -180,9 +187,11 @@ class Catalog:
 
     # -- one study's documents ------------------------------------------------------
 
-    def _refresh_study(self, study: str) -> list[Conflict]:
-        """Rewrite one study's documents; returns its conflicts."""
+    def _refresh_study(self, study: str) -> tuple[list[Conflict], bytes | None]:
+        """Rewrite one study's documents; returns its conflicts and the stale
+        marker's token read before the instances."""
         with writing_study(self.archive, study, exclusive=True) as store:
+            token = self.journal.stale_token(study)
             by_series = _load_instances(store, study)
             conflicts: list[Conflict] = []
             if by_series:
@@ -195,8 +204,7 @@ class Catalog:
                 ):
                     store.remove(path)
             self.journal.mark_unlisted(study)
-            self.journal.clear_stale(study)
-            return conflicts
+            return conflicts, token
 
 
 def _load_instances(store: Store, study: str) -> dict[str, list[JSONDataset]]:

@@ -3,15 +3,17 @@
 Two kinds of marker files in the archive's work folder, one per study:
 
 ``.dwa/stale/{study}``
-    Written by a writer that stored an instance and left the study's documents
-    (series and study metadata, QIDO-RS documents, the SQLite index) to be
-    refreshed later.  Removed by the refresh of the study's documents, under the
-    study's exclusive lock: every instance committed before that lock was taken
-    is in the refreshed documents, and no instance can be committed while it is
-    held, so a marker written after it stands for a later instance.
+    Written (with a fresh token) by a writer that stored an instance and left the
+    study's documents (series and study metadata, QIDO-RS documents, the SQLite
+    index rows) to be refreshed later.  A refresh reads the token under the
+    study's exclusive lock before it reads the instances, and removes the marker
+    once the documents and the index rows are written, under the lock again and
+    only if the token is unchanged: a writer's instance committed before the
+    refresh took the lock is in what it wrote, and a marker written since stays.
+    So a reader that finds no marker finds every committed instance.
 ``.dwa/unlisted/{study}``
     Written (with a fresh token) by every refresh of a study's documents, under
-    the same lock: the archive's study list does not show the study's new row
+    its exclusive lock: the archive's study list does not show the study's new row
     yet.  Removed after the study list was rewritten, under the study's lock
     again and only if the token is still the one read with the row, so a
     refresh in between keeps its marker.
@@ -49,7 +51,7 @@ class Journal:
     # -- documents behind their instances -------------------------------------------
 
     def mark_stale(self, study: str) -> None:
-        self.store.write(f"{STALE}/{study}", b"")
+        self.store.write(f"{STALE}/{study}", os.urandom(8).hex().encode())
 
     def is_stale(self, study: str) -> bool:
         return self.store.exists(f"{STALE}/{study}")
@@ -57,9 +59,13 @@ class Journal:
     def stale(self) -> list[str]:
         return self._studies(STALE)
 
-    def clear_stale(self, study: str) -> None:
-        """The study's documents were refreshed (its exclusive lock held)."""
-        self.store.remove(f"{STALE}/{study}")
+    def stale_token(self, study: str) -> bytes | None:
+        return self._token(f"{STALE}/{study}")
+
+    def clear_stale(self, study: str, token: bytes | None) -> None:
+        """The documents read with ``token`` are written (the study's lock held)."""
+        if token is not None and self.stale_token(study) == token:
+            self.store.remove(f"{STALE}/{study}")
 
     # -- the study list behind the studies' rows ---------------------------------------
 
@@ -71,8 +77,11 @@ class Journal:
         return self._studies(UNLISTED)
 
     def token(self, study: str) -> bytes | None:
+        return self._token(f"{UNLISTED}/{study}")
+
+    def _token(self, path: str) -> bytes | None:
         try:
-            return self.store.read(f"{UNLISTED}/{study}")
+            return self.store.read(path)
         except ResourceNotFoundError:
             return None
 

@@ -19,6 +19,7 @@ writers and reruns after a kill converge on the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import zlib
 from collections.abc import Iterable
@@ -34,9 +35,12 @@ from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.journal import Journal
-from dicomweb_archive.store.session import study_lock, writing_study
+from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
 from dicomweb_archive.types import InstanceKey, JSONDataset, first_value
 
+#: Studies refreshed together: their refresh locks held at once, their index rows
+#: written in one transaction; what a refresh holds in memory is one such batch.
+BATCH = 64
 _UNREADABLE = (ResourceNotFoundError, OSError, EOFError, zlib.error, orjson.JSONDecodeError)
 
 
@@ -70,7 +74,8 @@ class Catalog:
     def defer(self, studies: Iterable[str]) -> None:
         """Leave the documents of ``studies`` to a later flush (write-behind)."""
         for study in studies:
-            self.journal.mark_stale(study)
+            with self.archive.lock(study_lock(study), shared=True):
+                self.journal.mark_stale(study)
 
     def refresh(self, studies: Iterable[str] = ()) -> Refreshed:
         """Rebuild the documents of ``studies``, of every noted instance's study and
@@ -89,17 +94,28 @@ class Catalog:
         ones), leaving the study list to the next :meth:`refresh`."""
         ordered = sorted(self.journal.stale() if studies is None else set(studies))
         done = Refreshed(ordered)
-        tokens: dict[str, bytes | None] = {}
-        for study in ordered:
-            conflicts, tokens[study] = self._refresh_study(study)
-            done.conflicts.extend(conflicts)
-        self._update_index(ordered)
-        # Only now, documents and index rows written, is the study current.
-        for study, token in tokens.items():
-            if token is not None:
-                with self.archive.lock(study_lock(study)):
-                    self.journal.clear_stale(study, token)
+        for start in range(0, len(ordered), BATCH):
+            done.conflicts.extend(self._settle_batch(ordered[start : start + BATCH]))
         return done
+
+    def _settle_batch(self, studies: list[str]) -> list[Conflict]:
+        conflicts: list[Conflict] = []
+        tokens: dict[str, bytes | None] = {}
+        with contextlib.ExitStack() as held:
+            # In sorted order: concurrent refreshers never wait for each other in a cycle.
+            for study in studies:
+                held.enter_context(self.archive.lock(refresh_lock(study)))
+            for study in studies:
+                found, tokens[study] = self._refresh_study(study)
+                conflicts.extend(found)
+            self._update_index(studies)
+            # Only now, documents and index rows written, is a study current;
+            # its lock excludes a writer marking it stale between test and removal.
+            for study, token in tokens.items():
+                if token is not None:
+                    with self.archive.lock(study_lock(study)):
+                        self.journal.clear_stale(study, token)
+        return conflicts
 
     def settle_study(self, study: str) -> None:
         """Make a stale study's documents current before they are read."""
@@ -110,7 +126,7 @@ class Catalog:
         """List studies that arrived whole (their documents travel with them)."""
         moved = sorted(studies)
         for study in moved:
-            with self.archive.lock(study_lock(study)):
+            with self.archive.lock(refresh_lock(study)):
                 self.journal.mark_unlisted(study)
         self._update_study_list()
         self._update_index(moved)
@@ -159,7 +175,7 @@ class Catalog:
             rows: dict[str, JSONDataset | None] = {}
             tokens: dict[str, bytes | None] = {}
             for study in unlisted:
-                with archive.lock(study_lock(study), shared=True):
+                with archive.lock(refresh_lock(study)):
                     tokens[study] = journal.token(study)
                     rows[study] = self.study_row(study)
             current: dict[str, JSONDataset] = {}
@@ -182,15 +198,19 @@ class Catalog:
             ordered = sorted(current.values(), key=study_sort_key)
             archive.store.write_json_gz(paths.STUDIES_INDEX, ordered)
             for study, token in tokens.items():
-                with archive.lock(study_lock(study)):
+                with archive.lock(refresh_lock(study)):
                     journal.clear_unlisted(study, token)
 
     # -- one study's documents ------------------------------------------------------
 
     def _refresh_study(self, study: str) -> tuple[list[Conflict], bytes | None]:
-        """Rewrite one study's documents; returns its conflicts and the stale
-        marker's token read before the instances."""
-        with writing_study(self.archive, study, exclusive=True) as store:
+        """Rewrite one study's documents (its refresh lock held); returns its
+        conflicts and the stale marker's token read before the instances.
+
+        Writers of instances go on meanwhile: one committed after the token was
+        read marks the study stale again, so a later refresh covers it.
+        """
+        with writing_study(self.archive, study) as store:
             token = self.journal.stale_token(study)
             by_series = _load_instances(store, study)
             conflicts: list[Conflict] = []

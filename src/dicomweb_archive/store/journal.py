@@ -3,20 +3,21 @@
 Two kinds of marker files in the archive's work folder, one per study:
 
 ``.dwa/stale/{study}``
-    Written (with a fresh token) by a writer that stored an instance and left the
-    study's documents (series and study metadata, QIDO-RS documents, the SQLite
-    index rows) to be refreshed later.  A refresh reads the token under the
-    study's exclusive lock before it reads the instances, and removes the marker
-    once the documents and the index rows are written, under the lock again and
-    only if the token is unchanged: a writer's instance committed before the
-    refresh took the lock is in what it wrote, and a marker written since stays.
-    So a reader that finds no marker finds every committed instance.
+    Written (with a fresh token, under the study's shared lock) by a writer that
+    stored an instance and left the study's documents (series and study
+    metadata, QIDO-RS documents, the SQLite index rows) to be refreshed later.
+    A refresh reads the token before it reads the instances and removes the
+    marker once the documents and the index rows are written, under the study's
+    exclusive lock and only if the token is unchanged: an instance committed
+    before the token was read is in what it wrote, and one committed since has
+    left a new token.  So a reader that finds no marker finds every committed
+    instance.
 ``.dwa/unlisted/{study}``
     Written (with a fresh token) by every refresh of a study's documents, under
-    its exclusive lock: the archive's study list does not show the study's new row
-    yet.  Removed after the study list was rewritten, under the study's lock
-    again and only if the token is still the one read with the row, so a
-    refresh in between keeps its marker.
+    its refresh lock: the archive's study list does not show the study's new row
+    yet.  Removed after the study list was rewritten, under that lock again and
+    only if the token is still the one read with the row, so a refresh in
+    between keeps its marker.
 
 A marker outlives a killed process: the next flush (``dwa convert``, ``dwa
 index``, the server) finishes the job.

@@ -29,7 +29,7 @@ from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import ArchiveOptions, ensure, read_options
-from dicomweb_archive.store.session import ensure_unpacked, study_lock
+from dicomweb_archive.store.session import ensure_unpacked, refresh_lock, study_lock
 from dicomweb_archive.store.studyzip import StudyZip, study_file_names, write_study_zip
 
 
@@ -83,7 +83,8 @@ def _pack_into(archive: Archive, study: str, target: Archive, options: ArchiveOp
     ensure(target.store, options)
     relative = paths.study_zip(study)
     with target.store.temporary_file() as tmp:
-        with archive.lock(study_lock(study), shared=True):
+        # The refresh lock too: a refresh rewrites documents under the shared lock.
+        with archive.lock(refresh_lock(study)), archive.lock(study_lock(study), shared=True):
             if not archive.has_study(study):
                 raise ResourceNotFoundError(f"study {study} is not in the archive")
             _check_row(archive, study)

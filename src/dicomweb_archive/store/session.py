@@ -2,7 +2,8 @@
 
 Writers of a study's files (a conversion, a transcoding, STOW-RS, the refresh of
 the study's documents) hold the study's lock: shared while they write files of
-their own instance, exclusive to rewrite the study's documents, to pack or to
+their own instance or rewrite the study's documents (a refresh holds the
+study's refresh lock too, so refreshes come one at a time), exclusive to pack or
 unpack it.  A packed study is unpacked first, under the exclusive lock, so every
 write lands in the folder and a concurrent pack waits for it.
 """
@@ -20,6 +21,15 @@ from dicomweb_archive.store.base import Store
 def study_lock(study: str) -> str:
     """The name of the lock that guards one study's files."""
     return f"study-{study}"
+
+
+def refresh_lock(study: str) -> str:
+    """The name of the lock that orders refreshes of one study's documents.
+
+    Held by one refresh at a time (and by a pack, which copies the documents);
+    writers of instances go on meanwhile, under the study's shared lock.
+    """
+    return f"refresh-{study}"
 
 
 @contextlib.contextmanager

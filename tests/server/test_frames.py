@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.server.app import create_app
-from tests.server.conftest import EVRLE, converted, dataset, instance_url, stored
+from tests.server.conftest import EVRLE, converted, dataset, instance_url, parts, stored
 
 
 def test_frames_single_part_and_decoding(client: TestClient) -> None:
@@ -209,3 +209,55 @@ def test_a_planted_symbolic_link_is_not_served(tmp_path_factory: pytest.TempPath
         answer = client.get(url, params={"accept": "application/octet-stream"})
         assert answer.status_code == 404
         assert b"secret of the machine" not in answer.content
+
+
+@pytest.fixture(scope="module")
+def raw_archive(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
+    """A CT series and a two-frame RLE image converted --frames raw, then given HTJ2K."""
+    from dicomweb_archive import Converter, ConvertOptions
+    from dicomweb_archive.demo.samples import write_ct_series
+    from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
+    from tests.server.conftest import arrange
+
+    folder = tmp_path_factory.mktemp("raw")
+    sources = [str(p) for p in write_ct_series(folder / "ct", slices=2)]
+    sources.append(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    root = folder / "archive"
+    assert Converter(root, ConvertOptions(workers=1, frames="raw")).convert(sources).ok
+    assert Transcoder(root, TranscodeOptions(workers=1)).transcode().ok
+    return arrange(root, layout)
+
+
+def test_an_archive_of_raw_frames_is_served(raw_archive: Path) -> None:
+    """--frames raw: the same answers as multipart storage, the bodies made when sent."""
+    rle = dataset("SC_rgb_rle_2frame.dcm")
+    base = f"{instance_url(rle)}/frames"
+    expected = list(generate_frames(rle.PixelData, number_of_frames=2))
+    with TestClient(create_app(raw_archive)) as client:
+        one = client.get(f"{base}/2")
+        assert one.status_code == 200
+        assert one.headers["content-type"].startswith('multipart/related; type="image/dicom-rle"')
+        [(headers, payload)] = [multipart.unwrap(one.content)]
+        assert headers["content-type"] == "image/dicom-rle; transfer-syntax=1.2.840.10008.1.2.5"
+        assert payload == expected[1]
+        ranged = client.get(f"{base}/2", headers={"Range": "bytes=0-9"})
+        assert (ranged.status_code, ranged.content) == (206, one.content[:10])
+        single = client.get(f"{base}/1", params={"accept": "image/dicom-rle"})
+        assert single.content == expected[0]
+        both = client.get(f"{base}/1,2")
+        assert [p for _, p in parts(both.content)] == expected
+        decoded = client.get(f"{base}/1", params={"accept": "application/octet-stream"})
+        assert decoded.status_code == 200 and len(decoded.content) == rle.Rows * rle.Columns * 3
+        assert client.get(f"{base}/1/rendered").status_code == 200
+        assert client.get(f"{instance_url(rle)}/thumbnail").status_code == 200
+        assert client.get(f"{instance_url(rle)}/frames").status_code == 200
+        # The HTJ2K alternate, stored bare as well.
+        [series] = client.get("/dicomweb/series", params={"Modality": "CT"}).json()
+        study, uid = series["0020000D"]["Value"][0], series["0020000E"]["Value"][0]
+        ct = client.get(f"/dicomweb/studies/{study}/series/{uid}/instances").json()[0]
+        ct_url = f"/dicomweb/studies/{study}/series/{uid}/instances/{ct['00080018']['Value'][0]}"
+        htj2k = client.get(f"{ct_url}/htj2k/1")
+        assert htj2k.status_code == 200
+        assert multipart.unwrap(htj2k.content)[0]["content-type"].startswith("image/jphc")
+        assert client.get(f"{ct_url}/htj2kThumbnail/1").status_code == 200
+        assert client.get(f"{ct_url}/frames/1/rendered").status_code == 200

@@ -88,3 +88,19 @@ def test_a_long_frame_list_streams_with_bounded_memory(tmp_path: Path) -> None:
         repeated = httpx.get(f"{url}/{','.join(['1'] * 1000)}")
         assert repeated.status_code == 400
         assert "more than once" in repeated.json()["detail"]
+
+
+def test_bare_frames_are_wrapped_in_parts(tmp_path: Path) -> None:
+    """Frames stored bare (--frames raw) get their part headers as they are sent."""
+    reader = open_archive(tmp_path)
+    measured = []
+    for number, payload in enumerate([b"first", b"second"], 1):
+        relative = f"studies/1.2/series/1.3/instances/1.4/frames/{number}"
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(payload)
+        measured.append(Measured.of(relative, reader.locate(relative)))
+    joined = Joined.bare_frames(reader, measured, TYPE)
+    body = b"".join(joined.chunks(0, joined.length))
+    header = multipart.header(TYPE)
+    assert body == header + b"first\r\n" + header + b"second" + multipart.TRAILER
+    assert joined.length == len(body)

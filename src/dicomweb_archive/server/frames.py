@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -96,9 +97,11 @@ class _Frames:
     #: The first frame's whole stored body when small enough to hold.
     body: bytes | bytearray | None
     payload: Slice
+    #: Stored bare (``--frames raw``), not as single-part bodies.
+    raw: bool = False
 
     @classmethod
-    def load(cls, reader: Archive, files: list[str], inline: bool) -> _Frames:
+    def load(cls, reader: Archive, files: list[str], inline: bool, describe: Describe) -> _Frames:
         # The usual request, one frame of a few hundred kilobytes, is read once,
         # here, instead of again while the answer is sent.
         first = reader.locate(files[0])
@@ -107,7 +110,10 @@ class _Frames:
         body = read(first, inline) if len(files) == 1 and first.length <= SMALL else None
         head = body[:HEAD_SIZE] if body else None
         media_type, syntax, payload = stored_part(first, head, inline)
-        return cls(measured, first, media_type, syntax, body, payload)
+        raw = not media_type
+        if raw:  # --frames raw: bare payloads, described by the instance
+            media_type, syntax = describe()
+        return cls(measured, first, media_type, syntax, body, payload, raw)
 
     @property
     def versions(self) -> list[str]:
@@ -180,12 +186,14 @@ def _representations(
     path prefers it, ``frames/`` the primary frames.
     """
     primary = [resource.frame_file(n) for n in numbers]
-    sources = [_Frames.load(reader, primary, inline)]
+    info = _Info(reader, resource, inline)
+    sources = [_Frames.load(reader, primary, inline, info.primary)]
     alternate = resource.frames_path != paths.FRAMES
     if alternate or reduced or _asks_for_htj2k(ranges):
-        found = _alternate(reader, resource, numbers, inline)
+        found = _alternate(reader, resource, numbers, info)
         if found is not None:
-            sources.insert(0 if alternate else 1, _Frames.load(reader, found, inline))
+            htj2k = _Frames.load(reader, found, inline, info.alternate)
+            sources.insert(0 if alternate else 1, htj2k)
     return sources
 
 
@@ -197,13 +205,43 @@ def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
     )
 
 
+class _Info:
+    """The instance's ``info.json.gz``, read once when first needed."""
+
+    def __init__(self, reader: Archive, resource: ResourcePath, inline: bool) -> None:
+        self.reader, self.resource, self.inline = reader, resource, inline
+        self._document: dict[str, Any] | None = None
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            stored = self.reader.locate(self.resource.instance_file(paths.INFO))
+            self._document = orjson.loads(gzip.decompress(read(stored, self.inline)))
+        return self._document
+
+    def primary(self) -> tuple[str, str]:
+        """Media type and transfer syntax of the instance's bare frames."""
+        syntax = uids.frame_transfer_syntax(str(self.document["transferSyntaxUID"]))
+        return uids.frame_media_type(syntax), syntax
+
+    def alternate(self) -> tuple[str, str]:
+        """Media type and transfer syntax of the bare HTJ2K alternate."""
+        syntax = str(self.record["transferSyntaxUID"])
+        return uids.frame_media_type(syntax), syntax
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return dict(self.document.get(transcoded.RECORD) or {})
+
+
+Describe = Callable[[], tuple[str, str]]
+
+
 def _alternate(
-    reader: Archive, resource: ResourcePath, numbers: tuple[int, ...], inline: bool
+    reader: Archive, resource: ResourcePath, numbers: tuple[int, ...], info: _Info
 ) -> list[str] | None:
     """The HTJ2K alternate of the frames, when a finished transcoding recorded one."""
-    stored = reader.locate(resource.instance_file(paths.INFO))
-    info = orjson.loads(gzip.decompress(read(stored, inline)))
-    record = info.get(transcoded.RECORD) or {}
+    record = info.record
     if record.get("mode") != transcoded.ALTERNATE:
         return None  # none, or primary frames staged there by an unfinished run
     if max(numbers) > int(record.get("numberOfFrames", 0)):
@@ -219,6 +257,10 @@ def _alternate(
 def _stored(reader: Archive, request: Request, rendition: Rendition, chosen: _Frames) -> Response:
     """Stored frames as they are: the whole body, its payload, or several joined."""
     first = chosen.first
+    if chosen.raw and rendition.multipart:
+        content_type = multipart.content_type(chosen.media_type, chosen.transfer_syntax)
+        joined = Joined.bare_frames(reader, chosen.frames, content_type)
+        return RangeResponse(request, joined, multipart.response_content_type(chosen.media_type))
     if rendition.multipart and len(chosen.frames) == 1:
         # The stored body itself: identical bytes on every request, ranges work.
         outer = multipart.response_content_type(chosen.media_type)

@@ -80,6 +80,16 @@ class Joined:
         pieces.append(frames[-1])
         return cls(reader, pieces)
 
+    @classmethod
+    def bare_frames(cls, reader: Archive, frames: list[Measured], content_type: str) -> Joined:
+        """The multipart body of frames stored bare (``--frames raw``), parts of one type."""
+        header = multipart.header(content_type)
+        pieces: list[Piece] = [header]
+        for frame in frames[:-1]:
+            pieces += [frame, b"\r\n" + header]
+        pieces += [frames[-1], multipart.TRAILER]
+        return cls(reader, pieces)
+
     def tag(self) -> str:
         """What identifies the bytes: changes whenever a piece does."""
         parts = [

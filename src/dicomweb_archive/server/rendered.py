@@ -116,6 +116,9 @@ def _render(
     cached = f"{CACHE_DIR}/{key[:2]}/{key}"
     if not archive.exists(cached):
         _, syntax, payload = stored_part(stored)
+        if not syntax:  # a bare frame (--frames raw): the syntax the metadata names
+            available = str(first_value(meta, tags.AvailableTransferSyntaxUID))
+            syntax = uids.frame_transfer_syntax(available)
         image = ImagePixel.from_metadata(meta)
         decoded = decode_frame(payload.read(), syntax, image)
 

@@ -35,13 +35,20 @@ def stored_part(
 ) -> tuple[str, str, Slice]:
     """Media type, transfer syntax and payload of a stored single-part body.
 
-    ``head`` is the body's start when already read.
+    ``head`` is the body's start when already read.  A frame of an archive
+    made with ``--frames raw`` is its bare payload: media type and syntax come
+    back empty, for the caller to take from the instance's description.
     """
     if head is None:
         head = read(stored.part(0, min(stored.length, HEAD_SIZE)), inline)
+    if not head.startswith(_OPENING):
+        return "", "", stored
     end = head.find(b"\r\n\r\n")
     headers, _ = multipart.unwrap(bytes(head[: end + 4]) + multipart.TRAILER)
     media_type, _, rest = headers["content-type"].partition(";")
     syntax = rest.partition("transfer-syntax=")[2].strip()
     payload = stored.part(end + 4, stored.length - len(multipart.TRAILER))
     return media_type.strip(), syntax, payload
+
+
+_OPENING = f"--{multipart.BOUNDARY}\r\n".encode("ascii")

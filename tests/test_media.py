@@ -40,3 +40,8 @@ def test_ordering_by_quality_and_invalid_ranges_ignored() -> None:
 def test_accept_parameter_refuses_wildcards() -> None:
     ranges = parse_accept_parameter(["image/*,application/dicom+json", "*/*"])
     assert [r.media_type for r in ranges] == ["application/dicom+json"]
+
+
+def test_transfer_syntax_in_camel_case_is_the_same_parameter() -> None:
+    [media_range] = parse_accept(["image/jls;transferSyntax=1.2.840.10008.1.2.4.80"])
+    assert media_range.transfer_syntax == "1.2.840.10008.1.2.4.80"

@@ -35,3 +35,12 @@ def test_default_transfer_syntaxes_come_from_the_frame_table() -> None:
     assert uids.DEFAULT_TRANSFER_SYNTAX["image/jpeg"] == "1.2.840.10008.1.2.4.70"
     assert uids.DEFAULT_TRANSFER_SYNTAX["application/octet-stream"] == uids.ExplicitVRLittleEndian
     assert uids.DEFAULT_TRANSFER_SYNTAX["application/dicom"] == uids.ExplicitVRLittleEndian
+
+
+def test_known_transfer_syntaxes() -> None:
+    from dicomweb_archive.uids import is_known_transfer_syntax
+
+    assert is_known_transfer_syntax("1.2.840.10008.1.2.4.80")
+    assert is_known_transfer_syntax("1.2.840.10008.1.2")
+    assert not is_known_transfer_syntax("1.2.4.10008.1.2.81")
+    assert not is_known_transfer_syntax("")

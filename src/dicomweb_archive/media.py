@@ -56,7 +56,8 @@ class MediaRange:
 
     @property
     def transfer_syntax(self) -> str | None:
-        value = self.params.get("transfer-syntax")
+        """The ``transfer-syntax`` parameter (``transferSyntax``, as some clients spell it)."""
+        value = self.params.get("transfer-syntax") or self.params.get("transfersyntax")
         return value.strip() if value else None
 
 

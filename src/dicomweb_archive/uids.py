@@ -115,6 +115,16 @@ def frame_transfer_syntax(stored: str) -> str:
     return ExplicitVRLittleEndian if stored in NATIVE_TRANSFER_SYNTAXES else stored
 
 
+def is_known_transfer_syntax(uid: str) -> bool:
+    """Whether ``uid`` names a transfer syntax this archive knows of."""
+    return (
+        uid in _FRAME_MEDIA_TYPES
+        or uid in NATIVE_TRANSFER_SYNTAXES
+        or uid in VIDEO_MEDIA_TYPES
+        or uid == CornerstoneHTJ2K
+    )
+
+
 def frame_media_type(transfer_syntax_uid: str) -> str:
     """Media type of one frame in ``transfer_syntax_uid``.
 

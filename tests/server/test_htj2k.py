@@ -17,7 +17,7 @@ from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.model import multipart
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
-from tests.server.conftest import arrange
+from tests.server.conftest import arrange, parts
 
 RPCL = "1.2.840.10008.1.2.4.202"
 JPHC_PART = f"image/jphc; transfer-syntax={RPCL}"
@@ -143,3 +143,32 @@ def test_a_lossy_alternate_answers_its_own_syntax_only(tmp_path: Path, source: l
         answer = client.get(_url(ds, "frames/1"), headers={"Accept": lossy})
         assert answer.status_code == 200
         assert "1.2.840.10008.1.2.4.203" in answer.headers["content-type"]
+
+
+def test_the_seed_jpegls_thumbnail(client: TestClient, ct: pydicom.Dataset) -> None:
+    """Seed 000's framesPath '/jlsThumbnail/' with its urlArguments, as OHIF sends them."""
+    url = _url(ct, "jlsThumbnail/1")
+    params = {"accept": "image/jls;transferSyntax=1.2.4.10008.1.2.81", "resolution": "256,256"}
+    answer = client.get(url, params=params)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/jls; transfer-syntax=1.2.840.10008.1.2.4.80"
+    # The malformed UID is answered in image/jls's default syntax, with a warning.
+    assert answer.headers["warning"].startswith("299 ")
+    image = imagecodecs.jpegls_decode(answer.content)
+    assert image.shape == (256, 256)
+    reference = ct.pixel_array[::2, ::2]
+    assert np.array_equal(image.view(np.int16), reference)
+    assert client.get(url, params=params).content == answer.content  # cached, the same
+    # Without arguments: a multipart JPEG-LS thumbnail of THUMBNAIL_SIZE.
+    default = client.get(url)
+    assert default.headers["content-type"].startswith('multipart/related; type="image/jls"')
+    [small] = [payload for _, payload in parts(default.content)]
+    assert imagecodecs.jpegls_decode(small).shape == (128, 128)
+    # resolution= on frames/ answers a reduced JPEG-LS image when JPEG-LS is asked for.
+    reduced = client.get(
+        _url(ct, "frames/1"), params={"accept": "image/jls", "resolution": "64,64"}
+    )
+    assert imagecodecs.jpegls_decode(reduced.content).shape == (64, 64)
+    # camelCase transferSyntax names a syntax like transfer-syntax.
+    named = client.get(_url(ct, "frames/1"), params={"accept": f"image/jphc;transferSyntax={RPCL}"})
+    assert named.headers["content-type"] == JPHC_PART and "warning" not in named.headers

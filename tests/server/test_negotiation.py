@@ -165,3 +165,22 @@ def test_lossy_htj2k_is_not_lossless() -> None:
             decodable=False,
             single_part=True,
         )
+
+
+def test_an_unknown_transfer_syntax_gets_the_media_types_default_with_a_warning() -> None:
+    jls = "1.2.840.10008.1.2.4.80"
+    stored = [Stored("image/jls", jls)]
+    for accept in ["image/jls;transferSyntax=1.2.4.10008.1.2.81", 'image/jls; transfer-syntax="x"']:
+        rendition = choose_pixels(
+            parse_accept([accept]), stored=stored, decodable=True, single_part=True
+        )
+        assert (rendition.media_type, rendition.transfer_syntax) == ("image/jls", jls)
+        assert rendition.warning.startswith('299 dicomweb-archive "transfer-syntax ')
+    # A known syntax that the media type does not have stays a 406.
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        choose_pixels(
+            parse_accept(["image/jls; transfer-syntax=1.2.840.10008.1.2.4.90"]),
+            stored=stored,
+            decodable=True,
+            single_part=True,
+        )

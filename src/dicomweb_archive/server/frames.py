@@ -36,6 +36,7 @@ from dicomweb_archive.media import OCTET_STREAM, MediaRange
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.numerals import parse_unsigned
+from dicomweb_archive.server import jpegls
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.joined import Joined, Measured
 from dicomweb_archive.server.negotiation import Rendition, Stored, accepted, choose_pixels
@@ -54,7 +55,8 @@ from dicomweb_archive.store.slices import Slice
 from dicomweb_archive.types import first_value
 
 #: Alternate ``framesPath`` names that ask for a reduced image (client-contract §6).
-THUMBNAIL_PATHS = frozenset({"htj2kthumbnail", "jlsthumbnail"})
+JLS_THUMBNAIL = "jlsthumbnail"
+THUMBNAIL_PATHS = frozenset({"htj2kthumbnail", JLS_THUMBNAIL})
 #: Largest side of the image an alternate thumbnail path answers with.
 THUMBNAIL_SIZE = 128
 #: The end-of-codestream marker of JPEG 2000.
@@ -142,18 +144,80 @@ def _answer(
     alternate = resource.frames_path != paths.FRAMES
     sources = _representations(reader, resource, numbers, ranges, reduce_to is not None, inline)
     primary = sources[-1] if alternate and len(sources) > 1 else sources[0]
+    decodable = primary.transfer_syntax in DECODERS
+    # A reduced JPEG-LS rendition is offered wherever a reduced image is asked
+    # for and the frames decode: first on the JPEG-LS thumbnail path.
+    candidates: list[_Frames | None] = list(sources)
+    if reduce_to is not None and decodable:
+        jls_first = resource.frames_path == JLS_THUMBNAIL
+        candidates.insert(0 if jls_first else len(candidates), None)
+    offers = [
+        Stored(jpegls.MEDIA_TYPE, jpegls.TRANSFER_SYNTAX)
+        if c is None
+        else Stored(c.media_type, c.transfer_syntax)
+        for c in candidates
+    ]
     rendition = choose_pixels(
-        ranges,
-        stored=[Stored(f.media_type, f.transfer_syntax) for f in sources],
-        decodable=primary.transfer_syntax in DECODERS,
-        single_part=len(numbers) == 1,
+        ranges, stored=offers, decodable=decodable, single_part=len(numbers) == 1
     )
+    return _warned(
+        _respond(reader, request, resource, rendition, candidates, primary, reduce_to),
+        rendition.warning,
+    )
+
+
+def _respond(
+    reader: Archive,
+    request: Request,
+    resource: ResourcePath,
+    rendition: Rendition,
+    candidates: list[_Frames | None],
+    primary: _Frames,
+    reduce_to: int | None,
+) -> Response:
     if not rendition.stored:
         return ThreadedResponse(lambda: _decoded(reader, request, resource, rendition, primary))
-    chosen = sources[rendition.source]
+    chosen = candidates[rendition.source]
+    if reduce_to and (chosen is None or chosen.media_type == jpegls.MEDIA_TYPE):
+        size = reduce_to
+        return ThreadedResponse(
+            lambda: _jpegls(reader, request, resource, rendition, primary, size)
+        )
+    assert chosen is not None
     if reduce_to and chosen.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES:
         return ThreadedResponse(lambda: _reduced(reader, request, rendition, chosen, reduce_to))
     return _stored(reader, request, rendition, chosen)
+
+
+def _warned(response: Response, warning: str) -> Response:
+    """``response`` with a ``Warning`` header, once it is made."""
+    if not warning:
+        return response
+    if isinstance(response, ThreadedResponse):
+        make = response.make
+        return ThreadedResponse(lambda: _warned(make(), warning))
+    response.headers["Warning"] = warning
+    return response
+
+
+def _jpegls(
+    reader: Archive,
+    request: Request,
+    resource: ResourcePath,
+    rendition: Rendition,
+    primary: _Frames,
+    size: int,
+) -> Response:
+    """The frames reduced to fit ``size`` in JPEG-LS (see :mod:`.jpegls`)."""
+    named = [(m.relative, m.version) for m in primary.frames]
+    bodies = jpegls.renditions(
+        reader, resource, named, primary.payloads(reader), primary.transfer_syntax, size
+    )
+    etag = entity_tag(*primary.versions, f"jpegls<={size}")
+    if not rendition.multipart:
+        single = multipart.content_type(jpegls.MEDIA_TYPE, jpegls.TRANSFER_SYNTAX)
+        return RangeResponse(request, next(bodies), single, etag=etag)
+    return _multipart(request, jpegls.MEDIA_TYPE, jpegls.TRANSFER_SYNTAX, bodies, etag)
 
 
 def _reduction(request: Request, resource: ResourcePath) -> int | None:

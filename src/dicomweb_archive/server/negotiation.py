@@ -58,6 +58,8 @@ class Rendition:
     transfer_syntax: str
     #: Which stored representation is sent as it is; -1 when decoded.
     source: int
+    #: A ``Warning`` header value the answer carries (a syntax replaced by the default).
+    warning: str = ""
 
     @property
     def stored(self) -> bool:
@@ -110,7 +112,7 @@ def choose_pixels(
         if part == DICOM and multipart:
             # dicomweb-client's default for frames: read as bulk data.
             part = OCTET_STREAM
-        syntax = r.transfer_syntax
+        syntax, warning = _known_syntax(r.transfer_syntax, part)
         for index, s in enumerate(stored):
             if "*" in part:
                 fits = _type_matches(part, s.media_type) and (
@@ -126,14 +128,14 @@ def choose_pixels(
                     and part in (s.media_type, OCTET_STREAM)
                 )
             if fits:
-                return _shape(as_stored(index), multipart)
+                return _shape(as_stored(index), multipart, warning)
         explicit = syntax or (None if "*" in part else uids.DEFAULT_TRANSFER_SYNTAX.get(part))
         if (
             explicit == uids.ExplicitVRLittleEndian
             and part in (OCTET_STREAM, "*/*", "application/*")
             and can_decode
         ):
-            return _shape(decoded, multipart)
+            return _shape(decoded, multipart, warning)
     raise UnsupportedTransferSyntaxError(
         "available: " + "; or ".join(_available(stored, can_decode, single_part))
     )
@@ -152,10 +154,32 @@ def _available(stored: Sequence[Stored], can_decode: bool, single_part: bool) ->
     return list(dict.fromkeys(offers))
 
 
-def _shape(rendition: Rendition, multipart: bool) -> Rendition:
-    if multipart:
-        return rendition
-    return Rendition(False, rendition.media_type, rendition.transfer_syntax, rendition.source)
+def _shape(rendition: Rendition, multipart: bool, warning: str = "") -> Rendition:
+    return Rendition(
+        multipart and rendition.multipart,
+        rendition.media_type,
+        rendition.transfer_syntax,
+        rendition.source,
+        warning,
+    )
+
+
+def _known_syntax(syntax: str | None, part: str) -> tuple[str | None, str]:
+    """The syntax asked for, or the media type's default in place of one unknown.
+
+    A malformed or unknown UID with a media type that has a default is answered
+    in that default (PS3.18 8.7.3.5 lets a server choose it), with a warning.
+    """
+    if syntax in (None, "*") or uids.is_known_transfer_syntax(syntax):
+        return syntax, ""
+    default = uids.DEFAULT_TRANSFER_SYNTAX.get(part)
+    if default is None:
+        return syntax, ""
+    shown = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in syntax)[:80]
+    return default, (
+        f'299 dicomweb-archive "transfer-syntax {shown} is not a known transfer syntax; '
+        f'{part} is answered in its default, {default}"'
+    )
 
 
 @dataclass(frozen=True)

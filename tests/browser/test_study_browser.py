@@ -3,7 +3,8 @@
 One ``dwa serve --viewer`` over an archive like the demo's (the CT study of the
 other browser tests and two of pydicom's files): the page lists the studies,
 a search narrows the list, a study's series show their thumbnails, a study
-downloads as a ZIP pydicom reads, everything is reachable by keyboard, and
+downloads as a ZIP pydicom reads, pages follow the server's 299 warning,
+everything is reachable by keyboard, and
 Enter on a study opens it in OHIF at ``/viewer``, which draws the image with
 no failed request.  Screenshots go to ``test-artifacts/browser/``.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 import pydicom
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 from pydicom.data import get_testdata_file
 
 from dicomweb_archive import Converter, ConvertOptions
@@ -192,3 +193,45 @@ def test_keyboard_reaches_a_study_and_enter_opens_it_in_the_viewer(
     frames = traffic.answered(f"{origin}/dicomweb/studies/{study.study_uid}/", "/frames/")
     assert frames, "the viewer requested no frame"
     assert_no_failed_requests(traffic)
+
+
+def test_pages_by_the_servers_299_warning(browser: BrowserContext, origin: str) -> None:
+    """Next is offered only when the server says more rows match, and asks for that offset."""
+    asked: list[str] = []
+
+    def studies(route: Route) -> None:
+        url = route.request.url
+        asked.append(url)
+        first = "offset=0" in url
+        rows = [
+            {
+                "0020000D": {"vr": "UI", "Value": [f"1.2.3.{i}"]},
+                "00100020": {"vr": "LO", "Value": [f"P{i}"]},
+            }
+            for i in (range(25) if first else range(25, 30))
+        ]
+        warning = (
+            '299 dicomweb-archive "The number of results exceeded the limit of 25. '
+            'Additional results can be requested with offset=25."'
+        )
+        route.fulfill(
+            status=200,
+            content_type="application/dicom+json",
+            headers={"Warning": warning} if first else {},
+            body=json.dumps(rows),
+        )
+
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    page.route(f"{origin}/dicomweb/studies?*", studies)
+    page.goto(f"{origin}/", timeout=PAGE_TIMEOUT_MS)
+    expect(rows(page)).to_have_count(25)
+    assert "limit=25" in asked[0] and "offset=0" in asked[0]
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
+    page.get_by_role("button", name="Next").click()
+    expect(rows(page)).to_have_count(5)
+    assert "offset=25" in asked[-1]
+    expect(page.locator("#range")).to_have_text("Studies 26–30")
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    page.get_by_role("button", name="Previous").click()
+    expect(rows(page)).to_have_count(25)
+    assert "offset=0" in asked[-1]

@@ -143,3 +143,18 @@ def test_a_live_writers_staging_is_left_alone(store: Store) -> None:
     recovered.set()
     thread.join()
     assert stored(store)[paths.instance_metadata(*KEY)] == b"new metadata"
+
+
+def test_a_killed_commit_is_finished_for_its_own_instance(store: Store) -> None:
+    """One SOP Instance UID in two series: the staging names the instance it is for."""
+    old_instance(store)
+    update = InstanceUpdate(store, KEY)
+    stage_new(update)
+    store.write_json_gz(
+        f"{update.staging}/commit.json.gz",
+        {"instance": list(KEY), "frames": 2, "dropHtj2k": False},
+    )
+    other = InstanceKey(KEY.study_instance_uid, "1.2.3.9", KEY.sop_instance_uid)
+    assert InstanceUpdate(store, other).recover()
+    assert stored(store)[paths.instance_metadata(*KEY)] == b"new metadata"
+    assert not store.exists(paths.instance_metadata(*other))

@@ -76,7 +76,10 @@ class InstanceUpdate:
         if not self.store.exists(f"{self.staging}/{_COMMIT}"):
             self.discard()
             return False
-        self._apply(self.store.read_json_gz(f"{self.staging}/{_COMMIT}"))
+        plan = self.store.read_json_gz(f"{self.staging}/{_COMMIT}")
+        # The same SOP Instance UID in another study or series: finish that one.
+        owner = InstanceKey(*plan["instance"])
+        (self if owner == self.key else InstanceUpdate(self.store, owner))._apply(plan)
         return True
 
     def discard(self) -> None:

@@ -1,0 +1,101 @@
+"""A ``dwa serve`` killed during a STOW-RS replacing instances: a rerun ends as a clean run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from pydicom.uid import generate_uid
+from starlette.testclient import TestClient
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store.staging import STAGING_DIR
+from tests.conftest import snapshot, write_instance
+
+MULTIPART = 'multipart/related; type="application/dicom"; boundary=stow-kill'
+
+
+def _body(files: list[Path]) -> bytes:
+    out = b""
+    for path in files:
+        out += b"\r\n--stow-kill\r\nContent-Type: application/dicom\r\n\r\n" + path.read_bytes()
+    return out + b"\r\n--stow-kill--\r\n"
+
+
+def _versions(tmp_path: Path, count: int) -> tuple[list[Path], list[Path]]:
+    study, series = generate_uid(), generate_uid()
+    first, second = [], []
+    for n in range(count):
+        common = {"study": study, "series": series, "sop": generate_uid(), "rows": 128}
+        first.append(write_instance(tmp_path / "first", instance_number=n + 1, frames=3, **common))  # type: ignore[arg-type]
+        second.append(
+            write_instance(tmp_path / "second", instance_number=n + 2, frames=2, **common)
+        )  # type: ignore[arg-type]
+    return first, second
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _served(archive: Path) -> dict[str, bytes]:
+    return {name: data for name, (_, data) in snapshot(archive).items()}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_killed_stow_is_made_whole_by_the_next(tmp_path: Path, seed: int) -> None:
+    first, second = _versions(tmp_path, 30)
+    body = _body(second)
+    headers = {"Content-Type": MULTIPART}
+    reference, archive = tmp_path / "reference", tmp_path / "archive"
+    for root in (reference, archive):
+        assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in first]).ok
+    with TestClient(create_app(reference)) as client:
+        assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
+    delays = random.Random(seed)
+    for _round in range(2):
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dicomweb_archive.cli",
+                "serve",
+                str(archive),
+                "--port",
+                str(port),
+            ],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}/dicomweb/studies"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url, timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        killer = delays.uniform(0.05, 0.8)
+        with contextlib.suppress(requests.RequestException):  # still storing
+            requests.post(url, data=body, headers=headers, timeout=killer)
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    with TestClient(create_app(archive)) as client:
+        assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
+    assert _served(archive) == _served(reference)
+    staging = archive / STAGING_DIR
+    assert not staging.exists() or not any(staging.iterdir())

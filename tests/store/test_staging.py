@@ -62,7 +62,7 @@ def test_commit_replaces_the_instance_whole(store: Store) -> None:
     assert stored(store)[paths.frame_path(*KEY, 1)] == b"old 1"  # nothing changes before
     update.commit(frames=2, bulk=[("studies/1.2/bulkdata/ab", (b"bulk",))], drop_htj2k=True)
     assert stored(store) == {**new_instance(), "studies/1.2/bulkdata/ab": b"bulk"}
-    assert not store.exists(STAGING_DIR + "/" + KEY.sop_instance_uid)
+    assert not store.list(STAGING_DIR)
     assert update.changed and update.frames_changed
 
 
@@ -73,7 +73,7 @@ def test_the_same_bytes_change_nothing(store: Store) -> None:
     update.stage_frames_count(3)
     update.commit(frames=3, bulk=[], drop_htj2k=False)
     assert not update.changed
-    assert not store.exists(STAGING_DIR)
+    assert not store.list(STAGING_DIR)
 
 
 def test_a_discarded_update_leaves_the_instance(store: Store) -> None:
@@ -151,7 +151,7 @@ def test_a_killed_commit_is_finished_for_its_own_instance(store: Store) -> None:
     update = InstanceUpdate(store, KEY)
     stage_new(update)
     store.write_json_gz(
-        f"{update.staging}/commit.json.gz",
+        f"{STAGING_DIR}/{KEY.sop_instance_uid}~commit.json.gz",
         {"instance": list(KEY), "frames": 2, "dropHtj2k": False},
     )
     other = InstanceKey(KEY.study_instance_uid, "1.2.3.9", KEY.sop_instance_uid)

@@ -2,7 +2,7 @@
 
 An instance is several files (``frames/{n}``, ``info.json.gz``, ``metadata.gz``)
 that no store can replace in one step.  Every changed file is first written to
-the instance's staging folder, ``.dwa/staging/{sop}/``, outside
+the staging folder ``.dwa/staging/`` (as ``{sop}~frames~3``, …), outside
 the archive's published tree; nothing of the instance changes while its input may
 still fail (a frame holding the multipart boundary, a broken fragment, a full
 disk).  Once every file is staged, ``commit.json.gz`` (the instance's UIDs and
@@ -13,12 +13,12 @@ then applied in this order, each step idempotent:
 2. the HTJ2K alternate of other frames removed;
 3. each staged ``frames/{n}`` moved into place, frames past the new count removed;
 4. ``info.json.gz``, then ``metadata.gz`` (the instance's own commit point);
-5. the staging folder removed.
+5. the staged files removed, the commit marker last.
 
 A writer killed during 2-5 leaves ``commit.json.gz``: the next writer of the
 instance (or :func:`recover_staged` at the start of a conversion) finishes the
-same steps, so the instance ends up whole.  A staging folder without
-``commit.json.gz`` is an unfinished write and is dropped.  Only :meth:`Store.move`
+same steps, so the instance ends up whole.  Staged files without
+``commit.json.gz`` are an unfinished write and are dropped.  Only :meth:`Store.move`
 is needed: atomic on a folder, a copy then a delete on an object store, where
 the roll-forward covers a kill between the two.
 
@@ -35,12 +35,13 @@ from typing import Any
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store, folders
+from dicomweb_archive.store.base import Store
 from dicomweb_archive.store.session import writing_study
 from dicomweb_archive.types import InstanceKey
 
 STAGING_DIR = f"{paths.WORK_DIR}/staging"
 _COMMIT = "commit.json.gz"
+_SEP = "~"
 _UNREADABLE = (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError)
 #: Instances share this many locks (one lock file each on a folder store).
 _LOCKS = 64
@@ -48,35 +49,45 @@ _LOCKS = 64
 
 def instance_lock(key: InstanceKey) -> str:
     """The lock every writer of the instance holds (conversion, STOW-RS, transcoding)."""
-    return _sop_lock(key.sop_instance_uid)
-
-
-def _sop_lock(sop: str) -> str:
-    return f"instance-{zlib.crc32(sop.encode('ascii', 'replace')) % _LOCKS:02d}"
+    bucket = zlib.crc32(key.sop_instance_uid.encode("ascii", "replace")) % _LOCKS
+    return f"instance-{bucket:02d}"
 
 
 class InstanceUpdate:
-    """The staged new files of one instance; the caller holds :func:`instance_lock`."""
+    """The staged new files of one instance; the caller holds :func:`instance_lock`.
+
+    Staged files lie flat in the staging folder, named ``{sop}~{path}`` with
+    ``~`` for ``/`` (``{sop}~frames~3``): no folder is made or removed per
+    instance, which on a local disk costs more than the files themselves.
+    """
 
     def __init__(self, store: Store, key: InstanceKey) -> None:
         self.store = store
         self.key = key
         self.instance = paths.instance_dir(*key)
-        self.staging = f"{STAGING_DIR}/{key.sop_instance_uid}"
+        self.prefix = f"{key.sop_instance_uid}{_SEP}"
         self.changed = False
         self.frames_changed = False
+
+    def _staged(self) -> list[str]:
+        """The names of this instance's staged files."""
+        return [e.name for e in self.store.list(STAGING_DIR) if e.name.startswith(self.prefix)]
+
+    def _path(self, name: str) -> str:
+        return f"{STAGING_DIR}/{self.prefix}{name.replace('/', _SEP)}"
 
     def recover(self) -> bool:
         """Finish a committed update a killed writer left; drop an unfinished one.
 
         Returns whether the instance's files changed.
         """
-        if not self.store.exists(self.staging):
+        staged = self._staged()
+        if not staged:
             return False
-        if not self.store.exists(f"{self.staging}/{_COMMIT}"):
+        if self.prefix + _COMMIT not in staged:
             self.discard()
             return False
-        plan = self.store.read_json_gz(f"{self.staging}/{_COMMIT}")
+        plan = self.store.read_json_gz(self._path(_COMMIT))
         # The same SOP Instance UID in another study or series: finish that one.
         owner = InstanceKey(*plan["instance"])
         (self if owner == self.key else InstanceUpdate(self.store, owner))._apply(plan)
@@ -84,7 +95,8 @@ class InstanceUpdate:
 
     def discard(self) -> None:
         """Drop whatever was staged (a failed input changes nothing)."""
-        self.store.remove_tree(self.staging)
+        for name in sorted(self._staged(), key=lambda name: name.endswith(_COMMIT)):
+            self.store.remove(f"{STAGING_DIR}/{name}")
 
     def stage(self, name: str, *parts: bytes) -> bool:
         """Stage the instance's file ``name`` (``frames/3``) unless it holds these bytes."""
@@ -92,7 +104,7 @@ class InstanceUpdate:
         body = b"".join(parts)
         if self.store.exists(target) and self.store.read(target) == body:
             return False
-        self.store.write(f"{self.staging}/{name}", body)
+        self.store.write(self._path(name), body)
         self.changed = True
         if name.startswith(f"{paths.FRAMES}/"):
             self.frames_changed = True
@@ -116,27 +128,29 @@ class InstanceUpdate:
                 self.changed = True
         if drop_htj2k and self.store.exists(paths.htj2k_dir(*self.key)):
             self.changed = True
-        if not self.store.exists(self.staging) and not self.changed:
+        if not self.changed:
             return
         plan = {"instance": list(self.key), "frames": frames, "dropHtj2k": drop_htj2k}
-        self.store.write_json_gz(f"{self.staging}/{_COMMIT}", plan)
+        self.store.write_json_gz(self._path(_COMMIT), plan)
         self._apply(plan)
 
     def _apply(self, plan: dict[str, Any]) -> None:
         store = self.store
         if plan["dropHtj2k"]:
             store.remove_tree(paths.htj2k_dir(*self.key))
-        staged_frames = f"{self.staging}/{paths.FRAMES}"
-        frames = f"{self.instance}/{paths.FRAMES}"
-        for entry in store.list(staged_frames):
-            store.move(f"{staged_frames}/{entry.name}", f"{frames}/{entry.name}")
+        staged = self._staged()
+        frames = f"{self.prefix}{paths.FRAMES}{_SEP}"
+        for name in staged:
+            if name.startswith(frames):
+                target = f"{self.instance}/{paths.FRAMES}/{name.removeprefix(frames)}"
+                store.move(f"{STAGING_DIR}/{name}", target)
         for number in self._stored_frames():
             if number > int(plan["frames"]):
                 store.remove(paths.frame_path(*self.key, number))
         for name in (paths.INFO, paths.METADATA):
-            if store.exists(f"{self.staging}/{name}"):
-                store.move(f"{self.staging}/{name}", f"{self.instance}/{name}")
-        store.remove_tree(self.staging)
+            if self.prefix + name in staged:
+                store.move(self._path(name), f"{self.instance}/{name}")
+        self.discard()  # the commit marker last
 
     def _stored_frames(self) -> Iterator[int]:
         for entry in self.store.list(f"{self.instance}/{paths.FRAMES}"):
@@ -151,13 +165,18 @@ def recover_staged(archive: Archive) -> list[InstanceKey]:
     """
     changed = []
     store = archive.store
-    for sop in folders(store, STAGING_DIR):
+    sops = sorted({entry.name.partition(_SEP)[0] for entry in store.list(STAGING_DIR)})
+    for sop in sops:
+        commit = f"{STAGING_DIR}/{sop}{_SEP}{_COMMIT}"
         try:
-            key = InstanceKey(*store.read_json_gz(f"{STAGING_DIR}/{sop}/{_COMMIT}")["instance"])
+            key = InstanceKey(*store.read_json_gz(commit)["instance"])
         except (ResourceNotFoundError, *_UNREADABLE):
-            with store.lock(_sop_lock(sop)):  # unfinished; or finished meanwhile
-                if not store.exists(f"{STAGING_DIR}/{sop}/{_COMMIT}"):
-                    store.remove_tree(f"{STAGING_DIR}/{sop}")
+            # Unfinished (or finished meanwhile): dropped once its writer is gone.
+            with store.lock(instance_lock(InstanceKey("", "", sop))):
+                if not store.exists(commit):
+                    for entry in store.list(STAGING_DIR):
+                        if entry.name.startswith(f"{sop}{_SEP}"):
+                            store.remove(f"{STAGING_DIR}/{entry.name}")
             continue
         with (
             writing_study(archive, key.study_instance_uid) as files,

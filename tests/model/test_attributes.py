@@ -92,18 +92,3 @@ def test_instance_rows_hold_the_default_instance_attributes() -> None:
         tags.SeriesInstanceUID,
     } <= attributes.INSTANCE_QIDO
     assert not attributes.INSTANCE_QIDO & (attributes.STUDY_LEVEL - {tags.StudyInstanceUID})
-
-
-def test_computed_attributes() -> None:
-    computed = {
-        attributes.INSTANCE_AVAILABILITY: "InstanceAvailability",
-        attributes.MODALITIES_IN_STUDY: "ModalitiesInStudy",
-        attributes.SOP_CLASSES_IN_STUDY: "SOPClassesInStudy",
-        attributes.RETRIEVE_URL: "RetrieveURL",
-        attributes.NUMBER_OF_STUDY_RELATED_SERIES: "NumberOfStudyRelatedSeries",
-        attributes.NUMBER_OF_STUDY_RELATED_INSTANCES: "NumberOfStudyRelatedInstances",
-        attributes.NUMBER_OF_SERIES_RELATED_INSTANCES: "NumberOfSeriesRelatedInstances",
-        attributes.AVAILABLE_TRANSFER_SYNTAX_UID: "AvailableTransferSyntaxUID",
-    }
-    for key, keyword in computed.items():
-        assert keyword_for_tag(int(key, 16)) == keyword

@@ -20,7 +20,6 @@ from dicomweb_archive import tags, uids
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import MalformedDicomError
 from dicomweb_archive.model import multipart, paths, transcoded
-from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
 from dicomweb_archive.model.transcoded import Reconversion, SourceDigest
 from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.bulkdata import BulkPolicy, BulkValue
@@ -118,7 +117,7 @@ class _InstanceWriter:
         frames_kept, frame_info, count = self.write_pixel_data(
             encoded, reconversion.replaced_digest
         )
-        encoded.metadata[AVAILABLE_TRANSFER_SYNTAX_UID] = {
+        encoded.metadata[tags.AvailableTransferSyntaxUID] = {
             "vr": "UI",
             "Value": [uids.frame_transfer_syntax(self.parsed.transfer_syntax_uid)],
         }

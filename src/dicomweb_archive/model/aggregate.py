@@ -173,18 +173,18 @@ def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> 
     rows = []
     for ds in ordered:
         row = _pick(ds, attrs.INSTANCE_QIDO)
-        row[attrs.INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
-        row[attrs.RETRIEVE_URL] = {
+        row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
+        row[tags.RetrieveURL] = {
             "vr": "UR",
             "Value": [f"instances/{first_value(ds, '00080018')}"],
         }
         rows.append(dict(sorted(row.items())))
     series_row = _row(ordered, attrs.SERIES_QIDO)
-    series_row[attrs.NUMBER_OF_SERIES_RELATED_INSTANCES] = {
+    series_row[tags.NumberOfSeriesRelatedInstances] = {
         "vr": "IS",
         "Value": [len(ordered)],
     }
-    series_row[attrs.RETRIEVE_URL] = {"vr": "UR", "Value": [f"series/{series}"]}
+    series_row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"series/{series}"]}
     series_row[tags.SeriesInstanceUID] = _uid(series)
     series_row[tags.StudyInstanceUID] = _uid(study)
     return SeriesDocuments(series, ordered, rows, dict(sorted(series_row.items())))
@@ -268,11 +268,11 @@ def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> S
     row = _row(everything, attrs.STUDY_QIDO)
     modalities = _modalities(everything)
     if modalities:
-        row[attrs.MODALITIES_IN_STUDY] = {"vr": "CS", "Value": modalities}
-    row[attrs.NUMBER_OF_STUDY_RELATED_SERIES] = {"vr": "IS", "Value": [len(series_docs)]}
-    row[attrs.NUMBER_OF_STUDY_RELATED_INSTANCES] = {"vr": "IS", "Value": [len(everything)]}
-    row[attrs.INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
-    row[attrs.RETRIEVE_URL] = {"vr": "UR", "Value": [f"studies/{study}"]}
+        row[tags.ModalitiesInStudy] = {"vr": "CS", "Value": modalities}
+    row[tags.NumberOfStudyRelatedSeries] = {"vr": "IS", "Value": [len(series_docs)]}
+    row[tags.NumberOfStudyRelatedInstances] = {"vr": "IS", "Value": [len(everything)]}
+    row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
+    row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"studies/{study}"]}
     row[tags.StudyInstanceUID] = _uid(study)
     return StudyDocuments(
         study_instance_uid=study,

@@ -73,14 +73,6 @@ INSTANCE_QIDO: Final = frozenset(
     }
 )
 
-INSTANCE_AVAILABILITY: Final = tags.InstanceAvailability
-MODALITIES_IN_STUDY: Final = tags.ModalitiesInStudy
-SOP_CLASSES_IN_STUDY: Final = tags.SOPClassesInStudy
-RETRIEVE_URL: Final = tags.RetrieveURL
-NUMBER_OF_STUDY_RELATED_SERIES: Final = tags.NumberOfStudyRelatedSeries
-NUMBER_OF_STUDY_RELATED_INSTANCES: Final = tags.NumberOfStudyRelatedInstances
-NUMBER_OF_SERIES_RELATED_INSTANCES: Final = tags.NumberOfSeriesRelatedInstances
-AVAILABLE_TRANSFER_SYNTAX_UID: Final = tags.AvailableTransferSyntaxUID
 
 KEYWORDS: Final = {
     tags.StudyDate: "StudyDate",

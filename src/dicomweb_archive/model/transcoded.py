@@ -45,26 +45,18 @@ from typing import Any, Final
 import orjson
 
 from dicomweb_archive import tags
-from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
 from dicomweb_archive.types import JSONDataset
 
 RECORD: Final = "htj2k"
 ALTERNATE: Final = "alternate"
 PRIMARY: Final = "primary"
 
-PHOTOMETRIC_INTERPRETATION: Final = tags.PhotometricInterpretation
-PLANAR_CONFIGURATION: Final = tags.PlanarConfiguration
-SAMPLES_PER_PIXEL: Final = tags.SamplesPerPixel
-LOSSY_IMAGE_COMPRESSION: Final = tags.LossyImageCompression
-LOSSY_IMAGE_COMPRESSION_RATIO: Final = tags.LossyImageCompressionRatio
-LOSSY_IMAGE_COMPRESSION_METHOD: Final = tags.LossyImageCompressionMethod
-PIXEL_DATA: Final = tags.PixelData
 
 #: The attributes that, with the frames, decide what an HTJ2K encoding holds.
 _IMAGE_PIXEL: Final = (
-    SAMPLES_PER_PIXEL,
-    PHOTOMETRIC_INTERPRETATION,
-    PLANAR_CONFIGURATION,
+    tags.SamplesPerPixel,
+    tags.PhotometricInterpretation,
+    tags.PlanarConfiguration,
     tags.NumberOfFrames,
     tags.Rows,
     tags.Columns,
@@ -122,21 +114,24 @@ def primary_documents(
     meta = dict(meta)
     info = dict(info)
     syntax = record["transferSyntaxUID"]
-    meta[AVAILABLE_TRANSFER_SYNTAX_UID] = {"vr": "UI", "Value": [syntax]}
-    meta[PHOTOMETRIC_INTERPRETATION] = {"vr": "CS", "Value": [record["photometricInterpretation"]]}
-    if (values(meta, SAMPLES_PER_PIXEL) or [1])[0] != 1:
+    meta[tags.AvailableTransferSyntaxUID] = {"vr": "UI", "Value": [syntax]}
+    meta[tags.PhotometricInterpretation] = {
+        "vr": "CS",
+        "Value": [record["photometricInterpretation"]],
+    }
+    if (values(meta, tags.SamplesPerPixel) or [1])[0] != 1:
         # PS3.5 Table 8.2.4-1: colour-by-pixel for JPEG 2000 family syntaxes.
-        meta[PLANAR_CONFIGURATION] = {"vr": "US", "Value": [0]}
-    if PIXEL_DATA in meta:
-        meta[PIXEL_DATA] = {**meta[PIXEL_DATA], "vr": "OB"}
+        meta[tags.PlanarConfiguration] = {"vr": "US", "Value": [0]}
+    if tags.PixelData in meta:
+        meta[tags.PixelData] = {**meta[tags.PixelData], "vr": "OB"}
     if record["lossy"]:
         source = record["source"]
-        meta[LOSSY_IMAGE_COMPRESSION] = {"vr": "CS", "Value": ["01"]}
-        meta[LOSSY_IMAGE_COMPRESSION_RATIO] = {
+        meta[tags.LossyImageCompression] = {"vr": "CS", "Value": ["01"]}
+        meta[tags.LossyImageCompressionRatio] = {
             "vr": "DS",
             "Value": [*source["lossyImageCompressionRatio"], record["lossyImageCompressionRatio"]],
         }
-        meta[LOSSY_IMAGE_COMPRESSION_METHOD] = {
+        meta[tags.LossyImageCompressionMethod] = {
             "vr": "CS",
             "Value": [
                 *source["lossyImageCompressionMethod"],

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from dicomweb_archive import uids
+from dicomweb_archive import tags, uids
 from dicomweb_archive.batch import failure_of
 from dicomweb_archive.codec import htj2k
 from dicomweb_archive.codec.decode import ImagePixel, decode_frame
@@ -33,7 +33,6 @@ from dicomweb_archive.errors import (
     UnsupportedImageError,
 )
 from dicomweb_archive.model import multipart, paths, transcoded
-from dicomweb_archive.model.attributes import AVAILABLE_TRANSFER_SYNTAX_UID
 from dicomweb_archive.model.transcoded import ALTERNATE, PRIMARY, RECORD
 from dicomweb_archive.p10.frames import TRAILING_BYTES
 from dicomweb_archive.store.archive import open_archive
@@ -178,7 +177,7 @@ class _Instance:
             )
         pixel = self.info.get("pixelData") or {}
         count = int(pixel.get("numberOfFrames") or 0)
-        if transcoded.PIXEL_DATA not in self.meta or not count:
+        if tags.PixelData not in self.meta or not count:
             return self.outcome("none")
         image = ImagePixel.from_metadata(self.meta)
         reason = htj2k.refusal(image)
@@ -210,7 +209,7 @@ class _Instance:
         return self.promote({**record, "mode": PRIMARY, "path": "frames"})
 
     def source_syntax(self) -> str:
-        values = transcoded.values(self.meta, AVAILABLE_TRANSFER_SYNTAX_UID)
+        values = transcoded.values(self.meta, tags.AvailableTransferSyntaxUID)
         return str(values[0]) if values else uids.ExplicitVRLittleEndian
 
     def stored_bytes(self, count: int) -> int:
@@ -284,10 +283,10 @@ class _Instance:
                 "bytes": bytes_in,
                 "storedBytes": self.stored_bytes(count),
                 "lossyImageCompressionRatio": transcoded.values(
-                    self.meta, transcoded.LOSSY_IMAGE_COMPRESSION_RATIO
+                    self.meta, tags.LossyImageCompressionRatio
                 ),
                 "lossyImageCompressionMethod": transcoded.values(
-                    self.meta, transcoded.LOSSY_IMAGE_COMPRESSION_METHOD
+                    self.meta, tags.LossyImageCompressionMethod
                 ),
             },
         }

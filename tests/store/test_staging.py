@@ -158,3 +158,35 @@ def test_a_killed_commit_is_finished_for_its_own_instance(store: Store) -> None:
     assert InstanceUpdate(store, other).recover()
     assert stored(store)[paths.instance_metadata(*KEY)] == b"new metadata"
     assert not store.exists(paths.instance_metadata(*other))
+
+
+def test_a_failure_past_the_commit_point_is_finished_not_dropped(store: Store) -> None:
+    old_instance(store)
+    update = InstanceUpdate(store, KEY)
+    stage_new(update)
+    real_move = store.move
+
+    def move_fails(source: str, target: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    store.move = move_fails  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        update.commit(frames=2, bulk=[], drop_htj2k=True)
+    update.abandon()  # what a failed write does: too late to drop
+    store.move = real_move  # type: ignore[method-assign]
+    assert store.list(STAGING_DIR)
+    assert recover_staged(Archive(store)) == [KEY]
+    assert stored(store) == new_instance()
+
+
+def test_a_failure_before_the_commit_point_is_dropped(store: Store) -> None:
+    old_instance(store)
+    update = InstanceUpdate(store, KEY)
+    stage_new(update)
+    update.abandon()
+    assert not store.list(STAGING_DIR)
+    assert stored(store) == {
+        **{paths.frame_path(*KEY, n): b"old %d" % n for n in (1, 2, 3)},
+        paths.instance_metadata(*KEY): b"old metadata",
+        f"{paths.htj2k_dir(*KEY)}/1": b"alternate of the old frames",
+    }

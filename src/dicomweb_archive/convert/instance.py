@@ -81,7 +81,7 @@ def store_instance(
         try:
             return _InstanceWriter(update, options, parsed).write()
         except BaseException:
-            update.discard()
+            update.abandon()
             raise
 
 

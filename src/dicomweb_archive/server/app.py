@@ -29,6 +29,7 @@ from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable
 from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.manifest import open_or_create
+from dicomweb_archive.store.staging import recover_staged
 
 #: The environment variable carrying :func:`create_app`'s arguments to the
 #: worker processes of ``dwa serve --workers`` (see :func:`app_from_environment`).
@@ -143,6 +144,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Finish the instance updates a killed server committed but did not
+        # apply, before any reader sees them half done; the flusher redoes
+        # their studies' documents.
+        context.catalog.defer(key.study_instance_uid for key in recover_staged(archive))
         context.index = context.catalog.open_index()
         flusher = Flusher(context.catalog).start()
         try:

@@ -68,6 +68,9 @@ class InstanceUpdate:
         self.prefix = f"{key.sop_instance_uid}{_SEP}"
         self.changed = False
         self.frames_changed = False
+        #: Whether the commit marker is written: from then on the update is only
+        #: ever finished, never dropped.
+        self.committed = False
 
     def _staged(self) -> list[str]:
         """The names of this instance's staged files."""
@@ -92,6 +95,15 @@ class InstanceUpdate:
         owner = InstanceKey(*plan["instance"])
         (self if owner == self.key else InstanceUpdate(self.store, owner))._apply(plan)
         return True
+
+    def abandon(self) -> None:
+        """After a failure: drop the staging if the commit point was not reached.
+
+        Past it, some files may already be in place; the staging stays for the
+        next writer of the instance, or :func:`recover_staged`, to finish.
+        """
+        if not self.committed:
+            self.discard()
 
     def discard(self) -> None:
         """Drop whatever was staged (a failed input changes nothing)."""
@@ -132,6 +144,7 @@ class InstanceUpdate:
             return
         plan = {"instance": list(self.key), "frames": frames, "dropHtj2k": drop_htj2k}
         self.store.write_json_gz(self._path(_COMMIT), plan)
+        self.committed = True
         self._apply(plan)
 
     def _apply(self, plan: dict[str, Any]) -> None:

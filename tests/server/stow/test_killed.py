@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pydicom
 import pytest
 import requests
 from pydicom.uid import generate_uid
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.staging import STAGING_DIR
 from tests.conftest import snapshot, write_instance
 
@@ -99,3 +101,47 @@ def test_a_killed_stow_is_made_whole_by_the_next(tmp_path: Path, seed: int) -> N
     assert _served(archive) == _served(reference)
     staging = archive / STAGING_DIR
     assert not staging.exists() or not any(staging.iterdir())
+
+
+class Killed(BaseException):
+    """A process dying at this point (no handler catches it)."""
+
+
+def test_a_killed_commit_is_finished_when_the_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server killed after an instance's commit point, with no STOW after it: the
+    next start finishes the instance before serving, and its documents follow."""
+    first, second = _versions(tmp_path, 3)
+    body = _body(second[:1])
+    headers = {"Content-Type": MULTIPART}
+    reference, archive = tmp_path / "reference", tmp_path / "archive"
+    for root in (reference, archive):
+        assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in first]).ok
+    with TestClient(create_app(reference)) as client:
+        assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
+    real_move = DirectoryStore.move
+
+    def move_then_die(self: DirectoryStore, source: str, target: str) -> None:
+        if "~frames~" not in source:  # the first frame moved, then the process dies
+            raise Killed
+        real_move(self, source, target)
+
+    monkeypatch.setattr(DirectoryStore, "move", move_then_die)
+    client = TestClient(create_app(archive), raise_server_exceptions=False)
+    with contextlib.suppress(Killed):  # the STOW's own answer does not matter here
+        client.post("/dicomweb/studies", content=body, headers=headers)
+    monkeypatch.setattr(DirectoryStore, "move", real_move)
+    assert any((archive / STAGING_DIR).iterdir())  # committed, not applied
+    with TestClient(create_app(archive)) as client:
+        sop = second[0].stem
+        metadata = client.get(f"/dicomweb/studies/{_study(first[0])}/metadata").json()
+        numbers = {d["00080018"]["Value"][0]: d["00200013"]["Value"][0] for d in metadata}
+        assert numbers[sop] == 2  # the new version, at once
+    assert _served(archive) == _served(reference)
+    staging = archive / STAGING_DIR
+    assert not staging.exists() or not any(staging.iterdir())
+
+
+def _study(path: Path) -> str:
+    return str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)

@@ -29,7 +29,7 @@ def test_every_path_and_method_has_one_service() -> None:
 
 
 def test_services_speak_the_standard() -> None:
-    verbs = ("search_for_", "retrieve_", "store_instances")
+    verbs = ("search_for_", "retrieve_", "store_")
     for endpoint in ROUTES:
         assert endpoint.service.__name__.startswith(verbs), endpoint.service.__name__
 
@@ -43,6 +43,9 @@ def test_stored_bytes_are_served_on_the_event_loop() -> None:
         "retrieve_instance_metadata",
         "retrieve_bulkdata",
         "store_instances",
+        "retrieve_extension_file",
+        "store_extension_file",
+        "retrieve_study_document",
     } == on_loop
 
 
@@ -67,7 +70,15 @@ def test_server_imports_point_down() -> None:
     top = {"dicomweb_archive.server.app", "dicomweb_archive.server.routes"}
     services = {
         f"dicomweb_archive.server.{name}"
-        for name in ("frames", "metadata", "bulkdata", "retrieve", "rendered", "qido")
+        for name in (
+            "frames",
+            "metadata",
+            "bulkdata",
+            "retrieve",
+            "rendered",
+            "qido",
+            "extensions",
+        )
     } | {"dicomweb_archive.server.stow.service"}
     for name, path in modules.items():
         imported = _server_imports(path) & set(modules)

@@ -17,6 +17,7 @@ from dicomweb_archive.version import __version__
 #: Each command and the module defining it, imported only when the command runs:
 #: ``dwa --version`` and ``dwa convert`` need neither the server nor each other.
 COMMANDS = {
+    "attach": "attach",
     "convert": "convert",
     "export": "export",
     "index": "index",

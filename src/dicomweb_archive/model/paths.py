@@ -17,6 +17,9 @@ layout; it builds archive paths and parses request paths.  The legal shapes::
     studies/{study}/bulkdata/{ab}/{cdef…}           content-addressed bulk data
     {study | series | instance}/metadata
     {study | series | instance | frames}/rendered | /thumbnail
+    {study | series | instance}/_{vendor}_{name}/{file}    an extension folder's file
+    studies/{study}/extensions                      the study's extension folders, listed
+    studies/{study}/bulkdata                        where each bulk data value is used
 
 A path naming fewer UIDs than its level (``studies/{study}/series``) is a
 *collection*: what QIDO-RS searches and STOW-RS stores into.  JSON documents
@@ -33,6 +36,7 @@ from functools import cached_property
 from typing import Final
 
 from dicomweb_archive.errors import InvalidInputError, InvalidUIDError, ResourceNotFoundError
+from dicomweb_archive.model import extensions
 from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.types import InstanceKey
 from dicomweb_archive.uids import is_valid_uid
@@ -80,6 +84,10 @@ class Suffix(enum.Enum):
     THUMBNAIL = "thumbnail"
     #: Every frame of an instance: the BulkDataURI of its Pixel Data.
     PIXEL_DATA = "frames"
+    #: The study's extension folders (``extensions.json.gz``).
+    EXTENSIONS = "extensions"
+    #: The study's bulk data values with the instances and tag paths using them.
+    BULKDATA = "bulkdata"
 
 
 _LEVELS: Final = (ResourceType.STUDY, ResourceType.SERIES, ResourceType.INSTANCE)
@@ -88,10 +96,12 @@ _PREFIXES: Final = ("studies", "series", "instances")
 _SUFFIX_NAMES: Final = frozenset(s.value for s in Suffix)
 _FRAME_SUFFIXES: Final = frozenset({Suffix.RENDERED.value, Suffix.THUMBNAIL.value})
 #: Which suffixes each type takes.
+#: Study documents of the archive's own, stored as ``{path}.json.gz``.
+_STUDY_DOCUMENTS: Final = frozenset({Suffix.EXTENSIONS, Suffix.BULKDATA})
 _SUFFIXES: Final = {
     ResourceType.STUDY: frozenset(Suffix) - {Suffix.PIXEL_DATA},
-    ResourceType.SERIES: frozenset(Suffix) - {Suffix.PIXEL_DATA},
-    ResourceType.INSTANCE: frozenset(Suffix),
+    ResourceType.SERIES: frozenset(Suffix) - {Suffix.PIXEL_DATA} - _STUDY_DOCUMENTS,
+    ResourceType.INSTANCE: frozenset(Suffix) - _STUDY_DOCUMENTS,
     ResourceType.FRAMES: frozenset(map(Suffix, _FRAME_SUFFIXES)),
     ResourceType.BULKDATA: frozenset(),
 }
@@ -148,6 +158,10 @@ class ResourcePath:
     frames_path: str = FRAMES
     #: The SHA-256 hex digest naming a BULKDATA value.
     digest: str | None = None
+    #: An extension folder ``_{vendor}_{name}`` of a study, series or instance,
+    #: and the file in it.
+    extension: str | None = None
+    extension_file: str | None = None
 
     def __post_init__(self) -> None:
         named = self._uids()
@@ -167,6 +181,14 @@ class ResourcePath:
                 raise ResourceNotFoundError(f"no frames path {self.frames_path!r}")
         if self.type is ResourceType.BULKDATA and not _is_digest(self.digest):
             raise ResourceNotFoundError("no such bulk data")
+        if self.extension is not None or self.extension_file is not None:
+            self._check_extension()
+
+    def _check_extension(self) -> None:
+        if self.type not in _LEVELS or self.is_collection or self.suffix is not None:
+            raise InvalidInputError("extension folders are in a study, series or instance")
+        extensions.check_folder_name(str(self.extension))
+        extensions.check_file_name(str(self.extension_file))
 
     def _uids(self) -> tuple[str | None, ...]:
         """The UIDs up to the last one named, outermost first."""
@@ -200,6 +222,11 @@ class ResourcePath:
     def bulkdata(cls, study_instance_uid: str, digest: str) -> ResourcePath:
         return cls(ResourceType.BULKDATA, study_instance_uid, digest=digest)
 
+    def extension_path(self, folder: str, name: str) -> ResourcePath:
+        """The file ``name`` of the extension folder ``folder`` of this study, series
+        or instance; both names are checked (see :mod:`~dicomweb_archive.model.extensions`)."""
+        return replace(self, suffix=None, extension=folder, extension_file=name)
+
     @classmethod
     def from_string(cls, text: str) -> ResourcePath:
         """Parse a path relative to the service root (see the module docstring)."""
@@ -224,6 +251,8 @@ class ResourcePath:
                 return cls(_BY_SEGMENT[rest[0]], *uids)  # a collection: …/series, …/instances
             if len(rest) == 1 and rest[0] in _SUFFIX_NAMES:
                 return cls(level, *uids, suffix=Suffix(rest[0]))
+            if len(rest) == 2 and rest[0].startswith("_"):
+                return cls(level, *uids, extension=rest[0], extension_file=rest[1])
             if level is ResourceType.STUDY and len(rest) == 3 and rest[0] == "bulkdata":
                 return cls.bulkdata(uids[0], rest[1] + rest[2])
             if level is ResourceType.INSTANCE and len(rest) in (2, 3):
@@ -278,6 +307,8 @@ class ResourcePath:
         elif self.type is ResourceType.BULKDATA:
             assert self.digest
             text += f"bulkdata/{self.digest[:2]}/{self.digest[2:]}"
+        elif self.extension is not None:
+            text += f"{self.extension}/{self.extension_file}"
         else:
             text = text[:-1]
         return text if self.suffix is None else f"{text}/{self.suffix.value}"
@@ -286,12 +317,15 @@ class ResourcePath:
     def file(self) -> str:
         """The archive file (or folder) holding the resource's stored representation.
 
-        A metadata document gains ``.gz``, a collection its stored search answer
-        ``index.json.gz``; a study, series or instance is its folder; a frame and
-        bulk data are stored under their own path.
+        A metadata document gains ``.gz``, the study's ``extensions`` and
+        ``bulkdata`` documents ``.json.gz``, a collection its stored search answer
+        ``index.json.gz``; a study, series or instance is its folder; a frame, bulk
+        data and an extension folder's file are stored under their own path.
         """
         if self.suffix is Suffix.METADATA:
             return f"{self}.gz"
+        if self.suffix in _STUDY_DOCUMENTS:
+            return f"{self}.json.gz"
         if self.suffix is not None:
             raise ValueError(f"{self} is rendered, never stored")
         if self.is_collection:
@@ -425,3 +459,13 @@ def instances_index(study: str, series: str) -> str:
 
 def deduplicated(study: str) -> str:
     return f"{study_dir(study)}/{DEDUPLICATED}"
+
+
+def study_extensions(study: str) -> str:
+    """The study's extension folders listed (``/studies/{study}/extensions``)."""
+    return ResourcePath.study(study).with_suffix(Suffix.EXTENSIONS).file
+
+
+def bulkdata_context(study: str) -> str:
+    """The instances and tag paths of each bulk data value (``/studies/{study}/bulkdata``)."""
+    return ResourcePath.study(study).with_suffix(Suffix.BULKDATA).file

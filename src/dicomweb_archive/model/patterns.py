@@ -21,6 +21,9 @@ from dicomweb_archive.model.paths import (
     parse_frame_numbers,
 )
 
+#: The name of the path convertor matching extension folder names only
+#: (:data:`~dicomweb_archive.model.extensions.FOLDER_PATTERN`); the server registers it.
+EXTENSION_CONVERTOR: Final = "extension"
 #: The template parameter naming each level's UID.
 _PARAMETERS: Final = (
     (ResourceType.STUDY, "study"),
@@ -35,7 +38,9 @@ class Pattern:
 
     ``depth`` is how many UIDs its paths name (fewer than the type's for a
     collection); ``alternate`` matches any ``framesPath`` name in place of
-    ``frames``.  :meth:`resolve` turns the template's parameters back into a
+    ``frames``; ``extension`` matches a file of an extension folder, whose name
+    the ``extension`` convertor (:data:`EXTENSION_CONVERTOR`) only matches when
+    it is one.  :meth:`resolve` turns the template's parameters back into a
     validated :class:`ResourcePath`.
     """
 
@@ -43,6 +48,7 @@ class Pattern:
     suffix: Suffix | None = None
     depth: int | None = None
     alternate: bool = False
+    extension: bool = False
 
     @classmethod
     def of(cls, resource: ResourcePath) -> Pattern:
@@ -60,6 +66,7 @@ class Pattern:
             resource.suffix,
             uids if resource.is_collection else None,
             resource.frames_path != FRAMES,
+            resource.extension is not None,
         )
 
     @property
@@ -74,6 +81,8 @@ class Pattern:
             segments += ["{frames_path}" if self.alternate else FRAMES, "{frames}"]
         elif self.type is ResourceType.BULKDATA:
             segments += ["bulkdata", "{prefix}", "{rest}"]
+        elif self.extension:
+            segments += [f"{{extension:{EXTENSION_CONVERTOR}}}", "{extension_file}"]
         if self.suffix is not None:
             segments.append(self.suffix.value)
         return "/".join(segments)
@@ -94,4 +103,12 @@ class Pattern:
             )
         if self.type is ResourceType.BULKDATA:
             return ResourcePath(self.type, study, digest=params["prefix"] + params["rest"])
-        return ResourcePath(self.type, study, series, params.get("instance"), suffix=self.suffix)
+        return ResourcePath(
+            self.type,
+            study,
+            series,
+            params.get("instance"),
+            suffix=self.suffix,
+            extension=params.get("extension"),
+            extension_file=params.get("extension_file"),
+        )

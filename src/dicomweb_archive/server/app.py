@@ -164,7 +164,7 @@ def create_app(
         Middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
-            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "OPTIONS"],
             allow_headers=["Accept", "Authorization", "Range", "Content-Type"],
             expose_headers=[
                 "Content-Range",

@@ -25,7 +25,15 @@ from starlette.routing import BaseRoute, Route
 
 from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
 from dicomweb_archive.model.patterns import Pattern
-from dicomweb_archive.server import bulkdata, frames, metadata, qido, rendered, retrieve
+from dicomweb_archive.server import (
+    bulkdata,
+    extensions,
+    frames,
+    metadata,
+    qido,
+    rendered,
+    retrieve,
+)
 from dicomweb_archive.server.browser import browser_routes
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.stow.service import store_instances
@@ -38,6 +46,7 @@ STUDY, SERIES, INSTANCE = ResourceType.STUDY, ResourceType.SERIES, ResourceType.
 FRAMES, BULKDATA = ResourceType.FRAMES, ResourceType.BULKDATA
 METADATA, RENDERED, THUMBNAIL = Suffix.METADATA, Suffix.RENDERED, Suffix.THUMBNAIL
 PIXEL_DATA = Suffix.PIXEL_DATA
+EXTENSIONS, BULKDATA_CONTEXT = Suffix.EXTENSIONS, Suffix.BULKDATA
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,18 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint(Pattern(SERIES, THUMBNAIL), rendered.retrieve_thumbnail),
     Endpoint(Pattern(INSTANCE, THUMBNAIL), rendered.retrieve_thumbnail),
     Endpoint(Pattern(FRAMES, THUMBNAIL), rendered.retrieve_thumbnail),
+    # Extension folders (…/_{vendor}_{name}/{file}) and the study's lists: the
+    # convertor matches extension folder names only, before alternate frames.
+    Endpoint(Pattern(STUDY, EXTENSIONS), extensions.retrieve_study_document),
+    Endpoint(Pattern(STUDY, BULKDATA_CONTEXT), extensions.retrieve_study_document),
+    *(
+        Endpoint(Pattern(level, extension=True), service, method)
+        for level in (STUDY, SERIES, INSTANCE)
+        for service, method in (
+            (extensions.retrieve_extension_file, "GET"),
+            (extensions.store_extension_file, "PUT"),
+        )
+    ),
     # Alternate framesPath names (…/htj2k/1, …/htj2kThumbnail/1): after every
     # fixed route, whose literal segments they would also match.
     Endpoint(Pattern(FRAMES, alternate=True), frames.retrieve_frames),

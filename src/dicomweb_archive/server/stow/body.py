@@ -25,6 +25,7 @@ from dicomweb_archive.errors import (
     UnsupportedMediaTypeError,
 )
 from dicomweb_archive.media import DICOM, MULTIPART_RELATED, parse_media_range
+from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server.stow.multipart_parser import (
     MultipartParser,
     PartData,
@@ -105,6 +106,19 @@ def boundary_of(content_type: str | None) -> str | None:
 
 def too_large(limit: int | None) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"the request body exceeds the upload limit of {limit} bytes")
+
+
+def check_declared_length(request: Request, limit: int | None) -> None:
+    """Refuse a body whose declared Content-Length is beyond ``limit``, before reading it."""
+    length = request.headers.get("content-length")
+    if length is None or limit is None:
+        return
+    try:
+        declared = parse_unsigned(length)
+    except ValueError as exc:
+        raise MalformedRequestError(f"Content-Length {length!r} is not a number") from exc
+    if declared > limit:
+        raise too_large(limit)
 
 
 class Spool:

@@ -17,12 +17,10 @@ from starlette.responses import Response
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import (
     ArchiveUnavailableError,
-    MalformedRequestError,
 )
 from dicomweb_archive.model.paths import ResourcePath
-from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server.context import Context
-from dicomweb_archive.server.stow.body import Spool, boundary_of, too_large
+from dicomweb_archive.server.stow.body import Spool, boundary_of, check_declared_length
 from dicomweb_archive.server.stow.parts import store_parts
 from dicomweb_archive.server.stow.response import store_response
 from dicomweb_archive.server.urls import service_root
@@ -36,7 +34,7 @@ async def store_instances(context: Context, request: Request, resource: Resource
     """``POST /studies`` and ``POST /studies/{study}``, authorized by the route (first)."""
     study = resource.study_instance_uid
     boundary = boundary_of(request.headers.get("content-type"))
-    _check_length(context, request)
+    check_declared_length(request, context.max_upload_bytes)
     spool = Spool(Path(scratch_folder(context.archive.store)), context.max_upload_bytes)
     try:
         options = await anyio.to_thread.run_sync(_convert_options, context)
@@ -53,18 +51,6 @@ async def store_instances(context: Context, request: Request, resource: Resource
     finally:
         spool.discard()
     return store_response(service_root(request, context.base_url), study, outcomes)
-
-
-def _check_length(context: Context, request: Request) -> None:
-    length = request.headers.get("content-length")
-    if length is None or context.max_upload_bytes is None:
-        return
-    try:
-        declared = parse_unsigned(length)
-    except ValueError as exc:
-        raise MalformedRequestError(f"Content-Length {length!r} is not a number") from exc
-    if declared > context.max_upload_bytes:
-        raise too_large(context.max_upload_bytes)
 
 
 def _convert_options(context: Context) -> ConvertOptions:

@@ -47,6 +47,7 @@ _TEMPORARY_NAMES = itertools.count()
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # nor block on a FIFO
 _MISSING = (FileNotFoundError, NotADirectoryError)
+_LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Where Linux names the file a descriptor is open on (resolved, with no race).
 _FD_PATH = "/proc/self/fd/{}"
 _DELETED = " (deleted)"
@@ -114,16 +115,20 @@ class DirectoryStore(StoreMixin):
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise not_found(path)
-            try:
-                actual = os.readlink(_FD_PATH.format(fd)).removesuffix(_DELETED)
-            except OSError:  # no /proc: resolve the path (a link swapped in meanwhile is missed)
-                actual = os.path.realpath(self._full(path))
-            if actual != self._real(path):  # a folder on the way is a link
+            if not self._opened_at(fd, path):  # a folder on the way is a link
                 raise _link_refused(path)
         except BaseException:
             os.close(fd)
             raise
         return fd
+
+    def _opened_at(self, fd: int, path: str) -> bool:
+        """Whether ``fd`` is ``path`` itself, reached through no symbolic link."""
+        try:
+            actual = os.readlink(_FD_PATH.format(fd)).removesuffix(_DELETED)
+        except OSError:  # no /proc: resolve the path (a link swapped in meanwhile is missed)
+            actual = os.path.realpath(self._full(path))
+        return actual == self._real(path)
 
     def local_path(self, path: str) -> Path:
         return self.root / path
@@ -163,15 +168,22 @@ class DirectoryStore(StoreMixin):
         return os.path.exists(self._full(path))
 
     def list(self, path: str) -> list[Entry]:
-        folder = self._full(path)
-        if os.path.realpath(folder) != self._real(path):
-            return []
         try:
-            with os.scandir(folder) as entries:
-                # A link to a folder is an entry, not a folder: reading it is refused.
-                found = [Entry(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+            fd = os.open(self._full(path), _LIST_FLAGS)
         except _MISSING:
             return []
+        except OSError as error:
+            if error.errno == errno.ELOOP:  # the folder itself is a link: not listed
+                return []
+            raise
+        try:
+            if not self._opened_at(fd, path):  # a folder on the way is a link
+                return []
+            with os.scandir(fd) as entries:
+                # A link to a folder is an entry, not a folder: reading it is refused.
+                found = [Entry(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        finally:
+            os.close(fd)
         return sorted(found)
 
     def locate(self, path: str) -> Slice:

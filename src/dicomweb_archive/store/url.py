@@ -24,7 +24,7 @@ def open_store(location: str | os.PathLike[str] | Store) -> Store:
     Any other scheme (``s3://``, ``gs://``…) is refused with
     :class:`UnsupportedStoreError` naming it, never taken for a local folder.
     """
-    if isinstance(location, Store):
+    if not isinstance(location, str | os.PathLike):  # a Store (a costly check: a protocol)
         return location
     text = os.fspath(location)
     found = _SCHEME.match(text)

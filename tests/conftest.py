@@ -12,6 +12,8 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from tests.objectstore import MotoServer, moto_server
+
 MakeInstance = Callable[..., Path]
 
 
@@ -132,3 +134,16 @@ def small_filesystem(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
     yield mount
     for target in mounted:
         subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A real S3 API (moto) on loopback for the whole session; see tests/objectstore.py."""
+    with moto_server(tmp_path_factory.mktemp("s3-work")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_url(s3_server: MotoServer) -> str:
+    """``s3://{a new bucket}/archive``."""
+    return f"s3://{s3_server.bucket()}/archive"

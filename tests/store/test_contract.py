@@ -1,7 +1,8 @@
 """One behaviour suite for every store backend: what callers may rely on.
 
-Every backend runs the reading tests; the writable ones (a folder, memory) run
-the rest.  A packed study is the read-only backend: its files are written into
+Every backend runs the reading tests; the writable ones (a folder, memory, an
+object store over fsspec's memory file system and over a real S3 API) run the
+rest.  A packed study is the read-only backend: its files are written into
 a folder first, packed, and read back from the ZIP.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,7 +23,9 @@ from dicomweb_archive.store.base import Entry, ReadableStore, Store, files_under
 from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.manifest import ArchiveOptions
 from dicomweb_archive.store.memory import MemoryStore
+from dicomweb_archive.store.objectstore import ObjectStore
 from dicomweb_archive.store.studyzip import StudyZip, write_study_zip
+from tests.objectstore import MotoServer
 
 STUDY = "1.2.3"
 BASE = f"studies/{STUDY}"
@@ -35,14 +39,33 @@ FILES = {
 }
 
 Factory = Callable[[Path], Store]
+
+
+def _s3_store(tmp: Path) -> Store:
+    """An object store in a new bucket of the session's S3 server (see :func:`store`)."""
+    assert S3_SERVER, "the s3_server fixture is requested first"
+    return ObjectStore(f"s3://{S3_SERVER[0].bucket()}/archive", work=tmp / "work")
+
+
+S3_SERVER: list[MotoServer] = []
 WRITABLE: dict[str, Factory] = {
     "directory": lambda tmp: DirectoryStore(tmp / "store"),
     "memory": lambda tmp: MemoryStore(),
+    "objectstore-memory": lambda tmp: ObjectStore(
+        f"memory://{uuid.uuid4().hex}/archive", work=tmp / "work"
+    ),
+    "objectstore-s3": _s3_store,
 }
+
+
+def _with_server(request: pytest.FixtureRequest) -> None:
+    if request.param.endswith("-s3") and not S3_SERVER:
+        S3_SERVER.append(request.getfixturevalue("s3_server"))
 
 
 @pytest.fixture(params=sorted(WRITABLE))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    _with_server(request)
     made = WRITABLE[request.param](tmp_path)
     yield made
     made.close()
@@ -89,6 +112,7 @@ READABLE: dict[str, Callable[[Path], ReadableStore]] = {
 
 @pytest.fixture(params=sorted(READABLE))
 def filled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadableStore]:
+    _with_server(request)
     made = READABLE[request.param](tmp_path)
     yield made
     made.close()

@@ -1,4 +1,4 @@
-"""Opening a store by location: folders and file:// today, other schemes refused."""
+"""Opening a store by location: folders, file://, object stores; other schemes refused."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from dicomweb_archive.errors import UnsupportedStoreError
 from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.memory import MemoryStore
+from dicomweb_archive.store.objectstore import ObjectStore
 from dicomweb_archive.store.url import open_store
 
 
@@ -27,7 +28,21 @@ def test_a_store_is_passed_through() -> None:
     assert open_store(store) is store
 
 
-@pytest.mark.parametrize("location", ["s3://bucket/archive", "gs://b/a", "HTTPS://host/a"])
+def test_object_store_urls_open_an_object_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DWA_WORK_DIR", str(tmp_path / "work"))
+    for location in ("s3://bucket/archive", "memory://bucket/archive"):
+        store = open_store(location)
+        assert isinstance(store, ObjectStore)
+        assert store.url == location
+        assert store.local_path("studies/x") is None
+        assert store.local_path(".dwa/index.sqlite") is not None
+    assert list(tmp_path.iterdir()) == []  # nothing local until something is written
+
+
+@pytest.mark.parametrize("location", ["HTTPS://host/a", "ftp://host/a", "nosuch://b/a"])
 def test_other_schemes_are_refused_by_name(
     location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -35,6 +50,16 @@ def test_other_schemes_are_refused_by_name(
     scheme = location.partition(":")[0].lower()
     with pytest.raises(UnsupportedStoreError, match=f"{scheme}:// archives are not supported"):
         open_store(location)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_object_stores_without_their_package_say_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(__import__("sys").modules, "gcsfs", None)  # not importable
+    with pytest.raises(UnsupportedStoreError, match=r"gs:// archives need gcsfs"):
+        open_store("gs://bucket/archive")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -12,6 +12,7 @@ from typing import Final
 #: The boundary of every stored multipart body; written to the manifest.
 BOUNDARY: Final = "dicomweb-archive-6f1d2c9e8b7a4035a1c3e5f7092b4d6e"
 _DELIMITER: Final = f"\r\n--{BOUNDARY}".encode("ascii")
+_OPENING: Final = f"--{BOUNDARY}\r\n".encode("ascii")
 
 
 def content_type(part_type: str, transfer_syntax_uid: str | None = None) -> str:
@@ -40,6 +41,18 @@ TRAILER: Final = f"\r\n--{BOUNDARY}--\r\n".encode("ascii")
 def contains_delimiter(payload: bytes) -> bool:
     """Whether ``payload`` would end the part early (never, in practice)."""
     return _DELIMITER in payload or payload.startswith(_DELIMITER[2:])
+
+
+def part_content_type(head: bytes | bytearray) -> str | None:
+    """The part ``Content-Type`` of a stored body from its first bytes (its part
+    header); None when they do not start a stored single-part body."""
+    if not head.startswith(_OPENING):
+        return None
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    headers, _ = unwrap(bytes(head[: end + 4]) + TRAILER)
+    return headers.get("content-type")
 
 
 def unwrap(body: bytes) -> tuple[dict[str, str], bytes]:

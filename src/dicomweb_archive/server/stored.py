@@ -41,14 +41,11 @@ def stored_part(
     """
     if head is None:
         head = read(stored.part(0, min(stored.length, HEAD_SIZE)), inline)
-    if not head.startswith(_OPENING):
+    content_type = multipart.part_content_type(head)
+    if content_type is None:
         return "", "", stored
     end = head.find(b"\r\n\r\n")
-    headers, _ = multipart.unwrap(bytes(head[: end + 4]) + multipart.TRAILER)
-    media_type, _, rest = headers["content-type"].partition(";")
+    media_type, _, rest = content_type.partition(";")
     syntax = rest.partition("transfer-syntax=")[2].strip()
     payload = stored.part(end + 4, stored.length - len(multipart.TRAILER))
     return media_type.strip(), syntax, payload
-
-
-_OPENING = f"--{multipart.BOUNDARY}\r\n".encode("ascii")

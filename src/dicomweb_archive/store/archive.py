@@ -7,6 +7,8 @@ study.  :class:`Archive` answers reads by archive path from whichever holds the
 study; writes go to its :attr:`~Archive.store`, inside a study write session
 (:mod:`dicomweb_archive.store.session`) that unpacks a packed study first.
 Open study ZIPs are kept in a small cache, dropped once the file is replaced.
+A store without local files (memory, an object store) holds study folders only:
+ZIPs are read from local files, so none is looked for there (no request per read).
 """
 
 from __future__ import annotations
@@ -66,6 +68,12 @@ class Archive:
         self._cache: OrderedDict[str, StudyZip] = OrderedDict()
         self._cache_size = cache_size
         self._guard = threading.Lock()
+        self._packs = store.local_path(paths.MANIFEST) is not None
+
+    @property
+    def holds_packed_studies(self) -> bool:
+        """Whether studies may be packed here (a store with local files)."""
+        return self._packs
 
     def close(self) -> None:
         with self._guard:
@@ -94,13 +102,15 @@ class Archive:
         return sorted(uid for uid in found if uids.is_valid_uid(uid))
 
     def is_packed(self, study: str) -> bool:
-        return self.store.exists(paths.study_zip(study))
+        return self._packs and self.store.exists(paths.study_zip(study))
 
     def has_study(self, study: str) -> bool:
         return self.is_packed(study) or self.store.exists(paths.study_dir(study))
 
     def study_zip(self, study: str) -> StudyZip | None:
         """The open ZIP of a packed study; None for a folder study."""
+        if not self._packs:
+            return None
         with self._guard:
             packed = self._cache.get(study)
             if packed is not None:

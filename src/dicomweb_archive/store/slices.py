@@ -10,7 +10,9 @@ renaming a new one into place, so a path opened again could name other bytes
 (a STOW-RS of the same instance) than those whose size and version an answer
 already announced.  Every read of a slice is of the opened file, by ``pread``
 (no shared position: one slice may serve several threads); the descriptor is
-closed when the last slice of it is dropped.
+closed when the last slice of it is dropped.  A store without local files
+(an object store) gives slices of a :class:`StoredFile` of its own, read by
+ranged requests of the version it measured.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO does not block the open
 
@@ -27,6 +30,21 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO does not bloc
 def file_version(info: os.stat_result) -> str:
     """A file's identity and state (inode, time, size): changes when its bytes may."""
     return f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"
+
+
+class StoredFile(Protocol):
+    """A file measured once, whose reads answer the bytes of that version only."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def pread(self, offset: int, length: int) -> bytes: ...
 
 
 class OpenedFile:
@@ -84,7 +102,7 @@ class OpenedFile:
 class Slice:
     """``length`` bytes of the opened ``file`` from ``offset``."""
 
-    file: OpenedFile
+    file: OpenedFile | StoredFile
     offset: int
     length: int
 
@@ -119,7 +137,7 @@ class Slice:
         buffer read into is the answer: a copy to ``bytes`` would cost more
         than the read (page faults of a second large allocation).
         """
-        if not _NOWAIT:
+        if not _NOWAIT or not isinstance(self.file, OpenedFile):
             return None
         buffer = bytearray(self.length)
         try:

@@ -1,7 +1,8 @@
-"""Open a store by URL: a local path or ``file://`` URL today, other schemes later.
+"""Open a store by URL: a local path or ``file://`` URL, or an object store.
 
-An object-store backend plugs in here; callers only ever see a
-:class:`~dicomweb_archive.store.base.Store`.
+``s3://bucket/prefix`` (and any other writable fsspec file system, such as
+``memory://``) opens an :class:`~dicomweb_archive.store.objectstore.ObjectStore`;
+callers only ever see a :class:`~dicomweb_archive.store.base.Store`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from dicomweb_archive.store.directory import DirectoryStore
 
 #: ``scheme://`` at the start of a location; one letter is a Windows drive.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+#: Schemes of read-only or non-storage fsspec file systems.
+_NOT_STORES = frozenset({"http", "https", "ftp", "zip", "tar", "github", "git", "data"})
+#: The package each object store needs, and the extra that installs it.
+_PACKAGES = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", ""), "gcs": ("gcsfs", "")}
 
 
 def open_store(location: str | os.PathLike[str] | Store) -> Store:
-    """The store at ``location``: a folder path or a ``file://`` URL.
+    """The store at ``location``: a folder path, a ``file://`` URL or an object store URL.
 
-    Any other scheme (``s3://``, ``gs://``…) is refused with
-    :class:`UnsupportedStoreError` naming it, never taken for a local folder.
+    A scheme with no usable backend is refused with :class:`UnsupportedStoreError`
+    naming it, never taken for a local folder.
     """
     if not isinstance(location, str | os.PathLike):  # a Store (a costly check: a protocol)
         return location
@@ -31,11 +36,29 @@ def open_store(location: str | os.PathLike[str] | Store) -> Store:
     if found is None:
         return DirectoryStore(text)
     scheme = found.group(1).lower()
-    if scheme != "file":
+    if scheme == "file":
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):
+            raise UnsupportedStoreError(f"{text}: file:// URLs must name a local path")
+        return DirectoryStore(unquote(parts.path))
+    return _object_store(text, scheme)
+
+
+def _object_store(text: str, scheme: str) -> Store:
+    import fsspec
+
+    if scheme in _NOT_STORES or scheme not in fsspec.available_protocols():
         raise UnsupportedStoreError(
-            f"{text}: {scheme}:// archives are not supported yet; give a local folder"
+            f"{text}: {scheme}:// archives are not supported; give a local folder or s3://"
         )
-    parts = urlsplit(text)
-    if parts.netloc not in ("", "localhost"):
-        raise UnsupportedStoreError(f"{text}: file:// URLs must name a local path")
-    return DirectoryStore(unquote(parts.path))
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except ImportError:
+        package, extra = _PACKAGES.get(scheme, (f"the fsspec backend for {scheme}://", ""))
+        how = f"pip install 'dicomweb-archive[{extra}]'" if extra else f"pip install {package}"
+        raise UnsupportedStoreError(
+            f"{text}: {scheme}:// archives need {package}, which is not installed ({how})"
+        ) from None
+    from dicomweb_archive.store.objectstore import ObjectStore
+
+    return ObjectStore(text)

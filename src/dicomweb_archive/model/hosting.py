@@ -1,0 +1,54 @@
+"""The HTTP headers a static host must send with each stored file of an archive.
+
+A web server can be told per location what to send (``deploy/nginx.conf``); an
+object store sends whatever was stored *with each object* and infers nothing
+from its name.  So every file written to a bucket carries, as its own metadata,
+the headers below: what ``dwa serve`` and the nginx configuration answer for
+the same resource.
+
+- DICOMweb documents (``metadata.gz``, ``index.json.gz``): ``application/dicom+json``
+  with ``Content-Encoding: gzip`` (the bytes are gzip, served as they are) and
+  ``Cache-Control: no-cache`` (they change as studies grow; revalidate by ETag).
+- Frames, alternate frames and bulk data: the stored single-part multipart
+  body's full type, ``multipart/related; type="<part type>"; boundary=…``,
+  the part type read from the body's own part header.
+- Private gzipped JSON (``info.json.gz``, ``deduplicated.json.gz``):
+  ``application/json`` with gzip; the manifest ``application/json``; a
+  packed study ``application/zip``; anything else (bare frames of a
+  ``--frames raw`` archive) ``application/octet-stream``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dicomweb_archive.media import DICOM_JSON, OCTET_STREAM, ZIP
+from dicomweb_archive.model import multipart, paths
+
+JSON: Final = "application/json"
+#: Stored bytes a host needs to choose the headers: a multipart body's part header.
+HEAD_SIZE: Final = 1024
+_DOCUMENTS: Final = frozenset({paths.METADATA, paths.INDEX})
+_BODIES: Final = frozenset({paths.FRAMES, paths.HTJ2K, "bulkdata"})
+
+
+def static_headers(path: str, head: bytes | bytearray) -> dict[str, str]:
+    """The headers to serve the archive file ``path`` with; ``head`` is its first bytes.
+
+    Keys are HTTP header names; see the module for the rules.
+    """
+    parts = path.split("/")
+    name = parts[-1]
+    if name in _DOCUMENTS:
+        return {"Content-Type": DICOM_JSON, "Content-Encoding": "gzip", "Cache-Control": "no-cache"}
+    if name.endswith(".json.gz"):
+        return {"Content-Type": JSON, "Content-Encoding": "gzip", "Cache-Control": "no-cache"}
+    if path == paths.MANIFEST:
+        return {"Content-Type": JSON, "Cache-Control": "no-cache"}
+    if name.endswith(".zip"):
+        return {"Content-Type": ZIP}
+    part = multipart.part_content_type(head) if _BODIES & set(parts[:-1]) else None
+    if part is None:
+        return {"Content-Type": OCTET_STREAM}
+    media_type = part.partition(";")[0].strip()
+    return {"Content-Type": multipart.response_content_type(media_type)}

@@ -1,0 +1,50 @@
+"""The headers a static host sends with each stored file, as an object store keeps them."""
+
+from __future__ import annotations
+
+from dicomweb_archive.media import DICOM_JSON
+from dicomweb_archive.model import multipart
+from dicomweb_archive.model.hosting import static_headers
+
+STUDY = "studies/1.2"
+INSTANCE = f"{STUDY}/series/1.3/instances/1.4"
+
+
+def _body(part_type: str) -> bytes:
+    content_type = multipart.content_type(part_type, "1.2.840.10008.1.2.4.50")
+    return multipart.header(content_type, "1") + b"\xff\xd8" + multipart.TRAILER
+
+
+def test_dicomweb_documents_are_gzipped_dicom_json() -> None:
+    for path in (
+        "studies/index.json.gz",
+        f"{STUDY}/index.json.gz",
+        f"{STUDY}/metadata.gz",
+        f"{STUDY}/series/index.json.gz",
+        f"{STUDY}/series/1.3/metadata.gz",
+        f"{INSTANCE}/metadata.gz",
+    ):
+        assert static_headers(path, b"\x1f\x8b") == {
+            "Content-Type": DICOM_JSON,
+            "Content-Encoding": "gzip",
+            "Cache-Control": "no-cache",
+        }
+
+
+def test_frames_and_bulk_data_name_their_part_type_and_boundary() -> None:
+    expected = f'multipart/related; type="image/jpeg"; boundary={multipart.BOUNDARY}'
+    for path in (f"{INSTANCE}/frames/1", f"{INSTANCE}/htj2k/3", f"{STUDY}/bulkdata/ab/cd"):
+        assert static_headers(path, _body("image/jpeg")) == {"Content-Type": expected}
+    octets = static_headers(f"{STUDY}/bulkdata/ab/cd", _body("application/octet-stream"))
+    assert 'type="application/octet-stream"' in octets["Content-Type"]
+
+
+def test_other_files() -> None:
+    assert static_headers(f"{INSTANCE}/info.json.gz", b"")["Content-Type"] == "application/json"
+    assert static_headers(f"{INSTANCE}/info.json.gz", b"")["Content-Encoding"] == "gzip"
+    assert static_headers("manifest.json", b"{")["Content-Type"] == "application/json"
+    assert static_headers(f"{STUDY}.zip", b"PK")["Content-Type"] == "application/zip"
+    # A bare frame (--frames raw) has no part header to name its type.
+    assert static_headers(f"{INSTANCE}/frames/1", b"\xff\xd8") == {
+        "Content-Type": "application/octet-stream"
+    }

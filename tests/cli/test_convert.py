@@ -64,13 +64,13 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     )
 
 
-def test_an_object_store_url_is_refused_not_made_a_folder(
+def test_a_url_without_a_store_is_refused_not_made_a_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        cli, ["convert", get_testdata_file("CT_small.dcm"), "-o", "s3://bucket/archive"]
+        cli, ["convert", get_testdata_file("CT_small.dcm"), "-o", "https://host/archive"]
     )
     assert result.exit_code == 2
-    assert "s3:// archives are not supported yet" in result.stderr
+    assert "https:// archives are not supported" in result.stderr
     assert list(tmp_path.iterdir()) == []

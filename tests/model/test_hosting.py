@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model import multipart
-from dicomweb_archive.model.hosting import static_headers
+from dicomweb_archive.model.hosting import publication_order, static_headers
 
 STUDY = "studies/1.2"
 INSTANCE = f"{STUDY}/series/1.3/instances/1.4"
@@ -48,3 +48,35 @@ def test_other_files() -> None:
     assert static_headers(f"{INSTANCE}/frames/1", b"\xff\xd8") == {
         "Content-Type": "application/octet-stream"
     }
+
+
+def test_files_are_published_before_the_documents_naming_them() -> None:
+    names = [
+        "studies/index.json.gz",
+        f"{STUDY}/index.json.gz",
+        f"{STUDY}/metadata.gz",
+        f"{STUDY}/deduplicated.json.gz",
+        f"{STUDY}/series/index.json.gz",
+        f"{STUDY}/series/1.3/metadata.gz",
+        f"{STUDY}/series/1.3/instances/index.json.gz",
+        f"{INSTANCE}/metadata.gz",
+        f"{INSTANCE}/info.json.gz",
+        f"{INSTANCE}/frames/1",
+        f"{INSTANCE}/htj2k/1",
+        f"{STUDY}/bulkdata/ab/cd",
+        "manifest.json",
+    ]
+    ordered = publication_order(names)
+    assert ordered[0] == "manifest.json"
+    assert ordered[-1] == "studies/index.json.gz"
+    position = ordered.index
+    instance_files = ("info.json.gz", "frames/1", "htj2k/1")
+    assert all(
+        position(f"{INSTANCE}/{n}") < position(f"{INSTANCE}/metadata.gz") for n in instance_files
+    )
+    assert position(f"{STUDY}/bulkdata/ab/cd") < position(f"{INSTANCE}/metadata.gz")
+    assert position(f"{INSTANCE}/metadata.gz") < position(f"{STUDY}/series/1.3/metadata.gz")
+    assert position(f"{STUDY}/series/1.3/metadata.gz") < position(f"{STUDY}/metadata.gz")
+    assert position(f"{STUDY}/series/1.3/instances/index.json.gz") < position(
+        f"{STUDY}/index.json.gz"
+    )

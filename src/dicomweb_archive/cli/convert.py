@@ -8,7 +8,7 @@ import click
 import orjson
 from rich.console import Console
 
-from dicomweb_archive.cli.options import json_option, quiet_option, workers_option
+from dicomweb_archive.cli.options import ArchiveLocation, json_option, quiet_option, workers_option
 from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
@@ -56,8 +56,8 @@ def _line(outcome: InstanceOutcome) -> str:
     "--output",
     "archive",
     required=True,
-    type=click.Path(file_okay=False),
-    help="Archive folder (created if missing).",
+    type=ArchiveLocation(),
+    help="Archive folder or s3://bucket/prefix (created if missing).",
 )
 @click.option(
     "--public-bulk-size",

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from dicomweb_archive.cli.options import series_option, studies_option
+from dicomweb_archive.cli.options import ArchiveLocation, series_option, studies_option
 from dicomweb_archive.export.bundle import ExportFile, find_series, write_folder, write_zip
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.manifest import read_options
 
 
 @click.command()
-@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.argument("archive", type=ArchiveLocation(exists=True))
 @studies_option
 @series_option
 @click.option(

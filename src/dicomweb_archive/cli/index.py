@@ -6,13 +6,14 @@ import time
 
 import click
 
+from dicomweb_archive.cli.options import ArchiveLocation
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options
 
 
 @click.command()
-@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.argument("archive", type=ArchiveLocation(exists=True))
 def index(archive: str) -> None:
     """Catch up with deferred writes, then rebuild the QIDO-RS index of ARCHIVE.
 

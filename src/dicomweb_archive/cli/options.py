@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
 from dicomweb_archive import uids
+from dicomweb_archive.store.url import is_url
+
+
+class ArchiveLocation(click.ParamType[str]):
+    """An archive: a folder (that must exist when ``exists``) or a store URL (``s3://…``).
+
+    A URL is left to :func:`~dicomweb_archive.store.url.open_store`, which opens
+    it or refuses it by name; it is never checked as a local path.
+    """
+
+    name = "archive"
+
+    def __init__(self, *, exists: bool = False) -> None:
+        self._folder = click.Path(exists=exists, file_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if is_url(os.fspath(value)):
+            return os.fspath(value)
+        return self._folder.convert(value, param, ctx)
 
 
 def check_uids(

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import click
 
-from dicomweb_archive.cli.options import studies_option
+from dicomweb_archive.cli.options import ArchiveLocation, studies_option
 from dicomweb_archive.errors import DicomwebArchiveError, ResourceNotFoundError
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.manifest import read_options
-from dicomweb_archive.store.packing import pack_study, unpack_in_place, unpack_study
+from dicomweb_archive.store.packing import (
+    check_packable,
+    pack_study,
+    unpack_in_place,
+    unpack_study,
+)
 
 
 def _each(names: list[str], work: Callable[[str], str]) -> None:
@@ -33,18 +38,18 @@ def _studies(store: Archive, studies: tuple[str, ...], every: bool) -> list[str]
 
 
 @click.command()
-@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.argument("archive", type=ArchiveLocation(exists=True))
 @studies_option
 @click.option("--all", "every", is_flag=True, help="Every study of the archive.")
 @click.option("--remove", is_flag=True, help="Remove each study's folder once packed.")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=ArchiveLocation(),
     help="Another archive to pack into (created if missing); default: in place.",
 )
 def pack(
-    archive: str, studies: tuple[str, ...], every: bool, remove: bool, output: Path | None
+    archive: str, studies: tuple[str, ...], every: bool, remove: bool, output: str | None
 ) -> None:
     """Pack studies of ARCHIVE into one ZIP each: studies/{UID}.zip.
 
@@ -57,6 +62,7 @@ def pack(
         raise click.UsageError("--remove packs in place; it cannot go with -o")
     store = open_archive(archive)
     target = open_archive(output) if output is not None else None
+    check_packable(target or store)
 
     def work(study: str) -> str:
         relative = pack_study(store, study, target, remove=remove)
@@ -68,7 +74,7 @@ def pack(
 
 
 @click.command()
-@click.argument("archive", type=click.Path(file_okay=False))
+@click.argument("archive", type=ArchiveLocation())
 @click.argument("zips", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @studies_option
 @click.option("--all", "every", is_flag=True, help="Every packed study of the archive.")

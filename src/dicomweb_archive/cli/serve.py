@@ -9,6 +9,8 @@ from typing import Any
 import click
 import orjson
 
+from dicomweb_archive.cli.options import ArchiveLocation
+
 #: Connections (and requests in progress) beyond which uvicorn answers 503.
 MAX_CONNECTIONS = 1000
 #: Seconds an idle keep-alive connection stays open.
@@ -30,7 +32,7 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
 
 
 @click.command()
-@click.argument("archive", type=click.Path(file_okay=False))
+@click.argument("archive", type=ArchiveLocation())
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8042, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--base-path", default="/dicomweb", show_default=True)

@@ -9,7 +9,7 @@ import click
 import orjson
 from rich.console import Console
 
-from dicomweb_archive.cli.options import json_option, quiet_option, workers_option
+from dicomweb_archive.cli.options import ArchiveLocation, json_option, quiet_option, workers_option
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.transcode.instance import TranscodeOutcome
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder, TranscodeResult
@@ -54,7 +54,7 @@ def print_summary(console: Console, result: TranscodeResult) -> None:
 
 
 @click.command()
-@click.argument("archive", type=click.Path(file_okay=False, exists=True))
+@click.argument("archive", type=ArchiveLocation(exists=True))
 @click.option(
     "--mode",
     type=MODES,

@@ -16,10 +16,15 @@ the same resource.
   ``application/json`` with gzip; the manifest ``application/json``; a
   packed study ``application/zip``; anything else (bare frames of a
   ``--frames raw`` archive) ``application/octet-stream``.
+
+A host serves each file the moment it is there, and an object store has no
+rename to publish many files at once; so files are published in
+:func:`publication_order`: what a document points to before the document.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from dicomweb_archive.media import DICOM_JSON, OCTET_STREAM, ZIP
@@ -52,3 +57,29 @@ def static_headers(path: str, head: bytes | bytearray) -> dict[str, str]:
         return {"Content-Type": OCTET_STREAM}
     media_type = part.partition(";")[0].strip()
     return {"Content-Type": multipart.response_content_type(media_type)}
+
+
+def publication_rank(path: str) -> int:
+    """Where ``path`` comes in :func:`publication_order` (lower first).
+
+    0 the manifest; 1 an instance's frames, alternates, bulk data and
+    ``info.json.gz``; 2 its ``metadata.gz`` (the instance's commit point);
+    3 a series' documents; 4 a study's; 5 the archive's study list.
+    """
+    if path == paths.MANIFEST:
+        return 0
+    parts = path.split("/")
+    if parts[:1] != ["studies"] or len(parts) == 2:
+        return 5
+    if len(parts) >= 7 and parts[4] == "instances":  # studies/{st}/series/{se}/instances/{sop}/…
+        return 2 if len(parts) == 7 and parts[6] == paths.METADATA else 1
+    if parts[2:3] == ["bulkdata"]:
+        return 1
+    if len(parts) >= 5:  # studies/{st}/series/{se}/…
+        return 3
+    return 4
+
+
+def publication_order(names: Iterable[str]) -> list[str]:
+    """``names`` in the order a static host may see them appear (see the module)."""
+    return sorted(names, key=lambda name: (publication_rank(name), name))

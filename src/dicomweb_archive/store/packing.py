@@ -23,13 +23,19 @@ from dicomweb_archive.errors import (
     ArchiveError,
     InvalidStudyZipError,
     ResourceNotFoundError,
+    UnsupportedStoreError,
 )
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import ArchiveOptions, ensure, read_options
-from dicomweb_archive.store.session import ensure_unpacked, refresh_lock, study_lock
+from dicomweb_archive.store.session import (
+    ensure_unpacked,
+    refresh_lock,
+    restore_study,
+    study_lock,
+)
 from dicomweb_archive.store.studyzip import StudyZip, study_file_names, write_study_zip
 
 
@@ -49,6 +55,15 @@ def _check_row(files: ReadableStore, study: str) -> None:
 # -- packing -----------------------------------------------------------------------
 
 
+def check_packable(archive: Archive) -> None:
+    """Refuse an archive that cannot hold study ZIPs (an object store holds folders)."""
+    if not archive.holds_packed_studies:
+        raise UnsupportedStoreError(
+            f"{archive.url}: packed studies live in local folders only; "
+            "an object-store archive holds study folders (pack into a local archive with -o)"
+        )
+
+
 def pack_study(
     archive: Archive, study: str, target: Archive | None = None, *, remove: bool = False
 ) -> str:
@@ -58,8 +73,10 @@ def pack_study(
     ``studies/{study}.zip`` of ``archive``, and ``remove`` drops the folder once
     the ZIP is in place.  A study already packed is left as it is.  With another
     ``target`` archive (created when missing), the ZIP goes there and the source
-    is untouched.
+    is untouched.  A ZIP goes to an archive with local files only (an object
+    store holds study folders): :class:`UnsupportedStoreError` otherwise.
     """
+    check_packable(target or archive)
     options = read_options(archive)
     if target is not None and not _same_archive(archive, target):
         if remove:
@@ -127,11 +144,16 @@ def unpack_study(zip_path: str | os.PathLike[str], archive: Archive) -> str:
         )
     ensure(archive.store, options)
     with archive.lock(study_lock(study)):
-        if not _holds_same(archive, study, zip_path):
+        if _holds_same(archive, study, zip_path):
+            ensure_unpacked(archive, study)
+        elif archive.holds_packed_studies:
             with archive.store.temporary_file() as tmp, open(zip_path, "rb") as source:
                 shutil.copyfileobj(source, tmp.handle, 1 << 20)
                 archive.store.commit(tmp, paths.study_zip(study))
-        ensure_unpacked(archive, study)
+            ensure_unpacked(archive, study)
+        else:  # no ZIPs in an object store: its files straight from the ZIP
+            with contextlib.closing(StudyZip(zip_path, study=study)) as packed:
+                restore_study(archive.store, study, packed)
     Catalog(archive).studies_moved([study])
     return study
 

@@ -14,8 +14,10 @@ import contextlib
 from collections.abc import Iterator
 
 from dicomweb_archive.model import paths
+from dicomweb_archive.model.hosting import publication_order
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store
+from dicomweb_archive.store.studyzip import StudyZip
 
 
 def study_lock(study: str) -> str:
@@ -63,14 +65,23 @@ def ensure_unpacked(archive: Archive, study: str) -> bool:
     packed = archive.study_zip(study)
     if packed is None:
         return False
-    store = archive.store
-    names = set(packed.names())
-    for name in sorted(names):
-        store.write(name, packed.read(name))
-    _prune(store, paths.study_dir(study), names)
-    store.remove(paths.study_zip(study))
+    restore_study(archive.store, study, packed)
+    archive.store.remove(paths.study_zip(study))
     archive.forget(study)
     return True
+
+
+def restore_study(store: Store, study: str, packed: StudyZip) -> None:
+    """Make the study's folder hold exactly the files of ``packed`` (its ZIP).
+
+    Written in publication order (an instance's files before its metadata, the
+    study's documents after them), so a host never shows a document whose
+    files are not there yet.
+    """
+    names = set(packed.names())
+    for name in publication_order(names):
+        store.write(name, packed.read(name))
+    _prune(store, paths.study_dir(study), names)
 
 
 def _prune(store: Store, folder: str, keep: set[str]) -> None:

@@ -23,6 +23,11 @@ _NOT_STORES = frozenset({"http", "https", "ftp", "zip", "tar", "github", "git", 
 _PACKAGES = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", ""), "gcs": ("gcsfs", "")}
 
 
+def is_url(location: str) -> bool:
+    """Whether ``location`` names a store by URL (``s3://…``, ``file://…``), not a path."""
+    return _SCHEME.match(location) is not None and "://" in location
+
+
 def open_store(location: str | os.PathLike[str] | Store) -> Store:
     """The store at ``location``: a folder path, a ``file://`` URL or an object store URL.
 

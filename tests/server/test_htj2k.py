@@ -129,20 +129,60 @@ def test_a_thumbnail_with_and_without_accept_has_two_etags(
     assert (crossed.status_code, crossed.content) == (200, single.content)
 
 
-def test_a_lossy_alternate_answers_its_own_syntax_only(tmp_path: Path, source: list[Path]) -> None:
-    """README: one alternate per instance; ``--lossy`` replaces the lossless one."""
+def test_a_lossy_alternate_leaves_lossless_htj2k_to_be_made(
+    tmp_path: Path, source: list[Path]
+) -> None:
+    """After ``--lossy``, a lossless HTJ2K request gets lossless codestreams made from
+    the frames (never the lossy ones); the lossy alternate answers its own syntax."""
     root = tmp_path / "archive"
     assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in source]).ok
     assert Transcoder(root, TranscodeOptions(workers=1)).transcode().ok
     assert Transcoder(root, TranscodeOptions(psnr=50, workers=1)).transcode().ok
     ds = pydicom.dcmread(source[0])
     with TestClient(create_app(root)) as client:
-        lossless = client.get(_url(ds, "frames/1"), headers={"Accept": "image/jphc"})
-        assert lossless.status_code == 406
+        for accept in ("image/jphc", f"image/jphc; transfer-syntax={RPCL}"):
+            lossless = client.get(_url(ds, "frames/1"), headers={"Accept": accept})
+            assert lossless.status_code == 200
+            assert lossless.headers["content-type"] == JPHC_PART
+            decoded = imagecodecs.htj2k_decode(lossless.content)
+            assert np.array_equal(decoded.view(np.int16), ds.pixel_array)
         lossy = "image/jphc; transfer-syntax=1.2.840.10008.1.2.4.203"
         answer = client.get(_url(ds, "frames/1"), headers={"Accept": lossy})
         assert answer.status_code == 200
         assert "1.2.840.10008.1.2.4.203" in answer.headers["content-type"]
+        assert answer.content != lossless.content
+
+
+def test_htj2k_is_made_where_none_is_stored(tmp_path: Path, source: list[Path]) -> None:
+    """No ``dwa transcode`` run: HTJ2K Lossless is encoded on request, once, and
+    multipart answers carry one codestream per frame."""
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in source]).ok
+    ds = pydicom.dcmread(source[0])
+    with TestClient(create_app(root)) as client:
+        assert (
+            client.get(_url(ds, "frames/1"))
+            .headers["content-type"]
+            .startswith('multipart/related; type="application/octet-stream"')
+        )  # the stored frames stay the default
+        single = client.get(_url(ds, "frames/1"), params={"accept": "image/jphc"})
+        assert single.status_code == 200 and single.headers["content-type"] == JPHC_PART
+        parsed = codestream.parse(single.content)
+        assert parsed.reversible and parsed.has_tlm and parsed.resolution_prefix(0) is not None
+        assert np.array_equal(
+            imagecodecs.htj2k_decode(single.content).view(np.int16), ds.pixel_array
+        )
+        again = client.get(_url(ds, "frames/1"), params={"accept": "image/jphc"})
+        assert (again.content, again.headers["etag"]) == (single.content, single.headers["etag"])
+        made = list((root / ".dwa" / "cache" / "htj2k").rglob("*"))
+        assert len([p for p in made if p.is_file()]) == 1
+        multi = client.get(
+            _url(ds, "htj2k/1"),
+            headers={"Accept": 'multipart/related; type="image/jphc"'},
+        )
+        assert multi.status_code == 200
+        [(headers, payload)] = parts(multi.content)
+        assert payload == single.content
 
 
 def test_the_seed_jpegls_thumbnail(client: TestClient, ct: pydicom.Dataset) -> None:

@@ -51,6 +51,14 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     help="Largest STOW-RS request body (e.g. 512M, 2G); 0 for no limit.",
 )
 @click.option(
+    "--cache-size",
+    default="1G",
+    callback=_byte_size,
+    show_default=True,
+    help="Bytes the renditions made on request (rendered images, thumbnails, HTJ2K "
+    "where none is stored) may keep in ARCHIVE/.dwa/cache.",
+)
+@click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
@@ -90,6 +98,7 @@ def serve(
     base_path: str,
     write_token: str | None,
     max_upload_size: int,
+    cache_size: int,
     cors_origins: tuple[str, ...],
     base_url: str | None,
     access_log: bool,
@@ -121,6 +130,7 @@ def serve(
         "base_path": base_path,
         "write_token": write_token or None,
         "max_upload_bytes": max_upload_size or None,
+        "cache_budget": cache_size,
         "cors_origins": cors_origins,
         "base_url": base_url or None,
         "viewer": viewer,

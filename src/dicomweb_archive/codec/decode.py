@@ -180,7 +180,8 @@ def can_decode(transfer_syntax: str, image: ImagePixel) -> bool:
     return transfer_syntax in DECODERS and image.bits_allocated in (8, 16, 32, 64)
 
 
-def _photometric_after(transfer_syntax: str, image: ImagePixel) -> str:
+def decoded_photometric(transfer_syntax: str, image: ImagePixel) -> str:
+    """The Photometric Interpretation of frames of ``image`` once decoded."""
     photometric = image.photometric_interpretation
     if transfer_syntax in _JPEG_FAMILY and photometric.startswith("YBR"):
         return "RGB"  # libjpeg converts YCbCr to RGB
@@ -217,7 +218,7 @@ def decode_frame(data: bytes, transfer_syntax: str, image: ImagePixel) -> Decode
     if pixels.dtype != image.dtype:
         # Same bit pattern in the native width: signed values wrap into two's complement.
         pixels = pixels.astype(image.dtype.newbyteorder("="), copy=False).astype(image.dtype)
-    return Decoded(pixels, _photometric_after(transfer_syntax, image))
+    return Decoded(pixels, decoded_photometric(transfer_syntax, image))
 
 
 def native_bytes(decoded: Decoded) -> bytes:

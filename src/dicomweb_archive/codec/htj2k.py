@@ -36,7 +36,13 @@ import numpy as np
 
 from dicomweb_archive import uids
 from dicomweb_archive.codec import codestream
-from dicomweb_archive.codec.decode import Decoded, ImagePixel, Pixels
+from dicomweb_archive.codec.decode import (
+    Decoded,
+    ImagePixel,
+    Pixels,
+    can_decode,
+    decoded_photometric,
+)
 from dicomweb_archive.errors import DicomwebArchiveError, UnsupportedImageError
 
 #: Lossy Image Compression Method (0028,2114) of HTJ2K (PS3.3 C.7.6.1.1.5.1).
@@ -112,6 +118,17 @@ def refusal(image: ImagePixel) -> str | None:
     if not 1 <= image.bits_stored <= image.bits_allocated:
         return f"Bits Stored {image.bits_stored} does not fit Bits Allocated {image.bits_allocated}"
     return None
+
+
+def frames_refusal(image: ImagePixel, transfer_syntax: str) -> str | None:
+    """Why frames of ``image`` stored in ``transfer_syntax`` cannot be decoded and
+    encoded as HTJ2K here, or ``None``."""
+    if not can_decode(transfer_syntax, image):
+        return f"frames in transfer syntax {transfer_syntax} cannot be decoded"
+    photometric = decoded_photometric(transfer_syntax, image)
+    if photometric not in _COLOURS:
+        return f"Photometric Interpretation {photometric} is not transcoded to HTJ2K"
+    return refusal(image)
 
 
 def decomposition_levels(rows: int, columns: int) -> int:

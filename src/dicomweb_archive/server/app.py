@@ -26,6 +26,7 @@ from dicomweb_archive.errors import (
 from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
 from dicomweb_archive.server.flusher import Flusher
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
+from dicomweb_archive.server.renditions import DEFAULT_BUDGET
 from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.manifest import open_or_create
@@ -120,6 +121,7 @@ def create_app(
     max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
     base_url: str | None = None,
     viewer: str | None = None,
+    cache_budget: int = DEFAULT_BUDGET,
 ) -> Starlette:
     """A DICOMweb server over the archive at ``archive_root``.
 
@@ -131,7 +133,8 @@ def create_app(
     where clients reach the service root, for the absolute URLs of answers (else
     each request's own scheme and ``Host``).  The study browser is at ``/``; with
     ``viewer`` (a folder holding OHIF's build, or ``auto``) the OHIF viewer is at
-    ``/viewer``.
+    ``/viewer``.  Renditions made on request keep at most ``cache_budget``
+    bytes in the archive's cache.
     """
     archive = open_archive(archive_root)
     open_or_create(archive.store)
@@ -140,6 +143,7 @@ def create_app(
         write_token=write_token,
         max_upload_bytes=max_upload_bytes,
         base_url=base_url,
+        cache_budget=cache_budget,
     )
 
     @contextlib.asynccontextmanager

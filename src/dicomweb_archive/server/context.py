@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import UnauthorizedError
+from dicomweb_archive.server.renditions import DEFAULT_BUDGET, RenditionCache
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import QidoIndex
@@ -35,13 +36,22 @@ class Context:
     #: The archive's conversion options, read from its manifest by the first
     #: STOW-RS request and kept.
     convert_options: ConvertOptions | None = field(default=None, repr=False)
+    #: Bytes the renditions made on request may keep in the archive's cache.
+    cache_budget: int = DEFAULT_BUDGET
     _catalog: Catalog | None = field(default=None, repr=False)
+    _renditions: RenditionCache | None = field(default=None, repr=False)
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
             self._catalog = Catalog(self.archive)
         return self._catalog
+
+    @property
+    def renditions(self) -> RenditionCache:
+        if self._renditions is None:
+            self._renditions = RenditionCache(self.archive, self.cache_budget)
+        return self._renditions
 
     def is_behind(self, study: str | None) -> bool:
         """Whether documents a read of ``study`` (None: any study) needs are stale."""

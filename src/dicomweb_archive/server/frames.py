@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomweb_archive import tags, uids
-from dicomweb_archive.codec import codestream
-from dicomweb_archive.codec.decode import DECODERS, ImagePixel, decode_frame, native_bytes
+from dicomweb_archive.codec import codestream, htj2k
+from dicomweb_archive.codec.decode import DECODERS, Decoded, ImagePixel, decode_frame, native_bytes
 from dicomweb_archive.errors import InvalidInputError, ResourceNotFoundError
 from dicomweb_archive.media import OCTET_STREAM, MediaRange
 from dicomweb_archive.model import multipart, paths, transcoded
@@ -40,6 +40,7 @@ from dicomweb_archive.server import jpegls
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.joined import Joined, Measured
 from dicomweb_archive.server.negotiation import Rendition, Stored, accepted, choose_pixels
+from dicomweb_archive.server.renditions import RenditionCache
 from dicomweb_archive.server.responses import (
     SMALL,
     RangeResponse,
@@ -68,8 +69,10 @@ async def retrieve_frames(context: Context, request: Request, resource: Resource
     reader, numbers = context.archive, resource.frame_numbers
     if len(numbers) == 1:
         with contextlib.suppress(Uncached):
-            return _answer(reader, request, resource, numbers, inline=True)
-    return ThreadedResponse(lambda: _answer(reader, request, resource, numbers, inline=False))
+            return _answer(reader, context.renditions, request, resource, numbers, inline=True)
+    return ThreadedResponse(
+        lambda: _answer(reader, context.renditions, request, resource, numbers, inline=False)
+    )
 
 
 def retrieve_pixel_data(context: Context, request: Request, resource: ResourcePath) -> Response:
@@ -81,7 +84,7 @@ def retrieve_pixel_data(context: Context, request: Request, resource: ResourcePa
     [meta] = context.archive.read_json_gz(resource.metadata().file)
     count = parse_unsigned(str(first_value(meta, tags.NumberOfFrames) or 1))
     numbers = tuple(range(1, max(count, 1) + 1))
-    return _answer(context.archive, request, resource, numbers, inline=False)
+    return _answer(context.archive, context.renditions, request, resource, numbers, inline=False)
 
 
 @dataclass
@@ -132,8 +135,23 @@ class _Frames:
             yield stored_part(frame.open(reader))[2].read()
 
 
+@dataclass(frozen=True)
+class _Made:
+    """A representation encoded on request from the primary frames (:mod:`.renditions`)."""
+
+    kind: str
+    media_type: str
+    transfer_syntax: str
+
+
+_JPEGLS = _Made(jpegls.KIND, jpegls.MEDIA_TYPE, jpegls.TRANSFER_SYNTAX)
+_HTJ2K = _Made("htj2k", "image/jphc", uids.HTJ2KLosslessRPCL)
+_LOSSLESS_HTJ2K = frozenset({uids.HTJ2KLossless, uids.HTJ2KLosslessRPCL})
+
+
 def _answer(
     reader: Archive,
+    renditions: RenditionCache,
     request: Request,
     resource: ResourcePath,
     numbers: tuple[int, ...],
@@ -146,24 +164,40 @@ def _answer(
     primary = sources[-1] if alternate and len(sources) > 1 else sources[0]
     decodable = primary.transfer_syntax in DECODERS
     # A reduced JPEG-LS rendition is offered wherever a reduced image is asked
-    # for and the frames decode: first on the JPEG-LS thumbnail path.
-    candidates: list[_Frames | None] = list(sources)
+    # for and the frames decode: first on the JPEG-LS thumbnail path.  HTJ2K
+    # Lossless is offered, last, to a client asking for HTJ2K where none is
+    # stored losslessly.
+    candidates: list[_Frames | _Made] = list(sources)
     if reduce_to is not None and decodable:
         jls_first = resource.frames_path == JLS_THUMBNAIL
-        candidates.insert(0 if jls_first else len(candidates), None)
-    offers = [
-        Stored(jpegls.MEDIA_TYPE, jpegls.TRANSFER_SYNTAX)
-        if c is None
-        else Stored(c.media_type, c.transfer_syntax)
-        for c in candidates
-    ]
+        candidates.insert(0 if jls_first else len(candidates), _JPEGLS)
+    elif (
+        decodable
+        and _asks_for_htj2k(ranges)
+        and not any(c.transfer_syntax in _LOSSLESS_HTJ2K for c in sources)
+        and _encodable_as_htj2k(reader, resource, primary.transfer_syntax)
+    ):
+        candidates.append(_HTJ2K)
+    offers = [Stored(c.media_type, c.transfer_syntax) for c in candidates]
     rendition = choose_pixels(
         ranges, stored=offers, decodable=decodable, single_part=len(numbers) == 1
     )
-    return _warned(
-        _respond(reader, request, resource, rendition, candidates, primary, reduce_to),
-        rendition.warning,
-    )
+    chosen = candidates[rendition.source] if rendition.stored else None
+    if isinstance(chosen, _Made) or (
+        reduce_to and chosen is not None and chosen.media_type == jpegls.MEDIA_TYPE
+    ):
+        made = chosen if isinstance(chosen, _Made) else _JPEGLS
+        response: Response = ThreadedResponse(
+            lambda: _made(renditions, request, resource, rendition, primary, made, reduce_to)
+        )
+    else:
+        response = _respond(reader, request, resource, rendition, chosen, primary, reduce_to)
+    return _warned(response, rendition.warning)
+
+
+def _encodable_as_htj2k(reader: Archive, resource: ResourcePath, transfer_syntax: str) -> bool:
+    [meta] = reader.read_json_gz(resource.up(ResourceType.INSTANCE).metadata().file)
+    return htj2k.frames_refusal(ImagePixel.from_metadata(dict(meta)), transfer_syntax) is None
 
 
 def _respond(
@@ -171,19 +205,12 @@ def _respond(
     request: Request,
     resource: ResourcePath,
     rendition: Rendition,
-    candidates: list[_Frames | None],
+    chosen: _Frames | None,
     primary: _Frames,
     reduce_to: int | None,
 ) -> Response:
-    if not rendition.stored:
+    if chosen is None:
         return ThreadedResponse(lambda: _decoded(reader, request, resource, rendition, primary))
-    chosen = candidates[rendition.source]
-    if reduce_to and (chosen is None or chosen.media_type == jpegls.MEDIA_TYPE):
-        size = reduce_to
-        return ThreadedResponse(
-            lambda: _jpegls(reader, request, resource, rendition, primary, size)
-        )
-    assert chosen is not None
     if reduce_to and chosen.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES:
         return ThreadedResponse(lambda: _reduced(reader, request, rendition, chosen, reduce_to))
     return _stored(reader, request, rendition, chosen)
@@ -200,24 +227,35 @@ def _warned(response: Response, warning: str) -> Response:
     return response
 
 
-def _jpegls(
-    reader: Archive,
+def _made(
+    renditions: RenditionCache,
     request: Request,
     resource: ResourcePath,
     rendition: Rendition,
     primary: _Frames,
-    size: int,
+    made: _Made,
+    reduce_to: int | None,
 ) -> Response:
-    """The frames reduced to fit ``size`` in JPEG-LS (see :mod:`.jpegls`)."""
+    """The frames encoded on request: reduced JPEG-LS, or full HTJ2K Lossless."""
+    if made is _JPEGLS:
+        size = reduce_to or THUMBNAIL_SIZE
+        variant, encoder = f"<={size}", jpegls.encoder(size)
+    else:
+        variant, encoder = "lossless", _htj2k_lossless
     named = [(m.relative, m.version) for m in primary.frames]
-    bodies = jpegls.renditions(
-        reader, resource, named, primary.payloads(reader), primary.transfer_syntax, size
+    payloads = primary.payloads(renditions.archive)
+    bodies = renditions.frames(
+        made.kind, variant, resource, named, payloads, primary.transfer_syntax, encoder
     )
-    etag = entity_tag(*primary.versions, f"jpegls<={size}")
+    etag = entity_tag(*primary.versions, f"{made.kind}{variant}")
     if not rendition.multipart:
-        single = multipart.content_type(jpegls.MEDIA_TYPE, jpegls.TRANSFER_SYNTAX)
+        single = multipart.content_type(made.media_type, made.transfer_syntax)
         return RangeResponse(request, next(bodies), single, etag=etag)
-    return _multipart(request, jpegls.MEDIA_TYPE, jpegls.TRANSFER_SYNTAX, bodies, etag)
+    return _multipart(request, made.media_type, made.transfer_syntax, bodies, etag)
+
+
+def _htj2k_lossless(decoded: Decoded, image: ImagePixel) -> bytes:
+    return htj2k.encode_frame(decoded, image, htj2k.HTJ2KSettings()).codestream
 
 
 def _reduction(request: Request, resource: ResourcePath) -> int | None:

@@ -11,7 +11,6 @@ study renders its middle instance: what viewers show as its thumbnail.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable
 
 from pydicom.dataset import Dataset
@@ -27,12 +26,13 @@ from dicomweb_archive.model.aggregate import instance_sort_key
 from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted
+from dicomweb_archive.server.renditions import RenditionCache
 from dicomweb_archive.server.responses import RangeResponse
 from dicomweb_archive.server.stored import stored_part
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.types import JSONDataset, first_value
 
-CACHE_DIR = f"{paths.WORK_DIR}/cache/rendered"
+KIND = "rendered"
 THUMBNAIL_VIEWPORT = (256, 256)
 
 
@@ -96,6 +96,7 @@ def _bulk(archive: Archive, request: Request, study: str, uri: str, media_type: 
 
 def _render(
     archive: Archive,
+    renditions: RenditionCache,
     request: Request,
     meta: JSONDataset,
     frame: int,
@@ -110,11 +111,8 @@ def _render(
     ):
         raise ResourceNotFoundError(f"instance {sop} has no image frame to render")
     stored = archive.locate(paths.frame_path(study, series, sop, frame))
-    key = hashlib.blake2b(
-        f"{stored.path}|{stored.version}|{options.key()}".encode(), digest_size=16
-    ).hexdigest()
-    cached = f"{CACHE_DIR}/{key[:2]}/{key}"
-    if not archive.exists(cached):
+
+    def make() -> bytes:
         _, syntax, payload = stored_part(stored)
         if not syntax:  # a bare frame (--frames raw): the syntax the metadata names
             available = str(first_value(meta, tags.AvailableTransferSyntaxUID))
@@ -126,22 +124,25 @@ def _render(
             lut = {k: v for k, v in meta.items() if k.startswith("0028")}
             return Dataset.from_json(lut, bulk_data_uri_handler=_bulk_reader(archive, study))
 
-        body = render(decoded, meta, options, bits_stored=image.bits_stored, palette=palette)
-        archive.store.write(cached, body)
-    return RangeResponse(request, archive.locate(cached), options.media_type)
+        return render(decoded, meta, options, bits_stored=image.bits_stored, palette=palette)
+
+    material = f"{stored.path}|{stored.version}|{options.key()}"
+    return RangeResponse(request, renditions.one(KIND, material, make), options.media_type)
 
 
 def retrieve_rendered(context: Context, request: Request, resource: ResourcePath) -> Response:
     """``…/rendered`` of a study, a series, an instance or frames: the path names which."""
-    return _rendered(context.archive, request, resource)
+    return _rendered(context.archive, context.renditions, request, resource)
 
 
 def retrieve_thumbnail(context: Context, request: Request, resource: ResourcePath) -> Response:
     """``…/thumbnail`` of a study, a series, an instance or frames."""
-    return _rendered(context.archive, request, resource)
+    return _rendered(context.archive, context.renditions, request, resource)
 
 
-def _rendered(archive: Archive, request: Request, resource: ResourcePath) -> Response:
+def _rendered(
+    archive: Archive, renditions: RenditionCache, request: Request, resource: ResourcePath
+) -> Response:
     """Any rendered or thumbnail resource, by the level its path names."""
     thumbnail = resource.suffix is Suffix.THUMBNAIL
     params = dict(request.query_params)
@@ -162,4 +163,4 @@ def _rendered(archive: Archive, request: Request, resource: ResourcePath) -> Res
             frame = (count + 1) // 2 if thumbnail else 1
     else:
         meta = _middle(_read_json(archive, resource.with_suffix(Suffix.METADATA).file))
-    return _render(archive, request, meta, frame, options)
+    return _render(archive, renditions, request, meta, frame, options)

@@ -54,3 +54,18 @@ def test_not_an_archive(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr == f"error: {tmp_path}: not a dicomweb-archive folder (no manifest)\n"
     assert CliRunner().invoke(cli, ["index", str(tmp_path / "missing")]).exit_code == 2
+
+
+def test_documents_rewrites_what_an_older_archive_lacks(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    _convert(archive, "CT_small.dcm")
+    [study] = open_archive(archive).study_uids()
+    context = archive / "studies" / study / "bulkdata.json.gz"
+    before = context.read_bytes()
+    context.unlink()
+    plain = CliRunner().invoke(cli, ["index", str(archive)])
+    assert plain.exit_code == 0 and not context.exists()
+    result = CliRunner().invoke(cli, ["index", str(archive), "--documents"])
+    assert result.exit_code == 0, result.output
+    assert "rewrote the documents of 1 studies" in result.output
+    assert context.read_bytes() == before

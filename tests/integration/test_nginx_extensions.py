@@ -120,3 +120,15 @@ def test_no_writes(nginx: NginxServer, instance: ResourcePath) -> None:
     assert (nginx.archive / str(instance) / FOLDER / "result.json").read_bytes() == (
         b"content of result.json"
     )
+
+
+def test_bulkdata_context(nginx: NginxServer, source_datasets: dict[str, pydicom.Dataset]) -> None:
+    st = source_datasets["CT_small.dcm"].StudyInstanceUID
+    plain = nginx.request(f"/dicomweb/studies/{st}/bulkdata", {"Accept-Encoding": "identity"})
+    assert plain.status == 200
+    assert plain.header("Content-Type") == "application/json"
+    document = json.loads(plain.body)
+    assert document["studyInstanceUID"] == st and document["bulkdata"]
+    for uri, uses in document["bulkdata"].items():
+        assert nginx.request(f"/dicomweb/studies/{st}/{uri}").status == 200
+        assert all(use["tagPath"] and use["sopInstanceUID"] for use in uses)

@@ -95,3 +95,25 @@ def test_rows_show_the_majority_value() -> None:
 
 def _id(value: str) -> dict[str, Any]:
     return {"00100020": {"vr": "LO", "Value": [value]}}
+
+
+def test_qido_fields_join_every_level() -> None:
+    kvp = "00180060"
+
+    def with_kvp(sop: str, number: int, value: float) -> dict[str, Any]:
+        return _instance(sop, "1.2.3.1", number, **{kvp: {"vr": "DS", "Value": [value]}})
+
+    by_series = {
+        "1.2.3.1": [with_kvp("1.9.1", 1, 120), with_kvp("1.9.2", 2, 100), with_kvp("1.9.3", 3, 100)]
+    }
+    plain = study_documents("1.2", by_series)
+    assert kvp not in plain.row and kvp not in plain.series[0].row
+    assert all(kvp not in row for row in plain.series[0].instance_rows)
+    docs = study_documents("1.2", by_series, [kvp])
+    # Each instance its own value; the series and the study the value most hold.
+    assert [row[kvp]["Value"] for row in docs.series[0].instance_rows] == [[120], [100], [100]]
+    assert docs.series[0].row[kvp]["Value"] == [100]
+    assert docs.row[kvp]["Value"] == [100]
+    # Nothing else changes.
+    assert docs.deduplicated == plain.deduplicated
+    assert docs.metadata == plain.metadata

@@ -6,6 +6,7 @@ import pytest
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 
 from dicomweb_archive import tags
+from dicomweb_archive.errors import InvalidInputError
 from dicomweb_archive.model import attributes
 
 SETS = {
@@ -92,3 +93,23 @@ def test_instance_rows_hold_the_default_instance_attributes() -> None:
         tags.SeriesInstanceUID,
     } <= attributes.INSTANCE_QIDO
     assert not attributes.INSTANCE_QIDO & (attributes.STUDY_LEVEL - {tags.StudyInstanceUID})
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("PatientName", ("00100010", "PN")),
+        ("00180060", ("00180060", "DS")),
+        ("0018006a", ("0018006A", "UN")),
+        ("00091010", ("00091010", "UN")),
+        ("PixelData", ("7FE00010", "OB")),
+    ],
+)
+def test_attribute_tag(key: str, expected: tuple[str, str]) -> None:
+    assert attributes.attribute_tag(key) == expected
+
+
+@pytest.mark.parametrize("key", ["", "Nope", "0018006", "0x00180060", "(0018,0060)"])
+def test_attribute_tag_refuses(key: str) -> None:
+    with pytest.raises(InvalidInputError):
+        attributes.attribute_tag(key)

@@ -13,6 +13,7 @@ from dicomweb_archive.store.manifest import (
     ensure,
     read_manifest,
     read_options,
+    set_qido_fields,
 )
 from dicomweb_archive.store.memory import MemoryStore
 
@@ -59,3 +60,24 @@ def test_newer_and_unreadable_manifests_are_refused() -> None:
     store.write(paths.MANIFEST, b"{")
     with pytest.raises(ArchiveError, match="unreadable"):
         read_options(store)
+
+
+def test_qido_fields_are_kept_only_once_set() -> None:
+    store = MemoryStore("memory://q")
+    ensure(store, ArchiveOptions())
+    assert "qidoFields" not in orjson.loads(store.read(paths.MANIFEST))
+    # An archive without fields takes writers that give none.
+    ensure(store, ArchiveOptions())
+    assert set_qido_fields(store, ("00180060", "00101030", "00180060"))
+    assert read_options(store).qido_fields == ("00101030", "00180060")
+    assert not set_qido_fields(store, ("00180060", "00101030"))
+    # Writers without fields keep the archive's; other fields are refused.
+    ensure(store, ArchiveOptions())
+    with pytest.raises(ArchiveOptionsMismatchError, match="dwa index --qido-fields"):
+        ensure(store, ArchiveOptions(qido_fields=("00180050",)))
+    assert set_qido_fields(store, ())
+    assert "qidoFields" not in orjson.loads(store.read(paths.MANIFEST))
+    with pytest.raises(ArchiveError, match="8-hex"):
+        ArchiveOptions.from_json({"qidoFields": ["KVP"]})
+    with pytest.raises(NotAnArchiveError):
+        set_qido_fields(MemoryStore("memory://none"), ("00180060",))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from dicomweb_archive.cli.options import check_uids
+from dicomweb_archive.cli.options import ArchiveLocation, check_uids
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.extensions import attach as attach_files
@@ -20,7 +20,7 @@ def _one_uid(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 
 
 @click.command()
-@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.argument("archive", type=ArchiveLocation(exists=True))
 @click.option("--study", required=True, metavar="UID", callback=_one_uid, help="The study.")
 @click.option("--series", metavar="UID", callback=_one_uid, help="A series of the study.")
 @click.option("--instance", metavar="UID", callback=_one_uid, help="An instance of the series.")

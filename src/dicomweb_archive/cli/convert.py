@@ -8,7 +8,13 @@ import click
 import orjson
 from rich.console import Console
 
-from dicomweb_archive.cli.options import ArchiveLocation, json_option, quiet_option, workers_option
+from dicomweb_archive.cli.options import (
+    ArchiveLocation,
+    json_option,
+    qido_fields_option,
+    quiet_option,
+    workers_option,
+)
 from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
@@ -80,6 +86,7 @@ def _line(outcome: InstanceOutcome) -> str:
     show_default=True,
     help="Store frames wrapped as multipart/related (servable as-is) or bare.",
 )
+@qido_fields_option
 @workers_option
 @click.option(
     "--htj2k",
@@ -96,6 +103,7 @@ def convert(
     public_bulk_size: int,
     private_bulk_size: int,
     frames: str,
+    qido_fields: tuple[str, ...] | None,
     workers: int | None,
     htj2k: str | None,
     as_json: bool,
@@ -111,6 +119,7 @@ def convert(
         private_bulk_size=private_bulk_size,
         frames=frames,  # type: ignore[arg-type]
         workers=workers,
+        qido_fields=qido_fields or (),
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     show_progress = not quiet and err.is_terminal

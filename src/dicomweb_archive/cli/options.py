@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from dicomweb_archive import uids
+from dicomweb_archive.errors import InvalidInputError
+from dicomweb_archive.model.attributes import attribute_tag
 from dicomweb_archive.store.url import is_url
 
 
@@ -71,3 +73,32 @@ json_option = click.option(
 )
 #: ``-q/--quiet``, into ``quiet``.
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+
+
+def parse_qido_fields(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """``--qido-fields`` (repeatable, comma-separated keywords or tags) as sorted 8-hex
+    tags; None when not given, () for an explicitly empty list."""
+    if not values:
+        return None
+    found = set()
+    for value in values:
+        for name in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                found.add(attribute_tag(name)[0])
+            except InvalidInputError as exc:
+                raise click.BadParameter(str(exc)) from None
+    return tuple(sorted(found))
+
+
+#: ``--qido-fields KEYWORD|TAG,…`` (repeatable), into ``qido_fields``.
+qido_fields_option = click.option(
+    "--qido-fields",
+    "qido_fields",
+    multiple=True,
+    metavar="ATTR,…",
+    callback=parse_qido_fields,
+    help="Attributes (keywords or 8-hex tags, comma-separated) added to the QIDO-RS "
+    "documents and index at every level; recorded in the archive's manifest.",
+)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from dicomweb_archive.cli.options import ArchiveLocation
+from dicomweb_archive.cli.options import ArchiveLocation, qido_fields_option
 
 #: Connections (and requests in progress) beyond which uvicorn answers 503.
 MAX_CONNECTIONS = 1000
@@ -91,6 +91,7 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     help="Serve the OHIF viewer at /viewer from this build (a folder holding its "
     "index.html, or 'auto' for the one `dwa viewer install` fetched).",
 )
+@qido_fields_option
 def serve(
     archive: str,
     host: str,
@@ -104,6 +105,7 @@ def serve(
     access_log: bool,
     workers: int,
     viewer: str | None,
+    qido_fields: tuple[str, ...] | None,
 ) -> None:
     """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS), with a study browser at /.
 
@@ -135,6 +137,8 @@ def serve(
         "base_url": base_url or None,
         "viewer": viewer,
     }
+    if qido_fields is not None:
+        _check_qido_fields(archive, qido_fields)
     app = create_app(**options)
     if workers > 1:
         # Built once here, not by every worker at once.
@@ -172,3 +176,19 @@ def serve(
         access_log=False,
         **limits,
     )
+
+
+def _check_qido_fields(archive: str, fields: tuple[str, ...]) -> None:
+    """A new or empty archive takes ``fields``; one holding studies must have them."""
+    from dataclasses import replace
+
+    from dicomweb_archive.store.archive import open_archive
+    from dicomweb_archive.store.manifest import ensure, open_or_create, set_qido_fields
+
+    with open_archive(archive) as opened:
+        current = open_or_create(opened.store)
+        if current.qido_fields == fields:
+            return
+        if opened.study_uids():
+            ensure(opened.store, replace(current, qido_fields=fields))
+        set_qido_fields(opened.store, fields)

@@ -20,6 +20,8 @@ class ConvertOptions:
     frames: FrameStorage = _STORED.frames
     #: Worker processes; ``None`` uses every core.
     workers: int | None = None
+    #: Attributes (8-hex tags) added to every QIDO-RS document; () keeps the archive's.
+    qido_fields: tuple[str, ...] = ()
 
     def worker_count(self) -> int:
         return worker_count(self.workers)
@@ -30,6 +32,7 @@ class ConvertOptions:
             frames=self.frames,
             public_bulk_size=self.public_bulk_size,
             private_bulk_size=self.private_bulk_size,
+            qido_fields=self.qido_fields,
         )
 
     @classmethod
@@ -40,4 +43,5 @@ class ConvertOptions:
             private_bulk_size=options.private_bulk_size,
             frames=options.frames,
             workers=workers,
+            qido_fields=options.qido_fields,
         )

@@ -168,18 +168,20 @@ def _modalities(instances: Iterable[JSONDataset]) -> list[str]:
     return sorted({str(m) for ds in instances if (m := first_value(ds, tags.Modality))})
 
 
-def _series_documents(study: str, series: str, instances: list[JSONDataset]) -> SeriesDocuments:
+def _series_documents(
+    study: str, series: str, instances: list[JSONDataset], fields: frozenset[str]
+) -> SeriesDocuments:
     ordered = sorted(instances, key=instance_sort_key)
     rows = []
     for ds in ordered:
-        row = _pick(ds, attrs.INSTANCE_QIDO)
+        row = _pick(ds, attrs.INSTANCE_QIDO | fields)
         row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
         row[tags.RetrieveURL] = {
             "vr": "UR",
             "Value": [f"instances/{first_value(ds, '00080018')}"],
         }
         rows.append(dict(sorted(row.items())))
-    series_row = _row(ordered, attrs.SERIES_QIDO)
+    series_row = _row(ordered, attrs.SERIES_QIDO | fields)
     series_row[tags.NumberOfSeriesRelatedInstances] = {
         "vr": "IS",
         "Value": [len(ordered)],
@@ -246,10 +248,18 @@ def reconstruct_instances(document: Mapping[str, Any]) -> list[JSONDataset]:
     return out
 
 
-def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> StudyDocuments:
-    """Every derived document of one study from its instances' metadata."""
+def study_documents(
+    study: str, by_series: Mapping[str, list[JSONDataset]], qido_fields: Iterable[str] = ()
+) -> StudyDocuments:
+    """Every derived document of one study from its instances' metadata.
+
+    ``qido_fields`` (8-hex tags) join the QIDO-RS rows of every level: an
+    instance row holds the instance's own value, a series or study row the
+    value most of its instances hold.
+    """
+    fields = frozenset(qido_fields)
     series_docs = sorted(
-        (_series_documents(study, se, insts) for se, insts in by_series.items() if insts),
+        (_series_documents(study, se, insts, fields) for se, insts in by_series.items() if insts),
         key=_series_sort_key,
     )
     everything = [ds for s in series_docs for ds in s.metadata]
@@ -265,7 +275,7 @@ def study_documents(study: str, by_series: Mapping[str, list[JSONDataset]]) -> S
                 attrs.SERIES_LEVEL - {tags.SeriesInstanceUID},
             )
         )
-    row = _row(everything, attrs.STUDY_QIDO)
+    row = _row(everything, attrs.STUDY_QIDO | fields)
     modalities = _modalities(everything)
     if modalities:
         row[tags.ModalitiesInStudy] = {"vr": "CS", "Value": modalities}

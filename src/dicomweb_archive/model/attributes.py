@@ -1,10 +1,14 @@
-"""Attribute sets per query/retrieve level (PS3.18 10.6.3.3, PS3.4 C.6)."""
+"""Attribute sets per query/retrieve level (PS3.18 10.6.3.3, PS3.4 C.6), and
+attributes named by keyword or tag."""
 
 from __future__ import annotations
 
 from typing import Final
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
 from dicomweb_archive import tags
+from dicomweb_archive.model.matching import InvalidQueryError
 
 #: Patient and study attributes: the same in every instance of a study.
 STUDY_LEVEL: Final = frozenset(
@@ -95,3 +99,26 @@ KEYWORDS: Final = {
     tags.SeriesInstanceUID: "SeriesInstanceUID",
     tags.SeriesNumber: "SeriesNumber",
 }
+
+
+def attribute_tag(key: str) -> tuple[str, str]:
+    """The 8-hex tag and VR of one attribute named by keyword (``PatientName``) or tag.
+
+    Raises :class:`~dicomweb_archive.model.matching.InvalidQueryError` (invalid
+    input) for anything else.
+    """
+    if not key:
+        raise InvalidQueryError("an attribute name is empty")
+    upper = key.upper()
+    if len(upper) == 8 and all(c in "0123456789ABCDEF" for c in upper):
+        tag = int(upper, 16)
+    else:
+        found = tag_for_keyword(key)
+        if found is None:
+            raise InvalidQueryError(f"{key!r} is neither an attribute keyword nor a tag")
+        tag = found
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        vr = "UN"
+    return f"{tag:08X}", vr.split(" or ")[0]

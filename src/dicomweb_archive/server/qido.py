@@ -9,11 +9,11 @@ A key or value that cannot be matched answers 400 with the reason.
 from __future__ import annotations
 
 import orjson
-from pydicom.datadict import dictionary_VR, tag_for_keyword
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dicomweb_archive.media import DICOM_JSON
+from dicomweb_archive.model.attributes import attribute_tag
 from dicomweb_archive.model.matching import InvalidQueryError
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.numerals import parse_unsigned
@@ -37,30 +37,11 @@ _CONTROL = {"limit", "offset", "includefield", *_MATCHING_OPTIONS}
 
 def _path(key: str) -> tuple[str, str]:
     """The tag path (8-hex tags joined by ``.``) and leaf VR of a query key."""
-    parts = [_tag(part) for part in key.split(".")]
+    parts = [attribute_tag(part) for part in key.split(".")]
     for tag, vr in parts[:-1]:
         if vr != "SQ":
             raise InvalidQueryError(f"{key!r}: {tag} is not a sequence")
     return ".".join(tag for tag, _ in parts), parts[-1][1]
-
-
-def _tag(key: str) -> tuple[str, str]:
-    """The 8-hex tag and VR of one attribute (keyword or tag)."""
-    if not key:
-        raise InvalidQueryError("a query key is empty")
-    upper = key.upper()
-    if len(upper) == 8 and all(c in "0123456789ABCDEF" for c in upper):
-        tag = int(upper, 16)
-    else:
-        found = tag_for_keyword(key)
-        if found is None:
-            raise InvalidQueryError(f"{key!r} is neither an attribute keyword nor a tag")
-        tag = found
-    try:
-        vr = dictionary_VR(tag)
-    except KeyError:
-        vr = "UN"
-    return f"{tag:08X}", vr.split(" or ")[0]
 
 
 def _int(value: str, name: str) -> int:

@@ -31,10 +31,12 @@ from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict, study_documents, study_sort_key
+from dicomweb_archive.model.bulkcontext import bulkdata_document
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.journal import Journal
+from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
 from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
 from dicomweb_archive.types import InstanceKey, JSONDataset, first_value
 
@@ -94,11 +96,18 @@ class Catalog:
         ones), leaving the study list to the next :meth:`refresh`."""
         ordered = sorted(self.journal.stale() if studies is None else set(studies))
         done = Refreshed(ordered)
+        # Read each time: another process (dwa index --qido-fields) may change them.
+        fields = self._qido_fields() if ordered else ()
         for start in range(0, len(ordered), BATCH):
-            done.conflicts.extend(self._settle_batch(ordered[start : start + BATCH]))
+            done.conflicts.extend(self._settle_batch(ordered[start : start + BATCH], fields))
         return done
 
-    def _settle_batch(self, studies: list[str]) -> list[Conflict]:
+    def _qido_fields(self) -> tuple[str, ...]:
+        """The archive's ``qidoFields`` (a store without a manifest has none)."""
+        manifest = read_manifest(self.archive)
+        return () if manifest is None else ArchiveOptions.from_json(manifest).qido_fields
+
+    def _settle_batch(self, studies: list[str], fields: tuple[str, ...]) -> list[Conflict]:
         conflicts: list[Conflict] = []
         tokens: dict[str, bytes | None] = {}
         with contextlib.ExitStack() as held:
@@ -106,7 +115,7 @@ class Catalog:
             for study in studies:
                 held.enter_context(self.archive.lock(refresh_lock(study)))
             for study in studies:
-                found, tokens[study] = self._refresh_study(study)
+                found, tokens[study] = self._refresh_study(study, fields)
                 conflicts.extend(found)
             self._update_index(studies)
             # Only now, documents and index rows written, is a study current;
@@ -203,7 +212,9 @@ class Catalog:
 
     # -- one study's documents ------------------------------------------------------
 
-    def _refresh_study(self, study: str) -> tuple[list[Conflict], bytes | None]:
+    def _refresh_study(
+        self, study: str, fields: tuple[str, ...]
+    ) -> tuple[list[Conflict], bytes | None]:
         """Rewrite one study's documents (its refresh lock held); returns its
         conflicts and the stale marker's token read before the instances.
 
@@ -215,12 +226,13 @@ class Catalog:
             by_series = _load_instances(store, study)
             conflicts: list[Conflict] = []
             if by_series:
-                conflicts = _write_documents(store, study, by_series)
+                conflicts = _write_documents(store, study, by_series, fields)
             else:
                 for path in (
                     paths.study_metadata(study),
                     paths.study_row(study),
                     paths.series_index(study),
+                    paths.bulkdata_context(study),
                 ):
                     store.remove(path)
             self.journal.mark_unlisted(study)
@@ -243,9 +255,9 @@ def _load_instances(store: Store, study: str) -> dict[str, list[JSONDataset]]:
 
 
 def _write_documents(
-    store: Store, study: str, by_series: dict[str, list[JSONDataset]]
+    store: Store, study: str, by_series: dict[str, list[JSONDataset]], fields: tuple[str, ...]
 ) -> list[Conflict]:
-    docs = study_documents(study, by_series)
+    docs = study_documents(study, by_series, fields)
     series_metadata: dict[str, bytes] = {}
     for documents in docs.series:
         uid = documents.series_instance_uid
@@ -269,5 +281,17 @@ def _write_documents(
         paths.deduplicated(study),
         {**docs.deduplicated, "conflicts": [c.to_json() for c in docs.conflicts]},
     )
+    _write_bulkdata_context(store, study, by_series)
     store.write_json_gz(paths.study_row(study), [docs.row])
     return docs.conflicts
+
+
+def _write_bulkdata_context(
+    store: Store, study: str, by_series: dict[str, list[JSONDataset]]
+) -> None:
+    """``bulkdata.json.gz``: each bulk data value's instances and tag paths (none: removed)."""
+    document = bulkdata_document(study, by_series)
+    if document["bulkdata"]:
+        store.write_json_gz(paths.bulkdata_context(study), document)
+    else:
+        store.remove(paths.bulkdata_context(study))

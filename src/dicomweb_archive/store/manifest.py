@@ -2,7 +2,8 @@
 
 The manifest says the folder (or bucket) is an archive of this format and
 records the options that shape stored bytes: how frames are stored, the
-multipart boundary, the bulk data thresholds.  Every writer checks its options
+multipart boundary, the bulk data thresholds, the attributes added to the QIDO-RS
+documents (``qidoFields``, present once set).  Every writer checks its options
 against it, since mixing them would make one archive answer the same request in
 two ways; a packed study's ZIP carries the same options in its comment.
 """
@@ -37,15 +38,25 @@ class ArchiveOptions:
     public_bulk_size: int = 131074
     #: Private binary values larger than this many bytes are bulk data.
     private_bulk_size: int = 64
+    #: Attributes (8-hex tags, sorted) every QIDO-RS document holds beyond the
+    #: standard's, at every level (``--qido-fields``).
+    qido_fields: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The options as the manifest (and a study ZIP's comment) spells them."""
-        return {
+        """The options as the manifest (and a study ZIP's comment) spells them.
+
+        ``qidoFields`` only when there are some, so archives made before it
+        existed keep matching.
+        """
+        document: dict[str, Any] = {
             "frames": self.frames,
             "boundary": self.boundary,
             "publicBulkSize": self.public_bulk_size,
             "privateBulkSize": self.private_bulk_size,
         }
+        if self.qido_fields:
+            document["qidoFields"] = list(self.qido_fields)
+        return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> ArchiveOptions:
@@ -59,7 +70,17 @@ class ArchiveOptions:
             boundary=str(document.get("boundary", default.boundary)),
             public_bulk_size=int(document.get("publicBulkSize", default.public_bulk_size)),
             private_bulk_size=int(document.get("privateBulkSize", default.private_bulk_size)),
+            qido_fields=_tags(document.get("qidoFields", ())),
         )
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(tag, str) and len(tag) == 8 and set(tag) <= set("0123456789ABCDEF")
+        for tag in value
+    ):
+        raise ArchiveError(f"qidoFields {value!r} is not a list of 8-hex tags")
+    return tuple(sorted(set(value)))
 
 
 def read_manifest(store: ReadableStore) -> dict[str, Any] | None:
@@ -102,10 +123,7 @@ def ensure(store: Store, options: ArchiveOptions) -> ArchiveOptions:
         wanted = options.to_json()
         if manifest is None:
             document = {"format": FORMAT, "formatVersion": FORMAT_VERSION, **wanted}
-            store.write(
-                paths.MANIFEST,
-                orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
-            )
+            _write(store, document)
         else:
             _checked(store, manifest)
             differing = {k: (manifest.get(k), v) for k, v in wanted.items() if manifest.get(k) != v}
@@ -114,9 +132,37 @@ def ensure(store: Store, options: ArchiveOptions) -> ArchiveOptions:
                     f"{k}: archive has {old!r}, asked for {new!r}"
                     for k, (old, new) in sorted(differing.items())
                 )
+                if "qidoFields" in differing:
+                    said += " (dwa index --qido-fields changes an archive's fields)"
                 raise ArchiveOptionsMismatchError(f"{store.url}: {said}")
     store.remove_stale_temporaries()
     return options
+
+
+def set_qido_fields(store: Store, fields: tuple[str, ...]) -> bool:
+    """Record the archive's ``qidoFields`` (none: removed); False when unchanged.
+
+    The studies' documents are then out of date until refreshed (``dwa index``).
+    """
+    with store.lock("archive"):
+        manifest = read_manifest(store)
+        if manifest is None:
+            raise NotAnArchiveError(f"{store.url}: not a dicomweb-archive folder (no manifest)")
+        options = _checked(store, manifest)
+        wanted = tuple(sorted(set(fields)))
+        if options.qido_fields == wanted:
+            return False
+        manifest.pop("qidoFields", None)
+        if wanted:
+            manifest["qidoFields"] = list(wanted)
+        _write(store, manifest)
+        return True
+
+
+def _write(store: Store, manifest: dict[str, Any]) -> None:
+    store.write(
+        paths.MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    )
 
 
 def open_or_create(store: Store) -> ArchiveOptions:

@@ -80,3 +80,26 @@ def test_files_are_published_before_the_documents_naming_them() -> None:
     assert position(f"{STUDY}/series/1.3/instances/index.json.gz") < position(
         f"{STUDY}/index.json.gz"
     )
+
+
+def test_extension_files_have_the_type_of_their_name() -> None:
+    folder = "_aistartupco_covid19_detection"
+    for level in (STUDY, f"{STUDY}/series/1.3", INSTANCE):
+        for name, media_type in (
+            ("result.json", "application/json"),
+            ("heat.png", "image/png"),
+            # Names a DICOMweb document has are still the vendor's files.
+            ("metadata.gz", "application/gzip"),
+            ("index.json.gz", "application/gzip"),
+            ("page.html", "application/octet-stream"),
+        ):
+            assert static_headers(f"{level}/{folder}/{name}", b"\x1f\x8b") == {
+                "Content-Type": media_type,
+                "Cache-Control": "no-cache",
+            }
+    for document in ("extensions.json.gz", "bulkdata.json.gz"):
+        assert static_headers(f"{STUDY}/{document}", b"\x1f\x8b") == {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Cache-Control": "no-cache",
+        }

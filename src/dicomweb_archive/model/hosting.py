@@ -12,6 +12,9 @@ the same resource.
 - Frames, alternate frames and bulk data: the stored single-part multipart
   body's full type, ``multipart/related; type="<part type>"; boundary=…``,
   the part type read from the body's own part header.
+- A file of an extension folder (``…/_{vendor}_{name}/{file}``): the content
+  type of its name's ending (:func:`~dicomweb_archive.model.extensions.content_type`),
+  whatever the name, never gzip-encoded.
 - Private gzipped JSON (``info.json.gz``, ``deduplicated.json.gz``):
   ``application/json`` with gzip; the manifest ``application/json``; a
   packed study ``application/zip``; anything else (bare frames of a
@@ -28,7 +31,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from dicomweb_archive.media import DICOM_JSON, OCTET_STREAM, ZIP
-from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.model import extensions, multipart, paths
 
 JSON: Final = "application/json"
 #: Stored bytes a host needs to choose the headers: a multipart body's part header.
@@ -44,6 +47,8 @@ def static_headers(path: str, head: bytes | bytearray) -> dict[str, str]:
     """
     parts = path.split("/")
     name = parts[-1]
+    if len(parts) > 2 and extensions.is_folder_name(parts[-2]):
+        return {"Content-Type": extensions.content_type(name), "Cache-Control": "no-cache"}
     if name in _DOCUMENTS:
         return {"Content-Type": DICOM_JSON, "Content-Encoding": "gzip", "Cache-Control": "no-cache"}
     if name.endswith(".json.gz"):

@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "export",
     "index": "index",
     "pack": "pack",
+    "push": "push",
     "unpack": "pack",
     "serve": "serve",
     "transcode": "transcode",

@@ -9,6 +9,7 @@ way (``AWS_ENDPOINT_URL``), and the local work areas of object-store archives
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -47,6 +48,17 @@ class MotoServer:
         name = f"{prefix}-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
         return name
+
+    def publish(self, bucket: str, prefix: str) -> None:
+        """Let anyone read the archive's ``studies/`` (the policy deploy/README.md gives)."""
+        statement = {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/{prefix}/studies/*",
+        }
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        self.client().put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))  # type: ignore[attr-defined]
 
 
 def environment(endpoint: str, work: Path) -> dict[str, str]:

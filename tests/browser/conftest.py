@@ -34,6 +34,8 @@ from playwright.sync_api import BrowserContext, Playwright, sync_playwright
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.demo.samples import write_ct_series
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.push import push
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder
 from dicomweb_archive.viewer.config import PROGRESSIVE_URL
 from dicomweb_archive.viewer.config import app_config as viewer_app_config
@@ -47,6 +49,7 @@ from tests.integration.conftest import (
     find_nginx,
     render_conf,
 )
+from tests.objectstore import MotoServer
 
 REPO = Path(__file__).resolve().parents[2]
 OHIF_PACKAGE = REPO / ".cache" / "ohif" / "package"
@@ -450,6 +453,40 @@ def static_archive(tmp_path_factory: pytest.TempPathFactory, study: Study) -> It
             **_nginx_paths(prefix),
             "listen": f"127.0.0.1:{port}",
             "root": _quoted(study.archive),
+        }
+        return render_conf(template, values)
+
+    with _nginx(prefix, conf, "/dicomweb/studies") as origin:
+        yield f"{origin}/dicomweb"
+
+
+S3_CONF = REPO / "deploy" / "nginx-s3.conf"
+
+
+@pytest.fixture(scope="session")
+def s3_static_archive(
+    tmp_path_factory: pytest.TempPathFactory, study: Study, s3_server: MotoServer
+) -> Iterator[str]:
+    """The study pushed into a bucket of a real S3 API (moto), fronted by nginx with
+    ``deploy/nginx-s3.conf``; yields its DICOMweb root.  Every header comes from the
+    objects themselves."""
+    bucket = s3_server.bucket("ohif")
+    with open_archive(study.archive) as source, open_archive(f"s3://{bucket}/archive") as into:
+        assert push(source, into).written > 0
+    s3_server.publish(bucket, "archive")
+    prefix = tmp_path_factory.mktemp("s3-nginx")
+    endpoint = s3_server.endpoint.removeprefix("http://")
+    template = S3_CONF.read_text()
+    host_line = "proxy_set_header Host 127.0.0.1:9000;"
+    assert template.count(host_line) == 1
+    template = template.replace(host_line, f"proxy_set_header Host {endpoint};")
+
+    def conf(port: int) -> str:
+        values = {
+            **_nginx_paths(prefix),
+            "listen": f"127.0.0.1:{port}",
+            "server": endpoint,
+            "set": f'$archive "/{bucket}/archive"',
         }
         return render_conf(template, values)
 

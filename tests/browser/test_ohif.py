@@ -6,6 +6,9 @@ Two deployments, each with the viewer on another origin than the archive:
   default (quoted) multipart Accept makes every frame URL a CORS preflight.
 * ``nginx-static``: the archive hosted by nginx with ``deploy/nginx.conf`` and
   OHIF configured as deploy/README.md says (``staticWado: true``).
+* ``s3-static``: the archive pushed into a bucket of a real S3 API (moto) and
+  read straight from it through nginx with ``deploy/nginx-s3.conf``, which only
+  maps URLs to object keys: every header is the one stored with the object.
 
 For each, the study list must show the study, the viewer must draw its
 pixels, and no request of the page may fail or be answered with an error.
@@ -49,7 +52,12 @@ DATA_SOURCES: dict[str, dict[str, object]] = {
         "bulkDataURI": {"enabled": True},
     },
 }
-SERVERS = {"dwa-serve": "dwa_serve", "nginx-static": "static_archive"}
+DATA_SOURCES["s3-static"] = DATA_SOURCES["nginx-static"]
+SERVERS = {
+    "dwa-serve": "dwa_serve",
+    "nginx-static": "static_archive",
+    "s3-static": "s3_static_archive",
+}
 
 
 @dataclass

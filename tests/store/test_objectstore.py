@@ -100,6 +100,6 @@ def test_object_store_archives_hold_folders_only(s3_url: str) -> None:
     with open_archive(s3_url) as archive:
         assert isinstance(archive, Archive) and isinstance(archive.store, ObjectStore)
         archive.store.write("studies/1.2.3.zip", b"PK not looked at")
-        assert not archive.holds_packed_studies
+        assert not archive.local_files
         assert not archive.is_packed("1.2.3")
         assert archive.study_zip("1.2.3") is None

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from dicomweb_archive import tags, uids
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.errors import MalformedDicomError
+from dicomweb_archive.errors import MalformedDicomError, ResourceNotFoundError
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.transcoded import Reconversion, SourceDigest
 from dicomweb_archive.p10 import frames as framing
@@ -104,7 +104,10 @@ class _InstanceWriter:
 
     def write(self) -> InstanceOutcome:
         files = self.files
-        old = files.read_json_gz(self.info_path) if files.exists(self.info_path) else None
+        try:
+            old = files.read_json_gz(self.info_path)
+        except ResourceNotFoundError:
+            old = None
         reconversion = Reconversion(
             transcoded.record_of(old),
             staged=files.exists(paths.htj2k_dir(self.study, self.series, self.sop)),

@@ -21,8 +21,9 @@ from dicomweb_archive.server.stored import Uncached, stored_part
 
 
 async def retrieve_bulkdata(context: Context, request: Request, resource: ResourcePath) -> Response:
-    with contextlib.suppress(Uncached):
-        return _bulkdata(context, request, resource, inline=True)
+    if context.archive.local_files:  # remote reads never block the event loop
+        with contextlib.suppress(Uncached):
+            return _bulkdata(context, request, resource, inline=True)
     return ThreadedResponse(lambda: _bulkdata(context, request, resource, inline=False))
 
 

@@ -67,7 +67,7 @@ EOC = b"\xff\xd9"
 async def retrieve_frames(context: Context, request: Request, resource: ResourcePath) -> Response:
     """Frames (``…/frames/1,2``) or an alternate ``framesPath`` (``…/htj2k/1``)."""
     reader, numbers = context.archive, resource.frame_numbers
-    if len(numbers) == 1:
+    if len(numbers) == 1 and reader.local_files:  # remote reads never block the loop
         with contextlib.suppress(Uncached):
             return _answer(reader, context.renditions, request, resource, numbers, inline=True)
     return ThreadedResponse(

@@ -47,6 +47,12 @@ async def retrieve_instance_metadata(
 
 
 def _retrieve_metadata(context: Context, request: Request, resource: ResourcePath) -> Response:
+    if not context.archive.local_files:  # a remote read never blocks the event loop
+        return ThreadedResponse(lambda: _metadata(context, request, resource))
+    return _metadata(context, request, resource)
+
+
+def _metadata(context: Context, request: Request, resource: ResourcePath) -> Response:
     ranges = accepted(request)
     if ranges and not any(r.matches(DICOM_JSON) and not r.params for r in ranges):
         raise UnsupportedTransferSyntaxError("metadata is available as application/dicom+json only")

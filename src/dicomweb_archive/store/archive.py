@@ -71,8 +71,9 @@ class Archive:
         self._packs = store.local_path(paths.MANIFEST) is not None
 
     @property
-    def holds_packed_studies(self) -> bool:
-        """Whether studies may be packed here (a store with local files)."""
+    def local_files(self) -> bool:
+        """Whether the files are local: studies may be packed here, and reading a
+        file is cheap enough for the server's event loop (no request to a remote store)."""
         return self._packs
 
     def close(self) -> None:

@@ -57,7 +57,7 @@ def _check_row(files: ReadableStore, study: str) -> None:
 
 def check_packable(archive: Archive) -> None:
     """Refuse an archive that cannot hold study ZIPs (an object store holds folders)."""
-    if not archive.holds_packed_studies:
+    if not archive.local_files:
         raise UnsupportedStoreError(
             f"{archive.url}: packed studies live in local folders only; "
             "an object-store archive holds study folders (pack into a local archive with -o)"
@@ -146,7 +146,7 @@ def unpack_study(zip_path: str | os.PathLike[str], archive: Archive) -> str:
     with archive.lock(study_lock(study)):
         if _holds_same(archive, study, zip_path):
             ensure_unpacked(archive, study)
-        elif archive.holds_packed_studies:
+        elif archive.local_files:
             with archive.store.temporary_file() as tmp, open(zip_path, "rb") as source:
                 shutil.copyfileobj(source, tmp.handle, 1 << 20)
                 archive.store.commit(tmp, paths.study_zip(study))

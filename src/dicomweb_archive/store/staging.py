@@ -114,8 +114,11 @@ class InstanceUpdate:
         """Stage the instance's file ``name`` (``frames/3``) unless it holds these bytes."""
         target = f"{self.instance}/{name}"
         body = b"".join(parts)
-        if self.store.exists(target) and self.store.read(target) == body:
-            return False
+        try:  # one read, no existence check first: a request less on an object store
+            if self.store.read(target) == body:
+                return False
+        except ResourceNotFoundError:
+            pass
         self.store.write(self._path(name), body)
         self.changed = True
         if name.startswith(f"{paths.FRAMES}/"):

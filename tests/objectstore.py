@@ -9,8 +9,10 @@ way (``AWS_ENDPOINT_URL``), and the local work areas of object-store archives
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,15 @@ from pathlib import Path
 import boto3
 
 START_TIMEOUT = 20.0
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the process that started it dies (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -79,7 +90,12 @@ def moto_server(work: Path) -> Iterator[MotoServer]:
     endpoint = f"http://127.0.0.1:{port}"
     server = Path(sys.executable).with_name("moto_server")
     command = [str(server), "-H", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # never outlives a test run that was killed
+    )
     saved = {name: os.environ.get(name) for name in environment(endpoint, work)}
     try:
         deadline = time.monotonic() + START_TIMEOUT

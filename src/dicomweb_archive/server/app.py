@@ -24,11 +24,11 @@ from dicomweb_archive.errors import (
     ResourceNotFoundError,
 )
 from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
-from dicomweb_archive.server.flusher import Flusher
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
 from dicomweb_archive.server.renditions import DEFAULT_BUDGET
 from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.flusher import Flusher
 from dicomweb_archive.store.manifest import open_or_create
 from dicomweb_archive.store.staging import recover_staged
 

@@ -9,13 +9,13 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.server.stow.body import SpooledPart
-from dicomweb_archive.server.stow.parts import (
+from dicomweb_archive.convert.status import (
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
     SOP_CLASS_NOT_SUPPORTED,
-    store_parts,
 )
+from dicomweb_archive.server.stow.body import SpooledPart
+from dicomweb_archive.server.stow.parts import store_parts
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.manifest import ensure, read_options
 

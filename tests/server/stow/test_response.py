@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dicomweb_archive import tags
-from dicomweb_archive.server.stow.parts import CANNOT_UNDERSTAND, Outcome
+from dicomweb_archive.convert.status import CANNOT_UNDERSTAND
+from dicomweb_archive.server.stow.parts import Outcome
 from dicomweb_archive.server.stow.response import response_dataset
 
 ROOT = "http://host/dicomweb"

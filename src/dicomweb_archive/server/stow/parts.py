@@ -12,24 +12,26 @@ the new instances.
 
 from __future__ import annotations
 
-import errno
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pydicom
-from pydicom.uid import UID
 
 from dicomweb_archive import uids
-from dicomweb_archive.batch import failure_of
 from dicomweb_archive.convert.instance import store_instance
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.convert.status import (
+    CANNOT_UNDERSTAND,
+    DATASET_MISMATCH,
+    PROCESSING_FAILURE,
+    store_failure,
+)
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
     InvalidInputError,
     NotAnInstanceError,
     NotDicomError,
-    UnsupportedTransferSyntaxError,
 )
 from dicomweb_archive.media import DICOM, parse_media_range
 from dicomweb_archive.p10.reader import read_instance
@@ -38,16 +40,6 @@ from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.catalog import Catalog
 
 logger = logging.getLogger(__name__)
-
-# FailureReason values (PS3.4 Annex I.2.2, PS3.18 Table I.2-1).
-PROCESSING_FAILURE = 0x0110
-SOP_CLASS_NOT_SUPPORTED = 0x0122
-OUT_OF_RESOURCES = 0xA700
-#: "Data Set does not match SOP Class"; used for an instance of another study
-#: than the one the request names.
-DATASET_MISMATCH = 0xA900
-CANNOT_UNDERSTAND = 0xC000
-TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
 
 
 @dataclass
@@ -126,40 +118,17 @@ def _store_part(
 
 def _failed(outcome: Outcome, exc: Exception, path: str, transfer_syntax: str | None) -> Outcome:
     """The part's FailureReason (PS3.4 Annex I) for the exception that stopped it."""
-    failure = failure_of(exc, f"part {outcome.number}")
+    failure = store_failure(exc, transfer_syntax, f"part {outcome.number}")
     if failure.internal:
         logger.error("STOW-RS part %d", outcome.number, exc_info=exc)
-        return outcome.fail(PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
-    if isinstance(exc, NotAnInstanceError):
+    elif isinstance(exc, NotAnInstanceError) or (
+        # Refused before its UIDs were read (a missing Study UID, say).
+        isinstance(exc, InvalidInputError)
+        and outcome.sop_instance_uid is None
+        and not isinstance(exc, NotDicomError)
+    ):
         outcome.sop_class_uid, outcome.sop_instance_uid = _identify(path)
-        return outcome.fail(SOP_CLASS_NOT_SUPPORTED, failure.reason)
-    if isinstance(exc, UnsupportedTransferSyntaxError):
-        return outcome.fail(TRANSFER_SYNTAX_NOT_SUPPORTED, failure.reason)
-    if isinstance(exc, InvalidInputError):
-        if outcome.sop_instance_uid is None and not isinstance(exc, NotDicomError):
-            # Refused before its UIDs were read (a missing Study UID, say).
-            outcome.sop_class_uid, outcome.sop_instance_uid = _identify(path)
-        if transfer_syntax is not None and not _known_transfer_syntax(transfer_syntax):
-            return outcome.fail(
-                TRANSFER_SYNTAX_NOT_SUPPORTED,
-                f"transfer syntax {transfer_syntax} is not supported: {failure.reason}",
-            )
-        return outcome.fail(CANNOT_UNDERSTAND, failure.reason)
-    if isinstance(exc, OSError):
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        return outcome.fail(
-            OUT_OF_RESOURCES if full else PROCESSING_FAILURE, f"cannot store: {failure.reason}"
-        )
-    return outcome.fail(PROCESSING_FAILURE, failure.reason)
-
-
-def _known_transfer_syntax(uid: str) -> bool:
-    return (
-        uid in uids.NATIVE_TRANSFER_SYNTAXES
-        or uid in uids.VIDEO_TRANSFER_SYNTAXES
-        or uids.frame_media_type(uid) != "application/octet-stream"
-        or UID(uid).is_transfer_syntax
-    )
+    return outcome.fail(failure.status, failure.reason)
 
 
 def _text(value: Any) -> str | None:

@@ -1,12 +1,12 @@
-"""The server's write-behind flusher: deferred STOW-RS writes caught up in batches.
+"""The write-behind flusher: deferred writes (STOW-RS, C-STORE) caught up in batches.
 
-STOW-RS answers once its instances are committed and their studies marked stale
-(:meth:`~dicomweb_archive.store.catalog.Catalog.defer`).  This thread flushes the
+STOW-RS and C-STORE answer once their instances are committed and their studies
+marked stale (:meth:`~dicomweb_archive.store.catalog.Catalog.defer`).  This thread flushes the
 catalog (documents, SQLite index, study list) at most every :data:`FLUSH_DELAY`
 seconds, and waits at least :data:`IDLE_SHARE` times as long as its last flush
 took, so catching up uses a bounded share of a core however large the studies
 and the archive grow.  A flush that fails is retried at the next turn; the last
-one runs as the server stops.
+one runs as the server (``dwa serve``, ``dwa listen``) stops.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
-from dicomweb_archive.server.flusher import Flusher
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.flusher import Flusher
 from tests.conftest import write_instance
 
 

@@ -13,15 +13,17 @@ DEMO := demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[cli,data,server,s3]' --group dev
+	$(PY) -m pip install --quiet -e '.[cli,data,server,s3,dimse]' --group dev
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 # Real programs the tests drive, from Debian's packages: nginx (static serving of an
-# archive), DCMTK (an independent reader of exported P10 files), Chromium (the
-# browser the OHIF viewer tests run in, tests/browser/).
-SYSTEM_PROGRAMS := nginx:nginx-core dcmdump:dcmtk chromium:chromium unzip:unzip
+# archive), DCMTK (an independent reader of exported P10 files, and the DIMSE
+# clients storescu, findscu, getscu, movescu, echoscu that tests/dimse/ drive
+# against dwa listen), Chromium (the browser the OHIF viewer tests run in,
+# tests/browser/).
+SYSTEM_PROGRAMS := nginx:nginx-core dcmdump:dcmtk storescu:dcmtk chromium:chromium unzip:unzip
 
 system-deps:
 	@missing=""; for entry in $(SYSTEM_PROGRAMS); do \

@@ -10,7 +10,7 @@
     ← store                            where bytes live, the catalog
     ← convert, transcode, export       P10 → archive, archive → archive, archive → P10
       viewer                           the OHIF viewer's build (npm) and configuration
-    ← server                           DICOMweb over HTTP
+    ← server, dimse                    DICOMweb over HTTP, DIMSE over TCP (``dwa listen``)
     ← cli                              the ``dwa`` command
 
 Imports inside functions count too.  The package's ``__init__`` (the public API)
@@ -36,7 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"codec"}),
     frozenset({"store"}),
     frozenset({"convert", "transcode", "export", "viewer"}),
-    frozenset({"server"}),
+    frozenset({"server", "dimse"}),
     frozenset({"cli"}),
 )
 #: Outside the layers: may import anything, imported by nothing in a layer.

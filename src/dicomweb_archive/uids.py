@@ -90,6 +90,12 @@ _FRAME_MEDIA_TYPES: Final = {
     "1.2.840.10008.1.2.8.1": ("application/octet-stream", False),
 }
 
+#: Every transfer syntax an instance can arrive in and be archived: native,
+#: each whose frames have a media type, and video.
+ARCHIVED_TRANSFER_SYNTAXES: Final = frozenset(
+    {*NATIVE_TRANSFER_SYNTAXES, *_FRAME_MEDIA_TYPES, *VIDEO_TRANSFER_SYNTAXES}
+)
+
 #: The transfer syntax a media type means when a request names none (PS3.18
 #: 8.7.3.5); ``application/dicom`` instances default to Explicit VR Little Endian.
 DEFAULT_TRANSFER_SYNTAX: Final = {

@@ -21,6 +21,7 @@ COMMANDS = {
     "convert": "convert",
     "export": "export",
     "index": "index",
+    "listen": "listen",
     "pack": "pack",
     "push": "push",
     "unpack": "pack",

@@ -25,6 +25,21 @@ def peer_of(assoc: Any) -> str:
     return f"{str(requestor.ae_title).strip()}@{requestor.address}:{requestor.port}"
 
 
+#: Refused presentation contexts named in an association's line, at most.
+_NAMED_REFUSALS = 3
+
+
+def _refused(contexts: list[Any]) -> str:
+    """``; N refused: UID (why), …``: what a peer asked for and cannot have."""
+    if not contexts:
+        return ""
+    named = ", ".join(
+        f"{cx.abstract_syntax} ({str(cx.status).lower()})" for cx in contexts[:_NAMED_REFUSALS]
+    )
+    more = f" and {len(contexts) - _NAMED_REFUSALS} more" if len(contexts) > _NAMED_REFUSALS else ""
+    return f"; {len(contexts)} refused: {named}{more}"
+
+
 @dataclass
 class Activity:
     """What one association did so far."""
@@ -63,11 +78,12 @@ class Associations:
         contexts = len(event.assoc.accepted_contexts)
         called = str(event.assoc.acceptor.ae_title).strip()
         logger.info(
-            "association %d from %s accepted (called AE %s, %d presentation contexts)",
+            "association %d from %s accepted (called AE %s, %d presentation contexts%s)",
             activity.number,
             activity.peer,
             called,
             contexts,
+            _refused(event.assoc.rejected_contexts),
         )
 
     def rejected(self, event: Any) -> None:

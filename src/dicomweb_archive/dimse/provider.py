@@ -1,7 +1,7 @@
 """The service class provider: one Application Entity over an archive, listening.
 
-It accepts associations for Verification (C-ECHO), every storage SOP Class in
-every transfer syntax the archive keeps (C-STORE), and Patient Root and Study
+It accepts associations for Verification (C-ECHO), every storage SOP Class
+(retired ones too) in every transfer syntax the archive keeps (C-STORE), and Patient Root and Study
 Root Query/Retrieve (C-FIND, C-GET, C-MOVE).  A storage context also accepts
 the SCP role a C-GET requestor proposes for it, so C-GET sends over the
 requestor's own association.  The archive may be served by ``dwa serve`` at
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomweb_archive import uids
@@ -24,7 +24,7 @@ from dicomweb_archive.dimse.config import ListenConfig
 from dicomweb_archive.dimse.context import ListenContext
 from dicomweb_archive.dimse.find import handle_find
 from dicomweb_archive.dimse.retrieve import handle_get, handle_move
-from dicomweb_archive.dimse.sop_classes import QUERY_RETRIEVE, Verification
+from dicomweb_archive.dimse.sop_classes import QUERY_RETRIEVE, Verification, storage_sop_classes
 from dicomweb_archive.dimse.store import handle_store
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
@@ -32,6 +32,21 @@ from dicomweb_archive.store.flusher import Flusher
 from dicomweb_archive.store.manifest import ensure, open_or_create
 
 logger = logging.getLogger("dicomweb_archive.dimse")
+
+
+def accepted_transfer_syntaxes() -> list[str]:
+    """Every syntax the archive keeps, in the order one is chosen from a context
+    proposing several: Explicit VR Little Endian first (every private element's
+    VR kept), then the encapsulated ones (the sender's own bytes), Implicit VR
+    Little Endian last."""
+    native = [
+        uids.ExplicitVRLittleEndian,
+        uids.DeflatedExplicitVRLittleEndian,
+        uids.ExplicitVRBigEndian,
+        uids.ImplicitVRLittleEndian,
+    ]
+    encapsulated = sorted(uids.ARCHIVED_TRANSFER_SYNTAXES - set(native))
+    return [native[0], *encapsulated, *native[1:]]
 
 
 def application_entity(config: ListenConfig) -> AE:
@@ -43,10 +58,9 @@ def application_entity(config: ListenConfig) -> AE:
     ae.network_timeout = config.network_timeout
     ae.maximum_pdu_size = config.max_pdu
     ae.require_calling_aet = sorted(config.allowed_calling)
-    syntaxes = sorted(uids.ARCHIVED_TRANSFER_SYNTAXES)
-    for context in AllStoragePresentationContexts:
-        assert context.abstract_syntax is not None
-        ae.add_supported_context(context.abstract_syntax, syntaxes, scu_role=True, scp_role=True)
+    syntaxes = accepted_transfer_syntaxes()
+    for sop_class in storage_sop_classes():
+        ae.add_supported_context(sop_class, syntaxes, scu_role=True, scp_role=True)
     ae.add_supported_context(Verification)
     for sop_class in QUERY_RETRIEVE:
         ae.add_supported_context(sop_class)

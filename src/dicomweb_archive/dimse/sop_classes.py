@@ -24,3 +24,29 @@ QUERY_RETRIEVE: Final = (
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
+
+#: Storage-named SOP Classes of other services (PS3.4 J, F): never C-STORE targets.
+_NOT_STORED = ("Commitment", "Directory")
+
+
+def storage_sop_classes() -> list[str]:
+    """Every storage SOP Class UID, retired ones included.
+
+    pynetdicom knows the current ones; the retired ones (Ultrasound Image
+    Storage, Nuclear Medicine Image Storage, …) still arrive from old
+    modalities and archives, so those pydicom's dictionary names are
+    registered with pynetdicom's storage service on the way.
+    """
+    from pydicom._uid_dict import UID_dictionary
+    from pynetdicom import AllStoragePresentationContexts, register_uid
+    from pynetdicom.service_class import StorageServiceClass
+
+    known = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
+    for uid, (name, kind, _, _, keyword) in sorted(UID_dictionary.items()):
+        if kind != "SOP Class" or "Storage" not in name or uid in known:
+            continue
+        if any(word in name for word in _NOT_STORED):
+            continue
+        register_uid(uid, keyword, StorageServiceClass)
+        known.append(uid)
+    return known

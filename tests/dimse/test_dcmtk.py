@@ -350,3 +350,22 @@ def test_a_calling_ae_off_the_allow_list_is_rejected_and_named(tmp_path: Path) -
         listening.wait_for_log("calling AE title 'STRANGER' is not on the allow-list")
         allowed = run("echoscu", "-aet", "FRIEND", "-aec", AE_TITLE, "127.0.0.1", port)
         assert allowed.returncode == 0, allowed.stderr
+
+
+def test_an_instance_stored_by_stow_rs_is_found_by_findscu(servers: Servers) -> None:
+    source = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm"))
+    source.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+    source.PatientID = "STOWED"
+    body = io.BytesIO()
+    source.save_as(body, enforce_file_format=True)
+    answer = httpx.post(
+        f"{servers.root}/studies",
+        content=b"--b\r\nContent-Type: application/dicom\r\n\r\n" + body.getvalue() + b"\r\n--b--",
+        headers={"Content-Type": 'multipart/related; type="application/dicom"; boundary=b'},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    [found] = findscu(
+        servers, "-S", "QueryRetrieveLevel=STUDY", "PatientID=STOWED", "StudyInstanceUID"
+    )
+    assert found.StudyInstanceUID == source.StudyInstanceUID

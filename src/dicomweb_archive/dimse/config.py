@@ -62,12 +62,13 @@ class ListenConfig:
     max_pdu: int = MAX_PDU
 
 
-def check_ae_title(title: str, what: str = "an AE title") -> str:
-    """``title`` without its padding, if it can be one (PS3.5 6.2, VR AE)."""
+def check_ae_title(title: str, where: str = "") -> str:
+    """``title`` without its padding, if it can be one (PS3.5 6.2, VR AE);
+    ``where`` prefixes the error's message."""
     stripped = title.strip()
     if not 1 <= len(stripped) <= 16 or any(c < " " or c > "~" or c == "\\" for c in stripped):
         raise InvalidInputError(
-            f"{title!r} is not {what}: 1 to 16 printable ASCII characters, no backslash"
+            f"{where}{title!r} is not an AE title: 1 to 16 printable ASCII characters, no backslash"
         )
     return stripped
 
@@ -95,14 +96,16 @@ def read_peers(path: str | Path) -> PeersFile:
     peers = document.get("peers", {})
     if not isinstance(peers, dict):
         raise InvalidInputError(f"{path}: peers must be tables [peers.AE] with host and port")
+    found = [_peer(path, title, entry) for title, entry in peers.items()]
     return PeersFile(
-        {check_ae_title(title): _peer(path, title, entry) for title, entry in peers.items()},
-        frozenset(check_ae_title(title, f"{path}: an allowed AE title") for title in allow),
+        {peer.ae_title: peer for peer in found},
+        frozenset(check_ae_title(title, f"{path}: allow: ") for title in allow),
     )
 
 
 def _peer(path: str | Path, title: str, entry: Any) -> Peer:
     where = f"{path}: [peers.{title}]"
+    ae_title = check_ae_title(title, f"{where}: ")
     if not isinstance(entry, dict) or set(entry) != {"host", "port"}:
         raise InvalidInputError(f"{where} needs exactly host and port")
     host, port = entry["host"], entry["port"]
@@ -110,7 +113,7 @@ def _peer(path: str | Path, title: str, entry: Any) -> Peer:
         raise InvalidInputError(f"{where}: host must be a name or an address")
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise InvalidInputError(f"{where}: port must be a number from 1 to 65535")
-    return Peer(check_ae_title(title), host, port)
+    return Peer(ae_title, host, port)
 
 
 def allow_list(*sources: Iterable[str]) -> frozenset[str]:

@@ -1,0 +1,45 @@
+"""``dwa listen``: its options checked before anything listens; the real command runs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dicomweb_archive.cli.main import cli
+from tests.dimse.live import dwa_listen
+
+
+def test_a_bad_peers_file_ends_with_its_reason(tmp_path: Path) -> None:
+    peers = tmp_path / "peers.toml"
+    peers.write_text("[peers.VIEWER]\nhost = 'h'\n")
+    result = CliRunner().invoke(cli, ["listen", str(tmp_path / "a"), "--peers", str(peers)])
+    assert result.exit_code == 2
+    assert "[peers.VIEWER] needs exactly host and port" in result.output
+
+
+def test_a_bad_ae_title_ends_with_its_reason(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["listen", str(tmp_path / "a"), "--allow-ae", "A" * 17])
+    assert result.exit_code == 2
+    assert "is not an AE title" in result.output
+
+
+def test_the_real_command_listens_logs_and_stops(tmp_path: Path) -> None:
+    peers = tmp_path / "peers.toml"
+    peers.write_text("allow = ['PINGER']\n[peers.VIEWER]\nhost = '127.0.0.1'\nport = 104\n")
+    with dwa_listen(tmp_path / "archive", "--peers", str(peers), "--ae-title", "DWA") as running:
+        log = running.log_text()
+        assert "listening as DWA on 127.0.0.1:" in log
+        assert "(calling AEs: PINGER; peers: VIEWER)" in log
+        done = subprocess.run(
+            ["echoscu", "-aet", "PINGER", "-aec", "DWA", "127.0.0.1", str(running.port)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0
+        running.wait_for_log("association 1 from PINGER@127.0.0.1")
+        running.wait_for_log("released after")
+    assert running.process.returncode == 0
+    assert "stopping" in running.log_text()
+    assert (tmp_path / "archive" / "manifest.json").exists()

@@ -1,0 +1,120 @@
+"""C-STORE: through store_instance, each outcome its Status and Error Comment."""
+
+from __future__ import annotations
+
+import errno
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+
+from dicomweb_archive.convert.status import (
+    CANNOT_UNDERSTAND,
+    DATASET_MISMATCH,
+    DATASET_MISMATCH_WARNING,
+    OUT_OF_RESOURCES,
+)
+from dicomweb_archive.dimse.provider import Listener
+from dicomweb_archive.dimse.store import SUCCESS, StoreStatus, store_dataset
+from dicomweb_archive.export.p10 import export_instance
+from tests.dimse.conftest import associate
+from tests.export.test_p10 import _dataset
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _p10(ds: Dataset) -> bytes:
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def test_stored_once_then_unchanged_and_regenerated_alike(
+    start_listener: Callable[..., Listener],
+) -> None:
+    listener = start_listener()
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    assoc = associate(listener, (CT_IMAGE_STORAGE, [str(source.file_meta.TransferSyntaxUID)]))
+    assert assoc.is_established
+    first = assoc.send_c_store(source)
+    again = assoc.send_c_store(source)
+    assoc.release()
+    assert first.Status == again.Status == SUCCESS
+    exported = export_instance(
+        listener.archive, source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID
+    )
+    regenerated = pydicom.dcmread(io.BytesIO(exported))
+    assert _dataset(regenerated) == _dataset(source)
+    assert regenerated.PixelData == source.PixelData
+
+
+def test_an_instance_without_a_study_fails_with_the_reason(
+    start_listener: Callable[..., Listener],
+) -> None:
+    listener = start_listener()
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    del source.StudyInstanceUID
+    assoc = associate(listener, (CT_IMAGE_STORAGE, [str(source.file_meta.TransferSyntaxUID)]))
+    status = assoc.send_c_store(source)
+    assoc.release()
+    assert status.Status == CANNOT_UNDERSTAND
+    assert status.ErrorComment == "StudyInstanceUID is missing"
+    assert listener.archive.study_uids() == []
+
+
+def test_data_sets_that_do_not_match_the_request(start_listener: Callable[..., Listener]) -> None:
+    context = start_listener().context
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    data = _p10(source)
+    other = store_dataset(context, data, CT_IMAGE_STORAGE, "1.2.3.4")
+    assert other.status == DATASET_MISMATCH and other.failed
+    assert other.comment == f"the data set is SOP Instance {source.SOPInstanceUID}, not 1.2.3.4"
+    mr = store_dataset(context, data, "1.2.840.10008.5.1.4.1.1.4", str(source.SOPInstanceUID))
+    assert mr.status == DATASET_MISMATCH_WARNING and not mr.failed  # stored nevertheless
+    assert "not 1.2.840.10008.5.1.4.1.1.4" in mr.comment
+    assert context.archive.study_uids() == [source.StudyInstanceUID]
+
+
+def test_a_full_disk_is_out_of_resources(
+    start_listener: Callable[..., Listener], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = start_listener().context
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("dicomweb_archive.dimse.store.store_instance", full)
+    status = store_dataset(context, _p10(source), CT_IMAGE_STORAGE, str(source.SOPInstanceUID))
+    assert status.status == OUT_OF_RESOURCES
+    assert status.comment == "cannot store: cannot write: no space left on device"
+
+
+def test_the_error_comment_is_an_lo() -> None:
+    ds = StoreStatus(CANNOT_UNDERSTAND, "x" * 100 + "\\\n").to_dataset()
+    assert ds.Status == CANNOT_UNDERSTAND
+    assert len(ds.ErrorComment) == 64 and ds.ErrorComment.endswith("...")
+    assert "\\" not in StoreStatus(1, "a\\b").to_dataset().ErrorComment
+    assert "ErrorComment" not in StoreStatus(SUCCESS).to_dataset()
+
+
+def test_a_stored_study_is_deferred_to_the_flusher(
+    start_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    listener = start_listener()
+    source = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    status = store_dataset(
+        listener.context,
+        _p10(source),
+        "1.2.840.10008.5.1.4.1.1.4",
+        str(source.SOPInstanceUID),
+    )
+    assert status.status == SUCCESS
+    journal = listener.context.catalog.journal
+    assert journal.is_stale(str(source.StudyInstanceUID))
+    listener.context.settle()
+    assert not journal.stale()

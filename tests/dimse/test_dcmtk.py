@@ -355,6 +355,9 @@ def test_a_calling_ae_off_the_allow_list_is_rejected_and_named(tmp_path: Path) -
 def test_an_instance_stored_by_stow_rs_is_found_by_findscu(servers: Servers) -> None:
     source = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm"))
     source.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+    source.SOPInstanceUID = source.file_meta.MediaStorageSOPInstanceUID = (
+        "1.2.826.0.1.3680043.8.498.2"
+    )
     source.PatientID = "STOWED"
     body = io.BytesIO()
     source.save_as(body, enforce_file_format=True)

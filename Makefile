@@ -13,7 +13,7 @@ DEMO := demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[cli,data,server,s3,dimse]' --group dev
+	$(PY) -m pip install --quiet -e '.[cli,data,server,s3,dimse,cluster]' --group dev
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -147,3 +147,33 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 def s3_url(s3_server: MotoServer) -> str:
     """``s3://{a new bucket}/archive``."""
     return f"s3://{s3_server.bucket()}/archive"
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Dask scheduler and two workers, separate processes on loopback (tests/cluster.py)."""
+    from tests.cluster import dask_cluster
+
+    log = tmp_path_factory.mktemp("dask") / "cluster.log"
+    with dask_cluster(2, log) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def dask_client(dask_cluster: Any) -> Iterator[Any]:
+    """A client of :func:`dask_cluster`, its two workers up."""
+    client = dask_cluster.client(2)
+    yield client
+    client.close()
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and folder (None) under ``root``, ``.dwa`` included."""
+    out: dict[str, bytes | None] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            out[str(Path(folder, name).relative_to(root)) + "/"] = None
+        for name in files:
+            path = Path(folder, name)
+            out[str(path.relative_to(root))] = path.read_bytes()
+    return out

@@ -43,6 +43,7 @@ TREE: dict[type[DicomwebArchiveError], tuple[type[Exception], int, int]] = {
     errors.UnsupportedStoreError: (errors.StoreError, 500, 2),
     errors.RangeNotSatisfiableError: (errors.DicomwebArchiveError, 416, 1),
     errors.QueryTimeoutError: (errors.DicomwebArchiveError, 503, 1),
+    errors.ClusterError: (errors.DicomwebArchiveError, 500, 1),
 }
 
 

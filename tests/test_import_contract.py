@@ -3,7 +3,8 @@
 ::
 
     version, types, tags, errors,      the shared vocabulary
-    uids, media, numerals, batch       (batch: worker pool and outcomes of a run)
+    uids, media, numerals, batch,      (batch: worker pool and outcomes of a run;
+    cluster                            cluster: the same tasks on a Dask cluster)
     ← model                            DICOMweb resources as data, no IO
     ← p10                              parse P10 files
     ← codec                            decode and encode pixel data
@@ -30,7 +31,9 @@ PACKAGE = Path(dicomweb_archive.__file__).parent
 NAME = "dicomweb_archive"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"version", "types", "tags", "errors", "uids", "media", "numerals", "batch"}),
+    frozenset(
+        {"version", "types", "tags", "errors", "uids", "media", "numerals", "batch", "cluster"}
+    ),
     frozenset({"model"}),
     frozenset({"p10"}),
     frozenset({"codec"}),

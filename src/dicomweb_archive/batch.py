@@ -3,7 +3,9 @@
 The converter (one P10 input per task) and the transcoder (one archived instance
 per task) share this.  A task never raises for its item: :func:`failure_of` is
 the one place an exception becomes a refusal or a failure with a reason, so one
-bad item stops nothing, and :class:`Summary` counts the outcomes.
+bad item stops nothing, and :class:`Summary` counts the outcomes.  A
+:class:`Runner` says where tasks run: :class:`PoolRunner` on this machine's
+cores, :class:`~dicomweb_archive.cluster.DaskRunner` on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -55,6 +57,37 @@ def run_tasks(
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with context.Pool(workers) as pool:
         yield from pool.imap_unordered(task, items, _chunksize(len(items), workers))
+
+
+#: What a runner answers for an item whose task was lost with its worker, given
+#: the item and why (it never ran to the end, so the task could not say).
+Lost = Callable[[Item, str], Result]
+
+
+class Runner(Protocol):
+    """Runs one task per item somewhere and yields the results as they finish."""
+
+    @property
+    def workers(self) -> int:
+        """How many tasks run at once."""
+        ...
+
+    def map(
+        self, task: Callable[[Item], Result], items: Sequence[Item], lost: Lost[Item, Result]
+    ) -> Iterator[Result]: ...
+
+
+@dataclass(frozen=True)
+class PoolRunner:
+    """Tasks on ``workers`` processes of this machine (see :func:`run_tasks`)."""
+
+    workers: int
+
+    def map(
+        self, task: Callable[[Item], Result], items: Sequence[Item], lost: Lost[Item, Result]
+    ) -> Iterator[Result]:
+        # A pool's worker that dies takes the run with it: nothing is ever lost.
+        return run_tasks(task, items, self.workers)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     │   ├── ResourceNotFoundError             404       1
     │   └── UnsupportedStoreError                       2   a store URL scheme with no backend (yet)
     ├── RangeNotSatisfiableError              416       1
+    ├── ClusterError                                    1   no Dask cluster to run on
     └── QueryTimeoutError                     503       1   a search ran past its time budget
 
 Edges translate these: the CLI (``cli/main.py``) into one line on standard
@@ -221,3 +222,7 @@ class UnsupportedStoreError(StoreError):
     """A store URL whose scheme (``s3://``…) has no backend in this version."""
 
     exit_code = 2
+
+
+class ClusterError(DicomwebArchiveError):
+    """The Dask cluster a run was given cannot be reached or used."""

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 
+from dicomweb_archive import cluster
 from dicomweb_archive.cli.main import cli
+from tests.cluster import free_port
+from tests.conftest import tree
+from tests.reference import reference_files
 
 
 def test_convert_summary_and_exit_codes(tmp_path: Path) -> None:
@@ -62,6 +68,74 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert (
         runner.invoke(cli, ["convert", "x", "-o", str(tmp_path), "--workers", "0"]).exit_code == 2
     )
+    for where in (
+        ["--scheduler", "tcp://127.0.0.1:1", "--local-cluster", "2"],
+        ["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"],
+        ["--local-cluster", "0"],
+    ):
+        result = runner.invoke(cli, ["convert", "x", "-o", str(tmp_path / "a"), *where])
+        assert result.exit_code == 2, where
+    assert not (tmp_path / "a").exists()
+
+
+def _without_timing(output: str) -> list[str]:
+    """The lines of a run's report, its time and speed left out (they vary)."""
+    return [
+        re.sub(r" in [0-9.]+ s \([0-9,]+ instances/s\)", "", line) for line in output.splitlines()
+    ]
+
+
+def test_on_a_dask_cluster_the_report_and_archive_of_one_core(
+    tmp_path: Path, dask_cluster: Any
+) -> None:
+    """Same lines, same exit status, same bytes as ``dwa convert -w 1``."""
+    inputs = [str(path) for path in reference_files() if path.parent.name == "test_files"]
+    runner = CliRunner()
+    here = runner.invoke(cli, ["convert", *inputs, "-o", str(tmp_path / "a"), "-w", "1"])
+    there = runner.invoke(
+        cli, ["convert", *inputs, "-o", str(tmp_path / "b"), "--scheduler", dask_cluster.address]
+    )
+    assert here.exit_code == there.exit_code == 1  # some inputs fail
+    assert "failed: " in here.stderr and "replaced: " in here.stdout
+    assert _without_timing(there.stdout.replace(str(tmp_path / "b"), str(tmp_path / "a"))) == (
+        _without_timing(here.stdout)
+    )
+    assert sorted(there.stderr.splitlines()) == sorted(here.stderr.splitlines())
+    assert tree(tmp_path / "b") == tree(tmp_path / "a")
+
+
+def test_a_local_cluster_of_worker_processes(tmp_path: Path) -> None:
+    inputs = [get_testdata_file(name) for name in ("CT_small.dcm", "MR_small.dcm")]
+    runner = CliRunner()
+    here = runner.invoke(cli, ["convert", *inputs, "-o", str(tmp_path / "a"), "-w", "1"])
+    there = runner.invoke(
+        cli, ["convert", *inputs, "-o", str(tmp_path / "b"), "--local-cluster", "2", "--json"]
+    )
+    assert here.exit_code == there.exit_code == 0, there.output
+    assert orjson.loads(there.stdout)["converted"] == 2
+    assert tree(tmp_path / "b") == tree(tmp_path / "a")
+
+
+def test_a_scheduler_that_is_not_there_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "convert",
+            get_testdata_file("CT_small.dcm"),
+            "-o",
+            str(tmp_path / "a"),
+            "--scheduler",
+            address,
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot reach the Dask scheduler at {address}")
+    assert not (tmp_path / "a").exists()
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_url_without_a_store_is_refused_not_made_a_folder(

@@ -17,7 +17,7 @@ from pydicom.data import get_testdata_file
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.convert.converter import ConversionResult
-from dicomweb_archive.convert.inputs import InputRef, Spool, UnreadableInput, expand
+from dicomweb_archive.convert.inputs import InputRef, Spool, UnreadableInput, anchored, expand
 from dicomweb_archive.errors import MalformedDicomError
 
 DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
@@ -328,3 +328,31 @@ def test_open_refuses_broken_gzip(tmp_path: Path) -> None:
     broken.write_bytes(gzip.compress(bytes(10000))[:30])
     with pytest.raises(MalformedDicomError, match="bad gzip data"), InputRef(str(broken)).open():
         pass
+
+
+def test_an_anchored_input_opens_from_any_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's worker has its own working folder: a relative input is opened
+    relative to the client's, and a failure still names it as given."""
+    (tmp_path / "in").mkdir()
+    shutil.copyfile(get_testdata_file("CT_small.dcm"), tmp_path / "in" / "ct.dcm")
+    with zipfile.ZipFile(tmp_path / "in" / "b.zip", "w") as bundle:
+        bundle.write(get_testdata_file("MR_small.dcm"), "m.dcm")
+    monkeypatch.chdir(tmp_path)
+    ct, member, gone = (
+        anchored(InputRef(os.path.join("in", name), member))
+        for name, member in (("ct.dcm", None), ("b.zip", "m.dcm"), ("gone.dcm", None))
+    )
+    assert ct.folder == str(tmp_path) and ct.name == os.path.join("in", "ct.dcm")
+    assert anchored(ct) is ct
+    absolute = InputRef(str(tmp_path / "in" / "ct.dcm"))
+    assert anchored(absolute) is absolute
+    monkeypatch.chdir(tmp_path / "in")
+    with ct.open() as fp:
+        assert fp.read()[128:132] == b"DICM"
+    with member.open() as fp:
+        assert fp.read()[128:132] == b"DICM"
+    with pytest.raises(FileNotFoundError) as missing, gone.open():
+        pass
+    assert missing.value.filename == os.path.join("in", "gone.dcm")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
 import orjson
 from rich.console import Console
 
+from dicomweb_archive.batch import Runner
 from dicomweb_archive.cli.options import (
     ArchiveLocation,
     json_option,
@@ -21,6 +23,7 @@ from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
 from dicomweb_archive.convert.converter import ConversionResult, Converter
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.p10 import quiet_pydicom
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, TranscodeResult
 from dicomweb_archive.types import InstanceKey
 
@@ -89,6 +92,18 @@ def _line(outcome: InstanceOutcome) -> str:
 @qido_fields_option
 @workers_option
 @click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Run the conversion on this Dask cluster (the cluster extra); its workers "
+    "must reach the inputs and the archive at the same paths.",
+)
+@click.option(
+    "--local-cluster",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Start a Dask cluster of N worker processes here and run the conversion on it.",
+)
+@click.option(
     "--htj2k",
     type=MODES,
     default=None,
@@ -105,6 +120,8 @@ def convert(
     frames: str,
     qido_fields: tuple[str, ...] | None,
     workers: int | None,
+    scheduler: str | None,
+    local_cluster: int | None,
     htj2k: str | None,
     as_json: bool,
     quiet: bool,
@@ -114,6 +131,10 @@ def convert(
     Exit status: 0 when every input converted (or was skipped as a DICOMDIR),
     1 when some input failed, 2 on a usage error.
     """
+    if scheduler and local_cluster:
+        raise click.UsageError("give --scheduler or --local-cluster, not both")
+    if workers and (scheduler or local_cluster):
+        raise click.UsageError("--workers counts processes here; a cluster has its own workers")
     options = ConvertOptions(
         public_bulk_size=public_bulk_size,
         private_bulk_size=private_bulk_size,
@@ -124,7 +145,15 @@ def convert(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     show_progress = not quiet and err.is_terminal
     instances: list[InstanceKey] = []
-    with ProgressBar("converting", err, enabled=show_progress) as bar:
+    with contextlib.ExitStack() as stack:
+        runner: Runner | None = None
+        if scheduler or local_cluster:
+            from dicomweb_archive import cluster
+
+            runner = stack.enter_context(
+                cluster.connect(scheduler, local_cluster, setup=quiet_pydicom)
+            )
+        bar = stack.enter_context(ProgressBar("converting", err, enabled=show_progress))
 
         def on_outcome(outcome: InstanceOutcome) -> None:
             if outcome.sop_instance_uid and outcome.status in _STORED:
@@ -138,7 +167,7 @@ def convert(
             failed = outcome.status == "failed"
             bar.advance(_line(outcome) if failed else None)
 
-        result = Converter(archive, options).convert(
+        result = Converter(archive, options, runner=runner).convert(
             inputs, on_total=bar.set_total, on_outcome=on_outcome
         )
     transcoded: TranscodeResult | None = None

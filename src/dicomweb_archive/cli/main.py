@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +10,7 @@ import click
 
 from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.p10 import quiet_pydicom
 from dicomweb_archive.version import __version__
 
 #: Each command and the module defining it, imported only when the command runs:
@@ -71,6 +70,4 @@ class CommandGroup(click.Group):
 @click.version_option(__version__, prog_name="dwa")
 def cli() -> None:
     """dicomweb-archive: DICOM P10 files in, a DICOMweb archive out."""
-    # pydicom reports every oddity it tolerates; we report per input instead.
-    warnings.filterwarnings("ignore", module="pydicom")
-    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    quiet_pydicom()

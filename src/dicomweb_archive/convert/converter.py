@@ -1,26 +1,50 @@
-"""Convert many inputs into one archive, on every core, then refresh the studies."""
+"""Convert many inputs into one archive, on every core or a cluster, then refresh the studies.
+
+A run has three steps, each a set of tasks on the :class:`~dicomweb_archive.batch.Runner`
+(worker processes here, or a Dask cluster):
+
+1. **map**: every input is stored by :func:`store_instance` on a worker, straight
+   into the archive; the outcomes come back as tasks finish (the progress bar).
+2. **copies**: inputs that carry one SOP Instance UID (copies, or different
+   versions of one instance) were stored in whatever order the workers took
+   them; each such instance is stored again from its inputs in input order, in
+   one task, so the archive ends as a run on one core leaves it, whatever the
+   workers and the cluster.
+3. **reduce**: the derived documents of every touched study are built once, a
+   task per group of studies, then the archive's study list once, here.
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dicomweb_archive.batch import Summary, failure_of, run_tasks
-from dicomweb_archive.convert.inputs import InputRef, Spool, UnreadableInput, expand, os_reason
-from dicomweb_archive.convert.instance import InstanceOutcome, Status, store_instance
+from dicomweb_archive.batch import PoolRunner, Runner, Summary
+from dicomweb_archive.convert.copies import Copies
+from dicomweb_archive.convert.inputs import (
+    InputRef,
+    Spool,
+    UnreadableInput,
+    anchored,
+    expand,
+    os_reason,
+)
+from dicomweb_archive.convert.instance import InstanceOutcome, Status
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.errors import ArchiveError, NotDicomError
+from dicomweb_archive.convert.task import convert_numbered, lost_input
+from dicomweb_archive.errors import ArchiveError
 from dicomweb_archive.model.aggregate import Conflict
-from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import scratch_folder
-from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.catalog import BATCH, Catalog, Refreshed
 from dicomweb_archive.store.manifest import ensure
 from dicomweb_archive.store.staging import recover_staged
+from dicomweb_archive.store.url import is_url
 
 #: Called once the inputs are counted, with their number.
 OnTotal = Callable[[int], None]
@@ -53,6 +77,20 @@ class ConversionResult(Summary[InstanceOutcome]):
         if outcome.status == "updated":
             self.updated.append(outcome)
 
+    def replace(self, old: InstanceOutcome, new: InstanceOutcome) -> None:
+        """``new`` instead of ``old``, an outcome added before."""
+        self.counts[old.status] -= 1
+        for kept in (self.failures, self.skipped, self.updated):
+            kept[:] = [o for o in kept if o is not old]
+        self.frames -= old.frames
+        self.bytes_read -= old.size
+        self.add(new)
+
+    def sort(self, place: Callable[[InstanceOutcome], int]) -> None:
+        """Order the listed outcomes by ``place`` (their inputs' order), as one core would."""
+        for kept in (self.failures, self.skipped, self.updated):
+            kept.sort(key=place)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "converted": self.counts["converted"],
@@ -74,27 +112,32 @@ class ConversionResult(Summary[InstanceOutcome]):
         }
 
 
-def convert_input(location: str, options: ConvertOptions, ref: InputRef) -> InstanceOutcome:
-    """Convert one input (a worker's task); every failure becomes an outcome."""
-    try:
-        with open_archive(location) as archive, ref.open() as fp:
-            return store_instance(archive, options, read_instance(fp, ref.name))
-    except Exception as exc:  # one bad input must not stop the others
-        failure = failure_of(exc, ref.name)
-        # Found in a folder or ZIP file beside the DICOM files (a README): skipped.
-        refused = failure.refused or (ref.contained and isinstance(exc, NotDicomError))
-        return InstanceOutcome(ref.name, "skipped" if refused else "failed", reason=failure.reason)
+def settle_studies(location: str, studies: Sequence[str]) -> Refreshed:
+    """Build the derived documents of ``studies`` (a worker's task in the reduce)."""
+    with open_archive(location) as archive:
+        return Catalog(archive).settle(studies)
 
 
 class Converter:
     """Converts P10 inputs into the archive at ``location`` (a folder or a URL).
 
+    Tasks run on ``runner`` (default: ``options.workers`` processes here).
+
     >>> Converter("archive").convert(["scans/"])  # doctest: +SKIP
     """
 
-    def __init__(self, location: str | os.PathLike[str], options: ConvertOptions | None = None):
+    def __init__(
+        self,
+        location: str | os.PathLike[str],
+        options: ConvertOptions | None = None,
+        *,
+        runner: Runner | None = None,
+    ):
         self.location = os.fspath(location)
         self.options = options or ConvertOptions()
+        self.runner = runner or PoolRunner(self.options.worker_count())
+        # Workers elsewhere (a cluster's) have working folders of their own.
+        self._shared = self.location if is_url(self.location) else os.path.abspath(self.location)
 
     def convert(
         self,
@@ -109,12 +152,13 @@ class Converter:
         try:
             with open_archive(self.location) as archive:
                 ensure(archive.store, self.options.archive_options())
-                catalog = Catalog(archive)
                 # Finish the updates a killed run committed but did not apply.
-                catalog.instances_written(recover_staged(archive))
+                touched = {key.study_instance_uid for key in recover_staged(archive)}
                 with Spool(scratch_folder(archive.store)) as spool:
-                    self._convert_inputs(list(inputs), spool, catalog, result, on_total, on_outcome)
-                refreshed = catalog.refresh()
+                    touched |= self._convert_inputs(
+                        list(inputs), spool, result, on_total, on_outcome
+                    )
+                refreshed = self._refresh(Catalog(archive), sorted(touched))
             result.conflicts, result.studies = refreshed.conflicts, refreshed.studies
         except OSError as exc:
             raise ArchiveError(
@@ -127,11 +171,11 @@ class Converter:
         self,
         inputs: list[str],
         spool: Spool,
-        catalog: Catalog,
         result: ConversionResult,
         on_total: OnTotal | None,
         on_outcome: OnOutcome | None,
-    ) -> None:
+    ) -> set[str]:
+        """Store every input (map, then copies); returns the studies touched."""
         refs: list[InputRef] = []
         for item in expand(inputs, spool):
             if isinstance(item, UnreadableInput):
@@ -141,13 +185,41 @@ class Converter:
                 if on_outcome:
                     on_outcome(outcome)
             else:
-                refs.append(item)
+                refs.append(anchored(item))
         if on_total:
             on_total(len(refs) + len(result.failures) + len(result.skipped))
-        task = functools.partial(convert_input, self.location, self.options)
-        for outcome in run_tasks(task, refs, self.options.worker_count()):
+        copies = Copies(refs)
+        # Each outcome's input, to list them in input order: those of unreadable
+        # inputs first (-1), as a run on one core does.
+        places: dict[int, int] = {}
+        task = functools.partial(convert_numbered, self._shared, self.options)
+        for index, outcome in self.runner.map(task, list(enumerate(refs)), lost_input):
+            copies.add(index, outcome)
             result.add(outcome)
-            if outcome.key is not None and outcome.status != "failed":
-                catalog.instances_written([outcome.key])
+            places[id(outcome)] = index
             if on_outcome:
                 on_outcome(outcome)
+        replay = functools.partial(Copies.replay, self._shared, self.options)
+        for replayed in self.runner.map(replay, copies.groups(), Copies.lost):
+            for index, outcome in replayed:
+                result.replace(copies.outcome(index), outcome)
+                places[id(outcome)] = index
+        result.sort(lambda outcome: places.get(id(outcome), -1))
+        return copies.studies()
+
+    def _refresh(self, catalog: Catalog, studies: list[str]) -> Refreshed:
+        """The reduce: each study's documents built once, then the study list once."""
+        size = max(1, min(BATCH, math.ceil(len(studies) / (self.runner.workers * 4))))
+        groups = [studies[start : start + size] for start in range(0, len(studies), size)]
+
+        def settle_here(group: Sequence[str], reason: str) -> Refreshed:
+            return catalog.settle(group)  # its worker died: do it here
+
+        task = functools.partial(settle_studies, self._shared)
+        done = sorted(self.runner.map(task, groups, settle_here), key=lambda r: r.studies[:1])
+        # Studies left stale by other writers meanwhile, and the list of studies.
+        final = catalog.refresh()
+        return Refreshed(
+            sorted({*studies, *final.studies}),
+            [c for refreshed in [*done, final] for c in refreshed.conflicts],
+        )

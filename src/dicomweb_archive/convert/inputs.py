@@ -8,6 +8,7 @@ reason, but a damaged DICOM file in it still fails.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import gzip
 import os
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -40,6 +41,9 @@ class InputRef:
     contained: bool = False
     #: The name the user knows ``path`` by (``-`` for stdin spooled to ``path``).
     given: str | None = None
+    #: The folder a relative ``path`` is relative to, for a process elsewhere (a
+    #: cluster's worker) to open it; reasons still name ``path`` as given.
+    folder: str | None = None
 
     @property
     def name(self) -> str:
@@ -50,7 +54,7 @@ class InputRef:
     def open(self) -> Iterator[BinaryIO]:
         """A seekable binary file holding the input (gzip-compressed files inflated)."""
         if self.member is None:
-            with _open_regular(self.path) as handle:
+            with _open_regular(self.path, self.folder) as handle:
                 if handle.read(2) != _GZIP_MAGIC:
                     handle.seek(0)
                     yield handle
@@ -68,7 +72,8 @@ class InputRef:
                     yield spool  # type: ignore[misc]
             return
         with (
-            zipfile.ZipFile(self.path) as archive,
+            open(self.path, "rb", opener=_opener(self.folder)) as handle,
+            zipfile.ZipFile(handle) as archive,
             tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool,
         ):
             try:
@@ -86,10 +91,10 @@ class InputRef:
 
 
 @contextlib.contextmanager
-def _open_regular(path: str) -> Iterator[BinaryIO]:
+def _open_regular(path: str, folder: str | None) -> Iterator[BinaryIO]:
     # O_NONBLOCK: a FIFO put in place of the file after the folder was read
     # must not block the worker on open.
-    with open(path, "rb", opener=_open_nonblocking) as handle:
+    with open(path, "rb", opener=_opener(folder, os.O_NONBLOCK)) as handle:
         kind = _kind(os.fstat(handle.fileno()).st_mode)
         if kind != "file":
             raise InvalidInputError(f"{path}: not a regular file ({kind})")
@@ -97,8 +102,29 @@ def _open_regular(path: str) -> Iterator[BinaryIO]:
         yield handle
 
 
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
+def _opener(folder: str | None, extra: int = 0) -> Callable[[str, int], int]:
+    """Opens a path relative to ``folder`` (when given) with ``extra`` flags.
+
+    Through ``dir_fd``, so an error names the path as given, not the joined one.
+    """
+
+    def opener(path: str, flags: int) -> int:
+        if folder is None or os.path.isabs(path):
+            return os.open(path, flags | extra)
+        parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return os.open(path, flags | extra, dir_fd=parent)
+        finally:
+            os.close(parent)
+
+    return opener
+
+
+def anchored(ref: InputRef) -> InputRef:
+    """``ref`` openable from any working folder (a cluster's workers have their own)."""
+    if ref.folder is not None or os.path.isabs(ref.path):
+        return ref
+    return dataclasses.replace(ref, folder=os.getcwd())
 
 
 @dataclass(frozen=True)

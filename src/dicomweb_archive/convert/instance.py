@@ -62,12 +62,14 @@ class InstanceOutcome:
 
 
 def store_instance(
-    archive: Archive, options: ConvertOptions, parsed: ParsedInstance
+    archive: Archive, options: ConvertOptions, parsed: ParsedInstance, *, own_source: bool = False
 ) -> InstanceOutcome:
     """Store one parsed instance in ``archive``; raises what makes it unstorable.
 
-    Storing the same instance again changes nothing (``unchanged``).  A packed
-    study is unpacked first; packing waits while the instance is written.
+    Storing the same instance again changes nothing (``unchanged``): the stored
+    info keeps naming the source it came from first, unless ``own_source`` (a
+    run replaying its copies of one instance in input order names the first).
+    A packed study is unpacked first; packing waits while the instance is written.
     """
     key = InstanceKey(
         parsed.study_instance_uid, parsed.series_instance_uid, parsed.sop_instance_uid
@@ -79,7 +81,7 @@ def store_instance(
         update = InstanceUpdate(files, key)
         update.recover()
         try:
-            return _InstanceWriter(update, options, parsed).write()
+            return _InstanceWriter(update, options, parsed).write(own_source=own_source)
         except BaseException:
             update.abandon()
             raise
@@ -102,7 +104,7 @@ class _InstanceWriter:
         self.bulk: list[tuple[str, tuple[bytes, ...]]] = []
         self.warnings: list[str] = []
 
-    def write(self) -> InstanceOutcome:
+    def write(self, *, own_source: bool = False) -> InstanceOutcome:
         files = self.files
         try:
             old = files.read_json_gz(self.info_path)
@@ -131,7 +133,7 @@ class _InstanceWriter:
             frames_changed=self.update.frames_changed,
         )
         # The info's source name varies between identical copies; compare without it.
-        if old is not None and _without_source(old) == _without_source(info):
+        if not own_source and old is not None and _without_source(old) == _without_source(info):
             info = old
         existed = files.exists(self.metadata_path)
         self.update.stage(paths.INFO, gzip_bytes(dumps_json(info)))

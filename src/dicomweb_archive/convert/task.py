@@ -1,0 +1,50 @@
+"""The task of a conversion's workers: one input into the archive, as an outcome."""
+
+from __future__ import annotations
+
+from dicomweb_archive.batch import failure_of
+from dicomweb_archive.convert.inputs import InputRef
+from dicomweb_archive.convert.instance import InstanceOutcome, store_instance
+from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.errors import NotDicomError
+from dicomweb_archive.p10.reader import read_instance
+from dicomweb_archive.store.archive import Archive, open_archive
+
+#: One input and its place in the run's inputs.
+Numbered = tuple[int, InputRef]
+
+
+def convert_into(
+    archive: Archive, options: ConvertOptions, ref: InputRef, *, own_source: bool = False
+) -> InstanceOutcome:
+    """Convert one input into ``archive``; every failure becomes an outcome."""
+    try:
+        with ref.open() as fp:
+            return store_instance(
+                archive, options, read_instance(fp, ref.name), own_source=own_source
+            )
+    except Exception as exc:  # one bad input must not stop the others
+        failure = failure_of(exc, ref.name)
+        # Found in a folder or ZIP file beside the DICOM files (a README): skipped.
+        refused = failure.refused or (ref.contained and isinstance(exc, NotDicomError))
+        return InstanceOutcome(ref.name, "skipped" if refused else "failed", reason=failure.reason)
+
+
+def convert_input(location: str, options: ConvertOptions, ref: InputRef) -> InstanceOutcome:
+    """Convert one input (a worker's task); every failure becomes an outcome."""
+    with open_archive(location) as archive:
+        return convert_into(archive, options, ref)
+
+
+def convert_numbered(
+    location: str, options: ConvertOptions, item: Numbered
+) -> tuple[int, InstanceOutcome]:
+    """:func:`convert_input` of one of a run's inputs, with its place."""
+    index, ref = item
+    return index, convert_input(location, options, ref)
+
+
+def lost_input(item: Numbered, reason: str) -> tuple[int, InstanceOutcome]:
+    """The outcome of an input whose worker died converting it."""
+    index, ref = item
+    return index, InstanceOutcome(ref.name, "failed", reason=f"not converted: {reason}")

@@ -96,8 +96,14 @@ def test_a_worker_killed_mid_run_the_run_completes(
         [str(ct)], on_outcome=kill_once
     )
     assert killed == [0] and victim not in dask_cluster.worker_pids(dask_client)
-    assert result.ok and result.counts["converted"] == 48 and len(seen) == 48
-    assert _summary(result) == _summary(expected)
+    assert result.ok and len(seen) == 48
+    # What the dead worker had stored before it died, its chunk's rerun finds
+    # there: ``unchanged`` for the run, ``converted`` for one core.
+    assert result.counts["converted"] + result.counts["unchanged"] == 48
+    summary, one_core = _summary(result), _summary(expected)
+    for status in ("converted", "unchanged"):
+        del summary[status], one_core[status]
+    assert summary == one_core
     assert tree(tmp_path / "archive") == tree(tmp_path / "one-core")
     dask_client.wait_for_workers(2, timeout=60)
 

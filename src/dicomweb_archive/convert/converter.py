@@ -217,7 +217,10 @@ class Converter:
 
         task = functools.partial(settle_studies, self._shared)
         done = sorted(self.runner.map(task, groups, settle_here), key=lambda r: r.studies[:1])
-        # Studies left stale by other writers meanwhile, and the list of studies.
+        # Workers on other machines have work areas of their own (an object
+        # store's journal and index are local): list and index the studies here.
+        catalog.studies_moved(studies)
+        # Studies left stale by other writers meanwhile.
         final = catalog.refresh()
         return Refreshed(
             sorted({*studies, *final.studies}),

@@ -30,11 +30,10 @@ import sys
 from pathlib import Path
 
 import convert as bench
-
 from dicomweb_archive import __version__
 
 sys.path.insert(0, str(bench.HERE.parent))
-from tests.cluster import DaskCluster  # noqa: E402  (the tests' loopback cluster)
+from tests.cluster import DaskCluster
 
 
 def same_tree(left: Path, right: Path) -> bool:

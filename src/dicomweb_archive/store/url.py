@@ -28,11 +28,6 @@ def is_url(location: str) -> bool:
     return _SCHEME.match(location) is not None and "://" in location
 
 
-def is_url(location: str) -> bool:
-    """Whether ``location`` names its scheme (``file://``, ``s3://``…) rather than a path."""
-    return _SCHEME.match(location) is not None
-
-
 def open_store(location: str | os.PathLike[str] | Store) -> Store:
     """The store at ``location``: a folder path, a ``file://`` URL or an object store URL.
 

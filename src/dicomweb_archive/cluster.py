@@ -9,10 +9,11 @@ number of tasks in the scheduler.  Results come back as chunks finish.
 A worker that dies (killed, out of memory) loses its running tasks; the
 scheduler runs them again on another worker, up to its ``allowed-failures``.
 Tasks are idempotent, so a rerun after a half-done write is safe.  A chunk the
-scheduler gives up on (``KilledWorker``) is split into single items, each tried
-twice more (once may only have shared a dying worker with the culprit), and an
-item that still kills its worker is answered by the caller's ``lost``: the run
-reports exactly which item it could not do.
+scheduler gives up on (``KilledWorker``) is split into single items; a single
+item given up on may only have shared its dying workers with the culprit, so
+once everything else is done each such item runs again alone on the cluster.
+One whose worker still dies is answered by the caller's ``lost``: the run
+reports exactly which item it could not do, and only that one.
 """
 
 from __future__ import annotations
@@ -67,41 +68,42 @@ class DaskRunner:
         workers = self.workers
         size = chunk_size(len(items), workers)
         waiting = deque(items[start : start + size] for start in range(0, len(items), size))
-        #: Each running task's chunk, and whether it is a lone item's second try.
-        chunks: dict[Any, tuple[Sequence[Item], bool]] = {}
+        chunks: dict[Any, Sequence[Item]] = {}
         running = as_completed()
+        #: Lone items whose worker died: each may only have shared it with the culprit.
+        suspects: list[Item] = []
 
-        def submit(chunk: Sequence[Item], again: bool = False) -> None:
+        def submit(chunk: Sequence[Item]) -> None:
             future = self.client.submit(_run_chunk, task, chunk, pure=False)
-            chunks[future] = chunk, again
+            chunks[future] = chunk
             running.add(future)
 
         for _ in range(min(len(waiting), workers * IN_FLIGHT)):
             submit(waiting.popleft())
         for future in running:
-            chunk, again = chunks.pop(future)
+            chunk = chunks.pop(future)
             try:
                 results: list[Result] = future.result()
-            except KilledWorker as exc:
+            except KilledWorker:
                 if len(chunk) > 1:
-                    # Which item kills its workers? Each alone finds out.
-                    for item in chunk:
+                    for item in chunk:  # which item kills its workers? each alone finds out
                         submit([item])
-                elif not again:
-                    # It may only have shared a dying worker with the culprit.
-                    submit(chunk, again=True)
                 else:
-                    yield lost(chunk[0], f"its worker died each time, {_tries(exc)}")
+                    suspects.append(chunk[0])
             else:
                 yield from results
             if waiting:
                 submit(waiting.popleft())
-
-
-def _tries(exc: BaseException) -> str:
-    """How many times the lone item ran: twice the scheduler's tries (``KilledWorker``)."""
-    allowed = getattr(exc, "allowed_failures", None)
-    return f"{2 * (allowed + 1)} times" if isinstance(allowed, int) else "repeatedly"
+        # Each suspect alone on the cluster: a worker that dies now died of it.
+        for item in suspects:
+            try:
+                alone: list[Result] = self.client.submit(
+                    _run_chunk, task, [item], pure=False
+                ).result()
+            except KilledWorker:
+                yield lost(item, "its worker died each time it ran, the last time alone")
+            else:
+                yield from alone
 
 
 def _on_every_worker(setup: Callable[[], None]) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,19 +19,14 @@ from typing import Any
 
 import psutil
 
+from tests.objectstore import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DASK = Path(sys.executable).parent / "dask"
 #: A task whose worker died this many times more is given up (KilledWorker):
 #: the scheduler's default is 3; 0 keeps the tests that kill workers short and
 #: makes the runner's own retries (split chunks, second tries) do the work.
 ALLOWED_FAILURES = 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _environment() -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from dicomweb_archive.cluster import DaskRunner, chunk_size, connect
 from dicomweb_archive.errors import ClusterError
-from tests.cluster import free_port
+from tests.objectstore import free_port
 
 #: The item whose task kills its worker, every time.
 CULPRIT = 5

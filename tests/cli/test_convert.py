@@ -11,8 +11,8 @@ from pydicom.data import get_testdata_file
 
 from dicomweb_archive import cluster
 from dicomweb_archive.cli.main import cli
-from tests.cluster import free_port
 from tests.conftest import tree
+from tests.objectstore import free_port
 from tests.reference import reference_files
 
 

@@ -6,7 +6,7 @@
     uids, media, numerals, batch,      (batch: worker pool and outcomes of a run;
     cluster                            cluster: the same tasks on a Dask cluster)
     ← model                            DICOMweb resources as data, no IO
-    ← p10                              parse P10 files
+    ← p10, deidentify                  parse P10 files; PS3.15 de-identification of datasets
     ← codec                            decode and encode pixel data
     ← store                            where bytes live, the catalog
     ← convert, transcode, export       P10 → archive, archive → archive, archive → P10
@@ -35,7 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = (
         {"version", "types", "tags", "errors", "uids", "media", "numerals", "batch", "cluster"}
     ),
     frozenset({"model"}),
-    frozenset({"p10"}),
+    frozenset({"p10", "deidentify"}),
     frozenset({"codec"}),
     frozenset({"store"}),
     frozenset({"convert", "transcode", "export", "viewer"}),

@@ -86,6 +86,10 @@ class InvalidUIDError(InvalidInputError):
     """A UID is missing or is not a valid DICOM UID."""
 
 
+class BurnedInAnnotationError(InvalidInputError):
+    """De-identification refused pixels that may show identifying text (PS3.15 E.3.1)."""
+
+
 class MalformedRequestError(InvalidInputError):
     """An HTTP request whose headers or body cannot be read; nothing is done."""
 
@@ -140,6 +144,10 @@ class RequestHeaderFieldsTooLargeError(DicomwebArchiveError):
 
 class NotAnInstanceError(DicomwebArchiveError):
     """A valid DICOM file that holds no composite instance (a DICOMDIR); skipped."""
+
+
+class TransformError(DicomwebArchiveError):
+    """A custom transform (``--transform``) raised on an input; other inputs go on."""
 
 
 class FastPathUnsupportedError(DicomwebArchiveError):

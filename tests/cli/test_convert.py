@@ -148,3 +148,57 @@ def test_a_url_without_a_store_is_refused_not_made_a_folder(
     assert result.exit_code == 2
     assert "https:// archives are not supported" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_deidentify_with_a_key_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    key = tmp_path / "key"
+    args = ["convert", get_testdata_file("CT_small.dcm"), "-w", "1", "--json"]
+    args += ["--deidentify", "basic,retain-long-modified-dates", "--key", str(key)]
+    first = runner.invoke(cli, [*args, "-o", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    assert f"created the de-identification key {key}" in first.stderr
+    again = runner.invoke(cli, [*args, "-o", str(tmp_path / "b")])
+    assert again.exit_code == 0 and "created" not in again.stderr
+    studies = [orjson.loads(r.stdout)["studies"] for r in (first, again)]
+    assert studies[0] == studies[1] and studies[0][0].startswith("2.25.")
+    key.write_text("another secret, long enough\n")
+    other = runner.invoke(cli, [*args, "-o", str(tmp_path / "c")])
+    assert orjson.loads(other.stdout)["studies"] != studies[0]
+
+
+def test_burned_in_annotation_fails_the_input_unless_allowed(tmp_path: Path) -> None:
+    import pydicom
+
+    source = tmp_path / "us.dcm"
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.Modality = "US"
+    ds.save_as(source)
+    runner = CliRunner()
+    args = ["convert", str(source), "-w", "1", "--deidentify", "basic"]
+    args += ["--key", str(tmp_path / "key")]
+    refused = runner.invoke(cli, [*args, "-o", str(tmp_path / "a")])
+    assert refused.exit_code == 1
+    assert (
+        f"{source}: Burned In Annotation (0028,0301) is not given and US images often carry "
+        "text in their pixels" in refused.output
+    )
+    allowed = runner.invoke(cli, [*args, "--allow-burned-in", "-o", str(tmp_path / "b")])
+    assert allowed.exit_code == 0, allowed.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--deidentify", "basic"], "--deidentify needs --key FILE"),
+        (["--deidentify", "strict"], "a profile starts with 'basic'"),
+        (["--key", "k"], "--key and --allow-burned-in go with --deidentify"),
+        (["--transform", "no_such_module:f"], "transform no_such_module:f: cannot be loaded"),
+    ],
+)
+def test_dataset_option_usage_errors(tmp_path: Path, extra: list[str], message: str) -> None:
+    source = get_testdata_file("CT_small.dcm")
+    result = CliRunner().invoke(cli, ["convert", source, "-o", str(tmp_path / "a"), *extra])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "a").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import Any
 
 import click
 import orjson
@@ -12,6 +13,8 @@ from rich.console import Console
 from dicomweb_archive.batch import Runner
 from dicomweb_archive.cli.options import (
     ArchiveLocation,
+    dataset_options,
+    dataset_transforms,
     json_option,
     qido_fields_option,
     quiet_option,
@@ -110,6 +113,7 @@ def _line(outcome: InstanceOutcome) -> str:
     help="Also encode the converted frames as lossless HTJ2K RPCL: alongside (alternate) "
     "or in their place (primary); see dwa transcode.",
 )
+@dataset_options
 @json_option
 @quiet_option
 def convert(
@@ -125,6 +129,7 @@ def convert(
     htj2k: str | None,
     as_json: bool,
     quiet: bool,
+    **dataset: Any,
 ) -> None:
     """Convert DICOM P10 INPUTS (files, folders, ZIP files, - for stdin) into ARCHIVE.
 
@@ -141,6 +146,7 @@ def convert(
         frames=frames,  # type: ignore[arg-type]
         workers=workers,
         qido_fields=qido_fields or (),
+        **dataset_transforms(**dataset),
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     show_progress = not quiet and err.is_terminal

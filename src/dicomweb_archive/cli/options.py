@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from dicomweb_archive import uids
+from dicomweb_archive.convert.transforms import load_transform
+from dicomweb_archive.deidentify.deidentifier import Deidentifier
+from dicomweb_archive.deidentify.keys import PseudonymKey
+from dicomweb_archive.deidentify.private import PrivatePolicy
+from dicomweb_archive.deidentify.profile import Profile
+from dicomweb_archive.deidentify.table import OPTIONS
 from dicomweb_archive.errors import InvalidInputError
 from dicomweb_archive.model.attributes import attribute_tag
 from dicomweb_archive.store.url import is_url
@@ -102,3 +110,107 @@ qido_fields_option = click.option(
     help="Attributes (keywords or 8-hex tags, comma-separated) added to the QIDO-RS "
     "documents and index at every level; recorded in the archive's manifest.",
 )
+
+
+def _profile(ctx: click.Context, param: click.Parameter, value: str | None) -> Profile | None:
+    if value is None:
+        return None
+    try:
+        return Profile.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _transforms(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    for spec in values:  # loaded now: a typo is a usage error before any input is read
+        try:
+            load_transform(spec)
+        except InvalidInputError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return values
+
+
+def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--deidentify``, ``--key``, ``--allow-burned-in``, ``--strip-private``,
+    ``--keep-private`` and ``--transform``: what is done to each dataset before it is stored."""
+    for option in reversed(
+        [
+            click.option(
+                "--deidentify",
+                metavar="PROFILE",
+                callback=_profile,
+                help="De-identify (PS3.15 Annex E): 'basic' or 'basic,OPTION,…'; options: "
+                + ", ".join(OPTIONS)
+                + ".",
+            ),
+            click.option(
+                "--key",
+                "key_file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Secret key file of the pseudonyms (UIDs, patient IDs, date shifts); "
+                "created when missing. Keep it to de-identify more studies consistently.",
+            ),
+            click.option(
+                "--allow-burned-in",
+                is_flag=True,
+                help="De-identify images that may show text in their pixels "
+                "(Burned In Annotation YES, or not given for US, SC, OT, XA): "
+                "the pixels are not cleaned.",
+            ),
+            click.option("--strip-private", is_flag=True, help="Remove private attributes."),
+            click.option(
+                "--keep-private",
+                multiple=True,
+                metavar="CREATOR",
+                help="Keep the private attributes of this Private Creator (repeatable; "
+                "implies --strip-private for the others).",
+            ),
+            click.option(
+                "--transform",
+                "transforms",
+                multiple=True,
+                metavar="MODULE:FUNCTION|NAME",
+                callback=_transforms,
+                help="Apply this function to each dataset before it is stored (repeatable; "
+                "NAME: an entry point of dicomweb_archive.transforms).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def dataset_transforms(
+    *,
+    deidentify: Profile | None,
+    key_file: Path | None,
+    allow_burned_in: bool,
+    strip_private: bool,
+    keep_private: tuple[str, ...],
+    transforms: tuple[str, ...],
+) -> dict[str, Any]:
+    """The :class:`~dicomweb_archive.convert.options.ConvertOptions` fields the options give."""
+    if deidentify is None and (key_file is not None or allow_burned_in):
+        raise click.UsageError("--key and --allow-burned-in go with --deidentify")
+    deidentifier = None
+    if deidentify is not None:
+        if key_file is None:
+            raise click.UsageError("--deidentify needs --key FILE (created when missing)")
+        if key_file.exists():
+            key = PseudonymKey.read(key_file)
+        else:
+            key = PseudonymKey.create(key_file)
+            click.echo(
+                f"created the de-identification key {key_file}: keep it secret, and give it "
+                "again to map the same patients and UIDs the same way",
+                err=True,
+            )
+        deidentifier = Deidentifier(
+            deidentify, key, allow_burned_in=allow_burned_in, keep_private=frozenset(keep_private)
+        )
+    private = None
+    if strip_private or keep_private:
+        private = PrivatePolicy.keeping(keep_private)
+    return {"transforms": transforms, "private": private, "deidentify": deidentifier}

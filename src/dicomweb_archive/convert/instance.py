@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from dicomweb_archive import tags, uids
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.convert.transforms import transform_instance
 from dicomweb_archive.errors import MalformedDicomError, ResourceNotFoundError
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.transcoded import Reconversion, SourceDigest
@@ -71,6 +72,7 @@ def store_instance(
     run replaying its copies of one instance in input order names the first).
     A packed study is unpacked first; packing waits while the instance is written.
     """
+    parsed = transform_instance(options, parsed)
     key = InstanceKey(
         parsed.study_instance_uid, parsed.series_instance_uid, parsed.sop_instance_uid
     )
@@ -159,7 +161,11 @@ class _InstanceWriter:
             "format": INFO_FORMAT,
             "version": 1,
             "writer": f"dicomweb-archive {__version__}",
-            "source": {"name": os.path.basename(parsed.name), "size": parsed.size},
+            # A de-identified instance does not keep its file's name, which may name the patient.
+            "source": {
+                "name": None if self.options.deidentify else os.path.basename(parsed.name),
+                "size": parsed.size,
+            },
             "transferSyntaxUID": parsed.transfer_syntax_uid,
             "fileMeta": encoded.file_meta,
             "preamble": base64.b64encode(parsed.preamble).decode() if parsed.preamble else None,

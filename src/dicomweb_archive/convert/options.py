@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dicomweb_archive.batch import worker_count
 from dicomweb_archive.store.manifest import ArchiveOptions, FrameStorage
+
+if TYPE_CHECKING:  # imported where they are used: conversion without them stays light
+    from dicomweb_archive.deidentify.deidentifier import Deidentifier
+    from dicomweb_archive.deidentify.private import PrivatePolicy
 
 _STORED = ArchiveOptions()
 
@@ -22,6 +27,12 @@ class ConvertOptions:
     workers: int | None = None
     #: Attributes (8-hex tags) added to every QIDO-RS document; () keeps the archive's.
     qido_fields: tuple[str, ...] = ()
+    #: Custom transforms (``module:function`` or entry point names), applied first.
+    transforms: tuple[str, ...] = ()
+    #: Private attributes kept (``--strip-private``, ``--keep-private``); None keeps all.
+    private: PrivatePolicy | None = None
+    #: De-identification (PS3.15 Annex E) of every instance, applied last.
+    deidentify: Deidentifier | None = None
 
     def worker_count(self) -> int:
         return worker_count(self.workers)

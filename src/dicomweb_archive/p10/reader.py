@@ -170,6 +170,7 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
     _check_lengths(ds, size, name)
     _uid(ds, "SOPClassUID", name, required=False)
     preamble = getattr(ds, "preamble", None)
+    study, series, sop = instance_uids(ds, name)
     return ParsedInstance(
         name=name,
         fp=fp,
@@ -180,9 +181,18 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         is_implicit_vr=bool(ds.original_encoding[0]),
         is_little_endian=bool(ds.original_encoding[1]),
         preamble=preamble if preamble and any(preamble) else None,
-        study_instance_uid=_uid(ds, "StudyInstanceUID", name),
-        series_instance_uid=_uid(ds, "SeriesInstanceUID", name),
-        sop_instance_uid=_uid(ds, "SOPInstanceUID", name),
+        study_instance_uid=study,
+        series_instance_uid=series,
+        sop_instance_uid=sop,
+    )
+
+
+def instance_uids(ds: Dataset, name: str) -> tuple[str, str, str]:
+    """The Study, Series and SOP Instance UIDs that place ``ds``, checked."""
+    return (
+        _uid(ds, "StudyInstanceUID", name),
+        _uid(ds, "SeriesInstanceUID", name),
+        _uid(ds, "SOPInstanceUID", name),
     )
 
 

@@ -10,6 +10,7 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     │   ├── MalformedDicomError          it parses, but breaks the standard
     │   ├── InvalidUIDError              a UID that cannot name a resource
     │   ├── InvalidQueryError            a QIDO-RS query term (model.matching)
+    │   ├── BurnedInAnnotationError      de-identification refuses text in the pixels
     │   └── MalformedRequestError        an HTTP request that cannot be read
     │       └── MalformedMultipartError  a multipart body that breaks RFC 2046
     ├── UnauthorizedError                     401       1
@@ -19,6 +20,7 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     ├── UnsupportedMediaTypeError             415       1
     ├── RequestHeaderFieldsTooLargeError      431       1   a request head beyond the limit
     ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
+    ├── TransformError                   a custom transform raised on an input
     ├── FastPathUnsupportedError         the fast P10 writer leaves this instance to
     │                                    pydicom (caught by export_instance, never seen)
     ├── UnsupportedTransferSyntaxError        406       1

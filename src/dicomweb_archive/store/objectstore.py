@@ -45,11 +45,10 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import fsspec
-from fsspec.asyn import sync
 
-from dicomweb_archive.errors import StoreError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.hosting import HEAD_SIZE, static_headers
+from dicomweb_archive.store import s3requests
 from dicomweb_archive.store.base import CHUNK, Entry, Stat, StoreMixin, TemporaryFile, not_found
 from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.slices import Slice
@@ -74,15 +73,6 @@ def work_folder(url: str) -> Path:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
         root = os.path.join(cache, "dicomweb-archive", "work")
     return Path(root) / quote(url.rstrip("/"), safe="")
-
-
-def _error_code(exc: BaseException) -> str:
-    """The S3 error code behind an s3fs error (``304``, ``PreconditionFailed``…)."""
-    cause = exc.__cause__
-    response = getattr(cause, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 @dataclass
@@ -124,7 +114,7 @@ class ObjectStore(StoreMixin):
             options["use_listings_cache"] = False
         self.fs, root = fsspec.core.url_to_fs(url, **options)
         self.root = root.rstrip("/")
-        self._s3 = hasattr(self.fs, "_call_s3")
+        self._s3 = s3requests.is_s3(self.fs)
         self.work = DirectoryStore(work if work is not None else work_folder(url))
         self._cache: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._cached_bytes = 0
@@ -144,13 +134,8 @@ class ObjectStore(StoreMixin):
 
     def _info(self, path: str) -> dict[str, Any] | None:
         """The object's size and version (``size``, ``ETag``); None when there is none."""
-        if self._s3:  # one HEAD (s3fs' info lists the prefix after a 404)
-            bucket, _, key = self._remote(path).partition("/")
-            try:
-                head = sync(self.fs.loop, self.fs._call_s3, "head_object", Bucket=bucket, Key=key)
-            except FileNotFoundError:
-                return None
-            return {"size": head["ContentLength"], "ETag": head.get("ETag", "")}
+        if self._s3:
+            return s3requests.head(self.fs, self._remote(path))
         try:
             info: dict[str, Any] = self.fs.info(self._remote(path))
         except FileNotFoundError:
@@ -164,29 +149,8 @@ class ObjectStore(StoreMixin):
             return str(tag).strip('"')
         return f"{info.get('size')}-{info.get('mtime') or info.get('created') or ''}"
 
-    def _get(self, path: str, **request: str) -> tuple[dict[str, Any], bytes] | None:
-        """An S3 GetObject of ``path``; None on 304 Not Modified."""
-        bucket, _, key = self._remote(path).partition("/")
-
-        async def get() -> tuple[dict[str, Any], bytes]:
-            answer = await self.fs._call_s3("get_object", Bucket=bucket, Key=key, **request)
-            body = await answer.pop("Body").read()
-            return answer, body
-
-        try:
-            answer: tuple[dict[str, Any], bytes] = sync(self.fs.loop, get)
-        except FileNotFoundError:
-            raise not_found(path) from None
-        except OSError as exc:
-            code = _error_code(exc)
-            if code == "304":
-                return None
-            if code in ("PreconditionFailed", "412"):
-                raise StoreError(f"{self.url}/{path} changed while it was read") from exc
-            if code == "InvalidRange":
-                return {}, b""
-            raise
-        return answer
+    def _get(self, path: str, **request: str) -> s3requests.Answer | None:
+        return s3requests.get(self.fs, self._remote(path), f"{self.url}/{path}", **request)
 
     def fetch(self, path: str, start: int, stop: int, *, if_match: str | None = None) -> bytes:
         """The bytes ``[start, stop)`` of the object (of version ``if_match`` only)."""
@@ -269,28 +233,14 @@ class ObjectStore(StoreMixin):
             return self.work.exists(path)
         if not self._s3:
             return bool(self.fs.exists(self._remote(path)))
-        # One listing answers both "an object" and "a folder" (a HEAD and then a
-        # listing would cost two requests for every missing file).
-        bucket, _, key = self._remote(path).partition("/")
-        found = sync(
-            self.fs.loop,
-            self.fs._call_s3,
-            "list_objects_v2",
-            Bucket=bucket,
-            Prefix=key,
-            Delimiter="/",
-        )
-        folder = f"{key}/"
-        return any(item["Key"] == key for item in found.get("Contents", [])) or any(
-            item["Prefix"] == folder for item in found.get("CommonPrefixes", [])
-        )
+        return s3requests.exists(self.fs, self._remote(path))
 
     def list(self, path: str) -> list[Entry]:
         if self._is_work(path):
             return self.work.list(path)
         remote = self._remote(path)
         if self._s3:
-            return _list_s3(self.fs, remote)
+            return s3requests.children(self.fs, remote)
         try:
             found = self.fs.ls(remote, detail=True)
         except FileNotFoundError:
@@ -451,20 +401,3 @@ class ObjectStore(StoreMixin):
 
     def remove_stale_temporaries(self) -> None:
         self.work.remove_stale_temporaries()
-
-
-def _list_s3(fs: Any, remote: str) -> list[Entry]:
-    """One listing request per 1,000 children (s3fs' ls adds more for a missing folder)."""
-    bucket, _, key = remote.partition("/")
-    prefix = f"{key}/" if key else ""
-    request: dict[str, str] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
-    entries: set[Entry] = set()
-    while True:
-        found = sync(fs.loop, fs._call_s3, "list_objects_v2", **request)
-        for item in found.get("Contents", []):
-            entries.add(Entry(item["Key"][len(prefix) :], False))
-        for item in found.get("CommonPrefixes", []):
-            entries.add(Entry(item["Prefix"][len(prefix) :].rstrip("/"), True))
-        if not found.get("IsTruncated"):
-            return sorted(entries)
-        request["ContinuationToken"] = found["NextContinuationToken"]

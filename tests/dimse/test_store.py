@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pydicom
@@ -18,9 +19,11 @@ from dicomweb_archive.convert.status import (
     DATASET_MISMATCH_WARNING,
     OUT_OF_RESOURCES,
 )
+from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.dimse.provider import Listener
 from dicomweb_archive.dimse.store import SUCCESS, StoreStatus, store_dataset
 from dicomweb_archive.export.p10 import export_instance
+from dicomweb_archive.store.index import Level, Query
 from tests.dimse.conftest import associate
 from tests.export.test_p10 import _dataset
 
@@ -118,3 +121,25 @@ def test_a_stored_study_is_deferred_to_the_flusher(
     assert journal.is_stale(str(source.StudyInstanceUID))
     listener.context.settle()
     assert not journal.stale()
+
+
+def test_associations_storing_into_one_study_at_once(
+    start_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    files = write_ct_series(tmp_path / "ct", slices=12, rows=16, columns=16)
+    listener = start_listener()
+
+    def send(paths: list[Path]) -> list[int]:
+        assoc = associate(listener, (CT_IMAGE_STORAGE, ["1.2.840.10008.1.2.1"]))
+        statuses = [int(assoc.send_c_store(path).Status) for path in paths]
+        assoc.release()
+        return statuses
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(send, [files[0::3], files[1::3], files[2::3]]))
+    assert [status for statuses in results for status in statuses] == [SUCCESS] * 12
+    listener.context.settle()
+    study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    [row] = listener.context.index.search(Level.STUDY, Query())
+    assert row["0020000D"]["Value"] == [study]
+    assert row["00201208"]["Value"] == [12]

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from dicomweb_archive.cli.options import ArchiveLocation
 from dicomweb_archive.dimse.config import (
     MAX_ASSOCIATIONS,
     MAX_PDU,
@@ -24,7 +25,7 @@ from dicomweb_archive.dimse.config import (
 
 
 @click.command()
-@click.argument("archive", type=click.Path(file_okay=False))
+@click.argument("archive", type=ArchiveLocation())
 @click.option("--ae-title", default="DWA", show_default=True, help="Our AE title.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 for every address.")
 @click.option("--port", default=11112, show_default=True, type=click.IntRange(0, 65535))

@@ -21,6 +21,7 @@ The archives grow by bulk conversion between points (not measured).
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import shutil
 import statistics
@@ -34,9 +35,15 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 from starlette.testclient import TestClient
 
+from dicomweb_archive import tags
 from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.model.aggregate import StudyDocuments, study_documents
 from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.index import Level, Query
+from dicomweb_archive.types import JSONDataset
 
 WORK = Path(__file__).parent / "work" / "scale"
 ROOT = "1.2.826.0.1.3680043.10.1163.7"
@@ -46,18 +53,26 @@ MULTIPART = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
 PIXELS = np.arange(64, dtype=np.uint16).reshape(8, 8).tobytes()
 
 
+def instance_values(study: int, series: int, number: int) -> dict[str, str]:
+    """The UIDs, names, IDs and date of instance ``number`` of ``series`` of ``study``."""
+    return {
+        "SOPInstanceUID": f"{ROOT}.{study}.{series}.{number}",
+        "StudyInstanceUID": f"{ROOT}.{study}",
+        "SeriesInstanceUID": f"{ROOT}.{study}.{series}",
+        "PatientName": f"scale^{study}",
+        "PatientID": f"P{study}",
+        "StudyDate": f"{2000 + study % 25}{1 + study % 12:02d}{1 + study % 28:02d}",
+        "StudyID": str(study),
+        "AccessionNumber": f"A{study}",
+    }
+
+
 def tiny_instance(study: int, series: int, number: int) -> bytes:
     """One 8x8 CT image of study ``study``; UIDs, names and dates follow the numbers."""
     ds = Dataset()
     ds.SOPClassUID = CT
-    ds.SOPInstanceUID = f"{ROOT}.{study}.{series}.{number}"
-    ds.StudyInstanceUID = f"{ROOT}.{study}"
-    ds.SeriesInstanceUID = f"{ROOT}.{study}.{series}"
-    ds.PatientName = f"scale^{study}"
-    ds.PatientID = f"P{study}"
-    ds.StudyDate = f"{2000 + study % 25}{1 + study % 12:02d}{1 + study % 28:02d}"
-    ds.StudyID = str(study)
-    ds.AccessionNumber = f"A{study}"
+    for keyword, value in instance_values(study, series, number).items():
+        setattr(ds, keyword, value)
     ds.Modality = "CT"
     ds.SeriesNumber = series
     ds.InstanceNumber = number
@@ -177,19 +192,86 @@ def archive_sizes(sizes: list[int], repeat: int, batch: int) -> list[str]:
     return lines
 
 
+def synthetic_study(template: JSONDataset, number: int) -> StudyDocuments:
+    """The documents of one more one-instance study, as the catalog writes them.
+
+    The instance is ``template`` (a converted tiny instance's metadata) with the
+    UIDs, names, IDs and date :func:`tiny_instance` gives study ``number``.
+    """
+    values = instance_values(number, 1, 1)
+    instance = copy.deepcopy(template)
+    for keyword, value in values.items():
+        element = instance[getattr(tags, keyword)]
+        element["Value"] = [{"Alphabetic": value} if element["vr"] == "PN" else value]
+    series = {values["SeriesInstanceUID"]: [instance]}
+    return study_documents(values["StudyInstanceUID"], series)
+
+
+QIDO_QUERIES = {
+    "PatientName wildcard": [(tags.PatientName, "PN", "scale*1*")],
+    "StudyDate range": [(tags.StudyDate, "DA", "20030101-20050601")],
+    "PatientID": [(tags.PatientID, "LO", "P4242")],
+    "ModalitiesInStudy + StudyDate": [
+        (tags.ModalitiesInStudy, "CS", "CT"),
+        (tags.StudyDate, "DA", "20240101-"),
+    ],
+}
+
+
+def index_sizes(sizes: list[int], repeat: int) -> list[str]:
+    """QIDO-RS searches (``limit=100``) run on the SQLite index alone, filled with
+    the documents of synthetic studies (no study folders: the index of a 100k-study
+    archive without converting 100k studies)."""
+    archive = WORK / "index-sizes"
+    shutil.rmtree(archive, ignore_errors=True)
+    convert(archive, WORK / "input", iter([tiny_instance(0, 1, 1)]))
+    opened = open_archive(archive)
+    template = opened.read_json_gz(
+        f"studies/{ROOT}.0/series/{ROOT}.0.1/instances/{ROOT}.0.1.1/metadata.gz"
+    )[0]
+    lines = [
+        "| Index studies | " + " | ".join(f"{name} p50 ms" for name in QIDO_QUERIES) + " |",
+        "|---:|" + "---:|" * len(QIDO_QUERIES),
+    ]
+    held = 1
+    with Catalog(opened).open_index() as index:
+        for size in sizes:
+            with index.transaction():
+                for number in range(held, size):
+                    docs = synthetic_study(template, number)
+                    series = [(s.row, s.instance_rows) for s in docs.series]
+                    index.insert_study(docs.study_instance_uid, docs.row, docs.deduplicated, series)
+            held = size
+            cells = []
+            for match in QIDO_QUERIES.values():
+                query = Query(match=match, limit=101)
+                samples = timed(lambda q=query: index.search(Level.STUDY, q), repeat)
+                cells.append(f"{statistics.median(samples):.1f}")
+            lines.append(f"| {size:,} | " + " | ".join(cells) + " |")
+            print(lines[-1], file=sys.stderr)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--large", action="store_true", help="add 5,000 and 100,000")
     parser.add_argument("--repeat", type=int, default=20, help="samples per point")
     parser.add_argument("--batch", type=int, default=100, help="instances per convert point")
+    parser.add_argument(
+        "--only", choices=["studies", "archives", "index"], help="one curve of the three"
+    )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     studies = [10, 100, 1000] + ([5000] if args.large else [])
     archives = [10, 1000, 10000] + ([100000] if args.large else [])
+    indexes = [1000, 10000, 100000]
     started = time.perf_counter()
-    print("\n".join(study_sizes(studies, args.repeat)))
-    print()
-    print("\n".join(archive_sizes(archives, args.repeat, args.batch)))
+    if args.only in (None, "studies"):
+        print("\n".join(study_sizes(studies, args.repeat)) + "\n")
+    if args.only in (None, "archives"):
+        print("\n".join(archive_sizes(archives, args.repeat, args.batch)) + "\n")
+    if args.only in (None, "index"):
+        print("\n".join(index_sizes(indexes, args.repeat)))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
 
 

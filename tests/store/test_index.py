@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pydicom
@@ -7,7 +8,8 @@ from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.store.archive import open_archive
-from dicomweb_archive.store.index import Level, QidoIndex, Query
+from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.index import SCHEMA_VERSION, Level, QidoIndex, Query
 from tests.conftest import write_instance
 
 
@@ -101,3 +103,49 @@ def test_a_study_is_found_by_the_values_its_instances_hold(tmp_path: Path) -> No
             rows = index.search(Level.STUDY, Query(match=[(key, vr, value)]))
             assert _uids(rows) == [study], key
             assert rows[0][key]["Value"] == [value]
+
+
+def test_an_index_of_another_schema_version_or_unfinished_is_rebuilt(tmp_path: Path) -> None:
+    archive, studies = _archive(tmp_path)
+    catalog = Catalog(open_archive(archive))
+    catalog.open_index().close()
+    db = sqlite3.connect(archive / ".dwa" / "index.sqlite")
+    # What the first version left: no columns, no "complete" mark.
+    db.execute("DROP TABLE studies")
+    db.execute("CREATE TABLE studies (study TEXT PRIMARY KEY, sort_key, row, attributes)")
+    db.execute("DELETE FROM meta")
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.commit()
+    with catalog.open_index() as index:
+        assert index.complete
+        rows = index.search(Level.STUDY, Query(match=[("00100020", "LO", "P1")]))
+        assert _uids(rows) == [studies[1]]
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
+    assert sorted(r[0] for r in db.execute("SELECT patient_id FROM studies")) == ["P0", "P1", "P2"]
+    # A first build killed midway leaves "complete" unset: the next opening rebuilds.
+    db.execute("DELETE FROM studies WHERE patient_id = 'P2'")
+    db.execute("UPDATE meta SET value = '0' WHERE key = 'complete'")
+    db.commit()
+    with catalog.open_index() as index:
+        assert len(index.search(Level.STUDY, Query())) == 3
+    db.close()
+
+
+def test_columns_narrow_a_study_search_to_what_it_matched_before(tmp_path: Path) -> None:
+    archive, studies = _archive(tmp_path)
+    with QidoIndex(open_archive(archive)) as index:
+        index.rebuild()
+        [date] = {r["00080020"]["Value"][0] for r in index.search(Level.STUDY, Query())}
+        for key, vr, value, found in (
+            ("00080020", "DA", f"{date}-", studies),
+            ("00080020", "DA", f"-{date}", studies),
+            ("00080020", "DA", "19000101-19000102", []),
+            ("00100020", "LO", "P*", studies),
+            ("00100020", "LO", "P2", studies[2:]),
+            ("00080061", "CS", "CT", studies),
+            ("00080061", "CS", "MR", []),
+        ):
+            rows = index.search(Level.STUDY, Query(match=[(key, vr, value)]))
+            assert sorted(_uids(rows)) == sorted(found), (key, value)

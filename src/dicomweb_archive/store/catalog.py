@@ -147,10 +147,10 @@ class Catalog:
         return local is not None and local.exists()
 
     def open_index(self) -> QidoIndex:
-        """The archive's QIDO-RS index, built first when there is none."""
-        fresh = not self.has_index()
+        """The archive's QIDO-RS index, built first when there is none (or one
+        of another schema version, or one whose first build did not finish)."""
         index = QidoIndex(self.archive)
-        if fresh:
+        if not index.complete:
             index.rebuild()
         return index
 
@@ -161,7 +161,7 @@ class Catalog:
 
     def _update_index(self, studies: list[str]) -> None:
         if studies and self.has_index():
-            with QidoIndex(self.archive) as index:
+            with self.open_index() as index:
                 index.update_studies(studies)
 
     # -- the archive's study list ---------------------------------------------------

@@ -11,6 +11,7 @@ series row with its study's attributes; for an instance, its row with both.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import sqlite3
 import time
@@ -28,6 +29,7 @@ from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import study_sort_key
 from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.columns import STUDY_COLUMNS, is_irregular, study_conditions
 from dicomweb_archive.types import JSONDataset, first_value
 
 INDEX_FILE = "index.sqlite"
@@ -36,11 +38,14 @@ INDEX_PATH = f"{paths.WORK_DIR}/{INDEX_FILE}"
 #: Longest a search may run before it gives up (seconds): a query that costs
 #: more is refused rather than holding a worker and the database.
 SEARCH_BUDGET = 5.0
-_SCHEMA_VERSION = 1
-_SCHEMA = """
+#: Bumped whenever the tables change: an index of another version is rebuilt.
+SCHEMA_VERSION = 2
+_TABLES = ("studies", "series", "instances")
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS studies (
-    study TEXT PRIMARY KEY, sort_key TEXT NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL
+    study TEXT PRIMARY KEY, sort_key TEXT NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL,
+    irregular INTEGER NOT NULL, {", ".join(f"{column.name} TEXT" for column in STUDY_COLUMNS)}
 );
 CREATE TABLE IF NOT EXISTS series (
     series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
@@ -50,10 +55,16 @@ CREATE TABLE IF NOT EXISTS instances (
     sop TEXT NOT NULL, series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
     row BLOB NOT NULL, attributes BLOB NOT NULL, PRIMARY KEY (study, series, sop)
 );
-CREATE INDEX IF NOT EXISTS studies_order ON studies (sort_key, study);
+CREATE INDEX IF NOT EXISTS studies_order ON studies (irregular, sort_key, study);
 CREATE INDEX IF NOT EXISTS series_order ON series (study, sort_key, series);
 CREATE INDEX IF NOT EXISTS instances_order ON instances (study, series, sort_key, sop);
-"""
+""" + "".join(
+    # In the study order after the value: the page of an equal value is read in order.
+    f"CREATE INDEX IF NOT EXISTS studies_{column.name} "
+    f"ON studies ({column.name}, irregular, sort_key, study);\n"
+    for column in STUDY_COLUMNS
+    if not column.many
+)
 
 
 class Level(Enum):
@@ -81,6 +92,10 @@ def _number_key(value: Any) -> str:
     return f"{float(value):020.6f}" if isinstance(value, int | float) else "~"
 
 
+def _series_uid(row: JSONDataset) -> str:
+    return str(first_value(row, tags.SeriesInstanceUID))
+
+
 class QidoIndex:
     """The index of ``archive``, in ``.dwa/index.sqlite`` unless told otherwise."""
 
@@ -93,14 +108,36 @@ class QidoIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
-        self._db.commit()
+        #: Whether the index holds every study (a rebuild ran since it was made).
+        self.complete = self._migrate()
         # Searches read through connections of their own, one at a time each:
         # a connection shared between threads keeps the snapshot of whichever
         # statement is still open on it, so a search could miss a row committed
         # before it began.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+
+    def _migrate(self) -> bool:
+        """Make the tables, dropping those of another schema version; returns :attr:`complete`.
+
+        One process at a time (an immediate transaction), so two servers
+        opening an index of an older version drop it once.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is not None and version[0] != str(SCHEMA_VERSION):
+                for table in _TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+                db.execute("DELETE FROM meta")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('complete', '0')")
+            complete = db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
+        return bool(complete[0] == "1")
 
     def close(self) -> None:
         while True:
@@ -136,23 +173,26 @@ class QidoIndex:
     def rebuild(self) -> int:
         """Index every study of the archive afresh; returns the number of studies."""
         studies = self.archive.study_uids()
-        with self._transaction():
-            for table in ("studies", "series", "instances"):
+        with self.transaction():
+            for table in _TABLES:
                 self._db.execute(f"DELETE FROM {table}")
             for study in studies:
                 self._index_study(study)
+            self._db.execute("UPDATE meta SET value = '1' WHERE key = 'complete'")
+        self.complete = True
         return int(self._db.execute("SELECT count(*) FROM studies").fetchone()[0])
 
     def update_studies(self, studies: Iterable[str]) -> None:
         """Re-read the documents of ``studies`` (a study with none is dropped)."""
-        with self._transaction():
+        with self.transaction():
             for study in studies:
-                for table in ("studies", "series", "instances"):
+                for table in _TABLES:
                     self._db.execute(f"DELETE FROM {table} WHERE study = ?", (study,))
                 self._index_study(study)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
+        """Writes committed together at the end, or not at all."""
         try:
             yield
         except BaseException:
@@ -165,44 +205,58 @@ class QidoIndex:
         if not files.has_study(study) or not files.exists(paths.study_row(study)):
             return
         [row] = files.read_json_gz(paths.study_row(study))
-        dedup = files.read_json_gz(paths.deduplicated(study))
+        series = (
+            (one, files.read_json_gz(paths.instances_index(study, _series_uid(one))))
+            for one in files.read_json_gz(paths.series_index(study))
+        )
+        self.insert_study(study, row, files.read_json_gz(paths.deduplicated(study)), series)
+
+    def insert_study(
+        self,
+        study: str,
+        row: JSONDataset,
+        deduplicated: dict[str, Any],
+        series: Iterable[tuple[JSONDataset, list[JSONDataset]]],
+    ) -> None:
+        """Add one study's rows from its documents: its row, its deduplicated
+        document, and each series' row with its instances' rows."""
+        dedup = deduplicated
         study_attributes = {**dedup["study"], **row}
+        columns = [column.value(study_attributes) for column in STUDY_COLUMNS]
         self._db.execute(
-            "INSERT INTO studies VALUES (?, ?, ?, ?)",
+            f"INSERT INTO studies VALUES (?, ?, ?, ?, ?{', ?' * len(columns)})",
             (
                 study,
                 "|".join(study_sort_key(row)),
                 orjson.dumps(row),
                 orjson.dumps(study_attributes),
+                int(is_irregular(study_attributes, columns)),
+                *columns,
             ),
         )
-        for series_row in files.read_json_gz(paths.series_index(study)):
-            series = str(first_value(series_row, tags.SeriesInstanceUID))
-            series_attributes = {
-                **study_attributes,
-                **dedup["series"].get(series, {}),
-                **series_row,
-            }
+        for series_row, instance_rows in series:
+            uid = _series_uid(series_row)
+            series_attributes = {**study_attributes, **dedup["series"].get(uid, {}), **series_row}
             self._db.execute(
                 "INSERT INTO series VALUES (?, ?, ?, ?, ?)",
                 (
-                    series,
+                    uid,
                     study,
-                    f"{_number_key(first_value(series_row, '00200011'))}|{series}",
+                    f"{_number_key(first_value(series_row, tags.SeriesNumber))}|{uid}",
                     orjson.dumps(series_row),
                     orjson.dumps(series_attributes),
                 ),
             )
-            for instance_row in files.read_json_gz(paths.instances_index(study, series)):
+            for instance_row in instance_rows:
                 sop = str(first_value(instance_row, tags.SOPInstanceUID))
                 own = dedup["instances"].get(sop, {}).get("attributes", {})
                 self._db.execute(
                     "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         sop,
-                        series,
+                        uid,
                         study,
-                        f"{_number_key(first_value(instance_row, '00200013'))}|{sop}",
+                        f"{_number_key(first_value(instance_row, tags.InstanceNumber))}|{sop}",
                         orjson.dumps(instance_row),
                         orjson.dumps({**series_attributes, **own, **instance_row}),
                     ),
@@ -219,18 +273,6 @@ class QidoIndex:
         """
         budget = SEARCH_BUDGET if budget is None else budget
         table = level.value
-        sql = f"SELECT row, rowid FROM {table}"
-        where, args = [], []
-        if query.study and level is not Level.STUDY:
-            where.append("study = ?")
-            args.append(query.study)
-        if query.series and level is Level.INSTANCE:
-            where.append("series = ?")
-            args.append(query.series)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        key = {"studies": "study", "series": "series", "instances": "sop"}[table]
-        sql += f" ORDER BY sort_key, {key}"
         tests: list[tuple[str, Matcher]] = [
             (tag.split(".")[0], path_matcher(tag.split("."), vr, value))
             for tag, vr, value in query.match
@@ -239,7 +281,11 @@ class QidoIndex:
         deadline = time.monotonic() + budget
         results: list[JSONDataset] = []
         skipped = 0
-        with self._snapshot() as db, contextlib.closing(db.execute(sql, args)) as cursor:
+        with self._snapshot() as db, contextlib.ExitStack() as cursors:
+            cursor = itertools.chain.from_iterable(
+                cursors.enter_context(contextlib.closing(db.execute(sql, args)))
+                for sql, args in _statements(level, query)
+            )
 
             def read_attributes(rowid: int) -> JSONDataset:
                 select = f"SELECT attributes FROM {table} WHERE rowid = ?"
@@ -273,3 +319,31 @@ class QidoIndex:
                 if query.limit is not None and len(results) >= query.limit:
                     break
         return results
+
+
+def _statements(level: Level, query: Query) -> list[tuple[str, list[str]]]:
+    """The SQL reading a search's candidate rows, in the level's order.
+
+    Studies come in two runs of the one order: the regular ones, narrowed by
+    their columns, then the irregular ones (:mod:`~dicomweb_archive.store.columns`).
+    """
+    if level is Level.STUDY:
+        where, args = study_conditions(query.match)
+        order = "ORDER BY irregular, sort_key, study"
+        regular = " AND ".join(["irregular = 0", *where])
+        return [
+            (f"SELECT row, rowid FROM studies WHERE {regular} {order}", args),
+            (f"SELECT row, rowid FROM studies WHERE irregular = 1 {order}", []),
+        ]
+    where, args = [], []
+    if query.study:
+        where.append("study = ?")
+        args.append(query.study)
+    if query.series and level is Level.INSTANCE:
+        where.append("series = ?")
+        args.append(query.series)
+    sql = f"SELECT row, rowid FROM {level.value}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    key = "series" if level is Level.SERIES else "sop"
+    return [(f"{sql} ORDER BY sort_key, {key}", args)]

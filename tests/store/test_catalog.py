@@ -154,3 +154,34 @@ def test_a_refresh_during_a_list_update_keeps_its_marker(
     catalog.journal.mark_unlisted(studies[0])  # a refresh after the row was read
     catalog.journal.clear_unlisted(studies[0], token)
     assert catalog.journal.unlisted() == [studies[0]]
+
+
+def test_a_refresh_reads_only_the_changed_instances_and_writes_the_same_bytes(
+    converted: tuple[Archive, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, studies = converted
+    catalog = Catalog(archive)
+    catalog.open_index().close()
+    catalog.refresh(studies)  # every instance read once
+    series = archive.read_json_gz(paths.series_index(studies[0]))[0]["0020000E"]["Value"][0]
+    write_instance(tmp_path / "more", study=studies[0], series=series, instance_number=9)
+    assert Converter(archive.url, ConvertOptions(workers=1)).convert([str(tmp_path / "more")]).ok
+    clean = _derived(archive, studies[0])
+    _instances_only(archive, studies[0])
+    read: list[str] = []
+    read_json_gz = archive.store.read_json_gz
+
+    def counted(path: str) -> object:
+        read.append(path)
+        return read_json_gz(path)
+
+    monkeypatch.setattr(archive.store, "read_json_gz", counted)
+    catalog.refresh([studies[0]])
+    [metadata] = [path for path in read if path.endswith(f"/{paths.METADATA}")]
+    assert "/instances/" in metadata  # the new instance's, the rest recalled
+    assert _derived(archive, studies[0]) == clean
+    with catalog.open_index() as index:
+        incremental = [index.search(level, Query(study=studies[0])) for level in Level]
+    catalog.rebuild_index()
+    with catalog.open_index() as index:
+        assert [index.search(level, Query(study=studies[0])) for level in Level] == incremental

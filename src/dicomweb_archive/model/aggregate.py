@@ -13,7 +13,8 @@ majority's PatientID or StudyDate finds the study.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,15 @@ def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
     )
 
 
-def _canonical(element: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(element, option=orjson.OPT_SORT_KEYS)
+def _canonical(element: Mapping[str, Any] | list[Any]) -> bytes:
+    """A digest of the element's canonical JSON: equal elements, equal digests.
+
+    A digest rather than the JSON: kept per element of every instance between
+    refreshes, 16 bytes each (a collision is a 2^-128 chance).
+    """
+    return hashlib.blake2b(
+        orjson.dumps(element, option=orjson.OPT_SORT_KEYS), digest_size=16
+    ).digest()
 
 
 def _uid(value: str, vr: str = "UI") -> dict[str, Any]:
@@ -62,6 +70,56 @@ def _describe(element: Mapping[str, Any] | None) -> str:
         else:
             shown.append(str(v))
     return "\\".join(shown)
+
+
+#: Keys whose values are compared between instances (conflicts).
+_LEVEL_KEYS = attrs.STUDY_LEVEL | attrs.SERIES_LEVEL
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One instance's metadata and what the study's documents take from it.
+
+    Computed once per version of the instance (:meth:`of`): a refresh of a
+    study whose instances are known again costs comparisons of these bytes,
+    not a new pass over every element of every instance.
+    """
+
+    dataset: JSONDataset
+    sop: str
+    sort_key: tuple[float, str]
+    #: Each element's canonical digest: equal elements, equal bytes.
+    elements: dict[str, bytes]
+    #: The keys whose elements hold a value (neither empty nor absent).
+    valued: frozenset[str]
+    #: The canonical digests of the values of the keys compared between
+    #: instances, when valued.
+    values: dict[str, bytes]
+    #: QIDO-RS rows made so far, by the archive's extra QIDO-RS fields.
+    _rows: dict[frozenset[str], JSONDataset] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, ds: JSONDataset) -> Instance:
+        elements = {key: _canonical(element) for key, element in ds.items()}
+        valued = frozenset(key for key, element in ds.items() if element.get("Value"))
+        return cls(
+            dataset=ds,
+            sop=str(first_value(ds, tags.SOPInstanceUID)),
+            sort_key=instance_sort_key(ds),
+            elements=elements,
+            valued=valued,
+            values={key: _canonical(ds[key]["Value"]) for key in _LEVEL_KEYS & valued},
+        )
+
+    def row(self, fields: frozenset[str] = frozenset()) -> JSONDataset:
+        """The instance's QIDO-RS row, with ``fields`` beyond the default attributes."""
+        made = self._rows.get(fields)
+        if made is None:
+            row = _pick(self.dataset, attrs.INSTANCE_QIDO | fields)
+            row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
+            row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"instances/{self.sop}"]}
+            made = self._rows[fields] = dict(sorted(row.items()))
+        return made
 
 
 @dataclass
@@ -97,19 +155,18 @@ class Conflict:
 
 
 def _conflicts(
-    study: str, series: str | None, instances: list[JSONDataset], keys: Iterable[str]
+    study: str, series: str | None, instances: list[Instance], keys: Iterable[str]
 ) -> list[Conflict]:
     found = []
     for key in sorted(keys):
         groups: dict[bytes, tuple[str, list[str]]] = {}
-        for ds in instances:
-            element = ds.get(key)
+        for instance in instances:
             # Empty and absent are one "no value", which contradicts any value.
-            canonical = _canonical(element["Value"]) if element and element.get("Value") else b""
+            canonical = instance.values.get(key, b"")
             group = groups.get(canonical)
             if group is None:  # describe each distinct value once, not per instance
-                group = groups[canonical] = (_describe(element), [])
-            group[1].append(str(first_value(ds, tags.SOPInstanceUID)))
+                group = groups[canonical] = (_describe(instance.dataset.get(key)), [])
+            group[1].append(instance.sop)
         if len(groups) > 1:
             found.append(
                 Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
@@ -117,34 +174,46 @@ def _conflicts(
     return found
 
 
-def _prevailing(instances: list[JSONDataset], key: str) -> dict[str, Any] | None:
+def _prevailing(instances: list[Instance], key: str) -> dict[str, Any] | None:
     """The element of ``key`` that most instances with a value hold; the first on a tie.
 
     Without any value, the first instance's empty element (or None when absent).
     """
-    counts: dict[bytes, tuple[int, dict[str, Any]]] = {}
-    for ds in instances:
-        element = ds.get(key)
-        if element and element.get("Value"):
-            canonical = _canonical(element)
-            count, first = counts.get(canonical, (0, element))
-            counts[canonical] = (count + 1, first)
+    counts: dict[bytes, list[Any]] = {}
+    for instance in instances:
+        if key in instance.valued:
+            entry = counts.get(instance.elements[key])
+            if entry is None:
+                counts[instance.elements[key]] = [1, instance.dataset[key]]
+            else:
+                entry[0] += 1
     if counts:
         # max() keeps the first of equal counts: insertion order is the study's order.
-        return max(counts.values(), key=lambda entry: entry[0])[1]
-    return next((ds[key] for ds in instances if key in ds), None)
+        element: dict[str, Any] = max(counts.values(), key=lambda entry: entry[0])[1]
+        return element
+    return next((i.dataset[key] for i in instances if key in i.dataset), None)
 
 
-def _row(instances: list[JSONDataset], keys: Iterable[str]) -> JSONDataset:
+def _row(instances: list[Instance], keys: Iterable[str]) -> JSONDataset:
     return {key: element for key in keys if (element := _prevailing(instances, key)) is not None}
 
 
 @dataclass
 class SeriesDocuments:
     series_instance_uid: str
-    metadata: list[JSONDataset]
-    instance_rows: list[JSONDataset]
+    #: The series' instances in their order.
+    instances: list[Instance]
     row: JSONDataset
+    #: The archive's extra QIDO-RS fields, in the instance rows too.
+    fields: frozenset[str] = frozenset()
+
+    @property
+    def metadata(self) -> list[JSONDataset]:
+        return [instance.dataset for instance in self.instances]
+
+    @property
+    def instance_rows(self) -> list[JSONDataset]:
+        return [instance.row(self.fields) for instance in self.instances]
 
 
 @dataclass
@@ -164,23 +233,14 @@ class StudyDocuments:
         return [s.row for s in self.series]
 
 
-def _modalities(instances: Iterable[JSONDataset]) -> list[str]:
-    return sorted({str(m) for ds in instances if (m := first_value(ds, tags.Modality))})
+def _modalities(instances: Iterable[Instance]) -> list[str]:
+    return sorted({str(m) for i in instances if (m := first_value(i.dataset, tags.Modality))})
 
 
 def _series_documents(
-    study: str, series: str, instances: list[JSONDataset], fields: frozenset[str]
+    study: str, series: str, instances: list[Instance], fields: frozenset[str]
 ) -> SeriesDocuments:
-    ordered = sorted(instances, key=instance_sort_key)
-    rows = []
-    for ds in ordered:
-        row = _pick(ds, attrs.INSTANCE_QIDO | fields)
-        row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
-        row[tags.RetrieveURL] = {
-            "vr": "UR",
-            "Value": [f"instances/{first_value(ds, '00080018')}"],
-        }
-        rows.append(dict(sorted(row.items())))
+    ordered = sorted(instances, key=lambda instance: instance.sort_key)
     series_row = _row(ordered, attrs.SERIES_QIDO | fields)
     series_row[tags.NumberOfSeriesRelatedInstances] = {
         "vr": "IS",
@@ -189,7 +249,7 @@ def _series_documents(
     series_row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"series/{series}"]}
     series_row[tags.SeriesInstanceUID] = _uid(series)
     series_row[tags.StudyInstanceUID] = _uid(study)
-    return SeriesDocuments(series, ordered, rows, dict(sorted(series_row.items())))
+    return SeriesDocuments(series, ordered, dict(sorted(series_row.items())), fields)
 
 
 def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
@@ -197,24 +257,25 @@ def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
 
 
 def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
-    everything = [ds for s in series for ds in s.metadata]
+    everything = [i for s in series for i in s.instances]
     shared = _shared(everything)
     out_series: dict[str, Any] = {}
     out_instances: dict[str, Any] = {}
     for s in series:
         # A study's only series shares exactly what the study shares.
         series_shared = (
-            {k: v for k, v in _shared(s.metadata).items() if k not in shared}
+            {k: v for k, v in _shared(s.instances).items() if k not in shared}
             if len(series) > 1
             else {}
         )
         out_series[s.series_instance_uid] = series_shared
-        for ds in s.metadata:
-            own = {k: v for k, v in ds.items() if k not in shared and k not in series_shared}
-            out_instances[str(first_value(ds, tags.SOPInstanceUID))] = {
-                "series": s.series_instance_uid,
-                "attributes": own,
+        for instance in s.instances:
+            own = {
+                k: v
+                for k, v in instance.dataset.items()
+                if k not in shared and k not in series_shared
             }
+            out_instances[instance.sop] = {"series": s.series_instance_uid, "attributes": own}
     return {
         "format": DEDUPLICATED_FORMAT,
         "version": 1,
@@ -225,15 +286,17 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
     }
 
 
-def _shared(instances: list[JSONDataset]) -> JSONDataset:
+def _shared(instances: list[Instance]) -> JSONDataset:
     """Elements present, with the same value, in every one of ``instances``."""
     if not instances:
         return {}
     first, rest = instances[0], instances[1:]
-    # JSON values compare exactly as Python values (1 == 1.0 cannot arise: each
+    # Equal canonical JSON is equal values (1 and 1.0 cannot both arise: each
     # element's VR fixes its number type).
     return {
-        key: element for key, element in first.items() if all(ds.get(key) == element for ds in rest)
+        key: first.dataset[key]
+        for key, canonical in first.elements.items()
+        if all(i.elements.get(key) == canonical for i in rest)
     }
 
 
@@ -249,9 +312,12 @@ def reconstruct_instances(document: Mapping[str, Any]) -> list[JSONDataset]:
 
 
 def study_documents(
-    study: str, by_series: Mapping[str, list[JSONDataset]], qido_fields: Iterable[str] = ()
+    study: str,
+    by_series: Mapping[str, Sequence[JSONDataset | Instance]],
+    qido_fields: Iterable[str] = (),
 ) -> StudyDocuments:
-    """Every derived document of one study from its instances' metadata.
+    """Every derived document of one study from its instances' metadata (or
+    their :class:`Instance`, kept from an earlier refresh).
 
     ``qido_fields`` (8-hex tags) join the QIDO-RS rows of every level: an
     instance row holds the instance's own value, a series or study row the
@@ -259,10 +325,16 @@ def study_documents(
     """
     fields = frozenset(qido_fields)
     series_docs = sorted(
-        (_series_documents(study, se, insts, fields) for se, insts in by_series.items() if insts),
+        (
+            _series_documents(
+                study, se, [i if isinstance(i, Instance) else Instance.of(i) for i in insts], fields
+            )
+            for se, insts in by_series.items()
+            if insts
+        ),
         key=_series_sort_key,
     )
-    everything = [ds for s in series_docs for ds in s.metadata]
+    everything = [i for s in series_docs for i in s.instances]
     if not everything:
         raise ValueError(f"study {study} has no instances")
     conflicts = _conflicts(study, None, everything, attrs.STUDY_LEVEL - {tags.StudyInstanceUID})
@@ -271,7 +343,7 @@ def study_documents(
             _conflicts(
                 study,
                 s.series_instance_uid,
-                s.metadata,
+                s.instances,
                 attrs.SERIES_LEVEL - {tags.SeriesInstanceUID},
             )
         )

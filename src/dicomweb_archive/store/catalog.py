@@ -20,6 +20,7 @@ writers and reruns after a kill converge on the same bytes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import zlib
 from collections.abc import Iterable
@@ -30,13 +31,20 @@ import orjson
 from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import Conflict, study_documents, study_sort_key
+from dicomweb_archive.model.aggregate import (
+    Conflict,
+    Instance,
+    StudyDocuments,
+    study_documents,
+    study_sort_key,
+)
 from dicomweb_archive.model.bulkcontext import bulkdata_document
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.journal import Journal
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
+from dicomweb_archive.store.recall import Recall
 from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
 from dicomweb_archive.types import InstanceKey, JSONDataset, first_value
 
@@ -67,6 +75,9 @@ class Catalog:
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self.journal = Journal(archive)
+        #: Instances read by earlier refreshes (a study's next refresh reads
+        #: only what changed since).
+        self.recall = Recall()
         self._pending: set[str] = set()
 
     def instances_written(self, keys: Iterable[InstanceKey]) -> None:
@@ -110,14 +121,18 @@ class Catalog:
     def _settle_batch(self, studies: list[str], fields: tuple[str, ...]) -> list[Conflict]:
         conflicts: list[Conflict] = []
         tokens: dict[str, bytes | None] = {}
+        documents: dict[str, StudyDocuments | None] = {}
         with contextlib.ExitStack() as held:
             # In sorted order: concurrent refreshers never wait for each other in a cycle.
             for study in studies:
                 held.enter_context(self.archive.lock(refresh_lock(study)))
             for study in studies:
-                found, tokens[study] = self._refresh_study(study, fields)
-                conflicts.extend(found)
-            self._update_index(studies)
+                docs, tokens[study] = self._refresh_study(study, fields)
+                documents[study] = docs
+                conflicts.extend(docs.conflicts if docs is not None else [])
+            if documents and self.has_index():
+                with self.open_index() as index:
+                    index.replace_studies(documents)
             # Only now, documents and index rows written, is a study current;
             # its lock excludes a writer marking it stale between test and removal.
             for study, token in tokens.items():
@@ -214,19 +229,20 @@ class Catalog:
 
     def _refresh_study(
         self, study: str, fields: tuple[str, ...]
-    ) -> tuple[list[Conflict], bytes | None]:
-        """Rewrite one study's documents (its refresh lock held); returns its
-        conflicts and the stale marker's token read before the instances.
+    ) -> tuple[StudyDocuments | None, bytes | None]:
+        """Rewrite one study's documents (its refresh lock held); returns them
+        (None: the study has no instances) and the stale marker's token read
+        before the instances.
 
         Writers of instances go on meanwhile: one committed after the token was
         read marks the study stale again, so a later refresh covers it.
         """
         with writing_study(self.archive, study) as store:
             token = self.journal.stale_token(study)
-            by_series = _load_instances(store, study)
-            conflicts: list[Conflict] = []
+            by_series = self._load_instances(store, study)
+            docs = None
             if by_series:
-                conflicts = _write_documents(store, study, by_series, fields)
+                docs = _write_documents(store, study, by_series, fields)
             else:
                 for path in (
                     paths.study_metadata(study),
@@ -236,27 +252,32 @@ class Catalog:
                 ):
                     store.remove(path)
             self.journal.mark_unlisted(study)
-            return conflicts, token
+            return docs, token
+
+    def _load_instances(self, store: Store, study: str) -> dict[str, list[Instance]]:
+        by_series: dict[str, list[Instance]] = {}
+        for series in folders(store, f"{paths.study_dir(study)}/series"):
+            instances = []
+            for sop in folders(store, f"{paths.series_dir(study, series)}/instances"):
+                path = _metadata_path(study, series, sop)
+                try:
+                    instances.extend(self.recall.instances(store, path))
+                except (*_UNREADABLE, gzip.BadGzipFile):
+                    continue  # not committed yet, or damaged: not part of the study
+            if instances:
+                by_series[series] = instances
+        return by_series
 
 
-def _load_instances(store: Store, study: str) -> dict[str, list[JSONDataset]]:
-    by_series: dict[str, list[JSONDataset]] = {}
-    for series in folders(store, f"{paths.study_dir(study)}/series"):
-        instances = []
-        for sop in folders(store, f"{paths.series_dir(study, series)}/instances"):
-            try:
-                document = store.read_json_gz(paths.instance_metadata(study, series, sop))
-            except (*_UNREADABLE, gzip.BadGzipFile):
-                continue  # not committed yet, or damaged: not part of the study
-            instances.extend(document)
-        if instances:
-            by_series[series] = instances
-    return by_series
+@functools.lru_cache(maxsize=1 << 16)
+def _metadata_path(study: str, series: str, sop: str) -> str:
+    # Built (and its UIDs checked) once per instance, not once per refresh.
+    return paths.instance_metadata(study, series, sop)
 
 
 def _write_documents(
-    store: Store, study: str, by_series: dict[str, list[JSONDataset]], fields: tuple[str, ...]
-) -> list[Conflict]:
+    store: Store, study: str, by_series: dict[str, list[Instance]], fields: tuple[str, ...]
+) -> StudyDocuments:
     docs = study_documents(study, by_series, fields)
     series_metadata: dict[str, bytes] = {}
     for documents in docs.series:
@@ -283,14 +304,13 @@ def _write_documents(
     )
     _write_bulkdata_context(store, study, by_series)
     store.write_json_gz(paths.study_row(study), [docs.row])
-    return docs.conflicts
+    return docs
 
 
-def _write_bulkdata_context(
-    store: Store, study: str, by_series: dict[str, list[JSONDataset]]
-) -> None:
+def _write_bulkdata_context(store: Store, study: str, by_series: dict[str, list[Instance]]) -> None:
     """``bulkdata.json.gz``: each bulk data value's instances and tag paths (none: removed)."""
-    document = bulkdata_document(study, by_series)
+    datasets = {series: [i.dataset for i in instances] for series, instances in by_series.items()}
+    document = bulkdata_document(study, datasets)
     if document["bulkdata"]:
         store.write_json_gz(paths.bulkdata_context(study), document)
     else:

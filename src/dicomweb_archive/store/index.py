@@ -15,7 +15,7 @@ import itertools
 import queue
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -26,9 +26,10 @@ import orjson
 from dicomweb_archive import tags
 from dicomweb_archive.errors import QueryTimeoutError, StoreError
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import study_sort_key
+from dicomweb_archive.model.aggregate import StudyDocuments, study_sort_key
 from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.base import dumps_json
 from dicomweb_archive.store.columns import STUDY_COLUMNS, is_irregular, study_conditions
 from dicomweb_archive.types import JSONDataset, first_value
 
@@ -186,9 +187,22 @@ class QidoIndex:
         """Re-read the documents of ``studies`` (a study with none is dropped)."""
         with self.transaction():
             for study in studies:
-                for table in _TABLES:
-                    self._db.execute(f"DELETE FROM {table} WHERE study = ?", (study,))
+                self._delete_study(study)
                 self._index_study(study)
+
+    def replace_studies(self, documents: Mapping[str, StudyDocuments | None]) -> None:
+        """Index studies from the documents just written for them, without
+        reading them back (None: the study has no instances, it is dropped)."""
+        with self.transaction():
+            for study, docs in documents.items():
+                self._delete_study(study)
+                if docs is not None:
+                    series = [(s.row, s.instance_rows) for s in docs.series]
+                    self.insert_study(study, docs.row, docs.deduplicated, series)
+
+    def _delete_study(self, study: str) -> None:
+        for table in _TABLES:
+            self._db.execute(f"DELETE FROM {table} WHERE study = ?", (study,))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -228,8 +242,8 @@ class QidoIndex:
             (
                 study,
                 "|".join(study_sort_key(row)),
-                orjson.dumps(row),
-                orjson.dumps(study_attributes),
+                dumps_json(row),
+                dumps_json(study_attributes),
                 int(is_irregular(study_attributes, columns)),
                 *columns,
             ),
@@ -243,8 +257,8 @@ class QidoIndex:
                     uid,
                     study,
                     f"{_number_key(first_value(series_row, tags.SeriesNumber))}|{uid}",
-                    orjson.dumps(series_row),
-                    orjson.dumps(series_attributes),
+                    dumps_json(series_row),
+                    dumps_json(series_attributes),
                 ),
             )
             for instance_row in instance_rows:
@@ -257,8 +271,8 @@ class QidoIndex:
                         uid,
                         study,
                         f"{_number_key(first_value(instance_row, tags.InstanceNumber))}|{sop}",
-                        orjson.dumps(instance_row),
-                        orjson.dumps({**series_attributes, **own, **instance_row}),
+                        dumps_json(instance_row),
+                        dumps_json({**series_attributes, **own, **instance_row}),
                     ),
                 )
 

@@ -1,0 +1,131 @@
+"""A flush killed (SIGKILL) at any point: the stale markers left say which studies
+are behind, and the next flush ends with the bytes and index rows of a clean run."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pydicom.uid import generate_uid
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.index import Level, QidoIndex, Query
+from dicomweb_archive.types import JSONDataset
+from tests.conftest import snapshot, write_instance
+from tests.store.test_catalog import _derived
+
+_FLUSH = """
+import sys
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
+catalog = Catalog(open_archive(sys.argv[1]))
+print("ready", flush=True)
+catalog.flush()
+"""
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive converted in one clean run, with its index."""
+    folder = tmp_path_factory.mktemp("clean")
+    for n in range(12):
+        study, series = generate_uid(), generate_uid()
+        for number in range(1, 5):
+            write_instance(
+                folder / "in",
+                study=study,
+                series=series,
+                instance_number=number,
+                patient_id=f"P{n}",
+            )
+    root = folder / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([str(folder / "in")]).ok
+    Catalog(open_archive(root)).open_index().close()
+    return root
+
+
+def _behind(clean: Path, root: Path) -> Archive:
+    """The clean archive's instances, every derived document and index row gone,
+    every study marked stale: as STOW-RS leaves an archive before its flush."""
+    shutil.copytree(clean, root)
+    archive = open_archive(root)
+    for study in archive.study_uids():
+        for name in _derived(archive, study):
+            archive.store.remove(name)
+    archive.store.remove(paths.STUDIES_INDEX)
+    with sqlite3.connect(root / ".dwa" / "index.sqlite") as db:
+        for table in ("studies", "series", "instances"):
+            db.execute(f"DELETE FROM {table}")
+    Catalog(archive).defer(archive.study_uids())
+    return archive
+
+
+def _rows(root: Path, study: str) -> list[list[JSONDataset]]:
+    with QidoIndex(open_archive(root)) as index:
+        return [
+            index.search(Level.STUDY, Query(match=[("0020000D", "UI", study)])),
+            index.search(Level.SERIES, Query(study=study)),
+            index.search(Level.INSTANCE, Query(study=study)),
+        ]
+
+
+def _flush(root: Path, kill_after: float | None = None) -> float:
+    """Flush in a process of its own, SIGKILLed ``kill_after`` seconds into its
+    flush (None: not killed); returns the seconds it ran."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _FLUSH, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    started = time.monotonic()
+    if kill_after is None:
+        assert child.wait() == 0
+    else:
+        time.sleep(kill_after)
+        child.kill()
+        child.wait()
+    return time.monotonic() - started
+
+
+def _assert_current_unless_stale(archive: Archive, root: Path, clean: Path) -> tuple[int, int]:
+    """What no marker calls stale is current, documents and index rows; returns
+    how many studies are stale, and how many of them have documents already."""
+    clean_archive = open_archive(clean)
+    stale = set(Catalog(archive).journal.stale())
+    for study in set(clean_archive.study_uids()) - stale:
+        assert _derived(archive, study) == _derived(clean_archive, study)
+        assert _rows(root, study) == _rows(clean, study)
+    written = [study for study in stale if archive.exists(paths.study_row(study))]
+    return len(stale), len(written)
+
+
+def test_a_killed_flush_leaves_markers_that_the_next_one_settles(
+    clean: Path, tmp_path: Path
+) -> None:
+    chance = random.Random(12)
+    _behind(clean, tmp_path / "timed")
+    full = _flush(tmp_path / "timed")
+    left = []
+    for round_ in range(4):
+        root = tmp_path / f"archive{round_}"
+        archive = _behind(clean, root)
+        # Once or twice, at random points of the flush.
+        for _ in range(1 + round_ % 2):
+            _flush(root, kill_after=chance.uniform(0.1, 0.9) * full)
+            left.append(_assert_current_unless_stale(archive, root, clean))
+        Catalog(archive).flush()
+        assert Catalog(archive).journal.stale() == Catalog(archive).journal.unlisted() == []
+        served = {name: data for name, (_, data) in snapshot(root).items()}
+        assert served == {name: data for name, (_, data) in snapshot(clean).items()}
+        for study in open_archive(clean).study_uids():
+            assert _rows(root, study) == _rows(clean, study)
+    # Some kill met a flush midway: documents written, markers not cleared yet.
+    assert any(stale and written for stale, written in left), left

@@ -21,15 +21,20 @@ The archives grow by bulk conversion between points (not measured).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import io
 import shutil
+import socket
+import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
@@ -43,6 +48,7 @@ from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import Level, Query
+from dicomweb_archive.store.journal import Journal
 from dicomweb_archive.types import JSONDataset
 
 WORK = Path(__file__).parent / "work" / "scale"
@@ -138,21 +144,52 @@ def timed_stow(client: TestClient, data: bytes) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+#: Seconds between STOW-RS requests of the study-size curve.
+PACE = 0.05
+_CATALOGS: dict[Path, Catalog] = {}
+
+
+def refresh_once(archive: Path) -> None:
+    """One refresh of study 1 after a write, by a catalog that refreshed it before
+    (what the server's flusher does at each turn)."""
+    catalog = _CATALOGS.get(archive)
+    if catalog is None:
+        catalog = _CATALOGS[archive] = Catalog(open_archive(archive))
+        catalog.settle([f"{ROOT}.1"])
+    catalog.journal.mark_stale(f"{ROOT}.1")
+    catalog.settle([f"{ROOT}.1"])
+
+
 def study_sizes(sizes: list[int], repeat: int) -> list[str]:
     archive = WORK / "study-sizes"
     shutil.rmtree(archive, ignore_errors=True)
     assert Converter(archive, ConvertOptions(workers=1)).convert([]).ok
-    lines = ["| Study size | STOW p50 ms | STOW p99 ms |", "|---:|---:|---:|"]
+    lines = [
+        "| Study size | first flush s | STOW p50 ms | STOW p99 ms | refresh ms |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     held = 0
+    journal = Journal(open_archive(archive))
     with TestClient(create_app(archive)) as client:
         for size in sizes:
             start = held
             convert(archive, WORK / "input", (tiny_instance(1, 1, n) for n in range(start, size)))
             held = size
-            numbers = range(10**6 + size, 10**6 + size + repeat)
-            samples = [timed_stow(client, tiny_instance(1, 1, n)) for n in numbers]
+            # The server's first refresh of the grown study reads every instance
+            # it has not read yet (once per process): timed apart, then the curve.
+            started = time.perf_counter()
+            stow(client, tiny_instance(1, 1, 2 * 10**6 + size))
+            while journal.stale():
+                time.sleep(0.05)
+            first = time.perf_counter() - started
+            # Paced as a modality sends: the flusher's turns fall among the requests.
+            samples = []
+            for n in range(10**6 + size, 10**6 + size + repeat):
+                samples.append(timed_stow(client, tiny_instance(1, 1, n)))
+                time.sleep(PACE)
             p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
-            lines.append(f"| {size:,} | {p50:.1f} | {p99:.1f} |")
+            refresh = statistics.median(timed(lambda: refresh_once(archive), 5))
+            lines.append(f"| {size:,} | {first:.1f} | {p50:.1f} | {p99:.1f} | {refresh:.0f} |")
             print(lines[-1], file=sys.stderr)
     return lines
 
@@ -252,6 +289,68 @@ def index_sizes(sizes: list[int], repeat: int) -> list[str]:
     return lines
 
 
+def _kilobytes(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def server_memory(archives: list[Path], requests: int = 200) -> list[str]:
+    """Resident memory of ``dwa serve`` over each archive: after start-up, then
+    after ``requests`` QIDO-RS pages (PatientName wildcard, StudyDate range,
+    ``limit=100``, offsets 0-900) and a STOW-RS of one new study, flushed into
+    the study list."""
+    lines = [
+        "| Archive | studies in index | RSS after start MB | after searches MB | peak MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for archive in archives:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
+        server = subprocess.Popen([*command, "--port", str(port), "--no-access-log"])
+        base = f"http://127.0.0.1:{port}/dicomweb"
+        try:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base}/studies?limit=1").status_code == 200:
+                        break
+                time.sleep(0.5)
+            started = _kilobytes(server.pid, "VmRSS")
+            with httpx.Client() as client:
+                for n in range(requests):
+                    query = ("PatientName=scale*1*", "StudyDate=20030101-20050601")[n % 2]
+                    offset = 100 * (n % 10)
+                    url = f"{base}/studies?{query}&limit=100&offset={offset}"
+                    client.get(url).raise_for_status()
+                body = multipart(tiny_instance(9 * 10**7, 1, 1))
+                response = client.post(
+                    f"{base}/studies", content=body, headers={"Content-Type": MULTIPART}
+                )
+                response.raise_for_status()
+                client.get(f"{base}/studies?PatientID=P{9 * 10**7}").raise_for_status()
+            journal = Journal(open_archive(archive))
+            for _ in range(1200):  # the flusher's rewrite of the study list, done
+                if not journal.unlisted():
+                    break
+                time.sleep(0.1)
+            searched = _kilobytes(server.pid, "VmRSS")
+            peak = _kilobytes(server.pid, "VmHWM")
+            with sqlite3.connect(archive / ".dwa" / "index.sqlite") as db:
+                count = db.execute("SELECT count(*) FROM studies").fetchone()[0]
+        finally:
+            server.terminate()
+            server.wait()
+        lines.append(
+            f"| {archive.name} | {count:,} | {started / 1024:.0f} | {searched / 1024:.0f} "
+            f"| {peak / 1024:.0f} |"
+        )
+        print(lines[-1], file=sys.stderr)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--large", action="store_true", help="add 5,000 and 100,000")
@@ -260,7 +359,13 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["studies", "archives", "index"], help="one curve of the three"
     )
+    parser.add_argument(
+        "--memory", type=Path, nargs="+", metavar="ARCHIVE", help="only: dwa serve's memory"
+    )
     args = parser.parse_args()
+    if args.memory:
+        print("\n".join(server_memory(args.memory)))
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     studies = [10, 100, 1000] + ([5000] if args.large else [])
     archives = [10, 1000, 10000] + ([100000] if args.large else [])

@@ -10,8 +10,8 @@ canonical values of the rest.  The version is taken before the read, so a
 document replaced in between is read again next time, never kept stale.
 
 Memory is bounded: the least recently used documents go once the kept ones
-stood for :data:`LIMIT` bytes as stored (gzipped JSON, which parses into
-roughly 20 to 40 times as much).
+stood for :data:`LIMIT` bytes as stored (gzipped JSON; kept parsed with their
+digests, 1,000 small CT instances took 46 times their stored size).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dicomweb_archive.model.aggregate import Instance
 from dicomweb_archive.store.base import ReadableStore
 
 #: Bytes of stored (gzipped) metadata documents kept at most.
-LIMIT = 8 * 2**20
+LIMIT = 4 * 2**20
 
 
 class Recall:

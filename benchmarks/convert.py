@@ -9,6 +9,7 @@ times, each ``--repeat`` times and reporting the median:
 * ``cp -r`` of the source folder to a fresh destination;
 * ``dwa convert -q`` into a fresh archive on all cores (or ``--workers``);
 * ``dwa convert -q -w 1`` into a fresh archive;
+* ``dwa convert -q -w 1 --deidentify basic`` into a fresh archive (PS3.15 Basic Profile);
 * ``dwa convert -q`` again over a complete archive (must change nothing);
 * ``dwa --version``: the command's start-up, included in every ``dwa`` row.
 
@@ -166,6 +167,11 @@ def main() -> None:
     archive_size = folder_bytes(archive)
     seconds, out = timed([*convert, "-w", "1"], fresh(archive), args.repeat)
     rows.append(("`dwa convert -w 1`", seconds, check(out, "converted", count)))
+    key = WORK / "deidentify.key"
+    key.write_text("a benchmark's de-identification key\n")
+    deidentify = [*convert, "-w", "1", "--deidentify", "basic", "--key", str(key)]
+    seconds, out = timed(deidentify, fresh(archive), args.repeat)
+    rows.append(("`dwa convert -w 1 --deidentify basic`", seconds, check(out, "converted", count)))
     before = snapshot(archive)
     seconds, out = timed(all_cores, lambda: None, args.repeat)
     rows.append(

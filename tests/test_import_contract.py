@@ -10,6 +10,7 @@
     ← codec                            decode and encode pixel data
     ← store                            where bytes live, the catalog
     ← convert, transcode, export       P10 → archive, archive → archive, archive → P10
+    ← rewrite                          archive → archive or P10 through convert's transforms
       viewer                           the OHIF viewer's build (npm) and configuration
     ← server, dimse                    DICOMweb over HTTP, DIMSE over TCP (``dwa listen``)
     ← cli                              the ``dwa`` command
@@ -39,6 +40,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"codec"}),
     frozenset({"store"}),
     frozenset({"convert", "transcode", "export", "viewer"}),
+    frozenset({"rewrite"}),
     frozenset({"server", "dimse"}),
     frozenset({"cli"}),
 )

@@ -132,7 +132,7 @@ def test_keep_private_by_creator() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"BurnedInAnnotation": "YES"}, "Burned In Annotation .0028,0301. is YES"),
+        ({"BurnedInAnnotation": "YES"}, "in.dcm: Burned In Annotation .0028,0301. is YES"),
         ({"BurnedInAnnotation": "", "Modality": "US"}, "is not given and US images"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -23,7 +24,7 @@ from dicomweb_archive.cli.options import (
 from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
-from dicomweb_archive.convert.converter import ConversionResult, Converter
+from dicomweb_archive.convert.converter import ConversionResult, Converter, OnOutcome, OnTotal
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.p10 import quiet_pydicom
@@ -59,6 +60,49 @@ def _print_summary(console: Console, result: ConversionResult, archive: str) -> 
 def _line(outcome: InstanceOutcome) -> str:
     """``name: reason`` on one line, whatever characters the name holds."""
     return f"{printable(outcome.name)}: {printable(outcome.reason or '')}"
+
+
+def run_converter(
+    run: Callable[[OnTotal, OnOutcome], ConversionResult],
+    err: Console,
+    *,
+    show_progress: bool,
+) -> tuple[ConversionResult, list[InstanceKey]]:
+    """``run`` with a progress bar on ``err``; failures printed one per line as they come.
+
+    Returns the result and the instances in the archive afterwards.
+    """
+    instances: list[InstanceKey] = []
+    with ProgressBar("converting", err, enabled=show_progress) as bar:
+
+        def on_outcome(outcome: InstanceOutcome) -> None:
+            if outcome.key is not None and outcome.status in _STORED:
+                instances.append(outcome.key)
+            failed = outcome.status == "failed"
+            bar.advance(_line(outcome) if failed else None)
+
+        return run(bar.set_total, on_outcome), instances
+
+
+def report(
+    result: ConversionResult,
+    archive: str,
+    err: Console,
+    *,
+    as_json: bool,
+    transcoded: TranscodeResult | None = None,
+) -> None:
+    """The summary: on standard output, or JSON there and the summary on ``err``."""
+    if as_json:
+        summary = result.to_json()
+        if transcoded:
+            summary["htj2k"] = transcoded.to_json()
+        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+    console = err if as_json else Console(highlight=False, soft_wrap=True)
+    _print_summary(console, result, archive)
+    if transcoded:
+        print_summary(console, transcoded)
 
 
 @click.command()
@@ -113,7 +157,7 @@ def _line(outcome: InstanceOutcome) -> str:
     help="Also encode the converted frames as lossless HTJ2K RPCL: alongside (alternate) "
     "or in their place (primary); see dwa transcode.",
 )
-@dataset_options
+@dataset_options()
 @json_option
 @quiet_option
 def convert(
@@ -150,7 +194,6 @@ def convert(
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     show_progress = not quiet and err.is_terminal
-    instances: list[InstanceKey] = []
     with contextlib.ExitStack() as stack:
         runner: Runner | None = None
         if scheduler or local_cluster:
@@ -159,22 +202,12 @@ def convert(
             runner = stack.enter_context(
                 cluster.connect(scheduler, local_cluster, setup=quiet_pydicom)
             )
-        bar = stack.enter_context(ProgressBar("converting", err, enabled=show_progress))
-
-        def on_outcome(outcome: InstanceOutcome) -> None:
-            if outcome.sop_instance_uid and outcome.status in _STORED:
-                instances.append(
-                    InstanceKey(
-                        str(outcome.study_instance_uid),
-                        str(outcome.series_instance_uid),
-                        outcome.sop_instance_uid,
-                    )
-                )
-            failed = outcome.status == "failed"
-            bar.advance(_line(outcome) if failed else None)
-
-        result = Converter(archive, options, runner=runner).convert(
-            inputs, on_total=bar.set_total, on_outcome=on_outcome
+        result, instances = run_converter(
+            lambda on_total, on_outcome: Converter(archive, options, runner=runner).convert(
+                inputs, on_total=on_total, on_outcome=on_outcome
+            ),
+            err,
+            show_progress=show_progress,
         )
     transcoded: TranscodeResult | None = None
     if htj2k:
@@ -185,14 +218,5 @@ def convert(
             instances=sorted(instances, key=str),
             show_progress=show_progress,
         )
-    if as_json:
-        summary = result.to_json()
-        if transcoded:
-            summary["htj2k"] = transcoded.to_json()
-        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
-    console = err if as_json else Console(highlight=False, soft_wrap=True)
-    _print_summary(console, result, archive)
-    if transcoded:
-        print_summary(console, transcoded)
+    report(result, archive, err, as_json=as_json, transcoded=transcoded)
     sys.exit(0 if result.ok and (transcoded is None or transcoded.ok) else 1)

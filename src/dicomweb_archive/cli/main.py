@@ -18,6 +18,7 @@ from dicomweb_archive.version import __version__
 COMMANDS = {
     "attach": "attach",
     "convert": "convert",
+    "deidentify": "deidentify",
     "export": "export",
     "index": "index",
     "listen": "listen",

@@ -132,54 +132,64 @@ def _transforms(
     return values
 
 
-def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def dataset_options(
+    profile: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--deidentify``, ``--key``, ``--allow-burned-in``, ``--strip-private``,
-    ``--keep-private`` and ``--transform``: what is done to each dataset before it is stored."""
-    for option in reversed(
-        [
-            click.option(
-                "--deidentify",
-                metavar="PROFILE",
-                callback=_profile,
-                help="De-identify (PS3.15 Annex E): 'basic' or 'basic,OPTION,…'; options: "
-                + ", ".join(OPTIONS)
-                + ".",
-            ),
-            click.option(
-                "--key",
-                "key_file",
-                type=click.Path(dir_okay=False, path_type=Path),
-                help="Secret key file of the pseudonyms (UIDs, patient IDs, date shifts); "
-                "created when missing. Keep it to de-identify more studies consistently.",
-            ),
-            click.option(
-                "--allow-burned-in",
-                is_flag=True,
-                help="De-identify images that may show text in their pixels "
-                "(Burned In Annotation YES, or not given for US, SC, OT, XA): "
-                "the pixels are not cleaned.",
-            ),
-            click.option("--strip-private", is_flag=True, help="Remove private attributes."),
-            click.option(
-                "--keep-private",
-                multiple=True,
-                metavar="CREATOR",
-                help="Keep the private attributes of this Private Creator (repeatable; "
-                "implies --strip-private for the others).",
-            ),
-            click.option(
-                "--transform",
-                "transforms",
-                multiple=True,
-                metavar="MODULE:FUNCTION|NAME",
-                callback=_transforms,
-                help="Apply this function to each dataset before it is stored (repeatable; "
-                "NAME: an entry point of dicomweb_archive.transforms).",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+    ``--keep-private`` and ``--transform``: what is done to each dataset before it is stored.
+
+    ``profile`` is the default of ``--deidentify`` (none: no de-identification).
+    """
+    options = [
+        click.option(
+            "--deidentify",
+            metavar="PROFILE",
+            default=profile,
+            show_default=profile is not None,
+            callback=_profile,
+            help="De-identify (PS3.15 Annex E): 'basic' or 'basic,OPTION,…'; options: "
+            + ", ".join(OPTIONS)
+            + ".",
+        ),
+        click.option(
+            "--key",
+            "key_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Secret key file of the pseudonyms (UIDs, patient IDs, date shifts); "
+            "created when missing. Keep it to de-identify more studies consistently.",
+        ),
+        click.option(
+            "--allow-burned-in",
+            is_flag=True,
+            help="De-identify images that may show text in their pixels "
+            "(Burned In Annotation YES, or not given for US, SC, OT, XA): "
+            "the pixels are not cleaned.",
+        ),
+        click.option("--strip-private", is_flag=True, help="Remove private attributes."),
+        click.option(
+            "--keep-private",
+            multiple=True,
+            metavar="CREATOR",
+            help="Keep the private attributes of this Private Creator (repeatable; "
+            "implies --strip-private for the others).",
+        ),
+        click.option(
+            "--transform",
+            "transforms",
+            multiple=True,
+            metavar="MODULE:FUNCTION|NAME",
+            callback=_transforms,
+            help="Apply this function to each dataset before it is stored (repeatable; "
+            "NAME: an entry point of dicomweb_archive.transforms).",
+        ),
+    ]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def dataset_transforms(

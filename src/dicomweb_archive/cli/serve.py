@@ -92,6 +92,12 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     "index.html, or 'auto' for the one `dwa viewer install` fetched).",
 )
 @qido_fields_option
+@click.option(
+    "--deidentify-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Key file (see dwa convert --key) for retrieves asking ?deidentify=PROFILE; "
+    "without it they are refused.",
+)
 def serve(
     archive: str,
     host: str,
@@ -106,6 +112,7 @@ def serve(
     workers: int,
     viewer: str | None,
     qido_fields: tuple[str, ...] | None,
+    deidentify_key: str | None,
 ) -> None:
     """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS), with a study browser at /.
 
@@ -136,6 +143,7 @@ def serve(
         "cors_origins": cors_origins,
         "base_url": base_url or None,
         "viewer": viewer,
+        "deidentify_key": deidentify_key,
     }
     if qido_fields is not None:
         _check_qido_fields(archive, qido_fields)

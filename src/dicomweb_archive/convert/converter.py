@@ -28,6 +28,7 @@ from dicomweb_archive.batch import PoolRunner, Runner, Summary
 from dicomweb_archive.convert.copies import Copies
 from dicomweb_archive.convert.inputs import (
     InputRef,
+    Source,
     Spool,
     UnreadableInput,
     anchored,
@@ -50,6 +51,8 @@ from dicomweb_archive.store.url import is_url
 OnTotal = Callable[[int], None]
 #: Called for every input as it finishes.
 OnOutcome = Callable[[InstanceOutcome], None]
+#: Finds the inputs of a run (files may be spooled into the run's spool).
+Inputs = Callable[[Spool], Iterable[Source | UnreadableInput]]
 
 
 @dataclass
@@ -147,6 +150,16 @@ class Converter:
         on_outcome: OnOutcome | None = None,
     ) -> ConversionResult:
         """Convert every input; never raises for a bad input, see the result."""
+        names = list(inputs)
+        return self.run(lambda spool: expand(names, spool), on_total, on_outcome)
+
+    def run(
+        self,
+        inputs: Inputs,
+        on_total: OnTotal | None = None,
+        on_outcome: OnOutcome | None = None,
+    ) -> ConversionResult:
+        """Convert what ``inputs`` finds (given the run's spool); see :meth:`convert`."""
         started = time.perf_counter()
         result = ConversionResult()
         try:
@@ -155,9 +168,7 @@ class Converter:
                 # Finish the updates a killed run committed but did not apply.
                 touched = {key.study_instance_uid for key in recover_staged(archive)}
                 with Spool(scratch_folder(archive.store)) as spool:
-                    touched |= self._convert_inputs(
-                        list(inputs), spool, result, on_total, on_outcome
-                    )
+                    touched |= self._convert_inputs(inputs(spool), result, on_total, on_outcome)
                 refreshed = self._refresh(Catalog(archive), sorted(touched))
             result.conflicts, result.studies = refreshed.conflicts, refreshed.studies
         except OSError as exc:
@@ -169,15 +180,14 @@ class Converter:
 
     def _convert_inputs(
         self,
-        inputs: list[str],
-        spool: Spool,
+        inputs: Iterable[Source | UnreadableInput],
         result: ConversionResult,
         on_total: OnTotal | None,
         on_outcome: OnOutcome | None,
     ) -> set[str]:
         """Store every input (map, then copies); returns the studies touched."""
-        refs: list[InputRef] = []
-        for item in expand(inputs, spool):
+        refs: list[Source] = []
+        for item in inputs:
             if isinstance(item, UnreadableInput):
                 status: Status = "skipped" if item.skipped else "failed"
                 outcome = InstanceOutcome(item.name, status, reason=item.reason)
@@ -185,7 +195,7 @@ class Converter:
                 if on_outcome:
                     on_outcome(outcome)
             else:
-                refs.append(anchored(item))
+                refs.append(anchored(item) if isinstance(item, InputRef) else item)
         if on_total:
             on_total(len(refs) + len(result.failures) + len(result.skipped))
         copies = Copies(refs)

@@ -17,7 +17,7 @@ the first copy's name (not the earlier source's) in its info.
 
 from __future__ import annotations
 
-from dicomweb_archive.convert.inputs import InputRef
+from dicomweb_archive.convert.inputs import Source
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.convert.task import convert_into
@@ -25,14 +25,14 @@ from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.types import InstanceKey
 
 #: Inputs of one instance in input order: (place in the run, input).
-Group = tuple[bool, list[tuple[int, InputRef]]]
+Group = tuple[bool, list[tuple[int, Source]]]
 Replayed = list[tuple[int, InstanceOutcome]]
 
 
 class Copies:
     """The stored inputs of a run by instance; see the module."""
 
-    def __init__(self, refs: list[InputRef]) -> None:
+    def __init__(self, refs: list[Source]) -> None:
         self.refs = refs
         self._first: dict[InstanceKey, tuple[int, InstanceOutcome]] = {}
         self._copies: dict[InstanceKey, list[tuple[int, InstanceOutcome]]] = {}

@@ -19,8 +19,9 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from dicomweb_archive.errors import InvalidInputError, MalformedDicomError
 
@@ -28,6 +29,19 @@ _GZIP_MAGIC = b"\x1f\x8b"
 #: Inputs smaller than this are read into memory, larger ones spooled to disk.
 _SPOOL_MAX = 64 * 1024 * 1024
 STDIN = "-"
+
+
+class Source(Protocol):
+    """What a worker converts: something named that opens as a P10 file (picklable)."""
+
+    @property
+    def name(self) -> str: ...
+
+    #: Found in a folder or ZIP file rather than named: skipped when plainly not DICOM.
+    @property
+    def contained(self) -> bool: ...
+
+    def open(self) -> AbstractContextManager[BinaryIO]: ...
 
 
 @dataclass(frozen=True)

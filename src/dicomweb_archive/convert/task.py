@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dicomweb_archive.batch import failure_of
-from dicomweb_archive.convert.inputs import InputRef
+from dicomweb_archive.convert.inputs import Source
 from dicomweb_archive.convert.instance import InstanceOutcome, store_instance
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import NotDicomError
@@ -11,11 +11,11 @@ from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.archive import Archive, open_archive
 
 #: One input and its place in the run's inputs.
-Numbered = tuple[int, InputRef]
+Numbered = tuple[int, Source]
 
 
 def convert_into(
-    archive: Archive, options: ConvertOptions, ref: InputRef, *, own_source: bool = False
+    archive: Archive, options: ConvertOptions, ref: Source, *, own_source: bool = False
 ) -> InstanceOutcome:
     """Convert one input into ``archive``; every failure becomes an outcome."""
     try:
@@ -30,7 +30,7 @@ def convert_into(
         return InstanceOutcome(ref.name, "skipped" if refused else "failed", reason=failure.reason)
 
 
-def convert_input(location: str, options: ConvertOptions, ref: InputRef) -> InstanceOutcome:
+def convert_input(location: str, options: ConvertOptions, ref: Source) -> InstanceOutcome:
     """Convert one input (a worker's task); every failure becomes an outcome."""
     with open_archive(location) as archive:
         return convert_into(archive, options, ref)

@@ -78,23 +78,29 @@ def dummy(vr: str) -> Any:
     }.get(vr, DUMMY_TEXT)
 
 
+def burned_in_reason(burned: str, modality: str) -> str | None:
+    """Why pixels with this Burned In Annotation and Modality are refused; None: they are not."""
+    burned, modality = burned.strip().upper(), modality.strip().upper()
+    if burned == "YES":
+        return (
+            "Burned In Annotation (0028,0301) is YES: its pixels show text that "
+            "de-identification does not remove"
+        )
+    if burned != "NO" and modality in BURNS_IN:
+        return (
+            f"Burned In Annotation (0028,0301) is not given and {modality} images often "
+            "carry text in their pixels, which de-identification does not remove"
+        )
+    return None
+
+
 def check_burned_in(ds: Dataset, name: str) -> None:
     """Refuse pixels that may show identifying text (Burned In Annotation YES, or unknown)."""
     if not any(tag in ds for tag in PIXEL_DATA_TAGS):
         return
-    burned = _text(ds, BURNED_IN_ANNOTATION).upper()
-    if burned == "YES":
-        raise BurnedInAnnotationError(
-            f"{name}: Burned In Annotation (0028,0301) is YES: its pixels show text that "
-            "de-identification does not remove (--allow-burned-in to store it anyway)"
-        )
-    modality = _text(ds, MODALITY).upper()
-    if burned != "NO" and modality in BURNS_IN:
-        raise BurnedInAnnotationError(
-            f"{name}: Burned In Annotation (0028,0301) is not given and {modality} images "
-            "often carry text in their pixels, which de-identification does not remove "
-            "(--allow-burned-in to store it anyway)"
-        )
+    reason = burned_in_reason(_text(ds, BURNED_IN_ANNOTATION), _text(ds, MODALITY))
+    if reason is not None:
+        raise BurnedInAnnotationError(f"{name}: {reason} (--allow-burned-in to store it anyway)")
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,12 @@ class Deidentifier:
                 if tag in file_meta:
                     del file_meta[tag]
         self.record(ds)
+
+    def uid(self, original: str) -> str:
+        """The UID ``original`` becomes (itself with the Retain UIDs option)."""
+        if "retain-uids" in self.profile.options or original.startswith(STANDARD_UID_ROOT):
+            return original
+        return self.key.uid(original)
 
     def record(self, ds: Dataset) -> None:
         """Say what was done (PS3.15 E.1.1, PS3.3 C.7.1.1)."""
@@ -219,11 +231,9 @@ class _Walk:
             self.dataset(item, context)
 
     def replace_uids(self, ds: Dataset, tag: int) -> None:
-        key = self.deidentifier.key
         values = _values(ds[tag].value)
         new = [
-            v if not v or v.startswith(STANDARD_UID_ROOT) else key.uid(v)
-            for v in (str(v).strip("\x00 ") for v in values)
+            self.deidentifier.uid(v) if v else v for v in (str(v).strip("\x00 ") for v in values)
         ]
         ds[tag] = DataElement(tag, "UI", new if len(new) != 1 else new[0])
 

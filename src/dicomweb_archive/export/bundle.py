@@ -81,51 +81,64 @@ def _person(value: Any) -> Any:
     return value.get("Alphabetic") if isinstance(value, dict) else value
 
 
+def _study_part(row: JSONDataset, study: str) -> str:
+    patient = first_value(row, tags.PatientID) or _person(first_value(row, tags.PatientName))
+    return _part(
+        [patient, first_value(row, tags.StudyDate), first_value(row, tags.StudyDescription)],
+        study,
+    )
+
+
+def _series_part(row: JSONDataset, series: str) -> str:
+    return _part(
+        [
+            first_value(row, tags.SeriesNumber),
+            first_value(row, tags.Modality),
+            first_value(row, tags.SeriesDescription),
+        ],
+        series,
+    )
+
+
+def _instance_part(row: JSONDataset, sop: str) -> str:
+    number = first_value(row, tags.InstanceNumber)
+    return f"{int(number):04d}" if isinstance(number, int | float) else safe_name(sop)
+
+
 def plan_study(
     files: ReadableStore, study: str, series: str | None = None, namer: Namer | None = None
 ) -> list[ExportFile]:
     """The instances of a study (or of one of its series) with their names."""
     namer = namer or Namer()
     [row] = files.read_json_gz(paths.study_row(study))
-    patient = first_value(row, tags.PatientID) or _person(first_value(row, tags.PatientName))
-    folder = namer.name(
-        "",
-        _part(
-            [patient, first_value(row, tags.StudyDate), first_value(row, tags.StudyDescription)],
-            study,
-        ),
-        study,
-    )
+    folder = namer.name("", _study_part(row, study), study)
     series_rows: list[JSONDataset] = files.read_json_gz(paths.series_index(study))
     planned = []
     for series_row in series_rows:
         uid = str(first_value(series_row, tags.SeriesInstanceUID))
         if series is not None and uid != series:
             continue
-        number = first_value(series_row, tags.SeriesNumber)
-        subfolder = namer.name(
-            folder,
-            _part(
-                [
-                    number,
-                    first_value(series_row, tags.Modality),
-                    first_value(series_row, tags.SeriesDescription),
-                ],
-                uid,
-            ),
-            uid,
-        )
+        subfolder = namer.name(folder, _series_part(series_row, uid), uid)
         rows: list[JSONDataset] = files.read_json_gz(paths.instances_index(study, uid))
         parent = f"{folder}/{subfolder}"
         for instance_row in sorted(rows, key=instance_sort_key):
             sop = str(first_value(instance_row, tags.SOPInstanceUID))
-            number = first_value(instance_row, tags.InstanceNumber)
-            wanted = f"{int(number):04d}" if isinstance(number, int | float) else safe_name(sop)
-            name = namer.name(parent, wanted, sop, ".dcm")
+            name = namer.name(parent, _instance_part(instance_row, sop), sop, ".dcm")
             planned.append(ExportFile(f"{parent}/{name}", study, uid, sop))
     if series is not None and not planned:
         raise ResourceNotFoundError(f"series {series} is not in study {study}")
     return planned
+
+
+def name_instance(namer: Namer, meta: JSONDataset) -> ExportFile:
+    """An instance named from its own metadata (which holds its study's and series')."""
+    study = str(first_value(meta, tags.StudyInstanceUID))
+    series = str(first_value(meta, tags.SeriesInstanceUID))
+    sop = str(first_value(meta, tags.SOPInstanceUID))
+    folder = namer.name("", _study_part(meta, study), study)
+    parent = f"{folder}/{namer.name(folder, _series_part(meta, series), series)}"
+    name = namer.name(parent, _instance_part(meta, sop), sop, ".dcm")
+    return ExportFile(f"{parent}/{name}", study, series, sop)
 
 
 #: What to export: studies, each whole (``None``) or one of its series.
@@ -143,19 +156,27 @@ def find_series(archive: Archive, series: str) -> str:
     raise ResourceNotFoundError(f"series {series} is not in the archive")
 
 
+#: Makes each exported file into another (de-identified, say): the file and its
+#: instance's name in, the file to write and its DICOM JSON (to name it by) out.
+Rewrite = Callable[[bytes, str], tuple[bytes, JSONDataset]]
+
 #: Told of an instance that could not be exported, and why; it is skipped.
 OnError = Callable[[ExportFile, Exception], None]
 
 
 def iter_p10(
-    archive: Archive, selection: Selection, on_error: OnError | None = None
+    archive: Archive,
+    selection: Selection,
+    on_error: OnError | None = None,
+    rewrite: Rewrite | None = None,
 ) -> Iterator[tuple[ExportFile, bytes]]:
     """Each selected instance as a named P10 file, regenerated as it comes.
 
     Without ``on_error`` the first failure raises; with it, a failing instance
-    is reported there and skipped.
+    is reported there and skipped.  With ``rewrite`` (de-identification, say)
+    each file is rewritten and named from what it became.
     """
-    namer = Namer()
+    namer, rewritten_names = Namer(), Namer()
     for study, series in selection:
         if not archive.has_study(study):
             raise ResourceNotFoundError(f"study {study} is not in the archive")
@@ -164,19 +185,26 @@ def iter_p10(
                 data = export_instance(
                     archive, study, planned.series_instance_uid, planned.sop_instance_uid
                 )
+                named = planned
+                if rewrite is not None:
+                    data, meta = rewrite(data, planned.sop_instance_uid)
+                    named = name_instance(rewritten_names, meta)
             except Exception as exc:  # pydicom raises many kinds on odd data
                 if on_error is None:
                     raise
                 on_error(planned, exc)
                 continue
-            yield planned, data
+            yield named, data
 
 
 def p10_members(
-    archive: Archive, selection: Selection, on_error: OnError | None = None
+    archive: Archive,
+    selection: Selection,
+    on_error: OnError | None = None,
+    rewrite: Rewrite | None = None,
 ) -> Iterator[ZipMember]:
     """The selected instances' P10 files as members of a ZIP stream."""
-    for planned, data in iter_p10(archive, selection, on_error):
+    for planned, data in iter_p10(archive, selection, on_error, rewrite):
         yield ZipMember.from_bytes(planned.name, data)
 
 
@@ -189,11 +217,15 @@ def _replace(target: Path, chunks: Iterable[bytes]) -> None:
 
 
 def write_folder(
-    archive: Archive, selection: Selection, folder: Path, on_error: OnError | None = None
+    archive: Archive,
+    selection: Selection,
+    folder: Path,
+    on_error: OnError | None = None,
+    rewrite: Rewrite | None = None,
 ) -> list[Path]:
     """Write the selected instances as P10 files under ``folder``; returns them."""
     written = []
-    for planned, data in iter_p10(archive, selection, on_error):
+    for planned, data in iter_p10(archive, selection, on_error, rewrite):
         target = folder / planned.name
         _replace(target, (data,))
         written.append(target)
@@ -201,14 +233,18 @@ def write_folder(
 
 
 def write_zip(
-    archive: Archive, selection: Selection, path: Path, on_error: OnError | None = None
+    archive: Archive,
+    selection: Selection,
+    path: Path,
+    on_error: OnError | None = None,
+    rewrite: Rewrite | None = None,
 ) -> int:
     """Write the selected instances as one ZIP file; returns how many it holds."""
     count = 0
 
     def counted() -> Iterator[ZipMember]:
         nonlocal count
-        for member in p10_members(archive, selection, on_error):
+        for member in p10_members(archive, selection, on_error, rewrite):
             count += 1
             yield member
 

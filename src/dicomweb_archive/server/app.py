@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import Scope
 
+from dicomweb_archive.deidentify.keys import PseudonymKey
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
     MethodNotAllowedError,
@@ -122,6 +123,7 @@ def create_app(
     base_url: str | None = None,
     viewer: str | None = None,
     cache_budget: int = DEFAULT_BUDGET,
+    deidentify_key: str | None = None,
 ) -> Starlette:
     """A DICOMweb server over the archive at ``archive_root``.
 
@@ -134,7 +136,8 @@ def create_app(
     each request's own scheme and ``Host``).  The study browser is at ``/``; with
     ``viewer`` (a folder holding OHIF's build, or ``auto``) the OHIF viewer is at
     ``/viewer``.  Renditions made on request keep at most ``cache_budget``
-    bytes in the archive's cache.
+    bytes in the archive's cache.  With ``deidentify_key`` (a key file)
+    retrieves answer ``?deidentify=PROFILE`` with de-identified files.
     """
     archive = open_archive(archive_root)
     open_or_create(archive.store)
@@ -144,6 +147,7 @@ def create_app(
         max_upload_bytes=max_upload_bytes,
         base_url=base_url,
         cache_budget=cache_budget,
+        deidentify_key=PseudonymKey.read(deidentify_key) if deidentify_key else None,
     )
 
     @contextlib.asynccontextmanager

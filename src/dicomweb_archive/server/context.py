@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.deidentify.keys import PseudonymKey
 from dicomweb_archive.errors import UnauthorizedError
 from dicomweb_archive.server.renditions import DEFAULT_BUDGET, RenditionCache
 from dicomweb_archive.store.archive import Archive
@@ -31,6 +32,8 @@ class Context:
     #: Where clients reach the service root (``https://host/dicomweb``); None:
     #: from each request (see :mod:`dicomweb_archive.server.urls`).
     base_url: str | None = None
+    #: The key of de-identified retrieves (``?deidentify=``); None: refused.
+    deidentify_key: PseudonymKey | None = field(default=None, repr=False)
     #: The QIDO-RS index, open while the application runs (its lifespan).
     index: QidoIndex | None = None
     #: The archive's conversion options, read from its manifest by the first

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomweb_archive import tags
+from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
-from dicomweb_archive.export.bundle import Namer, plan_study, safe_name
+from dicomweb_archive.export.bundle import Namer, name_instance, plan_study, safe_name
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.transcode import can_transcode, to_explicit_little_endian
 from dicomweb_archive.export.zipstream import ZipMember, zip_stream
@@ -26,6 +27,8 @@ from dicomweb_archive.media import DICOM, ZIP
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.model.aggregate import instance_sort_key
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
+from dicomweb_archive.rewrite.transformed import transformed_p10
+from dicomweb_archive.server import deidentify
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted, choose_instances
 from dicomweb_archive.store.archive import Archive
@@ -75,22 +78,43 @@ def plan(archive: Archive, metadata_path: str, wanted: str) -> list[Planned]:
     return planned
 
 
-def _parts(archive: Archive, planned: list[Planned]) -> Iterator[bytes]:
+def _p10(archive: Archive, item: Planned, transforms: ConvertOptions | None) -> bytes:
+    data = item.p10(archive)
+    return data if transforms is None else transformed_p10(data, item.sop, transforms)[0]
+
+
+def _parts(
+    archive: Archive, planned: list[Planned], transforms: ConvertOptions | None
+) -> Iterator[bytes]:
     for item in planned:
         content_type = multipart.content_type(DICOM, item.transfer_syntax)
-        yield multipart.header(content_type) + item.p10(archive) + b"\r\n"
+        yield multipart.header(content_type) + _p10(archive, item, transforms) + b"\r\n"
     yield f"--{multipart.BOUNDARY}--\r\n".encode("ascii")
 
 
-def _zip(archive: Archive, planned: list[Planned], resource: ResourcePath) -> Response:
+def _zip(
+    archive: Archive,
+    planned: list[Planned],
+    resource: ResourcePath,
+    transforms: ConvertOptions | None,
+) -> Response:
     """A ZIP of P10 files, streamed: names by patient, study, series, instance."""
-    namer = Namer()
-    names: dict[str, str] = {}
-    for study in dict.fromkeys(item.study for item in planned):
-        for exported in plan_study(archive, study, None, namer):
-            names[exported.sop_instance_uid] = exported.name
-    members = (ZipMember.from_bytes(names[item.sop], item.p10(archive)) for item in planned)
-    uids = (resource.study_instance_uid, resource.series_instance_uid, resource.sop_instance_uid)
+    uids: tuple[str | None, ...] = (
+        resource.study_instance_uid,
+        resource.series_instance_uid,
+        resource.sop_instance_uid,
+    )
+    if transforms is not None:
+        members = _transformed_members(archive, planned, transforms)
+        if transforms.deidentify is not None:
+            uids = tuple(transforms.deidentify.uid(uid) if uid else uid for uid in uids)
+    else:
+        namer = Namer()
+        names: dict[str, str] = {}
+        for study in dict.fromkeys(item.study for item in planned):
+            for exported in plan_study(archive, study, None, namer):
+                names[exported.sop_instance_uid] = exported.name
+        members = (ZipMember.from_bytes(names[item.sop], item.p10(archive)) for item in planned)
     filename = "_".join(safe_name(uid) for uid in uids if uid)
     return StreamingResponse(
         zip_stream(members),
@@ -99,30 +123,44 @@ def _zip(archive: Archive, planned: list[Planned], resource: ResourcePath) -> Re
     )
 
 
+def _transformed_members(
+    archive: Archive, planned: list[Planned], transforms: ConvertOptions
+) -> Iterator[ZipMember]:
+    """Each file transformed, named from what it became."""
+    namer = Namer()
+    for item in planned:
+        data, meta = transformed_p10(item.p10(archive), item.sop, transforms)
+        yield ZipMember.from_bytes(name_instance(namer, meta).name, data)
+
+
 def retrieve_study(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return _retrieve(context.archive, request, resource)
+    return _retrieve(context, request, resource)
 
 
 def retrieve_series(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return _retrieve(context.archive, request, resource)
+    return _retrieve(context, request, resource)
 
 
 def retrieve_instance(context: Context, request: Request, resource: ResourcePath) -> Response:
-    return _retrieve(context.archive, request, resource)
+    return _retrieve(context, request, resource)
 
 
-def _retrieve(archive: Archive, request: Request, resource: ResourcePath) -> Response:
+def _retrieve(context: Context, request: Request, resource: ResourcePath) -> Response:
     """Answer a study, series or instance retrieve (in a worker thread)."""
+    archive = context.archive
     single_instance = resource.type is ResourceType.INSTANCE
     rendition = choose_instances(accepted(request), single_instance=single_instance)
+    transforms = deidentify.requested(context, request)
     planned = plan(archive, resource.metadata().file, rendition.transfer_syntax)
+    if transforms is not None:
+        deidentify.check_burned_in(transforms, (item.meta for item in planned))
     if rendition.form == "zip":
-        return _zip(archive, planned, resource)
+        return _zip(archive, planned, resource, transforms)
     if rendition.form == "single":
         [item] = planned
-        return Response(item.p10(archive), media_type=DICOM)
+        return Response(_p10(archive, item, transforms), media_type=DICOM)
     # A sync iterator: Starlette runs each step in a worker thread.
     return StreamingResponse(
-        _parts(archive, planned),
+        _parts(archive, planned, transforms),
         media_type=multipart.response_content_type(DICOM),
     )

@@ -1,4 +1,4 @@
-"""Serving an archive: ``dwa serve`` (uvicorn) against nginx with ``deploy/nginx.conf``.
+"""Serving an archive: ``dwa serve`` against nginx with ``deploy/nginx.conf``, and ASGI servers.
 
     .venv/bin/python benchmarks/serve.py [--quick] [--repeat 3] [--duration 10] [--profile]
 
@@ -14,12 +14,16 @@ the other within each of ``--repeat`` rounds, and reports medians:
 * QIDO-RS ``/studies`` and ``/studies/{st}/series``, one at a time.
 
 The servers: nginx running ``deploy/nginx.conf`` (rendered for a private prefix,
-as the integration tests do); ``dwa serve`` as shipped (uvloop and httptools),
-with ``--workers 2`` and with ``--no-access-log``; and, for comparison, the same
-application on uvicorn's pure-Python stack (``--http h11 --loop asyncio``,
-no access log) through the application factory :func:`app` (``uvicorn --factory
-serve:app``).  Besides the client's view, each run records the CPU time of the
-server's processes (from ``/proc``) and of ``wrk``.
+as the integration tests do) with 1 and with 2 worker processes, each the
+baseline of the servers with as many processes; ``dwa serve`` as shipped
+(uvicorn with uvloop, httptools and ``sendfile``), with ``--workers 2`` and
+with ``--no-access-log``; and, as candidates, the same application through the
+factory :func:`app` on other ASGI servers, one process each, no access log:
+uvicorn's pure-Python stack (``--http h11 --loop asyncio``), Granian (which
+sends stored files itself, ``http.response.pathsend``) and Hypercorn, when
+installed.  The servers run this checkout's ``src/``.  Besides the client's
+view, each run records the CPU time of the server's processes (from
+``/proc``) and of ``wrk``.
 
 Every response is checked before the load (status 200, body equal to the file
 it comes from, or the expected number of QIDO rows) and every load run must end
@@ -35,6 +39,7 @@ import datetime
 import gzip
 import http.client
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -235,6 +240,8 @@ class Server:
     command: list[str]
     port: int
     env: dict[str, str] | None = None
+    #: Processes serving (nginx's worker_processes, ``--workers``).
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
     log_path: Path | None = None
@@ -325,14 +332,15 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def nginx_server(binary: str, archive: Path) -> Server:
-    prefix = WORK / "serve-nginx"
+def nginx_server(binary: str, archive: Path, workers: int) -> Server:
+    prefix = WORK / f"serve-nginx-{workers}"
     shutil.rmtree(prefix, ignore_errors=True)
     (prefix / "logs").mkdir(parents=True)
     (prefix / "temp").mkdir()
     port = free_port()
     values: dict[str, str | None] = {
         "user": "root" if os.geteuid() == 0 else None,
+        "worker_processes": str(workers),
         "pid": quoted(prefix / "nginx.pid"),
         "error_log": quoted(prefix / "logs" / "error.log"),
         "access_log": quoted(prefix / "logs" / "access.log"),
@@ -344,14 +352,15 @@ def nginx_server(binary: str, archive: Path) -> Server:
     conf.write_text(render_conf(DEPLOY_CONF.read_text(), values))
     command = [binary, "-p", f"{prefix}/", "-c", str(conf)]
     subprocess.run([*command, "-t", "-q"], check=True, timeout=30)
-    return Server("nginx (deploy/nginx.conf)", [*command, "-g", "daemon off;"], port)
+    name = f"nginx (deploy/nginx.conf), {workers} worker{'s' if workers > 1 else ''}"
+    return Server(name, [*command, "-g", "daemon off;"], port, workers=workers)
 
 
 def python_environment() -> dict[str, str]:
-    """Bytecode cached (as an installed package)."""
+    """Bytecode cached (as an installed package); this checkout's sources, and ``serve:app``."""
     env = dict(os.environ, PYTHONPYCACHEPREFIX=str(WORK / "pycache"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(HERE)])
     return env
 
 
@@ -367,13 +376,23 @@ def our_servers(archive: Path) -> list[Server]:
     for name, options in variants:
         port = free_port()
         command = [str(DWA), "serve", str(archive), "--port", str(port), *options]
-        servers.append(Server(name, command, port, env))
+        workers = 2 if "--workers" in options else 1
+        servers.append(Server(name, command, port, env, workers=workers))
+    # The same application on other ASGI servers, one process each, no access log.
+    python = [sys.executable, "-m"]
     port = free_port()
-    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "serve:app", "--app-dir", str(HERE)]
-    uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--http", "h11", "--loop", "asyncio"]
-    uvicorn.append("--no-access-log")
-    name = "same application, uvicorn h11 + asyncio, no access log"
-    servers.append(Server(name, uvicorn, port, env))
+    uvicorn = [*python, "uvicorn", "--factory", "serve:app", "--host", "127.0.0.1"]
+    uvicorn += ["--port", str(port), "--http", "h11", "--loop", "asyncio", "--no-access-log"]
+    servers.append(Server("same application, uvicorn h11 + asyncio", uvicorn, port, env))
+    if importlib.util.find_spec("granian"):
+        port = free_port()
+        granian = [*python, "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1"]
+        granian += ["--port", str(port), "--no-access-log", "--log-level", "warning", "serve:app"]
+        servers.append(Server("same application, Granian (pathsend)", granian, port, env))
+    if importlib.util.find_spec("hypercorn"):
+        port = free_port()
+        hypercorn = [*python, "hypercorn", "--bind", f"127.0.0.1:{port}", "serve:app()"]
+        servers.append(Server("same application, Hypercorn", hypercorn, port, env))
     return servers
 
 
@@ -424,9 +443,17 @@ def check_frames(server: Server, frames: list[tuple[str, bytes]]) -> int:
 
 
 def check_metadata(server: Server, url: str, expected: bytes) -> int:
+    """The stored document; from ``dwa serve`` with absolute BulkDataURIs (see server/urls.py)."""
+    from dicomweb_archive.server.urls import absolute_bulkdata_uris
+
     status, headers, body = get(server.port, url, JSON_HEADERS)
-    if status != 200 or headers.get("content-encoding") != "gzip" or body != expected:
-        raise SystemExit(f"{server.name}: {url}: {status}, {len(body)} bytes, not metadata.gz")
+    document = gzip.decompress(expected)
+    if not server.name.startswith("nginx"):
+        study = url.partition("/series/")[0]
+        document = absolute_bulkdata_uris(document, f"http://127.0.0.1:{server.port}{study}")
+    gzipped = headers.get("content-encoding") == "gzip"
+    if status != 200 or not gzipped or gzip.decompress(body) != document:
+        raise SystemExit(f"{server.name}: {url}: {status}, {len(body)} bytes, not the metadata")
     return len(body)
 
 
@@ -648,6 +675,11 @@ def version(command: list[str]) -> str:
     return text[0] if text else "?"
 
 
+def _versions(*names: str) -> str:
+    found = [n for n in names if importlib.util.find_spec(n)]
+    return ", ".join(f"{n} {importlib.metadata.version(n)}" for n in found)
+
+
 def git_state() -> str:
     head = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
@@ -668,11 +700,12 @@ def measure(load: Load, servers: list[Server], t: Targets, args: argparse.Namesp
     """Check every server, warm it up, then ``--repeat`` rounds of every measurement."""
     frame_body = len(t.frames[0][1])
     frames = Workload([url for url, _ in t.frames], FRAME_HEADERS, frame_body)
-    meta = Workload([t.metadata[0]], JSON_HEADERS, len(t.metadata[1]))
+    meta: dict[str, Workload] = {}
     qido: dict[tuple[str, str], Workload] = {}
     for server in servers:
         check_frames(server, t.frames)
-        check_metadata(server, *t.metadata)
+        length = check_metadata(server, *t.metadata)
+        meta[server.name] = Workload([t.metadata[0]], JSON_HEADERS, length)
         for label, (url, rows) in zip(("studies", "series"), t.qido, strict=True):
             qido[(label, server.name)] = Workload(
                 [url], JSON_HEADERS, check_qido(server, url, rows)
@@ -685,8 +718,9 @@ def measure(load: Load, servers: list[Server], t: Targets, args: argparse.Namesp
         for server in servers:
             load.run(("frames", server.name), server, frames, FRAME_CONCURRENCY, args.duration)
         for server in servers:
-            load.run(("meta-1", server.name), server, meta, 1, short)
-            load.run(("meta-n", server.name), server, meta, args.meta_concurrency, short)
+            work = meta[server.name]
+            load.run(("meta-1", server.name), server, work, 1, short)
+            load.run(("meta-n", server.name), server, work, args.meta_concurrency, short)
         for server in servers:
             for label in ("studies", "series"):
                 work = qido[(label, server.name)]
@@ -697,10 +731,12 @@ def measure(load: Load, servers: list[Server], t: Targets, args: argparse.Namesp
 
 
 def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
-    nginx = load.median(("frames", servers[0].name))
+    nginx = {
+        s.workers: load.median(("frames", s.name)) for s in servers if s.name.startswith("nginx")
+    }
     print(f"Single-frame GETs, {FRAME_CONCURRENCY} in flight, OHIF's Accept:\n")
     print(
-        "| Server | Requests/s | p50 ms | p99 ms | MB/s | vs nginx "
+        "| Server | Requests/s | p50 ms | p99 ms | MB/s | vs nginx, same workers "
         "| Server CPU ms/request | Server cores busy | wrk cores busy |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -708,7 +744,7 @@ def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
         m = load.median(("frames", server.name))
         print(
             f"| {server.name} | {m.per_second:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
-            f"{m.mb_per_second:,.0f} | {m.per_second / nginx.per_second:.2f} | "
+            f"{m.mb_per_second:,.0f} | {m.per_second / nginx[server.workers].per_second:.2f} | "
             f"{m.cpu_ms:.2f} | {m.server_cores:.2f} | {m.client_cores:.2f} |"
         )
     n = args.meta_concurrency
@@ -771,7 +807,8 @@ def main() -> None:
 
     archive = convert_archive(args.slices, args.rows, args.columns)
     t = targets(archive)
-    servers = [nginx_server(nginx, archive), *our_servers(archive)]
+    servers = [nginx_server(nginx, archive, 1), nginx_server(nginx, archive, 2)]
+    servers += our_servers(archive)
     profile_text = ""
     load_before = os.getloadavg()[0]
     with running(servers):
@@ -782,7 +819,7 @@ def main() -> None:
                 profile_text = "py-spy not found (`.venv/bin/pip install py-spy`)"
             else:
                 frames = Workload([u for u, _ in t.frames], FRAME_HEADERS, len(t.frames[0][1]))
-                profile_text = profile(py_spy, load, servers[1], frames, max(args.duration, 5))
+                profile_text = profile(py_spy, load, servers[2], frames, max(args.duration, 5))
 
     short = max(args.duration // 2, 1)
     print(
@@ -790,7 +827,7 @@ def main() -> None:
         f"{len(t.frames[0][1]):,} bytes, series metadata.gz {len(t.metadata[1]):,} bytes); "
         f"{datetime.date.today()}, {os.cpu_count()} cores ({platform.machine()}), "
         f"Python {platform.python_version()}, {version([nginx, '-v'])}, "
-        f"{version([wrk, '-v']).split(' [')[0]}, uvicorn {importlib.metadata.version('uvicorn')}, "
+        f"{version([wrk, '-v']).split(' [')[0]}, {_versions('uvicorn', 'granian', 'hypercorn')}, "
         f"starlette {importlib.metadata.version('starlette')}; {git_state()}; "
         f"median of {args.repeat} rounds; each run {args.duration} s (frames), {short} s "
         f"(metadata), {max(short // 2, 1)} s (QIDO); client and servers on this machine; "

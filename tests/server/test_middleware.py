@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.server.app import create_app
@@ -24,6 +25,7 @@ from dicomweb_archive.server.middleware import (
     ResourcePolicy,
     enable_access_log,
 )
+from dicomweb_archive.server.pathsend import PATHSEND
 
 
 async def _hello(request: Request) -> Response:
@@ -168,3 +170,24 @@ def test_the_server_logs_and_allows_cross_origin(
         len(response.content),
         "bytes=0-9",
     )
+
+
+def test_a_file_sent_by_the_server_counts_its_announced_length(logger: logging.Logger) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"1234")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": PATHSEND, "path": "/proc/self/fd/0"})
+
+    sent: list[str] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message["type"])
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/file", "headers": []}
+    asyncio.run(AccessLog(app, logger)(scope, receive, send))
+    assert sent == ["http.response.start", PATHSEND]
+    [entry] = _entries(logger)
+    assert (entry["status"], entry["bytes"]) == (200, 1234)

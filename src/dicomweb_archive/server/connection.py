@@ -16,23 +16,28 @@ This protocol adds three bounds:
   the application sees as a client that went away.
 
 Idle keep-alive connections are closed by uvicorn's own ``timeout_keep_alive``.
+On plain-TCP connections it also offers the ASGI ``http.response.pathsend``
+extension, answered by ``sendfile(2)`` (see :mod:`.sendfile`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Final
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
     RequestHeaderFieldsTooLargeError,
     RequestTimeoutError,
 )
+from dicomweb_archive.server.pathsend import PATHSEND
+from dicomweb_archive.server.sendfile import SendfileCycle
 
 #: Largest request line plus headers, in bytes (nginx allows 4 lines of 8 KiB).
 MAX_HEAD_BYTES: Final = 64 * 1024
@@ -52,11 +57,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_tail = b""
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._sends_files = False
 
     # -- the connection ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # TLS encrypts in the process: no file goes to such a socket untouched.
+        self._sends_files = transport.get_extra_info("sslcontext") is None and hasattr(
+            os, "sendfile"
+        )
         self._head_timer = self._start_timer(HEAD_TIMEOUT, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -97,7 +107,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_timer = self._stop_timer(self._head_timer)
         self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
+        if self._sends_files:
+            self.scope["extensions"] = {**self.scope.get("extensions", {}), PATHSEND: {}}
         super().on_headers_complete()
+        if self._sends_files and type(self.cycle) is RequestResponseCycle:
+            # The cycle just made, before its task first runs: it answers pathsend too.
+            self.cycle.__class__ = SendfileCycle
 
     def on_message_complete(self) -> None:
         self._body_timer = self._stop_timer(self._body_timer)

@@ -40,6 +40,7 @@ from dicomweb_archive.server import jpegls
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.joined import Joined, Measured
 from dicomweb_archive.server.negotiation import Rendition, Stored, accepted, choose_pixels
+from dicomweb_archive.server.pathsend import sends_paths
 from dicomweb_archive.server.renditions import RenditionCache
 from dicomweb_archive.server.responses import (
     SMALL,
@@ -106,13 +107,17 @@ class _Frames:
     raw: bool = False
 
     @classmethod
-    def load(cls, reader: Archive, files: list[str], inline: bool, describe: Describe) -> _Frames:
+    def load(
+        cls, reader: Archive, files: list[str], inline: bool, describe: Describe, by_path: bool
+    ) -> _Frames:
         # The usual request, one frame of a few hundred kilobytes, is read once,
-        # here, instead of again while the answer is sent.
+        # here, instead of again while the answer is sent; not at all when it
+        # is a whole file and the server sends files itself (``by_path``).
         first = reader.locate(files[0])
         measured = [Measured.of(files[0], first)]
         measured += [Measured.of(f, reader.locate(f)) for f in files[1:]]
-        body = read(first, inline) if len(files) == 1 and first.length <= SMALL else None
+        small = len(files) == 1 and first.length <= SMALL
+        body = read(first, inline) if small and not (by_path and first.whole_file) else None
         head = body[:HEAD_SIZE] if body else None
         media_type, syntax, payload = stored_part(first, head, inline)
         raw = not media_type
@@ -160,7 +165,10 @@ def _answer(
     ranges = accepted(request)
     reduce_to = _reduction(request, resource)
     alternate = resource.frames_path != paths.FRAMES
-    sources = _representations(reader, resource, numbers, ranges, reduce_to is not None, inline)
+    by_path = sends_paths(request.scope)
+    sources = _representations(
+        reader, resource, numbers, ranges, reduce_to is not None, inline, by_path
+    )
     primary = sources[-1] if alternate and len(sources) > 1 else sources[0]
     decodable = primary.transfer_syntax in DECODERS
     # A reduced JPEG-LS rendition is offered wherever a reduced image is asked
@@ -281,6 +289,7 @@ def _representations(
     ranges: list[MediaRange],
     reduced: bool,
     inline: bool,
+    by_path: bool,
 ) -> list[_Frames]:
     """The stored representations of the frames, the preferred one first.
 
@@ -289,12 +298,12 @@ def _representations(
     """
     primary = [resource.frame_file(n) for n in numbers]
     info = _Info(reader, resource, inline)
-    sources = [_Frames.load(reader, primary, inline, info.primary)]
+    sources = [_Frames.load(reader, primary, inline, info.primary, by_path)]
     alternate = resource.frames_path != paths.FRAMES
     if alternate or reduced or _asks_for_htj2k(ranges):
         found = _alternate(reader, resource, numbers, info)
         if found is not None:
-            htj2k = _Frames.load(reader, found, inline, info.alternate)
+            htj2k = _Frames.load(reader, found, inline, info.alternate, by_path)
             sources.insert(0 if alternate else 1, htj2k)
     return sources
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dicomweb_archive.server.pathsend import PATHSEND
 
 ACCESS_LOGGER = "dicomweb_archive.access"
 
@@ -38,13 +41,18 @@ class AccessLog:
         started = time.perf_counter()
         status = 0
         sent = 0
+        announced: Iterable[tuple[bytes, bytes]] = ()
 
         async def observe(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
+            nonlocal status, sent, announced
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
-            elif message["type"] == "http.response.body":
+                announced = message.get("headers", ())
+            elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif kind == PATHSEND:  # the server sends the file: as long as announced
+                sent += next((int(v) for k, v in announced if k == b"content-length"), 0)
             await send(message)
 
         try:

@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from dicomweb_archive.errors import RangeNotSatisfiableError
 from dicomweb_archive.numerals import parse_unsigned
+from dicomweb_archive.server.pathsend import send_path, sends_paths
 from dicomweb_archive.store.slices import Slice
 from dicomweb_archive.types import ByteRange
 
@@ -173,6 +174,10 @@ class RangeResponse(Response):
             await send({"type": "http.response.body", "body": held})
             return
         part = self.source.part(self.start, self.end)
+        opened = part.whole_file
+        if opened is not None and sends_paths(scope):
+            await send_path(opened, send)
+            return
         if part.length <= SMALL:
             body: bytes | bytearray | None = part.read_cached()
             if body is None:  # the disk would be waited for: not on the event loop

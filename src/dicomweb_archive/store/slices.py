@@ -122,6 +122,12 @@ class Slice:
         """Changes whenever the bytes may have changed (file identity and time)."""
         return self.file.version
 
+    @property
+    def whole_file(self) -> OpenedFile | None:
+        """The local file this slice is all of, or None (a part, or not a local file)."""
+        whole = self.offset == 0 and self.length == self.file.size
+        return self.file if whole and isinstance(self.file, OpenedFile) else None
+
     def part(self, start: int, end: int) -> Slice:
         """The bytes ``[start, end)`` of this slice."""
         return Slice(self.file, self.offset + start, end - start)

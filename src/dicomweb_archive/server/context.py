@@ -10,6 +10,7 @@ from starlette.requests import Request
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.deidentify.keys import PseudonymKey
 from dicomweb_archive.errors import UnauthorizedError
+from dicomweb_archive.server.documents import Documents
 from dicomweb_archive.server.renditions import DEFAULT_BUDGET, RenditionCache
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.catalog import Catalog
@@ -41,6 +42,8 @@ class Context:
     convert_options: ConvertOptions | None = field(default=None, repr=False)
     #: Bytes the renditions made on request may keep in the archive's cache.
     cache_budget: int = DEFAULT_BUDGET
+    #: Metadata answers made, kept for the next request of the same document.
+    documents: Documents = field(default_factory=Documents, repr=False)
     _catalog: Catalog | None = field(default=None, repr=False)
     _renditions: RenditionCache | None = field(default=None, repr=False)
 

@@ -3,7 +3,8 @@
 The documents are stored gzipped with BulkDataURIs relative to their study
 (any static host serves them); the server answers them absolute (see
 :mod:`~dicomweb_archive.server.urls`), gzipped again, fast, for every client
-that accepts it, from a worker thread, with ranges, ETag and HEAD.
+that accepts it, from a worker thread, with ranges, ETag and HEAD; answers
+made are kept (:mod:`.documents`) and sent from the event loop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.server.context import Context
+from dicomweb_archive.server.documents import DocumentKey
 from dicomweb_archive.server.negotiation import accepted
 from dicomweb_archive.server.responses import (
     RangeResponse,
@@ -67,9 +69,15 @@ def _metadata(context: Context, request: Request, resource: ResourcePath) -> Res
     if not_modified(request, representation_tag(etag, DICOM_JSON, coding)):
         return RangeResponse(request, b"", DICOM_JSON, headers=headers, etag=etag)
 
+    key = DocumentKey(resource.file, stored.version, stored.offset, study_url, coding)
+    kept = context.documents.get(key)
+    if kept is not None:
+        return RangeResponse(request, kept, DICOM_JSON, headers=headers, etag=etag)
+
     def answer() -> Response:
         document = absolute_bulkdata_uris(gzip.decompress(stored.read()), study_url)
         body = gzip.compress(document, compresslevel=1, mtime=0) if coding else document
+        context.documents.put(key, body)
         return RangeResponse(request, body, DICOM_JSON, headers=headers, etag=etag)
 
     return ThreadedResponse(answer)

@@ -22,8 +22,8 @@ setup: $(STAMP)
 # archive), DCMTK (an independent reader of exported P10 files, and the DIMSE
 # clients storescu, findscu, getscu, movescu, echoscu that tests/dimse/ drive
 # against dwa listen), Chromium (the browser the OHIF viewer tests run in,
-# tests/browser/).
-SYSTEM_PROGRAMS := nginx:nginx-core dcmdump:dcmtk storescu:dcmtk chromium:chromium unzip:unzip
+# tests/browser/), openssl (the self-signed certificate of the HTTP/2 test).
+SYSTEM_PROGRAMS := nginx:nginx-core dcmdump:dcmtk storescu:dcmtk chromium:chromium unzip:unzip openssl:openssl
 
 system-deps:
 	@missing=""; for entry in $(SYSTEM_PROGRAMS); do \

@@ -186,6 +186,8 @@ def test_keyboard_reaches_a_study_and_enter_opens_it_in_the_viewer(
         )
         stats = wait_rendered(page)
         traffic.wait_until_quiet(page)
+        # The first study a fresh browser opens: no guided tour over it.
+        expect(page.locator(".shepherd-element")).to_have_count(0)
     finally:
         record(page, traffic, artifacts, "study-browser-viewer")
         (artifacts / "study-browser-viewer-canvas.json").write_text(json.dumps(stats))

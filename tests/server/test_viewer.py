@@ -116,6 +116,8 @@ def test_the_configuration_points_at_this_server(client: TestClient) -> None:
     # No HTJ2K alternates: no progressive loading.
     assert document["extensions"] == []
     assert "progressiveLoading" not in settings
+    # OHIF's guided tour is off (the browser test checks none shows).
+    assert document["customizationService"] == {"ohif.tours": {"$set": []}}
 
 
 def test_htj2k_alternates_switch_progressive_loading_on(

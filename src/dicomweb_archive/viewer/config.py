@@ -64,6 +64,9 @@ def app_config(
         "showLoadingIndicator": True,
         "strictZSpacingForVolumeViewport": True,
         "investigationalUseDialog": {"option": "never"},
+        # No guided tour over the first image a person opens: the archive's
+        # users come to read images (OHIF shows it once per browser otherwise).
+        "customizationService": {"ohif.tours": {"$set": []}},
         "defaultDataSourceName": "archive",
         "dataSources": [
             {

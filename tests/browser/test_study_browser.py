@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -118,6 +119,9 @@ def test_lists_searches_and_shows_thumbnails(
             "img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle()
         )
         expect(page.locator(".series li").first).to_contain_text(f"{study.slices} instances")
+        # Stored sizes: 40 slices of 256x256 16-bit pixels, a few megabytes.
+        expect(page.locator(".series li").first).to_contain_text(re.compile(r" [0-9.]+ MB"))
+        expect(page.locator(".study-size")).to_contain_text(re.compile(r"^[0-9.]+ MB stored"))
         traffic.wait_until_quiet(page)
     finally:
         record(page, traffic, artifacts, "study-browser")

@@ -9,6 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.base import files_under
 from tests.server.conftest import converted
 
 
@@ -75,3 +77,28 @@ def test_the_service_still_answers_under_its_root(client: TestClient) -> None:
     assert client.get("/dicomweb/studies").status_code == 200
     assert client.get("/dicomweb/nothing").json()["error"] == "ResourceNotFoundError"
     assert client.get("/nothing.js").status_code == 404
+
+
+@pytest.mark.parametrize("layout", ["folders", "zips"])
+def test_stored_sizes_of_a_study_and_its_series(
+    tmp_path_factory: pytest.TempPathFactory, layout: str
+) -> None:
+    root = converted(tmp_path_factory, layout, ["CT_small.dcm", "MR_small.dcm"])
+    with TestClient(create_app(root)) as client:
+        studies = client.get("/dicomweb/studies").json()
+        assert len(studies) == 2
+        for row in studies:
+            study = row["0020000D"]["Value"][0]
+            sizes = client.get(f"/browser/sizes/{study}").json()
+            series = client.get(f"/dicomweb/studies/{study}/series").json()
+            assert set(sizes["series"]) == {r["0020000E"]["Value"][0] for r in series}
+            archive = open_archive(root)
+            files = list(files_under(archive, f"studies/{study}"))
+            assert sizes["study"] == sum(archive.stat(f).size for f in files)
+            [(uid, size)] = sizes["series"].items()
+            in_series = [f for f in files if f.startswith(f"studies/{study}/series/{uid}/")]
+            assert size == sum(archive.stat(f).size for f in in_series)
+            # The series hold the frames: most of the study.
+            assert sizes["study"] > size > sizes["study"] / 2
+        assert client.get("/browser/sizes/1.2.3").status_code == 404
+        assert client.get("/browser/sizes/1..2").json()["status"] == 400

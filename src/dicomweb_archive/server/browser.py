@@ -2,7 +2,9 @@
 
 The page asks the DICOMweb service itself (QIDO-RS, thumbnails, ZIP retrieve)
 with relative URLs, so it works wherever the server is mounted and under the
-same CORS and token rules as any other client.  ``{base}`` and ``{base}/``
+same CORS and token rules as any other client.  What DICOMweb has no resource
+for, the stored size of a study and of each of its series, it reads from
+``/browser/sizes/{study}``.  ``{base}`` and ``{base}/``
 lead to it, so the service's root is not a bare 404.
 """
 
@@ -12,10 +14,14 @@ import html
 from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive import uids
+from dicomweb_archive.errors import InvalidUIDError, ResourceNotFoundError
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.base import files_under
 
 #: The page's own files, by the name they are served under (``/browser/{name}``).
 ASSETS = {
@@ -39,8 +45,24 @@ def _up(base_path: str, *, slash: bool) -> str:
     return "../" * steps or "./"
 
 
-def browser_routes(base_path: str, *, viewer: bool) -> list[BaseRoute]:
-    """``/``, its assets and the redirects from the service's root."""
+def stored_sizes(archive: Archive, study: str) -> dict[str, object]:
+    """Bytes stored for the study, and for each of its series (derived documents included)."""
+    if not archive.has_study(study):
+        raise ResourceNotFoundError(f"no study {study}")
+    within = f"{paths.study_dir(study)}/series/"
+    total = 0
+    series: dict[str, int] = {}
+    for path in files_under(archive, paths.study_dir(study)):
+        size = archive.stat(path).size
+        total += size
+        uid, slash, _ = path.removeprefix(within).partition("/")
+        if path.startswith(within) and slash:
+            series[uid] = series.get(uid, 0) + size
+    return {"study": total, "series": series}
+
+
+def browser_routes(archive: Archive, base_path: str, *, viewer: bool) -> list[BaseRoute]:
+    """``/``, its assets, the stored sizes and the redirects from the service's root."""
     body = page(base_path.lstrip("/") or ".", viewer=viewer)
 
     def index(request: Request) -> Response:
@@ -52,7 +74,17 @@ def browser_routes(base_path: str, *, viewer: bool) -> list[BaseRoute]:
             raise ResourceNotFoundError(f"no resource /browser/{name}")
         return Response((STATIC / name).read_bytes(), media_type=ASSETS[name])
 
-    routes: list[BaseRoute] = [Route("/", index), Route("/browser/{name}", asset)]
+    def sizes(request: Request) -> Response:
+        study = request.path_params["study"]
+        if not uids.is_valid_uid(study):
+            raise InvalidUIDError(f"{study!r} is not a UID")
+        return JSONResponse(stored_sizes(archive, study))
+
+    routes: list[BaseRoute] = [
+        Route("/", index),
+        Route("/browser/{name}", asset),
+        Route("/browser/sizes/{study}", sizes),
+    ]
     if base_path.strip("/"):
         # Relative Locations: never built from the Host header the client chose.
         for slash in (False, True):

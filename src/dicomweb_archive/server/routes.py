@@ -157,7 +157,7 @@ def pages(
     """
     dist = find_dist(viewer) if viewer else None
     return [
-        *browser_routes(base_path, viewer=dist is not None),
+        *browser_routes(context.archive, base_path, viewer=dist is not None),
         *dicomweb,
         *viewer_routes(context, dist, base_path.rstrip("/") or "."),
     ]

@@ -211,17 +211,44 @@ async function toggleSeries(tr, toggle, study) {
   tr.after(element('tr', { class: 'detail' }, cell));
   toggle.setAttribute('aria-expanded', 'true');
   try {
-    const { rows } = await qido(
-      `studies/${study}/series?includefield=${SERIES_FIELDS.join(',')}`
-    );
+    const [{ rows }, sizes] = await Promise.all([
+      qido(`studies/${study}/series?includefield=${SERIES_FIELDS.join(',')}`),
+      storedSizes(study),
+    ]);
     rows.sort((a, b) => Number(value(a, '00200011')) - Number(value(b, '00200011')));
-    cell.replaceChildren(element('ul', { class: 'series' }, ...rows.map((r) => seriesCard(study, r))));
+    const total = sizes ? `${humanSize(sizes.study)} stored in all. ` : '';
+    cell.replaceChildren(
+      element('p', { class: 'study-size', text: `${total}${rows.length} series:` }),
+      element('ul', { class: 'series' }, ...rows.map((r) => seriesCard(study, r, sizes)))
+    );
   } catch (error) {
     cell.textContent = `The series could not be listed (${error.message}).`;
   }
 }
 
-function seriesCard(study, row) {
+// The bytes the archive holds for a study and its series (null when unknown:
+// the sizes are a convenience, the list shows without them).
+async function storedSizes(study) {
+  try {
+    const response = await fetch(`browser/sizes/${encodeURIComponent(study)}`);
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+function humanSize(bytes) {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let size = bytes;
+  let unit = 0;
+  while (size >= 1000 && unit < units.length - 1) {
+    size /= 1000;
+    unit += 1;
+  }
+  return `${size >= 100 || unit === 0 ? Math.round(size) : size.toFixed(1)} ${units[unit]}`;
+}
+
+function seriesCard(study, row, sizes) {
   const series = value(row, '0020000E');
   const path = `${studyUrl(study)}/series/${series}`;
   const number = value(row, '00200011');
@@ -241,7 +268,11 @@ function seriesCard(study, row) {
     element('span', { class: 'title', text: title }),
     element('span', {
       class: 'facts',
-      text: [value(row, '00080060'), count && `${count} instance${count === '1' ? '' : 's'}`]
+      text: [
+        value(row, '00080060'),
+        count && `${count} instance${count === '1' ? '' : 's'}`,
+        sizes && series in sizes.series && humanSize(sizes.series[series]),
+      ]
         .filter(Boolean)
         .join(' · '),
     }),

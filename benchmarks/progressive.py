@@ -184,12 +184,12 @@ NETWORKS: dict[str, tuple[float, float, float] | None] = {
 }
 
 
-def _launch(playwright: Playwright, profile: Path) -> BrowserContext:
+def _launch(playwright: Playwright, profile: Path, extra: tuple[str, ...] = ()) -> BrowserContext:
     return playwright.chromium.launch_persistent_context(
         profile,
         executable_path=str(CHROMIUM),
         headless=True,
-        args=list(CHROMIUM_ARGS),
+        args=[*CHROMIUM_ARGS, *extra],
         viewport={"width": 1280, "height": 900},
     )
 

@@ -133,6 +133,15 @@ def ensure_program(name: str, package: str) -> str:
     )
     if found:
         return found
+    apt_install(package)
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin")
+    if not found:
+        raise SystemExit(f"{name} still missing after installing {package}")
+    return found
+
+
+def apt_install(package: str) -> None:
+    """Install a Debian package (as ``make system-deps`` does)."""
     print(f"installing Debian package {package}", file=sys.stderr)
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -145,10 +154,6 @@ def ensure_program(name: str, package: str) -> str:
         timeout=900,
         stdout=subprocess.DEVNULL,
     )
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin")
-    if not found:
-        raise SystemExit(f"{name} still missing after installing {package}")
-    return found
 
 
 def convert_archive(slices: int, rows: int, columns: int) -> Path:

@@ -415,6 +415,20 @@ def run_dwa_serve(archive: Path, folder: Path, options: Sequence[str] = ()) -> I
     pytest.fail("could not start `dwa serve`:\n" + "\n\n".join(problems), pytrace=False)
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1, valid for a day (``openssl``)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
 @pytest.fixture(scope="session")
 def dwa_serve(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Iterator[str]:
     """A live ``dwa serve`` over the study's archive; yields its DICOMweb root."""

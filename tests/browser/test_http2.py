@@ -11,7 +11,6 @@ request of the page must have gone over HTTP/2 (the Resource Timing API's
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.browser.conftest import (
     _nginx_paths,
     _quoted,
     run_dwa_serve,
+    self_signed,
 )
 from tests.browser.pages import (
     PAGE_TIMEOUT_MS,
@@ -48,20 +48,6 @@ PROTOCOLS = """
 () => [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
   .map((e) => [e.name, e.nextHopProtocol])
 """
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate and key for 127.0.0.1, valid for a day."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        + ["-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
 
 
 @pytest.fixture(scope="module")

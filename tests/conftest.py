@@ -150,8 +150,12 @@ def s3_url(s3_server: MotoServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A Dask scheduler and two workers, separate processes on loopback (tests/cluster.py)."""
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: MotoServer) -> Iterator[Any]:
+    """A Dask scheduler and two workers, separate processes on loopback (tests/cluster.py).
+
+    Started after the S3 server: the workers inherit the environment that points
+    S3 clients at it.
+    """
     from tests.cluster import dask_cluster
 
     log = tmp_path_factory.mktemp("dask") / "cluster.log"

@@ -1,4 +1,5 @@
-"""Inputs of a conversion: files, folders (recursive), ZIP files and stdin.
+"""Inputs of a conversion: files, folders (recursive), ZIP files, stdin, and
+objects of an object store (``s3://bucket/prefix``, see :mod:`.objects`).
 
 A file or folder named on the command line must be readable; what a folder or a
 ZIP file holds besides DICOM (a README, ``.DS_Store``, a FIFO) is skipped with a
@@ -23,7 +24,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from dicomweb_archive.convert import objects
 from dicomweb_archive.errors import InvalidInputError, MalformedDicomError
+from dicomweb_archive.store.url import is_url
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Inputs smaller than this are read into memory, larger ones spooled to disk.
@@ -68,14 +71,19 @@ class InputRef:
     def open(self) -> Iterator[BinaryIO]:
         """A seekable binary file holding the input (gzip-compressed files inflated)."""
         if self.member is None:
-            with _open_regular(self.path, self.folder) as handle:
+            whole = (
+                objects.open_object(self.path)
+                if is_object(self.path)
+                else _open_regular(self.path, self.folder)
+            )
+            with whole as handle:
                 if handle.read(2) != _GZIP_MAGIC:
                     handle.seek(0)
                     yield handle
                     return
                 handle.seek(0)
                 with (
-                    gzip.GzipFile(fileobj=handle) as src,
+                    gzip.GzipFile(fileobj=handle, mode="rb") as src,
                     tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool,
                 ):
                     try:
@@ -116,6 +124,11 @@ def _open_regular(path: str, folder: str | None) -> Iterator[BinaryIO]:
         yield handle
 
 
+def is_object(path: str) -> bool:
+    """Whether ``path`` names an object in an object store (``s3://…``), not a file."""
+    return is_url(path) and not path.lower().startswith("file:")
+
+
 def _opener(folder: str | None, extra: int = 0) -> Callable[[str, int], int]:
     """Opens a path relative to ``folder`` (when given) with ``extra`` flags.
 
@@ -136,7 +149,7 @@ def _opener(folder: str | None, extra: int = 0) -> Callable[[str, int], int]:
 
 def anchored(ref: InputRef) -> InputRef:
     """``ref`` openable from any working folder (a cluster's workers have their own)."""
-    if ref.folder is not None or os.path.isabs(ref.path):
+    if ref.folder is not None or os.path.isabs(ref.path) or is_object(ref.path):
         return ref
     return dataclasses.replace(ref, folder=os.getcwd())
 
@@ -220,6 +233,9 @@ def expand(inputs: list[str], spool: Spool) -> Iterator[InputRef | UnreadableInp
                 continue
             yield from _expand_file(path, contained=False, given=STDIN)
             continue
+        if is_object(given):
+            yield from _expand_objects(given)
+            continue
         try:
             mode = os.stat(given).st_mode
         except OSError as exc:
@@ -232,6 +248,23 @@ def expand(inputs: list[str], spool: Spool) -> Iterator[InputRef | UnreadableInp
             yield from _expand_file(given, contained=False)
         else:
             yield UnreadableInput(given, f"not a regular file or folder ({kind})")
+
+
+def _expand_objects(url: str) -> Iterator[InputRef | UnreadableInput]:
+    """The objects at ``url`` (an object or a prefix), like a file or a folder's files."""
+    try:
+        found = objects.list_objects(url)
+    except InvalidInputError as exc:
+        yield UnreadableInput(url, str(exc))
+        return
+    except FileNotFoundError:
+        yield UnreadableInput(url, "no such object or prefix")
+        return
+    except OSError as exc:
+        yield UnreadableInput(url, f"cannot list: {os_reason(exc)}")
+        return
+    for name in found:
+        yield InputRef(name, contained=name != url)
 
 
 def _missing_reason(path: str, exc: OSError) -> str:

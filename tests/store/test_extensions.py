@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
 from pathlib import Path
 
 import orjson
@@ -16,6 +17,7 @@ from dicomweb_archive.errors import InvalidInputError, ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.paths import ResourcePath
 from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.extensions import attach, list_folders
 from dicomweb_archive.store.packing import pack_study, unpack_in_place
 from dicomweb_archive.types import InstanceKey
@@ -164,3 +166,19 @@ def test_kept_by_pack_and_unpack(study: tuple[Path, InstanceKey, Path]) -> None:
     assert (root / extension.file).read_bytes() == RESULT
     assert (root / paths.study_dir(key[0]) / "_v_report" / "r.pdf").read_bytes() == b"%PDF"
     assert [e["name"] for e in _listed(root, key[0])["extensions"]] == ["_v_report", FOLDER]  # type: ignore[union-attr]
+
+
+def test_a_refresh_drops_folders_that_went_with_their_level(
+    study: tuple[Path, InstanceKey, Path],
+) -> None:
+    root, key, _ = study
+    archive = open_archive(root)
+    attach(archive, ResourcePath.study(key[0]), "_v_study", [("s.json", io.BytesIO(b"{}"))])
+    attach(archive, ResourcePath.instance(key), FOLDER, [("result.json", io.BytesIO(RESULT))])
+    # The instance's folder goes (as a removal of the instance would take it).
+    shutil.rmtree(root / str(ResourcePath.instance(key)) / FOLDER)
+    Catalog(archive).refresh([key.study_instance_uid])
+    assert [e["name"] for e in _listed(root, key[0])["extensions"]] == ["_v_study"]  # type: ignore[union-attr]
+    shutil.rmtree(root / paths.study_dir(key[0]) / "_v_study")
+    Catalog(archive).refresh([key.study_instance_uid])
+    assert not (root / paths.study_extensions(key[0])).exists()

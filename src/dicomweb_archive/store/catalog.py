@@ -41,6 +41,7 @@ from dicomweb_archive.model.aggregate import (
 from dicomweb_archive.model.bulkcontext import bulkdata_document
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
+from dicomweb_archive.store.extensions import refresh_list
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.journal import Journal
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
@@ -251,6 +252,7 @@ class Catalog:
                     paths.bulkdata_context(study),
                 ):
                     store.remove(path)
+            refresh_list(store, study)
             self.journal.mark_unlisted(study)
             return docs, token
 

@@ -11,6 +11,9 @@ symbolic link is on the way out of the archive.
 Each write rewrites the study's list of extension folders,
 ``studies/{study}/extensions.json.gz`` (served at ``/studies/{study}/extensions``),
 from what the folders hold; its ``path`` values are relative to the study's URL.
+A refresh of the study's documents rewrites an existing list too
+(:func:`refresh_list`), so folders that went with their instance or series
+leave it.
 """
 
 from __future__ import annotations
@@ -115,6 +118,14 @@ def _check_not_linked(store: Store, folder: str) -> None:
 
 
 # -- the list of a study's extension folders ------------------------------------------
+
+
+def refresh_list(store: Store, study: str) -> bool:
+    """Rewrite the study's list when it has one (the caller writes the study)."""
+    if not store.exists(paths.study_extensions(study)):
+        return False
+    with store.lock(extensions_lock(study)):
+        return write_list(store, study)
 
 
 def write_list(store: Store, study: str) -> bool:

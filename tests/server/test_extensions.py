@@ -15,14 +15,16 @@ import orjson
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model.paths import ResourcePath
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.extensions import attach
-from dicomweb_archive.store.packing import pack_study
+from dicomweb_archive.store.packing import pack_study, unpack_study
 from dicomweb_archive.types import InstanceKey
+from tests.conftest import write_instance
 from tests.server.live import live_server
 
 TOKEN = "t0ken"
@@ -220,3 +222,49 @@ def test_served_from_a_packed_study(tmp_path: Path, key: InstanceKey) -> None:
     assert gzip.decompress(
         (root / "studies" / key.study_instance_uid / "extensions.json.gz").read_bytes()
     )
+
+
+def test_kept_when_stow_rs_replaces_the_instance(tmp_path: Path) -> None:
+    """A STOW-RS of the instance with other content leaves its extension folders."""
+    root = tmp_path / "archive"
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    original = write_instance(tmp_path / "in", study=study, series=series, sop=sop)
+    changed = write_instance(
+        tmp_path / "changed", study=study, series=series, sop=sop, rows=8, columns=8
+    )
+    target = f"studies/{study}/series/{series}/instances/{sop}/{FOLDER}/result.json"
+    with live_server(create_app(root, write_token=TOKEN)) as url:
+        for source in (original, changed):
+            stored = httpx.post(
+                f"{url}/studies",
+                content=source.read_bytes(),
+                headers={**AUTH, "Content-Type": "application/dicom"},
+            )
+            assert stored.status_code == 200, stored.text
+            if source == original:
+                put = httpx.put(f"{url}/{target}", content=b"[42]", headers=AUTH)
+                assert put.status_code == 201
+        rows = httpx.get(f"{url}/studies/{study}/series/{series}/instances").json()
+        assert rows[0]["00280010"]["Value"] == [8]  # the replacement is there
+        assert httpx.get(f"{url}/{target}").content == b"[42]"
+        listed = httpx.get(f"{url}/studies/{study}/extensions").json()
+        assert listed["extensions"][0]["name"] == FOLDER
+
+
+def test_carried_by_a_study_zip_into_another_archive(tmp_path: Path, key: InstanceKey) -> None:
+    root = tmp_path / "archive"
+    assert (
+        Converter(root, ConvertOptions(workers=1))
+        .convert([str(get_testdata_file("CT_small.dcm"))])
+        .ok
+    )
+    source = open_archive(root)
+    attach(source, ResourcePath.instance(key), FOLDER, [("result.json", io.BytesIO(b"[7]"))])
+    other = open_archive(tmp_path / "other")
+    zip_path = pack_study(source, key.study_instance_uid, other)
+    elsewhere = open_archive(tmp_path / "elsewhere")
+    unpack_study(tmp_path / "other" / zip_path, elsewhere)
+    extension = ResourcePath.instance(key).extension_path(FOLDER, "result.json")
+    assert (tmp_path / "elsewhere" / extension.file).read_bytes() == b"[7]"
+    with live_server(create_app(tmp_path / "other")) as url:
+        assert httpx.get(f"{url}/{extension}").content == b"[7]"

@@ -30,6 +30,7 @@ TREE: dict[type[DicomwebArchiveError], tuple[type[Exception], int, int]] = {
     errors.PayloadTooLargeError: (errors.DicomwebArchiveError, 413, 1),
     errors.RequestHeaderFieldsTooLargeError: (errors.DicomwebArchiveError, 431, 1),
     errors.UnsupportedMediaTypeError: (errors.DicomwebArchiveError, 415, 1),
+    errors.DuplicateInstanceError: (errors.DicomwebArchiveError, 409, 1),
     errors.NotAnInstanceError: (errors.DicomwebArchiveError, 500, 1),
     errors.TransformError: (errors.DicomwebArchiveError, 500, 1),
     errors.FastPathUnsupportedError: (errors.DicomwebArchiveError, 500, 1),

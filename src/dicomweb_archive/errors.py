@@ -19,6 +19,8 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     ├── PayloadTooLargeError                  413       1
     ├── UnsupportedMediaTypeError             415       1
     ├── RequestHeaderFieldsTooLargeError      431       1   a request head beyond the limit
+    ├── DuplicateInstanceError                409       1   a SOP Instance UID stored before
+    │                                    with other content or elsewhere (rejected)
     ├── NotAnInstanceError               valid DICOM, but no instance (DICOMDIR)
     ├── TransformError                   a custom transform raised on an input
     ├── FastPathUnsupportedError         the fast P10 writer leaves this instance to
@@ -142,6 +144,18 @@ class RequestHeaderFieldsTooLargeError(DicomwebArchiveError):
     """A request head larger than the server takes (RFC 6585); the connection is closed."""
 
     http_status = 431
+
+
+class DuplicateInstanceError(DicomwebArchiveError):
+    """A SOP Instance UID that is in the archive already, with other content or
+    in another study or series, refused by the archive's duplicates policy.
+
+    ``failure_reason`` is what STOW-RS and C-STORE answer: 0111H "Duplicate SOP
+    Instance" (PS3.7 Annex C), which PS3.18 Table I.2-2 allows as an additional code.
+    """
+
+    http_status = 409
+    failure_reason: ClassVar[int] = 0x0111
 
 
 class NotAnInstanceError(DicomwebArchiveError):

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pydicom
 import pytest
 from click.testing import CliRunner
 from pydicom.data import get_testdata_file
@@ -202,3 +203,30 @@ def test_dataset_option_usage_errors(tmp_path: Path, extra: list[str], message: 
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "a").exists()
+
+
+def test_on_duplicate_reject_then_overwrite(tmp_path: Path) -> None:
+    runner = CliRunner()
+    archive = tmp_path / "archive"
+    source = get_testdata_file("CT_small.dcm")
+    assert runner.invoke(cli, ["convert", source, "-o", str(archive), "-w", "1"]).exit_code == 0
+    ds = pydicom.dcmread(source)
+    ds.StudyInstanceUID = "1.2.3.4"  # the same SOP Instance UID in another study
+    moved = tmp_path / "moved.dcm"
+    ds.save_as(moved)
+    refused = runner.invoke(cli, ["convert", str(moved), "-o", str(archive), "-w", "1"])
+    assert refused.exit_code == 1
+    assert f"is stored already in study {pydicom.dcmread(source).StudyInstanceUID}" in (
+        refused.output
+    )
+    assert "0 converted, 0 updated, 0 unchanged, 0 skipped, 1 failed" in refused.output
+    replaced = runner.invoke(
+        cli,
+        ["convert", str(moved), "-o", str(archive), "-w", "1", "--on-duplicate", "overwrite"],
+    )
+    assert replaced.exit_code == 0, replaced.output
+    assert "0 converted, 1 updated" in replaced.output
+    assert f"replaced: {moved}: replaced instance {ds.SOPInstanceUID} stored in study" in (
+        replaced.output
+    )
+    assert sorted(p.name for p in (archive / "studies").iterdir()) == ["1.2.3.4", "index.json.gz"]

@@ -25,16 +25,18 @@ from dicomweb_archive import Converter
 from dicomweb_archive.convert.converter import ConversionResult
 from dicomweb_archive.convert.instance import store_instance
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.errors import MalformedDicomError
+from dicomweb_archive.errors import DuplicateInstanceError, MalformedDicomError
 from dicomweb_archive.model import multipart, paths
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import ensure
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.staging import STAGING_DIR
 from tests.conftest import read_json_gz, snapshot, write_instance
 
 OPTIONS = ConvertOptions(workers=1)
+OVERWRITE = ConvertOptions(workers=1, on_duplicate="overwrite")
 
 
 def _root(archive: Archive) -> Path:
@@ -71,7 +73,11 @@ def test_new_same_and_changed_instance(tmp_path: Path, archive: Archive) -> None
     assert again.status == "unchanged"
 
     fewer = write_instance(tmp_path / "fewer", study=study, series=series, sop=sop, frames=1)
-    updated = _store(archive, fewer)
+    before = snapshot(root)
+    with pytest.raises(DuplicateInstanceError, match="with other content"):
+        _store(archive, fewer)  # the default policy rejects, changing nothing
+    assert snapshot(root) == before
+    updated = _store(archive, fewer, OVERWRITE)
     assert updated.status == "updated"  # type: ignore[attr-defined]
     frames = root / paths.instance_dir(study, series, sop) / "frames"
     assert sorted(p.name for p in frames.iterdir()) == ["1"]
@@ -138,8 +144,12 @@ DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
 FRAME = 64 * 64 * 2  # emri_small: ten 64×64 16-bit frames
 
 
-def convert(archive: Path, *inputs: Path, workers: int = 1) -> ConversionResult:
-    return Converter(archive, ConvertOptions(workers=workers)).convert([str(i) for i in inputs])
+def convert(
+    archive: Path, *inputs: Path, workers: int = 1, replace: bool = False
+) -> ConversionResult:
+    """``replace``: the duplicates policy overwrites (instances replaced on purpose)."""
+    options = ConvertOptions(workers=workers, on_duplicate="overwrite" if replace else None)
+    return Converter(archive, options).convert([str(i) for i in inputs])
 
 
 def emri(tmp_path: Path, name: str, frames: int = 10, edit: dict[int, bytes] | None = None) -> Path:
@@ -227,7 +237,8 @@ def test_a_failed_first_input_leaves_no_files(tmp_path: Path) -> None:
 def test_a_new_frame_count_replaces_the_frames(tmp_path: Path, first: int, second: int) -> None:
     archive = tmp_path / "archive"
     convert(archive, emri(tmp_path, "a.dcm", first))
-    result = convert(archive, emri(tmp_path, "b.dcm", second))
+    assert convert(archive, emri(tmp_path, "b.dcm", second)).counts["failed"] == 1
+    result = convert(archive, emri(tmp_path, "b.dcm", second), replace=True)
     assert result.counts["updated"] == 1
     fresh = tmp_path / "fresh"
     convert(fresh, emri(tmp_path, "b.dcm", second))
@@ -240,7 +251,7 @@ def test_one_instance_twice_in_one_run_stays_consistent(tmp_path: Path) -> None:
     ten, two = emri(tmp_path, "ten.dcm", 10), emri(tmp_path, "two.dcm", 2, edit={0: b"\x07"})
     for round_ in range(12):
         archive = tmp_path / f"archive{round_}"
-        result = convert(archive, ten, two, workers=2)
+        result = convert(archive, ten, two, workers=2, replace=True)
         assert result.ok
         instance = only_instance(archive)
         frames = stored_frames(instance)
@@ -302,7 +313,8 @@ def test_a_killed_replacement_is_finished_by_the_rerun(tmp_path: Path, seed: int
     staging = archive / STAGING_DIR
     for _round in range(2):
         proc = subprocess.Popen(
-            [*DWA, "convert", str(second), "-o", str(archive), "-q", "-w", "2"],
+            [*DWA, "convert", str(second), "-o", str(archive), "-q", "-w", "2"]
+            + ["--on-duplicate", "overwrite"],
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
@@ -311,7 +323,7 @@ def test_a_killed_replacement_is_finished_by_the_rerun(tmp_path: Path, seed: int
         time.sleep(delays.uniform(0.0, 0.6))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    result = convert(archive, second, workers=2)
+    result = convert(archive, second, workers=2, replace=True)
     assert result.ok
     assert served(archive) == served(reference)
     for metadata in archive.glob("studies/*/series/*/instances/*/metadata.gz"):
@@ -342,3 +354,67 @@ def test_a_full_disk_while_replacing_keeps_the_instance(
             assert snapshot(archive) == before  # the instance as it was
     assert not any((archive / STAGING_DIR).iterdir()) if (archive / STAGING_DIR).exists() else True
     assert list((archive / paths.WORK_DIR / "tmp").iterdir()) == []
+
+
+# -- the duplicates policy ---------------------------------------------------------
+
+
+def _study_uids(archive: Archive, *written: str) -> list[str]:
+    """The study list once the studies ``written`` are refreshed (what a writer asks)."""
+    Catalog(archive).refresh(written)
+    return [
+        str(row["0020000D"]["Value"][0]) for row in archive.read_json_gz("studies/index.json.gz")
+    ]
+
+
+def test_a_sop_instance_uid_under_another_series_is_rejected(
+    tmp_path: Path, archive: Archive
+) -> None:
+    study, sop = generate_uid(), generate_uid()
+    first = write_instance(tmp_path / "a", study=study, series=generate_uid(), sop=sop)
+    moved = write_instance(tmp_path / "b", study=study, series=generate_uid(), sop=sop)
+    _store(archive, first)
+    before = snapshot(_root(archive))
+    with pytest.raises(DuplicateInstanceError, match=f"already in study {study}, series"):
+        _store(archive, moved)
+    assert snapshot(_root(archive)) == before
+    assert _store(archive, first).status == "unchanged"  # type: ignore[attr-defined]
+
+
+def test_overwrite_moves_the_instance_to_its_new_study(tmp_path: Path, archive: Archive) -> None:
+    old_study, new_study, sop = generate_uid(), generate_uid(), generate_uid()
+    old_series, new_series = generate_uid(), generate_uid()
+    kept = write_instance(tmp_path / "kept", study=old_study, series=old_series)
+    first = write_instance(tmp_path / "a", study=old_study, series=old_series, sop=sop)
+    moved = write_instance(tmp_path / "b", study=new_study, series=new_series, sop=sop)
+    for source in (kept, first):
+        _store(archive, source)
+    pack_study(archive, old_study, remove=True)
+    outcome = _store(archive, moved, OVERWRITE)
+    assert outcome.status == "updated"  # type: ignore[attr-defined]
+    assert f"stored in study {old_study}" in outcome.warnings[0]  # type: ignore[attr-defined]
+    assert archive.exists(paths.instance_metadata(new_study, new_series, sop))
+    assert not archive.exists(paths.instance_dir(old_study, old_series, sop))
+    assert archive.is_packed(old_study)  # the study it left stays packed, one instance less
+    rows = archive.read_json_gz(paths.instances_index(old_study, old_series))
+    assert [r["00080018"]["Value"][0] for r in rows] == [pydicom.dcmread(kept).SOPInstanceUID]
+    assert sorted(_study_uids(archive, new_study)) == sorted([old_study, new_study])
+    # Back again: the study left without instances disappears.
+    back = _store(archive, first, OVERWRITE)
+    assert back.status == "updated"  # type: ignore[attr-defined]
+    assert not archive.has_study(new_study)
+    assert new_study not in _study_uids(archive, old_study)
+
+
+def test_the_manifest_sets_the_archive_policy(tmp_path: Path, archive: Archive) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    _store(archive, write_instance(tmp_path / "a", study=study, series=series, sop=sop))
+    changed = write_instance(tmp_path / "b", study=study, series=series, sop=sop, frames=2)
+    manifest = _root(archive) / paths.MANIFEST
+    document = orjson.loads(manifest.read_bytes())
+    manifest.write_bytes(orjson.dumps({**document, "onDuplicate": "overwrite"}))
+    assert _store(archive, changed).status == "updated"  # type: ignore[attr-defined]
+    # A writer's own choice comes first.
+    reject = ConvertOptions(workers=1, on_duplicate="reject")
+    with pytest.raises(DuplicateInstanceError):
+        _store(archive, write_instance(tmp_path / "c", study=study, series=series, sop=sop), reject)

@@ -17,6 +17,7 @@ from dicomweb_archive.cli.options import (
     dataset_options,
     dataset_transforms,
     json_option,
+    on_duplicate_option,
     qido_fields_option,
     quiet_option,
     workers_option,
@@ -47,12 +48,12 @@ def _print_summary(console: Console, result: ConversionResult, archive: str) -> 
     for o in result.skipped:
         console.print(f"skipped: {_line(o)}", highlight=False, markup=False)
     for o in result.updated:
-        console.print(
-            f"replaced: {printable(o.name)}: instance {o.sop_instance_uid} was in the archive "
-            "with different content",
-            highlight=False,
-            markup=False,
-        )
+        for warning in o.warnings or ["replaced the instance stored with other content"]:
+            console.print(
+                f"replaced: {printable(o.name)}: {printable(warning)}",
+                highlight=False,
+                markup=False,
+            )
     for conflict in result.conflicts:
         console.print(f"conflict: {printable(conflict.message())}", highlight=False, markup=False)
 
@@ -158,6 +159,7 @@ def report(
     "or in their place (primary); see dwa transcode.",
 )
 @dataset_options()
+@on_duplicate_option
 @json_option
 @quiet_option
 def convert(
@@ -171,6 +173,7 @@ def convert(
     scheduler: str | None,
     local_cluster: int | None,
     htj2k: str | None,
+    on_duplicate: str | None,
     as_json: bool,
     quiet: bool,
     **dataset: Any,
@@ -191,6 +194,7 @@ def convert(
         workers=workers,
         qido_fields=qido_fields or (),
         **dataset_transforms(**dataset),
+        on_duplicate=on_duplicate,  # type: ignore[arg-type]
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     show_progress = not quiet and err.is_terminal

@@ -8,6 +8,7 @@ import click
 
 from dicomweb_archive.cli.options import ArchiveLocation, qido_fields_option
 from dicomweb_archive.model import paths
+from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options, set_qido_fields
@@ -32,6 +33,8 @@ def index(archive: str, qido_fields: tuple[str, ...] | None, documents: bool) ->
     exists, ``dwa convert`` and the server keep it up to date.  --qido-fields
     sets the attributes the QIDO-RS documents hold beyond the standard's
     (--qido-fields '' removes them) and rewrites every study's documents.
+    The registry of SOP Instance UIDs (``.dwa/instances/``, for the duplicates
+    policy) is completed from the studies too.
     """
     started = time.perf_counter()
     with open_archive(archive) as store:
@@ -44,6 +47,7 @@ def index(archive: str, qido_fields: tuple[str, ...] | None, documents: bool) ->
             click.echo(f"rewrote the documents of {refreshed} studies", err=True)
         catalog.flush()
         count = catalog.rebuild_index()
+        registry.rebuild(store)
     click.echo(f"indexed {count} studies in {time.perf_counter() - started:.2f} s -> {archive}")
 
 

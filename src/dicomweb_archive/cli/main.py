@@ -19,6 +19,7 @@ COMMANDS = {
     "attach": "attach",
     "convert": "convert",
     "deidentify": "deidentify",
+    "delete": "delete",
     "export": "export",
     "index": "index",
     "listen": "listen",

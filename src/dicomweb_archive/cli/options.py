@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -18,7 +18,10 @@ from dicomweb_archive.deidentify.profile import Profile
 from dicomweb_archive.deidentify.table import OPTIONS
 from dicomweb_archive.errors import InvalidInputError
 from dicomweb_archive.model.attributes import attribute_tag
+from dicomweb_archive.store.manifest import DUPLICATE_POLICIES
 from dicomweb_archive.store.url import is_url
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ArchiveLocation(click.ParamType[str]):
@@ -47,6 +50,11 @@ def check_uids(
         if not uids.is_valid_uid(value):
             raise click.BadParameter(f"{value!r} is not a valid UID")
     return values
+
+
+def check_uid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """One optional UID, refused as a usage error when it is not one."""
+    return check_uids(ctx, param, (value,))[0] if value is not None else None
 
 
 #: ``--study UID`` (repeatable), into ``studies``.
@@ -185,6 +193,49 @@ def dataset_options(
     ]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+#: ``--on-duplicate reject|overwrite``, into ``on_duplicate`` (None: the archive's).
+on_duplicate_option = click.option(
+    "--on-duplicate",
+    type=click.Choice(DUPLICATE_POLICIES),
+    default=None,
+    help="A SOP Instance UID stored again with other content, or under another study "
+    "or series: reject it or overwrite the stored instance (default: the manifest's "
+    "onDuplicate, else reject).",
+)
+
+
+def target_options(verb: str) -> Callable[[F], F]:
+    """``--study UID`` (required), ``--series UID``, ``--instance UID``: what to ``verb``."""
+    options = [
+        click.option(
+            "--study",
+            required=True,
+            metavar="UID",
+            callback=check_uid,
+            help=f"The study to {verb}, or the one holding the series.",
+        ),
+        click.option(
+            "--series",
+            metavar="UID",
+            callback=check_uid,
+            help=f"Only this series of the study ({verb} it, or the one holding the instance).",
+        ),
+        click.option(
+            "--instance",
+            metavar="UID",
+            callback=check_uid,
+            help="Only this instance of the series (needs --series).",
+        ),
+    ]
+
+    def decorate(command: F) -> F:
         for option in reversed(options):
             command = option(command)
         return command

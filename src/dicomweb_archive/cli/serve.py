@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from dicomweb_archive.cli.options import ArchiveLocation, qido_fields_option
+from dicomweb_archive.cli.options import ArchiveLocation, on_duplicate_option, qido_fields_option
 
 #: Connections (and requests in progress) beyond which uvicorn answers 503.
 MAX_CONNECTIONS = 1000
@@ -98,6 +98,7 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     help="Key file (see dwa convert --key) for retrieves asking ?deidentify=PROFILE; "
     "without it they are refused.",
 )
+@on_duplicate_option
 def serve(
     archive: str,
     host: str,
@@ -113,6 +114,7 @@ def serve(
     viewer: str | None,
     qido_fields: tuple[str, ...] | None,
     deidentify_key: str | None,
+    on_duplicate: str | None,
 ) -> None:
     """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS), with a study browser at /.
 
@@ -144,6 +146,7 @@ def serve(
         "base_url": base_url or None,
         "viewer": viewer,
         "deidentify_key": deidentify_key,
+        "on_duplicate": on_duplicate,
     }
     if qido_fields is not None:
         _check_qido_fields(archive, qido_fields)

@@ -44,6 +44,7 @@ from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import scratch_folder
 from dicomweb_archive.store.catalog import BATCH, Catalog, Refreshed
 from dicomweb_archive.store.manifest import ensure
+from dicomweb_archive.store.removal import finish_deletions
 from dicomweb_archive.store.staging import recover_staged
 from dicomweb_archive.store.url import is_url
 
@@ -109,7 +110,8 @@ class ConversionResult(Summary[InstanceOutcome]):
             "failures": [{"input": o.name, "reason": o.reason} for o in self.failures],
             "skippedInputs": [{"input": o.name, "reason": o.reason} for o in self.skipped],
             "updatedInstances": [
-                {"input": o.name, "sopInstanceUID": o.sop_instance_uid} for o in self.updated
+                {"input": o.name, "sopInstanceUID": o.sop_instance_uid, "warnings": o.warnings}
+                for o in self.updated
             ],
             "conflicts": [c.to_json() for c in self.conflicts],
         }
@@ -167,6 +169,7 @@ class Converter:
                 ensure(archive.store, self.options.archive_options())
                 # Finish the updates a killed run committed but did not apply.
                 touched = {key.study_instance_uid for key in recover_staged(archive)}
+                finish_deletions(archive)  # and what a killed dwa delete left
                 with Spool(scratch_folder(archive.store)) as spool:
                     touched |= self._convert_inputs(inputs(spool), result, on_total, on_outcome)
                 refreshed = self._refresh(Catalog(archive), sorted(touched))

@@ -11,6 +11,7 @@ one writer at a time, across processes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,11 @@ from typing import Any, Literal
 from dicomweb_archive import tags, uids
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.convert.transforms import transform_instance
-from dicomweb_archive.errors import MalformedDicomError, ResourceNotFoundError
+from dicomweb_archive.errors import (
+    DuplicateInstanceError,
+    MalformedDicomError,
+    ResourceNotFoundError,
+)
 from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.transcoded import Reconversion, SourceDigest
 from dicomweb_archive.p10 import frames as framing
@@ -27,8 +32,11 @@ from dicomweb_archive.p10.bulkdata import BulkPolicy, BulkValue
 from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
 from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_video
 from dicomweb_archive.p10.reader import ParsedInstance
+from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, gzip_bytes
+from dicomweb_archive.store.manifest import DuplicatePolicy, duplicate_policy
+from dicomweb_archive.store.removal import Target, delete
 from dicomweb_archive.store.session import writing_study
 from dicomweb_archive.store.staging import InstanceUpdate, instance_lock
 from dicomweb_archive.types import InstanceKey, JSONDataset
@@ -76,24 +84,69 @@ def store_instance(
     key = InstanceKey(
         parsed.study_instance_uid, parsed.series_instance_uid, parsed.sop_instance_uid
     )
-    with (
-        writing_study(archive, parsed.study_instance_uid) as files,
-        files.lock(instance_lock(key)),
-    ):
-        update = InstanceUpdate(files, key)
-        update.recover()
-        try:
-            return _InstanceWriter(update, options, parsed).write(own_source=own_source)
-        except BaseException:
-            update.abandon()
-            raise
+    policy = _Policy(archive, options)
+    replaced: list[str] = []
+    while True:
+        with (
+            writing_study(archive, parsed.study_instance_uid) as files,
+            files.lock(instance_lock(key)),
+        ):
+            update = InstanceUpdate(files, key)
+            update.recover()
+            elsewhere = registry.locate(archive, key.sop_instance_uid)
+            if elsewhere is None or elsewhere == key:
+                try:
+                    outcome = _InstanceWriter(update, options, parsed, policy).write(
+                        own_source=own_source
+                    )
+                except BaseException:
+                    update.abandon()
+                    raise
+                if replaced:
+                    outcome.status = "updated"  # the SOP Instance UID was stored before
+                    outcome.warnings.extend(replaced)
+                return outcome
+            if policy.resolve() == "reject":
+                raise DuplicateInstanceError(
+                    f"{parsed.name}: SOP Instance UID {key.sop_instance_uid} is stored "
+                    f"already in study {elsewhere.study_instance_uid}, series "
+                    f"{elsewhere.series_instance_uid}"
+                )
+        # Overwrite: the instance elsewhere goes first, under its own study's lock
+        # (never while this study's and this instance's locks are held).
+        with contextlib.suppress(ResourceNotFoundError):  # deleted meanwhile
+            delete(archive, Target(*elsewhere))
+        replaced.append(
+            f"replaced instance {key.sop_instance_uid} stored in study "
+            f"{elsewhere.study_instance_uid}, series {elsewhere.series_instance_uid}"
+        )
+
+
+class _Policy:
+    """The duplicates policy of one write, the manifest read only when needed."""
+
+    def __init__(self, archive: Archive, options: ConvertOptions) -> None:
+        self.archive = archive
+        self.chosen: DuplicatePolicy | None = options.on_duplicate
+
+    def resolve(self) -> DuplicatePolicy:
+        if self.chosen is None:
+            self.chosen = duplicate_policy(self.archive.store)
+        return self.chosen
 
 
 class _InstanceWriter:
     """The steps of writing one instance; the caller holds its study unpacked."""
 
-    def __init__(self, update: InstanceUpdate, options: ConvertOptions, parsed: ParsedInstance):
+    def __init__(
+        self,
+        update: InstanceUpdate,
+        options: ConvertOptions,
+        parsed: ParsedInstance,
+        policy: _Policy,
+    ):
         self.update = update
+        self.policy = policy
         self.files: Store = update.store
         self.options = options
         self.parsed = parsed
@@ -139,7 +192,10 @@ class _InstanceWriter:
             info = old
         existed = files.exists(self.metadata_path)
         self.update.stage(paths.INFO, gzip_bytes(dumps_json(info)))
-        self.update.stage(paths.METADATA, gzip_bytes(dumps_json([meta])))
+        other_metadata = self.update.stage(paths.METADATA, gzip_bytes(dumps_json([meta])))
+        if existed and (other_metadata or self.update.frames_changed):
+            self._duplicate()
+        registry.register(files, self.update.key)
         self.update.commit(frames=count, bulk=self.bulk, drop_htj2k=drop_htj2k)
         changed = self.update.changed
         status: Status = ("updated" if existed else "converted") if changed else "unchanged"
@@ -153,6 +209,15 @@ class _InstanceWriter:
             size=self.parsed.size,
             warnings=self.warnings,
         )
+
+    def _duplicate(self) -> None:
+        """The instance is stored with other content: refuse, or go on replacing it."""
+        if self.policy.resolve() == "reject":
+            raise DuplicateInstanceError(
+                f"{self.parsed.name}: SOP Instance UID {self.sop} is stored already "
+                "with other content"
+            )
+        self.warnings.append(f"replaced instance {self.sop} stored with other content")
 
     def info(self, encoded: EncodedDataset, frame_info: framing.FrameInfo | None) -> dict[str, Any]:
         """What regenerating the P10 file needs beyond the metadata (``info.json.gz``)."""

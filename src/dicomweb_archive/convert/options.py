@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dicomweb_archive.batch import worker_count
-from dicomweb_archive.store.manifest import ArchiveOptions, FrameStorage
+from dicomweb_archive.store.manifest import ArchiveOptions, DuplicatePolicy, FrameStorage
 
 if TYPE_CHECKING:  # imported where they are used: conversion without them stays light
     from dicomweb_archive.deidentify.deidentifier import Deidentifier
@@ -33,6 +33,10 @@ class ConvertOptions:
     private: PrivatePolicy | None = None
     #: De-identification (PS3.15 Annex E) of every instance, applied last.
     deidentify: Deidentifier | None = None
+    #: A SOP Instance UID stored again with other content, or elsewhere:
+    #: ``reject`` or ``overwrite``; ``None`` follows the archive's manifest
+    #: (``onDuplicate``, default ``reject``).
+    on_duplicate: DuplicatePolicy | None = None
 
     def worker_count(self) -> int:
         return worker_count(self.workers)
@@ -47,7 +51,13 @@ class ConvertOptions:
         )
 
     @classmethod
-    def for_archive(cls, options: ArchiveOptions, *, workers: int | None = None) -> ConvertOptions:
+    def for_archive(
+        cls,
+        options: ArchiveOptions,
+        *,
+        workers: int | None = None,
+        on_duplicate: DuplicatePolicy | None = None,
+    ) -> ConvertOptions:
         """Conversion options that write what an archive of ``options`` holds."""
         return cls(
             public_bulk_size=options.public_bulk_size,
@@ -55,4 +65,5 @@ class ConvertOptions:
             frames=options.frames,
             workers=workers,
             qido_fields=options.qido_fields,
+            on_duplicate=on_duplicate,
         )

@@ -16,6 +16,7 @@ from pydicom.uid import UID
 from dicomweb_archive import uids
 from dicomweb_archive.batch import failure_of
 from dicomweb_archive.errors import (
+    DuplicateInstanceError,
     InvalidInputError,
     NotAnInstanceError,
     UnsupportedTransferSyntaxError,
@@ -62,6 +63,8 @@ def store_failure(exc: Exception, transfer_syntax: str | None, name: str = "") -
         return StoreFailure(
             PROCESSING_FAILURE, f"internal error: {type(exc).__name__}", internal=True
         )
+    if isinstance(exc, DuplicateInstanceError):  # refused by the duplicates policy
+        return StoreFailure(exc.failure_reason, failure.reason)
     if isinstance(exc, NotAnInstanceError):
         return StoreFailure(SOP_CLASS_NOT_SUPPORTED, failure.reason)
     if isinstance(exc, UnsupportedTransferSyntaxError):

@@ -30,7 +30,8 @@ from dicomweb_archive.server.renditions import DEFAULT_BUDGET
 from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.flusher import Flusher
-from dicomweb_archive.store.manifest import open_or_create
+from dicomweb_archive.store.manifest import DuplicatePolicy, open_or_create
+from dicomweb_archive.store.removal import finish_deletions
 from dicomweb_archive.store.staging import recover_staged
 
 #: The environment variable carrying :func:`create_app`'s arguments to the
@@ -124,6 +125,7 @@ def create_app(
     viewer: str | None = None,
     cache_budget: int = DEFAULT_BUDGET,
     deidentify_key: str | None = None,
+    on_duplicate: DuplicatePolicy | None = None,
 ) -> Starlette:
     """A DICOMweb server over the archive at ``archive_root``.
 
@@ -138,6 +140,7 @@ def create_app(
     ``/viewer``.  Renditions made on request keep at most ``cache_budget``
     bytes in the archive's cache.  With ``deidentify_key`` (a key file)
     retrieves answer ``?deidentify=PROFILE`` with de-identified files.
+    ``on_duplicate`` is the duplicates policy of STOW-RS (None: the archive's manifest says, else ``reject``).
     """
     archive = open_archive(archive_root)
     open_or_create(archive.store)
@@ -148,6 +151,7 @@ def create_app(
         base_url=base_url,
         cache_budget=cache_budget,
         deidentify_key=PseudonymKey.read(deidentify_key) if deidentify_key else None,
+        on_duplicate=on_duplicate,
     )
 
     @contextlib.asynccontextmanager
@@ -156,6 +160,7 @@ def create_app(
         # apply, before any reader sees them half done; the flusher redoes
         # their studies' documents.
         context.catalog.defer(key.study_instance_uid for key in recover_staged(archive))
+        finish_deletions(archive)  # what a killed deletion left
         context.index = context.catalog.open_index()
         flusher = Flusher(context.catalog).start()
         try:
@@ -172,7 +177,7 @@ def create_app(
         Middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
-            allow_methods=["GET", "HEAD", "POST", "PUT", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["Accept", "Authorization", "Range", "Content-Type"],
             expose_headers=[
                 "Content-Range",

@@ -15,6 +15,7 @@ from dicomweb_archive.server.renditions import DEFAULT_BUDGET, RenditionCache
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import QidoIndex
+from dicomweb_archive.store.manifest import DuplicatePolicy
 
 #: Largest STOW-RS request body accepted unless told otherwise.
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
@@ -35,6 +36,9 @@ class Context:
     base_url: str | None = None
     #: The key of de-identified retrieves (``?deidentify=``); None: refused.
     deidentify_key: PseudonymKey | None = field(default=None, repr=False)
+    #: STOW-RS of a SOP Instance UID stored before with other content, or
+    #: elsewhere: ``reject`` or ``overwrite``; None: the archive's manifest says.
+    on_duplicate: DuplicatePolicy | None = None
     #: The QIDO-RS index, open while the application runs (its lifespan).
     index: QidoIndex | None = None
     #: The archive's conversion options, read from its manifest by the first
@@ -83,7 +87,7 @@ class Context:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise UnauthorizedError(
-                "storing instances needs a bearer token", challenge='Bearer realm="dicomweb"'
+                "writing needs a bearer token", challenge='Bearer realm="dicomweb"'
             )
         given = credentials.strip().encode("utf-8", "replace")
         if not hmac.compare_digest(given, self.write_token.encode("utf-8")):

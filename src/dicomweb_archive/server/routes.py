@@ -27,6 +27,7 @@ from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
 from dicomweb_archive.model.patterns import Pattern
 from dicomweb_archive.server import (
     bulkdata,
+    deletion,
     extensions,
     frames,
     metadata,
@@ -64,6 +65,10 @@ ROUTES: tuple[Endpoint, ...] = (
     # STOW-RS
     Endpoint(Pattern(STUDY, depth=0), store_instances, "POST"),
     Endpoint(Pattern(STUDY), store_instances, "POST"),
+    # Deletion (not in PS3.18; as the Azure DICOM service and dcm4chee offer it)
+    Endpoint(Pattern(STUDY), deletion.delete_resource, "DELETE"),
+    Endpoint(Pattern(SERIES), deletion.delete_resource, "DELETE"),
+    Endpoint(Pattern(INSTANCE), deletion.delete_resource, "DELETE"),
     # WADO-RS
     Endpoint(Pattern(STUDY), retrieve.retrieve_study),
     Endpoint(Pattern(SERIES), retrieve.retrieve_series),

@@ -24,6 +24,12 @@ FORMAT = "dicomweb-archive"
 FORMAT_VERSION = 1
 
 FrameStorage = Literal["multipart", "raw"]
+#: What a SOP Instance UID stored again with other content (or under another
+#: study or series) does: refused, or it replaces the stored instance.
+DuplicatePolicy = Literal["reject", "overwrite"]
+DUPLICATE_POLICIES: tuple[DuplicatePolicy, ...] = ("reject", "overwrite")
+#: The manifest's key for the archive's own duplicates policy (default: reject).
+ON_DUPLICATE = "onDuplicate"
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,19 @@ def read_options(store: ReadableStore) -> ArchiveOptions:
     if manifest is None:
         raise NotAnArchiveError(f"{store.url}: not a dicomweb-archive folder (no manifest)")
     return _checked(store, manifest)
+
+
+def duplicate_policy(store: ReadableStore) -> DuplicatePolicy:
+    """The archive's duplicates policy: the manifest's ``onDuplicate``, else reject.
+
+    It is a policy, not a shape of stored bytes: writers may each override it
+    (``--on-duplicate``), and :func:`ensure` never compares it.
+    """
+    manifest = read_manifest(store) or {}
+    policy = manifest.get(ON_DUPLICATE, "reject")
+    if policy not in DUPLICATE_POLICIES:
+        raise ArchiveError(f"{store.url}: unknown {ON_DUPLICATE} {policy!r} in the manifest")
+    return cast(DuplicatePolicy, policy)
 
 
 def ensure(store: Store, options: ArchiveOptions) -> ArchiveOptions:

@@ -26,6 +26,7 @@ from dicomweb_archive.errors import (
     UnsupportedStoreError,
 )
 from dicomweb_archive.model import paths
+from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore
 from dicomweb_archive.store.catalog import Catalog
@@ -116,6 +117,7 @@ def _pack_into(archive: Archive, study: str, target: Archive, options: ArchiveOp
                     f"{target.url}: study {study} is there unpacked; it is not replaced"
                 )
             target.store.commit(tmp, relative)
+    registry.register_study(target, study)
     Catalog(target).studies_moved([study])
     return relative
 
@@ -154,6 +156,7 @@ def unpack_study(zip_path: str | os.PathLike[str], archive: Archive) -> str:
         else:  # no ZIPs in an object store: its files straight from the ZIP
             with contextlib.closing(StudyZip(zip_path, study=study)) as packed:
                 restore_study(archive.store, study, packed)
+    registry.register_study(archive, study)
     Catalog(archive).studies_moved([study])
     return study
 

@@ -64,7 +64,7 @@ def test_a_killed_stow_is_made_whole_by_the_next(tmp_path: Path, seed: int) -> N
     reference, archive = tmp_path / "reference", tmp_path / "archive"
     for root in (reference, archive):
         assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in first]).ok
-    with TestClient(create_app(reference)) as client:
+    with TestClient(create_app(reference, on_duplicate="overwrite")) as client:
         assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
     delays = random.Random(seed)
     for _round in range(2):
@@ -78,6 +78,8 @@ def test_a_killed_stow_is_made_whole_by_the_next(tmp_path: Path, seed: int) -> N
                 str(archive),
                 "--port",
                 str(port),
+                "--on-duplicate",
+                "overwrite",
             ],
             start_new_session=True,
             stdout=subprocess.DEVNULL,
@@ -96,7 +98,7 @@ def test_a_killed_stow_is_made_whole_by_the_next(tmp_path: Path, seed: int) -> N
             requests.post(url, data=body, headers=headers, timeout=killer)
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
-    with TestClient(create_app(archive)) as client:
+    with TestClient(create_app(archive, on_duplicate="overwrite")) as client:
         assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
     assert _served(archive) == _served(reference)
     staging = archive / STAGING_DIR
@@ -118,7 +120,7 @@ def test_a_killed_commit_is_finished_when_the_server_starts(
     reference, archive = tmp_path / "reference", tmp_path / "archive"
     for root in (reference, archive):
         assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in first]).ok
-    with TestClient(create_app(reference)) as client:
+    with TestClient(create_app(reference, on_duplicate="overwrite")) as client:
         assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
     real_move = DirectoryStore.move
 
@@ -128,7 +130,9 @@ def test_a_killed_commit_is_finished_when_the_server_starts(
         real_move(self, source, target)
 
     monkeypatch.setattr(DirectoryStore, "move", move_then_die)
-    client = TestClient(create_app(archive), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(archive, on_duplicate="overwrite"), raise_server_exceptions=False
+    )
     with contextlib.suppress(Killed):  # the STOW's own answer does not matter here
         client.post("/dicomweb/studies", content=body, headers=headers)
     monkeypatch.setattr(DirectoryStore, "move", real_move)

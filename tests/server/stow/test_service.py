@@ -518,3 +518,29 @@ def test_a_folder_with_other_files_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not an archive")
     with pytest.raises(Exception, match="not a dicomweb-archive folder"):
         create_app(tmp_path)
+
+
+def test_a_duplicate_with_other_content_is_refused_then_overwritten(
+    client: TestClient, tmp_path: Path, archive: Path
+) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    first = write_instance(tmp_path / "a", study=study, series=series, sop=sop).read_bytes()
+    other = write_instance(tmp_path / "b", study=study, series=series, sop=sop, frames=2)
+    headers = {"Content-Type": MULTIPART}
+    assert client.post("/dicomweb/studies", content=_multipart(first), headers=headers).is_success
+    before = snapshot(archive)
+    refused = client.post(
+        "/dicomweb/studies", content=_multipart(other.read_bytes()), headers=headers
+    )
+    assert refused.status_code == 409
+    assert _reasons(refused.json()) == [0x0111]  # Duplicate SOP Instance
+    assert _uids(refused.json(), "00081198") == [sop]
+    assert "stored already with other content" in refused.headers["warning"]
+    assert snapshot(archive) == before
+    with TestClient(create_app(archive, on_duplicate="overwrite")) as overwriting:
+        replaced = overwriting.post(
+            "/dicomweb/studies", content=_multipart(other.read_bytes()), headers=headers
+        )
+        assert replaced.status_code == 200
+        frames = overwriting.get(f"/dicomweb/studies/{study}/series/{series}/instances")
+        assert frames.json()[0]["00280008"]["Value"] == [2]

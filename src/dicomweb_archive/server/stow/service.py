@@ -58,5 +58,7 @@ def _convert_options(context: Context) -> ConvertOptions:
     if context.convert_options is None:
         stored = read_options(context.archive)
         ensure(context.archive.store, stored)
-        context.convert_options = ConvertOptions.for_archive(stored, workers=1)
+        context.convert_options = ConvertOptions.for_archive(
+            stored, workers=1, on_duplicate=context.on_duplicate
+        )
     return context.convert_options

@@ -1,0 +1,85 @@
+"""Where each SOP Instance UID is stored: one small file per instance in ``.dwa/instances/``.
+
+A SOP Instance UID names one instance in the whole archive, whatever its study
+and series; the duplicates policy needs to find it wherever it was stored
+first.  ``.dwa/instances/{sop}`` holds ``{study}/{series}``.  The writer of an
+instance registers it (under the instance's lock) before the instance commits,
+and a deletion unregisters it after the instance is gone, so an entry may
+outlive its instance (a writer killed in between) but never the other way
+round: an entry counts only while the instance's ``metadata.gz`` is there.
+Archives written before the registry existed get it from ``dwa index``
+(:func:`rebuild`); storing an instance again registers it too.
+"""
+
+from __future__ import annotations
+
+from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive.model import paths
+from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.base import ReadableStore, Store, folders
+from dicomweb_archive.types import InstanceKey
+
+REGISTRY = f"{paths.WORK_DIR}/instances"
+
+
+def _entry(sop: str) -> str:
+    return f"{REGISTRY}/{sop}"
+
+
+def registered(store: ReadableStore, sop: str) -> InstanceKey | None:
+    """Where the registry says ``sop`` is, committed or not."""
+    try:
+        study, _, series = store.read(_entry(sop)).decode("ascii").partition("/")
+    except (ResourceNotFoundError, UnicodeDecodeError):
+        return None
+    return InstanceKey(study, series, sop) if study and series else None
+
+
+def register(store: Store, key: InstanceKey) -> None:
+    """Note where ``key`` is stored (unchanged entries are not rewritten)."""
+    where = f"{key.study_instance_uid}/{key.series_instance_uid}".encode("ascii")
+    store.write(_entry(key.sop_instance_uid), where)
+
+
+def unregister(store: Store, key: InstanceKey) -> None:
+    """Forget ``key``, unless its SOP Instance UID is registered elsewhere meanwhile."""
+    if registered(store, key.sop_instance_uid) == key:
+        store.remove(_entry(key.sop_instance_uid))
+
+
+def locate(archive: Archive, sop: str) -> InstanceKey | None:
+    """The committed instance the archive holds under ``sop`` (folder or packed)."""
+    key = registered(archive.store, sop)
+    if key is None or not archive.exists(paths.instance_metadata(*key)):
+        return None
+    return key
+
+
+def instances_of(
+    archive: ReadableStore, study: str, series: str | None = None
+) -> list[InstanceKey]:
+    """The committed instances of a study (or of one of its series), sorted."""
+    found = []
+    every = folders(archive, f"{paths.study_dir(study)}/series")
+    for uid in every if series is None else [s for s in every if s == series]:
+        for sop in folders(archive, f"{paths.series_dir(study, uid)}/instances"):
+            key = InstanceKey(study, uid, sop)
+            if archive.exists(paths.instance_metadata(*key)):
+                found.append(key)
+    return found
+
+
+def register_study(archive: Archive, study: str) -> None:
+    """Register the instances of a study that arrived whole (unpacked, packed into)."""
+    for key in instances_of(archive, study):
+        register(archive.store, key)
+
+
+def rebuild(archive: Archive) -> int:
+    """Register every committed instance of every study; returns their number."""
+    count = 0
+    for study in archive.study_uids():
+        for key in instances_of(archive, study):
+            register(archive.store, key)
+            count += 1
+    return count

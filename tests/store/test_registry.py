@@ -1,0 +1,51 @@
+"""The registry: where each SOP Instance UID is stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydicom.uid import generate_uid
+
+from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.model import paths
+from dicomweb_archive.store import registry
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.packing import pack_study
+from dicomweb_archive.types import InstanceKey
+from tests.conftest import write_instance
+
+
+def test_entries_count_only_while_the_instance_is_there(tmp_path: Path) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    source = write_instance(tmp_path / "in", study=study, series=series, sop=sop)
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert([str(source)]).ok
+    key = InstanceKey(study, series, sop)
+    with open_archive(root) as archive:
+        assert registry.registered(archive.store, sop) == key
+        assert registry.locate(archive, sop) == key
+        pack_study(archive, study, remove=True)
+        assert registry.locate(archive, sop) == key  # read from the ZIP
+        assert registry.instances_of(archive, study) == [key]
+        assert registry.instances_of(archive, study, "1.2.3") == []
+        # Another key's removal leaves the entry; the instance gone, it no longer counts.
+        registry.unregister(archive.store, InstanceKey(study, "1.2.3", sop))
+        assert registry.registered(archive.store, sop) == key
+        archive.store.remove(paths.study_zip(study))
+        assert registry.registered(archive.store, sop) == key
+        assert registry.locate(archive, sop) is None
+
+
+def test_rebuild_registers_what_was_stored_before(tmp_path: Path) -> None:
+    study, series = generate_uid(), generate_uid()
+    sources = [
+        str(write_instance(tmp_path / "in", study=study, series=series, instance_number=n))
+        for n in (1, 2)
+    ]
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert(sources).ok
+    with open_archive(root) as archive:
+        archive.store.remove_tree(registry.REGISTRY)
+        assert registry.rebuild(archive) == 2
+        for key in registry.instances_of(archive, study):
+            assert registry.locate(archive, key.sop_instance_uid) == key

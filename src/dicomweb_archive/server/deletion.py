@@ -22,7 +22,7 @@ from dicomweb_archive.store.removal import Target, delete
 logger = logging.getLogger(__name__)
 
 
-def delete_resource(context: Context, request: Request, resource: ResourcePath) -> Response:
+def delete_instances(context: Context, request: Request, resource: ResourcePath) -> Response:
     """``DELETE /studies/{st}[/series/{se}[/instances/{sop}]]``, in a worker thread."""
     assert resource.study_instance_uid is not None
     target = Target(

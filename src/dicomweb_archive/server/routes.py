@@ -66,9 +66,9 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint(Pattern(STUDY, depth=0), store_instances, "POST"),
     Endpoint(Pattern(STUDY), store_instances, "POST"),
     # Deletion (not in PS3.18; as the Azure DICOM service and dcm4chee offer it)
-    Endpoint(Pattern(STUDY), deletion.delete_resource, "DELETE"),
-    Endpoint(Pattern(SERIES), deletion.delete_resource, "DELETE"),
-    Endpoint(Pattern(INSTANCE), deletion.delete_resource, "DELETE"),
+    Endpoint(Pattern(STUDY), deletion.delete_instances, "DELETE"),
+    Endpoint(Pattern(SERIES), deletion.delete_instances, "DELETE"),
+    Endpoint(Pattern(INSTANCE), deletion.delete_instances, "DELETE"),
     # WADO-RS
     Endpoint(Pattern(STUDY), retrieve.retrieve_study),
     Endpoint(Pattern(SERIES), retrieve.retrieve_series),

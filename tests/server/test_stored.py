@@ -106,7 +106,7 @@ def test_reads_while_stow_replaces_the_instance(tmp_path: Path) -> None:
     sizes = {64 * 64 * 2, 128 * 128 * 2}
     failures: list[str] = []
     done = threading.Event()
-    with live_server(create_app(root)) as url:
+    with live_server(create_app(root, on_duplicate="overwrite")) as url:
         instance = f"{url}/studies/{study}/series/{series}/instances/{sop}"
         posted = httpx.post(
             f"{url}/studies", content=bodies[0], headers={"Content-Type": stow_type}

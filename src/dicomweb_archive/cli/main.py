@@ -28,6 +28,7 @@ COMMANDS = {
     "unpack": "pack",
     "serve": "serve",
     "transcode": "transcode",
+    "update": "update",
     "viewer": "viewer",
 }
 

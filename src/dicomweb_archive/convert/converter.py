@@ -43,6 +43,7 @@ from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import scratch_folder
 from dicomweb_archive.store.catalog import BATCH, Catalog, Refreshed
+from dicomweb_archive.store.correction import finish_corrections
 from dicomweb_archive.store.manifest import ensure
 from dicomweb_archive.store.removal import finish_deletions
 from dicomweb_archive.store.staging import recover_staged
@@ -169,7 +170,8 @@ class Converter:
                 ensure(archive.store, self.options.archive_options())
                 # Finish the updates a killed run committed but did not apply.
                 touched = {key.study_instance_uid for key in recover_staged(archive)}
-                finish_deletions(archive)  # and what a killed dwa delete left
+                finish_deletions(archive)  # and what a killed dwa delete or update left
+                finish_corrections(archive)
                 with Spool(scratch_folder(archive.store)) as spool:
                     touched |= self._convert_inputs(inputs(spool), result, on_total, on_outcome)
                 refreshed = self._refresh(Catalog(archive), sorted(touched))

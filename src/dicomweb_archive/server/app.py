@@ -29,6 +29,7 @@ from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable
 from dicomweb_archive.server.renditions import DEFAULT_BUDGET
 from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.correction import finish_corrections
 from dicomweb_archive.store.flusher import Flusher
 from dicomweb_archive.store.manifest import DuplicatePolicy, open_or_create
 from dicomweb_archive.store.removal import finish_deletions
@@ -160,7 +161,8 @@ def create_app(
         # apply, before any reader sees them half done; the flusher redoes
         # their studies' documents.
         context.catalog.defer(key.study_instance_uid for key in recover_staged(archive))
-        finish_deletions(archive)  # what a killed deletion left
+        finish_deletions(archive)  # what a killed deletion or correction left
+        finish_corrections(archive)
         context.index = context.catalog.open_index()
         flusher = Flusher(context.catalog).start()
         try:

@@ -181,3 +181,29 @@ def tree(root: Path) -> dict[str, bytes | None]:
             path = Path(folder, name)
             out[str(path.relative_to(root))] = path.read_bytes()
     return out
+
+
+def kill_then_finish(
+    command: list[str], journal: Path, seed: int, finish: Callable[[Path], object]
+) -> None:
+    """Run ``command``, SIGKILL it at a random point once a file appears in ``journal``
+    (the operation has begun), then finish: by running ``command`` again (odd
+    ``seed``) or by ``finish(journal)`` (what the next start of a writer does)."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (journal.exists() and any(journal.iterdir())):
+        time.sleep(0.001)
+    time.sleep(random.Random(seed).uniform(0.0, 0.3))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if seed % 2:
+        rerun = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert rerun.returncode == 0, rerun.stderr
+    else:
+        finish(journal)
+    assert not any(journal.iterdir())

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +28,7 @@ from dicomweb_archive.store.index import Level, QidoIndex, Query
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.removal import Target
 from dicomweb_archive.types import InstanceKey
-from tests.conftest import snapshot, write_instance
+from tests.conftest import kill_then_finish, snapshot, write_instance
 
 DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
 NEW_NAME = [parse_assignment("PatientName=New^Name"), parse_assignment("PatientID=NEW-1")]
@@ -183,21 +178,8 @@ def test_a_killed_update_is_finished_by_the_next_run(
     journal = root / CORRECTING
     command = [*DWA, "update", str(root), "--study", study, "--by", "tester"]
     command += ["--set", "PatientName=New^Name", "--set", "PatientID=NEW-1"]
-    proc = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (journal.exists() and any(journal.iterdir())):
-        time.sleep(0.001)  # the update has begun
-    time.sleep(random.Random(seed).uniform(0.0, 0.4))
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if seed % 2:
-        rerun = subprocess.run(command, capture_output=True, text=True, check=False)
-        assert rerun.returncode == 0, rerun.stderr
-    else:  # the next start of anything that writes finishes it
-        with open_archive(root) as archive:
-            finish_corrections(archive)
+    kill_then_finish(command, journal, seed, lambda _: finish_corrections(open_archive(root)))
     assert _without_dates(root) == _without_dates(reference)
-    assert not any(journal.iterdir())
     with open_archive(root) as archive:
         assert _studies_named(archive, "New^Name") == [study]
         keys: list[InstanceKey] = registry.instances_of(archive, study)

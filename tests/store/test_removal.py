@@ -3,12 +3,7 @@ studies, and a deletion killed at random points finished by the next run."""
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +19,7 @@ from dicomweb_archive.store.index import Level, QidoIndex, Query
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.removal import DELETING, Target, delete, finish_deletions
 from dicomweb_archive.types import InstanceKey
-from tests.conftest import snapshot, write_instance
+from tests.conftest import kill_then_finish, snapshot, write_instance
 
 DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
 
@@ -137,22 +132,8 @@ def test_a_killed_deletion_is_finished_by_the_next_run(
     with open_archive(reference) as archive:
         delete(archive, Target(study, series))
     journal = root / DELETING
-    delays = random.Random(seed)
     command = [*DWA, "delete", str(root), "--study", study, "--series", series]
-    proc = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (journal.exists() and any(journal.iterdir())):
-        time.sleep(0.001)  # the deletion has begun
-    time.sleep(delays.uniform(0.0, 0.3))
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if seed % 2:
-        rerun = subprocess.run(command, capture_output=True, text=True, check=False)
-        assert rerun.returncode == 0, rerun.stderr
-    else:  # the next start of anything that writes finishes it
-        with open_archive(root) as archive:
-            finish_deletions(archive)
+    kill_then_finish(command, journal, seed, lambda _: finish_deletions(open_archive(root)))
     assert _served(root) == _served(reference)
-    assert not any(journal.iterdir())
     with open_archive(root) as archive:
         assert _rows(archive, Level.INSTANCE) == 1

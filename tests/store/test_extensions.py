@@ -142,7 +142,8 @@ def test_kept_by_reconversion(study: tuple[Path, InstanceKey, Path]) -> None:
     changed = write_instance(
         source.parent / "changed", study=key[0], series=key[1], sop=key[2], rows=8, columns=8
     )
-    result = Converter(root, ConvertOptions(workers=1)).convert([str(changed)])
+    replace = ConvertOptions(workers=1, on_duplicate="overwrite")
+    result = Converter(root, replace).convert([str(changed)])
     assert result.counts["updated"] == 1
     assert (root / str(level) / FOLDER / "result.json").read_bytes() == RESULT
     assert _listed(root, key.study_instance_uid)["extensions"]

@@ -229,7 +229,7 @@ def test_a_changed_source_drops_the_stale_alternate(tmp_path: Path) -> None:
     changed = write_instance(
         tmp_path / "in2", study=study, series=series, sop=sop, instance_number=7
     )
-    convert(archive, changed)
+    convert(archive, changed, on_duplicate="overwrite")
     assert not (archive / paths.htj2k_dir(study, series, sop)).exists()
     assert "htj2k" not in read_json_gz(archive / paths.instance_info(study, series, sop))
     assert transcode(archive).counts == {"transcoded": 1}

@@ -13,6 +13,7 @@ from dicomweb_archive.convert.status import (
     store_failure,
 )
 from dicomweb_archive.errors import (
+    DuplicateInstanceError,
     MalformedDicomError,
     NotAnInstanceError,
     NotDicomError,
@@ -53,3 +54,10 @@ def test_a_bug_is_an_internal_processing_failure() -> None:
     failure = store_failure(KeyError("x"), None)
     assert failure.status == PROCESSING_FAILURE
     assert failure.internal and failure.reason == "internal error: KeyError"
+
+
+def test_a_duplicate_refused_by_the_policy_is_duplicate_sop_instance() -> None:
+    exc = DuplicateInstanceError("a.dcm: SOP Instance UID 1.2 is stored already with other content")
+    failure = store_failure(exc, "1.2.840.10008.1.2.1", "a.dcm")
+    assert failure.status == 0x0111  # Duplicate SOP Instance (PS3.7 Annex C)
+    assert failure.reason == "SOP Instance UID 1.2 is stored already with other content"

@@ -89,8 +89,13 @@ def _without_timing(output: str) -> list[str]:
 def test_on_a_dask_cluster_the_report_and_archive_of_one_core(
     tmp_path: Path, dask_cluster: Any
 ) -> None:
-    """Same lines, same exit status, same bytes as ``dwa convert -w 1``."""
+    """Same lines, same exit status, same bytes as ``dwa convert -w 1``.
+
+    The reference files hold copies of one SOP Instance UID with other content:
+    the copies' replay in input order is the overwrite policy's (the last wins).
+    """
     inputs = [str(path) for path in reference_files() if path.parent.name == "test_files"]
+    inputs += ["--on-duplicate", "overwrite"]
     runner = CliRunner()
     here = runner.invoke(cli, ["convert", *inputs, "-o", str(tmp_path / "a"), "-w", "1"])
     there = runner.invoke(

@@ -149,7 +149,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, (seconds, wchar, changed) in rows:
         ratio = wchar / reconvert[1]
-        print(f"| {name} | {seconds:.2f} | {wchar:,} | {changed:,} | 1/{1 / ratio:,.0f} |")
+        relative = f"1/{1 / ratio:,.0f}" if ratio < 1 else f"{ratio:.2f}x"
+        print(f"| {name} | {seconds:.2f} | {wchar:,} | {changed:,} | {relative} |")
     sys.stdout.flush()
 
 

@@ -40,7 +40,9 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     write_ct_series(root / "ct", slices=24, rows=128, columns=128)
     inputs = [str(root / "ct"), *map(str, reference_files())]
     archive = root / "one-core"
-    result = Converter(archive, ConvertOptions(workers=1)).convert(inputs)
+    # The reference files hold copies of one SOP Instance UID with other content:
+    # the replay in input order reproduces the overwrite policy (the last wins).
+    result = Converter(archive, ConvertOptions(workers=1, on_duplicate="overwrite")).convert(inputs)
     assert result.counts["converted"] > 150 and result.failures and result.updated
     return inputs, archive, result
 
@@ -50,7 +52,8 @@ def test_a_cluster_makes_the_bytes_of_one_core(
 ) -> None:
     inputs, expected, one_core = baseline
     seen: list[InstanceOutcome] = []
-    result = Converter(tmp_path / "archive", runner=DaskRunner(dask_client)).convert(
+    options = ConvertOptions(on_duplicate="overwrite")
+    result = Converter(tmp_path / "archive", options, runner=DaskRunner(dask_client)).convert(
         inputs, on_outcome=seen.append
     )
     assert tree(tmp_path / "archive") == tree(expected)
@@ -71,7 +74,8 @@ def test_a_rerun_on_the_cluster_changes_nothing(
     assert snapshot(archive) == before  # not a byte, not a modification time
     # Every input: copies of one instance with different content are stored
     # again in input order, and the archive ends as it was.
-    rerun = Converter(archive, runner=DaskRunner(dask_client)).convert(inputs)
+    overwrite = ConvertOptions(on_duplicate="overwrite")  # as the baseline was made
+    rerun = Converter(archive, overwrite, runner=DaskRunner(dask_client)).convert(inputs)
     assert [o.name for o in rerun.failures] == [o.name for o in one_core.failures]
     assert tree(archive) == tree(expected)
 

@@ -45,6 +45,13 @@ def test_copies_equal_to_the_archive_are_left_alone() -> None:
     assert copies.groups() == []
 
 
+#: The replay in input order makes the archive of one core under the overwrite
+#: policy (the last copy wins); the default, reject, keeps the first one stored.
+OVERWRITE = "overwrite"
+ONE = ConvertOptions(workers=1, on_duplicate=OVERWRITE)
+TWO = ConvertOptions(workers=2, on_duplicate=OVERWRITE)
+
+
 @pytest.fixture
 def copied(tmp_path: Path) -> tuple[list[str], str]:
     """Versions and copies of one instance among others: a, b (other pixels),
@@ -68,7 +75,7 @@ def test_any_number_of_workers_ends_as_one_core(
     tmp_path: Path, copied: tuple[list[str], str]
 ) -> None:
     inputs, _ = copied
-    one = Converter(tmp_path / "one", ConvertOptions(workers=1)).convert(inputs)
+    one = Converter(tmp_path / "one", ONE).convert(inputs)
     assert [(o.name, o.status) for o in one.updated] == [
         (inputs[6], "updated"),
         (inputs[12], "updated"),
@@ -76,7 +83,9 @@ def test_any_number_of_workers_ends_as_one_core(
     assert one.counts == {"converted": 11, "updated": 2, "unchanged": 1}
     for _ in range(3):  # the pool's order varies from run to run
         shutil.rmtree(tmp_path / "two", ignore_errors=True)
-        two = Converter(tmp_path / "two", ConvertOptions(workers=2)).convert(inputs)
+        two = Converter(
+            tmp_path / "two", ConvertOptions(workers=2, on_duplicate=OVERWRITE)
+        ).convert(inputs)
         assert tree(tmp_path / "two") == tree(tmp_path / "one")
         assert two.counts == one.counts
         assert [o.name for o in two.updated] == [o.name for o in one.updated]
@@ -90,7 +99,7 @@ def test_the_info_names_the_first_input_while_only_the_name_differs(
     inputs, info = copied
     for run in range(3):
         archive = tmp_path / str(run)
-        Converter(archive, ConvertOptions(workers=2)).convert(inputs)
+        Converter(archive, TWO).convert(inputs)
         assert read_json_gz(archive / info)["source"]["name"] == "a.dcm"
 
 
@@ -100,10 +109,10 @@ def test_a_replay_starts_from_whatever_a_worker_stored_first(
     """Workers took the copy first: the replay still ends with a run on one core."""
     inputs, info = copied
     archive = tmp_path / "archive"
-    Converter(archive, ConvertOptions(workers=1)).convert([inputs[-2]])  # copy.dcm
+    Converter(archive, ONE).convert([inputs[-2]])  # copy.dcm
     assert read_json_gz(archive / info)["source"]["name"] == "copy.dcm"
     group = (True, [(i, InputRef(inputs[i])) for i in (0, 6, 12, 13)])
-    replayed = Copies.replay(str(archive), ConvertOptions(), group)
+    replayed = Copies.replay(str(archive), ConvertOptions(on_duplicate=OVERWRITE), group)
     assert [(i, o.status) for i, o in replayed] == [
         (0, "converted"),
         (6, "updated"),
@@ -111,5 +120,5 @@ def test_a_replay_starts_from_whatever_a_worker_stored_first(
         (13, "unchanged"),
     ]
     assert read_json_gz(archive / info)["source"]["name"] == "a.dcm"
-    Converter(tmp_path / "one", ConvertOptions(workers=1)).convert(inputs)
+    Converter(tmp_path / "one", ONE).convert(inputs)
     assert (archive / info).read_bytes() == (tmp_path / "one" / info).read_bytes()

@@ -141,7 +141,8 @@ def create_app(
     ``/viewer``.  Renditions made on request keep at most ``cache_budget``
     bytes in the archive's cache.  With ``deidentify_key`` (a key file)
     retrieves answer ``?deidentify=PROFILE`` with de-identified files.
-    ``on_duplicate`` is the duplicates policy of STOW-RS (None: the archive's manifest says, else ``reject``).
+    ``on_duplicate`` is the duplicates policy of STOW-RS (None: the archive's
+    manifest says, else ``reject``).
     """
     archive = open_archive(archive_root)
     open_or_create(archive.store)

@@ -233,7 +233,9 @@ def test_kept_when_stow_rs_replaces_the_instance(tmp_path: Path) -> None:
         tmp_path / "changed", study=study, series=series, sop=sop, rows=8, columns=8
     )
     target = f"studies/{study}/series/{series}/instances/{sop}/{FOLDER}/result.json"
-    with live_server(create_app(root, write_token=TOKEN)) as url:
+    # Replacing an instance with other content is the overwrite policy's.
+    app = create_app(root, write_token=TOKEN, on_duplicate="overwrite")
+    with live_server(app) as url:
         for source in (original, changed):
             stored = httpx.post(
                 f"{url}/studies",

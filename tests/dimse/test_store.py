@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +29,8 @@ from tests.dimse.conftest import associate
 from tests.export.test_p10 import _dataset
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+#: Duplicate SOP Instance (PS3.7 C.4.3): the answer of the default duplicates policy.
+DUPLICATE_SOP_INSTANCE = 0x0111
 
 
 def _p10(ds: Dataset) -> bytes:
@@ -143,3 +146,19 @@ def test_associations_storing_into_one_study_at_once(
     [row] = listener.context.index.search(Level.STUDY, Query())
     assert row["0020000D"]["Value"] == [study]
     assert row["00201208"]["Value"] == [12]
+
+
+def test_a_changed_duplicate_is_refused_by_the_archives_policy(
+    start_listener: Callable[..., Listener], caplog: pytest.LogCaptureFixture
+) -> None:
+    listener = start_listener()
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    assoc = associate(listener, (CT_IMAGE_STORAGE, [str(source.file_meta.TransferSyntaxUID)]))
+    assert assoc.send_c_store(source).Status == SUCCESS
+    source.PatientName = "Changed^Name"
+    with caplog.at_level(logging.INFO, logger="dicomweb_archive.dimse"):
+        refused = assoc.send_c_store(source)
+    assoc.release()
+    assert refused.Status == DUPLICATE_SOP_INSTANCE
+    assert refused.ErrorComment
+    assert f"of SOP Instance {source.SOPInstanceUID} failed (0x0111)" in caplog.text

@@ -24,12 +24,12 @@ from typing import Any
 import orjson
 
 from dicomweb_archive import tags
-from dicomweb_archive.errors import QueryTimeoutError, StoreError
+from dicomweb_archive.errors import QueryTimeoutError, ResourceNotFoundError, StoreError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import StudyDocuments, study_sort_key
 from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import dumps_json
+from dicomweb_archive.store.base import ReadableStore, dumps_json
 from dicomweb_archive.store.columns import STUDY_COLUMNS, is_irregular, study_conditions
 from dicomweb_archive.types import JSONDataset, first_value
 
@@ -215,10 +215,12 @@ class QidoIndex:
         self._db.commit()
 
     def _index_study(self, study: str) -> None:
-        files = self.archive
-        if not files.has_study(study) or not files.exists(paths.study_row(study)):
-            return
-        [row] = files.read_json_gz(paths.study_row(study))
+        # Where the study is, found once: not once per document read.
+        files: ReadableStore = self.archive.study_zip(study) or self.archive.store
+        try:
+            [row] = files.read_json_gz(paths.study_row(study))
+        except ResourceNotFoundError:
+            return  # no study, or none of its instances committed yet
         series = (
             (one, files.read_json_gz(paths.instances_index(study, _series_uid(one))))
             for one in files.read_json_gz(paths.series_index(study))

@@ -27,6 +27,10 @@ from tests.objectstore import MotoServer
 
 #: Reference files with copies of one instance (different transfer syntaxes).
 COPIES = ("rtdose.dcm", "rtdose_1frame.dcm", "rtdose_expb.dcm", "rtdose_rle.dcm")
+#: The copies replace each other in input order (the duplicates policy the replay of
+#: copies reproduces on any number of workers).
+ONE = ConvertOptions(workers=1, on_duplicate="overwrite")
+CLUSTER = ConvertOptions(on_duplicate="overwrite")
 
 
 def _bucket_tree(server: MotoServer, bucket: str) -> dict[str, bytes]:
@@ -78,7 +82,7 @@ def test_an_unknown_scheme_is_a_reason_not_a_crash() -> None:
 
 
 def test_one_core_from_the_bucket(prefix: str, tmp_path: Path) -> None:
-    result = Converter(tmp_path / "archive", ConvertOptions(workers=1)).convert([prefix])
+    result = Converter(tmp_path / "archive", ONE).convert([prefix])
     assert result.ok and result.counts["converted"] == 12 + 2
     assert result.counts["updated"] == len(COPIES) - 1
     assert [(o.name, o.status) for o in result.skipped] == [(f"{prefix}/README", "skipped")]
@@ -87,14 +91,16 @@ def test_one_core_from_the_bucket(prefix: str, tmp_path: Path) -> None:
 def test_a_cluster_from_the_bucket_into_a_folder_and_into_the_bucket(
     prefix: str, s3_server: MotoServer, dask_client: Any, tmp_path: Path
 ) -> None:
-    one = Converter(tmp_path / "one-core", ConvertOptions(workers=1)).convert([prefix])
-    there = Converter(tmp_path / "cluster", runner=DaskRunner(dask_client)).convert([prefix])
+    one = Converter(tmp_path / "one-core", ONE).convert([prefix])
+    there = Converter(tmp_path / "cluster", CLUSTER, runner=DaskRunner(dask_client)).convert(
+        [prefix]
+    )
     assert tree(tmp_path / "cluster") == tree(tmp_path / "one-core")
     assert there.to_json()["failures"] == one.to_json()["failures"]
     # And into an archive in the bucket: the same objects, byte for byte.
     buckets = [s3_server.bucket("archive") for _ in range(2)]
-    Converter(f"s3://{buckets[0]}/a", ConvertOptions(workers=1)).convert([prefix])
-    Converter(f"s3://{buckets[1]}/a", runner=DaskRunner(dask_client)).convert([prefix])
+    Converter(f"s3://{buckets[0]}/a", ONE).convert([prefix])
+    Converter(f"s3://{buckets[1]}/a", CLUSTER, runner=DaskRunner(dask_client)).convert([prefix])
     expected = _bucket_tree(s3_server, buckets[0])
     assert _bucket_tree(s3_server, buckets[1]) == expected
     assert "a/studies/index.json.gz" in expected

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,12 +174,16 @@ def test_a_killed_update_is_finished_by_the_next_run(
     reference, root = tmp_path / "reference", tmp_path / "archive"
     for folder in (reference, root):
         _convert(sources, folder, layout)
+    started = time.perf_counter()
     with open_archive(reference) as archive:
         correct(archive, Target(study), NEW_NAME, by="tester")
+    took = time.perf_counter() - started
     journal = root / CORRECTING
     command = [*DWA, "update", str(root), "--study", study, "--by", "tester"]
     command += ["--set", "PatientName=New^Name", "--set", "PatientID=NEW-1"]
-    kill_then_finish(command, journal, seed, lambda _: finish_corrections(open_archive(root)))
+    kill_then_finish(
+        command, journal, seed, lambda _: finish_corrections(open_archive(root)), within=took
+    )
     assert _without_dates(root) == _without_dates(reference)
     with open_archive(root) as archive:
         assert _studies_named(archive, "New^Name") == [study]

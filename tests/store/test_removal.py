@@ -4,6 +4,7 @@ studies, and a deletion killed at random points finished by the next run."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -129,11 +130,15 @@ def test_a_killed_deletion_is_finished_by_the_next_run(
                 pack_study(archive, study, remove=True)
         roots.append(root)
     reference, root = roots
+    started = time.perf_counter()
     with open_archive(reference) as archive:
         delete(archive, Target(study, series))
+    took = time.perf_counter() - started
     journal = root / DELETING
     command = [*DWA, "delete", str(root), "--study", study, "--series", series]
-    kill_then_finish(command, journal, seed, lambda _: finish_deletions(open_archive(root)))
+    kill_then_finish(
+        command, journal, seed, lambda _: finish_deletions(open_archive(root)), within=took
+    )
     assert _served(root) == _served(reference)
     with open_archive(root) as archive:
         assert _rows(archive, Level.INSTANCE) == 1

@@ -328,3 +328,30 @@ def test_gzip_compressed_inputs(tmp_path: Path) -> None:
     assert result.counts["converted"] == 1  # type: ignore[attr-defined]
     [failure] = result.failures  # type: ignore[attr-defined]
     assert failure.name == str(broken) and failure.reason.startswith("bad gzip data")
+
+
+def test_a_dead_writers_temporaries_go_by_the_end_of_the_run(
+    tmp_path: Path, make_instance: MakeInstance
+) -> None:
+    """A worker killed during a run (its inputs converted again elsewhere) leaves its
+    temporary files; the run removes them once it is done, a live writer's stay."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    archive = tmp_path / "archive"
+    tmp = archive / paths.WORK_DIR / "tmp"
+    left = tmp / f"w-{int(dead.stdout)}-1"
+    live = tmp / f"w-{os.getpid()}-1"
+
+    def plant(_outcome: object) -> None:  # during the run, after its start-up sweep
+        tmp.mkdir(parents=True, exist_ok=True)
+        left.write_bytes(b"half a frame")
+        live.write_bytes(b"")
+
+    study, series = generate_uid(), generate_uid()
+    inputs = [str(make_instance(study=study, series=series, instance_number=n)) for n in (1, 2)]
+    assert Converter(archive, ConvertOptions(workers=1)).convert(inputs, on_outcome=plant).ok
+    assert not left.exists() and live.exists()

@@ -175,6 +175,9 @@ class Converter:
                 with Spool(scratch_folder(archive.store)) as spool:
                     touched |= self._convert_inputs(inputs(spool), result, on_total, on_outcome)
                 refreshed = self._refresh(Catalog(archive), sorted(touched))
+                # A worker killed during the run (its tasks ran again elsewhere)
+                # leaves its temporary files: gone with their writer.
+                archive.store.remove_stale_temporaries()
             result.conflicts, result.studies = refreshed.conflicts, refreshed.studies
         except OSError as exc:
             raise ArchiveError(

@@ -49,7 +49,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from dicomweb_archive.types import InstanceKey
 
 
 class DicomwebArchiveError(Exception):
@@ -156,6 +159,11 @@ class DuplicateInstanceError(DicomwebArchiveError):
 
     http_status = 409
     failure_reason: ClassVar[int] = 0x0111
+
+    def __init__(self, message: str, key: InstanceKey | None = None) -> None:
+        super().__init__(message)
+        #: The refused instance's UIDs, as it arrived.
+        self.key = key
 
 
 class NotAnInstanceError(DicomwebArchiveError):

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
@@ -13,6 +14,7 @@ from dicomweb_archive.convert.copies import Copies
 from dicomweb_archive.convert.inputs import InputRef
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.model import paths
+from dicomweb_archive.types import InstanceKey
 from tests.conftest import read_json_gz, tree, write_instance
 
 
@@ -122,3 +124,64 @@ def test_a_replay_starts_from_whatever_a_worker_stored_first(
     assert read_json_gz(archive / info)["source"]["name"] == "a.dcm"
     Converter(tmp_path / "one", ONE).convert(inputs)
     assert (archive / info).read_bytes() == (tmp_path / "one" / info).read_bytes()
+
+
+class _Backwards:
+    """Runs the tasks here, last item first: the order a pool may happen to take."""
+
+    workers = 2
+
+    def map(self, task, items, lost):  # type: ignore[no-untyped-def]
+        return (task(item) for item in reversed(list(items)))
+
+
+@pytest.fixture
+def conflicting(tmp_path: Path) -> tuple[list[str], InstanceKey, InstanceKey]:
+    """Three versions of one SOP Instance UID: a, a's copy, b (other pixels),
+    then c (another study); other instances between them."""
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    versions = []
+    for name, where, number in (("a", study, 1), ("b", study, 2), ("c", generate_uid(), 3)):
+        made = write_instance(
+            tmp_path / name, study=where, series=series, sop=sop, instance_number=number
+        )
+        versions.append(made.rename(made.with_name(f"{name}.dcm")))
+    copy = tmp_path / "copy.dcm"
+    shutil.copyfile(versions[0], copy)
+    others = [
+        write_instance(tmp_path / "others", study=study, series=series, instance_number=n)
+        for n in range(4, 8)
+    ]
+    a, b, c = versions
+    inputs = [str(p) for p in (a, others[0], copy, b, *others[1:], c)]
+    c_key = InstanceKey(dcmread(versions[2]).StudyInstanceUID, series, sop)
+    return inputs, InstanceKey(study, series, sop), c_key
+
+
+def _without_journal(files: dict[str, bytes | None]) -> dict[str, bytes | None]:
+    return {name: data for name, data in files.items() if name != ".dwa/deleting/"}
+
+
+@pytest.mark.parametrize("policy", ["reject", "overwrite"])
+def test_refused_copies_end_as_one_core_whatever_the_order(
+    tmp_path: Path, conflicting: tuple[list[str], InstanceKey, InstanceKey], policy: str
+) -> None:
+    """Workers that store a later copy first (here: every input in reverse) still
+    end with the archive, counts and reports of one core."""
+    inputs, a_key, c_key = conflicting
+    options = ConvertOptions(workers=1, on_duplicate=policy)  # type: ignore[arg-type]
+    one = Converter(tmp_path / "one", options).convert(inputs)
+    back = Converter(tmp_path / "back", options, runner=_Backwards()).convert(inputs)
+    # The replay's overwrite may leave the deletion journal's folder, empty.
+    assert _without_journal(tree(tmp_path / "back")) == _without_journal(tree(tmp_path / "one"))
+    assert back.to_json() | {"seconds": 0, "instancesPerSecond": 0} == one.to_json() | {
+        "seconds": 0,
+        "instancesPerSecond": 0,
+    }
+    # The first copy kept (reject), or the last one stored, in another study.
+    kept, gone = (a_key, c_key) if policy == "reject" else (c_key, a_key)
+    assert (tmp_path / "one" / paths.instance_metadata(*kept)).exists()
+    assert not (tmp_path / "one" / paths.instance_metadata(*gone)).exists()
+    if policy == "reject":
+        assert one.counts == {"converted": 5, "unchanged": 1, "failed": 2}
+        assert [o.name for o in one.failures] == [inputs[3], inputs[7]]

@@ -44,6 +44,8 @@ from dicomweb_archive.version import __version__
 
 Status = Literal["converted", "updated", "unchanged", "skipped", "failed"]
 INFO_FORMAT = "dicomweb-archive/info"
+#: How every warning about a replaced instance starts (the overwrite policy).
+REPLACED = "replaced instance "
 
 
 @dataclass
@@ -59,6 +61,8 @@ class InstanceOutcome:
     frames: int = 0
     size: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: Refused by the duplicates policy (``failed``; its UIDs are the refused instance's).
+    duplicate: bool = False
 
     @property
     def key(self) -> InstanceKey | None:
@@ -110,14 +114,15 @@ def store_instance(
                 raise DuplicateInstanceError(
                     f"{parsed.name}: SOP Instance UID {key.sop_instance_uid} is stored "
                     f"already in study {elsewhere.study_instance_uid}, series "
-                    f"{elsewhere.series_instance_uid}"
+                    f"{elsewhere.series_instance_uid}",
+                    key,
                 )
         # Overwrite: the instance elsewhere goes first, under its own study's lock
         # (never while this study's and this instance's locks are held).
         with contextlib.suppress(ResourceNotFoundError):  # deleted meanwhile
             delete(archive, Target(*elsewhere))
         replaced.append(
-            f"replaced instance {key.sop_instance_uid} stored in study "
+            f"{REPLACED}{key.sop_instance_uid} stored in study "
             f"{elsewhere.study_instance_uid}, series {elsewhere.series_instance_uid}"
         )
 
@@ -215,9 +220,10 @@ class _InstanceWriter:
         if self.policy.resolve() == "reject":
             raise DuplicateInstanceError(
                 f"{self.parsed.name}: SOP Instance UID {self.sop} is stored already "
-                "with other content"
+                "with other content",
+                self.update.key,
             )
-        self.warnings.append(f"replaced instance {self.sop} stored with other content")
+        self.warnings.append(f"{REPLACED}{self.sop} stored with other content")
 
     def info(self, encoded: EncodedDataset, frame_info: framing.FrameInfo | None) -> dict[str, Any]:
         """What regenerating the P10 file needs beyond the metadata (``info.json.gz``)."""

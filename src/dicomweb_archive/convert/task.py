@@ -6,7 +6,7 @@ from dicomweb_archive.batch import failure_of
 from dicomweb_archive.convert.inputs import Source
 from dicomweb_archive.convert.instance import InstanceOutcome, store_instance
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.errors import NotDicomError
+from dicomweb_archive.errors import DuplicateInstanceError, NotDicomError
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.archive import Archive, open_archive
 
@@ -27,7 +27,14 @@ def convert_into(
         failure = failure_of(exc, ref.name)
         # Found in a folder or ZIP file beside the DICOM files (a README): skipped.
         refused = failure.refused or (ref.contained and isinstance(exc, NotDicomError))
-        return InstanceOutcome(ref.name, "skipped" if refused else "failed", reason=failure.reason)
+        outcome = InstanceOutcome(ref.name, "skipped" if refused else "failed", failure.reason)
+        if isinstance(exc, DuplicateInstanceError) and exc.key is not None:
+            # Which copy a run keeps is decided among its copies (convert.copies).
+            outcome.study_instance_uid, outcome.series_instance_uid, outcome.sop_instance_uid = (
+                exc.key
+            )
+            outcome.duplicate = True
+        return outcome
 
 
 def convert_input(location: str, options: ConvertOptions, ref: Source) -> InstanceOutcome:

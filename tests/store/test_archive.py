@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.errors import ResourceNotFoundError, StoreError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive, open_archive
@@ -14,7 +15,10 @@ from dicomweb_archive.store.base import Store
 from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.manifest import ArchiveOptions
 from dicomweb_archive.store.memory import MemoryStore
+from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.studyzip import write_study_zip
+from dicomweb_archive.types import InstanceKey
+from tests.conftest import write_instance
 
 PACKED, LOOSE = "1.2.3", "1.2.4"
 
@@ -85,3 +89,24 @@ def test_no_local_files_no_slices() -> None:
     assert archive.read(paths.study_metadata(LOOSE)) == b"x"
     with pytest.raises(StoreError, match="local file"):
         archive.locate(paths.study_metadata(LOOSE))
+
+
+def test_instance_keys_of_folders_and_zips(tmp_path: Path) -> None:
+    """Every stored instance, a packed study's from its indexes, one study at a time."""
+    made = [
+        write_instance(tmp_path / "in", study=study, series=series, sop=sop)
+        for study, series, sop in (("1.5", "1.5.1", "1.5.1.1"), ("1.6", "1.6.1", "1.6.1.1"))
+    ]
+    made.append(write_instance(tmp_path / "in", study="1.6", series="1.6.1", sop="1.6.1.2"))
+    Converter(tmp_path / "archive", ConvertOptions(workers=1)).convert([str(p) for p in made])
+    archive = open_archive(tmp_path / "archive")
+    pack_study(archive, "1.6", remove=True)
+    assert archive.is_packed("1.6")
+    every = [
+        InstanceKey("1.5", "1.5.1", "1.5.1.1"),
+        InstanceKey("1.6", "1.6.1", "1.6.1.1"),
+        InstanceKey("1.6", "1.6.1", "1.6.1.2"),
+    ]
+    assert sorted(archive.instance_keys()) == every
+    assert sorted(archive.instance_keys(["1.6"])) == every[1:]
+    assert list(archive.instance_keys([])) == []

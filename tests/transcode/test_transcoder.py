@@ -27,7 +27,6 @@ from dicomweb_archive.transcode.transcoder import (
     TranscodeOptions,
     Transcoder,
     TranscodeResult,
-    archive_instances,
 )
 from dicomweb_archive.types import InstanceKey
 from tests.conftest import read_json_gz, snapshot, write_instance
@@ -46,7 +45,7 @@ def transcode(archive: Path, **options: Any) -> TranscodeResult:
 
 
 def instances(archive: Path) -> dict[str, InstanceKey]:
-    keys = archive_instances(open_archive(archive))
+    keys = list(open_archive(archive).instance_keys())
     by_name = {}
     for key in keys:
         info = read_json_gz(archive / paths.instance_info(*key))
@@ -260,7 +259,7 @@ def test_raw_frames_and_packed_studies(tmp_path: Path) -> None:
     convert(archive, get_testdata_file("MR_small.dcm"), frames="raw")
     [key] = instances(archive).values()
     pack_study(open_archive(archive), key.study_instance_uid, remove=True)
-    assert archive_instances(open_archive(archive)) == [key]
+    assert list(open_archive(archive).instance_keys()) == [key]
     assert transcode(archive).counts == {"transcoded": 1}
     bare = (archive / paths.htj2k_frame_path(*_key(key), 1)).read_bytes()
     assert bare.startswith(b"\xff\x4f\xff\x51")
@@ -274,7 +273,7 @@ def test_concurrent_primary_runs_agree(tmp_path: Path) -> None:
     ]
     archive = tmp_path / "archive"
     convert(archive, *inputs)
-    originals = {k: decoded_frames(archive, k) for k in archive_instances(open_archive(archive))}
+    originals = {k: decoded_frames(archive, k) for k in list(open_archive(archive).instance_keys())}
     command = [sys.executable, "-m", "dicomweb_archive.cli", "transcode", str(archive)]
     runs = [
         subprocess.Popen([*command, "--mode", "primary", "-w", "2", "-q"], stderr=subprocess.PIPE)

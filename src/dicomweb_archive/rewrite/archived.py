@@ -23,7 +23,6 @@ from dicomweb_archive.convert.converter import ConversionResult, Converter, OnOu
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.store.archive import open_archive
-from dicomweb_archive.transcode.transcoder import archive_instances
 from dicomweb_archive.types import InstanceKey
 
 
@@ -54,12 +53,8 @@ def archived_instances(location: str, studies: Iterable[str] = ()) -> list[Archi
         missing = [s for s in wanted if not archive.has_study(s)]
         if missing:
             raise ResourceNotFoundError(f"study {missing[0]} is not in {location}")
-        keys = archive_instances(archive)
-    return [
-        ArchivedInstance(location, key)
-        for key in keys
-        if not wanted or key.study_instance_uid in wanted
-    ]
+        keys = list(archive.instance_keys(sorted(wanted) if wanted else None))
+    return [ArchivedInstance(location, key) for key in keys]
 
 
 def copy_archive(

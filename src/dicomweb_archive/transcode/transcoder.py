@@ -16,12 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dicomweb_archive import tags
 from dicomweb_archive.batch import Summary, run_tasks, worker_count
 from dicomweb_archive.codec.htj2k import HTJ2KSettings
-from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive, open_archive
-from dicomweb_archive.store.base import folders
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options
 from dicomweb_archive.transcode.instance import (
@@ -30,9 +27,9 @@ from dicomweb_archive.transcode.instance import (
     TranscodeRequest,
     transcode_instance,
 )
-from dicomweb_archive.types import InstanceKey, first_value
+from dicomweb_archive.types import InstanceKey
 
-__all__ = ["TranscodeOptions", "TranscodeResult", "Transcoder", "archive_instances"]
+__all__ = ["TranscodeOptions", "TranscodeResult", "Transcoder"]
 
 #: Called once the instances are counted, with their number.
 OnTotal = Callable[[int], None]
@@ -101,27 +98,6 @@ class TranscodeResult(Summary[TranscodeOutcome]):
         }
 
 
-def archive_instances(archive: Archive) -> list[InstanceKey]:
-    """Every instance of the archive, packed studies included (from their indexes)."""
-    keys = []
-    for study in archive.study_uids():
-        if archive.is_packed(study):
-            if not archive.exists(paths.series_index(study)):
-                continue
-            for row in archive.read_json_gz(paths.series_index(study)):
-                series = str(first_value(row, tags.SeriesInstanceUID))
-                for instance in archive.read_json_gz(paths.instances_index(study, series)):
-                    keys.append(
-                        InstanceKey(study, series, str(first_value(instance, tags.SOPInstanceUID)))
-                    )
-            continue
-        for series in folders(archive, f"{paths.study_dir(study)}/series"):
-            for sop in folders(archive, f"{paths.series_dir(study, series)}/instances"):
-                if archive.exists(paths.instance_metadata(study, series, sop)):
-                    keys.append(InstanceKey(study, series, sop))
-    return keys
-
-
 class Transcoder:
     """Transcodes the frames of the archive at ``location`` (a folder or a URL) to HTJ2K."""
 
@@ -158,7 +134,7 @@ class Transcoder:
             settings=HTJ2KSettings(psnr=self.options.psnr),
             raw_frames=options.frames == "raw",
         )
-        keys = list(instances) if instances is not None else archive_instances(archive)
+        keys = list(instances if instances is not None else archive.instance_keys())
         if on_total:
             on_total(len(keys))
         result = TranscodeResult()

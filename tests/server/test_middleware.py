@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -131,6 +133,42 @@ def test_enable_access_log_adds_one_handler() -> None:
         assert added[0].format(record) == '{"a":1}'  # the line, bare
     finally:
         access.handlers, access.level, access.propagate = saved
+
+
+def test_the_lines_of_dwa_serve_are_written_directly_and_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    access = logging.getLogger(ACCESS_LOGGER)
+    saved = (access.handlers[:], access.level, access.propagate, access.filters[:])
+    written = io.StringIO()
+    try:
+        access.handlers = []
+        enable_access_log()
+        [handler] = access.handlers
+        monkeypatch.setattr(handler, "stream", written)
+        made: list[logging.LogRecord] = []
+        monkeypatch.setattr(logging.LogRecord, "__init__", _counting(made))
+        with TestClient(AccessLog(_app())) as client:
+            client.get("/hello")
+            assert made == []  # no record: the line goes straight to the stream
+            access.addFilter(lambda record: True)  # then logging's way, the same line
+            client.get("/hello", headers={"Range": "bytes=0-1"})
+        lines = [orjson.loads(line) for line in written.getvalue().splitlines()]
+        assert [(e["path"], e["status"], e["bytes"]) for e in lines] == [("/hello", 200, 11)] * 2
+        assert "range" not in lines[0] and lines[1]["range"] == "bytes=0-1"
+        assert len(made) == 1
+    finally:
+        access.handlers, access.level, access.propagate, access.filters = saved
+
+
+def _counting(made: list[logging.LogRecord]) -> Any:
+    original = logging.LogRecord.__init__
+
+    def init(self: logging.LogRecord, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    return init
 
 
 def test_every_answer_may_be_loaded_cross_origin() -> None:

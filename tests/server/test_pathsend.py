@@ -40,7 +40,7 @@ def test_the_path_names_the_measured_file_while_the_server_may_open_it(
 
     async def scenario() -> None:
         held = OpenedFile(stored)
-        await send_path(held, send)
+        await send_path(held, {"extensions": {PATHSEND: {}}}, send)
         path = sent[0]["path"]
         # A writer replaces the file: the path still names the bytes measured.
         replacement = tmp_path / "new"

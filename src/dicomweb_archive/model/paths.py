@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import KW_ONLY, dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Final
 
 from dicomweb_archive.errors import InvalidInputError, InvalidUIDError, ResourceNotFoundError
@@ -369,6 +369,7 @@ def _is_digest(value: str | None) -> bool:
 # Archive files by name, for the writers and readers of the archive.
 
 
+@lru_cache(maxsize=4096)  # asked for by every read of a served study
 def study_dir(study: str) -> str:
     return ResourcePath.study(study).file
 

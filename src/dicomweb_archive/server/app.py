@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -15,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from dicomweb_archive.deidentify.keys import PseudonymKey
 from dicomweb_archive.errors import (
@@ -25,6 +26,7 @@ from dicomweb_archive.errors import (
     ResourceNotFoundError,
 )
 from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
+from dicomweb_archive.server.fastpath import UsualFrames
 from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
 from dicomweb_archive.server.renditions import DEFAULT_BUDGET
 from dicomweb_archive.server.routes import pages, routes
@@ -100,6 +102,17 @@ def error_response(request: Request, exc: Exception) -> Response:
     return Response(
         orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
     )
+
+
+class _Application(Starlette):
+    """Starlette, the usual frame request answered before its middleware (:mod:`.fastpath`)."""
+
+    def __init__(self, context: Context, base_path: str, **options: Any) -> None:
+        self.context, self.base_path = context, base_path
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return UsualFrames(super().build_middleware_stack(), self.context, self.base_path)
 
 
 def app_from_environment() -> Starlette:
@@ -197,7 +210,9 @@ def create_app(
     # from the Host header, which the client chooses (an open redirect's shape).
     router = Router(served, redirect_slashes=False)
     dicomweb: list[BaseRoute] = [Mount(base_path, app=router)] if base_path else router.routes
-    app = Starlette(
+    app = _Application(
+        context,
+        base_path,
         routes=pages(context, base_path, viewer, dicomweb),
         middleware=middleware,
         exception_handlers={

@@ -37,7 +37,7 @@ from dicomweb_archive.errors import (
     RequestTimeoutError,
 )
 from dicomweb_archive.server.pathsend import PATHSEND
-from dicomweb_archive.server.sendfile import SendfileCycle
+from dicomweb_archive.server.sendfile import OFFER, SendfileCycle
 
 #: Largest request line plus headers, in bytes (nginx allows 4 lines of 8 KiB).
 MAX_HEAD_BYTES: Final = 64 * 1024
@@ -45,6 +45,8 @@ MAX_HEAD_BYTES: Final = 64 * 1024
 HEAD_TIMEOUT: Final = 10.0
 #: Seconds a request body may go without receiving anything.
 BODY_IDLE_TIMEOUT: Final = 30.0
+#: The request headers that announce a body (RFC 9112 6.3).
+_BODY_HEADERS: Final = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -106,9 +108,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_timer = self._stop_timer(self._head_timer)
-        self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
+        if any(name in _BODY_HEADERS for name, _ in self.headers):  # else none is coming
+            self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
         if self._sends_files:
-            self.scope["extensions"] = {**self.scope.get("extensions", {}), PATHSEND: {}}
+            self.scope["extensions"] = {**self.scope.get("extensions", {}), PATHSEND: OFFER}
         super().on_headers_complete()
         if self._sends_files and type(self.cycle) is RequestResponseCycle:
             # The cycle just made, before its task first runs: it answers pathsend too.

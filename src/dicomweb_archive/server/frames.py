@@ -181,7 +181,7 @@ def _answer(
         candidates.insert(0 if jls_first else len(candidates), _JPEGLS)
     elif (
         decodable
-        and _asks_for_htj2k(ranges)
+        and asks_for_htj2k(ranges)
         and not any(c.transfer_syntax in _LOSSLESS_HTJ2K for c in sources)
         and _encodable_as_htj2k(reader, resource, primary.transfer_syntax)
     ):
@@ -300,7 +300,7 @@ def _representations(
     info = _Info(reader, resource, inline)
     sources = [_Frames.load(reader, primary, inline, info.primary, by_path)]
     alternate = resource.frames_path != paths.FRAMES
-    if alternate or reduced or _asks_for_htj2k(ranges):
+    if alternate or reduced or asks_for_htj2k(ranges):
         found = _alternate(reader, resource, numbers, info)
         if found is not None:
             htj2k = _Frames.load(reader, found, inline, info.alternate, by_path)
@@ -308,7 +308,7 @@ def _representations(
     return sources
 
 
-def _asks_for_htj2k(ranges: list[MediaRange]) -> bool:
+def asks_for_htj2k(ranges: list[MediaRange]) -> bool:
     return any(
         "jphc" in (r.part_type or "") + r.media_type
         or r.transfer_syntax in uids.HTJ2K_TRANSFER_SYNTAXES

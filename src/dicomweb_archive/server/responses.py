@@ -176,7 +176,7 @@ class RangeResponse(Response):
         part = self.source.part(self.start, self.end)
         opened = part.whole_file
         if opened is not None and sends_paths(scope):
-            await send_path(opened, send)
+            await send_path(opened, scope, send)
             return
         if part.length <= SMALL:
             body: bytes | bytearray | None = part.read_cached()

@@ -9,8 +9,18 @@ socket without entering the process.
 
 :class:`SendfileCycle` is uvicorn's request-response cycle with that one
 message added; everything else (the status line and headers, keep-alive,
-HEAD, disconnects) stays uvicorn's.  The file is sent from the event loop;
-a socket that takes no more waits for the client, as any body does.
+HEAD, disconnects) stays uvicorn's.  Two things make a sent file cheap:
+
+- the head of an answer waits for its body's first message, and goes out in
+  the same TCP segments as a file (``MSG_MORE``; nginx's ``tcp_nopush``): the
+  client is woken once, not once for the head and again for the body;
+- a path naming a descriptor of this process (``/proc/self/fd/N``, what
+  :func:`~dicomweb_archive.server.pathsend.send_path` sends) is that
+  descriptor, not opened again: the file is sent before ``send`` returns,
+  while the application still holds it (:data:`OFFER`).
+
+The file is sent from the event loop; a socket that takes no more waits for
+the client, as any body does.
 """
 
 from __future__ import annotations
@@ -18,75 +28,159 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import socket
 from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from dicomweb_archive.server.pathsend import PATHSEND
+from dicomweb_archive.server.pathsend import DESCRIPTORS, PATHSEND, SENT_ON_RETURN
 
+#: What the connection offers as ``scope["extensions"]["http.response.pathsend"]``.
+OFFER: Final[dict[object, object]] = {SENT_ON_RETURN: True}
 #: Most bytes one ``sendfile`` call is asked for (the socket takes what fits).
 _STEP: Final = 1 << 30
 _OPEN_FLAGS: Final = os.O_RDONLY | os.O_CLOEXEC
+_OWN_DESCRIPTOR: Final = DESCRIPTORS + "/"
+_MORE: Final = getattr(socket, "MSG_MORE", 0)
+
+
+class _HeadCatcher:
+    """Stands for the transport while uvicorn writes a head: keeps it instead."""
+
+    __slots__ = ("head", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.head = b""
+
+    def write(self, data: bytes) -> None:
+        self.head += data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 class SendfileCycle(RequestResponseCycle):
     """uvicorn's request-response cycle, answering ``http.response.pathsend`` by ``sendfile``."""
 
+    #: The answer's head, made by uvicorn, held until the body's first message.
+    #: (A class default: the cycle is made by uvicorn, then given this class.)
+    held_head = b""
+
     async def send(self, message: Any) -> None:
-        if message["type"] != PATHSEND:
+        kind = message["type"]
+        if kind == "http.response.start" and not self.response_started:
+            catcher = _HeadCatcher(self.transport)
+            self.transport = catcher  # type: ignore[assignment]
+            try:
+                await super().send(message)
+            finally:
+                self.transport = catcher.transport
+            self.held_head = catcher.head
+            return
+        head, self.held_head = self.held_head, b""
+        if kind != PATHSEND:
+            if head and not self.disconnected:
+                self.transport.write(head)
             await super().send(message)
             return
         if self.disconnected:
             return
         if not self.response_started or self.response_complete or self.chunked_encoding:
             raise RuntimeError(f"{PATHSEND} without a started response of known length")
-        fd = os.open(message["path"], _OPEN_FLAGS)
-        try:
-            size = os.fstat(fd).st_size
-            if self.scope["method"] != "HEAD":
-                if size != self.expected_content_length:
-                    raise RuntimeError(f"{PATHSEND}: {size} bytes, Content-Length says otherwise")
-                await self._send_file(fd, size)
-                self.expected_content_length = 0
-        finally:
-            os.close(fd)
+        await self._send_path(message["path"], head)
         await super().send({"type": "http.response.body", "body": b""})
 
-    async def _send_file(self, fd: int, size: int) -> None:
-        # The head goes first: it may still wait in the transport's buffer.
-        while self.transport.get_write_buffer_size() and not self.transport.is_closing():
-            await asyncio.sleep(0.001)
-        sock = self.transport.get_extra_info("socket")
-        if sock is None or self.transport.is_closing():
+    async def _send_path(self, path: str, head: bytes) -> None:
+        own = path.startswith(_OWN_DESCRIPTOR)
+        fd = int(path[len(_OWN_DESCRIPTOR) :]) if own else os.open(path, _OPEN_FLAGS)
+        try:
+            size = os.fstat(fd).st_size
+            if self.scope["method"] == "HEAD":
+                self.transport.write(head)
+                return
+            if size != self.expected_content_length:
+                raise RuntimeError(f"{PATHSEND}: {size} bytes, Content-Length says otherwise")
+            await self._send_file(fd, size, head)
+            self.expected_content_length = 0
+        finally:
+            if not own:
+                os.close(fd)
+
+    async def _send_file(self, fd: int, size: int, head: bytes) -> None:
+        transport = self.transport
+        await _drained(transport)  # what an earlier answer left goes first
+        sock = transport.get_extra_info("socket")
+        if sock is None or transport.is_closing():
             self.disconnected = True
             return
-        # A duplicate of the socket, ours alone: the event loop watches it for
-        # room to write (it refuses a watcher on the transport's own), and no
-        # close of the connection meanwhile makes its number name another file.
-        out = os.dup(sock.fileno())
         try:
-            await _send(out, fd, size, self.transport)
+            rest = _send_head(sock, head)
+            if rest:  # the socket is full: the transport sends the rest when it can
+                transport.write(rest)
+                await _drained(transport)
+            # Up to the first wait for room, the socket's number names this
+            # connection (nothing can close it meanwhile).
+            sent = 0 if transport.is_closing() else _sendfile(sock.fileno(), fd, 0, size)
+            if sent < size and not transport.is_closing():
+                # A duplicate of the socket, ours alone: the event loop watches it
+                # for room to write (it refuses a watcher on the transport's own),
+                # and no close of the connection meanwhile makes its number name
+                # another file.
+                out = os.dup(sock.fileno())
+                try:
+                    await _send(out, fd, sent, size, transport)
+                finally:
+                    os.close(out)
         except (BrokenPipeError, ConnectionResetError):
-            self.transport.close()
-        finally:
-            os.close(out)
-        if self.transport.is_closing():
+            transport.close()
+        if transport.is_closing():
             self.disconnected = True
 
 
-async def _send(out: int, fd: int, size: int, transport: asyncio.Transport) -> None:
-    """The ``size`` bytes of ``fd`` into the socket ``out``, waiting for room as needed."""
-    loop = asyncio.get_running_loop()
-    offset = 0
-    while offset < size and not transport.is_closing():
+async def _drained(transport: asyncio.Transport) -> None:
+    """Until the transport's own buffer is empty (its bytes come before a file's)."""
+    while transport.get_write_buffer_size() and not transport.is_closing():
+        await asyncio.sleep(0.001)
+
+
+def _send_head(sock: socket.socket, head: bytes) -> bytes:
+    """Send what the socket takes of ``head`` now; the rest.
+
+    Over TCP with ``MSG_MORE``: the head leaves with the file's first bytes,
+    not in a segment of its own.
+    """
+    more = _MORE if sock.family in (socket.AF_INET, socket.AF_INET6) else 0
+    own = socket.socket(sock.family, sock.type, sock.proto, sock.fileno())
+    try:
+        while head:
+            head = head[own.send(head, more) :]
+    except BlockingIOError:
+        pass
+    finally:
+        own.detach()  # the transport's, not ours to close
+    return head
+
+
+def _sendfile(out: int, fd: int, offset: int, size: int) -> int:
+    """The bytes of ``fd`` from ``offset`` that the socket ``out`` takes now; where they end."""
+    while offset < size:
         try:
             sent = os.sendfile(out, fd, offset, min(size - offset, _STEP))
         except BlockingIOError:
-            await _writable(loop, out)
-            continue
+            break
         if not sent:
             raise OSError(errno.EIO, "the file ended before its announced length")
         offset += sent
+    return offset
+
+
+async def _send(out: int, fd: int, offset: int, size: int, transport: asyncio.Transport) -> None:
+    """The bytes of ``fd`` from ``offset`` to ``size`` into the socket ``out``, waiting for room."""
+    loop = asyncio.get_running_loop()
+    while offset < size and not transport.is_closing():
+        await _writable(loop, out)
+        offset = _sendfile(out, fd, offset, size)
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

@@ -187,7 +187,7 @@ class DirectoryStore(StoreMixin):
         return sorted(found)
 
     def locate(self, path: str) -> Slice:
-        return Slice.whole(self.root / path, self._open(path))
+        return Slice.whole(self._full(path), self._open(path))
 
     # -- writing ----------------------------------------------------------------
 

@@ -50,12 +50,12 @@ class StoredFile(Protocol):
 class OpenedFile:
     """A regular file opened once; closed when nothing refers to it any more."""
 
-    __slots__ = ("fd", "info", "path")
+    __slots__ = ("_name", "fd", "info")
 
-    def __init__(self, path: Path, fd: int | None = None) -> None:
+    def __init__(self, path: Path | str, fd: int | None = None) -> None:
         """Open ``path``, or take over ``fd``, already opened there (closed on failure)."""
         self.fd = -1
-        self.path = path
+        self._name = path
         if fd is None:
             fd = os.open(path, _OPEN_FLAGS)
         try:
@@ -67,6 +67,11 @@ class OpenedFile:
             os.close(fd)
             raise
         self.fd = fd
+
+    @property
+    def path(self) -> Path:
+        """Where the file was when opened (made a path only when asked: most never are)."""
+        return Path(self._name)
 
     @property
     def size(self) -> int:
@@ -107,7 +112,7 @@ class Slice:
     length: int
 
     @classmethod
-    def whole(cls, path: Path, fd: int | None = None) -> Slice:
+    def whole(cls, path: Path | str, fd: int | None = None) -> Slice:
         """The whole regular file at ``path``, opened now (or as ``fd``)."""
         opened = OpenedFile(path, fd)
         return cls(opened, 0, opened.size)

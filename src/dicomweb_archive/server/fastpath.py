@@ -1,0 +1,261 @@
+"""The usual frame request, answered before Starlette's middleware and routing.
+
+A viewer asks for hundreds of frames, each one ``GET …/frames/{n}`` of one
+stored frame that the answer sends whole.  :class:`UsualFrames` answers that
+request itself: a few checks, one open and a head made before; the file goes
+by ``http.response.pathsend`` (:mod:`.pathsend`).  It applies when all of this
+holds, and hands anything else to the application unchanged:
+
+- ``GET {base}/studies/{st}/series/{se}/instances/{sop}/frames/{n}``, one
+  frame, written as the application writes it, no query string;
+- no ``Range`` and no ``If-…`` header, at most one ``Accept`` (none asking for
+  HTJ2K, whose answer depends on the instance's alternate) and one ``Origin``;
+- a server that sends files by path, an archive of local files, the study a
+  folder (not packed) whose documents are up to date;
+- a frame stored as a single-part body (not ``--frames raw``) whose part
+  header is in the page cache;
+- a head known for this kind of answer (below).
+
+The head is the application's own: the first request of each kind (the same
+``Accept`` and ``Origin``, a frame of the same stored media type and transfer
+syntax) goes through the application, and when it answers 200 with the whole
+file, its head becomes the head of every frame of that kind, with the frame's
+own ``ETag`` and ``Content-Length`` (checked against that first answer).  So
+both paths answer the same bytes; ``tests/server/test_fastpath.py`` compares
+them.  The access log gets the same line either way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dicomweb_archive.errors import DicomwebArchiveError
+from dicomweb_archive.media import parse_accept
+from dicomweb_archive.model.paths import FRAMES, ResourcePath, ResourceType
+from dicomweb_archive.server.context import Context
+from dicomweb_archive.server.frames import asks_for_htj2k
+from dicomweb_archive.server.middleware import AccessLog
+from dicomweb_archive.server.pathsend import PATHSEND, send_path, sends_paths
+from dicomweb_archive.server.responses import representation_tag, slice_tag
+from dicomweb_archive.server.stored import Uncached, stored_part
+from dicomweb_archive.store.slices import Slice, file_version
+
+#: Frames whose part header and validator are kept (all forgotten when full).
+MAX_FRAMES: Final = 65_536
+#: Kinds of answer whose head is kept (none learned beyond).
+MAX_HEADS: Final = 64
+_START: Final = "http.response.start"
+_ETAG: Final = b"etag"
+_LENGTH: Final = b"content-length"
+_CONTENT_TYPE: Final = b"content-type"
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass
+class _Frame:
+    """A frame file as last opened: where it is, its version, its part, its validators."""
+
+    file: str
+    study: str
+    version: str = ""
+    #: Media type and transfer syntax of the stored part.
+    part: tuple[str, str] = ("", "")
+    #: The validator of the whole file (:func:`~.responses.slice_tag`).
+    tag: str = ""
+    #: The ``ETag`` of each answer's media type.
+    etags: dict[str, bytes] = field(default_factory=dict)
+
+    def seen(self, opened: Slice) -> bool:
+        """Whether ``opened`` is the version known; else learn it (False when unusable)."""
+        version = opened.version
+        if version == self.version:
+            return True
+        try:
+            media_type, syntax, _ = stored_part(opened, inline=True)
+        except Uncached:
+            return False
+        self.version, self.part, self.tag = version, (media_type, syntax), slice_tag(opened)
+        self.etags = {}
+        return bool(media_type)  # a bare frame (--frames raw) is described elsewhere
+
+    def etag(self, media_type: str) -> bytes:
+        etag = self.etags.get(media_type)
+        if etag is None:
+            etag = self.etags[media_type] = representation_tag(self.tag, media_type).encode()
+        return etag
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The head of one kind of answer, with the places of the frame's own values."""
+
+    headers: tuple[tuple[bytes, bytes], ...]
+    etag_at: int
+    length_at: int
+    #: The answer's ``Content-Type`` (part of its ``ETag``).
+    media_type: str
+
+    @classmethod
+    def learned(cls, headers: Headers, frame: _Frame, size: int) -> _Head | None:
+        """The head of ``headers`` when they answer ``frame`` (of ``size`` bytes) whole."""
+        names = [name for name, _ in headers]
+        if names.count(_ETAG) != 1 or names.count(_LENGTH) != 1 or _CONTENT_TYPE not in names:
+            return None
+        etag_at, length_at = names.index(_ETAG), names.index(_LENGTH)
+        media_type = headers[names.index(_CONTENT_TYPE)][1].decode("latin-1")
+        if headers[length_at][1] != str(size).encode() or headers[etag_at][1] != frame.etag(
+            media_type
+        ):
+            return None
+        return cls(tuple(headers), etag_at, length_at, media_type)
+
+    def of(self, frame: _Frame, size: int) -> Headers:
+        headers = list(self.headers)
+        headers[self.etag_at] = (_ETAG, frame.etag(self.media_type))
+        headers[self.length_at] = (_LENGTH, str(size).encode())
+        return headers
+
+
+#: What a head is known by: the ``Accept`` and ``Origin`` values, the stored part.
+_Kind = tuple[bytes | None, bytes | None, tuple[str, str]]
+
+
+class UsualFrames:
+    """ASGI middleware answering the usual frame request itself; see the module."""
+
+    def __init__(self, app: ASGIApp, context: Context, base_path: str) -> None:
+        self.app = app
+        self.context = context
+        self.prefix = base_path.rstrip("/") + "/"
+        self.access_log = AccessLog(app)
+        self.enabled = context.archive.local_files
+        self._frames: dict[str, _Frame] = {}
+        self._heads: dict[_Kind, _Head] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        asked = self._asked(scope) if self.enabled else None
+        frame = self._frame(scope["path"]) if asked is not None else None
+        if asked is None or frame is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        opened = self._open(frame)
+        if opened is None:
+            await self.app(scope, receive, send)
+            return
+        kind = (*asked, frame.part)
+        head = self._heads.get(kind)
+        if head is None:
+            await self.app(scope, receive, self._learner(kind, frame, send))
+            return
+        size, status, sent = opened.length, 0, 0
+        opened_file = opened.whole_file
+        assert opened_file is not None
+        try:  # logged as the access log logs the application's answers
+            status = 200
+            await send({"type": _START, "status": status, "headers": head.of(frame, size)})
+            sent = size
+            await send_path(opened_file, scope, send)
+        finally:
+            if self.access_log.enabled:
+                self.access_log.record(scope, status, sent, started)
+
+    def _asked(self, scope: Scope) -> tuple[bytes | None, bytes | None] | None:
+        """The ``Accept`` and ``Origin`` of a request the fast path may answer, else None."""
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope["query_string"]
+            or scope.get("root_path")
+            or not sends_paths(scope)
+        ):
+            return None
+        accept = origin = None
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                if accept is not None:
+                    return None
+                accept = value
+            elif name == b"origin":
+                if origin is not None:
+                    return None
+                origin = value
+            elif name == b"range" or name.startswith(b"if-"):
+                return None
+        return accept, origin
+
+    def _frame(self, path: str) -> _Frame | None:
+        """The frame file a request path names, when it names exactly one frame."""
+        frame = self._frames.get(path)
+        if frame is not None or not path.startswith(self.prefix):
+            return frame
+        text = path[len(self.prefix) :]
+        try:
+            resource = ResourcePath.from_string(text)
+        except DicomwebArchiveError:
+            return None
+        if (
+            resource.type is not ResourceType.FRAMES
+            or resource.frames_path != FRAMES
+            or resource.suffix is not None
+            or len(resource.frame_numbers) != 1
+            or str(resource) != text  # another spelling: the application's to answer
+        ):
+            return None
+        assert resource.study_instance_uid is not None
+        frame = _Frame(resource.frame_file(resource.frame_numbers[0]), resource.study_instance_uid)
+        if len(self._frames) >= MAX_FRAMES:
+            self._frames.clear()
+        self._frames[path] = frame
+        return frame
+
+    def _open(self, frame: _Frame) -> Slice | None:
+        """The frame's file, opened, when the fast path may send it; else None."""
+        archive, study = self.context.archive, frame.study
+        if archive.is_packed(study) or self.context.is_behind(study):
+            return None
+        try:
+            opened = archive.store.locate(frame.file)
+        except (DicomwebArchiveError, OSError):
+            return None
+        if opened is None or opened.whole_file is None or not frame.seen(opened):
+            return None
+        return opened
+
+    def _learner(self, kind: _Kind, frame: _Frame, send: Send) -> Send:
+        """``send``, learning the head of the application's answer when it fits ``kind``."""
+        accept = kind[0]
+        try:
+            if accept is not None and asks_for_htj2k(parse_accept([accept.decode("latin-1")])):
+                return send  # the answer depends on the instance's alternate too
+        except DicomwebArchiveError:
+            return send  # refused: the application says so
+        started: list[Message] = []
+
+        async def observe(message: Message) -> None:
+            if message["type"] == _START:
+                started.append(message)
+            elif message["type"] == PATHSEND and started and started[0]["status"] == 200:
+                self._learn(kind, frame, list(started[0]["headers"]), message["path"])
+            await send(message)
+
+        return observe
+
+    def _learn(self, kind: _Kind, frame: _Frame, headers: Headers, path: str) -> None:
+        if len(self._heads) >= MAX_HEADS:
+            return
+        try:
+            info = os.stat(path)  # the descriptor the answer sends, still open
+        except OSError:
+            return
+        if file_version(info) != frame.version:
+            return  # the file changed since it was opened here
+        head = _Head.learned(headers, frame, info.st_size)
+        if head is not None:
+            self._heads[kind] = head

@@ -184,6 +184,22 @@ NETWORKS: dict[str, tuple[float, float, float] | None] = {
 }
 
 
+def emulate(session: CDPSession, throttle: tuple[float, float, float] | None) -> None:
+    """Chromium's network throttling on the page of ``session``: (latency ms, down and
+    up bits/s), or none."""
+    if throttle:
+        latency, down, up = throttle
+        session.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": latency,
+                "downloadThroughput": down / 8,
+                "uploadThroughput": up / 8,
+            },
+        )
+
+
 def _launch(playwright: Playwright, profile: Path, extra: tuple[str, ...] = ()) -> BrowserContext:
     return playwright.chromium.launch_persistent_context(
         profile,
@@ -227,18 +243,7 @@ def measure(
         wire = Wire()
         session = context.new_cdp_session(page)
         wire.watch(session)
-        throttle = NETWORKS[network]
-        if throttle:
-            latency, down, up = throttle
-            session.send(
-                "Network.emulateNetworkConditions",
-                {
-                    "offline": False,
-                    "latency": latency,
-                    "downloadThroughput": down / 8,
-                    "uploadThroughput": up / 8,
-                },
-            )
+        emulate(session, NETWORKS[network])
         page.goto(f"{viewer.origin}/viewer?StudyInstanceUIDs={study_uid}", timeout=60_000)
         images = _wait_for_final(page)
         start = page.evaluate("performance.timeOrigin") / 1000

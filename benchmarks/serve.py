@@ -505,6 +505,8 @@ class Summary:
     cpu_ms: float
     server_cores: float
     client_cores: float
+    #: The client's CPU per request.
+    client_cpu_ms: float
 
 
 @dataclass(frozen=True)
@@ -589,6 +591,7 @@ class Load:
             statistics.median(r.server_cpu / r.requests * 1e3 for r in runs),
             statistics.median(r.server_cpu / r.seconds for r in runs),
             statistics.median(r.client_cpu / r.seconds for r in runs),
+            statistics.median(r.client_cpu / r.requests * 1e3 for r in runs),
         )
 
 
@@ -742,15 +745,16 @@ def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
     print(f"Single-frame GETs, {FRAME_CONCURRENCY} in flight, OHIF's Accept:\n")
     print(
         "| Server | Requests/s | p50 ms | p99 ms | MB/s | vs nginx, same workers "
-        "| Server CPU ms/request | Server cores busy | wrk cores busy |"
+        "| Server CPU ms/request | wrk CPU ms/request | Server cores busy | wrk cores busy |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for server in servers:
         m = load.median(("frames", server.name))
         print(
             f"| {server.name} | {m.per_second:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
             f"{m.mb_per_second:,.0f} | {m.per_second / nginx[server.workers].per_second:.2f} | "
-            f"{m.cpu_ms:.2f} | {m.server_cores:.2f} | {m.client_cores:.2f} |"
+            f"{m.cpu_ms:.3f} | {m.client_cpu_ms:.3f} | {m.server_cores:.2f} | "
+            f"{m.client_cores:.2f} |"
         )
     n = args.meta_concurrency
     print(

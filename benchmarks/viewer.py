@@ -1,6 +1,7 @@
 """OHIF opening a whole CT series: ``dwa serve`` against Orthanc, over HTTP/1.1 and HTTP/2.
 
     .venv/bin/python benchmarks/viewer.py [--slices 300] [--size 512] [--runs 3]
+        [--network loopback|wan ...]
 
 The synthetic CT series of ``benchmarks/convert.py`` (300 slices of 512x512)
 is stored twice: converted into an archive served by ``dwa serve``, and sent
@@ -25,8 +26,20 @@ Each run opens ``/viewer?StudyInstanceUIDs=…`` in headless Chromium (Debian's
 * **whole series**: the last of the series' frame answers (Chromium's network
   events), every slice fetched and cached by the viewer.
 
-Runs alternate over the four combinations; medians are printed as Markdown
-for ``benchmarks/README.md``.
+Each combination is measured on the loopback as it is and on an emulated
+wide-area network (``--network wan``: 40 ms round trip, 100 Mbit/s each way),
+Chromium's own throttling through the DevTools protocol
+(``Network.emulateNetworkConditions``).  That throttling acts in the browser's
+network stack, per request: it adds the latency to each answer and shares the
+throughput among all of them.  It does not delay TCP or TLS handshakes, nor
+model TCP's slow start and congestion window, nor HTTP/2's flow-control
+windows; so it understates what a real 40 ms path costs, and it favours
+neither protocol beyond what it models: the requests queued for one of the
+six HTTP/1.1 connections each wait the latency, the HTTP/2 streams of one
+connection wait it together.
+
+Runs alternate over the combinations; medians are printed as Markdown for
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -52,7 +65,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO), str(HERE)]  # the browser tests' helpers, the generated series
 
 from playwright.sync_api import Playwright, sync_playwright  # noqa: E402
-from progressive import RECORD_STACK_IMAGES, Wire, _launch, _machine  # noqa: E402
+from progressive import RECORD_STACK_IMAGES, Wire, _launch, _machine, emulate  # noqa: E402
 from serve import apt_install, ensure_program, free_port  # noqa: E402
 from tests.browser.conftest import (  # noqa: E402
     OHIF_PACKAGE,
@@ -89,6 +102,13 @@ PREFETCHER = {
     "displaySetsCount": 1,
     "maxNumPrefetchRequests": 25,
     "order": "closest",
+}
+#: The networks between browser and front: Chromium's throttling (DevTools
+#: protocol ``Network.emulateNetworkConditions``): None, or (latency ms, down
+#: and up bits/s).  "wan": 40 ms round trip, 100 Mbit/s each way.
+NETWORKS: dict[str, tuple[float, float, float] | None] = {
+    "loopback": None,
+    "wan": (40.0, 100e6, 100e6),
 }
 #: What the front adds to the viewer's nginx of the browser tests (``VIEWER_CONF``).
 UPSTREAM = "    upstream backend {{ server {upstream}; keepalive 32; }}\n\n    server {{\n"
@@ -204,7 +224,9 @@ class Run:
     frames: int
 
 
-def measure(playwright: Playwright, origin: str, study_uid: str, slices: int, profile: Path) -> Run:
+def measure(
+    playwright: Playwright, origin: str, study_uid: str, slices: int, profile: Path, network: str
+) -> Run:
     """One opening of the study in a profile that has loaded the viewer before."""
     context = _launch(playwright, profile, ("--ignore-certificate-errors",))
     try:
@@ -213,7 +235,9 @@ def measure(playwright: Playwright, origin: str, study_uid: str, slices: int, pr
         page.wait_for_load_state("networkidle", timeout=120_000)
         page.add_init_script(RECORD_STACK_IMAGES)
         wire = Wire()
-        wire.watch(context.new_cdp_session(page))
+        session = context.new_cdp_session(page)
+        wire.watch(session)
+        emulate(session, NETWORKS[network])
         page.goto(f"{origin}/viewer?StudyInstanceUIDs={study_uid}", timeout=120_000)
         deadline = time.monotonic() + TIMEOUT_S
         while True:
@@ -245,7 +269,11 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512, help="rows and columns")
     parser.add_argument("--runs", type=int, default=3, help="per combination")
+    parser.add_argument(
+        "--network", choices=list(NETWORKS), action="append", help="default: all of them"
+    )
     args = parser.parse_args()
+    args.network = args.network or list(NETWORKS)
 
     source = generate(args.slices, args.size, args.size)
     files = sorted(source.glob("*.dcm"))
@@ -257,7 +285,7 @@ def main() -> None:
         raise SystemExit(f"conversion failed: {result.to_json()}")
     study_uid = next(p.name for p in (archive / "studies").iterdir() if p.is_dir())
     cert, key = self_signed(_mkdir(WORK / "tls"))
-    results: dict[tuple[str, str], list[Run]] = {}
+    results: dict[tuple[str, str, str], list[Run]] = {}
     with contextlib.ExitStack() as stack:
         ours = stack.enter_context(
             run_dwa_serve(archive, _mkdir(WORK / "dwa"), ["--no-access-log"])
@@ -273,18 +301,25 @@ def main() -> None:
         }
         with sync_playwright() as playwright:
             for run in range(args.runs):
-                for protocol in ("HTTP/1.1", "HTTP/2"):
-                    for name, served in fronts.items():
-                        origin = served.h1 if protocol == "HTTP/1.1" else served.h2
-                        profile = WORK / "profiles" / f"{name}-{protocol}-{run}".replace("/", "")
-                        shutil.rmtree(profile, ignore_errors=True)
-                        measured = measure(playwright, origin, study_uid, args.slices, profile)
-                        results.setdefault((name, protocol), []).append(measured)
-                        print(f"{name} {protocol} run {run + 1}: {measured}", file=sys.stderr)
+                for network in args.network:
+                    for protocol in ("HTTP/1.1", "HTTP/2"):
+                        for name, served in fronts.items():
+                            case = (network, name, protocol)
+                            origin = served.h1 if protocol == "HTTP/1.1" else served.h2
+                            label = "-".join((*case, str(run))).replace("/", "")
+                            profile = WORK / "profiles" / label.replace(" ", "")
+                            shutil.rmtree(profile, ignore_errors=True)
+                            measured = measure(
+                                playwright, origin, study_uid, args.slices, profile, network
+                            )
+                            results.setdefault(case, []).append(measured)
+                            print(f"{' '.join(case)} run {run + 1}: {measured}", file=sys.stderr)
     report(results, args, files[0].stat().st_size)
 
 
-def report(results: dict[tuple[str, str], list[Run]], args: argparse.Namespace, size: int) -> None:
+def report(
+    results: dict[tuple[str, str, str], list[Run]], args: argparse.Namespace, size: int
+) -> None:
     def med(runs: list[Run], attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in runs))
 
@@ -293,15 +328,29 @@ def report(results: dict[tuple[str, str], list[Run]], args: argparse.Namespace, 
         f"Orthanc {_orthanc_version()} with its DICOMweb plugin; CT {args.slices} x "
         f"{args.size}x{args.size} (P10 files of {size:,} B); medians of {args.runs} runs.\n"
     )
-    print("| Server | Protocol | First image | Whole series | vs Orthanc (whole series) |")
-    print("|---|---|---:|---:|---:|")
-    for (name, protocol), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        orthanc_runs = results[("Orthanc", protocol)]
+    print(
+        "| Network | Server | Protocol | First image | Whole series "
+        "| vs Orthanc (whole series) | runs (first / whole, s) |"
+    )
+    print("|---|---|---|---:|---:|---:|---|")
+    for (network, name, protocol), runs in sorted(
+        results.items(), key=lambda kv: (args.network.index(kv[0][0]), kv[0][2], kv[0][1])
+    ):
+        orthanc_runs = results[(network, "Orthanc", protocol)]
         ratio = med(runs, "whole_series_s") / med(orthanc_runs, "whole_series_s")
+        each = ", ".join(f"{r.first_image_s:.1f}/{r.whole_series_s:.1f}" for r in runs)
         print(
-            f"| {name} | {protocol} | {med(runs, 'first_image_s'):.2f} s "
-            f"| {med(runs, 'whole_series_s'):.2f} s | {ratio:.2f} |"
+            f"| {_network(network)} | {name} | {protocol} | {med(runs, 'first_image_s'):.2f} s "
+            f"| {med(runs, 'whole_series_s'):.2f} s | {ratio:.2f} | {each} |"
         )
+
+
+def _network(name: str) -> str:
+    throttle = NETWORKS[name]
+    if throttle is None:
+        return name
+    latency, down, up = throttle
+    return f"{name} ({latency:g} ms, {down / 1e6:g}/{up / 1e6:g} Mbit/s)"
 
 
 def _orthanc_version() -> str:

@@ -112,8 +112,8 @@ def test_pipelined_answers_each_come_whole_and_in_order(
     """A head the socket takes in part goes first all the same: no byte overtakes another."""
     real = sendfile._send_head
 
-    def in_part(sock: socket.socket, head: bytes) -> bytes:
-        return real(sock, head[:7]) + head[7:]  # as when the socket is full
+    def in_part(fd: int, kind: tuple[int, int, int], head: bytes) -> bytes:
+        return real(fd, kind, head[:7]) + head[7:]  # as when the socket is full
 
     monkeypatch.setattr(sendfile, "_send_head", in_part)
     host, port = served.removeprefix("http://").split(":")
@@ -143,9 +143,11 @@ def test_a_full_socket_takes_none_of_the_head() -> None:
         with contextlib.suppress(BlockingIOError):
             while True:
                 ours.send(b"x" * 65536)
-        assert sendfile._send_head(ours, b"HTTP/1.1 200 OK\r\n\r\n") == b"HTTP/1.1 200 OK\r\n\r\n"
+        kind = (ours.family, ours.type, ours.proto)
+        head = b"HTTP/1.1 200 OK\r\n\r\n"
+        assert sendfile._send_head(ours.fileno(), kind, head) == head
         theirs.setblocking(False)
         with contextlib.suppress(BlockingIOError):
             while theirs.recv(1 << 20):
                 pass
-        assert sendfile._send_head(ours, b"head") == b""
+        assert sendfile._send_head(ours.fileno(), kind, b"head") == b""

@@ -60,6 +60,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._sends_files = False
+        self._socket_kind = SendfileCycle.socket_kind
 
     # -- the connection ---------------------------------------------------------
 
@@ -69,6 +70,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._sends_files = transport.get_extra_info("sslcontext") is None and hasattr(
             os, "sendfile"
         )
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # asked once: each answer's file goes to this socket
+            self._socket_kind = (int(sock.family), int(sock.type), sock.proto)
         self._head_timer = self._start_timer(HEAD_TIMEOUT, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -115,7 +119,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self._sends_files and type(self.cycle) is RequestResponseCycle:
             # The cycle just made, before its task first runs: it answers pathsend too.
-            self.cycle.__class__ = SendfileCycle
+            cycle: Any = self.cycle
+            cycle.__class__ = SendfileCycle
+            cycle.socket_kind = self._socket_kind
 
     def on_message_complete(self) -> None:
         self._body_timer = self._stop_timer(self._body_timer)

@@ -14,6 +14,10 @@ four steps, each a function below in the order it runs:
 4. The answer: the stored body untouched (ranges, ETag), its payload alone, a
    multipart body of several frames, HTJ2K codestreams cut to a resolution, or
    decoded frames; the last three from a worker thread.
+
+The usual request of a viewer, one stored frame sent whole, is answered before
+it gets here by :mod:`.fastpath`, with the head this path gave the first
+request of its kind.
 """
 
 from __future__ import annotations

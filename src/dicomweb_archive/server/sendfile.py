@@ -64,8 +64,10 @@ class SendfileCycle(RequestResponseCycle):
     """uvicorn's request-response cycle, answering ``http.response.pathsend`` by ``sendfile``."""
 
     #: The answer's head, made by uvicorn, held until the body's first message.
-    #: (A class default: the cycle is made by uvicorn, then given this class.)
+    #: (Class defaults: the cycle is made by uvicorn, then given this class.)
     held_head = b""
+    #: The connection's socket family, type and protocol (the protocol sets them).
+    socket_kind: tuple[int, int, int] = (socket.AF_INET, socket.SOCK_STREAM, 0)
 
     async def send(self, message: Any) -> None:
         kind = message["type"]
@@ -115,7 +117,7 @@ class SendfileCycle(RequestResponseCycle):
             self.disconnected = True
             return
         try:
-            rest = _send_head(sock, head)
+            rest = _send_head(sock.fileno(), self.socket_kind, head)
             if rest:  # the socket is full: the transport sends the rest when it can
                 transport.write(rest)
                 await _drained(transport)
@@ -144,14 +146,15 @@ async def _drained(transport: asyncio.Transport) -> None:
         await asyncio.sleep(0.001)
 
 
-def _send_head(sock: socket.socket, head: bytes) -> bytes:
-    """Send what the socket takes of ``head`` now; the rest.
+def _send_head(fd: int, kind: tuple[int, int, int], head: bytes) -> bytes:
+    """Send what the socket ``fd`` (of ``kind``: family, type, protocol) takes of
+    ``head`` now; the rest.
 
     Over TCP with ``MSG_MORE``: the head leaves with the file's first bytes,
     not in a segment of its own.
     """
-    more = _MORE if sock.family in (socket.AF_INET, socket.AF_INET6) else 0
-    own = socket.socket(sock.family, sock.type, sock.proto, sock.fileno())
+    more = _MORE if kind[0] in (socket.AF_INET, socket.AF_INET6) else 0
+    own = socket.socket(*kind, fileno=fd)
     try:
         while head:
             head = head[own.send(head, more) :]

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import fcntl
 import filecmp
+import functools
 import itertools
 import os
 import shutil
@@ -81,6 +82,11 @@ class _Temporary:
     handle: IO[bytes]
 
 
+@functools.lru_cache(maxsize=8192)  # every read of a served file asks (a viewer's frames)
+def _joined(root: str, path: str) -> str:
+    return os.path.normpath(os.path.join(root, path))
+
+
 class DirectoryStore(StoreMixin):
     """The files under the local folder ``root``."""
 
@@ -100,7 +106,7 @@ class DirectoryStore(StoreMixin):
 
     def _real(self, path: str) -> str:
         """Where ``path`` is when no symbolic link is on the way."""
-        return os.path.normpath(os.path.join(self._real_root, path))
+        return _joined(self._real_root, path)
 
     def _open(self, path: str) -> int:
         """A descriptor of the regular file at ``path``, never through a symbolic link."""

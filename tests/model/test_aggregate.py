@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
-from dicomweb_archive.model.aggregate import reconstruct_instances, study_documents
+from dicomweb_archive.model.aggregate import Instance, reconstruct_instances, study_documents
 
 
 def _instance(sop: str, series: str, number: int, **extra: Any) -> dict[str, Any]:
@@ -117,3 +118,33 @@ def test_qido_fields_join_every_level() -> None:
     # Nothing else changes.
     assert docs.deduplicated == plain.deduplicated
     assert docs.metadata == plain.metadata
+
+
+def test_documents_from_kept_instances_equal_those_from_datasets() -> None:
+    """What an Instance keeps between refreshes never leaks into the next study's
+    documents: a study grown, shrunk and changed is derived as from scratch."""
+    names = [{"00100010": {"vr": "PN", "Value": [{"Alphabetic": name}]}} for name in ("A", "B")]
+    first = {
+        "1.2.3.1": [_instance(f"1.9.{n}", "1.2.3.1", n) for n in range(1, 6)],
+        "1.2.3.2": [_instance("1.9.20", "1.2.3.2", 1, **names[0])],
+    }
+    kept = {se: [Instance.of(ds) for ds in datasets] for se, datasets in first.items()}
+    changed = Instance.of(_instance("1.9.21", "1.2.3.2", 2, **names[1]))
+    steps = [
+        kept,
+        {**kept, "1.2.3.2": [*kept["1.2.3.2"], changed]},  # a conflict arrives
+        {"1.2.3.1": kept["1.2.3.1"][1:]},  # a series and an instance go
+        kept,
+    ]
+    for step in steps:
+        datasets = {se: [i.dataset for i in instances] for se, instances in step.items()}
+        for fields in ((), ("00280010",)):
+            made, fresh = (
+                study_documents("1.2", step, fields),
+                study_documents("1.2", datasets, fields),
+            )
+            assert orjson.dumps([made.row, made.series_rows, made.deduplicated]) == orjson.dumps(
+                [fresh.row, fresh.series_rows, fresh.deduplicated]
+            )
+            assert [c.to_json() for c in made.conflicts] == [c.to_json() for c in fresh.conflicts]
+            assert [s.instance_rows for s in made.series] == [s.instance_rows for s in fresh.series]

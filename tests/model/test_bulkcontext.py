@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dicomweb_archive.model.bulkcontext import bulkdata_document, bulkdata_uses
+from dicomweb_archive.model.bulkcontext import bulkdata_document, bulkdata_uses, document_of_uses
 
 A = "bulkdata/ab/" + "1" * 62
 B = "bulkdata/cd/" + "2" * 62
@@ -76,3 +76,14 @@ def test_document_lists_every_use_of_a_shared_value() -> None:
 
 def test_no_bulk_data() -> None:
     assert bulkdata_document("1.2", {"1.2.1": [_instance("1.2.1.1")]})["bulkdata"] == {}
+
+
+def test_a_document_of_uses_found_once_equals_one_found_from_datasets() -> None:
+    used = ("00091010", {"vr": "UN", "BulkDataURI": A})
+    by_series = {"1.2.1": [_instance("1.2.1.2", used), _instance("1.2.1.1", used)]}
+    uses = [
+        (series, dataset["00080018"]["Value"][0], list(bulkdata_uses(dataset)))
+        for series, datasets in by_series.items()
+        for dataset in datasets
+    ]
+    assert document_of_uses("1.2", uses) == bulkdata_document("1.2", by_series)

@@ -14,17 +14,19 @@ majority's PatientID or StudyDate finds the study.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from dicomweb_archive import tags
 from dicomweb_archive.model import attributes as attrs
+from dicomweb_archive.model.bulkcontext import bulkdata_uses
 from dicomweb_archive.types import JSONDataset, first_value
 
 DEDUPLICATED_FORMAT = "dicomweb-archive/deduplicated"
+_T = TypeVar("_T")
 
 
 def _sort_number(value: Any) -> float:
@@ -74,6 +76,25 @@ def _describe(element: Mapping[str, Any] | None) -> str:
 
 #: Keys whose values are compared between instances (conflicts).
 _LEVEL_KEYS = attrs.STUDY_LEVEL | attrs.SERIES_LEVEL
+_STUDY_CONFLICTS = attrs.STUDY_LEVEL - {tags.StudyInstanceUID}
+_SERIES_CONFLICTS = attrs.SERIES_LEVEL - {tags.SeriesInstanceUID}
+_MODALITY = frozenset({tags.Modality})
+#: Key sets in use, one object each: what an instance keeps by key set is
+#: found by identity, not by comparing the sets (cleared past this many).
+_INTERNED: dict[frozenset[str], frozenset[str]] = {}
+_INTERNED_LIMIT = 4096
+#: What an instance keeps derived from itself: cleared past this many.
+_MADE_LIMIT = 32
+
+
+def interned(keys: frozenset[str]) -> frozenset[str]:
+    """The one object standing for the key set ``keys``."""
+    found = _INTERNED.get(keys)
+    if found is None:
+        if len(_INTERNED) >= _INTERNED_LIMIT:
+            _INTERNED.clear()
+        found = _INTERNED[keys] = keys
+    return found
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +103,11 @@ class Instance:
 
     Computed once per version of the instance (:meth:`of`): a refresh of a
     study whose instances are known again costs comparisons of these bytes,
-    not a new pass over every element of every instance.
+    not a new pass over every element of every instance.  What a refresh
+    derives from one instance alone (its signatures over a set of keys, its
+    own attributes, its QIDO-RS row) is kept with it too, by what it was
+    derived for: a refresh of a study whose shared attributes did not change
+    looks each of them up.
     """
 
     dataset: JSONDataset
@@ -95,8 +120,10 @@ class Instance:
     #: The canonical digests of the values of the keys compared between
     #: instances, when valued.
     values: dict[str, bytes]
-    #: QIDO-RS rows made so far, by the archive's extra QIDO-RS fields.
-    _rows: dict[frozenset[str], JSONDataset] = field(default_factory=dict, repr=False)
+    #: The BulkDataURI, tag path and VR of every bulk data value it uses.
+    bulkdata: tuple[tuple[str, str, str], ...] = ()
+    #: What was derived from it so far, by kind and the keys it was derived for.
+    _made: dict[tuple[str, frozenset[str]], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, ds: JSONDataset) -> Instance:
@@ -109,16 +136,50 @@ class Instance:
             elements=elements,
             valued=valued,
             values={key: _canonical(ds[key]["Value"]) for key in _LEVEL_KEYS & valued},
+            bulkdata=tuple(bulkdata_uses(ds)),
         )
 
     def row(self, fields: frozenset[str] = frozenset()) -> JSONDataset:
         """The instance's QIDO-RS row, with ``fields`` beyond the default attributes."""
-        made = self._rows.get(fields)
+        made: JSONDataset | None = self._made.get(("row", fields))
         if made is None:
             row = _pick(self.dataset, attrs.INSTANCE_QIDO | fields)
             row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
             row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"instances/{self.sop}"]}
-            made = self._rows[fields] = dict(sorted(row.items()))
+            made = self._keep(("row", fields), dict(sorted(row.items())))
+        return made
+
+    def elements_of(self, keys: frozenset[str]) -> tuple[bytes | None, ...]:
+        """The digests of its elements of ``keys`` (None: absent), in the keys' order.
+
+        Instances with equal tuples count alike wherever only ``keys`` matter.
+        """
+        made: tuple[bytes | None, ...] | None = self._made.get(("elements", keys))
+        if made is None:
+            made = self._keep(("elements", keys), tuple(self.elements.get(k) for k in sorted(keys)))
+        return made
+
+    def values_of(self, keys: frozenset[str]) -> tuple[bytes, ...]:
+        """The digests of its values of ``keys`` (empty: no value), in the keys' order."""
+        made: tuple[bytes, ...] | None = self._made.get(("values", keys))
+        if made is None:
+            made = tuple(self.values.get(k, b"") for k in sorted(keys))
+            self._keep(("values", keys), made)
+        return made
+
+    def own(self, shared: frozenset[str]) -> JSONDataset:
+        """Its elements but those of ``shared``; the last one made is kept (the
+        same for every refresh of its study that shares the same attributes)."""
+        kept: tuple[frozenset[str], JSONDataset] | None = self._made.get(("own", frozenset()))
+        if kept is None or (kept[0] is not shared and kept[0] != shared):
+            kept = (shared, {k: v for k, v in self.dataset.items() if k not in shared})
+            self._keep(("own", frozenset()), kept)
+        return kept[1]
+
+    def _keep(self, key: tuple[str, frozenset[str]], made: _T) -> _T:
+        if len(self._made) >= _MADE_LIMIT:
+            self._made.clear()
+        self._made[key] = made
         return made
 
 
@@ -155,47 +216,72 @@ class Conflict:
 
 
 def _conflicts(
-    study: str, series: str | None, instances: list[Instance], keys: Iterable[str]
+    study: str, series: str | None, instances: list[Instance], keys: frozenset[str]
 ) -> list[Conflict]:
-    found = []
-    for key in sorted(keys):
-        groups: dict[bytes, tuple[str, list[str]]] = {}
-        for instance in instances:
-            # Empty and absent are one "no value", which contradicts any value.
-            canonical = instance.values.get(key, b"")
-            group = groups.get(canonical)
-            if group is None:  # describe each distinct value once, not per instance
-                group = groups[canonical] = (_describe(instance.dataset.get(key)), [])
-            group[1].append(instance.sop)
-        if len(groups) > 1:
-            found.append(
-                Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
-            )
-    return found
+    # Instances with equal values of every key agree on each: one of each
+    # such group tells whether a key differs at all (rarely), and only then
+    # are its instances listed one by one.
+    representatives = _groups(instances, keys, Instance.values_of)
+    return [
+        _conflict(study, series, instances, key)
+        for key in sorted(keys)
+        if len({r.values.get(key, b"") for r, _ in representatives}) > 1
+    ]
 
 
-def _prevailing(instances: list[Instance], key: str) -> dict[str, Any] | None:
+def _conflict(study: str, series: str | None, instances: list[Instance], key: str) -> Conflict:
+    groups: dict[bytes, tuple[str, list[str]]] = {}
+    for instance in instances:
+        # Empty and absent are one "no value", which contradicts any value.
+        canonical = instance.values.get(key, b"")
+        group = groups.get(canonical)
+        if group is None:  # describe each distinct value once, not per instance
+            group = groups[canonical] = (_describe(instance.dataset.get(key)), [])
+        group[1].append(instance.sop)
+    return Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
+
+
+def _groups(
+    instances: list[Instance],
+    keys: frozenset[str],
+    signature: Callable[[Instance, frozenset[str]], tuple[bytes | None, ...]],
+) -> list[tuple[Instance, int]]:
+    """The first instance of each group of equal signatures over ``keys``, with
+    the group's size, in the order of their first instances."""
+    groups: dict[tuple[bytes | None, ...], list[Any]] = {}
+    for instance in instances:
+        group = groups.get(found := signature(instance, keys))
+        if group is None:
+            groups[found] = [instance, 1]
+        else:
+            group[1] += 1
+    return [(first, size) for first, size in groups.values()]
+
+
+def _prevailing(groups: list[tuple[Instance, int]], key: str) -> dict[str, Any] | None:
     """The element of ``key`` that most instances with a value hold; the first on a tie.
 
     Without any value, the first instance's empty element (or None when absent).
+    ``groups`` (:func:`_groups`) hold alike instances: each counts for its size.
     """
     counts: dict[bytes, list[Any]] = {}
-    for instance in instances:
+    for instance, size in groups:
         if key in instance.valued:
             entry = counts.get(instance.elements[key])
             if entry is None:
-                counts[instance.elements[key]] = [1, instance.dataset[key]]
+                counts[instance.elements[key]] = [size, instance.dataset[key]]
             else:
-                entry[0] += 1
+                entry[0] += size
     if counts:
         # max() keeps the first of equal counts: insertion order is the study's order.
         element: dict[str, Any] = max(counts.values(), key=lambda entry: entry[0])[1]
         return element
-    return next((i.dataset[key] for i in instances if key in i.dataset), None)
+    return next((i.dataset[key] for i, _ in groups if key in i.dataset), None)
 
 
-def _row(instances: list[Instance], keys: Iterable[str]) -> JSONDataset:
-    return {key: element for key in keys if (element := _prevailing(instances, key)) is not None}
+def _row(instances: list[Instance], keys: frozenset[str]) -> JSONDataset:
+    groups = _groups(instances, keys, Instance.elements_of)
+    return {key: element for key in keys if (element := _prevailing(groups, key)) is not None}
 
 
 @dataclass
@@ -233,15 +319,16 @@ class StudyDocuments:
         return [s.row for s in self.series]
 
 
-def _modalities(instances: Iterable[Instance]) -> list[str]:
-    return sorted({str(m) for i in instances if (m := first_value(i.dataset, tags.Modality))})
+def _modalities(instances: list[Instance]) -> list[str]:
+    alike = _groups(instances, _MODALITY, Instance.elements_of)
+    return sorted({str(m) for i, _ in alike if (m := first_value(i.dataset, tags.Modality))})
 
 
 def _series_documents(
     study: str, series: str, instances: list[Instance], fields: frozenset[str]
 ) -> SeriesDocuments:
     ordered = sorted(instances, key=lambda instance: instance.sort_key)
-    series_row = _row(ordered, attrs.SERIES_QIDO | fields)
+    series_row = _row(ordered, interned(attrs.SERIES_QIDO | fields))
     series_row[tags.NumberOfSeriesRelatedInstances] = {
         "vr": "IS",
         "Value": [len(ordered)],
@@ -269,13 +356,12 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
             else {}
         )
         out_series[s.series_instance_uid] = series_shared
+        either = interned(frozenset(shared).union(series_shared))
         for instance in s.instances:
-            own = {
-                k: v
-                for k, v in instance.dataset.items()
-                if k not in shared and k not in series_shared
+            out_instances[instance.sop] = {
+                "series": s.series_instance_uid,
+                "attributes": instance.own(either),
             }
-            out_instances[instance.sop] = {"series": s.series_instance_uid, "attributes": own}
     return {
         "format": DEDUPLICATED_FORMAT,
         "version": 1,
@@ -290,14 +376,20 @@ def _shared(instances: list[Instance]) -> JSONDataset:
     """Elements present, with the same value, in every one of ``instances``."""
     if not instances:
         return {}
-    first, rest = instances[0], instances[1:]
+    first = instances[0]
     # Equal canonical JSON is equal values (1 and 1.0 cannot both arise: each
-    # element's VR fixes its number type).
-    return {
-        key: first.dataset[key]
-        for key, canonical in first.elements.items()
-        if all(i.elements.get(key) == canonical for i in rest)
-    }
+    # element's VR fixes its number type).  The keys still shared narrow as
+    # instances disagree, a few times early on; each instance after that is
+    # one comparison of the digests it keeps for those keys.
+    keys = interned(frozenset(first.elements))
+    expected = first.elements_of(keys)
+    for instance in instances[1:]:
+        found = instance.elements_of(keys)
+        if found != expected:
+            agreed = zip(sorted(keys), expected, found, strict=True)
+            keys = interned(frozenset(k for k, a, b in agreed if a == b))
+            expected = first.elements_of(keys)
+    return {key: element for key, element in first.dataset.items() if key in keys}
 
 
 def reconstruct_instances(document: Mapping[str, Any]) -> list[JSONDataset]:
@@ -337,17 +429,17 @@ def study_documents(
     everything = [i for s in series_docs for i in s.instances]
     if not everything:
         raise ValueError(f"study {study} has no instances")
-    conflicts = _conflicts(study, None, everything, attrs.STUDY_LEVEL - {tags.StudyInstanceUID})
+    conflicts = _conflicts(study, None, everything, _STUDY_CONFLICTS)
     for s in series_docs:
         conflicts.extend(
             _conflicts(
                 study,
                 s.series_instance_uid,
                 s.instances,
-                attrs.SERIES_LEVEL - {tags.SeriesInstanceUID},
+                _SERIES_CONFLICTS,
             )
         )
-    row = _row(everything, attrs.STUDY_QIDO | fields)
+    row = _row(everything, interned(attrs.STUDY_QIDO | fields))
     modalities = _modalities(everything)
     if modalities:
         row[tags.ModalitiesInStudy] = {"vr": "CS", "Value": modalities}

@@ -12,7 +12,7 @@ Radiopharmaceutical Information Sequence).  Pure functions, no IO.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from dicomweb_archive import tags
@@ -42,14 +42,27 @@ def bulkdata_document(study: str, by_series: Mapping[str, list[JSONDataset]]) ->
     Keys are the BulkDataURIs as stored (relative to the study's URL), sorted;
     each use names ``seriesInstanceUID``, ``sopInstanceUID``, ``tagPath`` and ``vr``.
     """
+    return document_of_uses(
+        study,
+        (
+            (series, str(first_value(dataset, tags.SOPInstanceUID) or ""), bulkdata_uses(dataset))
+            for series, instances in by_series.items()
+            for dataset in instances
+        ),
+    )
+
+
+def document_of_uses(
+    study: str, instances: Iterable[tuple[str, str, Iterable[tuple[str, str, str]]]]
+) -> dict[str, Any]:
+    """:func:`bulkdata_document` from each instance's series, SOP Instance UID
+    and :func:`bulkdata_uses` (found once per instance, kept between refreshes)."""
     uses: dict[str, list[dict[str, str]]] = {}
-    for series, instances in by_series.items():
-        for dataset in instances:
-            sop = str(first_value(dataset, tags.SOPInstanceUID) or "")
-            for uri, path, vr in bulkdata_uses(dataset):
-                uses.setdefault(uri, []).append(
-                    {"seriesInstanceUID": series, "sopInstanceUID": sop, "tagPath": path, "vr": vr}
-                )
+    for series, sop, found in instances:
+        for uri, path, vr in found:
+            uses.setdefault(uri, []).append(
+                {"seriesInstanceUID": series, "sopInstanceUID": sop, "tagPath": path, "vr": vr}
+            )
     ordered = {
         uri: sorted(
             found, key=lambda use: (use["seriesInstanceUID"], use["sopInstanceUID"], use["tagPath"])

@@ -38,7 +38,7 @@ from dicomweb_archive.model.aggregate import (
     study_documents,
     study_sort_key,
 )
-from dicomweb_archive.model.bulkcontext import bulkdata_document
+from dicomweb_archive.model.bulkcontext import document_of_uses
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
 from dicomweb_archive.store.extensions import refresh_list
@@ -311,8 +311,14 @@ def _write_documents(
 
 def _write_bulkdata_context(store: Store, study: str, by_series: dict[str, list[Instance]]) -> None:
     """``bulkdata.json.gz``: each bulk data value's instances and tag paths (none: removed)."""
-    datasets = {series: [i.dataset for i in instances] for series, instances in by_series.items()}
-    document = bulkdata_document(study, datasets)
+    document = document_of_uses(
+        study,
+        (
+            (series, instance.sop, instance.bulkdata)
+            for series, instances in by_series.items()
+            for instance in instances
+        ),
+    )
     if document["bulkdata"]:
         store.write_json_gz(paths.bulkdata_context(study), document)
     else:

@@ -176,6 +176,14 @@ class Instance:
             self._keep(("own", frozenset()), kept)
         return kept[1]
 
+    def derived(self, kind: str, basis: tuple[object, object], make: Callable[[], _T]) -> _T:
+        """What ``make`` derives from it and ``basis``: kept, made again only
+        when the basis is other objects than last time."""
+        kept: tuple[object, object, _T] | None = self._made.get((kind, frozenset()))
+        if kept is None or kept[0] is not basis[0] or kept[1] is not basis[1]:
+            kept = self._keep((kind, frozenset()), (*basis, make()))
+        return kept[2]
+
     def _keep(self, key: tuple[str, frozenset[str]], made: _T) -> _T:
         if len(self._made) >= _MADE_LIMIT:
             self._made.clear()

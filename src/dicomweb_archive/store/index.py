@@ -5,7 +5,9 @@ Deleting it loses nothing: :meth:`QidoIndex.rebuild` reads every study's
 documents again.  Rows are kept as the DICOM JSON the archive serves, next to
 the attributes a query may match or include at their level: for a study, the
 study row and every attribute shared by all its instances; for a series, the
-series row with its study's attributes; for an instance, its row with both.
+series row with its study's attributes; for an instance, its row with both
+(each level stored with what it adds to its parents, merged when read:
+:mod:`~dicomweb_archive.store.indexrows`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore, dumps_json
 from dicomweb_archive.store.columns import STUDY_COLUMNS, is_irregular, study_conditions
+from dicomweb_archive.store.indexrows import (
+    Record,
+    instance_record,
+    series_record,
+    study_records,
+    write_rows,
+)
 from dicomweb_archive.types import JSONDataset, first_value
 
 INDEX_FILE = "index.sqlite"
@@ -40,7 +49,7 @@ INDEX_PATH = f"{paths.WORK_DIR}/{INDEX_FILE}"
 #: more is refused rather than holding a worker and the database.
 SEARCH_BUDGET = 5.0
 #: Bumped whenever the tables change: an index of another version is rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _TABLES = ("studies", "series", "instances")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -50,11 +59,13 @@ CREATE TABLE IF NOT EXISTS studies (
 );
 CREATE TABLE IF NOT EXISTS series (
     series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
-    row BLOB NOT NULL, attributes BLOB NOT NULL, PRIMARY KEY (study, series)
+    row BLOB NOT NULL, attributes BLOB NOT NULL, digest BLOB NOT NULL,
+    PRIMARY KEY (study, series)
 );
 CREATE TABLE IF NOT EXISTS instances (
     sop TEXT NOT NULL, series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
-    row BLOB NOT NULL, attributes BLOB NOT NULL, PRIMARY KEY (study, series, sop)
+    row BLOB NOT NULL, attributes BLOB NOT NULL, digest BLOB NOT NULL,
+    PRIMARY KEY (study, series, sop)
 );
 CREATE INDEX IF NOT EXISTS studies_order ON studies (irregular, sort_key, study);
 CREATE INDEX IF NOT EXISTS series_order ON series (study, sort_key, series);
@@ -87,10 +98,6 @@ class Query:
     offset: int = 0
     study: str | None = None
     series: str | None = None
-
-
-def _number_key(value: Any) -> str:
-    return f"{float(value):020.6f}" if isinstance(value, int | float) else "~"
 
 
 def _series_uid(row: JSONDataset) -> str:
@@ -192,13 +199,20 @@ class QidoIndex:
 
     def replace_studies(self, documents: Mapping[str, StudyDocuments | None]) -> None:
         """Index studies from the documents just written for them, without
-        reading them back (None: the study has no instances, it is dropped)."""
+        reading them back (None: the study has no instances, it is dropped).
+
+        Only the rows that changed are written (:mod:`~dicomweb_archive.store.indexrows`).
+        """
         with self.transaction():
             for study, docs in documents.items():
-                self._delete_study(study)
-                if docs is not None:
-                    series = [(s.row, s.instance_rows) for s in docs.series]
-                    self.insert_study(study, docs.row, docs.deduplicated, series)
+                if docs is None:
+                    self._delete_study(study)
+                    continue
+                self._db.execute("DELETE FROM studies WHERE study = ?", (study,))
+                self._insert_study_row(study, docs.row, docs.deduplicated)
+                series, instances = study_records(docs)
+                write_rows(self._db, "series", study, series)
+                write_rows(self._db, "instances", study, instances)
 
     def _delete_study(self, study: str) -> None:
         for table in _TABLES:
@@ -237,6 +251,20 @@ class QidoIndex:
         """Add one study's rows from its documents: its row, its deduplicated
         document, and each series' row with its instances' rows."""
         dedup = deduplicated
+        self._insert_study_row(study, row, dedup)
+        series_records: dict[tuple[str, ...], Record] = {}
+        instance_records: dict[tuple[str, ...], Record] = {}
+        for series_row, instance_rows in series:
+            uid = _series_uid(series_row)
+            series_records[uid,] = series_record(series_row, dedup["series"].get(uid, {}))
+            for instance_row in instance_rows:
+                sop = str(first_value(instance_row, tags.SOPInstanceUID))
+                own = dedup["instances"].get(sop, {}).get("attributes", {})
+                instance_records[uid, sop] = instance_record(instance_row, own)
+        write_rows(self._db, "series", study, series_records, fresh=True)
+        write_rows(self._db, "instances", study, instance_records, fresh=True)
+
+    def _insert_study_row(self, study: str, row: JSONDataset, dedup: dict[str, Any]) -> None:
         study_attributes = {**dedup["study"], **row}
         columns = [column.value(study_attributes) for column in STUDY_COLUMNS]
         self._db.execute(
@@ -250,33 +278,6 @@ class QidoIndex:
                 *columns,
             ),
         )
-        for series_row, instance_rows in series:
-            uid = _series_uid(series_row)
-            series_attributes = {**study_attributes, **dedup["series"].get(uid, {}), **series_row}
-            self._db.execute(
-                "INSERT INTO series VALUES (?, ?, ?, ?, ?)",
-                (
-                    uid,
-                    study,
-                    f"{_number_key(first_value(series_row, tags.SeriesNumber))}|{uid}",
-                    dumps_json(series_row),
-                    dumps_json(series_attributes),
-                ),
-            )
-            for instance_row in instance_rows:
-                sop = str(first_value(instance_row, tags.SOPInstanceUID))
-                own = dedup["instances"].get(sop, {}).get("attributes", {})
-                self._db.execute(
-                    "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        sop,
-                        uid,
-                        study,
-                        f"{_number_key(first_value(instance_row, tags.InstanceNumber))}|{sop}",
-                        dumps_json(instance_row),
-                        dumps_json({**series_attributes, **own, **instance_row}),
-                    ),
-                )
 
     # -- searching --------------------------------------------------------------
 
@@ -288,7 +289,6 @@ class QidoIndex:
         seconds (:data:`SEARCH_BUDGET` unless told).
         """
         budget = SEARCH_BUDGET if budget is None else budget
-        table = level.value
         tests: list[tuple[str, Matcher]] = [
             (tag.split(".")[0], path_matcher(tag.split("."), vr, value))
             for tag, vr, value in query.match
@@ -304,8 +304,11 @@ class QidoIndex:
             )
 
             def read_attributes(rowid: int) -> JSONDataset:
-                select = f"SELECT attributes FROM {table} WHERE rowid = ?"
-                attributes: JSONDataset = orjson.loads(db.execute(select, (rowid,)).fetchone()[0])
+                # Each level's attributes add to its parents' (study, series).
+                attributes: JSONDataset = {}
+                for blob in db.execute(_ATTRIBUTES[level], (rowid,)).fetchone() or ():
+                    if blob is not None:
+                        attributes.update(orjson.loads(blob))
                 return attributes
 
             for row_blob, rowid in cursor:
@@ -335,6 +338,18 @@ class QidoIndex:
                 if query.limit is not None and len(results) >= query.limit:
                     break
         return results
+
+
+#: A row's attributes with its parents', study first.
+_ATTRIBUTES = {
+    Level.STUDY: "SELECT attributes FROM studies WHERE rowid = ?",
+    Level.SERIES: "SELECT studies.attributes, series.attributes FROM series "
+    "LEFT JOIN studies ON studies.study = series.study WHERE series.rowid = ?",
+    Level.INSTANCE: "SELECT studies.attributes, series.attributes, instances.attributes "
+    "FROM instances LEFT JOIN series "
+    "ON series.study = instances.study AND series.series = instances.series "
+    "LEFT JOIN studies ON studies.study = instances.study WHERE instances.rowid = ?",
+}
 
 
 def _statements(level: Level, query: Query) -> list[tuple[str, list[str]]]:

@@ -66,7 +66,7 @@ def test_rows_whose_digest_is_unchanged_are_not_written(tmp_path: Path) -> None:
         " PRIMARY KEY (study, series, sop))"
     )
 
-    def record(sop: str, number: int) -> tuple[tuple[str, str], object]:
+    def record(sop: str, number: int) -> tuple[tuple[str, ...], Record]:
         row = {
             "00080018": {"vr": "UI", "Value": [sop]},
             "00200013": {"vr": "IS", "Value": [number]},

@@ -239,6 +239,14 @@ def test_remove_files_and_trees(store: Store) -> None:
     assert store.read("t") == b"x"
 
 
+def test_children_are_stat_in_one_look(store: Store) -> None:
+    for name in ("s/a/m", "s/b/m", "s/b/other", "s/c/other", "s/m"):
+        store.write(name, b"x" * len(name))
+    found = store.stat_children("s", "m")
+    assert found == {"a": store.stat("s/a/m"), "b": store.stat("s/b/m")}
+    assert store.stat_children("none", "m") == {}
+
+
 def test_exclusive_locks_exclude_and_shared_ones_share(store: Store) -> None:
     events: list[str] = []
 

@@ -108,6 +108,12 @@ def test_symbolic_links_are_not_followed(tmp_path: Path) -> None:
         with pytest.raises(ResourceNotFoundError, match="symbolic link"):
             store.locate(path)
     assert store.read("studies/1/a") == b"kept"
+    # Nor does a look at the children: a linked folder is none of them.
+    (root / "studies/2").symlink_to(root / "studies/1")
+    store.write("studies/1/b/a", b"kept")
+    (root / "studies/1/c").symlink_to(root / "studies/1/b")
+    assert list(store.stat_children("studies/1", "a")) == ["b"]
+    assert store.stat_children("studies/2", "a") == {}
 
 
 def test_an_archive_reached_through_a_link_is_read(tmp_path: Path) -> None:

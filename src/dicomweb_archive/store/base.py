@@ -144,6 +144,11 @@ class Store(ReadableStore, Protocol):
         """Remove a folder and everything in it; False when there was none."""
         ...
 
+    def stat_children(self, folder: str, name: str) -> dict[str, Stat]:
+        """The :meth:`stat` of ``{folder}/{child}/{name}`` by child, for each
+        child folder of ``folder`` that has one (a catalog's look at a study)."""
+        ...
+
     # -- the store itself ---------------------------------------------------------
 
     def lock(self, name: str, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
@@ -216,8 +221,24 @@ class StoreMixin:
     def write(self, path: str, *parts: bytes) -> bool:
         raise NotImplementedError
 
+    def stat(self, path: str) -> Stat:
+        raise NotImplementedError
+
+    def list(self, path: str) -> list[Entry]:
+        raise NotImplementedError
+
     def read_json_gz(self, path: str) -> Any:
         return orjson.loads(gzip.decompress(self.read(path)))
+
+    def stat_children(self, folder: str, name: str) -> dict[str, Stat]:
+        found = {}
+        for entry in self.list(folder):
+            if entry.is_folder:
+                try:
+                    found[entry.name] = self.stat(f"{folder}/{entry.name}/{name}")
+                except ResourceNotFoundError:
+                    continue
+        return found
 
     def write_json_gz(self, path: str, document: Any) -> bool:
         return self.write(path, gzip_bytes(dumps_json(document)))

@@ -260,10 +260,14 @@ class Catalog:
         by_series: dict[str, list[Instance]] = {}
         for series in folders(store, f"{paths.study_dir(study)}/series"):
             instances = []
-            for sop in folders(store, f"{paths.series_dir(study, series)}/instances"):
+            # The versions of a series' metadata documents, in one look.
+            versions = store.stat_children(
+                f"{paths.series_dir(study, series)}/instances", paths.METADATA
+            )
+            for sop in sorted(versions):
                 path = _metadata_path(study, series, sop)
                 try:
-                    instances.extend(self.recall.instances(store, path))
+                    instances.extend(self.recall.instances(store, path, versions[sop]))
                 except (*_UNREADABLE, gzip.BadGzipFile):
                     continue  # not committed yet, or damaged: not part of the study
             if instances:

@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 
 from dicomweb_archive.model.aggregate import Instance
-from dicomweb_archive.store.base import ReadableStore
+from dicomweb_archive.store.base import ReadableStore, Stat
 
 #: Bytes of stored (gzipped) metadata documents kept at most.
 LIMIT = 4 * 2**20
@@ -38,10 +38,13 @@ class Recall:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def instances(self, store: ReadableStore, path: str) -> list[Instance]:
+    def instances(
+        self, store: ReadableStore, path: str, stat: Stat | None = None
+    ) -> list[Instance]:
         """The instances of the metadata document at ``path``, read only when
-        changed; raises as :meth:`~dicomweb_archive.store.base.ReadableStore.read`."""
-        stat = store.stat(path)
+        changed since ``stat`` (default: stat it now); raises as
+        :meth:`~dicomweb_archive.store.base.ReadableStore.read`."""
+        stat = store.stat(path) if stat is None else stat
         with self._guard:
             kept = self._kept.get(path)
             if kept is not None and kept[0] == stat.version:

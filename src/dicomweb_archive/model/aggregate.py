@@ -14,6 +14,7 @@ majority's PatientID or StudyDate finds the study.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -84,7 +85,7 @@ _MODALITY = frozenset({tags.Modality})
 _INTERNED: dict[frozenset[str], frozenset[str]] = {}
 _INTERNED_LIMIT = 4096
 #: What an instance keeps derived from itself: cleared past this many.
-_MADE_LIMIT = 32
+_MADE_LIMIT = 64
 
 
 def interned(keys: frozenset[str]) -> frozenset[str]:
@@ -122,6 +123,9 @@ class Instance:
     values: dict[str, bytes]
     #: The BulkDataURI, tag path and VR of every bulk data value it uses.
     bulkdata: tuple[tuple[str, str, str], ...] = ()
+    #: A number standing for it, the same in every process (a CRC of its UID):
+    #: where documents listing instances may be cut into chunks.
+    mark: int = 0
     #: What was derived from it so far, by kind and the keys it was derived for.
     _made: dict[tuple[str, frozenset[str]], Any] = field(default_factory=dict, repr=False)
 
@@ -129,14 +133,16 @@ class Instance:
     def of(cls, ds: JSONDataset) -> Instance:
         elements = {key: _canonical(element) for key, element in ds.items()}
         valued = frozenset(key for key, element in ds.items() if element.get("Value"))
+        sop = str(first_value(ds, tags.SOPInstanceUID))
         return cls(
             dataset=ds,
-            sop=str(first_value(ds, tags.SOPInstanceUID)),
+            sop=sop,
             sort_key=instance_sort_key(ds),
             elements=elements,
             valued=valued,
             values={key: _canonical(ds[key]["Value"]) for key in _LEVEL_KEYS & valued},
             bulkdata=tuple(bulkdata_uses(ds)),
+            mark=zlib.crc32(sop.encode()),
         )
 
     def row(self, fields: frozenset[str] = frozenset()) -> JSONDataset:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import sys
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,18 +36,18 @@ from dicomweb_archive.model.aggregate import (
     Conflict,
     Instance,
     StudyDocuments,
-    study_documents,
     study_sort_key,
 )
-from dicomweb_archive.model.bulkcontext import document_of_uses
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store, dumps_json, folders, gzip_bytes
+from dicomweb_archive.store.base import Store, folders
+from dicomweb_archive.store.documents import write_documents
 from dicomweb_archive.store.extensions import refresh_list
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.journal import Journal
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
 from dicomweb_archive.store.recall import Recall
 from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
+from dicomweb_archive.store.stitched import Stitcher
 from dicomweb_archive.types import InstanceKey, JSONDataset, first_value
 
 #: Studies refreshed together: their refresh locks held at once, their index rows
@@ -79,6 +80,9 @@ class Catalog:
         #: Instances read by earlier refreshes (a study's next refresh reads
         #: only what changed since).
         self.recall = Recall()
+        #: The chunks of the documents last written (the next write deflates
+        #: only what changed).
+        self.stitcher = Stitcher()
         self._pending: set[str] = set()
 
     def instances_written(self, keys: Iterable[InstanceKey]) -> None:
@@ -243,7 +247,7 @@ class Catalog:
             by_series = self._load_instances(store, study)
             docs = None
             if by_series:
-                docs = _write_documents(store, study, by_series, fields)
+                docs = write_documents(store, study, by_series, fields, self.stitcher)
             else:
                 for path in (
                     paths.study_metadata(study),
@@ -271,7 +275,9 @@ class Catalog:
                 except (*_UNREADABLE, gzip.BadGzipFile):
                     continue  # not committed yet, or damaged: not part of the study
             if instances:
-                by_series[series] = instances
+                # One object per UID across refreshes: what instances keep is
+                # found by identity (store/documents.py).
+                by_series[sys.intern(series)] = instances
         return by_series
 
 
@@ -279,51 +285,3 @@ class Catalog:
 def _metadata_path(study: str, series: str, sop: str) -> str:
     # Built (and its UIDs checked) once per instance, not once per refresh.
     return paths.instance_metadata(study, series, sop)
-
-
-def _write_documents(
-    store: Store, study: str, by_series: dict[str, list[Instance]], fields: tuple[str, ...]
-) -> StudyDocuments:
-    docs = study_documents(study, by_series, fields)
-    series_metadata: dict[str, bytes] = {}
-    for documents in docs.series:
-        uid = documents.series_instance_uid
-        series_metadata[uid] = gzip_bytes(dumps_json(documents.metadata))
-        store.write(paths.series_metadata(study, uid), series_metadata[uid])
-        store.write_json_gz(paths.instances_index(study, uid), documents.instance_rows)
-    # Series folders without committed instances lose their documents.
-    for series in folders(store, f"{paths.study_dir(study)}/series"):
-        if series not in by_series:
-            store.remove(paths.series_metadata(study, series))
-            store.remove(paths.instances_index(study, series))
-    store.write_json_gz(paths.series_index(study), docs.series_rows)
-    # A study of one series has that series' metadata, byte for byte.
-    study_metadata = (
-        next(iter(series_metadata.values()))
-        if len(series_metadata) == 1
-        else gzip_bytes(dumps_json(docs.metadata))
-    )
-    store.write(paths.study_metadata(study), study_metadata)
-    store.write_json_gz(
-        paths.deduplicated(study),
-        {**docs.deduplicated, "conflicts": [c.to_json() for c in docs.conflicts]},
-    )
-    _write_bulkdata_context(store, study, by_series)
-    store.write_json_gz(paths.study_row(study), [docs.row])
-    return docs
-
-
-def _write_bulkdata_context(store: Store, study: str, by_series: dict[str, list[Instance]]) -> None:
-    """``bulkdata.json.gz``: each bulk data value's instances and tag paths (none: removed)."""
-    document = document_of_uses(
-        study,
-        (
-            (series, instance.sop, instance.bulkdata)
-            for series, instances in by_series.items()
-            for instance in instances
-        ),
-    )
-    if document["bulkdata"]:
-        store.write_json_gz(paths.bulkdata_context(study), document)
-    else:
-        store.remove(paths.bulkdata_context(study))

@@ -58,13 +58,13 @@ CREATE TABLE IF NOT EXISTS studies (
     irregular INTEGER NOT NULL, {", ".join(f"{column.name} TEXT" for column in STUDY_COLUMNS)}
 );
 CREATE TABLE IF NOT EXISTS series (
-    series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
-    row BLOB NOT NULL, attributes BLOB NOT NULL, digest BLOB NOT NULL,
-    PRIMARY KEY (study, series)
+    series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL, digest BLOB NOT NULL,
+    row BLOB NOT NULL, attributes BLOB NOT NULL, PRIMARY KEY (study, series)
 );
 CREATE TABLE IF NOT EXISTS instances (
     sop TEXT NOT NULL, series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
-    row BLOB NOT NULL, attributes BLOB NOT NULL, digest BLOB NOT NULL,
+    -- Before the blobs: read without reading them (a refresh compares digests).
+    digest BLOB NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL,
     PRIMARY KEY (study, series, sop)
 );
 CREATE INDEX IF NOT EXISTS studies_order ON studies (irregular, sort_key, study);

@@ -1,0 +1,137 @@
+"""Writing one study's derived documents from its instances.
+
+Series and study metadata, each series' ``instances/index.json.gz`` and
+``deduplicated.json.gz`` hold one entry per instance: they are written as
+stitched gzip (:mod:`~dicomweb_archive.store.stitched`), each instance's JSON
+made once per version of the instance (kept with it), so a refresh after one
+new instance deflates a few chunks around it and copies the rest.  Their
+uncompressed bytes are those of the whole document serialized at once
+(sorted keys, no spaces).  The small documents (the study's and its series'
+rows, the bulk data context) are written whole.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+from dicomweb_archive.model import paths
+from dicomweb_archive.model.aggregate import Instance, StudyDocuments, study_documents
+from dicomweb_archive.model.bulkcontext import document_of_uses
+from dicomweb_archive.store.base import Store, dumps_json, folders
+from dicomweb_archive.store.stitched import Stitcher, chunked
+
+#: A unit of a JSON list or object: what precedes its entry, and the entry.
+_Unit = tuple[int, tuple[bytes, ...]]
+
+
+def write_documents(
+    store: Store,
+    study: str,
+    by_series: dict[str, list[Instance]],
+    fields: tuple[str, ...],
+    stitcher: Stitcher,
+) -> StudyDocuments:
+    """Write every derived document of ``study`` from its instances; returns them."""
+    docs = study_documents(study, by_series, fields)
+    series_metadata: dict[str, bytes] = {}
+    for documents in docs.series:
+        uid = documents.series_instance_uid
+        name = paths.series_metadata(study, uid)
+        series_metadata[uid] = stitcher.gzip(name, _list(_metadata_units(documents.instances)))
+        store.write(name, series_metadata[uid])
+        name = paths.instances_index(study, uid)
+        rows = _row_units(documents.instances, documents.fields)
+        store.write(name, stitcher.gzip(name, _list(rows)))
+    # Series folders without committed instances lose their documents.
+    for series in folders(store, f"{paths.study_dir(study)}/series"):
+        if series not in by_series:
+            store.remove(paths.series_metadata(study, series))
+            store.remove(paths.instances_index(study, series))
+    store.write_json_gz(paths.series_index(study), docs.series_rows)
+    # A study of one series has that series' metadata, byte for byte.
+    name = paths.study_metadata(study)
+    if len(series_metadata) == 1:
+        store.write(name, next(iter(series_metadata.values())))
+    else:
+        everything = [i for s in docs.series for i in s.instances]
+        store.write(name, stitcher.gzip(name, _list(_metadata_units(everything))))
+    name = paths.deduplicated(study)
+    store.write(name, stitcher.gzip(name, _deduplicated(docs)))
+    _write_bulkdata_context(store, study, by_series)
+    store.write_json_gz(paths.study_row(study), [docs.row])
+    return docs
+
+
+def _metadata_units(instances: list[Instance]) -> Iterator[_Unit]:
+    for instance in instances:
+        made = functools.partial(dumps_json, instance.dataset)
+        yield instance.mark, (instance.derived("metadata", (instance.dataset, None), made),)
+
+
+def _row_units(instances: list[Instance], fields: frozenset[str]) -> Iterator[_Unit]:
+    for instance in instances:
+        row = instance.row(fields)
+        made = functools.partial(dumps_json, row)
+        yield instance.mark, (instance.derived("row-json", (row, None), made),)
+
+
+def _list(units: Iterator[_Unit]) -> list[tuple[bytes, ...]]:
+    """The chunks of a JSON list of the units' entries."""
+    chunks = chunked((mark, (b",", *entry)) for mark, entry in units)
+    if not chunks:
+        return [(b"[]",)]
+    # The first entry follows the opening bracket, not a comma.
+    chunks[0] = (b"[", *chunks[0][1:])
+    chunks[-1] = (*chunks[-1], b"]")
+    return chunks
+
+
+def _deduplicated(docs: StudyDocuments) -> list[tuple[bytes, ...]]:
+    """The chunks of ``deduplicated.json.gz``: its instances, one entry each
+    in the order of their UIDs (sorted keys), between the rest."""
+    document: dict[str, Any] = {
+        **docs.deduplicated,
+        "conflicts": [c.to_json() for c in docs.conflicts],
+    }
+    entries = document.pop("instances")
+    before = {key: value for key, value in document.items() if key < "instances"}
+    after = {key: value for key, value in document.items() if key > "instances"}
+    by_sop = {i.sop: i for s in docs.series for i in s.instances}
+    units = []
+    for sop in sorted(entries):
+        entry = entries[sop]
+        instance = by_sop[sop]
+        made = functools.partial(_object_entry, sop, entry)
+        basis = (entry["attributes"], entry["series"])
+        units.append((instance.mark, (b",", instance.derived("dedup-json", basis, made))))
+    chunks = chunked(units)
+    head = dumps_json(before)[:-1] + b',"instances":{'
+    tail = b"}," + dumps_json(after)[1:]
+    if not chunks:
+        return [(head, tail)]
+    chunks[0] = (head, *chunks[0][1:])
+    chunks[-1] = (*chunks[-1], tail)
+    return chunks
+
+
+def _object_entry(key: str, value: Any) -> bytes:
+    """``"key":value`` as in an object serialized whole."""
+    return dumps_json({key: value})[1:-1]
+
+
+def _write_bulkdata_context(store: Store, study: str, by_series: dict[str, list[Instance]]) -> None:
+    """``bulkdata.json.gz``: each bulk data value's instances and tag paths (none: removed)."""
+    document = document_of_uses(
+        study,
+        (
+            (series, instance.sop, instance.bulkdata)
+            for series, instances in by_series.items()
+            for instance in instances
+        ),
+    )
+    if document["bulkdata"]:
+        store.write_json_gz(paths.bulkdata_context(study), document)
+    else:
+        store.remove(paths.bulkdata_context(study))

@@ -1,0 +1,195 @@
+"""Gzip documents stitched from chunks compressed one by one, kept between writes.
+
+A series' ``metadata.gz`` holds every instance of the series: compressed whole,
+a refresh after one new instance costs as much as the series.  Here a document
+is a sequence of chunks (groups of fragments: an instance's JSON, a separator)
+and each chunk is raw-deflated on its own, with the 32 KiB of the document
+before it as its dictionary (instances resemble their neighbours: the ratio
+stays close to whole-document compression), and ended by a sync flush, so the
+chunks concatenate into one deflate stream: the file is one standard
+single-member gzip.  The CRC-32 of the whole is combined from each chunk's.
+
+A :class:`Stitcher` keeps the last chunks of each document it wrote: the next
+write of the document deflates only chunks that are new, or whose preceding
+32 KiB changed; the rest is copied.  The bytes depend on the chunks alone
+(each is compressed from its content and the exact bytes before it), never on
+what was kept: a process that starts afresh writes the same file.
+
+Callers choose chunk boundaries from the content (:func:`chunked`): an
+inserted instance changes its own chunk, not the boundaries after it.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: How far back deflate looks: a chunk's dictionary is this much of what precedes it.
+WINDOW = 32768
+#: The compression level (that of :func:`~dicomweb_archive.store.base.gzip_bytes`).
+LEVEL = 6
+#: Bytes of deflated chunks kept at most, over all documents.
+LIMIT = 64 * 2**20
+#: Chunks hold about this many bytes of the document (smaller ones compress worse).
+CHUNK = 16384
+#: A gzip header: deflate, no name, no time, unknown system.
+_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+#: An empty final block (fixed Huffman codes): ends the deflate stream.
+_END = b"\x03\x00"
+_POLYNOMIAL = 0xEDB88320
+
+
+def _multiply(a: int, b: int) -> int:
+    """``a`` times ``b`` modulo the CRC-32 polynomial (bit-reflected, as zlib's ``multmodp``)."""
+    m, product = 1 << 31, 0
+    while True:
+        if a & m:
+            product ^= b
+            if not a & (m - 1):
+                return product
+        m >>= 1
+        b = (b >> 1) ^ _POLYNOMIAL if b & 1 else b >> 1
+
+
+def _powers() -> list[int]:
+    """x^(2^n) modulo the polynomial, n = 0..31."""
+    found, p = [], 1 << 30  # x^1
+    for _ in range(32):
+        found.append(p)
+        p = _multiply(p, p)
+    return found
+
+
+_X2N = _powers()
+
+
+def _shift(size: int) -> int:
+    """x^(8 * size) modulo the polynomial: what appending ``size`` bytes does to a CRC."""
+    p, k = 1 << 31, 3
+    while size:
+        if size & 1:
+            p = _multiply(_X2N[k & 31], p)
+        size >>= 1
+        k += 1
+    return p
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """One chunk of a document: its fragments, deflated after what preceded it."""
+
+    fragments: tuple[bytes, ...]
+    size: int
+    deflated: bytes
+    #: The CRC-32 of the chunk alone, and what appending it does to a CRC.
+    crc: int
+    shift: int
+
+
+def _deflate(fragments: tuple[bytes, ...], window: bytes) -> Chunk:
+    data = b"".join(fragments)
+    if window:
+        packer = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, window)
+    else:
+        packer = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8)
+    deflated = packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
+    return Chunk(fragments, len(data), deflated, zlib.crc32(data), _shift(len(data)))
+
+
+def _window(done: list[Chunk]) -> bytes:
+    """The last :data:`WINDOW` bytes of the chunks ``done``."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in reversed(done):
+        for fragment in reversed(chunk.fragments):
+            parts.append(fragment)
+            size += len(fragment)
+            if size >= WINDOW:
+                return b"".join(reversed(parts))[-WINDOW:]
+    return b"".join(reversed(parts))
+
+
+def stitch(kept: list[Chunk], chunks: list[tuple[bytes, ...]]) -> list[Chunk]:
+    """The deflated ``chunks``, copied from ``kept`` where the same chunk follows
+    the same :data:`WINDOW` bytes (or the same start of the document)."""
+    where = {chunk.fragments: n for n, chunk in enumerate(kept)}
+    done: list[Chunk] = []
+    # The bytes before the current chunk that equal those before its kept copy.
+    same, from_start, previous = 0, True, -1
+    for fragments in chunks:
+        found = where.get(fragments)
+        aligned = found is not None and found == previous + 1
+        if found is not None and aligned and (from_start or same >= WINDOW):
+            chunk = kept[found]
+        else:
+            chunk = _deflate(fragments, _window(done))
+        done.append(chunk)
+        if aligned:
+            same += chunk.size
+        else:
+            same, from_start = (chunk.size if found is not None else 0), False
+        previous = found if found is not None else -2
+    return done
+
+
+def gzip_member(chunks: list[Chunk]) -> bytes:
+    """The gzip file of deflated ``chunks``: header, the chunks, an end, the trailer."""
+    crc, size = 0, 0
+    for chunk in chunks:
+        crc = _multiply(chunk.shift, crc) ^ chunk.crc
+        size += chunk.size
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return b"".join([_HEADER, *(chunk.deflated for chunk in chunks), _END, trailer])
+
+
+def chunked(units: Iterable[tuple[int, tuple[bytes, ...]]]) -> list[tuple[bytes, ...]]:
+    """Chunks of about :data:`CHUNK` bytes from units, each a mark (a 32-bit number
+    standing for the unit, such as a CRC of its instance's UID) and its fragments.
+
+    A chunk ends after a unit when its mark falls below the unit's share of
+    :data:`CHUNK`: boundaries follow the content, not positions.
+    """
+    chunks: list[tuple[bytes, ...]] = []
+    current: list[bytes] = []
+    for mark, fragments in units:
+        current.extend(fragments)
+        size = sum(map(len, fragments))
+        if mark * CHUNK < size << 32:
+            chunks.append(tuple(current))
+            current = []
+    if current:
+        chunks.append(tuple(current))
+    return chunks
+
+
+class Stitcher:
+    """The chunks last written of each document, by name; see the module.
+
+    Least recently written documents go first once the kept chunks hold
+    :data:`LIMIT` deflated bytes.
+    """
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit
+        self._kept: OrderedDict[str, tuple[int, list[Chunk]]] = OrderedDict()
+        self._size = 0
+        self._guard = threading.Lock()
+
+    def gzip(self, name: str, chunks: list[tuple[bytes, ...]]) -> bytes:
+        """The document ``name`` made of ``chunks``, as one gzip file."""
+        with self._guard:
+            size, kept = self._kept.pop(name, (0, []))
+            self._size -= size
+        done = stitch(kept, chunks)
+        size = sum(len(chunk.deflated) for chunk in done)
+        with self._guard:
+            self._kept[name] = (size, done)
+            self._size += size
+            while self._size > self.limit and self._kept:
+                _, (dropped, _) = self._kept.popitem(last=False)
+                self._size -= dropped
+        return gzip_member(done)

@@ -14,6 +14,9 @@ TestClient, the converter through :class:`Converter`), so start-up is excluded:
   both with ``limit=100``.
 
 The archives grow by bulk conversion between points (not measured).
+``--only refresh``: CPU ms of one study's refresh after one new instance at
+study sizes 10, 100, 1,000 and 5,000 (run it with each build's ``PYTHONPATH``
+in turn to compare builds on the same archives).
 
     .venv/bin/python benchmarks/scale.py [--large] [--repeat 20] [--batch 100]
 """
@@ -42,8 +45,10 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import tags
 from dicomweb_archive.convert.converter import Converter
+from dicomweb_archive.convert.instance import store_instance
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.model.aggregate import StudyDocuments, study_documents
+from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
@@ -255,6 +260,39 @@ QIDO_QUERIES = {
 }
 
 
+def refresh_sizes(sizes: list[int], repeat: int) -> list[str]:
+    """CPU ms of ``Catalog.settle`` of one study after one new instance (stored
+    as STOW-RS stores it), by a catalog that refreshed the study before, as the
+    server's flusher does at each turn; median of ``repeat``.  The studies are
+    kept in ``WORK/refresh-{size}`` between runs (another build measures the
+    same archives: run it with another ``PYTHONPATH``)."""
+    lines = ["| Study size | refresh CPU ms (median) | min | max |", "|---:|---:|---:|---:|"]
+    study = f"{ROOT}.1"
+    for size in sizes:
+        root = WORK / f"refresh-{size}"
+        if not (root / "studies" / study).exists():
+            shutil.rmtree(root, ignore_errors=True)
+            assert Converter(root, ConvertOptions(workers=1)).convert([]).ok
+            convert(root, WORK / "input", (tiny_instance(1, 1, n) for n in range(size)))
+        archive = open_archive(root)
+        catalog = Catalog(archive)
+        catalog.open_index().close()
+        catalog.settle([study])
+        options = ConvertOptions()
+        samples = []
+        for _ in range(repeat):
+            data = tiny_instance(1, 1, 10**7 + time.time_ns() % 10**9)
+            store_instance(archive, options, read_instance(io.BytesIO(data), "new"))
+            catalog.defer([study])
+            started = time.process_time()
+            catalog.settle([study])
+            samples.append((time.process_time() - started) * 1000)
+        median = statistics.median(samples)
+        lines.append(f"| {size:,} | {median:.1f} | {min(samples):.1f} | {max(samples):.1f} |")
+        print(lines[-1], file=sys.stderr)
+    return lines
+
+
 def index_sizes(sizes: list[int], repeat: int) -> list[str]:
     """QIDO-RS searches (``limit=100``) run on the SQLite index alone, filled with
     the documents of synthetic studies (no study folders: the index of a 100k-study
@@ -357,7 +395,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="samples per point")
     parser.add_argument("--batch", type=int, default=100, help="instances per convert point")
     parser.add_argument(
-        "--only", choices=["studies", "archives", "index"], help="one curve of the three"
+        "--only", choices=["studies", "archives", "index", "refresh"], help="one curve only"
     )
     parser.add_argument(
         "--memory", type=Path, nargs="+", metavar="ARCHIVE", help="only: dwa serve's memory"
@@ -375,6 +413,8 @@ def main() -> None:
         print("\n".join(study_sizes(studies, args.repeat)) + "\n")
     if args.only in (None, "archives"):
         print("\n".join(archive_sizes(archives, args.repeat, args.batch)) + "\n")
+    if args.only == "refresh":
+        print("\n".join(refresh_sizes([10, 100, 1000, 5000], args.repeat)))
     if args.only in (None, "index"):
         print("\n".join(index_sizes(indexes, args.repeat)))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")

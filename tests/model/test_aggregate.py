@@ -5,7 +5,8 @@ from typing import Any
 import orjson
 import pytest
 
-from dicomweb_archive.model.aggregate import Instance, reconstruct_instances, study_documents
+from dicomweb_archive.model.aggregate import reconstruct_instances, study_documents
+from dicomweb_archive.model.instance import Instance
 
 
 def _instance(sop: str, series: str, number: int, **extra: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import instance_sort_key
+from dicomweb_archive.model.instance import instance_sort_key
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore
 from dicomweb_archive.store.directory import write_then_rename

@@ -13,51 +13,20 @@ majority's PatientID or StudyDate finds the study.
 
 from __future__ import annotations
 
-import hashlib
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import orjson
+from typing import Any
 
 from dicomweb_archive import tags
 from dicomweb_archive.model import attributes as attrs
-from dicomweb_archive.model.bulkcontext import bulkdata_uses
+from dicomweb_archive.model.instance import Instance, interned, sort_number
 from dicomweb_archive.types import JSONDataset, first_value
 
 DEDUPLICATED_FORMAT = "dicomweb-archive/deduplicated"
-_T = TypeVar("_T")
-
-
-def _sort_number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else float("inf")
-
-
-def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
-    return (
-        _sort_number(first_value(ds, tags.InstanceNumber)),
-        str(first_value(ds, tags.SOPInstanceUID) or ""),
-    )
-
-
-def _canonical(element: Mapping[str, Any] | list[Any]) -> bytes:
-    """A digest of the element's canonical JSON: equal elements, equal digests.
-
-    A digest rather than the JSON: kept per element of every instance between
-    refreshes, 16 bytes each (a collision is a 2^-128 chance).
-    """
-    return hashlib.blake2b(
-        orjson.dumps(element, option=orjson.OPT_SORT_KEYS), digest_size=16
-    ).digest()
 
 
 def _uid(value: str, vr: str = "UI") -> dict[str, Any]:
     return {"vr": vr, "Value": [value]}
-
-
-def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
-    return {k: ds[k] for k in keys if k in ds}
 
 
 def _describe(element: Mapping[str, Any] | None) -> str:
@@ -75,126 +44,9 @@ def _describe(element: Mapping[str, Any] | None) -> str:
     return "\\".join(shown)
 
 
-#: Keys whose values are compared between instances (conflicts).
-_LEVEL_KEYS = attrs.STUDY_LEVEL | attrs.SERIES_LEVEL
 _STUDY_CONFLICTS = attrs.STUDY_LEVEL - {tags.StudyInstanceUID}
 _SERIES_CONFLICTS = attrs.SERIES_LEVEL - {tags.SeriesInstanceUID}
 _MODALITY = frozenset({tags.Modality})
-#: Key sets in use, one object each: what an instance keeps by key set is
-#: found by identity, not by comparing the sets (cleared past this many).
-_INTERNED: dict[frozenset[str], frozenset[str]] = {}
-_INTERNED_LIMIT = 4096
-#: What an instance keeps derived from itself: cleared past this many.
-_MADE_LIMIT = 64
-
-
-def interned(keys: frozenset[str]) -> frozenset[str]:
-    """The one object standing for the key set ``keys``."""
-    found = _INTERNED.get(keys)
-    if found is None:
-        if len(_INTERNED) >= _INTERNED_LIMIT:
-            _INTERNED.clear()
-        found = _INTERNED[keys] = keys
-    return found
-
-
-@dataclass(frozen=True, eq=False)
-class Instance:
-    """One instance's metadata and what the study's documents take from it.
-
-    Computed once per version of the instance (:meth:`of`): a refresh of a
-    study whose instances are known again costs comparisons of these bytes,
-    not a new pass over every element of every instance.  What a refresh
-    derives from one instance alone (its signatures over a set of keys, its
-    own attributes, its QIDO-RS row) is kept with it too, by what it was
-    derived for: a refresh of a study whose shared attributes did not change
-    looks each of them up.
-    """
-
-    dataset: JSONDataset
-    sop: str
-    sort_key: tuple[float, str]
-    #: Each element's canonical digest: equal elements, equal bytes.
-    elements: dict[str, bytes]
-    #: The keys whose elements hold a value (neither empty nor absent).
-    valued: frozenset[str]
-    #: The canonical digests of the values of the keys compared between
-    #: instances, when valued.
-    values: dict[str, bytes]
-    #: The BulkDataURI, tag path and VR of every bulk data value it uses.
-    bulkdata: tuple[tuple[str, str, str], ...] = ()
-    #: A number standing for it, the same in every process (a CRC of its UID):
-    #: where documents listing instances may be cut into chunks.
-    mark: int = 0
-    #: What was derived from it so far, by kind and the keys it was derived for.
-    _made: dict[tuple[str, frozenset[str]], Any] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def of(cls, ds: JSONDataset) -> Instance:
-        elements = {key: _canonical(element) for key, element in ds.items()}
-        valued = frozenset(key for key, element in ds.items() if element.get("Value"))
-        sop = str(first_value(ds, tags.SOPInstanceUID))
-        return cls(
-            dataset=ds,
-            sop=sop,
-            sort_key=instance_sort_key(ds),
-            elements=elements,
-            valued=valued,
-            values={key: _canonical(ds[key]["Value"]) for key in _LEVEL_KEYS & valued},
-            bulkdata=tuple(bulkdata_uses(ds)),
-            mark=zlib.crc32(sop.encode()),
-        )
-
-    def row(self, fields: frozenset[str] = frozenset()) -> JSONDataset:
-        """The instance's QIDO-RS row, with ``fields`` beyond the default attributes."""
-        made: JSONDataset | None = self._made.get(("row", fields))
-        if made is None:
-            row = _pick(self.dataset, attrs.INSTANCE_QIDO | fields)
-            row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
-            row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"instances/{self.sop}"]}
-            made = self._keep(("row", fields), dict(sorted(row.items())))
-        return made
-
-    def elements_of(self, keys: frozenset[str]) -> tuple[bytes | None, ...]:
-        """The digests of its elements of ``keys`` (None: absent), in the keys' order.
-
-        Instances with equal tuples count alike wherever only ``keys`` matter.
-        """
-        made: tuple[bytes | None, ...] | None = self._made.get(("elements", keys))
-        if made is None:
-            made = self._keep(("elements", keys), tuple(self.elements.get(k) for k in sorted(keys)))
-        return made
-
-    def values_of(self, keys: frozenset[str]) -> tuple[bytes, ...]:
-        """The digests of its values of ``keys`` (empty: no value), in the keys' order."""
-        made: tuple[bytes, ...] | None = self._made.get(("values", keys))
-        if made is None:
-            made = tuple(self.values.get(k, b"") for k in sorted(keys))
-            self._keep(("values", keys), made)
-        return made
-
-    def own(self, shared: frozenset[str]) -> JSONDataset:
-        """Its elements but those of ``shared``; the last one made is kept (the
-        same for every refresh of its study that shares the same attributes)."""
-        kept: tuple[frozenset[str], JSONDataset] | None = self._made.get(("own", frozenset()))
-        if kept is None or (kept[0] is not shared and kept[0] != shared):
-            kept = (shared, {k: v for k, v in self.dataset.items() if k not in shared})
-            self._keep(("own", frozenset()), kept)
-        return kept[1]
-
-    def derived(self, kind: str, basis: tuple[object, object], make: Callable[[], _T]) -> _T:
-        """What ``make`` derives from it and ``basis``: kept, made again only
-        when the basis is other objects than last time."""
-        kept: tuple[object, object, _T] | None = self._made.get((kind, frozenset()))
-        if kept is None or kept[0] is not basis[0] or kept[1] is not basis[1]:
-            kept = self._keep((kind, frozenset()), (*basis, make()))
-        return kept[2]
-
-    def _keep(self, key: tuple[str, frozenset[str]], made: _T) -> _T:
-        if len(self._made) >= _MADE_LIMIT:
-            self._made.clear()
-        self._made[key] = made
-        return made
 
 
 @dataclass
@@ -354,7 +206,7 @@ def _series_documents(
 
 
 def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
-    return (_sort_number(first_value(doc.row, tags.SeriesNumber)), doc.series_instance_uid)
+    return (sort_number(first_value(doc.row, tags.SeriesNumber)), doc.series_instance_uid)
 
 
 def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from dicomweb_archive.codec.decode import ImagePixel, decode_frame
 from dicomweb_archive.codec.render import JPEG, PNG, RenderOptions, render
 from dicomweb_archive.errors import ResourceNotFoundError, UnsupportedTransferSyntaxError
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.model.aggregate import instance_sort_key
+from dicomweb_archive.model.instance import instance_sort_key
 from dicomweb_archive.model.paths import ResourcePath, ResourceType, Suffix
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.negotiation import accepted

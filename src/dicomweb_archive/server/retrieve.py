@@ -25,7 +25,7 @@ from dicomweb_archive.export.transcode import can_transcode, to_explicit_little_
 from dicomweb_archive.export.zipstream import ZipMember, zip_stream
 from dicomweb_archive.media import DICOM, ZIP
 from dicomweb_archive.model import multipart, paths
-from dicomweb_archive.model.aggregate import instance_sort_key
+from dicomweb_archive.model.instance import instance_sort_key
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.rewrite.transformed import transformed_p10
 from dicomweb_archive.server import deidentify

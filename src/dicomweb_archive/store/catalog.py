@@ -32,12 +32,8 @@ import orjson
 from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import (
-    Conflict,
-    Instance,
-    StudyDocuments,
-    study_sort_key,
-)
+from dicomweb_archive.model.aggregate import Conflict, StudyDocuments, study_sort_key
+from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, folders
 from dicomweb_archive.store.documents import write_documents

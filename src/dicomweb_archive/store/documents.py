@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import Instance, StudyDocuments, study_documents
+from dicomweb_archive.model.aggregate import StudyDocuments, study_documents
 from dicomweb_archive.model.bulkcontext import document_of_uses
+from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.base import Store, dumps_json, folders
 from dicomweb_archive.store.stitched import Stitcher, chunked
 

@@ -3,7 +3,7 @@
 A refresh of a study's documents needs every instance's metadata.  Read whole
 each time, a study of thousands of instances costs thousands of reads and
 parses per refresh, however few instances changed.  :class:`Recall` keeps each
-metadata document's :class:`~dicomweb_archive.model.aggregate.Instance` with
+metadata document's :class:`~dicomweb_archive.model.instance.Instance` with
 the version (:meth:`~dicomweb_archive.store.base.ReadableStore.stat`) it was
 read at: a refresh reads again only what changed since, and compares the kept
 canonical values of the rest.  The version is taken before the read, so a
@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from dicomweb_archive.model.aggregate import Instance
+from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.base import ReadableStore, Stat
 
 #: Bytes of stored (gzipped) metadata documents kept at most.

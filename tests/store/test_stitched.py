@@ -15,7 +15,7 @@ from dicomweb_archive.store import stitched
 from dicomweb_archive.store.stitched import Stitcher, chunked
 
 
-def _unit(number: int, size: int = 1) -> tuple[int, tuple[bytes, ...]]:
+def _unit(number: int, size: int = 1) -> tuple[bool, tuple[bytes, ...]]:
     """An instance-like entry: what is shared, and some values of its own."""
     uid = f"1.2.3.{number}"
     own = random.Random(number)
@@ -27,10 +27,10 @@ def _unit(number: int, size: int = 1) -> tuple[int, tuple[bytes, ...]]:
             "x": ["shared words"] * 10 * size,
         }
     )
-    return zlib.crc32(uid.encode()), (b",", entry)
+    return stitched.ends_chunk(zlib.crc32(uid.encode()), len(entry) + 1), (b",", entry)
 
 
-def _chunks(units: list[tuple[int, tuple[bytes, ...]]]) -> list[tuple[bytes, ...]]:
+def _chunks(units: list[tuple[bool, tuple[bytes, ...]]]) -> list[tuple[bytes, ...]]:
     return [(b"[",), *chunked(units), (b"]",)]
 
 

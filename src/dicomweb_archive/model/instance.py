@@ -101,7 +101,8 @@ class Instance:
     #: where documents listing instances may be cut into chunks.
     mark: int = 0
     #: What was derived from it so far, by kind and the keys it was derived for.
-    _made: dict[tuple[str, frozenset[str]], Any] = field(default_factory=dict, repr=False)
+    #: (Derived by kind alone when one at a time is kept: the kind is the key.)
+    _made: dict[tuple[str, frozenset[str]] | str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, ds: JSONDataset) -> Instance:
@@ -150,21 +151,21 @@ class Instance:
     def own(self, shared: frozenset[str]) -> JSONDataset:
         """Its elements but those of ``shared``; the last one made is kept (the
         same for every refresh of its study that shares the same attributes)."""
-        kept: tuple[frozenset[str], JSONDataset] | None = self._made.get(("own", frozenset()))
+        kept: tuple[frozenset[str], JSONDataset] | None = self._made.get("own")
         if kept is None or (kept[0] is not shared and kept[0] != shared):
             kept = (shared, {k: v for k, v in self.dataset.items() if k not in shared})
-            self._keep(("own", frozenset()), kept)
+            self._keep("own", kept)
         return kept[1]
 
     def derived(self, kind: str, basis: tuple[object, object], make: Callable[[], _T]) -> _T:
         """What ``make`` derives from it and ``basis``: kept, made again only
         when the basis is other objects than last time."""
-        kept: tuple[object, object, _T] | None = self._made.get((kind, frozenset()))
+        kept: tuple[object, object, _T] | None = self._made.get(kind)
         if kept is None or kept[0] is not basis[0] or kept[1] is not basis[1]:
-            kept = self._keep((kind, frozenset()), (*basis, make()))
+            kept = self._keep(kind, (*basis, make()))
         return kept[2]
 
-    def _keep(self, key: tuple[str, frozenset[str]], made: _T) -> _T:
+    def _keep(self, key: tuple[str, frozenset[str]] | str, made: _T) -> _T:
         if len(self._made) >= _MADE_LIMIT:
             self._made.clear()
         self._made[key] = made

@@ -21,10 +21,11 @@ from dicomweb_archive.model.aggregate import StudyDocuments, study_documents
 from dicomweb_archive.model.bulkcontext import document_of_uses
 from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.base import Store, dumps_json, folders
-from dicomweb_archive.store.stitched import Stitcher, chunked
+from dicomweb_archive.store.stitched import Stitcher, chunked, ends_chunk
 
-#: A unit of a JSON list or object: what precedes its entry, and the entry.
-_Unit = tuple[int, tuple[bytes, ...]]
+#: A unit of a JSON list or object: whether it ends a chunk, and its fragments
+#: (what precedes its entry, and the entry).
+_Unit = tuple[bool, tuple[bytes, ...]]
 
 
 def write_documents(
@@ -65,22 +66,31 @@ def write_documents(
     return docs
 
 
+def _unit(mark: int, entry: bytes) -> _Unit:
+    return ends_chunk(mark, len(entry) + 1), (b",", entry)
+
+
 def _metadata_units(instances: list[Instance]) -> Iterator[_Unit]:
     for instance in instances:
-        made = functools.partial(dumps_json, instance.dataset)
-        yield instance.mark, (instance.derived("metadata", (instance.dataset, None), made),)
+        made = functools.partial(_json_unit, instance.mark, instance.dataset)
+        yield instance.derived("metadata", (instance.dataset, None), made)
 
 
 def _row_units(instances: list[Instance], fields: frozenset[str]) -> Iterator[_Unit]:
     for instance in instances:
         row = instance.row(fields)
-        made = functools.partial(dumps_json, row)
-        yield instance.mark, (instance.derived("row-json", (row, None), made),)
+        yield instance.derived(
+            "row-json", (row, None), functools.partial(_json_unit, instance.mark, row)
+        )
+
+
+def _json_unit(mark: int, document: Any) -> _Unit:
+    return _unit(mark, dumps_json(document))
 
 
 def _list(units: Iterator[_Unit]) -> list[tuple[bytes, ...]]:
     """The chunks of a JSON list of the units' entries."""
-    chunks = chunked((mark, (b",", *entry)) for mark, entry in units)
+    chunks = chunked(units)
     if not chunks:
         return [(b"[]",)]
     # The first entry follows the opening bracket, not a comma.
@@ -104,9 +114,9 @@ def _deduplicated(docs: StudyDocuments) -> list[tuple[bytes, ...]]:
     for sop in sorted(entries):
         entry = entries[sop]
         instance = by_sop[sop]
-        made = functools.partial(_object_entry, sop, entry)
+        made = functools.partial(_object_entry, instance.mark, sop, entry)
         basis = (entry["attributes"], entry["series"])
-        units.append((instance.mark, (b",", instance.derived("dedup-json", basis, made))))
+        units.append(instance.derived("dedup-json", basis, made))
     chunks = chunked(units)
     head = dumps_json(before)[:-1] + b',"instances":{'
     tail = b"}," + dumps_json(after)[1:]
@@ -117,9 +127,9 @@ def _deduplicated(docs: StudyDocuments) -> list[tuple[bytes, ...]]:
     return chunks
 
 
-def _object_entry(key: str, value: Any) -> bytes:
+def _object_entry(mark: int, key: str, value: Any) -> _Unit:
     """``"key":value`` as in an object serialized whole."""
-    return dumps_json({key: value})[1:-1]
+    return _unit(mark, dumps_json({key: value})[1:-1])
 
 
 def _write_bulkdata_context(store: Store, study: str, by_series: dict[str, list[Instance]]) -> None:

@@ -102,7 +102,11 @@ def write_rows(
     current: dict[tuple[str, ...], bytes] = {}
     if not fresh:
         select = f"SELECT {', '.join(keys)}, digest FROM {table} WHERE study = ?"
-        current = {tuple(found[:-1]): found[-1] for found in db.execute(select, (study,))}
+        found = db.execute(select, (study,))
+        if table == "instances":
+            current = {(series, sop): digest for series, sop, digest in found}
+        else:
+            current = {(series,): digest for series, digest in found}
     matches = " AND ".join(f"{key} = ?" for key in keys)
     db.executemany(
         f"DELETE FROM {table} WHERE study = ? AND {matches}",

@@ -146,19 +146,24 @@ def gzip_member(chunks: list[Chunk]) -> bytes:
     return b"".join([_HEADER, *(chunk.deflated for chunk in chunks), _END, trailer])
 
 
-def chunked(units: Iterable[tuple[int, tuple[bytes, ...]]]) -> list[tuple[bytes, ...]]:
-    """Chunks of about :data:`CHUNK` bytes from units, each a mark (a 32-bit number
-    standing for the unit, such as a CRC of its instance's UID) and its fragments.
+def ends_chunk(mark: int, size: int) -> bool:
+    """Whether a chunk ends after a unit of ``size`` bytes whose mark (a 32-bit
+    number standing for it, such as a CRC of its instance's UID) is ``mark``.
 
-    A chunk ends after a unit when its mark falls below the unit's share of
-    :data:`CHUNK`: boundaries follow the content, not positions.
+    When the mark falls below the unit's share of :data:`CHUNK`: chunks hold
+    about that many bytes, and their boundaries follow the content, not
+    positions.
     """
+    return mark * CHUNK < size << 32
+
+
+def chunked(units: Iterable[tuple[bool, tuple[bytes, ...]]]) -> list[tuple[bytes, ...]]:
+    """Chunks of units, each whether it ends a chunk (:func:`ends_chunk`) and its fragments."""
     chunks: list[tuple[bytes, ...]] = []
     current: list[bytes] = []
-    for mark, fragments in units:
+    for ends, fragments in units:
         current.extend(fragments)
-        size = sum(map(len, fragments))
-        if mark * CHUNK < size << 32:
+        if ends:
             chunks.append(tuple(current))
             current = []
     if current:

@@ -19,6 +19,7 @@ study sizes 10, 100, 1,000 and 5,000 (run it with each build's ``PYTHONPATH``
 in turn to compare builds on the same archives).
 
     .venv/bin/python benchmarks/scale.py [--large] [--repeat 20] [--batch 100]
+    .venv/bin/python benchmarks/scale.py --only http   # QIDO-RS through dwa serve
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
-from dicomweb_archive.store.index import Level, Query
+from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
 from dicomweb_archive.store.journal import Journal
 from dicomweb_archive.types import JSONDataset
 
@@ -293,29 +294,38 @@ def refresh_sizes(sizes: list[int], repeat: int) -> list[str]:
     return lines
 
 
+def _template(archive: Path) -> JSONDataset:
+    """An archive of one converted tiny study; its instance's metadata."""
+    shutil.rmtree(archive, ignore_errors=True)
+    convert(archive, WORK / "input", iter([tiny_instance(0, 1, 1)]))
+    return open_archive(archive).read_json_gz(
+        f"studies/{ROOT}.0/series/{ROOT}.0.1/instances/{ROOT}.0.1.1/metadata.gz"
+    )[0]
+
+
+def _fill(index: QidoIndex, template: JSONDataset, first: int, end: int) -> None:
+    """Index synthetic studies ``first`` to ``end - 1``, as the catalog would."""
+    with index.transaction():
+        for number in range(first, end):
+            docs = synthetic_study(template, number)
+            series = [(s.row, s.instance_rows) for s in docs.series]
+            index.insert_study(docs.study_instance_uid, docs.row, docs.deduplicated, series)
+
+
 def index_sizes(sizes: list[int], repeat: int) -> list[str]:
     """QIDO-RS searches (``limit=100``) run on the SQLite index alone, filled with
     the documents of synthetic studies (no study folders: the index of a 100k-study
     archive without converting 100k studies)."""
     archive = WORK / "index-sizes"
-    shutil.rmtree(archive, ignore_errors=True)
-    convert(archive, WORK / "input", iter([tiny_instance(0, 1, 1)]))
-    opened = open_archive(archive)
-    template = opened.read_json_gz(
-        f"studies/{ROOT}.0/series/{ROOT}.0.1/instances/{ROOT}.0.1.1/metadata.gz"
-    )[0]
+    template = _template(archive)
     lines = [
         "| Index studies | " + " | ".join(f"{name} p50 ms" for name in QIDO_QUERIES) + " |",
         "|---:|" + "---:|" * len(QIDO_QUERIES),
     ]
     held = 1
-    with Catalog(opened).open_index() as index:
+    with Catalog(open_archive(archive)).open_index() as index:
         for size in sizes:
-            with index.transaction():
-                for number in range(held, size):
-                    docs = synthetic_study(template, number)
-                    series = [(s.row, s.instance_rows) for s in docs.series]
-                    index.insert_study(docs.study_instance_uid, docs.row, docs.deduplicated, series)
+            _fill(index, template, held, size)
             held = size
             cells = []
             for match in QIDO_QUERIES.values():
@@ -324,6 +334,114 @@ def index_sizes(sizes: list[int], repeat: int) -> list[str]:
                 cells.append(f"{statistics.median(samples):.1f}")
             lines.append(f"| {size:,} | " + " | ".join(cells) + " |")
             print(lines[-1], file=sys.stderr)
+    return lines
+
+
+def http_queries(size: int) -> dict[str, str]:
+    """The QIDO-RS searches of :func:`http_sizes` on an index of ``size`` studies.
+
+    OHIF sends ``*value*`` for names, IDs and accession numbers.  A "rare" search
+    matches one study at every size (the last one's number), the others fill
+    their page at every size.
+    """
+    last = size - 1
+    return {
+        "PatientName wildcard": "PatientName=scale*1*",
+        "PatientName prefix": "PatientName=SCALE^1*",
+        "rare PatientName prefix": f"PatientName=SCALE^{last}*",
+        "rare PatientName, OHIF": f"PatientName=*le^{last}*",
+        "rare PatientName": f"PatientName=Scale^{last}",
+        "PatientID": f"00100020=P{last}",
+        "PatientID prefix": "PatientID=P1*",
+        "rare PatientID prefix": f"PatientID=P{last}*",
+        "AccessionNumber": f"AccessionNumber=A{last}",
+        "rare AccessionNumber, OHIF": f"AccessionNumber=*{last}*",
+        "StudyDate range": "StudyDate=20030101-20050601",
+        "ModalitiesInStudy + StudyDate": "ModalitiesInStudy=CT&StudyDate=20200101-",
+        "StudyInstanceUID": f"StudyInstanceUID={ROOT}.{last}",
+        "OHIF study list": "fuzzymatching=false"
+        "&includefield=00081030%2C00080060%2C00080090%2C00100030",
+        "study list, offset 900": "offset=900",
+        "PatientName wildcard, offset 900": "PatientName=scale*&offset=900",
+        "study list, offset half": f"offset={size // 2}",
+    }
+
+
+@contextlib.contextmanager
+def served(archive: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``dwa serve ARCHIVE`` (uvicorn) on a free port: its service root and process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
+    server = subprocess.Popen([*command, "--port", str(port), "--no-access-log"])
+    base = f"http://127.0.0.1:{port}/dicomweb"
+    try:
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/studies?limit=1").status_code == 200:
+                    break
+            time.sleep(0.5)
+        yield base, server
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time the threads of process ``pid`` have used so far (the
+    scheduler's nanoseconds, not clock ticks)."""
+    used = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            used += int((task / "schedstat").read_text().split()[0])
+    return used / 1e9
+
+
+def http_sizes(sizes: list[int], repeat: int) -> list[str]:
+    """QIDO-RS through a real ``dwa serve`` over an index of synthetic studies,
+    ``limit=100``: p50 / p99 ms of ``repeat`` requests each on one kept-alive
+    connection as the client sees them, and the server's CPU ms per request
+    (its own CPU time over the requests: what load on the machine does not
+    change).  The searches take turns, so a burst of load meets them all."""
+    archive = WORK / "http-sizes"
+    template = _template(archive)
+    names = list(http_queries(1))
+    lines = [
+        "| Query | "
+        + " | ".join(f"{size:,}: p50 / p99 ms, CPU ms (rows)" for size in sizes)
+        + " | CPU largest ÷ smallest |",
+        "|---|" + "---|" * (len(sizes) + 1),
+    ]
+    cells: dict[str, list[str]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    held = 1
+    for size in sizes:
+        with Catalog(open_archive(archive)).open_index() as index:
+            _fill(index, template, held, size)
+        held = size
+        urls = {name: f"{query}&limit=100" for name, query in http_queries(size).items()}
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        used = dict.fromkeys(names, 0.0)
+        found = dict.fromkeys(names, 0)
+        with served(archive) as (base, server), httpx.Client(base_url=base) as client:
+            for url in urls.values():  # connection, caches
+                client.get(f"/studies?{url}").raise_for_status()
+            for _ in range(repeat):
+                for name, url in urls.items():
+                    started, busy = time.perf_counter(), _cpu_seconds(server.pid)
+                    response = client.get(f"/studies?{url}").raise_for_status()
+                    samples[name].append((time.perf_counter() - started) * 1000)
+                    used[name] += _cpu_seconds(server.pid) - busy
+                    found[name] = len(response.json())
+        for name in names:
+            p50, p99 = percentile(samples[name], 0.5), percentile(samples[name], 0.99)
+            cpu[name].append(used[name] / repeat * 1000)
+            cells[name].append(f"{p50:.1f} / {p99:.1f}, {cpu[name][-1]:.1f} ({found[name]})")
+            print(f"{size:,} {name}: {cells[name][-1]}", file=sys.stderr)
+    for name in names:
+        ratio = cpu[name][-1] / cpu[name][0] if cpu[name][0] else float("nan")
+        lines.append(f"| {name} | " + " | ".join(cells[name]) + f" | {ratio:.2f} |")
     return lines
 
 
@@ -344,18 +462,7 @@ def server_memory(archives: list[Path], requests: int = 200) -> list[str]:
         "|---|---:|---:|---:|---:|",
     ]
     for archive in archives:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
-        server = subprocess.Popen([*command, "--port", str(port), "--no-access-log"])
-        base = f"http://127.0.0.1:{port}/dicomweb"
-        try:
-            for _ in range(600):
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/studies?limit=1").status_code == 200:
-                        break
-                time.sleep(0.5)
+        with served(archive) as (base, server):
             started = _kilobytes(server.pid, "VmRSS")
             with httpx.Client() as client:
                 for n in range(requests):
@@ -376,11 +483,8 @@ def server_memory(archives: list[Path], requests: int = 200) -> list[str]:
                 time.sleep(0.1)
             searched = _kilobytes(server.pid, "VmRSS")
             peak = _kilobytes(server.pid, "VmHWM")
-            with sqlite3.connect(archive / ".dwa" / "index.sqlite") as db:
+            with sqlite3.connect(archive / INDEX_PATH) as db:
                 count = db.execute("SELECT count(*) FROM studies").fetchone()[0]
-        finally:
-            server.terminate()
-            server.wait()
         lines.append(
             f"| {archive.name} | {count:,} | {started / 1024:.0f} | {searched / 1024:.0f} "
             f"| {peak / 1024:.0f} |"
@@ -395,7 +499,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="samples per point")
     parser.add_argument("--batch", type=int, default=100, help="instances per convert point")
     parser.add_argument(
-        "--only", choices=["studies", "archives", "index", "refresh"], help="one curve only"
+        "--only",
+        choices=["studies", "archives", "index", "refresh", "http"],
+        help="one curve only (http: QIDO-RS through dwa serve on the index alone)",
     )
     parser.add_argument(
         "--memory", type=Path, nargs="+", metavar="ARCHIVE", help="only: dwa serve's memory"
@@ -417,6 +523,8 @@ def main() -> None:
         print("\n".join(refresh_sizes([10, 100, 1000, 5000], args.repeat)))
     if args.only in (None, "index"):
         print("\n".join(index_sizes(indexes, args.repeat)))
+    if args.only == "http":
+        print("\n".join(http_sizes(indexes, args.repeat)))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
 
 

@@ -9,7 +9,7 @@ from pydicom.data import get_testdata_file
 
 from dicomweb_archive.cli.main import cli
 from dicomweb_archive.store.archive import open_archive
-from dicomweb_archive.store.index import Level, QidoIndex, Query
+from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
 
 
 def _convert(archive: Path, name: str) -> None:
@@ -32,7 +32,7 @@ def test_index_rebuild_and_kept_current(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("indexed 1 studies in ")
     assert result.output.endswith(f" s -> {archive}\n")
-    assert (archive / ".dwa" / "index.sqlite").is_file()
+    assert (archive / INDEX_PATH).is_file()
     _convert(archive, "MR_small.dcm")
     assert _studies(archive) == 2
 
@@ -42,7 +42,7 @@ def test_the_index_is_derived_data(tmp_path: Path) -> None:
     _convert(archive, "CT_small.dcm")
     _convert(archive, "MR_small.dcm")
     assert CliRunner().invoke(cli, ["index", str(archive)]).exit_code == 0
-    (archive / ".dwa" / "index.sqlite").unlink()
+    (archive / INDEX_PATH).unlink()
     result = CliRunner().invoke(cli, ["index", str(archive)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("indexed 2 studies")

@@ -40,6 +40,7 @@ from dicomweb_archive.deidentify import table
 from dicomweb_archive.deidentify.keys import PseudonymKey
 from dicomweb_archive.model import multipart
 from dicomweb_archive.server.app import create_app
+from dicomweb_archive.store.index import INDEX_PATH
 from tests.conftest import write_instance
 from tests.reference import reference_files
 
@@ -342,7 +343,7 @@ def _instances(archive: Path) -> dict[str, Dataset]:
 
 def _values_only(archive: Path, needles: set[str]) -> set[str]:
     """``needles`` less the words of the QIDO index's own schema (a column patient_id)."""
-    index = archive / ".dwa" / "index.sqlite"
+    index = archive / INDEX_PATH
     if not index.is_file():
         return needles
     with contextlib.closing(sqlite3.connect(index)) as db:
@@ -358,7 +359,7 @@ def _values_only(archive: Path, needles: set[str]) -> set[str]:
 def test_converted_archive_holds_no_identifying_value(
     deidentified: Path, needles: set[str]
 ) -> None:
-    assert (deidentified / ".dwa" / "index.sqlite").is_file()
+    assert (deidentified / INDEX_PATH).is_file()
     assert archive_haystack(deidentified).found(_values_only(deidentified, needles)) == set()
 
 

@@ -114,3 +114,11 @@ def test_wildcards_do_not_backtrack() -> None:
 def test_an_overlong_pattern_is_refused() -> None:
     with pytest.raises(InvalidQueryError, match="limited"):
         matcher("LO", "*" + "a" * MAX_PATTERN_LENGTH)
+
+
+def test_person_names_match_case_folded_wildcards_too() -> None:
+    # One rule for values and patterns: both sides case-folded (ß is ss).
+    for pattern in ("STRASSE^ö", "strasse*", "*SSE^Ö", "Stra??e*"):
+        assert matcher("PN", pattern)(pn("Straße^Ö")), pattern
+    assert not matcher("PN", "Stra?e*")(pn("Straße^Ö"))
+    assert matcher("PN", "*^tarou")({"vr": "PN", "Value": [{"Ideographic": "山田^Tarou"}]})

@@ -12,8 +12,14 @@ from pydicom.encaps import generate_frames
 from starlette.requests import Request
 
 from dicomweb_archive import tags
+from dicomweb_archive.errors import InvalidUIDError
+from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.server.app import create_app
-from dicomweb_archive.server.urls import absolute_bulkdata_uris, service_root
+from dicomweb_archive.server.urls import (
+    absolute_bulkdata_uris,
+    absolute_retrieve_urls,
+    service_root,
+)
 from tests.server.conftest import dataset
 from tests.server.live import live_server
 
@@ -91,3 +97,23 @@ def test_bulkdata_uris_become_absolute_below_their_study() -> None:
         b'[{"7FE00010":{"BulkDataURI":"http://h/s\\"/studies/1/series/1.2/instances/1.3/frames",'
         b'"vr":"OW"}}]'
     )
+
+
+def test_a_retrieve_url_is_the_resource_path_below_the_root() -> None:
+    uids = ["1.2.3", "1.2.3.4", "1.2.3.4.5"]
+    for level in (ResourceType.STUDY, ResourceType.SERIES, ResourceType.INSTANCE):
+        row = {
+            tag: {"vr": "UI", "Value": [uid]}
+            for tag, uid in zip(
+                (tags.StudyInstanceUID, tags.SeriesInstanceUID, tags.SOPInstanceUID),
+                uids,
+                strict=True,
+            )
+        }
+        row[tags.RetrieveURL] = {"vr": "UR", "Value": ["relative"]}
+        absolute_retrieve_urls([row], level, "http://host/dicomweb")
+        path = ResourcePath(level, *uids[: level.depth])
+        assert row[tags.RetrieveURL]["Value"] == [f"http://host/dicomweb/{path}"]
+    bad = {tags.StudyInstanceUID: {"vr": "UI", "Value": ["1.2.x"]}, tags.RetrieveURL: {}}
+    with pytest.raises(InvalidUIDError):
+        absolute_retrieve_urls([bad], ResourceType.STUDY, "http://host/dicomweb")

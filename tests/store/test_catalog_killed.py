@@ -18,7 +18,7 @@ from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.catalog import Catalog
-from dicomweb_archive.store.index import Level, QidoIndex, Query
+from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
 from dicomweb_archive.types import JSONDataset
 from tests.conftest import snapshot, write_instance
 from tests.store.test_catalog import _derived
@@ -62,7 +62,7 @@ def _behind(clean: Path, root: Path) -> Archive:
         for name in _derived(archive, study):
             archive.store.remove(name)
     archive.store.remove(paths.STUDIES_INDEX)
-    with sqlite3.connect(root / ".dwa" / "index.sqlite") as db:
+    with sqlite3.connect(root / INDEX_PATH) as db:
         for table in ("studies", "series", "instances"):
             db.execute(f"DELETE FROM {table}")
     Catalog(archive).defer(archive.study_uids())

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pydicom
+import pytest
 from pydicom.uid import generate_uid
 
-from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive import Converter, ConvertOptions, tags
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
-from dicomweb_archive.store.index import SCHEMA_VERSION, Level, QidoIndex, Query
+from dicomweb_archive.store.index import INDEX_PATH, SCHEMA_VERSION, Level, QidoIndex, Query
 from tests.conftest import write_instance
 
 
@@ -69,7 +73,7 @@ def test_rebuild_and_search(tmp_path: Path) -> None:
 
 def test_index_is_disposable(tmp_path: Path) -> None:
     archive, studies = _archive(tmp_path)
-    index_path = archive / ".dwa" / "index.sqlite"
+    index_path = archive / INDEX_PATH
     with QidoIndex(open_archive(archive)) as index:
         index.rebuild()
     index_path.unlink()
@@ -109,7 +113,7 @@ def test_an_index_of_another_schema_version_or_unfinished_is_rebuilt(tmp_path: P
     archive, studies = _archive(tmp_path)
     catalog = Catalog(open_archive(archive))
     catalog.open_index().close()
-    db = sqlite3.connect(archive / ".dwa" / "index.sqlite")
+    db = sqlite3.connect(archive / INDEX_PATH)
     # What the first version left: no columns, no "complete" mark.
     db.execute("DROP TABLE studies")
     db.execute("CREATE TABLE studies (study TEXT PRIMARY KEY, sort_key, row, attributes)")
@@ -149,3 +153,81 @@ def test_columns_narrow_a_study_search_to_what_it_matched_before(tmp_path: Path)
         ):
             rows = index.search(Level.STUDY, Query(match=[(key, vr, value)]))
             assert sorted(_uids(rows)) == sorted(found), (key, value)
+
+
+def test_the_index_of_another_schema_is_left_alone_and_ours_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive, studies = _archive(tmp_path)
+    catalog = Catalog(open_archive(archive))
+    catalog.open_index().close()
+    assert f".dwa/index-{SCHEMA_VERSION}.sqlite" == INDEX_PATH
+    # An older build (schemas before 4 shared index.sqlite) or a newer one used the
+    # archive since: its file is there, ours may lack what it wrote.
+    for name in ("index.sqlite", f"index-{SCHEMA_VERSION + 1}.sqlite"):
+        with contextlib.closing(sqlite3.connect(archive / ".dwa" / name)) as other:
+            other.execute("CREATE TABLE studies (study TEXT PRIMARY KEY, sort_key, row)")
+            other.commit()
+        with sqlite3.connect(archive / INDEX_PATH) as ours:
+            ours.execute("DELETE FROM studies WHERE patient_id = 'P2'")
+        with caplog.at_level(logging.WARNING), catalog.open_index() as index:
+            assert len(index.search(Level.STUDY, Query())) == 3
+        assert f"an index of another schema is there ({name})" in caplog.text
+        assert not (archive / ".dwa" / name).exists()
+        caplog.clear()
+    # Without another file, a complete index is used as it is.
+    with sqlite3.connect(archive / INDEX_PATH) as ours:
+        ours.execute("DELETE FROM studies WHERE patient_id = 'P2'")
+    with catalog.open_index() as index:
+        assert len(index.search(Level.STUDY, Query())) == 2
+    assert caplog.text == ""
+
+
+def test_the_text_index_follows_every_write(tmp_path: Path) -> None:
+    archive, studies = _archive(tmp_path)
+    search = Query(match=[("00100010", "PN", "*OE^J*")])  # a substring: the text index
+    with Catalog(open_archive(archive)).open_index() as index:
+        assert index.text_search
+
+        def check(expected: list[str]) -> None:
+            db = sqlite3.connect(index.path)
+            db.execute("INSERT INTO study_text (study_text) VALUES ('integrity-check')")
+            db.close()
+            assert sorted(_uids(index.search(Level.STUDY, search))) == sorted(expected)
+
+        check([studies[0], studies[2]])
+        index.update_studies(studies)  # rows deleted and inserted again
+        check([studies[0], studies[2]])
+        index.replace_studies({studies[0]: None})  # a study gone
+        check([studies[2]])
+        with index.transaction():  # a row changed in place
+            index._db.execute(
+                "UPDATE studies SET patient_name = 'roe^kim' WHERE study = ?", (studies[2],)
+            )
+        check([])
+        assert index.rebuild() == 3
+        check([studies[0], studies[2]])
+
+
+def test_attributes_often_included_come_without_the_studys_whole_attributes(
+    tmp_path: Path,
+) -> None:
+    archive, studies = _archive(tmp_path)
+    often = {tags.Modality, tags.StudyDescription, tags.ReferringPhysicianName}
+    with Catalog(open_archive(archive)).open_index() as index:
+        for match in ([], [(tags.PatientName, "PN", "d*"), (tags.Modality, "CS", "CT")]):
+            every = index.search(Level.STUDY, Query(match=match, include=None))
+            asked = index.search(Level.STUDY, Query(match=match, include=often))
+            assert [row[tags.Modality]["Value"] for row in asked] == [["CT"]] * len(every)
+            # As many as the whole attributes give: what a study lacks stays out.
+            assert asked == [
+                {tag: value for tag, value in row.items() if tag in often or tag in plain}
+                for row, plain in zip(
+                    every, index.search(Level.STUDY, Query(match=match)), strict=True
+                )
+            ]
+            db = sqlite3.connect(index.path)
+            assert {tags.Modality} <= set(
+                orjson.loads(db.execute("SELECT extra FROM studies").fetchone()[0])
+            )
+            db.close()

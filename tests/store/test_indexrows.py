@@ -10,13 +10,13 @@ from pydicom.uid import generate_uid
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
-from dicomweb_archive.store.index import Level, QidoIndex, Query
+from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
 from dicomweb_archive.store.indexrows import Record, instance_record, write_rows
 from tests.conftest import write_instance
 
 
 def _rowids(root: Path) -> dict[str, int]:
-    with sqlite3.connect(root / ".dwa" / "index.sqlite") as db:
+    with sqlite3.connect(root / INDEX_PATH) as db:
         return dict(db.execute("SELECT sop, rowid FROM instances"))
 
 

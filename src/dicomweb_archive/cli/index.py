@@ -29,7 +29,7 @@ def index(archive: str, qido_fields: tuple[str, ...] | None, documents: bool) ->
 
     Studies stored by STOW-RS and not flushed yet (a stopped server) get their
     documents and their row in the study list first.  The index
-    (``.dwa/index.sqlite``) is derived data: deleting it loses nothing.  Once it
+    (``.dwa/index-N.sqlite``, N its schema) is derived data: deleting it loses nothing.  Once it
     exists, ``dwa convert`` and the server keep it up to date.  --qido-fields
     sets the attributes the QIDO-RS documents hold beyond the standard's
     (--qido-fields '' removes them) and rewrites every study's documents.

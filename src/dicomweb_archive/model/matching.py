@@ -3,14 +3,17 @@
 A key is matched against the DICOM JSON element of a row:
 
 - empty value: universal match;
-- ``*`` and ``?`` wildcards on string VRs (person names case-insensitively);
+- ``*`` and ``?`` wildcards on string VRs;
 - ``a-b``, ``a-`` and ``-b`` ranges on DA, TM and DT;
 - a list of UIDs separated by ``\\`` or ``,`` on UI;
-- otherwise single value matching (person names case-insensitively);
+- otherwise single value matching;
 - a sequence path ``00081111.00081150`` matches when any item of the sequence
   matches the rest of the path (PS3.18 8.3.4.1, sequence matching).
 
-A multi-valued attribute matches when any of its values does.  A value that
+Person names match case-insensitively: both sides are compared case-folded
+(:func:`fold_name`, Unicode full case folding), wildcards and all.  Other VRs
+match case-sensitively.  A multi-valued attribute matches when any of its values
+(for a person name, any of its component groups) does.  A value that
 cannot be one of its VR (``20241301`` as a date, ``1_0`` as a number, a UID
 with letters, any value on a binary VR) raises :class:`InvalidQueryError`:
 matching it would answer "nothing found" to what is a mistake.
@@ -49,8 +52,13 @@ class InvalidQueryError(InvalidInputError):
 MAX_PATTERN_LENGTH = 256
 
 
+def fold_name(text: str) -> str:
+    """A person name as matched: case-folded (so ``Straße`` and ``STRASSE`` are one)."""
+    return text.casefold()
+
+
 @lru_cache(maxsize=1024)
-def _wildcard(pattern: str, ignore_case: bool) -> Callable[[str], bool]:
+def _wildcard(pattern: str) -> Callable[[str], bool]:
     """A linear-time test of ``*`` and ``?`` wildcards.
 
     A regular expression with ``.*`` per ``*`` backtracks exponentially on a
@@ -63,9 +71,8 @@ def _wildcard(pattern: str, ignore_case: bool) -> Callable[[str], bool]:
     """
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise InvalidQueryError(f"a wildcard pattern is limited to {MAX_PATTERN_LENGTH} characters")
-    flags = (re.IGNORECASE if ignore_case else 0) | re.DOTALL
     segments = [
-        re.compile("".join("." if c == "?" else re.escape(c) for c in part), flags)
+        re.compile("".join("." if c == "?" else re.escape(c) for c in part), re.DOTALL)
         for part in pattern.split("*")
     ]
     widths = [len(part) for part in pattern.split("*")]
@@ -92,7 +99,9 @@ def _wildcard(pattern: str, ignore_case: bool) -> Callable[[str], bool]:
     return matches
 
 
-def _strings(element: dict[str, Any] | None, vr: str) -> list[str]:
+def element_strings(element: dict[str, Any] | None, vr: str) -> list[str]:
+    """The values a key is matched against: a person name's component groups
+    (each whole, ``Doe^Jane``; empty groups left out), other values as text."""
     if element is None:
         return []
     values = element.get("Value") or []
@@ -133,7 +142,7 @@ def _range_matcher(vr: str, text: str) -> Matcher:
         raise InvalidQueryError(f"the range {text!r} ends before it starts")
 
     def matches(element: dict[str, Any] | None) -> bool:
-        for value in _strings(element, vr):
+        for value in element_strings(element, vr):
             candidate = _normalise_time(value, "0") if vr == "TM" else value
             if (not low or candidate >= low) and (not high or candidate[: len(high)] <= high):
                 return True
@@ -165,7 +174,7 @@ def _uid_matcher(text: str) -> Matcher:
     invalid = sorted(v for v in wanted if not is_valid_uid(v))
     if invalid or not wanted:
         raise InvalidQueryError(f"{(invalid or [text])[0]!r} is not a UID")
-    return lambda element: any(v in wanted for v in _strings(element, "UI"))
+    return lambda element: any(v in wanted for v in element_strings(element, "UI"))
 
 
 def matcher(vr: str, text: str) -> Matcher:
@@ -183,16 +192,22 @@ def matcher(vr: str, text: str) -> Matcher:
         _check_range_value(vr, text)
     if vr == "AS" and _AGE.fullmatch(text) is None:
         raise InvalidQueryError(f"{text!r} is not an age such as 045Y")
-    ignore_case = vr == "PN"
-    if vr in _WILDCARD_VRS and ("*" in text or "?" in text):
-        test = _wildcard(text, ignore_case)
-        return lambda element: any(test(v) for v in _strings(element, vr))
     if vr in _INTEGER_VRS or vr in _DECIMAL_VRS:
         return _number_matcher(vr, text)
-    if ignore_case:
-        folded = text.casefold()
-        return lambda element: any(v.casefold() == folded for v in _strings(element, vr))
-    return lambda element: text in _strings(element, vr)
+    if vr == "PN":
+        return _name_matcher(text)
+    if vr in _WILDCARD_VRS and ("*" in text or "?" in text):
+        test = _wildcard(text)
+        return lambda element: any(test(v) for v in element_strings(element, vr))
+    return lambda element: text in element_strings(element, vr)
+
+
+def _name_matcher(text: str) -> Matcher:
+    folded = fold_name(text)
+    if "*" in text or "?" in text:
+        test = _wildcard(folded)
+        return lambda element: any(test(fold_name(v)) for v in element_strings(element, "PN"))
+    return lambda element: any(fold_name(v) == folded for v in element_strings(element, "PN"))
 
 
 def path_matcher(path: list[str], vr: str, text: str) -> Matcher:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from dicomweb_archive import tags
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.types import JSONDataset, first_value
+from dicomweb_archive.uids import is_valid_uid
 
 _LEVEL_UIDS = (tags.StudyInstanceUID, tags.SeriesInstanceUID, tags.SOPInstanceUID)
 
@@ -54,14 +55,18 @@ def absolute_retrieve_urls(rows: list[JSONDataset], level: ResourceType, root: s
     (``series/{se}`` below a study), which a top-level ``/series`` search
     would resolve to nothing.
     """
+    levels = (ResourceType.STUDY, ResourceType.SERIES, ResourceType.INSTANCE)[: level.depth]
     for row in rows:
         if tags.RetrieveURL not in row:
             continue
         uids = [first_value(row, tag) for tag in _LEVEL_UIDS[: level.depth]]
         if not all(isinstance(uid, str) and uid for uid in uids):
             continue
-        resource = ResourcePath(level, *map(str, uids))
-        row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"{root}/{resource}"]}
+        if not all(is_valid_uid(str(uid)) for uid in uids):
+            ResourcePath(level, *map(str, uids))  # raises as any path naming it
+        # ResourcePath's own text, built without one (a page holds many rows).
+        path = "/".join(f"{one.segment}/{uid}" for one, uid in zip(levels, uids, strict=True))
+        row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"{root}/{path}"]}
 
 
 def absolute_bulkdata_uris(document: bytes, study_url: str) -> bytes:

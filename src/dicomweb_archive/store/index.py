@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import queue
 import sqlite3
 import time
@@ -32,7 +33,7 @@ from dicomweb_archive.model.aggregate import StudyDocuments, study_sort_key
 from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore, dumps_json
-from dicomweb_archive.store.columns import STUDY_COLUMNS, is_irregular, study_conditions
+from dicomweb_archive.store.columns import STUDY_COLUMNS, study_cells, study_conditions
 from dicomweb_archive.store.indexrows import (
     Record,
     instance_record,
@@ -40,22 +41,28 @@ from dicomweb_archive.store.indexrows import (
     study_records,
     write_rows,
 )
+from dicomweb_archive.store.planner import count_studies, rows_by_id, study_candidates, study_page
 from dicomweb_archive.types import JSONDataset, first_value
 
-INDEX_FILE = "index.sqlite"
+#: Bumped whenever the tables change.  Each schema has a file of its own, so
+#: builds of different schemas never open each other's tables.
+SCHEMA_VERSION = 4
+INDEX_FILE = f"index-{SCHEMA_VERSION}.sqlite"
 #: Where the index is, in the archive's work folder.
 INDEX_PATH = f"{paths.WORK_DIR}/{INDEX_FILE}"
+#: The index files of other schemas (``index.sqlite``: those before 4).
+_OTHER_FILES = ("index.sqlite", "index-*.sqlite")
 #: Longest a search may run before it gives up (seconds): a query that costs
 #: more is refused rather than holding a worker and the database.
 SEARCH_BUDGET = 5.0
-#: Bumped whenever the tables change: an index of another version is rebuilt.
-SCHEMA_VERSION = 3
 _TABLES = ("studies", "series", "instances")
+_COLUMNS = [column.name for column in STUDY_COLUMNS]
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS studies (
-    study TEXT PRIMARY KEY, sort_key TEXT NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL,
-    irregular INTEGER NOT NULL, {", ".join(f"{column.name} TEXT" for column in STUDY_COLUMNS)}
+    id INTEGER PRIMARY KEY, study TEXT NOT NULL, sort_key TEXT NOT NULL, irregular INTEGER NOT NULL,
+    {", ".join(f"{name} TEXT" for name in _COLUMNS)},
+    extra BLOB NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS series (
     series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL, digest BLOB NOT NULL,
@@ -67,16 +74,52 @@ CREATE TABLE IF NOT EXISTS instances (
     digest BLOB NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL,
     PRIMARY KEY (study, series, sop)
 );
-CREATE INDEX IF NOT EXISTS studies_order ON studies (irregular, sort_key, study);
+CREATE UNIQUE INDEX IF NOT EXISTS studies_study ON studies (study);
+CREATE INDEX IF NOT EXISTS studies_order
+    ON studies (irregular, sort_key, study, {", ".join(_COLUMNS)});
 CREATE INDEX IF NOT EXISTS series_order ON series (study, sort_key, series);
 CREATE INDEX IF NOT EXISTS instances_order ON instances (study, series, sort_key, sop);
 """ + "".join(
     # In the study order after the value: the page of an equal value is read in order.
-    f"CREATE INDEX IF NOT EXISTS studies_{column.name} "
+    f"CREATE INDEX IF NOT EXISTS {column.index} "
     f"ON studies ({column.name}, irregular, sort_key, study);\n"
     for column in STUDY_COLUMNS
     if not column.many
 )
+#: Substring search on the columns: an FTS5 table of their trigrams (SQLite
+#: 3.34 or later), kept with the ``studies`` rows by triggers.
+_NEW = ", ".join(f"new.{name}" for name in _COLUMNS)
+_OLD = ", ".join(f"old.{name}" for name in _COLUMNS)
+_TEXT_INSERT = f"INSERT INTO study_text (rowid, {', '.join(_COLUMNS)}) VALUES (new.id, {_NEW});"
+_TEXT_DELETE = (
+    f"INSERT INTO study_text (study_text, rowid, {', '.join(_COLUMNS)}) "
+    f"VALUES ('delete', old.id, {_OLD});"
+)
+_TEXT_SCHEMA = (
+    f"""CREATE VIRTUAL TABLE study_text USING fts5({", ".join(_COLUMNS)},
+        content='studies', content_rowid='id', tokenize='trigram case_sensitive 1')""",
+    f"CREATE TRIGGER study_text_insert AFTER INSERT ON studies BEGIN {_TEXT_INSERT} END",
+    f"CREATE TRIGGER study_text_delete AFTER DELETE ON studies BEGIN {_TEXT_DELETE} END",
+    f"CREATE TRIGGER study_text_update AFTER UPDATE ON studies BEGIN "
+    f"{_TEXT_DELETE} {_TEXT_INSERT} END",
+)
+_TEXT_DROP = (
+    "DROP TRIGGER IF EXISTS study_text_insert",
+    "DROP TRIGGER IF EXISTS study_text_delete",
+    "DROP TRIGGER IF EXISTS study_text_update",
+    "DROP TABLE IF EXISTS study_text",
+)
+_INSERT_STUDY = (
+    f"INSERT INTO studies (study, sort_key, irregular, {', '.join(_COLUMNS)}, extra, row, "
+    f"attributes) VALUES (?, ?, ?, {'?, ' * len(_COLUMNS)}?, ?, ?)"
+)
+#: Study attributes viewers often ask for by ``includefield`` (OHIF's study list:
+#: client-contract §2.1) that a study's row may lack: kept next to the row
+#: (``extra``), so a page of such rows parses no study's whole attributes.
+_OFTEN_INCLUDED = frozenset(
+    {tags.Modality, tags.StudyDescription, tags.ReferringPhysicianName, tags.PatientBirthDate}
+)
+logger = logging.getLogger(__name__)
 
 
 class Level(Enum):
@@ -105,7 +148,7 @@ def _series_uid(row: JSONDataset) -> str:
 
 
 class QidoIndex:
-    """The index of ``archive``, in ``.dwa/index.sqlite`` unless told otherwise."""
+    """The index of ``archive``, in :data:`INDEX_PATH` unless told otherwise."""
 
     def __init__(self, archive: Archive, path: str | Path | None = None) -> None:
         self.archive = archive
@@ -117,18 +160,24 @@ class QidoIndex:
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         #: Whether the index holds every study (a rebuild ran since it was made).
-        self.complete = self._migrate()
+        self.complete = self._migrate(other_builds=path is None)
+        #: Whether substring searches have the trigram index (SQLite 3.34 or later).
+        self.text_search = self._has_text_index()
         # Searches read through connections of their own, one at a time each:
         # a connection shared between threads keeps the snapshot of whichever
         # statement is still open on it, so a search could miss a row committed
         # before it began.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
-    def _migrate(self) -> bool:
+    def _migrate(self, other_builds: bool) -> bool:
         """Make the tables, dropping those of another schema version; returns :attr:`complete`.
 
         One process at a time (an immediate transaction), so two servers
-        opening an index of an older version drop it once.
+        opening an index of an older version drop it once.  With
+        ``other_builds``, the index files of other schemas in the same folder
+        mean a build of another schema used the archive since this index was
+        last built, and may have written studies it lacks: it is rebuilt, and
+        those files removed.
         """
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -136,16 +185,54 @@ class QidoIndex:
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is not None and version[0] != str(SCHEMA_VERSION):
+                for statement in _TEXT_DROP:
+                    db.execute(statement)
                 for table in _TABLES:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
                 db.execute("DELETE FROM meta")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            if version is None or version[0] != str(SCHEMA_VERSION):
+                self._create_text_index()
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("INSERT OR IGNORE INTO meta VALUES ('complete', '0')")
+            others = self._other_files() if other_builds else []
+            if others:
+                logger.warning(
+                    "%s: an index of another schema is there (%s): the index of schema %d "
+                    "is rebuilt, the other removed",
+                    self.path.parent,
+                    ", ".join(sorted(other.name for other in others)),
+                    SCHEMA_VERSION,
+                )
+                db.execute("UPDATE meta SET value = '0' WHERE key = 'complete'")
             complete = db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
+        for other in others:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                other.with_name(other.name + suffix).unlink(missing_ok=True)
         return bool(complete[0] == "1")
+
+    def _other_files(self) -> list[Path]:
+        folder = self.path.parent
+        found = {path for pattern in _OTHER_FILES for path in folder.glob(pattern)}
+        return sorted(path for path in found if path.name != self.path.name)
+
+    def _create_text_index(self) -> None:
+        """The trigram text index and its triggers, when this SQLite has them."""
+        try:
+            for statement in _TEXT_SCHEMA:
+                self._db.execute(statement)
+        except sqlite3.OperationalError as exc:
+            logger.warning("no substring index (SQLite %s): %s", sqlite3.sqlite_version, exc)
+            for statement in _TEXT_DROP:
+                self._db.execute(statement)
+
+    def _has_text_index(self) -> bool:
+        found = self._db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'study_text_insert'"
+        ).fetchone()
+        return bool(found[0])
 
     def close(self) -> None:
         while True:
@@ -182,10 +269,17 @@ class QidoIndex:
         """Index every study of the archive afresh; returns the number of studies."""
         studies = self.archive.study_uids()
         with self.transaction():
+            # The text index is made again once, from all rows: cheaper than
+            # row by row through its triggers.
+            for statement in _TEXT_DROP:
+                self._db.execute(statement)
             for table in _TABLES:
                 self._db.execute(f"DELETE FROM {table}")
             for study in studies:
                 self._index_study(study)
+            if self.text_search:
+                self._create_text_index()
+                self._db.execute("INSERT INTO study_text (study_text) VALUES ('rebuild')")
             self._db.execute("UPDATE meta SET value = '1' WHERE key = 'complete'")
         self.complete = True
         return int(self._db.execute("SELECT count(*) FROM studies").fetchone()[0])
@@ -266,16 +360,23 @@ class QidoIndex:
 
     def _insert_study_row(self, study: str, row: JSONDataset, dedup: dict[str, Any]) -> None:
         study_attributes = {**dedup["study"], **row}
-        columns = [column.value(study_attributes) for column in STUDY_COLUMNS]
+        cells, irregular = study_cells(study, row, study_attributes)
         self._db.execute(
-            f"INSERT INTO studies VALUES (?, ?, ?, ?, ?{', ?' * len(columns)})",
+            _INSERT_STUDY,
             (
                 study,
                 "|".join(study_sort_key(row)),
+                int(irregular),
+                *cells,
+                dumps_json(
+                    {
+                        tag: study_attributes[tag]
+                        for tag in _OFTEN_INCLUDED
+                        if tag in study_attributes and tag not in row
+                    }
+                ),
                 dumps_json(row),
                 dumps_json(study_attributes),
-                int(is_irregular(study_attributes, columns)),
-                *columns,
             ),
         )
 
@@ -294,14 +395,11 @@ class QidoIndex:
             for tag, vr, value in query.match
         ]
         tags_matched = {tag for tag, _ in tests}
+        wanted = None if query.include is None else {*query.include, *tags_matched}
         deadline = time.monotonic() + budget
         results: list[JSONDataset] = []
-        skipped = 0
         with self._snapshot() as db, contextlib.ExitStack() as cursors:
-            cursor = itertools.chain.from_iterable(
-                cursors.enter_context(contextlib.closing(db.execute(sql, args)))
-                for sql, args in _statements(level, query)
-            )
+            candidates, skip = self._candidates(db, level, query, cursors)
 
             def read_attributes(rowid: int) -> JSONDataset:
                 # Each level's attributes add to its parents' (study, series).
@@ -311,7 +409,7 @@ class QidoIndex:
                         attributes.update(orjson.loads(blob))
                 return attributes
 
-            for row_blob, rowid in cursor:
+            for row_blob, rowid, matched, extra in candidates:
                 if time.monotonic() > deadline:
                     raise QueryTimeoutError(
                         f"the search took longer than {budget:g} s: narrow it down"
@@ -320,24 +418,62 @@ class QidoIndex:
                 # attributes (large) hold for them: the attributes are parsed only
                 # for a key the row lacks, or to include what it lacks.
                 row = orjson.loads(row_blob)
-                attributes = None if tags_matched <= row.keys() else read_attributes(rowid)
-                source = row if attributes is None else attributes
-                if not all(test(source.get(tag)) for tag, test in tests):
-                    continue
-                if skipped < query.offset:
-                    skipped += 1
-                    continue
-                wanted = None if query.include is None else {*query.include, *tags_matched}
-                if wanted is None or not wanted <= row.keys():
-                    if attributes is None:
+                attributes = None
+                if not matched:
+                    if not tags_matched <= row.keys():
                         attributes = read_attributes(rowid)
-                    for tag in set(attributes) if wanted is None else wanted:
+                    source = row if attributes is None else attributes
+                    if not all(test(source.get(tag)) for tag, test in tests):
+                        continue
+                    if skip:
+                        skip -= 1
+                        continue
+                missing = None if wanted is None else wanted - row.keys()
+                if missing is None or missing:
+                    if attributes is None and missing and extra and missing <= _OFTEN_INCLUDED:
+                        attributes = orjson.loads(extra)  # all of these the study has
+                    elif attributes is None:
+                        attributes = read_attributes(rowid)
+                    for tag in set(attributes) if missing is None else missing:
                         if tag in attributes and tag not in row:
                             row[tag] = attributes[tag]
-                results.append(dict(sorted(row.items())))
+                    row = dict(sorted(row.items()))
+                results.append(row)  # stored with sorted keys
                 if query.limit is not None and len(results) >= query.limit:
                     break
         return results
+
+    def _candidates(
+        self, db: sqlite3.Connection, level: Level, query: Query, cursors: contextlib.ExitStack
+    ) -> tuple[Iterator[tuple[bytes, int, bool, bytes | None]], int]:
+        """The rows a search reads, in order: their JSON, rowid, whether known to
+        match, and a study's :data:`_OFTEN_INCLUDED` attributes (JSON); and how
+        many of those not known to match it skips first."""
+
+        def run(sql: str, args: list[str]) -> Iterator[Any]:
+            cursor = cursors.enter_context(contextlib.closing(db.execute(sql, args)))
+            return ((row, rowid, False, extra) for row, rowid, extra in cursor)
+
+        if level is not Level.STUDY:
+            sql, args = _statement(level, query)
+            return run(sql, args), query.offset
+        irregular = (
+            "SELECT row, id, extra FROM studies WHERE irregular = 1 ORDER BY sort_key, study"
+        )
+        conditions, whole = study_conditions(query.match)
+        if not whole:
+            regular = study_candidates(db, conditions, self.text_search)
+            found = ((row, rowid, False, extra) for row, rowid, extra in regular)
+            return itertools.chain(found, run(irregular, [])), query.offset
+        # SQL answers the regular rows, page and all; the matcher, the rest.
+        ids = study_page(db, conditions, query.limit, query.offset, self.text_search)
+        skip = 0
+        if query.offset and not ids:
+            skip = max(0, query.offset - count_studies(db, conditions, self.text_search))
+        page = [(row, rowid, True, extra) for row, rowid, extra in rows_by_id(db, ids)]
+        if query.limit is not None and len(ids) >= query.limit:
+            return iter(page), 0
+        return itertools.chain(page, run(irregular, [])), skip
 
 
 #: A row's attributes with its parents', study first.
@@ -352,20 +488,8 @@ _ATTRIBUTES = {
 }
 
 
-def _statements(level: Level, query: Query) -> list[tuple[str, list[str]]]:
-    """The SQL reading a search's candidate rows, in the level's order.
-
-    Studies come in two runs of the one order: the regular ones, narrowed by
-    their columns, then the irregular ones (:mod:`~dicomweb_archive.store.columns`).
-    """
-    if level is Level.STUDY:
-        where, args = study_conditions(query.match)
-        order = "ORDER BY irregular, sort_key, study"
-        regular = " AND ".join(["irregular = 0", *where])
-        return [
-            (f"SELECT row, rowid FROM studies WHERE {regular} {order}", args),
-            (f"SELECT row, rowid FROM studies WHERE irregular = 1 {order}", []),
-        ]
+def _statement(level: Level, query: Query) -> tuple[str, list[str]]:
+    """The SQL reading a series or instance search's candidate rows, in the level's order."""
     where, args = [], []
     if query.study:
         where.append("study = ?")
@@ -373,8 +497,8 @@ def _statements(level: Level, query: Query) -> list[tuple[str, list[str]]]:
     if query.series and level is Level.INSTANCE:
         where.append("series = ?")
         args.append(query.series)
-    sql = f"SELECT row, rowid FROM {level.value}"
+    sql = f"SELECT row, rowid, NULL FROM {level.value}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     key = "series" if level is Level.SERIES else "sop"
-    return [(f"{sql} ORDER BY sort_key, {key}", args)]
+    return f"{sql} ORDER BY sort_key, {key}", args

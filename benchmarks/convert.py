@@ -1,8 +1,9 @@
 """Conversion throughput against ``cp -r`` of the same files.
 
-    .venv/bin/python benchmarks/convert.py [--slices 300] [--workers N] [--profile]
+    .venv/bin/python benchmarks/convert.py [--slices 300] [--studies 1] [--workers N] [--profile]
 
-Generates a synthetic CT series (``dicomweb_archive.samples``) into
+Generates ``--studies`` synthetic CT studies of one series each
+(``dicomweb_archive.samples``; ``--studies 10`` is the 3,000-slice case) into
 ``benchmarks/work/`` (kept between runs, same bytes for the same size), then
 times, each ``--repeat`` times and reporting the median:
 
@@ -13,8 +14,9 @@ times, each ``--repeat`` times and reporting the median:
 * ``dwa convert -q`` again over a complete archive (must change nothing);
 * ``dwa --version``: the command's start-up, included in every ``dwa`` row.
 
-Times are wall-clock times of the whole command, ``sync`` run before each
-timing, page cache left warm; ``dwa`` runs with its bytecode cached (under
+Times are wall-clock times of the whole command (and the CPU time of it and
+its workers per instance, the steadier number on a shared machine), ``sync``
+run before each timing, page cache left warm; ``dwa`` runs with its bytecode cached (under
 ``work/pycache``), as an installed package does.  ``--profile`` also profiles
 one in-process conversion on one worker and prints the top entries.
 """
@@ -29,6 +31,7 @@ import io
 import os
 import platform
 import pstats
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,6 +39,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -48,17 +52,35 @@ WORK = HERE / "work"
 DWA = Path(sys.executable).parent / "dwa"
 
 
-def generate(slices: int, rows: int, columns: int) -> Path:
-    """The source series, written again only when its size or generator changed."""
-    source = WORK / f"ct-{slices}x{rows}x{columns}"
+def generate(slices: int, rows: int, columns: int, studies: int = 1) -> Path:
+    """The source studies, written again only when their size or generator changed.
+
+    One study is a series in the folder itself; more are a folder each (one
+    patient each, ``seed`` the study's number), the series as one study has it.
+    """
+    suffix = f"-{studies}studies" if studies > 1 else ""
+    source = WORK / f"ct-{slices}x{rows}x{columns}{suffix}"
     stamp = WORK / f"{source.name}.complete"
     generator = hashlib.sha256(Path(samples.__file__).read_bytes()).hexdigest()
     if not stamp.exists() or stamp.read_text() != generator:
         shutil.rmtree(source, ignore_errors=True)
         started = time.perf_counter()
-        samples.write_ct_series(source, slices=slices, rows=rows, columns=columns)
+        if studies == 1:
+            samples.write_ct_series(source, slices=slices, rows=rows, columns=columns)
+        for number in range(studies if studies > 1 else 0):
+            samples.write_ct_series(
+                source / f"study{number + 1:02d}",
+                slices=slices,
+                rows=rows,
+                columns=columns,
+                patient_id=f"DWA-BENCH-{number + 1}",
+                seed=number,
+            )
         took = time.perf_counter() - started
-        print(f"generated {slices} slices of {rows}x{columns} in {took:.1f} s", file=sys.stderr)
+        print(
+            f"generated {studies} x {slices} slices of {rows}x{columns} in {took:.1f} s",
+            file=sys.stderr,
+        )
         stamp.write_text(generator)
     return source
 
@@ -77,19 +99,32 @@ def dwa_environment() -> dict[str, str]:
 ENV = dwa_environment()
 
 
-def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> tuple[float, list[bytes]]:
-    """Median wall-clock seconds of ``cmd`` and the stdout of every run."""
-    times, outputs = [], []
+@dataclass
+class Timed:
+    """Medians of repeated runs of one command, and the stdout of every run."""
+
+    wall: float
+    #: User plus system CPU seconds of the command and every process it waited for.
+    cpu: float
+    outputs: list[bytes]
+
+
+def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> Timed:
+    """Median wall-clock and CPU seconds of ``cmd`` and the stdout of every run."""
+    times, cpus, outputs = [], [], []
     for _ in range(repeat):
         before()
         os.sync()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, env=ENV)
         times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
         if done.returncode:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode()}")
         outputs.append(done.stdout)
-    return statistics.median(times), outputs
+    return Timed(statistics.median(times), statistics.median(cpus), outputs)
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -138,67 +173,76 @@ def profile_report(profiler: cProfile.Profile, top: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--slices", type=int, default=300, help="slices per study")
+    parser.add_argument("--studies", type=int, default=1, help="studies of one series each")
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--columns", type=int, default=512)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also profile -w 1")
+    parser.add_argument(
+        "--all-cores-only",
+        action="store_true",
+        help="only cp -r, dwa convert on all cores and its re-run (no -w 1 rows)",
+    )
     args = parser.parse_args()
     if not DWA.exists():
         raise SystemExit(f"{DWA} not found: install the package with the cli extra")
 
     subprocess.run([str(DWA), "--version"], check=True, stdout=subprocess.DEVNULL, env=ENV)
-    source = generate(args.slices, args.rows, args.columns)
-    count = args.slices
+    source = generate(args.slices, args.rows, args.columns, args.studies)
+    count = args.slices * args.studies
     size = folder_bytes(source)
     copy, archive = WORK / "cp-destination", WORK / "archive"
     convert = [str(DWA), "convert", str(source), "-o", str(archive), "-q", "--json"]
     all_cores = [*convert, "-w", str(args.workers)]
-    rows: list[tuple[str, float, float | None]] = []
+    rows: list[tuple[str, Timed, float | None]] = []
 
-    cp_s, _ = timed(["cp", "-r", str(source), str(copy)], fresh(copy), args.repeat)
-    rows.append(("`cp -r`", cp_s, None))
-    start_s, _ = timed([str(DWA), "--version"], lambda: None, args.repeat)
-    seconds, out = timed(all_cores, fresh(archive), args.repeat)
+    cp = timed(["cp", "-r", str(source), str(copy)], fresh(copy), args.repeat)
+    rows.append(("`cp -r`", cp, None))
+    start = timed([str(DWA), "--version"], lambda: None, args.repeat)
+    run = timed(all_cores, fresh(archive), args.repeat)
     rows.append(
-        (f"`dwa convert` ({args.workers} workers)", seconds, check(out, "converted", count))
+        (f"`dwa convert` ({args.workers} workers)", run, check(run.outputs, "converted", count))
     )
     archive_size = folder_bytes(archive)
-    seconds, out = timed([*convert, "-w", "1"], fresh(archive), args.repeat)
-    rows.append(("`dwa convert -w 1`", seconds, check(out, "converted", count)))
+    if not args.all_cores_only:
+        run = timed([*convert, "-w", "1"], fresh(archive), args.repeat)
+        rows.append(("`dwa convert -w 1`", run, check(run.outputs, "converted", count)))
     before = snapshot(archive)
-    seconds, out = timed(all_cores, lambda: None, args.repeat)
-    rows.append(
-        (f"re-run, nothing to do ({args.workers} workers)", seconds, check(out, "unchanged", count))
-    )
+    run = timed(all_cores, lambda: None, args.repeat)
+    name = f"re-run, nothing to do ({args.workers} workers)"
+    rows.append((name, run, check(run.outputs, "unchanged", count)))
     if snapshot(archive) != before:
         raise SystemExit("the re-run changed the archive")
-    key = WORK / "deidentify.key"
-    key.write_text("a benchmark's de-identification key\n")
-    deidentify = [*convert, "-w", "1", "--deidentify", "basic", "--key", str(key)]
-    seconds, out = timed(deidentify, fresh(archive), args.repeat)
-    rows.append(("`dwa convert -w 1 --deidentify basic`", seconds, check(out, "converted", count)))
+    if not args.all_cores_only:
+        key = WORK / "deidentify.key"
+        key.write_text("a benchmark's de-identification key\n")
+        deidentify = [*convert, "-w", "1", "--deidentify", "basic", "--key", str(key)]
+        run = timed(deidentify, fresh(archive), args.repeat)
+        name = "`dwa convert -w 1 --deidentify basic`"
+        rows.append((name, run, check(run.outputs, "converted", count)))
     shutil.rmtree(copy, ignore_errors=True)
 
     print(
-        f"{count} files, {size / 1e6:.0f} MB ({args.rows}x{args.columns} CT slices); "
-        f"archive {archive_size / 1e6:.0f} MB; "
+        f"{count} files, {size / 1e6:.0f} MB ({args.rows}x{args.columns} CT slices, "
+        f"{args.studies} studies); archive {archive_size / 1e6:.0f} MB; "
         f"{datetime.date.today()}, {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
         f"dicomweb-archive {__version__}; median of {args.repeat}; "
-        f"`dwa` start-up {start_s:.2f} s\n"
+        f"`dwa` start-up {start.wall:.2f} s\n"
     )
     header = ["Measurement", "Wall s", "Instances/s", "MB/s", "vs `cp -r`"]
-    header += ["Converter s", "Instances/s (converter)"]
+    header += ["Converter s", "Instances/s (converter)", "CPU ms/instance"]
     print("| " + " | ".join(header) + " |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, wall, inner in rows:
-        ratio = cp_s / wall
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, run, inner in rows:
+        ratio = cp.wall / run.wall
         extra = f"{inner:.2f} | {count / inner:,.0f}" if inner else " | "
         print(
-            f"| {name} | {wall:.2f} | {count / wall:,.0f} | {size / 1e6 / wall:,.0f} | "
-            f"{ratio:.2f} | {extra} |"
+            f"| {name} | {run.wall:.2f} | {count / run.wall:,.0f} | "
+            f"{size / 1e6 / run.wall:,.0f} | {ratio:.2f} | {extra} | "
+            f"{run.cpu / count * 1000:.2f} |"
         )
     if args.profile:
         print("\n```\n" + profile(source, WORK / "archive-profile", 30) + "```")

@@ -29,7 +29,8 @@ from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.transcoded import Reconversion, SourceDigest
 from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.bulkdata import BulkPolicy, BulkValue
-from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
+from dicomweb_archive.p10.explicitjson import encode_parsed
+from dicomweb_archive.p10.jsonmodel import EncodedDataset
 from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_video
 from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.store import registry
@@ -174,7 +175,7 @@ class _InstanceWriter:
             transcoded.record_of(old),
             staged=files.exists(paths.htj2k_dir(self.study, self.series, self.sop)),
         )
-        encoded = encode_instance(
+        encoded = encode_parsed(
             self.parsed, BulkPolicy(self.options.public_bulk_size, self.options.private_bulk_size)
         )
         for bulk in encoded.bulk_data:

@@ -89,8 +89,9 @@ def transform_instance(options: ConvertOptions, parsed: ParsedInstance) -> Parse
         file_meta.MediaStorageSOPInstanceUID = sop
     return dataclasses.replace(
         parsed,
-        dataset=ds,
-        file_meta=file_meta if file_meta is not None and len(file_meta) else None,
+        # The transformed dataset replaces the file's: the fast path's reading goes.
+        pydicom=(ds, file_meta if file_meta is not None and len(file_meta) else None),
+        scanned=None,
         # The preamble is free for any use: de-identified, nothing of the source's stays.
         preamble=None if options.deidentify is not None else parsed.preamble,
         study_instance_uid=study,

@@ -86,6 +86,30 @@ def encode_instance(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDatase
     return encoded
 
 
+def charset_encodings(raw: bytes) -> list[str]:
+    """The Python encodings of an encoded Specific Character Set value."""
+    return _encodings([t.strip() for t in raw.decode("ascii", "replace").split("\\")])
+
+
+def _encodings(terms: list[str]) -> list[str]:
+    if not any(terms):
+        return DEFAULT_ENCODINGS
+    return list(convert_encodings(terms if len(terms) > 1 else terms[0]))
+
+
+def binary_json(
+    encoded: EncodedDataset, policy: BulkPolicy, tag: int, vr: str, raw: bytes, path: str
+) -> JSONDataset:
+    """A binary value (little endian) inline, or as bulk data noted in ``encoded``."""
+    if not raw:
+        return {"vr": vr}
+    if policy.is_bulk(tag, len(raw)):
+        bulk = BulkValue.of(path, vr, raw)
+        encoded.bulk_data.append(bulk)
+        return {"vr": vr, "BulkDataURI": bulk.uri}
+    return {"vr": vr, "InlineBinary": base64.b64encode(raw).decode("ascii")}
+
+
 class JSONEncoder:
     """Encodes one parsed dataset, reading deferred values from ``fp``."""
 
@@ -165,15 +189,10 @@ class JSONEncoder:
     def _charset(self, ds: Dataset) -> list[str]:
         item = ds.get_item(SPECIFIC_CHARACTER_SET, keep_deferred=True)
         if isinstance(item, RawDataElement):
-            raw = item.value or b""
-            terms = [t.strip() for t in raw.decode("ascii", "replace").split("\\")]
-        else:
-            value = item.value
-            terms = list(value) if isinstance(value, MultiValue | list) else [value]
-        terms = [t for t in (str(t).strip() for t in terms if t is not None)]
-        if not any(terms):
-            return DEFAULT_ENCODINGS
-        return list(convert_encodings(terms if len(terms) > 1 else terms[0]))
+            return charset_encodings(item.value or b"")
+        value = item.value
+        terms = list(value) if isinstance(value, MultiValue | list) else [value]
+        return _encodings([t for t in (str(t).strip() for t in terms if t is not None)])
 
     # -- elements ---------------------------------------------------------------
 
@@ -267,15 +286,9 @@ class JSONEncoder:
         return {"vr": "SQ", "Value": items}
 
     def _binary(self, tag: int, vr: str, raw: bytes, path: str) -> JSONDataset:
-        if not raw:
-            return {"vr": vr}
-        if not self._le and vr in WORD_WIDTH:
+        if raw and not self._le and vr in WORD_WIDTH:
             raw = swap_bytes(raw, WORD_WIDTH[vr])
-        if self._policy.is_bulk(tag, len(raw)):
-            bulk = BulkValue.of(path, vr, raw)
-            self._encoded.bulk_data.append(bulk)
-            return {"vr": vr, "BulkDataURI": bulk.uri}
-        return {"vr": vr, "InlineBinary": base64.b64encode(raw).decode("ascii")}
+        return binary_json(self._encoded, self._policy, tag, vr, raw, path)
 
     def _read_deferred(self, item: RawDataElement) -> bytes:
         """Read a value pydicom left on disk."""

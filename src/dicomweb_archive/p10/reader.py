@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pydicom
@@ -25,6 +25,7 @@ from dicomweb_archive.errors import (
     NotDicomError,
     TruncatedDicomError,
 )
+from dicomweb_archive.p10.explicit import ScannedFile, scan_file
 
 #: Values larger than this stay on disk until they are copied out.
 DEFER_SIZE = 256 * 1024
@@ -33,13 +34,15 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 @dataclass
 class ParsedInstance:
-    """A parsed P10 file: what the converter needs, nothing written yet."""
+    """A parsed P10 file: what the converter needs, nothing written yet.
+
+    Read by the fast path (:mod:`~dicomweb_archive.p10.explicit`), it has
+    ``scanned``; its pydicom :attr:`dataset` is then read on first use only.
+    """
 
     name: str
     fp: BinaryIO
     size: int
-    dataset: Dataset
-    file_meta: Dataset | None
     #: The transfer syntax the dataset is encoded in.
     transfer_syntax_uid: str
     is_implicit_vr: bool
@@ -48,6 +51,25 @@ class ParsedInstance:
     study_instance_uid: str
     series_instance_uid: str
     sop_instance_uid: str
+    #: The fast path's reading of the file, when it took it.
+    scanned: ScannedFile | None = None
+    #: pydicom's reading: the dataset and its file meta (None when it has none).
+    pydicom: tuple[Dataset, Dataset | None] | None = field(default=None, repr=False)
+
+    @property
+    def dataset(self) -> Dataset:
+        return self._pydicom()[0]
+
+    @property
+    def file_meta(self) -> Dataset | None:
+        return self._pydicom()[1]
+
+    def _pydicom(self) -> tuple[Dataset, Dataset | None]:
+        if self.pydicom is None:
+            # The fast path read the file already: pydicom reads it as it would have.
+            ds = _parse(self.fp, self.size, self.name)
+            self.pydicom = (ds, _file_meta(ds))
+        return self.pydicom
 
     @property
     def is_deflated(self) -> bool:
@@ -133,9 +155,10 @@ def _starts_dataset(head: bytes, size: int, endian: str) -> bool:
     return length == 0xFFFFFFFF or length <= size - 8
 
 
-def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
+def read_instance(fp: BinaryIO, name: str, *, fast: bool = True) -> ParsedInstance:
     """Parse ``fp`` (seekable) into a :class:`ParsedInstance`.
 
+    The fast path reads it when it can (unless not ``fast``), pydicom otherwise.
     Raises a :class:`~dicomweb_archive.errors.InvalidInputError` subclass whose
     message says what is wrong; ``name`` names the input in that message.
     """
@@ -144,10 +167,27 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
     fp.seek(0)
     if size == 0:
         raise TruncatedDicomError(f"{name}: empty file")
+    scanned = scan_file(fp, size, defer_size=DEFER_SIZE) if fast else None
+    if scanned is None:
+        return _read_with_pydicom(fp, size, name)
+    return ParsedInstance(
+        name=name,
+        fp=fp,
+        size=size,
+        transfer_syntax_uid=uids.ExplicitVRLittleEndian,
+        is_implicit_vr=False,
+        is_little_endian=True,
+        preamble=scanned.preamble if any(scanned.preamble) else None,
+        study_instance_uid=scanned.study_instance_uid,
+        series_instance_uid=scanned.series_instance_uid,
+        sop_instance_uid=scanned.sop_instance_uid,
+        scanned=scanned,
+    )
+
+
+def _read_with_pydicom(fp: BinaryIO, size: int, name: str) -> ParsedInstance:
     ds = _parse(fp, size, name)
-    file_meta = getattr(ds, "file_meta", None)
-    if file_meta is not None and len(file_meta) == 0:
-        file_meta = None
+    file_meta = _file_meta(ds)
     ts = _transfer_syntax(ds, file_meta, name)
     if len(ds) == 0:
         raise TruncatedDicomError(
@@ -175,8 +215,6 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         name=name,
         fp=fp,
         size=size,
-        dataset=ds,
-        file_meta=file_meta,
         transfer_syntax_uid=ts,
         is_implicit_vr=bool(ds.original_encoding[0]),
         is_little_endian=bool(ds.original_encoding[1]),
@@ -184,7 +222,13 @@ def read_instance(fp: BinaryIO, name: str) -> ParsedInstance:
         study_instance_uid=study,
         series_instance_uid=series,
         sop_instance_uid=sop,
+        pydicom=(ds, file_meta),
     )
+
+
+def _file_meta(ds: Dataset) -> Dataset | None:
+    file_meta = getattr(ds, "file_meta", None)
+    return file_meta if file_meta is not None and len(file_meta) else None
 
 
 def instance_uids(ds: Dataset, name: str) -> tuple[str, str, str]:
@@ -198,6 +242,7 @@ def instance_uids(ds: Dataset, name: str) -> tuple[str, str, str]:
 
 def _parse(fp: BinaryIO, size: int, name: str) -> Dataset:
     """pydicom's reading of ``fp`` (with a P10 prefix, else as a bare dataset)."""
+    fp.seek(0)
     try:
         try:
             return pydicom.dcmread(fp, defer_size=DEFER_SIZE)

@@ -1,0 +1,302 @@
+"""Explicit VR Little Endian files read straight from their bytes: the converter's fast path.
+
+Most files a conversion meets are Explicit VR Little Endian, whose element
+headers a linear scan reads without building pydicom's objects.
+:func:`scan_file` reads the preamble, the File Meta Information and every
+element of the dataset (sequences and their items included) into plain
+tuples, leaving the top-level Pixel Data in the file.
+
+It takes a file only where it reads it exactly as pydicom does.  For anything
+else it answers None, and the caller reads the file with pydicom, which stays
+the reference: another transfer syntax, a value of undefined length other than
+a sequence or an item, ``UN`` and unknown VRs (their reading depends on the
+dictionary), elements out of order or outside the dataset's groups, a
+delimiter out of place, a value running past its item or the file, and
+whatever the reader refuses (no ``DICM`` prefix, a DICOMDIR, missing or
+invalid UIDs).  ``tests/p10/test_explicit.py`` checks both paths against each
+other on every reference file.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO, NamedTuple
+
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32
+
+from dicomweb_archive import uids
+
+PIXEL_DATA = 0x7FE00010
+ITEM = 0xFFFEE000
+ITEM_DELIMITER = 0xFFFEE00D
+SEQUENCE_DELIMITER = 0xFFFEE0DD
+UNDEFINED_LENGTH = 0xFFFFFFFF
+#: The item delimiter's tag as one little-endian 32-bit word (element, group).
+ITEM_DELIMITER_LE = 0xE00DFFFE
+EXPLICIT_VR_LITTLE_ENDIAN = b"1.2.840.10008.1.2.1"
+TRANSFER_SYNTAX_UID = 0x00020010
+MEDIA_STORAGE_SOP_CLASS_UID = 0x00020002
+MEDIA_STORAGE_DIRECTORY = b"1.2.840.10008.1.3.10"
+#: The instance's UIDs: (tag, required), as the reader checks them.
+INSTANCE_UIDS = ((0x00080016, False), (0x0020000D, True), (0x0020000E, True), (0x00080018, True))
+#: Reads start with this much of the file: the header of most files.
+_CHUNK = 16 * 1024
+#: The first group of a dataset's own elements; lower ones are left to pydicom
+#: (its command set reading takes group 0000, the file meta group 0002).
+_FIRST_GROUP = 0x0008
+
+#: VRs with a 2-byte length and those with a 4-byte one, as pydicom reads them
+#: (PS3.5 7.1.2); ``UN`` is left to pydicom, whose reading depends on the dictionary.
+_SHORT = {vr.encode("ascii"): str(vr) for vr in EXPLICIT_VR_LENGTH_16}
+_LONG = {vr.encode("ascii"): str(vr) for vr in EXPLICIT_VR_LENGTH_32 if vr != "UN"}
+_HEADER = struct.Struct("<HH2sH")
+_LENGTH = struct.Struct("<L")
+_ITEM_HEADER = struct.Struct("<LL")
+
+
+class Item(NamedTuple):
+    """One item of a sequence."""
+
+    undefined_length: bool
+    elements: list[Element]
+
+
+class SequenceValue(NamedTuple):
+    undefined_length: bool
+    items: list[Item]
+
+
+class Element(NamedTuple):
+    """One element as encoded: its value's bytes, or a sequence's items."""
+
+    tag: int
+    vr: str
+    value: bytes | SequenceValue
+
+
+class PixelDataPosition(NamedTuple):
+    """The top-level Pixel Data, left in the file."""
+
+    vr: str
+    #: The offset of its value in the file.
+    offset: int
+    length: int
+
+
+class ScannedFile(NamedTuple):
+    """An Explicit VR Little Endian P10 file as the fast path read it."""
+
+    preamble: bytes
+    #: The File Meta Information group (0002), in file order.
+    file_meta: list[Element]
+    #: The dataset's elements in file order (ascending tags), Pixel Data's value left out.
+    elements: list[Element]
+    pixel_data: PixelDataPosition | None
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+
+
+class _Declined(Exception):
+    """The file is left to pydicom."""
+
+
+def scan_file(fp: BinaryIO, size: int, *, defer_size: int) -> ScannedFile | None:
+    """The file read by the fast path, or None when it is left to pydicom.
+
+    ``defer_size`` is the size above which pydicom leaves a top-level value on
+    disk: a sequence that large is left to pydicom too.
+    """
+    try:
+        return _Scanner(fp, size, defer_size).file()
+    except _Declined:
+        return None
+
+
+def uid_text(value: bytes) -> str:
+    """A UID value as the reader takes it."""
+    return value.decode("ascii", "replace").strip("\x00 ")
+
+
+class _Scanner:
+    """The file's bytes, read as the scan needs them; positions are the file's offsets."""
+
+    def __init__(self, fp: BinaryIO, size: int, defer_size: int) -> None:
+        self.fp = fp
+        self.size = size
+        self.defer_size = defer_size
+        #: ``data`` holds the file's bytes from offset ``base`` on.
+        self.base = 0
+        fp.seek(0)
+        self.data = fp.read(min(size, _CHUNK))
+
+    def need(self, end: int) -> None:
+        """Have the file's bytes up to ``end`` in ``data``."""
+        have = self.base + len(self.data)
+        if end <= have:
+            return
+        if end > self.size:
+            raise _Declined  # past the end of the file: pydicom says what is wrong
+        self.fp.seek(have)
+        more = self.fp.read(max(end - have, _CHUNK))
+        if have + len(more) < end:
+            raise _Declined  # the file is shorter than it was
+        self.data += more
+
+    def file(self) -> ScannedFile:
+        self.need(132)
+        if self.data[128:132] != b"DICM":
+            raise _Declined
+        preamble = self.data[:128]
+        file_meta, position = self.file_meta(132)
+        values = {e.tag: e.value for e in file_meta if e.vr == "UI"}
+        syntax = values.get(TRANSFER_SYNTAX_UID)
+        if not isinstance(syntax, bytes) or syntax.rstrip(b"\x00") != EXPLICIT_VR_LITTLE_ENDIAN:
+            raise _Declined
+        if any(e.tag == MEDIA_STORAGE_SOP_CLASS_UID and e.vr != "UI" for e in file_meta):
+            raise _Declined
+        sop_class = values.get(MEDIA_STORAGE_SOP_CLASS_UID, b"")
+        if isinstance(sop_class, bytes) and sop_class.strip(b"\x00 ") == MEDIA_STORAGE_DIRECTORY:
+            raise _Declined
+        elements, pixel_data = self.top_level(position)
+        if not elements or elements[0].tag >> 16 < _FIRST_GROUP:
+            raise _Declined
+        study, series, sop = _instance_uids(elements)
+        return ScannedFile(preamble, file_meta, elements, pixel_data, study, series, sop)
+
+    # -- element headers ------------------------------------------------------------
+
+    def header(self, position: int) -> tuple[int, str, int, int]:
+        """The tag, VR, value length and value offset of the element at ``position``."""
+        self.need(position + 8)
+        at = position - self.base
+        group, number, code, length = _HEADER.unpack_from(self.data, at)
+        vr = _SHORT.get(code)
+        if vr is not None:
+            return group << 16 | number, vr, length, position + 8
+        vr = _LONG.get(code)
+        if vr is None:
+            raise _Declined  # UN, an unknown VR, or not explicit VR at all
+        self.need(position + 12)
+        (length,) = _LENGTH.unpack_from(self.data, at + 8)
+        return group << 16 | number, vr, length, position + 12
+
+    def value(self, offset: int, length: int) -> bytes:
+        self.need(offset + length)
+        at = offset - self.base
+        return self.data[at : at + length]
+
+    # -- datasets -------------------------------------------------------------------
+
+    def file_meta(self, position: int) -> tuple[list[Element], int]:
+        """The group 0002 elements from ``position``, and where the dataset starts."""
+        elements: list[Element] = []
+        last = -1
+        while position + 8 <= self.size:
+            self.need(position + 6)
+            if _HEADER.unpack_from(self.data, position - self.base)[0] != 0x0002:
+                break
+            tag, vr, length, offset = self.header(position)
+            if tag <= last or vr == "SQ" or length == UNDEFINED_LENGTH:
+                raise _Declined
+            elements.append(Element(tag, vr, self.value(offset, length)))
+            last, position = tag, offset + length
+        return elements, position
+
+    def top_level(self, position: int) -> tuple[list[Element], PixelDataPosition | None]:
+        """The dataset's elements from ``position`` to the end of the file."""
+        elements: list[Element] = []
+        pixel_data = None
+        last = -1
+        while position < self.size:
+            if position + 8 > self.size:
+                raise _Declined  # bytes pydicom would drop
+            tag, vr, length, offset = self.header(position)
+            if tag <= last:
+                raise _Declined
+            last = tag
+            if tag == PIXEL_DATA:
+                if vr == "SQ" or length == UNDEFINED_LENGTH or offset + length > self.size:
+                    raise _Declined
+                pixel_data = PixelDataPosition(vr, offset, length)
+                position = offset + length
+                self.base, self.data = position, b""  # its value stays in the file
+                continue
+            if vr == "SQ" and length != UNDEFINED_LENGTH and length > self.defer_size:
+                raise _Declined  # pydicom defers it, then reads it again
+            element, position = self.element(tag, vr, length, offset)
+            elements.append(element)
+        return elements, pixel_data
+
+    def element(self, tag: int, vr: str, length: int, offset: int) -> tuple[Element, int]:
+        """The element whose header was read; returns it and the position after it."""
+        if tag >> 16 == 0xFFFE:
+            raise _Declined  # a delimiter or item out of place
+        if vr != "SQ":
+            if length == UNDEFINED_LENGTH:
+                raise _Declined
+            return Element(tag, vr, self.value(offset, length)), offset + length
+        if length == UNDEFINED_LENGTH:
+            items, position = self.items(offset, None)
+            return Element(tag, vr, SequenceValue(True, items)), position
+        items, position = self.items(offset, offset + length)
+        return Element(tag, vr, SequenceValue(False, items)), position
+
+    def items(self, position: int, end: int | None) -> tuple[list[Item], int]:
+        """A sequence's items up to ``end``, or to its delimiter when ``end`` is None."""
+        items: list[Item] = []
+        while end is None or position < end:
+            self.need(position + 8)
+            tag, length = _ITEM_HEADER.unpack_from(self.data, position - self.base)
+            tag = (tag & 0xFFFF) << 16 | tag >> 16  # (group, element) as read
+            position += 8
+            if tag == SEQUENCE_DELIMITER and end is None:
+                return items, position
+            if tag != ITEM:
+                raise _Declined
+            if length == UNDEFINED_LENGTH:
+                elements, position = self.item(position, None)
+                items.append(Item(True, elements))
+            else:
+                elements, position = self.item(position, position + length)
+                items.append(Item(False, elements))
+        if end is not None and position != end:
+            raise _Declined  # an item runs past its sequence
+        return items, position
+
+    def item(self, position: int, end: int | None) -> tuple[list[Element], int]:
+        """An item's elements up to ``end``, or to its delimiter when ``end`` is None."""
+        elements: list[Element] = []
+        last = -1
+        while end is None or position < end:
+            self.need(position + 8)
+            if end is None and _ITEM_HEADER.unpack_from(self.data, position - self.base) == (
+                ITEM_DELIMITER_LE,
+                0,
+            ):
+                return elements, position + 8
+            tag, vr, length, offset = self.header(position)
+            if tag <= last:
+                raise _Declined
+            last = tag
+            element, position = self.element(tag, vr, length, offset)
+            elements.append(element)
+        if end is not None and position != end:
+            raise _Declined  # an element runs past its item
+        return elements, position
+
+
+def _instance_uids(elements: list[Element]) -> tuple[str, str, str]:
+    """The Study, Series and SOP Instance UIDs, each checked as the reader does."""
+    wanted = dict(INSTANCE_UIDS)
+    found: dict[int, str] = {}
+    for element in elements:
+        if element.tag in wanted:
+            if element.vr != "UI" or not isinstance(element.value, bytes):
+                raise _Declined
+            found[element.tag] = uid_text(element.value)
+    for tag, required in INSTANCE_UIDS:
+        value = found.get(tag, "")
+        if (required or value) and not uids.is_valid_uid(value):
+            raise _Declined
+    return found[0x0020000D], found[0x0020000E], found[0x00080018]

@@ -1,0 +1,117 @@
+"""DICOM JSON from the fast path's reading of an Explicit VR Little Endian file.
+
+The same rules as :class:`~dicomweb_archive.p10.jsonmodel.JSONEncoder` applies
+to pydicom's raw elements, on the elements :mod:`~dicomweb_archive.p10.explicit`
+read: every value takes the same functions to JSON (``json_from_bytes``,
+``binary_json``), in the same order, so both give the same documents, bulk data
+and undefined-length paths (``tests/p10/test_explicit.py`` compares them on
+every reference file).
+"""
+
+from __future__ import annotations
+
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import BaseTag
+
+from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
+from dicomweb_archive.model import paths
+from dicomweb_archive.p10.bulkdata import INLINE, BulkPolicy
+from dicomweb_archive.p10.explicit import Element, ScannedFile, SequenceValue
+from dicomweb_archive.p10.jsonmodel import (
+    ENCODING_TAGS,
+    PIXEL_DATA,
+    SPECIFIC_CHARACTER_SET,
+    EncodedDataset,
+    binary_json,
+    charset_encodings,
+    encode_instance,
+)
+from dicomweb_archive.p10.pixeldata import PixelDataElement
+from dicomweb_archive.p10.reader import ParsedInstance
+from dicomweb_archive.p10.values import BINARY_VRS, DEFAULT_ENCODINGS, json_from_bytes
+from dicomweb_archive.types import JSONDataset
+
+
+def encode_parsed(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDataset:
+    """A parsed instance as DICOM JSON: from the fast path's reading when it has one."""
+    if parsed.scanned is None:
+        return encode_instance(parsed, policy)
+    scanned = parsed.scanned
+    uri = paths.pixel_data_uri(parsed.series_instance_uid, parsed.sop_instance_uid)
+    encoded = _ScannedEncoder(policy, scanned).encode(uri)
+    try:
+        encoded.file_meta = _ScannedEncoder(INLINE, scanned).dataset(
+            scanned.file_meta, DEFAULT_ENCODINGS, "", top=False, file_meta=True
+        )
+    except MalformedDicomError as exc:
+        raise MalformedDicomError(f"{parsed.name}: unreadable file meta: {exc}") from exc
+    return encoded
+
+
+class _ScannedEncoder:
+    def __init__(self, policy: BulkPolicy, scanned: ScannedFile) -> None:
+        self.policy = policy
+        self.scanned = scanned
+        self.encoded = EncodedDataset({})
+
+    def encode(self, pixel_data_uri: str) -> EncodedDataset:
+        self.encoded.metadata = self.dataset(self.scanned.elements, DEFAULT_ENCODINGS, "", top=True)
+        pixel = self.scanned.pixel_data
+        if pixel is not None:
+            element = RawDataElement(
+                BaseTag(PIXEL_DATA), pixel.vr, pixel.length, None, pixel.offset, False, True
+            )
+            self.encoded.pixel_data = PixelDataElement(element, pixel.vr)
+            self.encoded.metadata[f"{PIXEL_DATA:08X}"] = {
+                "vr": pixel.vr,
+                "BulkDataURI": pixel_data_uri,
+            }
+        return self.encoded
+
+    def dataset(
+        self,
+        elements: list[Element],
+        encodings: list[str],
+        path: str,
+        *,
+        top: bool,
+        file_meta: bool = False,
+    ) -> JSONDataset:
+        for element in elements:
+            if element.tag == SPECIFIC_CHARACTER_SET and isinstance(element.value, bytes):
+                encodings = charset_encodings(element.value)
+        out: JSONDataset = {}
+        for tag, vr, value in elements:
+            if (tag >> 16 == 0x0002) != file_meta or not tag & 0xFFFF:
+                continue
+            if top and tag in ENCODING_TAGS:
+                continue
+            key = f"{tag:08X}"
+            try:
+                if not isinstance(value, bytes):
+                    out[key] = self.sequence(value, encodings, path + key)
+                elif vr in BINARY_VRS:
+                    out[key] = binary_json(self.encoded, self.policy, tag, vr, value, path + key)
+                else:
+                    out[key] = json_from_bytes(vr, value, "<", encodings)
+            except (TruncatedDicomError, MalformedDicomError):
+                raise
+            except EOFError as exc:
+                raise TruncatedDicomError(f"element ({key[:4]},{key[4:]}): {exc}") from exc
+            except Exception as exc:  # as pydicom's path: a value that cannot be read
+                raise MalformedDicomError(
+                    f"element ({key[:4]},{key[4:]}) cannot be read: {exc}"
+                ) from exc
+        return out
+
+    def sequence(self, value: SequenceValue, encodings: list[str], path: str) -> JSONDataset:
+        if value.undefined_length:
+            self.encoded.undefined_length.append(path)
+        if not value.items:
+            return {"vr": "SQ"}
+        items = []
+        for index, item in enumerate(value.items):
+            if item.undefined_length:
+                self.encoded.undefined_length.append(f"{path}/{index}")
+            items.append(self.dataset(item.elements, encodings, f"{path}/{index}/", top=False))
+        return {"vr": "SQ", "Value": items}

@@ -18,13 +18,14 @@ from dicomweb_archive.model import paths
 from dicomweb_archive.p10.bulkdata import INLINE, BulkPolicy
 from dicomweb_archive.p10.explicit import Element, ScannedFile, SequenceValue
 from dicomweb_archive.p10.jsonmodel import (
-    ENCODING_TAGS,
     PIXEL_DATA,
     SPECIFIC_CHARACTER_SET,
     EncodedDataset,
     binary_json,
     charset_encodings,
+    element_error,
     encode_instance,
+    in_json,
 )
 from dicomweb_archive.p10.pixeldata import PixelDataElement
 from dicomweb_archive.p10.reader import ParsedInstance
@@ -82,9 +83,7 @@ class _ScannedEncoder:
                 encodings = charset_encodings(element.value)
         out: JSONDataset = {}
         for tag, vr, value in elements:
-            if (tag >> 16 == 0x0002) != file_meta or not tag & 0xFFFF:
-                continue
-            if top and tag in ENCODING_TAGS:
+            if not in_json(tag, top=top, file_meta=file_meta):
                 continue
             key = f"{tag:08X}"
             try:
@@ -96,12 +95,8 @@ class _ScannedEncoder:
                     out[key] = json_from_bytes(vr, value, "<", encodings)
             except (TruncatedDicomError, MalformedDicomError):
                 raise
-            except EOFError as exc:
-                raise TruncatedDicomError(f"element ({key[:4]},{key[4:]}): {exc}") from exc
             except Exception as exc:  # as pydicom's path: a value that cannot be read
-                raise MalformedDicomError(
-                    f"element ({key[:4]},{key[4:]}) cannot be read: {exc}"
-                ) from exc
+                raise element_error(key, exc) from exc
         return out
 
     def sequence(self, value: SequenceValue, encodings: list[str], path: str) -> JSONDataset:

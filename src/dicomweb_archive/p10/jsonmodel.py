@@ -86,6 +86,23 @@ def encode_instance(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDatase
     return encoded
 
 
+def in_json(tag: int, *, top: bool, file_meta: bool) -> bool:
+    """Whether an element goes in the JSON: group 0002 in the file meta's only,
+    no group lengths, not the encapsulation of the file (at the top level)."""
+    return (
+        (tag >> 16 == 0x0002) == file_meta
+        and bool(tag & 0xFFFF)
+        and not (top and tag in ENCODING_TAGS)
+    )
+
+
+def element_error(key: str, exc: Exception) -> TruncatedDicomError | MalformedDicomError:
+    """What reading the value of the element ``key`` failing with ``exc`` means."""
+    if isinstance(exc, EOFError):
+        return TruncatedDicomError(f"element ({key[:4]},{key[4:]}): {exc}")
+    return MalformedDicomError(f"element ({key[:4]},{key[4:]}) cannot be read: {exc}")
+
+
 def charset_encodings(raw: bytes) -> list[str]:
     """The Python encodings of an encoded Specific Character Set value."""
     return _encodings([t.strip() for t in raw.decode("ascii", "replace").split("\\")])
@@ -162,9 +179,7 @@ class JSONEncoder:
         # on disk), without a Tag() and get_item() call for each.
         for base_tag, item in list(ds.items()):
             tag = int(base_tag)
-            if (tag >> 16 == 0x0002) != file_meta or not tag & 0xFFFF:
-                continue
-            if top and tag in ENCODING_TAGS:
+            if not in_json(tag, top=top, file_meta=file_meta):
                 continue
             key = f"{tag:08X}"
             try:
@@ -178,12 +193,8 @@ class JSONEncoder:
                     out[key] = self._element(ds, item, encodings, path + key)
             except (TruncatedDicomError, MalformedDicomError):
                 raise
-            except EOFError as exc:
-                raise TruncatedDicomError(f"element ({key[:4]},{key[4:]}): {exc}") from exc
             except Exception as exc:  # pydicom raises many types on bad data
-                raise MalformedDicomError(
-                    f"element ({key[:4]},{key[4:]}) cannot be read: {exc}"
-                ) from exc
+                raise element_error(key, exc) from exc
         return out
 
     def _charset(self, ds: Dataset) -> list[str]:

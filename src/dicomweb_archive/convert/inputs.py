@@ -290,6 +290,9 @@ def _walk(
         yield UnreadableInput(folder, f"cannot read folder: {os_reason(exc)}")
         return
     for entry in entries:
+        if _listed_file(entry):
+            yield from _expand_file(entry.path, contained=True)
+            continue
         try:
             st = os.stat(entry.path)
         except OSError as exc:
@@ -310,14 +313,27 @@ def _walk(
             yield UnreadableInput(entry.path, f"not a regular file ({kind})", skipped=True)
 
 
+def _listed_file(entry: os.DirEntry[str]) -> bool:
+    """Whether the entry is a regular file, from its folder's listing when it can (no stat)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False  # the stat that follows says why
+
+
 def _is_zip(path: str) -> bool:
     if path.lower().endswith(".zip"):
         return True
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(132)
+    try:  # the least system calls: every input of a run is sniffed here, one by one
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        head = os.pread(fd, 132, 0)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return head[:4] == b"PK\x03\x04" and head[128:132] != b"DICM"
 
 

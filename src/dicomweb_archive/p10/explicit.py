@@ -31,8 +31,6 @@ ITEM = 0xFFFEE000
 ITEM_DELIMITER = 0xFFFEE00D
 SEQUENCE_DELIMITER = 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
-#: The item delimiter's tag as one little-endian 32-bit word (element, group).
-ITEM_DELIMITER_LE = 0xE00DFFFE
 EXPLICIT_VR_LITTLE_ENDIAN = b"1.2.840.10008.1.2.1"
 TRANSFER_SYNTAX_UID = 0x00020010
 MEDIA_STORAGE_SOP_CLASS_UID = 0x00020002
@@ -127,6 +125,7 @@ class _Scanner:
         self.defer_size = defer_size
         #: ``data`` holds the file's bytes from offset ``base`` on.
         self.base = 0
+        self.pixel_data: PixelDataPosition | None = None
         fp.seek(0)
         self.data = fp.read(min(size, _CHUNK))
 
@@ -158,11 +157,11 @@ class _Scanner:
         sop_class = values.get(MEDIA_STORAGE_SOP_CLASS_UID, b"")
         if isinstance(sop_class, bytes) and sop_class.strip(b"\x00 ") == MEDIA_STORAGE_DIRECTORY:
             raise _Declined
-        elements, pixel_data = self.top_level(position)
+        elements, _ = self.elements(position, None, top=True)
         if not elements or elements[0].tag >> 16 < _FIRST_GROUP:
             raise _Declined
         study, series, sop = _instance_uids(elements)
-        return ScannedFile(preamble, file_meta, elements, pixel_data, study, series, sop)
+        return ScannedFile(preamble, file_meta, elements, self.pixel_data, study, series, sop)
 
     # -- element headers ------------------------------------------------------------
 
@@ -203,44 +202,78 @@ class _Scanner:
             last, position = tag, offset + length
         return elements, position
 
-    def top_level(self, position: int) -> tuple[list[Element], PixelDataPosition | None]:
-        """The dataset's elements from ``position`` to the end of the file."""
-        elements: list[Element] = []
-        pixel_data = None
-        last = -1
-        while position < self.size:
-            if position + 8 > self.size:
-                raise _Declined  # bytes pydicom would drop
-            tag, vr, length, offset = self.header(position)
-            if tag <= last:
-                raise _Declined
-            last = tag
-            if tag == PIXEL_DATA:
-                if vr == "SQ" or length == UNDEFINED_LENGTH or offset + length > self.size:
-                    raise _Declined
-                pixel_data = PixelDataPosition(vr, offset, length)
-                position = offset + length
-                self.base, self.data = position, b""  # its value stays in the file
-                continue
-            if vr == "SQ" and length != UNDEFINED_LENGTH and length > self.defer_size:
-                raise _Declined  # pydicom defers it, then reads it again
-            element, position = self.element(tag, vr, length, offset)
-            elements.append(element)
-        return elements, pixel_data
+    def elements(
+        self, position: int, end: int | None, *, top: bool = False
+    ) -> tuple[list[Element], int]:
+        """A dataset's elements from ``position``, and the position after them.
 
-    def element(self, tag: int, vr: str, length: int, offset: int) -> tuple[Element, int]:
-        """The element whose header was read; returns it and the position after it."""
-        if tag >> 16 == 0xFFFE:
-            raise _Declined  # a delimiter or item out of place
-        if vr != "SQ":
+        They end at ``end``, else at their item's delimiter, or at the end of the
+        file for the ``top`` level (whose Pixel Data is noted, not read).  One
+        loop with the header decoded in place: this is the converter's hot path.
+        """
+        elements: list[Element] = []
+        append = elements.append
+        size = self.size
+        limit = size if end is None else end
+        data, base = self.data, self.base
+        last = -1
+        while position < limit:
+            at = position - base
+            if at + 12 > len(data):
+                if position + 8 > size:
+                    raise _Declined  # bytes pydicom would drop, or the file ends
+                self.need(min(position + 12, size))
+                data = self.data
+            group, number, code, length = _HEADER.unpack_from(data, at)
+            tag = group << 16 | number
+            vr = _SHORT.get(code)
+            if vr is not None:
+                position += 8
+            else:
+                vr = _LONG.get(code)
+                if vr is None:
+                    if end is None and not top and tag == ITEM_DELIMITER and code == b"\0\0":
+                        if length:
+                            raise _Declined
+                        return elements, position + 8
+                    raise _Declined  # UN, an unknown VR, a delimiter out of place, implicit VR
+                if at + 12 > len(data):
+                    raise _Declined
+                (length,) = _LENGTH.unpack_from(data, at + 8)
+                position += 12
+            if tag <= last or group == 0xFFFE:
+                raise _Declined  # out of order, or an item out of place
+            last = tag
             if length == UNDEFINED_LENGTH:
-                raise _Declined
-            return Element(tag, vr, self.value(offset, length)), offset + length
-        if length == UNDEFINED_LENGTH:
-            items, position = self.items(offset, None)
-            return Element(tag, vr, SequenceValue(True, items)), position
-        items, position = self.items(offset, offset + length)
-        return Element(tag, vr, SequenceValue(False, items)), position
+                if vr != "SQ" or top and tag == PIXEL_DATA:
+                    raise _Declined
+                items, position = self.items(position, None)
+                append(Element(tag, vr, SequenceValue(True, items)))
+                data = self.data
+                continue
+            stop = position + length
+            if top and tag == PIXEL_DATA:
+                if vr == "SQ" or stop > size:
+                    raise _Declined
+                self.pixel_data = PixelDataPosition(vr, position, length)
+                position = stop
+                self.base, self.data = base, data = stop, b""  # its value stays in the file
+                continue
+            if stop - base > len(data):
+                self.need(stop)
+                data = self.data
+            if vr == "SQ":
+                if top and length > self.defer_size:
+                    raise _Declined  # pydicom defers it, then reads it again
+                items, position = self.items(position, stop)
+                append(Element(tag, vr, SequenceValue(False, items)))
+                data = self.data
+                continue
+            append(Element(tag, vr, data[position - base : stop]))
+            position = stop
+        if end is None and not top or position != limit:
+            raise _Declined  # no item delimiter, or an element runs past its item
+        return elements, position
 
     def items(self, position: int, end: int | None) -> tuple[list[Item], int]:
         """A sequence's items up to ``end``, or to its delimiter when ``end`` is None."""
@@ -255,35 +288,14 @@ class _Scanner:
             if tag != ITEM:
                 raise _Declined
             if length == UNDEFINED_LENGTH:
-                elements, position = self.item(position, None)
+                elements, position = self.elements(position, None)
                 items.append(Item(True, elements))
             else:
-                elements, position = self.item(position, position + length)
+                elements, position = self.elements(position, position + length)
                 items.append(Item(False, elements))
         if end is not None and position != end:
             raise _Declined  # an item runs past its sequence
         return items, position
-
-    def item(self, position: int, end: int | None) -> tuple[list[Element], int]:
-        """An item's elements up to ``end``, or to its delimiter when ``end`` is None."""
-        elements: list[Element] = []
-        last = -1
-        while end is None or position < end:
-            self.need(position + 8)
-            if end is None and _ITEM_HEADER.unpack_from(self.data, position - self.base) == (
-                ITEM_DELIMITER_LE,
-                0,
-            ):
-                return elements, position + 8
-            tag, vr, length, offset = self.header(position)
-            if tag <= last:
-                raise _Declined
-            last = tag
-            element, position = self.element(tag, vr, length, offset)
-            elements.append(element)
-        if end is not None and position != end:
-            raise _Declined  # an element runs past its item
-        return elements, position
 
 
 def _instance_uids(elements: list[Element]) -> tuple[str, str, str]:

@@ -33,6 +33,11 @@ NUMBER_FORMATS = {
 #: Word width of binary VRs: the unit a big-endian value is byte-swapped in.
 WORD_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 DEFAULT_ENCODINGS = ["iso8859"]
+#: Text VRs whose values are strings (not numbers, tags or names).
+_PLAIN_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "SH", "ST", "TM", "UC", "UI"}
+    | {"UR", "UT"}
+)
 
 
 def swap_bytes(data: bytes, width: int) -> bytes:
@@ -95,6 +100,8 @@ def _person_name(text: str) -> dict[str, str] | None:
 def json_from_bytes(vr: str, raw: bytes, endian: str, encodings: list[str]) -> JSONDataset:
     if not raw:
         return {"vr": vr}
+    if vr in _PLAIN_TEXT_VRS:
+        return _plain_text_json(vr, raw, encodings)
     fmt = NUMBER_FORMATS.get(vr)
     if fmt is not None:
         size = struct.calcsize(endian + fmt)
@@ -118,6 +125,22 @@ def json_from_bytes(vr: str, raw: bytes, endian: str, encodings: list[str]) -> J
         return _pn_json([t.strip() for t in text.split("\\")])
     texts = _split_text(vr, raw, encodings)
     return _text_json(vr, texts)
+
+
+def _plain_text_json(vr: str, raw: bytes, encodings: list[str]) -> JSONDataset:
+    """:func:`json_from_bytes` of a value of one plain ASCII text, the common case, in one step.
+
+    The same result as :func:`_split_text` then :func:`_text_json`; anything
+    else (several values, other characters) takes that way.
+    """
+    if not raw.isascii() or b"\\" in raw or b"\x1b" in raw:
+        return _text_json(vr, _split_text(vr, raw, encodings))
+    text = raw.decode("ascii")
+    text = text.rstrip("\x00 ") if vr in _SINGLE_TEXT_VRS else text.strip("\x00 ")
+    if vr == "IS" or vr == "DS":
+        number = _number(vr, text)
+        return {"vr": vr} if number is None else {"vr": vr, "Value": [number]}
+    return {"vr": vr, "Value": [text]} if text else {"vr": vr}
 
 
 def _text_json(vr: str, texts: list[str]) -> JSONDataset:

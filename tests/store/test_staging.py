@@ -190,3 +190,57 @@ def test_a_failure_before_the_commit_point_is_dropped(store: Store) -> None:
         paths.instance_metadata(*KEY): b"old metadata",
         f"{paths.htj2k_dir(*KEY)}/1": b"alternate of the old frames",
     }
+
+
+def test_a_new_instance_is_applied_without_a_commit_marker(store: Store) -> None:
+    update = InstanceUpdate(store, KEY)
+    assert update.new
+    stage_new(update)
+    markers = []
+    real_write = store.write_json_gz
+
+    def write_json_gz(path: str, document: object) -> bool:
+        markers.append(path)
+        return real_write(path, document)
+
+    store.write_json_gz = write_json_gz  # type: ignore[method-assign]
+    update.commit(frames=2, bulk=[], drop_htj2k=False)
+    assert markers == []
+    assert stored(store) == new_instance()
+    assert not store.list(STAGING_DIR)
+
+
+def test_a_new_instance_killed_while_applied_is_made_whole_by_the_next_writer(
+    store: Store,
+) -> None:
+    update = InstanceUpdate(store, KEY)
+    stage_new(update)
+    real_move = store.move
+
+    def move_then_die(source: str, target: str) -> None:
+        if target.endswith(paths.METADATA):
+            raise Killed
+        real_move(source, target)
+
+    store.move = move_then_die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        update.commit(frames=2, bulk=[], drop_htj2k=False)
+    store.move = real_move  # type: ignore[method-assign]
+    # In place, no metadata names them: no instance for any reader.
+    assert paths.instance_metadata(*KEY) not in stored(store)
+    assert recover_staged(Archive(store)) == []
+    assert not store.list(STAGING_DIR)
+    again = InstanceUpdate(store, KEY)
+    assert not again.new
+    stage_new(again)
+    again.commit(frames=2, bulk=[], drop_htj2k=False)
+    assert stored(store) == new_instance()
+
+
+def test_a_new_instance_failing_before_it_is_applied_leaves_nothing(store: Store) -> None:
+    update = InstanceUpdate(store, KEY)
+    update.stage("frames/1", b"new 1")
+    update.abandon()
+    assert stored(store) == {}
+    assert not store.exists(paths.instance_dir(*KEY))
+    assert not store.list(STAGING_DIR)

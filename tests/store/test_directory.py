@@ -125,3 +125,19 @@ def test_an_archive_reached_through_a_link_is_read(tmp_path: Path) -> None:
     assert store.read("studies/1/a") == b"kept"
     assert store.stat("studies/1/a").size == 4
     assert store.locate("studies/1/a").length == 4
+
+
+def test_an_unpublished_write_goes_straight_to_its_file(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    store.write_unpublished(".dwa/staging/x~frames~1", b"ab", b"cd")
+    assert (tmp_path / ".dwa/staging/x~frames~1").read_bytes() == b"abcd"
+    store.write_unpublished(".dwa/staging/x~frames~1", b"e")  # replaced whole
+    assert (tmp_path / ".dwa/staging/x~frames~1").read_bytes() == b"e"
+    assert not (tmp_path / paths.WORK_DIR / "tmp").exists()  # no temporary file
+
+
+def test_a_failed_unpublished_write_leaves_no_file(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    with pytest.raises(TypeError):  # the second part cannot be written
+        store.write_unpublished("staged", b"a", 5)  # type: ignore[arg-type]
+    assert not (tmp_path / "staged").exists()

@@ -120,6 +120,14 @@ class Store(ReadableStore, Protocol):
         """Write a content-addressed file unless one is there already."""
         ...
 
+    def write_unpublished(self, path: str, *parts: bytes) -> None:
+        """Write a file no reader sees before it is moved into place (a staged one).
+
+        Need not be atomic (a killed write may leave part of it), nor compare
+        with what is there: a backend may save its atomic write's extra steps.
+        """
+        ...
+
     def write_json_gz(self, path: str, document: Any) -> bool:
         """Write a document as deterministic gzipped JSON (sorted keys)."""
         ...
@@ -226,6 +234,9 @@ class StoreMixin:
 
     def list(self, path: str) -> list[Entry]:
         raise NotImplementedError
+
+    def write_unpublished(self, path: str, *parts: bytes) -> None:
+        self.write(path, *parts)
 
     def read_json_gz(self, path: str) -> Any:
         return orjson.loads(gzip.decompress(self.read(path)))

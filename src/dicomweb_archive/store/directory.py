@@ -48,6 +48,7 @@ _TEMPORARY_NAMES = itertools.count()
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # nor block on a FIFO
 _MISSING = (FileNotFoundError, NotADirectoryError)
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
 _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Where Linux names the file a descriptor is open on (resolved, with no race).
 _FD_PATH = "/proc/self/fd/{}"
@@ -98,6 +99,7 @@ class DirectoryStore(StoreMixin):
         self._root = str(self.root)
         self._tmp = self.root / paths.WORK_DIR / "tmp"
         self._locks = self.root / paths.WORK_DIR / "locks"
+        self._locks_dir = str(self._locks)
         self._tmp_dir = str(self._tmp)
         self._real_root = os.path.realpath(self._root)
 
@@ -274,6 +276,17 @@ class DirectoryStore(StoreMixin):
             return False
         return self.write(path, *parts)
 
+    def write_unpublished(self, path: str, *parts: bytes) -> None:
+        """Straight into ``path``, no temporary file to rename: nobody reads it yet."""
+        target = self._full(path)
+        try:
+            fd = os.open(target, _TEMPORARY_FLAGS, 0o666)
+        except FileNotFoundError:  # the first file of its folder
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            fd = os.open(target, _TEMPORARY_FLAGS, 0o666)
+        handle = open(fd, "wb")  # noqa: SIM115 (write_then_rename closes it)
+        write_then_rename(target, handle, parts, lambda: None)
+
     @contextlib.contextmanager
     def temporary_file(self) -> Iterator[TemporaryFile]:
         tmp, handle = self._open_temporary("w+b")
@@ -319,13 +332,20 @@ class DirectoryStore(StoreMixin):
 
     @contextlib.contextmanager
     def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
-        self._locks.mkdir(parents=True, exist_ok=True)
-        with open(self._locks / f"{name}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        path = os.path.join(self._locks_dir, f"{name}.lock")
+        try:  # a descriptor, no file object: every instance written takes two locks
+            fd = os.open(path, _LOCK_FLAGS, 0o666)
+        except FileNotFoundError:  # the first lock of a new store
+            self._locks.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, _LOCK_FLAGS, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def remove_stale_temporaries(self) -> None:
         """Drop temporary files a killed writer left behind, never a live writer's.

@@ -137,7 +137,7 @@ class InstanceUpdate:
                     return False
             except ResourceNotFoundError:
                 pass
-        self.store.write(self._path(name), *parts)
+        self.store.write_unpublished(self._path(name), *parts)
         self._staged_here.append(name)
         self.changed = True
         if name.startswith(f"{paths.FRAMES}/"):

@@ -105,6 +105,8 @@ def _check_against_pydicom(data: bytes, name: str) -> ScannedFile | None:
         "size",
     ):
         assert getattr(fast, field) == getattr(slow, field), field
+    assert fast.sop_class_uid == slow.sop_class_uid
+    assert fast.pydicom is None  # nothing above needed pydicom's reading
     ds = pydicom.dcmread(io.BytesIO(data), defer_size=1)  # Pixel Data stays raw
     assert slow.file_meta is not None
     _same_elements(scanned.file_meta, ds.file_meta, top=False)

@@ -97,7 +97,7 @@ def store_dataset(
         if status == TRANSFER_SYNTAX_NOT_SUPPORTED:
             status = CANNOT_UNDERSTAND
         return StoreStatus(status, failure.reason)
-    return _stored(context, outcome, _text(parsed.dataset.get("SOPClassUID")), sop_class)
+    return _stored(context, outcome, parsed.sop_class_uid, sop_class)
 
 
 def _stored(
@@ -116,10 +116,6 @@ def _stored(
     if outcome.warnings:
         return StoreStatus(COERCION_OF_DATA_ELEMENTS, "; ".join(outcome.warnings))
     return StoreStatus(SUCCESS)
-
-
-def _text(value: Any) -> str:
-    return str(value).strip("\x00 ") if value is not None else ""
 
 
 def handle_store(event: Any, context: ListenContext) -> Dataset:

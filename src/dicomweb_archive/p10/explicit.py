@@ -36,7 +36,8 @@ TRANSFER_SYNTAX_UID = 0x00020010
 MEDIA_STORAGE_SOP_CLASS_UID = 0x00020002
 MEDIA_STORAGE_DIRECTORY = b"1.2.840.10008.1.3.10"
 #: The instance's UIDs: (tag, required), as the reader checks them.
-INSTANCE_UIDS = ((0x00080016, False), (0x0020000D, True), (0x0020000E, True), (0x00080018, True))
+SOP_CLASS_UID = 0x00080016
+INSTANCE_UIDS = ((SOP_CLASS_UID, False), (0x0020000D, True), (0x0020000E, True), (0x00080018, True))
 #: Reads start with this much of the file: the header of most files.
 _CHUNK = 16 * 1024
 #: The first group of a dataset's own elements; lower ones are left to pydicom

@@ -25,7 +25,7 @@ from dicomweb_archive.errors import (
     NotDicomError,
     TruncatedDicomError,
 )
-from dicomweb_archive.p10.explicit import ScannedFile, scan_file
+from dicomweb_archive.p10.explicit import SOP_CLASS_UID, ScannedFile, scan_file, uid_text
 
 #: Values larger than this stay on disk until they are copied out.
 DEFER_SIZE = 256 * 1024
@@ -70,6 +70,16 @@ class ParsedInstance:
             ds = _parse(self.fp, self.size, self.name)
             self.pydicom = (ds, _file_meta(ds))
         return self.pydicom
+
+    @property
+    def sop_class_uid(self) -> str:
+        """The dataset's SOP Class UID ("" when none), not read by pydicom after the fast path."""
+        if self.scanned is not None:
+            found = (e.value for e in self.scanned.elements if e.tag == SOP_CLASS_UID)
+            value = next(found, b"")
+            return uid_text(value) if isinstance(value, bytes) else ""
+        item = self.dataset.get("SOPClassUID")
+        return str(item).strip("\x00 ") if item is not None else ""
 
     @property
     def is_deflated(self) -> bool:

@@ -99,7 +99,7 @@ def _store_part(
         with open(part.path, "rb") as fp:
             parsed = read_instance(fp, name)
             transfer_syntax = parsed.transfer_syntax_uid
-            outcome.sop_class_uid = _text(parsed.dataset.get("SOPClassUID")) or _text(
+            outcome.sop_class_uid = _text(parsed.sop_class_uid) or _text(
                 getattr(parsed.file_meta, "MediaStorageSOPClassUID", None)
             )
             outcome.sop_instance_uid = parsed.sop_instance_uid

@@ -125,3 +125,17 @@ def test_whole_archives_are_the_same_through_both_paths(
     fast_tree, slow_tree = _tree(tmp_path / "fast"), _tree(tmp_path / "pydicom")
     assert sorted(fast_tree) == sorted(slow_tree)
     assert [p for p in fast_tree if fast_tree[p] != slow_tree[p]] == []
+
+
+def test_values_met_before_are_copies(tmp_path: Path) -> None:
+    paths = write_ct_series(tmp_path, slices=2, rows=8, columns=8)
+    first, second = (
+        encode_parsed(read_instance(io.BytesIO(p.read_bytes()), p.name), BulkPolicy())
+        for p in paths
+    )
+    name = "00100010"  # Patient Name, the same in both
+    assert first.metadata[name] == second.metadata[name]
+    first.metadata[name]["Value"][0]["Alphabetic"] = "Changed^Here"
+    first.metadata["00080060"]["Value"].append("MR")
+    assert second.metadata[name]["Value"][0]["Alphabetic"] == "Demo^CT"
+    assert second.metadata["00080060"] == {"vr": "CS", "Value": ["CT"]}

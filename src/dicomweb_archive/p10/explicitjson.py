@@ -32,6 +32,30 @@ from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.p10.values import BINARY_VRS, DEFAULT_ENCODINGS, json_from_bytes
 from dicomweb_archive.types import JSONDataset
 
+#: The DICOM JSON of values met before, by VR, bytes and character sets: most values
+#: of a series repeat from one instance to the next (patient, study, equipment).
+_SEEN: dict[tuple[str, bytes, str], JSONDataset] = {}
+#: Values kept at most (then all forgotten at once), and the longest value kept.
+_SEEN_LIMIT = 1 << 14
+_SEEN_SIZE = 256
+
+
+def _value_json(vr: str, value: bytes, encodings: list[str]) -> JSONDataset:
+    """``json_from_bytes`` of a text or number value, a copy of it when met before."""
+    if len(value) > _SEEN_SIZE:
+        return json_from_bytes(vr, value, "<", encodings)
+    key = (vr, value, encodings[0] if len(encodings) == 1 else "\\".join(encodings))
+    found = _SEEN.get(key)
+    if found is None:
+        found = json_from_bytes(vr, value, "<", encodings)
+        if len(_SEEN) >= _SEEN_LIMIT:
+            _SEEN.clear()
+        _SEEN[key] = found
+    # A copy: whoever changes one instance's JSON must not change the next one's.
+    if "Value" not in found:
+        return {"vr": vr}
+    return {"vr": vr, "Value": [dict(v) if isinstance(v, dict) else v for v in found["Value"]]}
+
 
 def encode_parsed(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDataset:
     """A parsed instance as DICOM JSON: from the fast path's reading when it has one."""
@@ -92,7 +116,7 @@ class _ScannedEncoder:
                 elif vr in BINARY_VRS:
                     out[key] = binary_json(self.encoded, self.policy, tag, vr, value, path + key)
                 else:
-                    out[key] = json_from_bytes(vr, value, "<", encodings)
+                    out[key] = _value_json(vr, value, encodings)
             except (TruncatedDicomError, MalformedDicomError):
                 raise
             except Exception as exc:  # as pydicom's path: a value that cannot be read

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from dicomweb_archive.model.matching import MAX_PATTERN_LENGTH, InvalidQueryError, matcher
+from dicomweb_archive import tags
+from dicomweb_archive.model.matching import (
+    MAX_PATTERN_LENGTH,
+    InvalidQueryError,
+    matcher,
+    path_matcher,
+)
 
 
 def pn(*names: str) -> dict[str, Any]:
@@ -122,3 +128,24 @@ def test_person_names_match_case_folded_wildcards_too() -> None:
         assert matcher("PN", pattern)(pn("Straße^Ö")), pattern
     assert not matcher("PN", "Stra?e*")(pn("Straße^Ö"))
     assert matcher("PN", "*^tarou")({"vr": "PN", "Value": [{"Ideographic": "山田^Tarou"}]})
+
+
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [
+        ("CT,MR", True),
+        ("US\\SR", True),
+        ("US\\MR", False),
+        ("US,XA", False),
+        ("US,,CT", True),
+        ("CT", True),
+    ],
+)
+def test_modalities_in_study_take_a_list(text: str, matches: bool) -> None:
+    """OHIF joins modalities with a comma, DIMSE with a backslash: any of them matches."""
+    element = {"vr": "CS", "Value": ["CT", "SR"]}
+    assert path_matcher([tags.ModalitiesInStudy], "CS", text)(element) is matches
+    # Other attributes take one value: the comma is part of it.
+    assert not path_matcher([tags.Modality], "CS", text)({"vr": "CS", "Value": ["CT"]}) or (
+        text == "CT"
+    )

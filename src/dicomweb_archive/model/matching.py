@@ -5,7 +5,8 @@ A key is matched against the DICOM JSON element of a row:
 - empty value: universal match;
 - ``*`` and ``?`` wildcards on string VRs;
 - ``a-b``, ``a-`` and ``-b`` ranges on DA, TM and DT;
-- a list of UIDs separated by ``\\`` or ``,`` on UI;
+- a list of UIDs separated by ``\\`` or ``,`` on UI, and a list of modalities
+  so separated on ModalitiesInStudy (``CT,MR``: a study of either matches);
 - otherwise single value matching;
 - a sequence path ``00081111.00081150`` matches when any item of the sequence
   matches the rest of the path (PS3.18 8.3.4.1, sequence matching).
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from dicomweb_archive import tags
 from dicomweb_archive.errors import InvalidInputError
 from dicomweb_archive.model.temporal import is_date, is_datetime, is_time
 from dicomweb_archive.numerals import parse_decimal, parse_integer
@@ -210,9 +212,26 @@ def _name_matcher(text: str) -> Matcher:
     return lambda element: any(fold_name(v) == folded for v in element_strings(element, "PN"))
 
 
+def value_list(tag: str, text: str) -> list[str] | None:
+    """The values of a key that lists several, any of which matches; None: one value.
+
+    Besides UIDs, ModalitiesInStudy takes a list (PS3.4 C.6.1.1.3.2): viewers
+    join its values with ``,`` (OHIF) or ``\\`` (as DIMSE does).
+    """
+    if tag != tags.ModalitiesInStudy:
+        return None
+    values = [value for value in re.split(r"[\\,]", text) if value]
+    return values if len(values) > 1 else None
+
+
+def _any_of(tests: list[Matcher]) -> Matcher:
+    return lambda element: any(test(element) for test in tests)
+
+
 def path_matcher(path: list[str], vr: str, text: str) -> Matcher:
     """The test for a tag path: the leaf's matcher applied inside sequence items."""
-    test = matcher(vr, text)
+    listed = value_list(path[-1], text)
+    test = matcher(vr, text) if listed is None else _any_of([matcher(vr, v) for v in listed])
     if text == "":
         return test
     for tag in reversed(path[1:]):

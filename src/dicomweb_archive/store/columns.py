@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dicomweb_archive import tags
-from dicomweb_archive.model.matching import element_strings, fold_name
+from dicomweb_archive.model.matching import element_strings, fold_name, value_list
 from dicomweb_archive.types import JSONDataset, first_value
 
 #: Separator of the values of a many-valued column (it cannot occur in a CS value).
@@ -105,16 +105,17 @@ class Column:
     def condition(self, text: str) -> Condition | None:
         """The condition of a key on this column; None: left to the matcher."""
         value = fold_name(text) if self.vr == "PN" else text
-        if _UNSAFE.search(value) or (self.many and _SEPARATOR in value):
+        if _UNSAFE.search(value):
             return None
         wildcard = any(w in value for w in _WILDCARDS)
         if self.many:
-            if wildcard:
+            listed = value_list(self.tag, value) or [value]
+            if wildcard or any(_SEPARATOR in item for item in listed):
                 return None
-            item = _SEPARATOR + value + _SEPARATOR
-            return Condition(
-                f"instr({self.name}, ?) > 0", (item,), text=(self.name, f"*{_glob(item)}*")
-            )
+            items = tuple(_SEPARATOR + item + _SEPARATOR for item in listed)
+            found = (self.name, f"*{_glob(items[0])}*") if len(items) == 1 else None
+            sql = " OR ".join([f"instr({self.name}, ?) > 0"] * len(items))
+            return Condition(f"({sql})", items, text=found)
         if not wildcard:
             return Condition(f"{self.name} = ?", (value,), self.index, selective=True)
         pattern = _glob(value)

@@ -11,7 +11,10 @@ TestClient, the converter through :class:`Converter`), so start-up is excluded:
 * ``dwa convert`` per-instance cost (a batch of new one-instance studies) at the
   same archive sizes;
 * QIDO-RS p50 at the same archive sizes: PatientName wildcard, StudyDate range,
-  both with ``limit=100``.
+  both with ``limit=100``;
+* ``--only listing``: one flush after one new study (documents, index rows,
+  study list) at 1,000, 10,000 and 100,000 listed studies: CPU and peak memory;
+  and STOW-RS p50/p99 of one new study into the same archives.
 
 The archives grow by bulk conversion between points (not measured).
 ``--only refresh``: CPU ms of one study's refresh after one new instance at
@@ -35,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,10 +52,11 @@ from dicomweb_archive import tags
 from dicomweb_archive.convert.converter import Converter
 from dicomweb_archive.convert.instance import store_instance
 from dicomweb_archive.convert.options import ConvertOptions
+from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import StudyDocuments, study_documents
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.app import create_app
-from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
 from dicomweb_archive.store.journal import Journal
@@ -442,6 +447,80 @@ def http_sizes(sizes: list[int], repeat: int) -> list[str]:
     for name in names:
         ratio = cpu[name][-1] / cpu[name][0] if cpu[name][0] else float("nan")
         lines.append(f"| {name} | " + " | ".join(cells[name]) + f" | {ratio:.2f} |")
+
+
+def add_synthetic_studies(archive: Archive, template: JSONDataset, numbers: range) -> None:
+    """Studies with their QIDO-RS documents and index rows but no instances,
+    waiting to be listed (a 100k-study list without converting 100k studies)."""
+    catalog = Catalog(archive)
+    with catalog.open_index() as index, index.transaction():
+        for number in numbers:
+            docs = synthetic_study(template, number)
+            study, store = docs.study_instance_uid, archive.store
+            store.write_json_gz(paths.study_row(study), [docs.row])
+            store.write_json_gz(paths.series_index(study), docs.series_rows)
+            for one in docs.series:
+                store.write_json_gz(
+                    paths.instances_index(study, one.series_instance_uid), one.instance_rows
+                )
+            store.write_json_gz(paths.deduplicated(study), docs.deduplicated)
+            series = [(s.row, s.instance_rows) for s in docs.series]
+            index.insert_study(study, docs.row, docs.deduplicated, series)
+            catalog.journal.mark_unlisted(study)
+
+
+def listing_sizes(sizes: list[int], repeat: int) -> list[str]:
+    """The flush after one new study, as the server's flusher does it after a
+    STOW-RS (the instance stored by ``store_instance``, its study deferred, then
+    ``Catalog.flush``: the study's documents, index rows and the study list),
+    in archives of synthetic studies (:func:`add_synthetic_studies`): CPU ms of
+    the flush (median and max of ``repeat``) and its peak traced memory (one more
+    flush under tracemalloc); then STOW-RS p50/p99 of one new study each through
+    the server (its flusher running), paced :data:`PACE` apart."""
+    template = _template(WORK / "listing-sizes")
+    opened = open_archive(WORK / "listing-sizes")
+    catalog = Catalog(opened)  # one for the run, as the server's flusher keeps
+    options = ConvertOptions()
+    extra = iter(range(10**7, 10**8))
+    lines = [
+        "| Archive studies | fill: list ms/study | flush CPU p50 ms | flush CPU max ms "
+        "| flush wall p50 ms | flush peak traced MB | STOW p50 ms | STOW p99 ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def one_flush() -> tuple[float, float]:
+        number = next(extra)
+        parsed = read_instance(io.BytesIO(tiny_instance(number, 1, 1)), f"{number}.dcm")
+        store_instance(opened, options, parsed)
+        catalog.defer([parsed.study_instance_uid])
+        cpu, wall = time.process_time(), time.perf_counter()
+        catalog.flush()
+        return (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000
+
+    held = 1
+    for size in sizes:
+        add_synthetic_studies(opened, template, range(held, size))
+        started = time.process_time()
+        catalog.flush()  # the new rows listed in one batch
+        fill = (time.process_time() - started) * 1000 / max(1, size - held)
+        held = size
+        samples = [one_flush() for _ in range(repeat)]
+        tracemalloc.start()
+        one_flush()
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        stow_ms = []
+        with TestClient(create_app(WORK / "listing-sizes")) as client:
+            for _ in range(repeat):
+                stow_ms.append(timed_stow(client, tiny_instance(next(extra), 1, 1)))
+                time.sleep(PACE)
+        cpu = [c for c, _ in samples]
+        lines.append(
+            f"| {size:,} | {fill:.2f} | {statistics.median(cpu):.1f} | {max(cpu):.1f} "
+            f"| {statistics.median(w for _, w in samples):.1f} | {peak:.1f} "
+            f"| {percentile(stow_ms, 0.5):.1f} | {percentile(stow_ms, 0.99):.1f} |"
+        )
+        print(lines[-1], file=sys.stderr)
     return lines
 
 
@@ -500,7 +579,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="instances per convert point")
     parser.add_argument(
         "--only",
-        choices=["studies", "archives", "index", "refresh", "http"],
+        choices=["studies", "archives", "index", "refresh", "http", "listing"],
         help="one curve only (http: QIDO-RS through dwa serve on the index alone)",
     )
     parser.add_argument(
@@ -525,6 +604,8 @@ def main() -> None:
         print("\n".join(index_sizes(indexes, args.repeat)))
     if args.only == "http":
         print("\n".join(http_sizes(indexes, args.repeat)))
+    if args.only in (None, "listing"):
+        print("\n".join(listing_sizes(indexes, args.repeat)))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
 
 

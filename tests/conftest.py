@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -172,15 +174,31 @@ def dask_client(dask_cluster: Any) -> Iterator[Any]:
 
 
 def tree(root: Path) -> dict[str, bytes | None]:
-    """Every file (with its bytes) and folder (None) under ``root``, ``.dwa`` included."""
+    """Every file (with its bytes) and folder (None) under ``root``, ``.dwa`` included.
+
+    An SQLite database (``.dwa/*.sqlite``) is its tables' rows, sorted: its file
+    also records how many transactions wrote it and where rows landed, which
+    depend on the history rather than on the content.
+    """
     out: dict[str, bytes | None] = {}
     for folder, dirs, files in os.walk(root):
         for name in dirs:
             out[str(Path(folder, name).relative_to(root)) + "/"] = None
         for name in files:
             path = Path(folder, name)
-            out[str(path.relative_to(root))] = path.read_bytes()
+            content = sqlite_content(path) if name.endswith(".sqlite") else path.read_bytes()
+            out[str(path.relative_to(root))] = content
     return out
+
+
+def sqlite_content(path: Path) -> bytes:
+    """Every table of the SQLite database ``path`` with its rows, in sorted order."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as db:
+        query = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        tables = [name for (name,) in db.execute(query)]
+        return repr(
+            [(table, sorted(map(repr, db.execute(f'SELECT * FROM "{table}"')))) for table in tables]
+        ).encode()
 
 
 def kill_then_finish(

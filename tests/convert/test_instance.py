@@ -332,7 +332,7 @@ def test_a_killed_replacement_is_finished_by_the_rerun(tmp_path: Path, seed: int
     assert not any((archive / STAGING_DIR).iterdir())
 
 
-@pytest.mark.parametrize("size", [170, 190, 210, 230])
+@pytest.mark.parametrize("size", [178, 190, 210, 230])
 def test_a_full_disk_while_replacing_keeps_the_instance(
     tmp_path: Path, size: int, small_filesystem: Callable[[int], Path]
 ) -> None:

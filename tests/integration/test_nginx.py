@@ -188,6 +188,28 @@ def test_json_resource(
         assert json.loads(response.body) == stored_json(nginx, relative)
 
 
+def test_pages_of_the_study_list(nginx: NginxServer) -> None:
+    """A large archive's study list pages (store/listing.py) are served as the lists are."""
+    page = nginx.archive / paths.study_list_page(0)
+    page.parent.mkdir()
+    page.write_bytes(stored(nginx, paths.STUDIES_INDEX))
+    try:
+        for encoding, body in (("gzip", page.read_bytes()), ("identity", None)):
+            response = nginx.request("/dicomweb/studies/pages/0", {"Accept-Encoding": encoding})
+            assert response.status == 200
+            assert response.header("Content-Type") == JSON_TYPE
+            assert response.header("Cache-Control") == "no-cache"
+            if body is None:
+                assert json.loads(response.body) == stored_json(nginx, paths.STUDIES_INDEX)
+            else:
+                assert response.body == body
+        for missing in ("/dicomweb/studies/pages/1", "/dicomweb/studies/pages/0.json.gz"):
+            assert nginx.request(missing).status == 404
+    finally:
+        page.unlink()
+        page.parent.rmdir()
+
+
 def test_json_behind_a_proxy(nginx: NginxServer, ds: pydicom.Dataset) -> None:
     """A proxy or CDN (Via header) that accepts gzip gets the stored gzip bytes."""
     url, relative = json_documents(ds)["series-metadata"]

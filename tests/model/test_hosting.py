@@ -18,6 +18,7 @@ def _body(part_type: str) -> bytes:
 def test_dicomweb_documents_are_gzipped_dicom_json() -> None:
     for path in (
         "studies/index.json.gz",
+        "studies/pages/0.json.gz",
         f"{STUDY}/index.json.gz",
         f"{STUDY}/metadata.gz",
         f"{STUDY}/series/index.json.gz",
@@ -53,6 +54,7 @@ def test_other_files() -> None:
 def test_files_are_published_before_the_documents_naming_them() -> None:
     names = [
         "studies/index.json.gz",
+        "studies/pages/3.json.gz",
         f"{STUDY}/index.json.gz",
         f"{STUDY}/metadata.gz",
         f"{STUDY}/deduplicated.json.gz",
@@ -68,7 +70,7 @@ def test_files_are_published_before_the_documents_naming_them() -> None:
     ]
     ordered = publication_order(names)
     assert ordered[0] == "manifest.json"
-    assert ordered[-1] == "studies/index.json.gz"
+    assert ordered[-2:] == ["studies/index.json.gz", "studies/pages/3.json.gz"]
     position = ordered.index
     instance_files = ("info.json.gz", "frames/1", "htj2k/1")
     assert all(

@@ -51,6 +51,10 @@ def test_archive_files() -> None:
     assert ResourcePath.instance(KEY).metadata().file == f"{INSTANCE}/metadata.gz"
     assert ResourcePath(ResourceType.STUDY).file == "studies/index.json.gz" == paths.STUDIES_INDEX
     assert paths.series_index("1.2.3") == "studies/1.2.3/series/index.json.gz"
+    # The study list's pages: no DICOMweb resource names them ("pages" is no UID).
+    assert paths.study_list_page(2) == "studies/pages/2.json.gz"
+    with pytest.raises(InvalidUIDError):
+        ResourcePath.from_string("studies/pages")
     assert paths.instances_index(*KEY[:2]) == "studies/1.2.3/series/1.2.3.4/instances/index.json.gz"
     assert paths.htj2k_frame_path(*KEY, 2) == f"{INSTANCE}/htj2k/2"
     assert paths.bulkdata_path("1.2.3", DIGEST) == f"studies/1.2.3/{paths.bulkdata_uri(DIGEST)}"

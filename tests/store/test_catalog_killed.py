@@ -16,9 +16,11 @@ from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
+from dicomweb_archive.store import listing
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
+from dicomweb_archive.store.listing import LISTING_PATH
 from dicomweb_archive.types import JSONDataset
 from tests.conftest import snapshot, write_instance
 from tests.store.test_catalog import _derived
@@ -129,3 +131,97 @@ def test_a_killed_flush_leaves_markers_that_the_next_one_settles(
             assert _rows(root, study) == _rows(clean, study)
     # Some kill met a flush midway: documents written, markers not cleared yet.
     assert any(stale and written for stale, written in left), left
+
+
+_DYING_FLUSH = """
+import os, signal, sys
+from dicomweb_archive.store import listing
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
+root, page_size, point, calls = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+listing.PAGE_SIZE = page_size
+made = []
+
+def dying(method):
+    def run(*args, **kwargs):
+        made.append(None)
+        if len(made) > calls:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return method(*args, **kwargs)
+    return run
+
+catalog = Catalog(open_archive(root))
+if point == "record":
+    listing.StudyList._record = dying(listing.StudyList._record)
+elif point == "write":
+    listing._list = dying(listing._list)
+else:
+    catalog.journal.clear_unlisted = dying(catalog.journal.clear_unlisted)
+catalog.flush()
+"""
+_PAGE = 5
+
+
+@pytest.fixture(scope="module")
+def paged(clean: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The clean archive listed in pages of 5 studies (12: three pages)."""
+    root = tmp_path_factory.mktemp("paged") / "archive"
+    shutil.copytree(clean, root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(listing, "PAGE_SIZE", _PAGE)
+        assert Catalog(open_archive(root)).rebuild_study_list() == 12
+    assert (root / paths.study_list_page(2)).exists()
+    return root
+
+
+@pytest.mark.parametrize(
+    ("point", "calls"),
+    # Mid-transaction; after it, before each list file (3 pages, then
+    # index.json.gz); after them, before the markers are cleared.
+    [("record", 5), ("write", 0), ("write", 1), ("write", 3), ("clear", 0)],
+)
+def test_a_flush_killed_while_listing_ends_with_the_clean_pages(
+    paged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, calls: int
+) -> None:
+    """Every study new to the list (its slot given in the killed flush), its
+    pages and index.json.gz gone: the next flush writes the clean run's bytes."""
+    root = tmp_path / "archive"
+    archive = _behind(paged, root)
+    shutil.rmtree(root / paths.STUDY_LIST_PAGES)
+    with sqlite3.connect(root / LISTING_PATH) as db:
+        db.execute("DELETE FROM listed")
+    child = subprocess.run(
+        [sys.executable, "-c", _DYING_FLUSH, str(root), str(_PAGE), point, str(calls)],
+        check=False,
+    )
+    assert child.returncode == -9
+    monkeypatch.setattr(listing, "PAGE_SIZE", _PAGE)
+    Catalog(archive).flush()
+    assert Catalog(archive).journal.unlisted() == []
+    served = {name: data for name, (_, data) in snapshot(root).items()}
+    assert served == {name: data for name, (_, data) in snapshot(paged).items()}
+
+
+def test_a_delisting_killed_before_its_page_is_written_ends_clean(
+    paged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delisted study is gone from the record once the killed flush
+    committed; the page it left is still written by the next flush."""
+    monkeypatch.setattr(listing, "PAGE_SIZE", _PAGE)
+    roots = [tmp_path / "killed", tmp_path / "clean"]
+    study = open_archive(paged).read_json_gz(paths.study_list_page(0))[1]["0020000D"]["Value"][0]
+    for root in roots:
+        shutil.copytree(paged, root)
+        archive = open_archive(root)
+        archive.store.remove_tree(paths.study_dir(study))
+        Catalog(archive).journal.mark_unlisted(study)
+    child = subprocess.run(
+        [sys.executable, "-c", _DYING_FLUSH, str(roots[0]), str(_PAGE), "write", "0"],
+        check=False,
+    )
+    assert child.returncode == -9
+    for root in roots:
+        Catalog(open_archive(root)).flush()
+    killed, clean = ({n: data for n, (_, data) in snapshot(r).items()} for r in roots)
+    assert killed == clean
+    assert killed[paths.study_list_page(0)] != snapshot(paged)[paths.study_list_page(0)][1]

@@ -28,7 +28,9 @@ def index(archive: str, qido_fields: tuple[str, ...] | None, documents: bool) ->
     """Catch up with deferred writes, then rebuild the QIDO-RS index of ARCHIVE.
 
     Studies stored by STOW-RS and not flushed yet (a stopped server) get their
-    documents and their row in the study list first.  The index
+    documents and their row in the study list first.  The study list is then
+    written afresh (``studies/index.json.gz``, and the pages of a list of more
+    than 1,000 studies renumbered in study order).  The index
     (``.dwa/index-N.sqlite``, N its schema) is derived data: deleting it loses nothing.  Once it
     exists, ``dwa convert`` and the server keep it up to date.  --qido-fields
     sets the attributes the QIDO-RS documents hold beyond the standard's
@@ -46,6 +48,7 @@ def index(archive: str, qido_fields: tuple[str, ...] | None, documents: bool) ->
             refreshed = refresh_every_study(store, catalog)
             click.echo(f"rewrote the documents of {refreshed} studies", err=True)
         catalog.flush()
+        catalog.rebuild_study_list()
         count = catalog.rebuild_index()
         registry.rebuild(store)
     click.echo(f"indexed {count} studies in {time.perf_counter() - started:.2f} s -> {archive}")

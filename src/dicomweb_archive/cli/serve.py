@@ -119,6 +119,9 @@ def serve(
     """Serve ARCHIVE over DICOMweb (QIDO-RS, WADO-RS, STOW-RS), with a study browser at /.
 
     An empty or new folder becomes an empty archive, ready for STOW-RS.
+    QIDO-RS searches every study (from the SQLite index, a page at a time),
+    where a static host of the same folder shows only the newest 1,000 studies
+    at /studies (studies/index.json.gz; the full list is studies/pages/).
     """
     try:
         import uvicorn

@@ -6,7 +6,8 @@ from its name.  So every file written to a bucket carries, as its own metadata,
 the headers below: what ``dwa serve`` and the nginx configuration answer for
 the same resource.
 
-- DICOMweb documents (``metadata.gz``, ``index.json.gz``): ``application/dicom+json``
+- DICOMweb documents (``metadata.gz``, ``index.json.gz``, the study list's pages):
+  ``application/dicom+json``
   with ``Content-Encoding: gzip`` (the bytes are gzip, served as they are) and
   ``Cache-Control: no-cache`` (they change as studies grow; revalidate by ETag).
 - Frames, alternate frames and bulk data: the stored single-part multipart
@@ -49,7 +50,7 @@ def static_headers(path: str, head: bytes | bytearray) -> dict[str, str]:
     name = parts[-1]
     if len(parts) > 2 and extensions.is_folder_name(parts[-2]):
         return {"Content-Type": extensions.content_type(name), "Cache-Control": "no-cache"}
-    if name in _DOCUMENTS:
+    if name in _DOCUMENTS or path.startswith(f"{paths.STUDY_LIST_PAGES}/"):
         return {"Content-Type": DICOM_JSON, "Content-Encoding": "gzip", "Cache-Control": "no-cache"}
     if name.endswith(".json.gz"):
         return {"Content-Type": JSON, "Content-Encoding": "gzip", "Cache-Control": "no-cache"}
@@ -69,12 +70,12 @@ def publication_rank(path: str) -> int:
 
     0 the manifest; 1 an instance's frames, alternates, bulk data and
     ``info.json.gz``; 2 its ``metadata.gz`` (the instance's commit point);
-    3 a series' documents; 4 a study's; 5 the archive's study list.
+    3 a series' documents; 4 a study's; 5 the archive's study list (and its pages).
     """
     if path == paths.MANIFEST:
         return 0
     parts = path.split("/")
-    if parts[:1] != ["studies"] or len(parts) == 2:
+    if parts[:1] != ["studies"] or len(parts) == 2 or path.startswith(f"{paths.STUDY_LIST_PAGES}/"):
         return 5
     if len(parts) >= 7 and parts[4] == "instances":  # studies/{st}/series/{se}/instances/{sop}/…
         return 2 if len(parts) == 7 and parts[6] == paths.METADATA else 1

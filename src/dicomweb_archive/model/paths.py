@@ -444,8 +444,16 @@ def study_row(study: str) -> str:
     return f"{study_dir(study)}/{INDEX}"
 
 
-#: QIDO ``/studies``: every study's row.
+#: QIDO ``/studies``: every study's row (the newest ones in a large archive,
+#: :mod:`dicomweb_archive.store.listing`).
 STUDIES_INDEX: Final = ResourcePath(ResourceType.STUDY).file
+#: The study list's pages (not a DICOMweb resource: "pages" is no UID).
+STUDY_LIST_PAGES: Final = "studies/pages"
+
+
+def study_list_page(page: int) -> str:
+    """Page ``page`` of the archive's study list."""
+    return f"{STUDY_LIST_PAGES}/{page}.json.gz"
 
 
 def series_index(study: str) -> str:

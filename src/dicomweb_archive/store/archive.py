@@ -46,9 +46,9 @@ def _study_of(path: str) -> str | None:
     prefix, _, rest = path.partition("/")
     if prefix != "studies":
         return None
-    study, slash, _ = rest.partition("/")
-    # Without a slash: the study's folder itself, or a file of the list (index, ZIPs).
-    return study if slash or uids.is_valid_uid(study) else None
+    study, _, _ = rest.partition("/")
+    # Not a UID: a file of the list (index, ZIPs) or the list's pages.
+    return study if uids.is_valid_uid(study) else None
 
 
 def open_archive(location: str | os.PathLike[str] | Store) -> Archive:

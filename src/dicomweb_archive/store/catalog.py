@@ -3,7 +3,8 @@
 The instances' own ``metadata.gz`` files are the truth.  Derived from them, per
 study: series and study metadata, the QIDO-RS documents (``series/index.json.gz``,
 ``instances/index.json.gz``, the study's row) and ``deduplicated.json.gz``; for the
-archive: the study list ``studies/index.json.gz`` and the SQLite QIDO-RS index
+archive: the study list (``studies/index.json.gz`` and its pages,
+:mod:`~dicomweb_archive.store.listing`) and the SQLite QIDO-RS index
 (:mod:`dicomweb_archive.store.index`, once it exists).
 
 Writers tell the catalog what they wrote.  A batch writer (``dwa convert``,
@@ -29,10 +30,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import Conflict, StudyDocuments, study_sort_key
+from dicomweb_archive.model.aggregate import Conflict, StudyDocuments
 from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, folders
@@ -40,11 +40,12 @@ from dicomweb_archive.store.documents import write_documents
 from dicomweb_archive.store.extensions import refresh_list
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.journal import Journal
+from dicomweb_archive.store.listing import StudyList
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
 from dicomweb_archive.store.recall import Recall
 from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
 from dicomweb_archive.store.stitched import Stitcher
-from dicomweb_archive.types import InstanceKey, JSONDataset, first_value
+from dicomweb_archive.types import InstanceKey, JSONDataset
 
 #: Studies refreshed together: their refresh locks held at once, their index rows
 #: written in one transaction; what a refresh holds in memory is one such batch.
@@ -147,13 +148,14 @@ class Catalog:
         if self.journal.is_stale(study):
             self.settle([study])
 
-    def studies_moved(self, studies: Iterable[str]) -> None:
-        """List studies that arrived whole (their documents travel with them)."""
+    def studies_moved(self, studies: Iterable[str], *, merge: bool = False) -> None:
+        """List studies that arrived whole (their documents travel with them);
+        ``merge``: into the list as published, whatever this process recorded."""
         moved = sorted(studies)
         for study in moved:
             with self.archive.lock(refresh_lock(study)):
                 self.journal.mark_unlisted(study)
-        self._update_study_list()
+        self._update_study_list(merge=merge)
         self._update_index(moved)
 
     # -- the SQLite index ---------------------------------------------------------
@@ -189,42 +191,36 @@ class Catalog:
         row: JSONDataset = self.archive.read_json_gz(paths.study_row(study))[0]
         return row
 
-    def _update_study_list(self) -> None:
-        """Put the rows of the unlisted studies into ``studies`` (no row: removed)."""
+    def _update_study_list(self, *, merge: bool = False) -> None:
+        """Put the rows of the unlisted studies into the list (no row: removed);
+        see :mod:`~dicomweb_archive.store.listing`."""
         archive, journal = self.archive, self.journal
-        with archive.lock("studies-index"):
-            listed = archive.exists(paths.STUDIES_INDEX)
+        tokens: dict[str, bytes | None] = {}
+
+        def listed_row(study: str) -> JSONDataset | None:
+            # The token before the row: a refresh in between keeps its marker.
+            with archive.lock(refresh_lock(study)):
+                tokens[study] = journal.token(study)
+                return self.study_row(study)
+
+        with archive.lock("studies-index"), StudyList(archive) as listing:
             unlisted = journal.unlisted()
-            if listed and not unlisted:
-                return
-            rows: dict[str, JSONDataset | None] = {}
-            tokens: dict[str, bytes | None] = {}
-            for study in unlisted:
-                with archive.lock(refresh_lock(study)):
-                    tokens[study] = journal.token(study)
-                    rows[study] = self.study_row(study)
-            current: dict[str, JSONDataset] = {}
-            if listed:
-                for row in archive.read_json_gz(paths.STUDIES_INDEX):
-                    uid = first_value(row, tags.StudyInstanceUID)
-                    if uid:
-                        current[str(uid)] = row
+            # First list, or its record lost: from the published list, else from
+            # every study's row; a merge takes what others published meanwhile.
+            if (merge or not listing.complete) and not listing.adopt():
+                for study in unlisted:
+                    listed_row(study)
+                listing.rebuild(self.study_row)
             else:
-                # First list, or one lost: rebuild from every study's own row.
-                for study in archive.study_uids():
-                    found = self.study_row(study)
-                    if found is not None:
-                        current[study] = found
-            for study, row in rows.items():
-                if row is None:
-                    current.pop(study, None)
-                else:
-                    current[study] = row
-            ordered = sorted(current.values(), key=study_sort_key)
-            archive.store.write_json_gz(paths.STUDIES_INDEX, ordered)
+                listing.update(unlisted, listed_row)
             for study, token in tokens.items():
                 with archive.lock(refresh_lock(study)):
                     journal.clear_unlisted(study, token)
+
+    def rebuild_study_list(self) -> int:
+        """List every study afresh, pages renumbered (``dwa index``); returns how many."""
+        with self.archive.lock("studies-index"), StudyList(self.archive) as listing:
+            return listing.rebuild(self.study_row)
 
     # -- one study's documents ------------------------------------------------------
 

@@ -84,7 +84,8 @@ def push(
             result.studies.append(study)
             if progress is not None:
                 progress(study)
-    Catalog(target).studies_moved(result.studies)
+    # Others may push into the bucket too: their studies stay listed.
+    Catalog(target).studies_moved(result.studies, merge=True)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -141,3 +141,12 @@ def test_a_failed_unpublished_write_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(TypeError):  # the second part cannot be written
         store.write_unpublished("staged", b"a", 5)  # type: ignore[arg-type]
     assert not (tmp_path / "staged").exists()
+
+
+def test_exists_answers_files_folders_and_nothing_else(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    store.write("studies/1.2/file", b"x")
+    assert store.exists("studies/1.2/file") and store.exists("studies/1.2")
+    assert not store.exists("studies/1.3")
+    assert not store.exists("studies/1.2/file/below")
+    assert not store.exists("studies/1\x002")  # no such name can exist

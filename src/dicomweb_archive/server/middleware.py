@@ -30,7 +30,7 @@ class _AccessLines(logging.StreamHandler):  # type: ignore[type-arg]
         """
         try:
             self.stream.write(line + self.terminator)
-            self.flush()
+            self.stream.flush()
         except Exception:
             self.handleError(logging.makeLogRecord({"msg": line}))
 

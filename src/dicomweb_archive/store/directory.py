@@ -173,7 +173,12 @@ class DirectoryStore(StoreMixin):
         return Stat(info.st_size, file_version(info))
 
     def exists(self, path: str) -> bool:
-        return os.path.exists(self._full(path))
+        # os.access: no exception made for a missing file (half the cost of
+        # os.path.exists, asked twice by every frame a server sends).
+        try:
+            return os.access(self._full(path), os.F_OK)
+        except ValueError:  # a NUL in the path, as os.path.exists answers
+            return False
 
     def list(self, path: str) -> list[Entry]:
         try:

@@ -1,6 +1,7 @@
 """Serving an archive: ``dwa serve`` against nginx with ``deploy/nginx.conf``, and ASGI servers.
 
     .venv/bin/python benchmarks/serve.py [--quick] [--repeat 3] [--duration 10] [--profile]
+                                         [--no-http2]
 
 Converts the synthetic CT series of ``benchmarks/convert.py`` (300 slices of
 512x512 by default) into one fresh archive, starts every server on it at once
@@ -25,6 +26,15 @@ installed.  The servers run this checkout's ``src/``.  Besides the client's
 view, each run records the CPU time of the server's processes (from
 ``/proc``) and of ``wrk``.
 
+Then the frames again over HTTPS and HTTP/2, as a browser sends them to one
+origin (``h2load``, Debian's ``nghttp2-client``: one connection, 25 streams in
+flight; ``--no-http2`` skips it): nginx serving the archive itself with
+``listen ssl http2``, and the shipped front ``deploy/nginx-https.conf`` (one
+worker) passing every request to the HTTP/1.1 nginx above and to ``dwa serve``
+(the front's CPU counted with the server behind it).  All three take 10^8
+requests per connection (``keepalive_requests``), because h2load, unlike a
+browser, does not reconnect when nginx ends one after its default 1,000.
+
 Every response is checked before the load (status 200, body equal to the file
 it comes from, or the expected number of QIDO rows) and every load run must end
 without errors, non-2xx/3xx answers or a body size other than the checked one.
@@ -47,6 +57,7 @@ import re
 import resource
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -64,6 +75,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORK = HERE / "work"
 DEPLOY_CONF = REPO / "deploy" / "nginx.conf"
+FRONT_CONF = REPO / "deploy" / "nginx-https.conf"
 DWA = Path(sys.executable).parent / "dwa"
 #: The archive the uvicorn factory serves (set for the uvicorn processes).
 ARCHIVE_VARIABLE = "DWA_BENCH_ARCHIVE"
@@ -247,6 +259,10 @@ class Server:
     env: dict[str, str] | None = None
     #: Processes serving (nginx's worker_processes, ``--workers``).
     workers: int = 1
+    #: HTTPS (with HTTP/2 offered) instead of plain HTTP/1.1.
+    tls: bool = False
+    #: Servers this one passes requests to (their CPU counts as its own).
+    upstreams: tuple[Server, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
     log_path: Path | None = None
@@ -255,6 +271,10 @@ class Server:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def cpu(self) -> float:
+        """CPU seconds of its processes and of its upstreams'."""
+        return tree_cpu(self.pid) + sum(u.cpu() for u in self.upstreams)
 
     def start(self) -> None:
         self.log_path = WORK / "serve-logs" / f"{re.sub(r'[^a-z0-9]+', '-', self.name.lower())}.log"
@@ -275,7 +295,7 @@ class Server:
             if self.process.poll() is not None:
                 break
             with contextlib.suppress(OSError):
-                if get(self.port, "/dicomweb/studies", {})[0] == 200:
+                if get(self.port, "/dicomweb/studies", {}, self.tls)[0] == 200:
                     return
             time.sleep(0.1)
         output = self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -337,28 +357,85 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def nginx_server(binary: str, archive: Path, workers: int) -> Server:
-    prefix = WORK / f"serve-nginx-{workers}"
+def nginx_paths(prefix: Path) -> dict[str, str | None]:
+    """The directives that keep nginx inside ``prefix`` (no root rights needed)."""
     shutil.rmtree(prefix, ignore_errors=True)
     (prefix / "logs").mkdir(parents=True)
     (prefix / "temp").mkdir()
-    port = free_port()
-    values: dict[str, str | None] = {
+    return {
         "user": "root" if os.geteuid() == 0 else None,
-        "worker_processes": str(workers),
         "pid": quoted(prefix / "nginx.pid"),
         "error_log": quoted(prefix / "logs" / "error.log"),
         "access_log": quoted(prefix / "logs" / "access.log"),
         **{f"{name}_temp_path": quoted(prefix / "temp" / name) for name in TEMP_PATHS},
-        "listen": f"127.0.0.1:{port}",
+    }
+
+
+#: h2load does not open a new connection when nginx ends one after its
+#: ``keepalive_requests`` (1,000; a browser would): the HTTP/2 servers take more.
+MANY_REQUESTS = "http {\n    keepalive_requests 100000000;\n"
+
+
+def nginx_command(binary: str, prefix: Path, conf: str) -> list[str]:
+    """nginx in the foreground on ``conf`` (written into ``prefix``, checked first)."""
+    if "ssl http2" in conf:
+        conf = conf.replace("http {\n", MANY_REQUESTS, 1)
+    path = prefix / "nginx.conf"
+    path.write_text(conf)
+    command = [binary, "-p", f"{prefix}/", "-c", str(path)]
+    subprocess.run([*command, "-t", "-q"], check=True, timeout=30)
+    return [*command, "-g", "daemon off;"]
+
+
+def nginx_server(
+    binary: str, archive: Path, workers: int, tls: tuple[Path, Path] | None = None
+) -> Server:
+    """nginx serving the archive as ``deploy/nginx.conf`` (over HTTPS and HTTP/2 with ``tls``)."""
+    prefix = WORK / f"serve-nginx-{workers}{'-tls' if tls else ''}"
+    port = free_port()
+    listen = f"127.0.0.1:{port}"
+    if tls:
+        # The directive's value ends the line: the certificate's two follow it.
+        cert, key = tls
+        listen += f" ssl http2; ssl_certificate {quoted(cert)}; ssl_certificate_key {quoted(key)}"
+    values: dict[str, str | None] = {
+        **nginx_paths(prefix),
+        "worker_processes": str(workers),
+        "listen": listen,
         "root": quoted(archive),
     }
-    conf = prefix / "nginx.conf"
-    conf.write_text(render_conf(DEPLOY_CONF.read_text(), values))
-    command = [binary, "-p", f"{prefix}/", "-c", str(conf)]
-    subprocess.run([*command, "-t", "-q"], check=True, timeout=30)
+    command = nginx_command(binary, prefix, render_conf(DEPLOY_CONF.read_text(), values))
     name = f"nginx (deploy/nginx.conf), {workers} worker{'s' if workers > 1 else ''}"
-    return Server(name, [*command, "-g", "daemon off;"], port, workers=workers)
+    if tls:
+        name = f"nginx (deploy/nginx.conf, `listen ssl http2`), {workers} worker"
+    return Server(name, command, port, workers=workers, tls=tls is not None)
+
+
+def front_server(binary: str, upstream: Server, tls: tuple[Path, Path]) -> Server:
+    """``deploy/nginx-https.conf`` (one worker) passing every request to ``upstream``."""
+    prefix = WORK / f"serve-front-{upstream.port}"
+    port = free_port()
+    cert, key = tls
+    values: dict[str, str | None] = {
+        **nginx_paths(prefix),
+        "worker_processes": "1",
+        "server": f"127.0.0.1:{upstream.port}",
+        "listen": f"127.0.0.1:{port} ssl http2",
+        "ssl_certificate": quoted(cert),
+        "ssl_certificate_key": quoted(key),
+    }
+    command = nginx_command(binary, prefix, render_conf(FRONT_CONF.read_text(), values))
+    name = f"deploy/nginx-https.conf (1 worker) → {upstream.name}"
+    return Server(name, command, port, tls=True, upstreams=(upstream,))
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 (as the browser tests make theirs)."""
+    sys.path.insert(0, str(REPO))
+    from tests.browser.conftest import self_signed as make
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return make(folder)
 
 
 def python_environment() -> dict[str, str]:
@@ -417,8 +494,15 @@ def running(servers: Sequence[Server]) -> Iterator[None]:
 # --- checks ---------------------------------------------------------------------------
 
 
-def get(port: int, path: str, headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def get(
+    port: int, path: str, headers: Mapping[str, str], tls: bool = False
+) -> tuple[int, Mapping[str, str], bytes]:
+    conn: http.client.HTTPConnection
+    if tls:  # the benchmark's own self-signed certificate
+        context = ssl._create_unverified_context()
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.putrequest("GET", path, skip_accept_encoding=True)
         for name, value in headers.items():
@@ -438,7 +522,7 @@ JSON_HEADERS = {"Accept": DICOM_JSON, "Accept-Encoding": "gzip"}
 def check_frames(server: Server, frames: list[tuple[str, bytes]]) -> int:
     """Every frame answers 200 with the stored bytes; returns the common body length."""
     for url, expected in frames:
-        status, _, body = get(server.port, url, FRAME_HEADERS)
+        status, _, body = get(server.port, url, FRAME_HEADERS, server.tls)
         if status != 200 or body != expected:
             raise SystemExit(f"{server.name}: {url}: {status}, {len(body)} bytes, not the file")
     sizes = {len(b) for _, b in frames}
@@ -545,12 +629,12 @@ class Load:
             command += ["-H", f"{name}: {value}"]
         command += [f"http://127.0.0.1:{server.port}", "--", str(listing)]
         command.append(str(max(1, self.limit // threads)))
-        server_before, client_before = tree_cpu(server.pid), children_cpu()
+        server_before, client_before = server.cpu(), children_cpu()
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=seconds + 60, check=False
         )
         server_cpu, client_cpu = (
-            tree_cpu(server.pid) - server_before,
+            server.cpu() - server_before,
             children_cpu() - client_before,
         )
         line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -582,17 +666,95 @@ class Load:
         return result
 
     def median(self, key: tuple[str, str]) -> Summary:
-        runs = self.runs[key]
-        return Summary(
-            statistics.median(r.per_second for r in runs),
-            statistics.median(r.p50_ms for r in runs),
-            statistics.median(r.p99_ms for r in runs),
-            statistics.median(r.mb_per_second for r in runs),
-            statistics.median(r.server_cpu / r.requests * 1e3 for r in runs),
-            statistics.median(r.server_cpu / r.seconds for r in runs),
-            statistics.median(r.client_cpu / r.seconds for r in runs),
-            statistics.median(r.client_cpu / r.requests * 1e3 for r in runs),
+        return medians(self.runs[key])
+
+
+def medians(runs: list[Run]) -> Summary:
+    return Summary(
+        statistics.median(r.per_second for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        statistics.median(r.mb_per_second for r in runs),
+        statistics.median(r.server_cpu / r.requests * 1e3 for r in runs),
+        statistics.median(r.server_cpu / r.seconds for r in runs),
+        statistics.median(r.client_cpu / r.seconds for r in runs),
+        statistics.median(r.client_cpu / r.requests * 1e3 for r in runs),
+    )
+
+
+@dataclass
+class H2Load:
+    """``h2load`` runs over HTTPS: one connection with OHIF's requests in flight as
+    HTTP/2 streams, as a browser sends them to one origin."""
+
+    h2load: str
+    runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)
+    #: Requests per second of each server's warm-up run.
+    rates: dict[str, float] = field(default_factory=dict)
+
+    def run(
+        self,
+        key: tuple[str, str],
+        server: Server,
+        work: Workload,
+        seconds: int,
+        record: bool = True,
+    ) -> Run:
+        folder = WORK / "serve-h2load"
+        folder.mkdir(parents=True, exist_ok=True)
+        listing, log = folder / f"{server.port}.uris", folder / f"{server.port}.log"
+        origin = f"https://127.0.0.1:{server.port}"
+        listing.write_text("".join(f"{origin}{path}\n" for path in work.paths))
+        # A number of requests, not -D (h2load 1.52 counts no request of a timed
+        # run on one connection): as many as the warm-up's rate gives in ``seconds``.
+        count = max(1_000, round(self.rates.get(server.name, 0.0) * seconds)) if record else 2_000
+        command = [self.h2load, "-c", "1", "-t", "1", "-m", str(FRAME_CONCURRENCY)]
+        command += ["-n", str(count), "-i", str(listing)]
+        command += ["--log-file", str(log)]
+        for name, value in work.headers.items():
+            command += ["-H", f"{name}: {value}"]
+        server_before, client_before = server.cpu(), children_cpu()
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 60, check=False
         )
+        server_cpu, client_cpu = server.cpu() - server_before, children_cpu() - client_before
+        out = done.stdout
+        finished = re.search(r"finished in ([\d.]+)s", out)
+        counts = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+        codes = re.search(r"status codes: (\d+) 2xx", out)
+        data = re.search(r"\((\d+)\) data", out)
+        if done.returncode or not (finished and counts and codes and data):
+            raise SystemExit(f"h2load failed ({done.returncode}):\n{out}\n{done.stderr}")
+        if "Application protocol: h2" not in out:
+            raise SystemExit(f"{server.name}: HTTP/2 was not negotiated:\n{out}")
+        requests = int(counts[2])
+        if not requests or requests != int(counts[1]) or requests != int(codes[1]):
+            raise SystemExit(f"{server.name} {key[0]}: failed requests:\n{out}")
+        # Every answer must have carried the checked body (DATA frames' payload).
+        if abs(int(data[1]) / requests - work.body) > work.body * 0.01:
+            raise SystemExit(
+                f"{server.name} {key[0]}: {int(data[1]) / requests:.0f} bytes of data per "
+                f"answer for a body of {work.body}:\n{out}"
+            )
+        # Per request: start (us since the epoch), status, microseconds to its end.
+        elapsed = sorted(int(line.split("\t")[2]) for line in log.read_text().splitlines())
+        result = Run(
+            requests,
+            float(finished[1]),
+            elapsed[len(elapsed) // 2] / 1e3,
+            elapsed[min(len(elapsed) - 1, len(elapsed) * 99 // 100)] / 1e3,
+            work.body,
+            server_cpu,
+            client_cpu,
+        )
+        if record:
+            self.runs.setdefault(key, []).append(result)
+        else:
+            self.rates[server.name] = result.per_second
+        return result
+
+    def median(self, key: tuple[str, str]) -> Summary:
+        return medians(self.runs[key])
 
 
 # --- profile ----------------------------------------------------------------------------
@@ -778,6 +940,55 @@ def report(load: Load, servers: list[Server], args: argparse.Namespace) -> None:
         print(f"| {server.name} | " + " | ".join(cells) + " |")
 
 
+def http2_servers(nginx: str, archive: Path, servers: list[Server]) -> list[Server]:
+    """nginx over HTTP/2 itself; the shipped HTTP/2 front before nginx and before `dwa serve`."""
+    tls = self_signed(WORK / "serve-tls")
+    static = next(s for s in servers if s.name.startswith("nginx") and s.workers == 1)
+    ours = next(s for s in servers if s.name == "`dwa serve`")
+    return [
+        nginx_server(nginx, archive, 1, tls),
+        front_server(nginx, static, tls),
+        front_server(nginx, ours, tls),
+    ]
+
+
+def measure_http2(
+    load: H2Load, servers: list[Server], t: Targets, args: argparse.Namespace
+) -> None:
+    """The frames again over HTTPS and HTTP/2: ``--repeat`` rounds, each server in turn."""
+    frames = Workload([url for url, _ in t.frames], FRAME_HEADERS, len(t.frames[0][1]))
+    for server in servers:
+        check_frames(server, t.frames)
+        load.run(("warm", server.name), server, frames, 2, record=False)
+    for round_ in range(args.repeat):
+        print(f"HTTP/2 round {round_ + 1}/{args.repeat}", file=sys.stderr)
+        for server in servers:
+            load.run(("frames", server.name), server, frames, args.duration)
+    for server in servers:
+        check_frames(server, t.frames[:20])
+
+
+def report_http2(load: H2Load, servers: list[Server]) -> None:
+    direct, front_nginx, front_ours = (load.median(("frames", s.name)) for s in servers)
+    print(
+        f"\nSingle-frame GETs over HTTPS and HTTP/2 (`h2load`, one connection, "
+        f"{FRAME_CONCURRENCY} streams in flight, OHIF's Accept); the front's CPU counts "
+        "with the server behind it:\n"
+    )
+    print(
+        "| Server | Requests/s | p50 ms | p99 ms | MB/s | vs nginx over HTTP/2 | vs the front "
+        "before nginx | Server CPU ms/request | h2load CPU ms/request |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for server, m in zip(servers, (direct, front_nginx, front_ours), strict=True):
+        print(
+            f"| {server.name} | {m.per_second:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
+            f"{m.mb_per_second:,.0f} | {m.per_second / direct.per_second:.2f} | "
+            f"{m.per_second / front_nginx.per_second:.2f} | {m.cpu_ms:.3f} | "
+            f"{m.client_cpu_ms:.3f} |"
+        )
+
+
 def load_arguments(doc: str | None) -> argparse.ArgumentParser:
     """The options of a load benchmark: the series' size, rounds, run lengths."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
@@ -805,6 +1016,7 @@ def parse_load_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
 def main() -> None:
     parser = load_arguments(__doc__)
     parser.add_argument("--profile", action="store_true", help="py-spy on `dwa serve`")
+    parser.add_argument("--no-http2", action="store_true", help="HTTP/1.1 only")
     args = parse_load_arguments(parser)
 
     wrk = ensure_program("wrk", "wrk")
@@ -819,9 +1031,13 @@ def main() -> None:
     servers = [nginx_server(nginx, archive, 1), nginx_server(nginx, archive, 2)]
     servers += our_servers(archive)
     profile_text = ""
+    h2 = H2Load(ensure_program("h2load", "nghttp2-client"))
+    h2_servers = [] if args.no_http2 else http2_servers(nginx, archive, servers)
     load_before = os.getloadavg()[0]
     with running(servers):
         measure(load, servers, t, args)
+        with running(h2_servers):
+            measure_http2(h2, h2_servers, t, args)
         if args.profile:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
             if not os.access(py_spy, os.X_OK):
@@ -843,6 +1059,8 @@ def main() -> None:
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
     )
     report(load, servers, args)
+    if h2_servers:
+        report_http2(h2, h2_servers)
     if profile_text:
         print("\n```\n" + profile_text + "\n```")
 

@@ -21,8 +21,8 @@ from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.corrections import parse_assignment
-from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.base import instances_of
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.correction import CORRECTING, correct, finish_corrections
 from dicomweb_archive.store.index import Level, QidoIndex, Query
@@ -128,7 +128,7 @@ def test_an_update_rewrites_metadata_only(tmp_path: Path, layout: str) -> None:
 def test_a_series_or_an_instance_only(tmp_path: Path) -> None:
     root, study, _ = _archive(tmp_path, "folders")
     archive = open_archive(root)
-    keys = registry.instances_of(archive, study)
+    keys = instances_of(archive, study)
     series = keys[0].series_instance_uid
     done = correct(archive, Target(study, series), [parse_assignment("SeriesNumber=9")], by="t")
     assert {k.series_instance_uid for k in done.instances} == {series}
@@ -187,6 +187,6 @@ def test_a_killed_update_is_finished_by_the_next_run(
     assert _without_dates(root) == _without_dates(reference)
     with open_archive(root) as archive:
         assert _studies_named(archive, "New^Name") == [study]
-        keys: list[InstanceKey] = registry.instances_of(archive, study)
+        keys: list[InstanceKey] = instances_of(archive, study)
         dates = {archive.read_json_gz(paths.instance_info(*k))["changes"][0]["date"] for k in keys}
         assert len(dates) == 1  # one correction, one record, whoever finished it

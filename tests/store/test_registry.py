@@ -10,6 +10,7 @@ from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
 from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.base import instances_of
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.types import InstanceKey
 from tests.conftest import write_instance
@@ -26,8 +27,8 @@ def test_entries_count_only_while_the_instance_is_there(tmp_path: Path) -> None:
         assert registry.locate(archive, sop) == key
         pack_study(archive, study, remove=True)
         assert registry.locate(archive, sop) == key  # read from the ZIP
-        assert registry.instances_of(archive, study) == [key]
-        assert registry.instances_of(archive, study, "1.2.3") == []
+        assert instances_of(archive, study) == [key]
+        assert instances_of(archive, study, "1.2.3") == []
         # Another key's removal leaves the entry; the instance gone, it no longer counts.
         registry.unregister(archive.store, InstanceKey(study, "1.2.3", sop))
         assert registry.registered(archive.store, sop) == key
@@ -47,5 +48,5 @@ def test_rebuild_registers_what_was_stored_before(tmp_path: Path) -> None:
     with open_archive(root) as archive:
         archive.store.remove_tree(registry.REGISTRY)
         assert registry.rebuild(archive) == 2
-        for key in registry.instances_of(archive, study):
+        for key in instances_of(archive, study):
             assert registry.locate(archive, key.sop_instance_uid) == key

@@ -15,6 +15,7 @@ from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.base import instances_of
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import Level, QidoIndex, Query
 from dicomweb_archive.store.packing import pack_study
@@ -46,7 +47,7 @@ def _archive(tmp_path: Path, name: str, layout: str) -> tuple[Path, list[Instanc
     assert Converter(root, ConvertOptions(workers=1)).convert([str(p) for p in sources]).ok
     with open_archive(root) as archive:
         Catalog(archive).rebuild_index()
-        keys = registry.instances_of(archive, study)
+        keys = instances_of(archive, study)
         if layout == "zips":
             pack_study(archive, study, remove=True)
     return root, keys
@@ -100,7 +101,7 @@ def test_the_last_instance_takes_its_study(tmp_path: Path) -> None:
     source = write_instance(tmp_path / "in", study=study, series=series)
     assert Converter(root, ConvertOptions(workers=1)).convert([str(source)]).ok
     with open_archive(root) as archive:
-        [key] = registry.instances_of(archive, study)
+        [key] = instances_of(archive, study)
         assert delete(archive, Target(*key)).study_removed
         assert not archive.has_study(study)
         assert archive.read_json_gz(paths.STUDIES_INDEX) == []

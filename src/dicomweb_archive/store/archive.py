@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dicomweb_archive import tags, uids
+from dicomweb_archive import uids
 from dicomweb_archive.errors import ResourceNotFoundError, StoreError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.base import (
@@ -29,12 +29,12 @@ from dicomweb_archive.store.base import (
     ReadableStore,
     Stat,
     Store,
-    folders,
+    instances_of,
 )
 from dicomweb_archive.store.slices import Slice
 from dicomweb_archive.store.studyzip import StudyZip
 from dicomweb_archive.store.url import open_store
-from dicomweb_archive.types import InstanceKey, first_value
+from dicomweb_archive.types import InstanceKey
 
 #: Study ZIPs kept open at once.
 CACHE_SIZE = 64
@@ -105,22 +105,10 @@ class Archive:
         return sorted(uid for uid in found if uids.is_valid_uid(uid))
 
     def instance_keys(self, studies: Iterable[str] | None = None) -> Iterator[InstanceKey]:
-        """Every instance of the archive (or of ``studies``), packed studies
-        included (from their indexes), one study at a time."""
+        """Every committed instance of the archive (or of ``studies``), packed
+        studies included, one study at a time, sorted within each."""
         for study in self.study_uids() if studies is None else studies:
-            if self.is_packed(study):
-                if not self.exists(paths.series_index(study)):
-                    continue
-                for row in self.read_json_gz(paths.series_index(study)):
-                    series = str(first_value(row, tags.SeriesInstanceUID))
-                    for instance in self.read_json_gz(paths.instances_index(study, series)):
-                        sop = str(first_value(instance, tags.SOPInstanceUID))
-                        yield InstanceKey(study, series, sop)
-                continue
-            for series in folders(self, f"{paths.study_dir(study)}/series"):
-                for sop in folders(self, f"{paths.series_dir(study, series)}/instances"):
-                    if self.exists(paths.instance_metadata(study, series, sop)):
-                        yield InstanceKey(study, series, sop)
+            yield from instances_of(self, study)
 
     def is_packed(self, study: str) -> bool:
         return self._packs and self.store.exists(paths.study_zip(study))

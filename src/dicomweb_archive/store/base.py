@@ -28,6 +28,7 @@ import orjson
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.slices import Slice
+from dicomweb_archive.types import InstanceKey
 
 #: Reads of large files are streamed in pieces of this size.
 CHUNK = 1 << 20
@@ -218,6 +219,18 @@ def scratch_folder(store: Store) -> str:
 def folders(store: ReadableStore, path: str) -> list[str]:
     """The names of the folders in ``path``, sorted."""
     return [entry.name for entry in store.list(path) if entry.is_folder]
+
+
+def instances_of(store: ReadableStore, study: str, series: str | None = None) -> list[InstanceKey]:
+    """The committed instances of a study (or of one of its series), sorted."""
+    found = []
+    every = folders(store, f"{paths.study_dir(study)}/series")
+    for uid in every if series is None else [s for s in every if s == series]:
+        for sop in folders(store, f"{paths.series_dir(study, uid)}/instances"):
+            key = InstanceKey(study, uid, sop)
+            if store.exists(paths.instance_metadata(*key)):
+                found.append(key)
+    return found
 
 
 class StoreMixin:

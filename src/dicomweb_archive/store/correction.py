@@ -25,9 +25,8 @@ from typing import Any
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.corrections import Correction, apply_corrections
-from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store, dumps_json, gzip_bytes
+from dicomweb_archive.store.base import Store, dumps_json, gzip_bytes, instances_of
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.removal import Target, finish_deletions
@@ -89,7 +88,7 @@ def _carry_out(archive: Archive, target: Target, entry: dict[str, Any]) -> Corre
     record = {"date": entry["date"], "by": entry["by"]}
     done = Corrected(target)
     with writing_study(archive, target.study) as files:
-        keys = registry.instances_of(files, target.study, target.series)
+        keys = instances_of(files, target.study, target.series)
         for key in keys if target.sop is None else [k for k in keys if k[2] == target.sop]:
             if _correct_instance(files, key, corrections, record):
                 done.instances.append(key)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import ReadableStore, Store, folders
+from dicomweb_archive.store.base import ReadableStore, Store, instances_of
 from dicomweb_archive.types import InstanceKey
 
 REGISTRY = f"{paths.WORK_DIR}/instances"
@@ -53,20 +53,6 @@ def locate(archive: Archive, sop: str) -> InstanceKey | None:
     if key is None or not archive.exists(paths.instance_metadata(*key)):
         return None
     return key
-
-
-def instances_of(
-    archive: ReadableStore, study: str, series: str | None = None
-) -> list[InstanceKey]:
-    """The committed instances of a study (or of one of its series), sorted."""
-    found = []
-    every = folders(archive, f"{paths.study_dir(study)}/series")
-    for uid in every if series is None else [s for s in every if s == series]:
-        for sop in folders(archive, f"{paths.series_dir(study, uid)}/instances"):
-            key = InstanceKey(study, uid, sop)
-            if archive.exists(paths.instance_metadata(*key)):
-                found.append(key)
-    return found
 
 
 def register_study(archive: Archive, study: str) -> None:

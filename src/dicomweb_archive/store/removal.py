@@ -31,7 +31,7 @@ from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store, folders
+from dicomweb_archive.store.base import Store, folders, instances_of
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.session import writing_study
@@ -140,7 +140,7 @@ def _carry_out(archive: Archive, target: Target) -> Deletion:
             done.instances.append(key)
         if target.series is not None and target.sop is None:
             files.remove_tree(paths.series_dir(target.study, target.series))
-        remaining = registry.instances_of(files, target.study)
+        remaining = instances_of(files, target.study)
         if remaining:
             done.bulk_data = _remove_unreferenced_bulk(files, target.study, remaining)
         else:

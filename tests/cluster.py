@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from tests.objectstore import free_port
+from tests.objectstore import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DASK = Path(sys.executable).parent / "dask"
@@ -61,6 +61,8 @@ class DaskCluster:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    # A test run that is killed must not leave the cluster running.
+                    preexec_fn=die_with_parent,
                 )
             )
 

@@ -28,7 +28,7 @@ import boto3
 START_TIMEOUT = 20.0
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: SIGTERM when the process that started it dies (Linux prctl)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -94,7 +94,7 @@ def moto_server(work: Path) -> Iterator[MotoServer]:
         command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,  # never outlives a test run that was killed
+        preexec_fn=die_with_parent,  # never outlives a test run that was killed
     )
     saved = {name: os.environ.get(name) for name in environment(endpoint, work)}
     try:

@@ -19,7 +19,8 @@ TestClient, the converter through :class:`Converter`), so start-up is excluded:
 The archives grow by bulk conversion between points (not measured).
 ``--only refresh``: CPU ms of one study's refresh after one new instance at
 study sizes 10, 100, 1,000 and 5,000 (run it with each build's ``PYTHONPATH``
-in turn to compare builds on the same archives).
+in turn to compare builds on the same archives).  ``--only rebuild``: ``dwa
+index``'s rebuild of the QIDO-RS index, instances per CPU and wall second.
 
     .venv/bin/python benchmarks/scale.py [--large] [--repeat 20] [--batch 100]
     .venv/bin/python benchmarks/scale.py --only http   # QIDO-RS through dwa serve
@@ -31,6 +32,7 @@ import argparse
 import contextlib
 import copy
 import io
+import os
 import shutil
 import socket
 import sqlite3
@@ -447,6 +449,7 @@ def http_sizes(sizes: list[int], repeat: int) -> list[str]:
     for name in names:
         ratio = cpu[name][-1] / cpu[name][0] if cpu[name][0] else float("nan")
         lines.append(f"| {name} | " + " | ".join(cells[name]) + f" | {ratio:.2f} |")
+    return lines
 
 
 def add_synthetic_studies(archive: Archive, template: JSONDataset, numbers: range) -> None:
@@ -524,6 +527,45 @@ def listing_sizes(sizes: list[int], repeat: int) -> list[str]:
     return lines
 
 
+def rebuild_rates(studies: int, instances: int, repeat: int) -> list[str]:
+    """``QidoIndex.rebuild`` (what ``dwa index`` runs after the study list): an
+    archive of ``studies`` synthetic one-instance studies (their documents
+    written directly, :func:`add_synthetic_studies`), and one converted study of
+    ``instances`` instances; instances per CPU second of the process and per wall
+    second, median of ``repeat``, with the load average after each."""
+    lines = [
+        "| Archive | instances | per CPU s (median) | per wall s (median) | load average |",
+        "|---|---:|---:|---:|---|",
+    ]
+    many = WORK / f"rebuild-{studies}"
+    if not (many / "studies" / f"{ROOT}.{studies - 1}").exists():
+        template = _template(many)
+        add_synthetic_studies(open_archive(many), template, range(1, studies))
+    large = WORK / f"rebuild-study-{instances}"
+    if not (large / "studies" / f"{ROOT}.1").exists():
+        shutil.rmtree(large, ignore_errors=True)
+        assert Converter(large, ConvertOptions(workers=1)).convert([]).ok
+        convert(large, WORK / "input", (tiny_instance(1, 1, n) for n in range(instances)))
+    for name, root, count in (
+        (f"{studies:,} one-instance studies", many, studies),
+        (f"one study of {instances:,} instances", large, instances),
+    ):
+        cpu, wall, loads = [], [], []
+        for _ in range(repeat):
+            with QidoIndex(open_archive(root)) as index:
+                started, busy = time.perf_counter(), time.process_time()
+                assert index.rebuild() >= 1
+                cpu.append(count / (time.process_time() - busy))
+                wall.append(count / (time.perf_counter() - started))
+            loads.append(f"{os.getloadavg()[0]:.1f}")
+        lines.append(
+            f"| {name} | {count:,} | {statistics.median(cpu):,.0f} "
+            f"| {statistics.median(wall):,.0f} | {', '.join(loads)} |"
+        )
+        print(lines[-1], file=sys.stderr)
+    return lines
+
+
 def _kilobytes(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -579,7 +621,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="instances per convert point")
     parser.add_argument(
         "--only",
-        choices=["studies", "archives", "index", "refresh", "http", "listing"],
+        choices=["studies", "archives", "index", "refresh", "http", "listing", "rebuild"],
         help="one curve only (http: QIDO-RS through dwa serve on the index alone)",
     )
     parser.add_argument(
@@ -604,6 +646,8 @@ def main() -> None:
         print("\n".join(index_sizes(indexes, args.repeat)))
     if args.only == "http":
         print("\n".join(http_sizes(indexes, args.repeat)))
+    if args.only == "rebuild":
+        print("\n".join(rebuild_rates(10_000, 1_000, min(args.repeat, 5))))
     if args.only in (None, "listing"):
         print("\n".join(listing_sizes(indexes, args.repeat)))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")

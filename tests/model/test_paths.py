@@ -56,6 +56,15 @@ def test_archive_files() -> None:
     with pytest.raises(InvalidUIDError):
         ResourcePath.from_string("studies/pages")
     assert paths.instances_index(*KEY[:2]) == "studies/1.2.3/series/1.2.3.4/instances/index.json.gz"
+    # Built without a ResourcePath, named as one names them, UIDs checked alike.
+    assert paths.study_dir("1.2.3") == ResourcePath.study("1.2.3").file
+    assert paths.series_index("1.2.3") == ResourcePath(ResourceType.SERIES, "1.2.3").file
+    assert paths.instances_index(*KEY[:2]) == ResourcePath(ResourceType.INSTANCE, *KEY[:2]).file
+    for bad in (("1.2.3/..", "1.2"), ("1.2", "../1"), ("", "1.2"), ("1.2", "")):
+        with pytest.raises(InvalidUIDError):
+            paths.instances_index(*bad)
+    with pytest.raises(InvalidUIDError):
+        paths.series_index("..")
     assert paths.htj2k_frame_path(*KEY, 2) == f"{INSTANCE}/htj2k/2"
     assert paths.bulkdata_path("1.2.3", DIGEST) == f"studies/1.2.3/{paths.bulkdata_uri(DIGEST)}"
     assert paths.study_zip("1.2.3") == "studies/1.2.3.zip"

@@ -49,6 +49,9 @@ def archive(tmp_path: Path) -> Archive:
 
 def test_studies_are_folders_and_zips(archive: Archive) -> None:
     assert archive.study_uids() == [PACKED, LOOSE]
+    assert archive.studies() == {PACKED: True, LOOSE: False}
+    _study(archive.store, PACKED, b"unpacked meanwhile")  # both: the ZIP is the study
+    assert archive.studies() == {PACKED: True, LOOSE: False}
     assert archive.is_packed(PACKED) and not archive.is_packed(LOOSE)
     assert archive.has_study(PACKED) and archive.has_study(LOOSE)
     assert not archive.has_study("1.2.5")
@@ -81,6 +84,13 @@ def test_open_archive_by_location(tmp_path: Path) -> None:
         assert archive.url == str(tmp_path)
     memory = MemoryStore()
     assert open_archive(memory).store is memory
+
+
+def test_no_local_files_no_packed_studies() -> None:
+    store = MemoryStore()
+    _study(store, LOOSE, b"loose")
+    store.write(paths.study_zip(PACKED), b"")  # not read there: a study, not packed
+    assert Archive(store).studies() == {PACKED: False, LOOSE: False}
 
 
 def test_no_local_files_no_slices() -> None:

@@ -6,11 +6,14 @@ import gzip
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.base import (
     dumps_json,
     files_under,
     folders,
+    gunzip,
     gzip_bytes,
     scratch_folder,
 )
@@ -22,6 +25,22 @@ def test_documents_are_deterministic() -> None:
     assert dumps_json({"b": 1, "a": [2]}) == b'{"a":[2],"b":1}'
     assert gzip_bytes(b"x") == gzip_bytes(b"x")
     assert gzip.decompress(gzip_bytes(b"x")) == b"x"
+
+
+def test_gunzip_answers_as_gzip_decompress() -> None:
+    one = gzip_bytes(b"one")
+    two = one + gzip.compress(b" two")
+    for data in (one, two, b"", gzip.compress(b"")):
+        assert gunzip(data) == gzip.decompress(data)
+    for broken in (one[:-3], one[:5], b"not gzip", one + b"x"):
+        with pytest.raises(Exception) as expected:
+            gzip.decompress(broken)
+        with pytest.raises(expected.type):
+            gunzip(broken)
+    corrupt = bytearray(one)
+    corrupt[-8] ^= 1  # the CRC
+    with pytest.raises(gzip.BadGzipFile):
+        gunzip(bytes(corrupt))
 
 
 def test_walking_folders() -> None:

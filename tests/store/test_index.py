@@ -11,9 +11,11 @@ import pytest
 from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions, tags
+from dicomweb_archive.store import index as index_module
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import INDEX_PATH, SCHEMA_VERSION, Level, QidoIndex, Query
+from dicomweb_archive.store.packing import pack_study
 from tests.conftest import write_instance
 
 
@@ -231,3 +233,24 @@ def test_attributes_often_included_come_without_the_studys_whole_attributes(
                 orjson.loads(db.execute("SELECT extra FROM studies").fetchone()[0])
             )
             db.close()
+
+
+def test_a_rebuild_reads_folders_and_zips_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, studies = _archive(tmp_path)
+    searches = [Query(include=None), Query(match=[("00100010", "PN", "*o*")])]
+    with QidoIndex(open_archive(archive)) as index:
+        index.rebuild()
+        expected = [index.search(level, query) for level in Level for query in searches]
+    opened = open_archive(archive)
+    listed = opened.studies()
+    assert not any(listed.values())
+    pack_study(opened, studies[1], remove=True)
+    pack_study(opened, studies[2], remove=False)
+    # Packed after the archive was listed: read from its ZIP all the same.
+    monkeypatch.setattr(opened, "studies", lambda: listed)
+    monkeypatch.setattr(index_module, "BATCH_ROWS", 2)  # a batch every study or so
+    with QidoIndex(opened) as index:
+        assert index.rebuild() == 3
+        assert [index.search(level, query) for level in Level for query in searches] == expected

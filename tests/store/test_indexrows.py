@@ -74,7 +74,7 @@ def test_rows_whose_digest_is_unchanged_are_not_written(tmp_path: Path) -> None:
         return ("1.2.3", sop), instance_record(row, {})
 
     first = dict(record(f"1.2.3.{n}", n) for n in range(3))
-    write_rows(db, "instances", "1.2", first, fresh=True)
+    write_rows(db, "instances", "1.2", first)
     changes = db.total_changes
     write_rows(db, "instances", "1.2", first)
     assert db.total_changes == changes

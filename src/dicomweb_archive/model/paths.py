@@ -369,9 +369,15 @@ def _is_digest(value: str | None) -> bool:
 # Archive files by name, for the writers and readers of the archive.
 
 
+# The folders and documents below are each study's and series' as their
+# ResourcePath's ``file`` names them, built from the UIDs checked alone: a
+# rebuild of the index asks for every study's, where a ResourcePath costs ten
+# times as much.
+
+
 @lru_cache(maxsize=4096)  # asked for by every read of a served study
 def study_dir(study: str) -> str:
-    return ResourcePath.study(study).file
+    return f"{_PREFIXES[0]}/{_uid(study)}"
 
 
 def study_zip(study: str) -> str:
@@ -458,12 +464,12 @@ def study_list_page(page: int) -> str:
 
 def series_index(study: str) -> str:
     """QIDO ``/studies/{study}/series``."""
-    return ResourcePath(ResourceType.SERIES, study).file
+    return f"{study_dir(study)}/{_PREFIXES[1]}/{INDEX}"
 
 
 def instances_index(study: str, series: str) -> str:
     """QIDO ``/studies/{study}/series/{series}/instances``."""
-    return ResourcePath(ResourceType.INSTANCE, study, series).file
+    return f"{study_dir(study)}/{_PREFIXES[1]}/{_uid(series)}/{_PREFIXES[2]}/{INDEX}"
 
 
 def deduplicated(study: str) -> str:

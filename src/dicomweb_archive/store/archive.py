@@ -95,14 +95,20 @@ class Archive:
 
     def study_uids(self) -> list[str]:
         """Every study of the archive, packed or not, sorted."""
-        found = set()
+        return list(self.studies())
+
+    def studies(self) -> dict[str, bool]:
+        """Every study of the archive, sorted, and whether it is packed (as
+        listed now: one listing, no look-up per study)."""
+        found: dict[str, bool] = {}
         for entry in self.store.list("studies"):
             if entry.is_folder:
-                found.add(entry.name)
+                found.setdefault(entry.name, False)
             elif entry.name.endswith(_ZIP):
-                found.add(entry.name[: -len(_ZIP)])
+                # Read from local files only (a store without them holds none).
+                found[entry.name[: -len(_ZIP)]] = self._packs
         # Anything else put there (a copy, a download) is not a study.
-        return sorted(uid for uid in found if uids.is_valid_uid(uid))
+        return {uid: found[uid] for uid in sorted(found) if uids.is_valid_uid(uid)}
 
     def instance_keys(self, studies: Iterable[str] | None = None) -> Iterator[InstanceKey]:
         """Every committed instance of the archive (or of ``studies``), packed

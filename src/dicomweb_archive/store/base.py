@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
@@ -189,6 +190,20 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
 
 
+def gunzip(data: bytes) -> bytes:
+    """The bytes of a gzip file: :func:`gzip.decompress`'s answer, without its
+    header parsing in Python when the file is one member (every document the
+    archive writes; a tiny document reads in two thirds of the time)."""
+    inflater = zlib.decompressobj(wbits=31)  # 16 + 15: a gzip member, its header checked
+    try:
+        data_out = inflater.decompress(data)
+    except zlib.error:
+        return gzip.decompress(data)  # its error, as before
+    if not inflater.eof or inflater.unused_data:
+        return gzip.decompress(data)  # several members, or cut short: as before
+    return data_out
+
+
 def not_found(path: str) -> ResourceNotFoundError:
     return ResourceNotFoundError(f"{path} not found")
 
@@ -252,7 +267,7 @@ class StoreMixin:
         self.write(path, *parts)
 
     def read_json_gz(self, path: str) -> Any:
-        return orjson.loads(gzip.decompress(self.read(path)))
+        return orjson.loads(gunzip(self.read(path)))
 
     def stat_children(self, folder: str, name: str) -> dict[str, Stat]:
         found = {}

@@ -29,16 +29,17 @@ import orjson
 from dicomweb_archive import tags
 from dicomweb_archive.errors import QueryTimeoutError, ResourceNotFoundError, StoreError
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import StudyDocuments, study_sort_key
+from dicomweb_archive.model.aggregate import StudyDocuments
 from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import ReadableStore, dumps_json
-from dicomweb_archive.store.columns import STUDY_COLUMNS, study_cells, study_conditions
+from dicomweb_archive.store.base import ReadableStore
+from dicomweb_archive.store.columns import STUDY_COLUMNS, study_conditions
 from dicomweb_archive.store.indexrows import (
-    Record,
-    instance_record,
-    series_record,
+    OFTEN_INCLUDED,
+    STUDY_INSERT,
+    FreshRows,
     study_records,
+    study_values,
     write_rows,
 )
 from dicomweb_archive.store.planner import count_studies, rows_by_id, study_candidates, study_page
@@ -52,6 +53,8 @@ INDEX_FILE = f"index-{SCHEMA_VERSION}.sqlite"
 INDEX_PATH = f"{paths.WORK_DIR}/{INDEX_FILE}"
 #: The index files of other schemas (``index.sqlite``: those before 4).
 _OTHER_FILES = ("index.sqlite", "index-*.sqlite")
+#: Rows a rebuild keeps before writing them (its memory: a study's rows at least).
+BATCH_ROWS = 2_000
 #: Longest a search may run before it gives up (seconds): a query that costs
 #: more is refused rather than holding a worker and the database.
 SEARCH_BUDGET = 5.0
@@ -108,16 +111,6 @@ _TEXT_DROP = (
     "DROP TRIGGER IF EXISTS study_text_delete",
     "DROP TRIGGER IF EXISTS study_text_update",
     "DROP TABLE IF EXISTS study_text",
-)
-_INSERT_STUDY = (
-    f"INSERT INTO studies (study, sort_key, irregular, {', '.join(_COLUMNS)}, extra, row, "
-    f"attributes) VALUES (?, ?, ?, {'?, ' * len(_COLUMNS)}?, ?, ?)"
-)
-#: Study attributes viewers often ask for by ``includefield`` (OHIF's study list:
-#: client-contract §2.1) that a study's row may lack: kept next to the row
-#: (``extra``), so a page of such rows parses no study's whole attributes.
-_OFTEN_INCLUDED = frozenset(
-    {tags.Modality, tags.StudyDescription, tags.ReferringPhysicianName, tags.PatientBirthDate}
 )
 logger = logging.getLogger(__name__)
 
@@ -267,7 +260,7 @@ class QidoIndex:
 
     def rebuild(self) -> int:
         """Index every study of the archive afresh; returns the number of studies."""
-        studies = self.archive.study_uids()
+        studies = self.archive.studies()
         with self.transaction():
             # The text index is made again once, from all rows: cheaper than
             # row by row through its triggers.
@@ -275,8 +268,12 @@ class QidoIndex:
                 self._db.execute(statement)
             for table in _TABLES:
                 self._db.execute(f"DELETE FROM {table}")
-            for study in studies:
-                self._index_study(study)
+            rows = FreshRows()
+            for study, packed in studies.items():
+                self._read_study(study, packed, rows)
+                if len(rows) >= BATCH_ROWS:
+                    rows.write(self._db)
+            rows.write(self._db)
             if self.text_search:
                 self._create_text_index()
                 self._db.execute("INSERT INTO study_text (study_text) VALUES ('rebuild')")
@@ -289,7 +286,9 @@ class QidoIndex:
         with self.transaction():
             for study in studies:
                 self._delete_study(study)
-                self._index_study(study)
+                rows = FreshRows()
+                self._read_study(study, None, rows)
+                rows.write(self._db)
 
     def replace_studies(self, documents: Mapping[str, StudyDocuments | None]) -> None:
         """Index studies from the documents just written for them, without
@@ -303,7 +302,7 @@ class QidoIndex:
                     self._delete_study(study)
                     continue
                 self._db.execute("DELETE FROM studies WHERE study = ?", (study,))
-                self._insert_study_row(study, docs.row, docs.deduplicated)
+                self._db.execute(STUDY_INSERT, study_values(study, docs.row, docs.deduplicated))
                 series, instances = study_records(docs)
                 write_rows(self._db, "series", study, series)
                 write_rows(self._db, "instances", study, instances)
@@ -322,18 +321,23 @@ class QidoIndex:
             raise
         self._db.commit()
 
-    def _index_study(self, study: str) -> None:
-        # Where the study is, found once: not once per document read.
-        files: ReadableStore = self.archive.study_zip(study) or self.archive.store
+    def _read_study(self, study: str, packed: bool | None, rows: FreshRows) -> None:
+        """Add the rows of a study's documents to ``rows``, read from its ZIP or
+        folder (``packed``: which, as the archive was listed; None: not known)."""
+        files: ReadableStore = self.archive.store
+        if packed is not False:
+            files = self.archive.study_zip(study) or files
         try:
             [row] = files.read_json_gz(paths.study_row(study))
         except ResourceNotFoundError:
+            if packed is False and self.archive.study_zip(study) is not None:
+                return self._read_study(study, True, rows)  # packed since it was listed
             return  # no study, or none of its instances committed yet
-        series = (
+        series = [
             (one, files.read_json_gz(paths.instances_index(study, _series_uid(one))))
             for one in files.read_json_gz(paths.series_index(study))
-        )
-        self.insert_study(study, row, files.read_json_gz(paths.deduplicated(study)), series)
+        ]
+        rows.add(study, row, files.read_json_gz(paths.deduplicated(study)), series)
 
     def insert_study(
         self,
@@ -344,41 +348,9 @@ class QidoIndex:
     ) -> None:
         """Add one study's rows from its documents: its row, its deduplicated
         document, and each series' row with its instances' rows."""
-        dedup = deduplicated
-        self._insert_study_row(study, row, dedup)
-        series_records: dict[tuple[str, ...], Record] = {}
-        instance_records: dict[tuple[str, ...], Record] = {}
-        for series_row, instance_rows in series:
-            uid = _series_uid(series_row)
-            series_records[uid,] = series_record(series_row, dedup["series"].get(uid, {}))
-            for instance_row in instance_rows:
-                sop = str(first_value(instance_row, tags.SOPInstanceUID))
-                own = dedup["instances"].get(sop, {}).get("attributes", {})
-                instance_records[uid, sop] = instance_record(instance_row, own)
-        write_rows(self._db, "series", study, series_records, fresh=True)
-        write_rows(self._db, "instances", study, instance_records, fresh=True)
-
-    def _insert_study_row(self, study: str, row: JSONDataset, dedup: dict[str, Any]) -> None:
-        study_attributes = {**dedup["study"], **row}
-        cells, irregular = study_cells(study, row, study_attributes)
-        self._db.execute(
-            _INSERT_STUDY,
-            (
-                study,
-                "|".join(study_sort_key(row)),
-                int(irregular),
-                *cells,
-                dumps_json(
-                    {
-                        tag: study_attributes[tag]
-                        for tag in _OFTEN_INCLUDED
-                        if tag in study_attributes and tag not in row
-                    }
-                ),
-                dumps_json(row),
-                dumps_json(study_attributes),
-            ),
-        )
+        rows = FreshRows()
+        rows.add(study, row, deduplicated, series)
+        rows.write(self._db)
 
     # -- searching --------------------------------------------------------------
 
@@ -430,7 +402,7 @@ class QidoIndex:
                         continue
                 missing = None if wanted is None else wanted - row.keys()
                 if missing is None or missing:
-                    if attributes is None and missing and extra and missing <= _OFTEN_INCLUDED:
+                    if attributes is None and missing and extra and missing <= OFTEN_INCLUDED:
                         attributes = orjson.loads(extra)  # all of these the study has
                     elif attributes is None:
                         attributes = read_attributes(rowid)
@@ -447,7 +419,7 @@ class QidoIndex:
         self, db: sqlite3.Connection, level: Level, query: Query, cursors: contextlib.ExitStack
     ) -> tuple[Iterator[tuple[bytes, int, bool, bytes | None]], int]:
         """The rows a search reads, in order: their JSON, rowid, whether known to
-        match, and a study's :data:`_OFTEN_INCLUDED` attributes (JSON); and how
+        match, and a study's :data:`OFTEN_INCLUDED` attributes (JSON); and how
         many of those not known to match it skips first."""
 
         def run(sql: str, args: list[str]) -> Iterator[Any]:

@@ -10,7 +10,9 @@ its series' and the study's, not every other instance's.
 Series and instance rows carry a digest of what they hold: a refresh of a study
 writes the rows whose digest changed and deletes those whose series or instance
 went.  The digests are read from the index itself, so a refresh by another
-process in between (or a rebuild) is seen, never assumed.
+process in between (or a rebuild) is seen, never assumed.  Studies the index
+lacks (a rebuild) are written in batches, every table's rows at once
+(:class:`FreshRows`).
 """
 
 from __future__ import annotations
@@ -18,16 +20,37 @@ from __future__ import annotations
 import functools
 import hashlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from dicomweb_archive import tags
-from dicomweb_archive.model.aggregate import StudyDocuments
+from dicomweb_archive.model.aggregate import StudyDocuments, study_sort_key
 from dicomweb_archive.store.base import dumps_json
+from dicomweb_archive.store.columns import STUDY_COLUMNS, study_cells
 from dicomweb_archive.types import JSONDataset, first_value
 
 #: Each table's key within a study.
 KEYS = {"series": ("series",), "instances": ("series", "sop")}
+#: The ``studies`` table's columns as a study's values fill them (its id aside).
+_STUDY_COLUMNS = (
+    "study",
+    "sort_key",
+    "irregular",
+    *(column.name for column in STUDY_COLUMNS),
+    "extra",
+    "row",
+    "attributes",
+)
+STUDY_INSERT = (
+    f"INSERT INTO studies ({', '.join(_STUDY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_STUDY_COLUMNS))})"
+)
+#: Study attributes viewers often ask for by ``includefield`` (OHIF's study list:
+#: client-contract §2.1) that a study's row may lack: kept next to the row
+#: (``extra``), so a page of such rows parses no study's whole attributes.
+OFTEN_INCLUDED = frozenset(
+    {tags.Modality, tags.StudyDescription, tags.ReferringPhysicianName, tags.PatientBirthDate}
+)
 
 
 class Record(NamedTuple):
@@ -66,6 +89,27 @@ def instance_record(row: JSONDataset, own: JSONDataset) -> Record:
     return _record(first_value(row, tags.InstanceNumber), sop, row, {**own, **row})
 
 
+def study_values(study: str, row: JSONDataset, dedup: dict[str, Any]) -> tuple[Any, ...]:
+    """A study's values of the ``studies`` table (:data:`STUDY_INSERT`): its row
+    and what all its instances share (``dedup``: its deduplicated document)."""
+    study_attributes = {**dedup["study"], **row}
+    cells, irregular = study_cells(study, row, study_attributes)
+    extra = {
+        tag: study_attributes[tag]
+        for tag in OFTEN_INCLUDED
+        if tag in study_attributes and tag not in row
+    }
+    return (
+        study,
+        "|".join(study_sort_key(row)),
+        int(irregular),
+        *cells,
+        dumps_json(extra),
+        dumps_json(row),
+        dumps_json(study_attributes),
+    )
+
+
 def study_records(
     docs: StudyDocuments,
 ) -> tuple[dict[tuple[str, ...], Record], dict[tuple[str, ...], Record]]:
@@ -93,32 +137,75 @@ def write_rows(
     table: str,
     study: str,
     records: Mapping[tuple[str, ...], Record],
-    *,
-    fresh: bool = False,
 ) -> None:
     """Make the study's rows of ``table`` (``series`` or ``instances``) those of
-    ``records``, writing only rows whose digest differs; ``fresh``: it has none."""
+    ``records``, writing only rows whose digest differs."""
     keys = KEYS[table]
-    current: dict[tuple[str, ...], bytes] = {}
-    if not fresh:
-        select = f"SELECT {', '.join(keys)}, digest FROM {table} WHERE study = ?"
-        found = db.execute(select, (study,))
-        if table == "instances":
-            current = {(series, sop): digest for series, sop, digest in found}
-        else:
-            current = {(series,): digest for series, digest in found}
+    select = f"SELECT {', '.join(keys)}, digest FROM {table} WHERE study = ?"
+    found = db.execute(select, (study,))
+    current: dict[tuple[str, ...], bytes]
+    if table == "instances":
+        current = {(series, sop): digest for series, sop, digest in found}
+    else:
+        current = {(series,): digest for series, digest in found}
     matches = " AND ".join(f"{key} = ?" for key in keys)
     db.executemany(
         f"DELETE FROM {table} WHERE study = ? AND {matches}",
         [(study, *key) for key in current.keys() - records.keys()],
     )
-    columns = ("study", *keys, "sort_key", "row", "attributes", "digest")
     db.executemany(
-        f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({', '.join('?' * len(columns))})",
+        _INSERT[table].replace("INSERT", "INSERT OR REPLACE", 1),
         [
             (study, *key, *record)
             for key, record in records.items()
             if current.get(key) != record.digest
         ],
     )
+
+
+def _insert(table: str) -> str:
+    columns = ("study", *KEYS[table], *Record._fields)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT = {table: _insert(table) for table in KEYS}
+
+
+class FreshRows:
+    """The rows of studies the index lacks, kept to be written together: one
+    ``executemany`` per table for a whole batch (a rebuild)."""
+
+    def __init__(self) -> None:
+        self.studies: list[tuple[Any, ...]] = []
+        self.series: list[tuple[Any, ...]] = []
+        self.instances: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        """Rows kept, of every table."""
+        return len(self.studies) + len(self.series) + len(self.instances)
+
+    def add(
+        self,
+        study: str,
+        row: JSONDataset,
+        dedup: dict[str, Any],
+        series: Iterable[tuple[JSONDataset, list[JSONDataset]]],
+    ) -> None:
+        """One study's rows from its documents: its row, its deduplicated
+        document, and each series' row with its instances' rows."""
+        self.studies.append(study_values(study, row, dedup))
+        shared, own = dedup["series"], dedup["instances"]
+        for series_row, instance_rows in series:
+            uid = str(first_value(series_row, tags.SeriesInstanceUID))
+            self.series.append((study, uid, *series_record(series_row, shared.get(uid, {}))))
+            for instance_row in instance_rows:
+                sop = str(first_value(instance_row, tags.SOPInstanceUID))
+                attributes = own.get(sop, {}).get("attributes", {})
+                self.instances.append((study, uid, sop, *instance_record(instance_row, attributes)))
+
+    def write(self, db: sqlite3.Connection) -> None:
+        """Insert the rows kept, then forget them."""
+        db.executemany(STUDY_INSERT, self.studies)
+        db.executemany(_INSERT["series"], self.series)
+        db.executemany(_INSERT["instances"], self.instances)
+        self.studies, self.series, self.instances = [], [], []

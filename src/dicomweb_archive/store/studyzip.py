@@ -14,7 +14,6 @@ of the archive it was packed from (frame storage, boundary, bulk sizes).
 
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 import zipfile
@@ -29,7 +28,14 @@ import orjson
 from dicomweb_archive import uids
 from dicomweb_archive.errors import InvalidStudyZipError, ResourceNotFoundError
 from dicomweb_archive.model import paths
-from dicomweb_archive.store.base import Entry, ReadableStore, Stat, files_under, not_found
+from dicomweb_archive.store.base import (
+    Entry,
+    ReadableStore,
+    Stat,
+    files_under,
+    gunzip,
+    not_found,
+)
 from dicomweb_archive.store.manifest import ArchiveOptions
 from dicomweb_archive.store.slices import OpenedFile, Slice, file_version
 
@@ -354,7 +360,7 @@ class StudyZip:
         return data
 
     def read_json_gz(self, name: str) -> Any:
-        return orjson.loads(gzip.decompress(self.read(name)))
+        return orjson.loads(gunzip(self.read(name)))
 
 
 def _zip64_sizes(extra: bytes, sizes: tuple[int, int]) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
@@ -166,3 +167,10 @@ def test_error_response_of_a_bug_and_of_other_http_errors() -> None:
     teapot = error_response(request, HTTPException(418, "short and stout"))
     assert teapot.status_code == 418
     assert orjson.loads(bytes(teapot.body))["detail"] == "short and stout"
+
+
+def test_what_start_up_made_is_kept_out_of_full_collections(tmp_path: Path) -> None:
+    with TestClient(create_app(tmp_path / "archive")) as client:
+        assert gc.get_freeze_count() > 0  # modules, tables, the index: frozen
+        client.get("/dicomweb/studies").raise_for_status()
+    assert gc.get_freeze_count() == 0  # stopped: collected as before

@@ -109,3 +109,22 @@ def test_a_substring_is_looked_up_in_the_text_index(index: QidoIndex) -> None:
         sql, args = planner._select("id", conditions[0], conditions)
         assert "study_text" in sql
         assert len(db.execute(sql, args).fetchall()) == COUNT // 500
+
+
+def test_a_rare_prefix_is_looked_up_without_a_walk(index: QidoIndex) -> None:
+    searches = [
+        ((tags.PatientID, "LO", "P42*"), False),  # 22 matches
+        ((tags.PatientName, "PN", "Rare*"), False),
+        ((tags.PatientID, "LO", "P*"), True),  # every study: the walk fills the page
+        ((tags.PatientName, "PN", "*are^on*"), True),  # a substring: walked first
+    ]
+    for key, walks in searches:
+        statements: list[str] = []
+        conditions, _ = study_conditions([key])
+        with index._snapshot() as db:
+            db.set_trace_callback(statements.append)
+            ids = planner.study_page(db, conditions, 100, 0, index.text_search)
+            db.set_trace_callback(None)
+        walked = any(f"LIMIT {planner.MIN_WALK}" in sql for sql in statements)
+        assert walked == walks, (key, statements)
+        assert len(ids) == min(100, len(_expected([key])))

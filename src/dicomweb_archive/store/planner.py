@@ -7,6 +7,8 @@ choice is made here, each statement naming its index (``INDEXED BY``):
 
 * a key naming one value (a PatientID, a StudyInstanceUID) is looked up in its
   column's index, and its few rows sorted into the study order;
+* a prefix whose index holds fewer than :data:`FEW` matches (counted in the
+  index, up to that) is looked up at once, its rows sorted;
 * otherwise the study order is walked first (within the date range, when the
   search has one), for at most :data:`WALK` rows per row wanted: when matches
   are common the page fills there, in order, without sorting anything;
@@ -31,6 +33,9 @@ WALK = 20
 MIN_WALK = 2_000
 #: Matches a look-up sorts at most when a search is left partly to the matcher.
 PROBE = 5_000
+#: Fewer matches in a prefix's index than this are looked up without a walk
+#: (which, in a large archive, would walk its rows in vain).
+FEW = 256
 _ORDER = "ORDER BY sort_key, study"
 #: The study order's index covers the columns: a walk reads no table row.
 _COLUMNS = ", ".join(column.name for column in STUDY_COLUMNS)
@@ -74,7 +79,7 @@ def study_page(
     ``offset`` of them skipped and at most ``limit`` (None: all) given."""
     page = f"LIMIT {-1 if limit is None else limit} OFFSET {offset}"
     lookups = _lookups(conditions, text_search)
-    if lookups and not lookups[0].selective and limit is not None:
+    if lookups and not lookups[0].selective and limit is not None and not _few(db, lookups[0]):
         rows = max(WALK * (limit + offset), MIN_WALK)
         walked = _walk(db, conditions, rows, page)
         if len(walked) >= limit or _order_rows(db, conditions, rows + 1) <= rows:
@@ -82,6 +87,15 @@ def study_page(
     driver = lookups[0] if lookups else None
     sql, args = _select("id", driver, conditions)
     return [id_ for (id_,) in db.execute(f"{sql} {_ORDER} {page}", args)]
+
+
+def _few(db: sqlite3.Connection, lookup: Condition) -> bool:
+    """Whether the index of ``lookup`` (a range of a column's) holds fewer than
+    :data:`FEW` rows it matches: counted in the index, up to that many."""
+    if lookup.index is None:
+        return False  # a substring: its text index's look-up costs as much as a walk
+    sql, args = _select("1", lookup, [lookup])
+    return bool(db.execute(f"SELECT count(*) < {FEW} FROM ({sql} LIMIT {FEW})", args).fetchone()[0])
 
 
 def _walk(

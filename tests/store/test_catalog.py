@@ -185,3 +185,20 @@ def test_a_refresh_reads_only_the_changed_instances_and_writes_the_same_bytes(
     catalog.rebuild_index()
     with catalog.open_index() as index:
         assert [index.search(level, Query(study=studies[0])) for level in Level] == incremental
+
+
+def test_dwa_index_lists_the_studies_from_the_rows_it_indexed(
+    converted: tuple[Archive, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, studies = converted
+    catalog = Catalog(archive)
+    assert catalog.rebuild_study_list() == 2
+    published = archive.read(paths.STUDIES_INDEX)
+    archive.store.remove(paths.STUDIES_INDEX)
+    monkeypatch.setattr(catalog, "study_row", lambda study: pytest.fail("read again"))
+    assert catalog.rebuild() == 2
+    assert archive.read(paths.STUDIES_INDEX) == published
+    with catalog.open_index() as index:
+        assert sorted(
+            row["0020000D"]["Value"][0] for row in index.search(Level.STUDY, Query())
+        ) == sorted(studies)

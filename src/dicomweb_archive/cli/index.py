@@ -48,8 +48,7 @@ def index(archive: str, qido_fields: tuple[str, ...] | None, documents: bool) ->
             refreshed = refresh_every_study(store, catalog)
             click.echo(f"rewrote the documents of {refreshed} studies", err=True)
         catalog.flush()
-        catalog.rebuild_study_list()
-        count = catalog.rebuild_index()
+        count = catalog.rebuild()
         registry.rebuild(store)
     click.echo(f"indexed {count} studies in {time.perf_counter() - started:.2f} s -> {archive}")
 

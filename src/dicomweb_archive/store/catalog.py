@@ -40,7 +40,7 @@ from dicomweb_archive.store.documents import write_documents
 from dicomweb_archive.store.extensions import refresh_list
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from dicomweb_archive.store.journal import Journal
-from dicomweb_archive.store.listing import StudyList
+from dicomweb_archive.store.listing import RowOf, StudyList
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
 from dicomweb_archive.store.recall import Recall
 from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
@@ -177,6 +177,15 @@ class Catalog:
         with QidoIndex(self.archive) as index:
             return index.rebuild()
 
+    def rebuild(self) -> int:
+        """Index every study afresh, then list them afresh from the index's
+        rows (``dwa index``: each study's row read once); returns the number of
+        studies indexed."""
+        with QidoIndex(self.archive) as index:
+            count = index.rebuild()
+            self.rebuild_study_list(index.study_row)
+        return count
+
     def _update_index(self, studies: list[str]) -> None:
         if studies and self.has_index():
             with self.open_index() as index:
@@ -217,10 +226,11 @@ class Catalog:
                 with archive.lock(refresh_lock(study)):
                     journal.clear_unlisted(study, token)
 
-    def rebuild_study_list(self) -> int:
-        """List every study afresh, pages renumbered (``dwa index``); returns how many."""
+    def rebuild_study_list(self, row_of: RowOf | None = None) -> int:
+        """List every study afresh, pages renumbered, each with its row as
+        ``row_of`` gives it (None: as :meth:`study_row` reads it); returns how many."""
         with self.archive.lock("studies-index"), StudyList(self.archive) as listing:
-            return listing.rebuild(self.study_row)
+            return listing.rebuild(row_of or self.study_row)
 
     # -- one study's documents ------------------------------------------------------
 

@@ -281,6 +281,11 @@ class QidoIndex:
         self.complete = True
         return int(self._db.execute("SELECT count(*) FROM studies").fetchone()[0])
 
+    def study_row(self, study: str) -> JSONDataset | None:
+        """The study's row as indexed (None: not indexed)."""
+        found = self._db.execute("SELECT row FROM studies WHERE study = ?", (study,)).fetchone()
+        return None if found is None else orjson.loads(found[0])
+
     def update_studies(self, studies: Iterable[str]) -> None:
         """Re-read the documents of ``studies`` (a study with none is dropped)."""
         with self.transaction():

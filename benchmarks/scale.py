@@ -290,8 +290,9 @@ def refresh_sizes(sizes: list[int], repeat: int) -> list[str]:
         samples = []
         for _ in range(repeat):
             data = tiny_instance(1, 1, 10**7 + time.time_ns() % 10**9)
-            store_instance(archive, options, read_instance(io.BytesIO(data), "new"))
-            catalog.defer([study])
+            stored = store_instance(archive, options, read_instance(io.BytesIO(data), "new"))
+            assert stored.key is not None
+            catalog.defer_instances([stored.key])
             started = time.process_time()
             catalog.settle([study])
             samples.append((time.process_time() - started) * 1000)

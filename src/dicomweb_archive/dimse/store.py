@@ -104,7 +104,10 @@ def _stored(
     context: ListenContext, outcome: InstanceOutcome, dataset_class: str, sop_class: str
 ) -> StoreStatus:
     try:
-        context.catalog.defer([str(outcome.study_instance_uid)])
+        if outcome.key is not None:
+            context.catalog.defer_instances([outcome.key])
+        else:
+            context.catalog.defer([str(outcome.study_instance_uid)])
     except (OSError, DicomwebArchiveError) as exc:
         # Stored but not yet marked: storing it again (idempotent) finishes the job.
         return StoreStatus(PROCESSING_FAILURE, f"the study could not be marked: {exc}")

@@ -175,7 +175,7 @@ def create_app(
         # Finish the instance updates a killed server committed but did not
         # apply, before any reader sees them half done; the flusher redoes
         # their studies' documents.
-        context.catalog.defer(key.study_instance_uid for key in recover_staged(archive))
+        context.catalog.defer_instances(recover_staged(archive))
         finish_deletions(archive)  # what a killed deletion or correction left
         finish_corrections(archive)
         context.index = context.catalog.open_index()

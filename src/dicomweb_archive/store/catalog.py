@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
-import sys
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,18 +32,18 @@ import orjson
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict, StudyDocuments
-from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import Store, folders
 from dicomweb_archive.store.documents import write_documents
 from dicomweb_archive.store.extensions import refresh_list
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
-from dicomweb_archive.store.journal import Journal
+from dicomweb_archive.store.journal import Changes, Journal
 from dicomweb_archive.store.listing import RowOf, StudyList
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
 from dicomweb_archive.store.recall import Recall
 from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
 from dicomweb_archive.store.stitched import Stitcher
+from dicomweb_archive.store.views import Seen, StudyView, Views
 from dicomweb_archive.types import InstanceKey, JSONDataset
 
 #: Studies refreshed together: their refresh locks held at once, their index rows
@@ -80,17 +79,34 @@ class Catalog:
         #: The chunks of the documents last written (the next write deflates
         #: only what changed).
         self.stitcher = Stitcher()
+        #: What the last refresh of each study saw (the next one reads only
+        #: the instances the journal names).
+        self.views = Views()
         self._pending: set[str] = set()
 
     def instances_written(self, keys: Iterable[InstanceKey]) -> None:
         """Note instances stored or changed; the next :meth:`refresh` covers them."""
-        self._pending.update(key.study_instance_uid for key in keys)
+        for key in keys:
+            self._pending.add(key.study_instance_uid)
+            self.views.take(key.study_instance_uid)  # scanned whole next time
 
     def defer(self, studies: Iterable[str]) -> None:
-        """Leave the documents of ``studies`` to a later flush (write-behind)."""
+        """Leave the documents of ``studies`` to a later flush (write-behind),
+        any of their instances changed."""
         for study in studies:
             with self.archive.lock(study_lock(study), shared=True):
                 self.journal.mark_stale(study)
+
+    def defer_instances(self, keys: Iterable[InstanceKey]) -> None:
+        """Leave the documents of the studies of ``keys`` (instances stored or
+        changed) to a later flush, which reads those instances again only."""
+        by_study: dict[str, list[tuple[str, str]]] = {}
+        for key in keys:
+            named = (key.series_instance_uid, key.sop_instance_uid)
+            by_study.setdefault(key.study_instance_uid, []).append(named)
+        for study, instances in sorted(by_study.items()):
+            with self.archive.lock(study_lock(study), shared=True):
+                self.journal.mark_stale(study, instances)
 
     def refresh(self, studies: Iterable[str] = ()) -> Refreshed:
         """Rebuild the documents of ``studies``, of every noted instance's study and
@@ -122,7 +138,7 @@ class Catalog:
 
     def _settle_batch(self, studies: list[str], fields: tuple[str, ...]) -> list[Conflict]:
         conflicts: list[Conflict] = []
-        tokens: dict[str, bytes | None] = {}
+        tokens: dict[str, tuple[bytes | None, Changes]] = {}
         documents: dict[str, StudyDocuments | None] = {}
         with contextlib.ExitStack() as held:
             # In sorted order: concurrent refreshers never wait for each other in a cycle.
@@ -137,10 +153,10 @@ class Catalog:
                     index.replace_studies(documents)
             # Only now, documents and index rows written, is a study current;
             # its lock excludes a writer marking it stale between test and removal.
-            for study, token in tokens.items():
-                if token is not None:
+            for study, (token, changes) in tokens.items():
+                if token is not None or changes.names:
                     with self.archive.lock(study_lock(study)):
-                        self.journal.clear_stale(study, token)
+                        self.journal.clear_stale(study, token, changes)
         return conflicts
 
     def settle_study(self, study: str) -> None:
@@ -236,20 +252,24 @@ class Catalog:
 
     def _refresh_study(
         self, study: str, fields: tuple[str, ...]
-    ) -> tuple[StudyDocuments | None, bytes | None]:
+    ) -> tuple[StudyDocuments | None, tuple[bytes | None, Changes]]:
         """Rewrite one study's documents (its refresh lock held); returns them
-        (None: the study has no instances) and the stale marker's token read
-        before the instances.
+        (None: the study has no instances), the stale marker's token read
+        before the instances and the changes listed after it.
 
         Writers of instances go on meanwhile: one committed after the token was
         read marks the study stale again, so a later refresh covers it.
         """
         with writing_study(self.archive, study) as store:
             token = self.journal.stale_token(study)
-            by_series = self._load_instances(store, study)
+            changes = self.journal.changes(study)
+            view = self._view(store, study, token is not None, changes)
+            by_series = view.by_series()
             docs = None
             if by_series:
                 docs = write_documents(store, study, by_series, fields, self.stitcher)
+                view.written = store.stat(paths.study_metadata(study)).version
+                self.views.keep(study, view)
             else:
                 for path in (
                     paths.study_metadata(study),
@@ -260,27 +280,52 @@ class Catalog:
                     store.remove(path)
             refresh_list(store, study)
             self.journal.mark_unlisted(study)
-            return docs, token
+            return docs, (token, changes)
 
-    def _load_instances(self, store: Store, study: str) -> dict[str, list[Instance]]:
-        by_series: dict[str, list[Instance]] = {}
+    def _view(self, store: Store, study: str, stale: bool, changes: Changes) -> StudyView:
+        """The study's instances: the view of its last refresh here with the
+        instances named changed read again, when nothing else can have changed
+        (see :mod:`~dicomweb_archive.store.views`); else every instance."""
+        view = self.views.take(study)
+        if view is not None and stale and changes.instances is not None:
+            try:
+                current = store.stat(paths.study_metadata(study)).version == view.written
+            except ResourceNotFoundError:
+                current = False
+            if current:
+                for series, sop in sorted(changes.instances):
+                    view.see(series, sop, self._seen(store, study, series, sop))
+                return view
+        return self._scan(store, study)
+
+    def _seen(self, store: Store, study: str, series: str, sop: str) -> Seen | None:
+        """One instance's document as it is now (None: none, or not readable)."""
+        path = _metadata_path(study, series, sop)
+        try:
+            stat = store.stat(path)
+            return stat.version, stat.size, self.recall.instances(store, path, stat)
+        except (*_UNREADABLE, gzip.BadGzipFile):
+            return None  # not committed yet, deleted or damaged: not part of the study
+
+    def _scan(self, store: Store, study: str) -> StudyView:
+        """Every instance of the study, read again where changed since ``recall`` read it."""
+        view = StudyView()
         for series in folders(store, f"{paths.study_dir(study)}/series"):
-            instances = []
             # The versions of a series' metadata documents, in one look.
             versions = store.stat_children(
                 f"{paths.series_dir(study, series)}/instances", paths.METADATA
             )
             for sop in sorted(versions):
                 path = _metadata_path(study, series, sop)
+                stat = versions[sop]
                 try:
-                    instances.extend(self.recall.instances(store, path, versions[sop]))
+                    seen = stat.version, stat.size, self.recall.instances(store, path, stat)
                 except (*_UNREADABLE, gzip.BadGzipFile):
                     continue  # not committed yet, or damaged: not part of the study
-            if instances:
                 # One object per UID across refreshes: what instances keep is
                 # found by identity (store/documents.py).
-                by_series[sys.intern(series)] = instances
-        return by_series
+                view.see(series, sop, seen)
+        return view
 
 
 @functools.lru_cache(maxsize=1 << 16)

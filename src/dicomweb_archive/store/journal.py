@@ -26,6 +26,8 @@ index``, the server) finishes the job.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from dicomweb_archive import uids
 from dicomweb_archive.errors import ResourceNotFoundError
@@ -34,6 +36,21 @@ from dicomweb_archive.store.archive import Archive
 
 STALE = f"{paths.WORK_DIR}/stale"
 UNLISTED = f"{paths.WORK_DIR}/unlisted"
+CHANGED = f"{paths.WORK_DIR}/changed"
+#: The name standing for every instance of a study.
+_EVERY = "*"
+_SEP = "~"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The instances of a study named changed, as a refresh listed them."""
+
+    #: The marker files listed (removed once the study is current).
+    names: tuple[str, ...] = ()
+    #: (series, SOP instance) of each instance named; None: any may have
+    #: changed (a writer that did not name them, or no names at all).
+    instances: frozenset[tuple[str, str]] | None = None
 
 
 class Journal:
@@ -51,8 +68,14 @@ class Journal:
 
     # -- documents behind their instances -------------------------------------------
 
-    def mark_stale(self, study: str) -> None:
-        self.store.write(f"{STALE}/{study}", os.urandom(8).hex().encode())
+    def mark_stale(self, study: str, instances: Iterable[tuple[str, str]] | None = None) -> None:
+        """The study's documents are behind: behind ``instances`` (series and
+        SOP instance UIDs, stored by the caller) only, or any (None)."""
+        token = os.urandom(8).hex()
+        named = [_EVERY] if instances is None else [f"{se}{_SEP}{sop}" for se, sop in instances]
+        for name in named:
+            self.store.write(f"{CHANGED}/{study}/{name}{_SEP}{token}", b"")
+        self.store.write(f"{STALE}/{study}", token.encode())
 
     def is_stale(self, study: str) -> bool:
         return self.store.exists(f"{STALE}/{study}")
@@ -63,10 +86,32 @@ class Journal:
     def stale_token(self, study: str) -> bytes | None:
         return self._token(f"{STALE}/{study}")
 
-    def clear_stale(self, study: str, token: bytes | None) -> None:
-        """The documents read with ``token`` are written (the study's lock held)."""
+    def changes(self, study: str) -> Changes:
+        """The instances named changed (listed after the stale token was read)."""
+        try:
+            entries = self.store.list(f"{CHANGED}/{study}")
+        except ResourceNotFoundError:
+            return Changes()
+        names = tuple(entry.name for entry in entries if not entry.is_folder)
+        instances: set[tuple[str, str]] = set()
+        for name in names:
+            series, _, sop = name.rpartition(_SEP)[0].partition(_SEP)
+            if not (uids.is_valid_uid(series) and uids.is_valid_uid(sop)):
+                return Changes(names)  # every instance, or a name not understood
+            instances.add((series, sop))
+        return Changes(names, frozenset(instances) if names else None)
+
+    def clear_stale(self, study: str, token: bytes | None, changes: Changes = Changes()) -> None:
+        """The documents read with ``token`` and ``changes`` are written (the
+        study's lock held)."""
         if token is not None and self.stale_token(study) == token:
+            # Nobody marked the study since the token was read: every name was listed.
+            if changes.names:
+                self.store.remove_tree(f"{CHANGED}/{study}")
             self.store.remove(f"{STALE}/{study}")
+            return
+        for name in changes.names:
+            self.store.remove(f"{CHANGED}/{study}/{name}")
 
     # -- the study list behind the studies' rows ---------------------------------------
 

@@ -38,6 +38,7 @@ from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.stow.body import SpooledPart
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.types import InstanceKey
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class Outcome:
     series_instance_uid: str | None = None
     failure: int | None = None
     reason: str | None = None
+    #: Where the instance was stored.
+    stored: InstanceKey | None = None
 
     def fail(self, code: int, reason: str) -> Outcome:
         self.failure, self.reason = code, reason
@@ -65,10 +68,10 @@ def store_parts(
     """Store every part (into ``study`` only, when the request names one)."""
     outcomes = [_store_part(archive, options, part, study) for part in parts]
     stored = [o for o in outcomes if o.failure is None]
-    touched = {o.study_instance_uid for o in stored if o.study_instance_uid}
+    touched = {o.stored.study_instance_uid for o in stored if o.stored}
     if touched:
         try:
-            Catalog(archive).defer(touched)
+            Catalog(archive).defer_instances(o.stored for o in stored if o.stored)
         except (OSError, DicomwebArchiveError) as exc:
             # The instances are in place but not yet marked: storing them again
             # (idempotent) finishes the job.
@@ -110,7 +113,7 @@ def _store_part(
                     DATASET_MISMATCH,
                     f"the instance belongs to study {parsed.study_instance_uid}, not {study}",
                 )
-            store_instance(archive, options, parsed)
+            outcome.stored = store_instance(archive, options, parsed).key
     except Exception as exc:  # one bad part must not fail the others
         return _failed(outcome, exc, part.path, transfer_syntax)
     return outcome

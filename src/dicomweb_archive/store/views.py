@@ -1,0 +1,118 @@
+"""What a catalog last saw of each study it refreshed: its instances, by version.
+
+A refresh that finds a study's changed instances named in the journal
+(:class:`~dicomweb_archive.store.journal.Changes`) reads those again and takes
+the rest from the study's :class:`StudyView`, with no look at each instance's
+file.  It may only when nothing else changed the study unseen: the view is
+trusted while the study's ``metadata.gz`` is the version this catalog wrote
+last (a refresh elsewhere, another process or another catalog, rewrites it
+when any instance changed).  Otherwise the study is scanned whole, as it is in
+a process that starts afresh.
+
+Memory is bounded: the least recently refreshed studies go once the kept views
+stood for :data:`~dicomweb_archive.store.recall.LIMIT` bytes of stored
+metadata documents (the instances are those :class:`~dicomweb_archive.store.
+recall.Recall` keeps, as long as it keeps them).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from dicomweb_archive.model.instance import Instance
+from dicomweb_archive.store.recall import LIMIT
+
+#: One instance's metadata document as seen: its version, size and instances.
+Seen = tuple[str, int, list[Instance]]
+
+
+@dataclass
+class StudyView:
+    """A study's instances as one refresh saw them."""
+
+    #: Each series' instances' documents, by SOP Instance UID, in their order.
+    series: dict[str, dict[str, Seen]] = field(default_factory=dict)
+    #: The version of the study's ``metadata.gz`` written from them.
+    written: str = ""
+    #: Bytes of the documents seen.
+    size: int = 0
+    #: Each series' instances, listed again only when the series changed.
+    _lists: dict[str, list[Instance]] = field(default_factory=dict, repr=False)
+
+    def see(self, series: str, sop: str, seen: Seen | None) -> None:
+        """One instance's document seen again (None: gone)."""
+        documents = self.series.get(series)
+        if documents is None:
+            if seen is None:
+                return
+            documents = self.series[sys.intern(series)] = {}
+            _sort(self.series)
+        self._lists.pop(series, None)
+        before = documents.pop(sop, None) if seen is None else documents.get(sop)
+        self.size -= before[1] if before is not None else 0
+        if seen is None:
+            if not documents:
+                del self.series[series]
+            return
+        self.size += seen[1]
+        documents[sop] = seen
+        if before is None:
+            _sort(documents)
+
+    def by_series(self) -> dict[str, list[Instance]]:
+        """The instances of every series with any, in the order of their UIDs."""
+        found: dict[str, list[Instance]] = {}
+        for series, documents in self.series.items():
+            instances = self._lists.get(series)
+            if instances is None:
+                instances = [i for _, _, kept in documents.values() for i in kept]
+                self._lists[series] = instances
+            if instances:
+                found[series] = instances
+        return found
+
+
+def _sort(found: dict[str, Any]) -> None:
+    """Keep ``found`` in the order of its keys (UIDs, as a scan lists them),
+    its last key just added."""
+    keys = reversed(found)
+    last = next(keys)
+    if last < next(keys, last):
+        ordered = sorted(found.items())
+        found.clear()
+        found.update(ordered)
+
+
+class Views:
+    """The :class:`StudyView` of each study refreshed last, by study; see the module."""
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit
+        self._kept: OrderedDict[str, tuple[int, StudyView]] = OrderedDict()
+        self._size = 0
+        self._guard = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def take(self, study: str) -> StudyView | None:
+        """The study's view, no longer kept (:meth:`keep` it again once current)."""
+        with self._guard:
+            kept = self._kept.pop(study, None)
+            if kept is None:
+                return None
+            self._size -= kept[0]
+            return kept[1]
+
+    def keep(self, study: str, view: StudyView) -> None:
+        size = view.size
+        with self._guard:
+            self._kept[study] = (size, view)
+            self._size += size
+            while self._size > self.limit and self._kept:
+                _, (dropped, _) = self._kept.popitem(last=False)
+                self._size -= dropped

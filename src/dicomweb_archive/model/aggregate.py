@@ -13,13 +13,15 @@ majority's PatientID or StudyDate finds the study.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dicomweb_archive import tags
 from dicomweb_archive.model import attributes as attrs
 from dicomweb_archive.model.instance import Instance, interned, sort_number
+from dicomweb_archive.model.runs import Run, groups, runs, shared_keys
 from dicomweb_archive.types import JSONDataset, first_value
 
 DEDUPLICATED_FORMAT = "dicomweb-archive/deduplicated"
@@ -47,6 +49,7 @@ def _describe(element: Mapping[str, Any] | None) -> str:
 _STUDY_CONFLICTS = attrs.STUDY_LEVEL - {tags.StudyInstanceUID}
 _SERIES_CONFLICTS = attrs.SERIES_LEVEL - {tags.SeriesInstanceUID}
 _MODALITY = frozenset({tags.Modality})
+_SORT_KEY = operator.attrgetter("sort_key")
 
 
 @dataclass
@@ -82,56 +85,40 @@ class Conflict:
 
 
 def _conflicts(
-    study: str, series: str | None, instances: list[Instance], keys: frozenset[str]
+    study: str, series: str | None, instances: list[Run], keys: frozenset[str]
 ) -> list[Conflict]:
     # Instances with equal values of every key agree on each: one of each
     # such group tells whether a key differs at all (rarely), and only then
     # are its instances listed one by one.
-    representatives = _groups(instances, keys, Instance.values_of)
+    representatives = groups(instances, keys, Instance.values_of)
     return [
-        _conflict(study, series, instances, key)
+        _conflict(study, series, [i for run in instances for i in run], key)
         for key in sorted(keys)
         if len({r.values.get(key, b"") for r, _ in representatives}) > 1
     ]
 
 
 def _conflict(study: str, series: str | None, instances: list[Instance], key: str) -> Conflict:
-    groups: dict[bytes, tuple[str, list[str]]] = {}
+    by_value: dict[bytes, tuple[str, list[str]]] = {}
     for instance in instances:
         # Empty and absent are one "no value", which contradicts any value.
         canonical = instance.values.get(key, b"")
-        group = groups.get(canonical)
+        group = by_value.get(canonical)
         if group is None:  # describe each distinct value once, not per instance
-            group = groups[canonical] = (_describe(instance.dataset.get(key)), [])
+            group = by_value[canonical] = (_describe(instance.dataset.get(key)), [])
         group[1].append(instance.sop)
-    return Conflict(study, series, key, {shown: sops for shown, sops in groups.values()})
+    return Conflict(study, series, key, {shown: sops for shown, sops in by_value.values()})
 
 
-def _groups(
-    instances: list[Instance],
-    keys: frozenset[str],
-    signature: Callable[[Instance, frozenset[str]], tuple[bytes | None, ...]],
-) -> list[tuple[Instance, int]]:
-    """The first instance of each group of equal signatures over ``keys``, with
-    the group's size, in the order of their first instances."""
-    groups: dict[tuple[bytes | None, ...], list[Any]] = {}
-    for instance in instances:
-        group = groups.get(found := signature(instance, keys))
-        if group is None:
-            groups[found] = [instance, 1]
-        else:
-            group[1] += 1
-    return [(first, size) for first, size in groups.values()]
-
-
-def _prevailing(groups: list[tuple[Instance, int]], key: str) -> dict[str, Any] | None:
+def _prevailing(alike: list[tuple[Instance, int]], key: str) -> dict[str, Any] | None:
     """The element of ``key`` that most instances with a value hold; the first on a tie.
 
     Without any value, the first instance's empty element (or None when absent).
-    ``groups`` (:func:`_groups`) hold alike instances: each counts for its size.
+    ``alike`` (:func:`~dicomweb_archive.model.runs.groups`) hold alike
+    instances: each counts for its size.
     """
     counts: dict[bytes, list[Any]] = {}
-    for instance, size in groups:
+    for instance, size in alike:
         if key in instance.valued:
             entry = counts.get(instance.elements[key])
             if entry is None:
@@ -142,12 +129,12 @@ def _prevailing(groups: list[tuple[Instance, int]], key: str) -> dict[str, Any] 
         # max() keeps the first of equal counts: insertion order is the study's order.
         element: dict[str, Any] = max(counts.values(), key=lambda entry: entry[0])[1]
         return element
-    return next((i.dataset[key] for i, _ in groups if key in i.dataset), None)
+    return next((i.dataset[key] for i, _ in alike if key in i.dataset), None)
 
 
-def _row(instances: list[Instance], keys: frozenset[str]) -> JSONDataset:
-    groups = _groups(instances, keys, Instance.elements_of)
-    return {key: element for key in keys if (element := _prevailing(groups, key)) is not None}
+def _row(instances: list[Run], keys: frozenset[str]) -> JSONDataset:
+    alike = groups(instances, keys, Instance.elements_of)
+    return {key: element for key in keys if (element := _prevailing(alike, key)) is not None}
 
 
 @dataclass
@@ -158,6 +145,8 @@ class SeriesDocuments:
     row: JSONDataset
     #: The archive's extra QIDO-RS fields, in the instance rows too.
     fields: frozenset[str] = frozenset()
+    #: The instances in runs (:mod:`~dicomweb_archive.model.runs`).
+    runs: list[Run] = field(default_factory=list, repr=False)
 
     @property
     def metadata(self) -> list[JSONDataset]:
@@ -185,16 +174,17 @@ class StudyDocuments:
         return [s.row for s in self.series]
 
 
-def _modalities(instances: list[Instance]) -> list[str]:
-    alike = _groups(instances, _MODALITY, Instance.elements_of)
+def _modalities(instances: list[Run]) -> list[str]:
+    alike = groups(instances, _MODALITY, Instance.elements_of)
     return sorted({str(m) for i, _ in alike if (m := first_value(i.dataset, tags.Modality))})
 
 
 def _series_documents(
     study: str, series: str, instances: list[Instance], fields: frozenset[str]
 ) -> SeriesDocuments:
-    ordered = sorted(instances, key=lambda instance: instance.sort_key)
-    series_row = _row(ordered, interned(attrs.SERIES_QIDO | fields))
+    ordered = sorted(instances, key=_SORT_KEY)
+    cut = runs(ordered)
+    series_row = _row(cut, interned(attrs.SERIES_QIDO | fields))
     series_row[tags.NumberOfSeriesRelatedInstances] = {
         "vr": "IS",
         "Value": [len(ordered)],
@@ -202,7 +192,7 @@ def _series_documents(
     series_row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"series/{series}"]}
     series_row[tags.SeriesInstanceUID] = _uid(series)
     series_row[tags.StudyInstanceUID] = _uid(study)
-    return SeriesDocuments(series, ordered, dict(sorted(series_row.items())), fields)
+    return SeriesDocuments(series, ordered, dict(sorted(series_row.items())), fields, cut)
 
 
 def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
@@ -210,14 +200,13 @@ def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
 
 
 def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
-    everything = [i for s in series for i in s.instances]
-    shared = _shared(everything)
+    shared = _shared([run for s in series for run in s.runs])
     out_series: dict[str, Any] = {}
     out_instances: dict[str, Any] = {}
     for s in series:
         # A study's only series shares exactly what the study shares.
         series_shared = (
-            {k: v for k, v in _shared(s.instances).items() if k not in shared}
+            {k: v for k, v in _shared(s.runs).items() if k not in shared}
             if len(series) > 1
             else {}
         )
@@ -238,24 +227,12 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
     }
 
 
-def _shared(instances: list[Instance]) -> JSONDataset:
+def _shared(instances: list[Run]) -> JSONDataset:
     """Elements present, with the same value, in every one of ``instances``."""
     if not instances:
         return {}
-    first = instances[0]
-    # Equal canonical JSON is equal values (1 and 1.0 cannot both arise: each
-    # element's VR fixes its number type).  The keys still shared narrow as
-    # instances disagree, a few times early on; each instance after that is
-    # one comparison of the digests it keeps for those keys.
-    keys = interned(frozenset(first.elements))
-    expected = first.elements_of(keys)
-    for instance in instances[1:]:
-        found = instance.elements_of(keys)
-        if found != expected:
-            agreed = zip(sorted(keys), expected, found, strict=True)
-            keys = interned(frozenset(k for k, a, b in agreed if a == b))
-            expected = first.elements_of(keys)
-    return {key: element for key, element in first.dataset.items() if key in keys}
+    keys = shared_keys(instances)
+    return {key: element for key, element in instances[0][0].dataset.items() if key in keys}
 
 
 def reconstruct_instances(document: Mapping[str, Any]) -> list[JSONDataset]:
@@ -292,25 +269,19 @@ def study_documents(
         ),
         key=_series_sort_key,
     )
-    everything = [i for s in series_docs for i in s.instances]
+    everything = [run for s in series_docs for run in s.runs]
     if not everything:
         raise ValueError(f"study {study} has no instances")
     conflicts = _conflicts(study, None, everything, _STUDY_CONFLICTS)
     for s in series_docs:
-        conflicts.extend(
-            _conflicts(
-                study,
-                s.series_instance_uid,
-                s.instances,
-                _SERIES_CONFLICTS,
-            )
-        )
+        conflicts.extend(_conflicts(study, s.series_instance_uid, s.runs, _SERIES_CONFLICTS))
     row = _row(everything, interned(attrs.STUDY_QIDO | fields))
     modalities = _modalities(everything)
     if modalities:
         row[tags.ModalitiesInStudy] = {"vr": "CS", "Value": modalities}
     row[tags.NumberOfStudyRelatedSeries] = {"vr": "IS", "Value": [len(series_docs)]}
-    row[tags.NumberOfStudyRelatedInstances] = {"vr": "IS", "Value": [len(everything)]}
+    count = sum(len(s.instances) for s in series_docs)
+    row[tags.NumberOfStudyRelatedInstances] = {"vr": "IS", "Value": [count]}
     row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
     row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"studies/{study}"]}
     row[tags.StudyInstanceUID] = _uid(study)

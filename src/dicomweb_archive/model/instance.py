@@ -165,6 +165,21 @@ class Instance:
             kept = self._keep(kind, (*basis, make()))
         return kept[2]
 
+    def of_run(
+        self,
+        kind: str,
+        keys: frozenset[str],
+        run: tuple[Instance, ...],
+        make: Callable[[tuple[Instance, ...], frozenset[str]], _T],
+    ) -> _T:
+        """What ``make`` finds in ``run`` (the instances from this one on) over
+        ``keys``: kept with it, found again only when the run holds other
+        instances (:mod:`~dicomweb_archive.model.runs`)."""
+        kept: tuple[tuple[Instance, ...], _T] | None = self._made.get((kind, keys))
+        if kept is None or kept[0] != run:
+            kept = self._keep((kind, keys), (run, make(run, keys)))
+        return kept[1]
+
     def _keep(self, key: tuple[str, frozenset[str]] | str, made: _T) -> _T:
         if len(self._made) >= _MADE_LIMIT:
             self._made.clear()

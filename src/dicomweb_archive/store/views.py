@@ -50,7 +50,7 @@ class StudyView:
             if seen is None:
                 return
             documents = self.series[sys.intern(series)] = {}
-            _sort(self.series)
+            _sort(self.series, series)
         self._lists.pop(series, None)
         before = documents.pop(sop, None) if seen is None else documents.get(sop)
         self.size -= before[1] if before is not None else 0
@@ -61,7 +61,7 @@ class StudyView:
         self.size += seen[1]
         documents[sop] = seen
         if before is None:
-            _sort(documents)
+            _sort(documents, sop)
 
     def by_series(self) -> dict[str, list[Instance]]:
         """The instances of every series with any, in the order of their UIDs."""
@@ -76,13 +76,14 @@ class StudyView:
         return found
 
 
-def _sort(found: dict[str, Any]) -> None:
+def _sort(found: dict[str, Any], added: str) -> None:
     """Keep ``found`` in the order of its keys (UIDs, as a scan lists them),
-    its last key just added."""
+    ``added`` just added last."""
     keys = reversed(found)
-    last = next(keys)
-    if last < next(keys, last):
-        ordered = sorted(found.items())
+    next(keys)
+    if added < next(keys, added):
+        # Keys only, no new (key, value) pairs: few objects for the collector.
+        ordered = {key: found[key] for key in sorted(found)}
         found.clear()
         found.update(ordered)
 

@@ -13,19 +13,21 @@ rows, the bulk data context) are written whole.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import StudyDocuments, study_documents
 from dicomweb_archive.model.bulkcontext import document_of_uses
 from dicomweb_archive.model.instance import Instance
+from dicomweb_archive.model.runs import Run
 from dicomweb_archive.store.base import Store, dumps_json, folders
-from dicomweb_archive.store.stitched import Stitcher, chunked, ends_chunk
+from dicomweb_archive.store.stitched import Piece, Stitcher, chunked, ends_chunk, joined, piece
 
 #: A unit of a JSON list or object: whether it ends a chunk, and its fragments
 #: (what precedes its entry, and the entry).
 _Unit = tuple[bool, tuple[bytes, ...]]
+_NO_KEYS = frozenset[str]()
 
 
 def write_documents(
@@ -41,10 +43,10 @@ def write_documents(
     for documents in docs.series:
         uid = documents.series_instance_uid
         name = paths.series_metadata(study, uid)
-        series_metadata[uid] = stitcher.gzip(name, _list(_metadata_units(documents.instances)))
+        series_metadata[uid] = stitcher.gzip(name, _list(_metadata_chunks(documents.runs)))
         store.write(name, series_metadata[uid])
         name = paths.instances_index(study, uid)
-        rows = _row_units(documents.instances, documents.fields)
+        rows = _row_chunks(documents.runs, documents.fields)
         store.write(name, stitcher.gzip(name, _list(rows)))
     # Series folders without committed instances lose their documents.
     for series in folders(store, f"{paths.study_dir(study)}/series"):
@@ -57,8 +59,8 @@ def write_documents(
     if len(series_metadata) == 1:
         store.write(name, next(iter(series_metadata.values())))
     else:
-        everything = [i for s in docs.series for i in s.instances]
-        store.write(name, stitcher.gzip(name, _list(_metadata_units(everything))))
+        everything = [run for s in docs.series for run in s.runs]
+        store.write(name, stitcher.gzip(name, _list(_metadata_chunks(everything))))
     name = paths.deduplicated(study)
     store.write(name, stitcher.gzip(name, _deduplicated(docs)))
     _write_bulkdata_context(store, study, by_series)
@@ -70,13 +72,32 @@ def _unit(mark: int, entry: bytes) -> _Unit:
     return ends_chunk(mark, len(entry) + 1), (b",", entry)
 
 
-def _metadata_units(instances: list[Instance]) -> Iterator[_Unit]:
+def _metadata_chunks(cut: list[Run]) -> list[tuple[bytes, ...]]:
+    """The chunks of the instances' metadata, each run's kept with it
+    (:mod:`~dicomweb_archive.model.runs`)."""
+    return joined(run[0].of_run("metadata-piece", _NO_KEYS, run, _metadata_piece) for run in cut)
+
+
+def _metadata_piece(run: Run, _: frozenset[str]) -> Piece:
+    return piece(_metadata_units(run))
+
+
+def _row_chunks(cut: list[Run], fields: frozenset[str]) -> list[tuple[bytes, ...]]:
+    """The chunks of the instances' QIDO-RS rows, each run's kept with it."""
+    return joined(run[0].of_run("rows-piece", fields, run, _row_piece) for run in cut)
+
+
+def _row_piece(run: Run, fields: frozenset[str]) -> Piece:
+    return piece(_row_units(run, fields))
+
+
+def _metadata_units(instances: Iterable[Instance]) -> Iterator[_Unit]:
     for instance in instances:
         made = functools.partial(_json_unit, instance.mark, instance.dataset)
         yield instance.derived("metadata", (instance.dataset, None), made)
 
 
-def _row_units(instances: list[Instance], fields: frozenset[str]) -> Iterator[_Unit]:
+def _row_units(instances: Iterable[Instance], fields: frozenset[str]) -> Iterator[_Unit]:
     for instance in instances:
         row = instance.row(fields)
         yield instance.derived(
@@ -88,9 +109,8 @@ def _json_unit(mark: int, document: Any) -> _Unit:
     return _unit(mark, dumps_json(document))
 
 
-def _list(units: Iterator[_Unit]) -> list[tuple[bytes, ...]]:
-    """The chunks of a JSON list of the units' entries."""
-    chunks = chunked(units)
+def _list(chunks: list[tuple[bytes, ...]]) -> list[tuple[bytes, ...]]:
+    """The chunks of a JSON list of the chunks' entries."""
     if not chunks:
         return [(b"[]",)]
     # The first entry follows the opening bracket, not a comma.

@@ -157,8 +157,14 @@ def ends_chunk(mark: int, size: int) -> bool:
     return mark * CHUNK < size << 32
 
 
-def chunked(units: Iterable[tuple[bool, tuple[bytes, ...]]]) -> list[tuple[bytes, ...]]:
-    """Chunks of units, each whether it ends a chunk (:func:`ends_chunk`) and its fragments."""
+#: Units cut into chunks, to be joined with those before and after: the
+#: fragments up to the first chunk's end (all of them when none ends), the
+#: chunks ended after it, and the fragments after the last end (None: no end).
+Piece = tuple[tuple[bytes, ...], tuple[tuple[bytes, ...], ...], tuple[bytes, ...] | None]
+
+
+def piece(units: Iterable[tuple[bool, tuple[bytes, ...]]]) -> Piece:
+    """The piece of units, each whether it ends a chunk (:func:`ends_chunk`) and its fragments."""
     chunks: list[tuple[bytes, ...]] = []
     current: list[bytes] = []
     for ends, fragments in units:
@@ -166,9 +172,29 @@ def chunked(units: Iterable[tuple[bool, tuple[bytes, ...]]]) -> list[tuple[bytes
         if ends:
             chunks.append(tuple(current))
             current = []
+    if not chunks:
+        return tuple(current), (), None
+    return chunks[0], tuple(chunks[1:]), tuple(current)
+
+
+def joined(pieces: Iterable[Piece]) -> list[tuple[bytes, ...]]:
+    """The chunks of pieces in a row: as :func:`piece` cuts their units in a row."""
+    chunks: list[tuple[bytes, ...]] = []
+    current: list[bytes] = []
+    for head, middle, tail in pieces:
+        current.extend(head)
+        if tail is not None:
+            chunks.append(tuple(current))
+            chunks.extend(middle)
+            current = list(tail)
     if current:
         chunks.append(tuple(current))
     return chunks
+
+
+def chunked(units: Iterable[tuple[bool, tuple[bytes, ...]]]) -> list[tuple[bytes, ...]]:
+    """Chunks of units, each whether it ends a chunk (:func:`ends_chunk`) and its fragments."""
+    return joined([piece(units)])
 
 
 class Stitcher:

@@ -147,6 +147,9 @@ class SeriesDocuments:
     fields: frozenset[str] = frozenset()
     #: The instances in runs (:mod:`~dicomweb_archive.model.runs`).
     runs: list[Run] = field(default_factory=list, repr=False)
+    #: The keys of the attributes its instances share with the study or the
+    #: series (not among their own in the deduplicated document).
+    shared: frozenset[str] = frozenset()
 
     @property
     def metadata(self) -> list[JSONDataset]:
@@ -206,12 +209,10 @@ def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
     for s in series:
         # A study's only series shares exactly what the study shares.
         series_shared = (
-            {k: v for k, v in _shared(s.runs).items() if k not in shared}
-            if len(series) > 1
-            else {}
+            {k: v for k, v in _shared(s.runs).items() if k not in shared} if len(series) > 1 else {}
         )
         out_series[s.series_instance_uid] = series_shared
-        either = interned(frozenset(shared).union(series_shared))
+        either = s.shared = interned(frozenset(shared).union(series_shared))
         for instance in s.instances:
             out_instances[instance.sop] = {
                 "series": s.series_instance_uid,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from dicomweb_archive.model.bulkcontext import bulkdata_uses
 from dicomweb_archive.types import JSONDataset, first_value
 
 _T = TypeVar("_T")
+_K = TypeVar("_K", bound=Hashable)
 #: Keys whose values are compared between instances (conflicts).
 LEVEL_KEYS = attrs.STUDY_LEVEL | attrs.SERIES_LEVEL
 
@@ -102,7 +103,7 @@ class Instance:
     mark: int = 0
     #: What was derived from it so far, by kind and the keys it was derived for.
     #: (Derived by kind alone when one at a time is kept: the kind is the key.)
-    _made: dict[tuple[str, frozenset[str]] | str, Any] = field(default_factory=dict, repr=False)
+    _made: dict[tuple[str, Hashable] | str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, ds: JSONDataset) -> Instance:
@@ -168,19 +169,19 @@ class Instance:
     def of_run(
         self,
         kind: str,
-        keys: frozenset[str],
+        keys: _K,
         run: tuple[Instance, ...],
-        make: Callable[[tuple[Instance, ...], frozenset[str]], _T],
+        make: Callable[[tuple[Instance, ...], _K], _T],
     ) -> _T:
-        """What ``make`` finds in ``run`` (the instances from this one on) over
-        ``keys``: kept with it, found again only when the run holds other
-        instances (:mod:`~dicomweb_archive.model.runs`)."""
+        """What ``make`` finds in ``run`` (the instances from this one on) for
+        ``keys`` (what else it depends on): kept with it, found again only when
+        the run holds other instances (:mod:`~dicomweb_archive.model.runs`)."""
         kept: tuple[tuple[Instance, ...], _T] | None = self._made.get((kind, keys))
         if kept is None or kept[0] != run:
             kept = self._keep((kind, keys), (run, make(run, keys)))
         return kept[1]
 
-    def _keep(self, key: tuple[str, frozenset[str]] | str, made: _T) -> _T:
+    def _keep(self, key: tuple[str, Hashable] | str, made: _T) -> _T:
         if len(self._made) >= _MADE_LIMIT:
             self._made.clear()
         self._made[key] = made

@@ -140,17 +140,24 @@ class Catalog:
         conflicts: list[Conflict] = []
         tokens: dict[str, tuple[bytes | None, Changes]] = {}
         documents: dict[str, StudyDocuments | None] = {}
+        views: dict[str, StudyView] = {}
         with contextlib.ExitStack() as held:
             # In sorted order: concurrent refreshers never wait for each other in a cycle.
             for study in studies:
                 held.enter_context(self.archive.lock(refresh_lock(study)))
             for study in studies:
-                docs, tokens[study] = self._refresh_study(study, fields)
+                docs, tokens[study], view = self._refresh_study(study, fields)
                 documents[study] = docs
+                if view is not None:
+                    views[study] = view
                 conflicts.extend(docs.conflicts if docs is not None else [])
             if documents and self.has_index():
                 with self.open_index() as index:
-                    index.replace_studies(documents)
+                    written = {study: view.rows for study, view in views.items() if view.rows}
+                    rows = index.replace_studies(documents, written)
+                # Committed: the next refresh of a view writes what changed since.
+                for study, view in views.items():
+                    view.rows = rows.get(study)
             # Only now, documents and index rows written, is a study current;
             # its lock excludes a writer marking it stale between test and removal.
             for study, (token, changes) in tokens.items():
@@ -252,10 +259,10 @@ class Catalog:
 
     def _refresh_study(
         self, study: str, fields: tuple[str, ...]
-    ) -> tuple[StudyDocuments | None, tuple[bytes | None, Changes]]:
+    ) -> tuple[StudyDocuments | None, tuple[bytes | None, Changes], StudyView | None]:
         """Rewrite one study's documents (its refresh lock held); returns them
         (None: the study has no instances), the stale marker's token read
-        before the instances and the changes listed after it.
+        before the instances, the changes listed after it, and the study's view.
 
         Writers of instances go on meanwhile: one committed after the token was
         read marks the study stale again, so a later refresh covers it.
@@ -265,11 +272,12 @@ class Catalog:
             changes = self.journal.changes(study)
             view = self._view(store, study, token is not None, changes)
             by_series = view.by_series()
-            docs = None
+            docs, kept = None, None
             if by_series:
                 docs = write_documents(store, study, by_series, fields, self.stitcher)
                 view.written = store.stat(paths.study_metadata(study)).version
                 self.views.keep(study, view)
+                kept = view
             else:
                 for path in (
                     paths.study_metadata(study),
@@ -280,7 +288,7 @@ class Catalog:
                     store.remove(path)
             refresh_list(store, study)
             self.journal.mark_unlisted(study)
-            return docs, (token, changes)
+            return docs, (token, changes), kept
 
     def _view(self, store: Store, study: str, stale: bool, changes: Changes) -> StudyView:
         """The study's instances: the view of its last refresh here with the

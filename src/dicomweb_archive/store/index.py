@@ -38,8 +38,10 @@ from dicomweb_archive.store.indexrows import (
     OFTEN_INCLUDED,
     STUDY_INSERT,
     FreshRows,
+    Part,
     study_records,
     study_values,
+    write_instance_rows,
     write_rows,
 )
 from dicomweb_archive.store.planner import count_studies, rows_by_id, study_candidates, study_page
@@ -295,12 +297,21 @@ class QidoIndex:
                 self._read_study(study, None, rows)
                 rows.write(self._db)
 
-    def replace_studies(self, documents: Mapping[str, StudyDocuments | None]) -> None:
+    def replace_studies(
+        self,
+        documents: Mapping[str, StudyDocuments | None],
+        written: Mapping[str, list[Part]] | None = None,
+    ) -> dict[str, list[Part]]:
         """Index studies from the documents just written for them, without
         reading them back (None: the study has no instances, it is dropped).
 
-        Only the rows that changed are written (:mod:`~dicomweb_archive.store.indexrows`).
+        Only the rows that changed are written (:mod:`~dicomweb_archive.store.indexrows`):
+        found by the records' runs against those ``written`` last for a study
+        by this process (none since by others), else by the rows' digests.
+        Returns the runs' records written, by study.
         """
+        written = written or {}
+        found: dict[str, list[Part]] = {}
         with self.transaction():
             for study, docs in documents.items():
                 if docs is None:
@@ -308,9 +319,10 @@ class QidoIndex:
                     continue
                 self._db.execute("DELETE FROM studies WHERE study = ?", (study,))
                 self._db.execute(STUDY_INSERT, study_values(study, docs.row, docs.deduplicated))
-                series, instances = study_records(docs)
+                series, found[study] = study_records(docs)
                 write_rows(self._db, "series", study, series)
-                write_rows(self._db, "instances", study, instances)
+                write_instance_rows(self._db, study, found[study], written.get(study))
+        return found
 
     def _delete_study(self, study: str) -> None:
         for table in _TABLES:

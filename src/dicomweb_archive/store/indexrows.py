@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from dicomweb_archive import tags
 from dicomweb_archive.model.aggregate import StudyDocuments, study_sort_key
+from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.base import dumps_json
 from dicomweb_archive.store.columns import STUDY_COLUMNS, study_cells
 from dicomweb_archive.types import JSONDataset, first_value
@@ -110,26 +111,67 @@ def study_values(study: str, row: JSONDataset, dedup: dict[str, Any]) -> tuple[A
     )
 
 
-def study_records(
-    docs: StudyDocuments,
-) -> tuple[dict[tuple[str, ...], Record], dict[tuple[str, ...], Record]]:
-    """The series and instance records of a study's documents, by key.
+#: Records by key, of one run of instances (one dict per run: the same object
+#: while the run and what its records derive from are the same).
+Part = dict[tuple[str, ...], Record]
+#: What a run's records derive from beyond its instances: its series, the
+#: rows' extra fields, the keys its series shares.
+_Basis = tuple[str, frozenset[str], frozenset[str]]
 
-    An instance's record is kept with it while its row and own attributes are
-    the same objects: a refresh that changed neither makes none anew.
+
+def study_records(docs: StudyDocuments) -> tuple[dict[tuple[str, ...], Record], list[Part]]:
+    """The series records of a study's documents, and its instance records by
+    run (:mod:`~dicomweb_archive.model.runs`).
+
+    A run's records are kept with it while its instances, their rows' fields
+    and the attributes their series shares are the same: a refresh after one
+    new instance makes its run's records anew, not every instance's.
     """
     dedup = docs.deduplicated
     series: dict[tuple[str, ...], Record] = {}
-    instances: dict[tuple[str, ...], Record] = {}
+    parts: list[Part] = []
     for one in docs.series:
         uid = one.series_instance_uid
         series[uid,] = series_record(one.row, dedup["series"].get(uid, {}))
-        for instance in one.instances:
-            row = instance.row(one.fields)
-            own = dedup["instances"].get(instance.sop, {}).get("attributes", {})
-            made = functools.partial(instance_record, row, own)
-            instances[uid, instance.sop] = instance.derived("index", (row, own), made)
-    return series, instances
+        basis = (uid, one.fields, one.shared)
+        parts.extend(run[0].of_run("index", basis, run, _run_records) for run in one.runs)
+    return series, parts
+
+
+def _run_records(run: tuple[Instance, ...], basis: _Basis) -> Part:
+    uid, fields, shared = basis
+    records: Part = {}
+    for instance in run:
+        row = instance.row(fields)
+        own = instance.own(shared)
+        made = functools.partial(instance_record, row, own)
+        records[uid, instance.sop] = instance.derived("index", (row, own), made)
+    return records
+
+
+def write_instance_rows(
+    db: sqlite3.Connection, study: str, parts: list[Part], written: list[Part] | None
+) -> None:
+    """Make the study's instance rows those of ``parts``; ``written``: the parts
+    last written for the study by this process, none written since by others
+    (None: unknown, the rows' digests are read)."""
+    if written is None:
+        write_rows(db, "instances", study, {k: r for part in parts for k, r in part.items()})
+        return
+    kept = {id(part) for part in written}
+    new = [part for part in parts if id(part) not in kept]
+    current = {id(part) for part in parts}
+    # Each instance is in one run: a key of a part gone is in no part kept.
+    added = {key for part in new for key in part}
+    gone = [key for part in written if id(part) not in current for key in part]
+    db.executemany(
+        "DELETE FROM instances WHERE study = ? AND series = ? AND sop = ?",
+        [(study, *key) for key in gone if key not in added],
+    )
+    db.executemany(
+        _INSERT["instances"].replace("INSERT", "INSERT OR REPLACE", 1),
+        [(study, *key, *record) for part in new for key, record in part.items()],
+    )
 
 
 def write_rows(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dicomweb_archive.model.instance import Instance
+from dicomweb_archive.store.indexrows import Part
 from dicomweb_archive.store.recall import LIMIT
 
 #: One instance's metadata document as seen: its version, size and instances.
@@ -40,6 +41,9 @@ class StudyView:
     written: str = ""
     #: Bytes of the documents seen.
     size: int = 0
+    #: The instance records of each run last written into the index from it
+    #: (None: not known to be there).
+    rows: list[Part] | None = None
     #: Each series' instances, listed again only when the series changed.
     _lists: dict[str, list[Instance]] = field(default_factory=dict, repr=False)
 

@@ -13,6 +13,7 @@ majority's PatientID or StudyDate finds the study.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,6 +151,8 @@ class SeriesDocuments:
     #: The keys of the attributes its instances share with the study or the
     #: series (not among their own in the deduplicated document).
     shared: frozenset[str] = frozenset()
+    #: The instances as given (by a study's view: in the order of their UIDs).
+    listed: list[Instance] = field(default_factory=list, repr=False)
 
     @property
     def metadata(self) -> list[JSONDataset]:
@@ -165,8 +168,30 @@ class StudyDocuments:
     study_instance_uid: str
     series: list[SeriesDocuments]
     row: JSONDataset
-    deduplicated: dict[str, Any]
+    #: The attributes every instance holds alike (the deduplicated "study").
+    shared: JSONDataset
+    #: What each series' instances hold alike beyond those, by series.
+    series_shared: dict[str, JSONDataset]
     conflicts: list[Conflict] = field(default_factory=list)
+
+    @functools.cached_property
+    def deduplicated(self) -> dict[str, Any]:
+        """The deduplicated document (without its conflicts)."""
+        return {
+            "format": DEDUPLICATED_FORMAT,
+            "version": 1,
+            "studyInstanceUID": self.study_instance_uid,
+            "study": self.shared,
+            "series": self.series_shared,
+            "instances": {
+                instance.sop: {
+                    "series": s.series_instance_uid,
+                    "attributes": instance.own(s.shared),
+                }
+                for s in self.series
+                for instance in s.instances
+            },
+        }
 
     @property
     def metadata(self) -> list[JSONDataset]:
@@ -195,37 +220,27 @@ def _series_documents(
     series_row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"series/{series}"]}
     series_row[tags.SeriesInstanceUID] = _uid(series)
     series_row[tags.StudyInstanceUID] = _uid(study)
-    return SeriesDocuments(series, ordered, dict(sorted(series_row.items())), fields, cut)
+    row = dict(sorted(series_row.items()))
+    return SeriesDocuments(series, ordered, row, fields, cut, listed=instances)
 
 
 def _series_sort_key(doc: SeriesDocuments) -> tuple[float, str]:
     return (sort_number(first_value(doc.row, tags.SeriesNumber)), doc.series_instance_uid)
 
 
-def _deduplicate(study: str, series: list[SeriesDocuments]) -> dict[str, Any]:
+def _deduplicate(series: list[SeriesDocuments]) -> tuple[JSONDataset, dict[str, JSONDataset]]:
+    """What every instance shares, and what each series' share beyond it (by
+    series); notes in each series the keys its instances do not hold as their own."""
     shared = _shared([run for s in series for run in s.runs])
-    out_series: dict[str, Any] = {}
-    out_instances: dict[str, Any] = {}
+    out_series: dict[str, JSONDataset] = {}
     for s in series:
         # A study's only series shares exactly what the study shares.
         series_shared = (
             {k: v for k, v in _shared(s.runs).items() if k not in shared} if len(series) > 1 else {}
         )
         out_series[s.series_instance_uid] = series_shared
-        either = s.shared = interned(frozenset(shared).union(series_shared))
-        for instance in s.instances:
-            out_instances[instance.sop] = {
-                "series": s.series_instance_uid,
-                "attributes": instance.own(either),
-            }
-    return {
-        "format": DEDUPLICATED_FORMAT,
-        "version": 1,
-        "studyInstanceUID": study,
-        "study": shared,
-        "series": out_series,
-        "instances": out_instances,
-    }
+        s.shared = interned(frozenset(shared).union(series_shared))
+    return shared, out_series
 
 
 def _shared(instances: list[Run]) -> JSONDataset:
@@ -286,11 +301,13 @@ def study_documents(
     row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
     row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"studies/{study}"]}
     row[tags.StudyInstanceUID] = _uid(study)
+    shared, series_shared = _deduplicate(series_docs)
     return StudyDocuments(
         study_instance_uid=study,
         series=series_docs,
         row=dict(sorted(row.items())),
-        deduplicated=_deduplicate(study, series_docs),
+        shared=shared,
+        series_shared=series_shared,
         conflicts=conflicts,
     )
 

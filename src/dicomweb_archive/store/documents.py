@@ -13,14 +13,21 @@ rows, the bulk data context) are written whole.
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dicomweb_archive.model import paths
-from dicomweb_archive.model.aggregate import StudyDocuments, study_documents
+from dicomweb_archive.model.aggregate import (
+    DEDUPLICATED_FORMAT,
+    SeriesDocuments,
+    StudyDocuments,
+    study_documents,
+)
 from dicomweb_archive.model.bulkcontext import document_of_uses
 from dicomweb_archive.model.instance import Instance
-from dicomweb_archive.model.runs import Run
+from dicomweb_archive.model.runs import Run, runs
 from dicomweb_archive.store.base import Store, dumps_json, folders
 from dicomweb_archive.store.stitched import Piece, Stitcher, chunked, ends_chunk, joined, piece
 
@@ -28,6 +35,7 @@ from dicomweb_archive.store.stitched import Piece, Stitcher, chunked, ends_chunk
 #: (what precedes its entry, and the entry).
 _Unit = tuple[bool, tuple[bytes, ...]]
 _NO_KEYS = frozenset[str]()
+_SOP = operator.attrgetter("sop")
 
 
 def write_documents(
@@ -123,21 +131,16 @@ def _deduplicated(docs: StudyDocuments) -> list[tuple[bytes, ...]]:
     """The chunks of ``deduplicated.json.gz``: its instances, one entry each
     in the order of their UIDs (sorted keys), between the rest."""
     document: dict[str, Any] = {
-        **docs.deduplicated,
+        "format": DEDUPLICATED_FORMAT,
+        "version": 1,
+        "studyInstanceUID": docs.study_instance_uid,
+        "study": docs.shared,
+        "series": docs.series_shared,
         "conflicts": [c.to_json() for c in docs.conflicts],
     }
-    entries = document.pop("instances")
     before = {key: value for key, value in document.items() if key < "instances"}
     after = {key: value for key, value in document.items() if key > "instances"}
-    by_sop = {i.sop: i for s in docs.series for i in s.instances}
-    units = []
-    for sop in sorted(entries):
-        entry = entries[sop]
-        instance = by_sop[sop]
-        made = functools.partial(_object_entry, instance.mark, sop, entry)
-        basis = (entry["attributes"], entry["series"])
-        units.append(instance.derived("dedup-json", basis, made))
-    chunks = chunked(units)
+    chunks = _entries(docs.series)
     head = dumps_json(before)[:-1] + b',"instances":{'
     tail = b"}," + dumps_json(after)[1:]
     if not chunks:
@@ -145,6 +148,42 @@ def _deduplicated(docs: StudyDocuments) -> list[tuple[bytes, ...]]:
     chunks[0] = (head, *chunks[0][1:])
     chunks[-1] = (*chunks[-1], tail)
     return chunks
+
+
+def _entries(series: list[SeriesDocuments]) -> list[tuple[bytes, ...]]:
+    """The chunks of the instances' entries in the order of their UIDs: each
+    series' runs in that order kept with them when the series' UIDs do not
+    interleave (UIDs made per series rarely do), else entry by entry."""
+    ordered = sorted(
+        ((s, sorted(s.listed, key=_SOP)) for s in series), key=lambda pair: pair[1][0].sop
+    )
+    if all(a[-1].sop < b[0].sop for (_, a), (_, b) in itertools.pairwise(ordered)):
+        return joined(
+            run[0].of_run("dedup-piece", (s.series_instance_uid, s.shared), run, _entries_piece)
+            for s, listed in ordered
+            for run in runs(listed)
+        )
+    entries = sorted(
+        (
+            (instance, s.series_instance_uid, s.shared)
+            for s, listed in ordered
+            for instance in listed
+        ),
+        key=lambda entry: entry[0].sop,
+    )
+    return chunked(_entry(*entry) for entry in entries)
+
+
+def _entries_piece(run: Run, basis: tuple[str, frozenset[str]]) -> Piece:
+    return piece(_entry(instance, *basis) for instance in run)
+
+
+def _entry(instance: Instance, series: str, shared: frozenset[str]) -> _Unit:
+    """An instance's entry: its series and its attributes but ``shared``."""
+    own = instance.own(shared)
+    entry = {"series": series, "attributes": own}
+    made = functools.partial(_object_entry, instance.mark, instance.sop, entry)
+    return instance.derived("dedup-json", (own, series), made)
 
 
 def _object_entry(mark: int, key: str, value: Any) -> _Unit:

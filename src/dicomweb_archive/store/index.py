@@ -318,7 +318,7 @@ class QidoIndex:
                     self._delete_study(study)
                     continue
                 self._db.execute("DELETE FROM studies WHERE study = ?", (study,))
-                self._db.execute(STUDY_INSERT, study_values(study, docs.row, docs.deduplicated))
+                self._db.execute(STUDY_INSERT, study_values(study, docs.row, docs.shared))
                 series, found[study] = study_records(docs)
                 write_rows(self._db, "series", study, series)
                 write_instance_rows(self._db, study, found[study], written.get(study))

@@ -90,10 +90,10 @@ def instance_record(row: JSONDataset, own: JSONDataset) -> Record:
     return _record(first_value(row, tags.InstanceNumber), sop, row, {**own, **row})
 
 
-def study_values(study: str, row: JSONDataset, dedup: dict[str, Any]) -> tuple[Any, ...]:
+def study_values(study: str, row: JSONDataset, shared: JSONDataset) -> tuple[Any, ...]:
     """A study's values of the ``studies`` table (:data:`STUDY_INSERT`): its row
-    and what all its instances share (``dedup``: its deduplicated document)."""
-    study_attributes = {**dedup["study"], **row}
+    and what all its instances share (``shared``: its deduplicated document's "study")."""
+    study_attributes = {**shared, **row}
     cells, irregular = study_cells(study, row, study_attributes)
     extra = {
         tag: study_attributes[tag]
@@ -127,12 +127,11 @@ def study_records(docs: StudyDocuments) -> tuple[dict[tuple[str, ...], Record], 
     and the attributes their series shares are the same: a refresh after one
     new instance makes its run's records anew, not every instance's.
     """
-    dedup = docs.deduplicated
     series: dict[tuple[str, ...], Record] = {}
     parts: list[Part] = []
     for one in docs.series:
         uid = one.series_instance_uid
-        series[uid,] = series_record(one.row, dedup["series"].get(uid, {}))
+        series[uid,] = series_record(one.row, docs.series_shared.get(uid, {}))
         basis = (uid, one.fields, one.shared)
         parts.extend(run[0].of_run("index", basis, run, _run_records) for run in one.runs)
     return series, parts
@@ -235,7 +234,7 @@ class FreshRows:
     ) -> None:
         """One study's rows from its documents: its row, its deduplicated
         document, and each series' row with its instances' rows."""
-        self.studies.append(study_values(study, row, dedup))
+        self.studies.append(study_values(study, row, dedup["study"]))
         shared, own = dedup["series"], dedup["instances"]
         for series_row, instance_rows in series:
             uid = str(first_value(series_row, tags.SeriesInstanceUID))

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from dicomweb_archive.store import stitched
-from dicomweb_archive.store.stitched import Stitcher, chunked
+from dicomweb_archive.store.stitched import Stitcher, chunked, crcs, gzip_member, stitch
 
 
 def _unit(number: int, size: int = 1) -> tuple[bool, tuple[bytes, ...]]:
@@ -90,3 +90,16 @@ def test_kept_chunks_are_bounded() -> None:
     for name in ("a", "b", "c"):
         kept.gzip(name, _chunks([_unit(n, 5) for n in range(100)]))
     assert kept._size <= 50_000
+
+
+def test_crcs_kept_from_the_start_are_reused_and_equal_those_made_afresh() -> None:
+    chance = random.Random(5)
+    chunks = [(bytes(chance.randrange(256) for _ in range(50)),) for _ in range(20)]
+    kept = stitch([], chunks)
+    sums = crcs(kept)
+    assert sums[-1] == zlib.crc32(b"".join(b"".join(c) for c in chunks))
+    changed = [*chunks[:12], (b"new",), *chunks[12:]]
+    done = stitch(kept, changed)
+    assert done[:12] == kept[:12]
+    assert crcs(done, kept, sums) == crcs(done)
+    assert gzip.decompress(gzip_member(done)) == b"".join(b"".join(c) for c in changed)

@@ -25,7 +25,7 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 #: How far back deflate looks: a chunk's dictionary is this much of what precedes it.
@@ -136,12 +136,28 @@ def stitch(kept: list[Chunk], chunks: list[tuple[bytes, ...]]) -> list[Chunk]:
     return done
 
 
-def gzip_member(chunks: list[Chunk]) -> bytes:
-    """The gzip file of deflated ``chunks``: header, the chunks, an end, the trailer."""
-    crc, size = 0, 0
-    for chunk in chunks:
+def crcs(chunks: list[Chunk], kept: Sequence[Chunk] = (), sums: Sequence[int] = ()) -> list[int]:
+    """The CRC-32 of the document up to the end of each of ``chunks``: those
+    of ``kept`` (``sums``) reused while the chunks are the same from the start."""
+    same = 0
+    for chunk, before in zip(chunks, kept, strict=False):
+        if chunk is not before:
+            break
+        same += 1
+    found = list(sums[:same])
+    crc = found[-1] if found else 0
+    for chunk in chunks[same:]:
         crc = _multiply(chunk.shift, crc) ^ chunk.crc
-        size += chunk.size
+        found.append(crc)
+    return found
+
+
+def gzip_member(chunks: list[Chunk], crc: int | None = None) -> bytes:
+    """The gzip file of deflated ``chunks`` (whose CRC-32 is ``crc``, when
+    known): header, the chunks, an end, the trailer."""
+    if crc is None:
+        crc = crcs(chunks)[-1] if chunks else 0
+    size = sum(chunk.size for chunk in chunks)
     trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
     return b"".join([_HEADER, *(chunk.deflated for chunk in chunks), _END, trailer])
 
@@ -206,21 +222,23 @@ class Stitcher:
 
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
-        self._kept: OrderedDict[str, tuple[int, list[Chunk]]] = OrderedDict()
+        #: Each document's deflated size, chunks and CRC-32s after each.
+        self._kept: OrderedDict[str, tuple[int, list[Chunk], list[int]]] = OrderedDict()
         self._size = 0
         self._guard = threading.Lock()
 
     def gzip(self, name: str, chunks: list[tuple[bytes, ...]]) -> bytes:
         """The document ``name`` made of ``chunks``, as one gzip file."""
         with self._guard:
-            size, kept = self._kept.pop(name, (0, []))
+            size, kept, sums = self._kept.pop(name, (0, [], []))
             self._size -= size
         done = stitch(kept, chunks)
+        sums = crcs(done, kept, sums)
         size = sum(len(chunk.deflated) for chunk in done)
         with self._guard:
-            self._kept[name] = (size, done)
+            self._kept[name] = (size, done, sums)
             self._size += size
             while self._size > self.limit and self._kept:
-                _, (dropped, _) = self._kept.popitem(last=False)
+                _, (dropped, _, _) = self._kept.popitem(last=False)
                 self._size -= dropped
-        return gzip_member(done)
+        return gzip_member(done, sums[-1] if sums else 0)

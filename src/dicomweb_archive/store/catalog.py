@@ -37,6 +37,7 @@ from dicomweb_archive.store.base import Store, folders
 from dicomweb_archive.store.documents import write_documents
 from dicomweb_archive.store.extensions import refresh_list
 from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
+from dicomweb_archive.store.indexrows import Part
 from dicomweb_archive.store.journal import Changes, Journal
 from dicomweb_archive.store.listing import RowOf, StudyList
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
@@ -151,13 +152,14 @@ class Catalog:
                 if view is not None:
                     views[study] = view
                 conflicts.extend(docs.conflicts if docs is not None else [])
+            rows: dict[str, list[Part]] = {}
             if documents and self.has_index():
                 with self.open_index() as index:
                     written = {study: view.rows for study, view in views.items() if view.rows}
                     rows = index.replace_studies(documents, written)
-                # Committed: the next refresh of a view writes what changed since.
-                for study, view in views.items():
-                    view.rows = rows.get(study)
+            # Committed (or no index): the next refresh of a view writes what changed since.
+            for study, view in views.items():
+                view.rows = rows.get(study)
             # Only now, documents and index rows written, is a study current;
             # its lock excludes a writer marking it stale between test and removal.
             for study, (token, changes) in tokens.items():

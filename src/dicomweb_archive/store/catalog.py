@@ -10,8 +10,10 @@ archive: the study list (``studies/index.json.gz`` and its pages,
 Writers tell the catalog what they wrote.  A batch writer (``dwa convert``,
 ``dwa transcode``) asks for a :meth:`Catalog.refresh` at the end of its run: the
 touched studies' documents are recomputed whole under their locks, then the study
-list is rewritten once.  STOW-RS writes behind (:meth:`Catalog.defer`): it marks the
-study stale in the :mod:`~dicomweb_archive.store.journal` and answers; the
+list is rewritten once.  STOW-RS writes behind (:meth:`Catalog.defer_instances`): it
+marks the study stale in the :mod:`~dicomweb_archive.store.journal`, naming the
+instances (a refresh here reads only those again, :mod:`~dicomweb_archive.store.views`),
+and answers; the
 server's flusher coalesces the marked studies into one :meth:`Catalog.flush` at a
 bounded delay, and every read of a stale study's documents first
 settles it (:meth:`Catalog.settle`), so no reader sees a half-updated study.  Concurrent

@@ -10,7 +10,12 @@ its series' and the study's, not every other instance's.
 Series and instance rows carry a digest of what they hold: a refresh of a study
 writes the rows whose digest changed and deletes those whose series or instance
 went.  The digests are read from the index itself, so a refresh by another
-process in between (or a rebuild) is seen, never assumed.  Studies the index
+process in between (or a rebuild) is seen, never assumed; except by a
+refresh whose catalog wrote the study's rows last and whose view of the study
+is current (:mod:`~dicomweb_archive.store.views`): it writes the rows of the
+runs of instances that changed since and deletes those of runs gone.  Whatever
+else wrote the study's rows meanwhile derived them from the same documents (a
+rebuild reads them inside its transaction, which this one waits for).  Studies the index
 lacks (a rebuild) are written in batches, every table's rows at once
 (:class:`FreshRows`).
 """

@@ -3,6 +3,9 @@
 Two real servers (``dwa serve``'s connection, which sends files by path) over
 one archive: one with the fast path, one without.  Every answer must be the
 same bytes, headers included (but ``Date``), and the same access log line.
+The fast one runs either connection: the bounded one, where the fast path
+answers as ASGI middleware (as on any server sending files by path), and
+``dwa serve``'s, which answers the usual request itself (:mod:`.directframes`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from starlette.applications import Starlette
 from dicomweb_archive.model import paths
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.server.connection import BoundedHttpToolsProtocol
+from dicomweb_archive.server.directframes import DirectFramesProtocol
 from dicomweb_archive.server.fastpath import UsualFrames
 from dicomweb_archive.server.middleware import ACCESS_LOGGER
 from dicomweb_archive.store.archive import open_archive
@@ -60,34 +64,61 @@ class Counting:
         await self.app(scope, receive, send)
 
 
-def _served(root: Path, fast: bool) -> tuple[Starlette, UsualFrames]:
+class CountedFrames(UsualFrames):
+    """The fast path, counting the requests it gets as ASGI middleware."""
+
+    calls = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.calls += 1
+        await super().__call__(scope, receive, send)
+
+
+def _served(root: Path, fast: bool) -> tuple[Starlette, CountedFrames]:
     app = create_app(root)
     stack = app.build_middleware_stack()
     assert isinstance(stack, UsualFrames)
+    stack.__class__ = CountedFrames
+    assert isinstance(stack, CountedFrames)
     stack.enabled = fast
     stack.app = Counting(stack.app)
     app.middleware_stack = stack
     return app, stack
 
 
+@pytest.fixture(params=[BoundedHttpToolsProtocol, DirectFramesProtocol])
+def protocol(request: pytest.FixtureRequest) -> type[BoundedHttpToolsProtocol]:
+    """The fast server's connection."""
+    chosen: type[BoundedHttpToolsProtocol] = request.param
+    return chosen
+
+
 class Pair:
     """The same archive served with and without the fast path."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, protocol: type[BoundedHttpToolsProtocol]) -> None:
         self.root = root
+        self.protocol = protocol
         self.lines: list[str] = []
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Pair]:
         normal_app, self.normal = _served(self.root, fast=False)
         fast_app, self.fast = _served(self.root, fast=True)
-        options: dict[str, Any] = {"base_path": "", "http": BoundedHttpToolsProtocol}
+        # uvicorn's own access log off, as dwa serve runs it.
+        options: dict[str, Any] = {"base_path": "", "access_log": False}
         with (
-            live_server(normal_app, **options) as self.normal_url,
-            live_server(fast_app, **options) as self.fast_url,
+            live_server(normal_app, http=BoundedHttpToolsProtocol, **options) as self.normal_url,
+            live_server(fast_app, http=self.protocol, **options) as self.fast_url,
             httpx.Client(timeout=30) as self.client,
         ):
             yield self
+
+    @property
+    def direct(self) -> bool:
+        """Whether the fast server's connection answers the usual request itself."""
+        return self.protocol is DirectFramesProtocol
 
     @property
     def behind_fast_path(self) -> int:
@@ -165,9 +196,9 @@ def _asked(accept: str | None, origin: str | None) -> dict[str, str]:
 
 
 def test_every_frame_and_accept_answers_the_same_bytes(
-    reference: Path, access_lines: list[str]
+    reference: Path, access_lines: list[str], protocol: type[BoundedHttpToolsProtocol]
 ) -> None:
-    pair = Pair(reference)
+    pair = Pair(reference, protocol)
     pair.lines = access_lines
     urls = _frame_urls(reference)
     with pair.running():
@@ -176,15 +207,20 @@ def test_every_frame_and_accept_answers_the_same_bytes(
                 for accept in ACCEPTS:
                     for origin in ORIGINS:
                         pair.compare(url, _asked(accept, origin))
-        asked = pair.behind_fast_path
+        asked, middleware = pair.behind_fast_path, pair.fast.calls
         for url in urls:
-            pair.compare(url, _asked(OHIF, None))
-        # OHIF's request of every stored frame went by the fast path.
+            for origin in ORIGINS:
+                pair.compare(url, _asked(OHIF, origin))
+        # OHIF's request of every stored frame went by the fast path: on
+        # dwa serve's connection, answered there with no ASGI call at all.
         assert pair.behind_fast_path == asked
+        assert pair.fast.calls == middleware + (0 if pair.direct else 2 * len(urls))
 
 
-def test_other_requests_go_to_the_application(reference: Path, access_lines: list[str]) -> None:
-    pair = Pair(reference)
+def test_other_requests_go_to_the_application(
+    reference: Path, access_lines: list[str], protocol: type[BoundedHttpToolsProtocol]
+) -> None:
+    pair = Pair(reference, protocol)
     pair.lines = access_lines
     ct = dataset("CT_small.dcm")
     url = paths.frame_path(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, 1)
@@ -210,13 +246,25 @@ def test_other_requests_go_to_the_application(reference: Path, access_lines: lis
         for path, headers, method in others:
             pair.compare(path, headers, method)
         assert pair.behind_fast_path == learned + len(others)
+        # The fast path's (ASGI's or the connection's, which leaves these to ASGI).
+        either: list[tuple[str, dict[str, str]]] = [
+            (url, {"Accept": OHIF, "Connection": "close"}),
+            (url, {"Accept": OHIF, "X-Forwarded-For": "10.1.2.3"}),  # the client logged
+            (url.replace("/frames/1", "/frames/%31"), {"Accept": OHIF}),
+            (url, {"Accept": OHIF}),
+        ]
+        for path, headers in either:
+            pair.compare(path, headers)
+        assert pair.behind_fast_path == learned + len(others)
 
 
 def test_a_changed_packed_or_stale_study_goes_by_the_application(
-    tmp_path_factory: pytest.TempPathFactory, access_lines: list[str]
+    tmp_path_factory: pytest.TempPathFactory,
+    access_lines: list[str],
+    protocol: type[BoundedHttpToolsProtocol],
 ) -> None:
     root = converted(tmp_path_factory, "folders", ["CT_small.dcm"])
-    pair = Pair(root)
+    pair = Pair(root, protocol)
     pair.lines = access_lines
     ct = dataset("CT_small.dcm")
     relative = paths.frame_path(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, 1)

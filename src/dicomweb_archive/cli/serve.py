@@ -127,7 +127,7 @@ def serve(
         import uvicorn
 
         from dicomweb_archive.server.app import OPTIONS_VARIABLE, create_app
-        from dicomweb_archive.server.connection import BoundedHttpToolsProtocol
+        from dicomweb_archive.server.directframes import DirectFramesProtocol
         from dicomweb_archive.server.middleware import enable_access_log
         from dicomweb_archive.store.archive import open_archive
         from dicomweb_archive.store.catalog import Catalog
@@ -165,9 +165,10 @@ def serve(
         click.echo(f"warning: no OHIF viewer at {viewer!r}: {INSTALL_HINT}", err=True)
     elif viewer:
         click.echo(f"viewer: {origin}/viewer", err=True)
-    # Bounds on what one client may hold (server/connection.py adds the head's).
+    # Bounds on what one client may hold (server/connection.py adds the head's); the
+    # usual frame request answered by the connection (server/directframes.py).
     limits: dict[str, Any] = {
-        "http": BoundedHttpToolsProtocol,
+        "http": DirectFramesProtocol,
         "limit_concurrency": MAX_CONNECTIONS,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
     }

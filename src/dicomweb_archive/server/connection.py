@@ -61,6 +61,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._sends_files = False
         self._socket_kind = SendfileCycle.socket_kind
+        self._socket_fd = -1
 
     # -- the connection ---------------------------------------------------------
 
@@ -73,6 +74,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:  # asked once: each answer's file goes to this socket
             self._socket_kind = (int(sock.family), int(sock.type), sock.proto)
+            self._socket_fd = sock.fileno()
         self._head_timer = self._start_timer(HEAD_TIMEOUT, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -114,6 +116,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = self._stop_timer(self._head_timer)
         if any(name in _BODY_HEADERS for name, _ in self.headers):  # else none is coming
             self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
+        if self._sends_files and self._answered_here():
+            return
         if self._sends_files:
             self.scope["extensions"] = {**self.scope.get("extensions", {}), PATHSEND: OFFER}
         super().on_headers_complete()
@@ -122,6 +126,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             cycle: Any = self.cycle
             cycle.__class__ = SendfileCycle
             cycle.socket_kind = self._socket_kind
+
+    def _answered_here(self) -> bool:
+        """Whether the connection answered the request whose head just ended itself
+        (a subclass may: :mod:`.directframes`); else uvicorn runs the application."""
+        return False
 
     def on_message_complete(self) -> None:
         self._body_timer = self._stop_timer(self._body_timer)

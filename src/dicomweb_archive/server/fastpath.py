@@ -43,7 +43,7 @@ from dicomweb_archive.server.middleware import AccessLog
 from dicomweb_archive.server.pathsend import PATHSEND, send_path, sends_paths
 from dicomweb_archive.server.responses import representation_tag, slice_tag
 from dicomweb_archive.server.stored import Uncached, stored_part
-from dicomweb_archive.store.slices import Slice, file_version
+from dicomweb_archive.store.slices import OpenedFile, Slice, file_version
 
 #: Frames whose part header and validator are kept (all forgotten when full).
 MAX_FRAMES: Final = 65_536
@@ -100,6 +100,9 @@ class _Head:
     length_at: int
     #: The answer's ``Content-Type`` (part of its ``ETag``).
     media_type: str
+    #: Each header as an HTTP/1.1 head writes it (name in lower case), for a
+    #: server that writes the head itself (:mod:`.directframes`).
+    lines: tuple[bytes, ...]
 
     @classmethod
     def learned(cls, headers: Headers, frame: _Frame, size: int) -> _Head | None:
@@ -113,7 +116,8 @@ class _Head:
             media_type
         ):
             return None
-        return cls(tuple(headers), etag_at, length_at, media_type)
+        lines = tuple(b"%s: %s\r\n" % (name.lower(), value) for name, value in headers)
+        return cls(tuple(headers), etag_at, length_at, media_type, lines)
 
     def of(self, frame: _Frame, size: int) -> Headers:
         headers = list(self.headers)
@@ -121,9 +125,34 @@ class _Head:
         headers[self.length_at] = (_LENGTH, str(size).encode())
         return headers
 
+    def written(self, frame: _Frame, size: int) -> bytes:
+        """The header lines of :meth:`of`, as an HTTP/1.1 head writes them."""
+        lines = list(self.lines)
+        lines[self.etag_at] = b"etag: %s\r\n" % frame.etag(self.media_type)
+        lines[self.length_at] = b"content-length: %d\r\n" % size
+        return b"".join(lines)
+
 
 #: What a head is known by: the ``Accept`` and ``Origin`` values, the stored part.
 _Kind = tuple[bytes | None, bytes | None, tuple[str, str]]
+
+
+def asked_in(headers: Headers) -> tuple[bytes | None, bytes | None] | None:
+    """The ``Accept`` and ``Origin`` of request ``headers`` the fast path may answer:
+    at most one of each, no ``Range`` nor ``If-…``; else None."""
+    accept = origin = None
+    for name, value in headers:
+        if name == b"accept":
+            if accept is not None:
+                return None
+            accept = value
+        elif name == b"origin":
+            if origin is not None:
+                return None
+            origin = value
+        elif name == b"range" or name.startswith(b"if-"):
+            return None
+    return accept, origin
 
 
 class UsualFrames:
@@ -139,32 +168,40 @@ class UsualFrames:
         self._heads: dict[_Kind, _Head] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        asked = self._asked(scope) if self.enabled else None
-        frame = self._frame(scope["path"]) if asked is not None else None
-        if asked is None or frame is None:
-            await self.app(scope, receive, send)
-            return
         started = time.perf_counter()
-        opened = self._open(frame)
-        if opened is None:
+        asked = self._asked(scope) if self.enabled else None
+        found = self._found(scope["path"], asked) if asked is not None else None
+        if found is None:
             await self.app(scope, receive, send)
             return
-        kind = (*asked, frame.part)
+        kind, frame, opened = found
         head = self._heads.get(kind)
         if head is None:
             await self.app(scope, receive, self._learner(kind, frame, send))
             return
-        size, status, sent = opened.length, 0, 0
-        opened_file = opened.whole_file
-        assert opened_file is not None
+        size, status, sent = opened.size, 0, 0
         try:  # logged as the access log logs the application's answers
             status = 200
             await send({"type": _START, "status": status, "headers": head.of(frame, size)})
             sent = size
-            await send_path(opened_file, scope, send)
+            await send_path(opened, scope, send)
         finally:
             if self.access_log.enabled:
                 self.access_log.record(scope, status, sent, started)
+
+    def prepared(self, path: str, headers: Headers) -> tuple[bytes, OpenedFile] | None:
+        """The answer to a ``GET`` of ``path`` with ``headers`` (and no query string)
+        when it is the usual frame request and its head is known, for a server
+        writing it itself: the head's header lines (:meth:`_Head.written`) and the
+        opened file, its body; else None (the application answers, learning the head).
+        """
+        asked = asked_in(headers) if self.enabled else None
+        found = self._found(path, asked) if asked is not None else None
+        if found is None:
+            return None
+        kind, frame, opened = found
+        head = self._heads.get(kind)
+        return None if head is None else (head.written(frame, opened.size), opened)
 
     def _asked(self, scope: Scope) -> tuple[bytes | None, bytes | None] | None:
         """The ``Accept`` and ``Origin`` of a request the fast path may answer, else None."""
@@ -176,19 +213,18 @@ class UsualFrames:
             or not sends_paths(scope)
         ):
             return None
-        accept = origin = None
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                if accept is not None:
-                    return None
-                accept = value
-            elif name == b"origin":
-                if origin is not None:
-                    return None
-                origin = value
-            elif name == b"range" or name.startswith(b"if-"):
-                return None
-        return accept, origin
+        return asked_in(scope["headers"])
+
+    def _found(
+        self, path: str, asked: tuple[bytes | None, bytes | None]
+    ) -> tuple[_Kind, _Frame, OpenedFile] | None:
+        """The kind of answer, the frame and its opened file, when the fast path may
+        answer ``path`` asked with ``asked``; else None."""
+        frame = self._frame(path)
+        opened = self._open(frame) if frame is not None else None
+        if frame is None or opened is None:
+            return None
+        return (*asked, frame.part), frame, opened
 
     def _frame(self, path: str) -> _Frame | None:
         """The frame file a request path names, when it names exactly one frame."""
@@ -215,7 +251,7 @@ class UsualFrames:
         self._frames[path] = frame
         return frame
 
-    def _open(self, frame: _Frame) -> Slice | None:
+    def _open(self, frame: _Frame) -> OpenedFile | None:
         """The frame's file, opened, when the fast path may send it; else None."""
         archive, study = self.context.archive, frame.study
         if archive.is_packed(study) or self.context.is_behind(study):
@@ -226,7 +262,7 @@ class UsualFrames:
             return None
         if opened is None or opened.whole_file is None or not frame.seen(opened):
             return None
-        return opened
+        return opened.whole_file
 
     def _learner(self, kind: _Kind, frame: _Frame, send: Send) -> Send:
         """``send``, learning the head of the application's answer when it fits ``kind``."""

@@ -118,27 +118,44 @@ class SendfileCycle(RequestResponseCycle):
             self.disconnected = True
             return
         try:
-            rest = _send_head(sock.fileno(), self.socket_kind, head)
-            if rest:  # the socket is full: the transport sends the rest when it can
-                transport.write(rest)
-                await _drained(transport)
             # Up to the first wait for room, the socket's number names this
             # connection (nothing can close it meanwhile).
-            sent = 0 if transport.is_closing() else _sendfile(sock.fileno(), fd, 0, size)
-            if sent < size and not transport.is_closing():
-                # A duplicate of the socket, ours alone: the event loop watches it
-                # for room to write (it refuses a watcher on the transport's own),
-                # and no close of the connection meanwhile makes its number name
-                # another file.
-                out = os.dup(sock.fileno())
-                try:
-                    await _send(out, fd, sent, size, transport)
-                finally:
-                    os.close(out)
+            rest, sent = start_file(sock.fileno(), self.socket_kind, head, fd, size)
+            if rest or sent < size:
+                await finish_file(transport, sock.fileno(), rest, fd, sent, size)
         except (BrokenPipeError, ConnectionResetError):
             transport.close()
         if transport.is_closing():
             self.disconnected = True
+
+
+def start_file(
+    out: int, kind: tuple[int, int, int], head: bytes, fd: int, size: int
+) -> tuple[bytes, int]:
+    """Send ``head``, then the ``size`` bytes of ``fd``, as far as the socket ``out`` (of
+    ``kind``) takes them now, with no wait: the part of the head left, the file's bytes sent."""
+    rest = _send_head(out, kind, head)
+    return rest, 0 if rest else _sendfile(out, fd, 0, size)
+
+
+async def finish_file(
+    transport: asyncio.Transport, out: int, rest: bytes, fd: int, sent: int, size: int
+) -> None:
+    """What :func:`start_file` left (``rest`` of the head, the file from ``sent``), waiting
+    for room; the socket ``out`` is the transport's, still open when called."""
+    if rest:  # the socket is full: the transport sends the rest when it can
+        transport.write(rest)
+        await _drained(transport)
+        sent = 0 if transport.is_closing() else _sendfile(out, fd, 0, size)
+    if sent < size and not transport.is_closing():
+        # A duplicate of the socket, ours alone: the event loop watches it for
+        # room to write (it refuses a watcher on the transport's own), and no
+        # close of the connection meanwhile makes its number name another file.
+        duplicate = os.dup(out)
+        try:
+            await _send(duplicate, fd, sent, size, transport)
+        finally:
+            os.close(duplicate)
 
 
 async def _drained(transport: asyncio.Transport) -> None:

@@ -60,7 +60,8 @@ from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.catalog import Catalog
-from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
+from dicomweb_archive.store.index import BATCH_ROWS, INDEX_PATH, Level, QidoIndex, Query
+from dicomweb_archive.store.indexrows import FreshRows
 from dicomweb_archive.store.journal import Journal
 from dicomweb_archive.types import JSONDataset
 
@@ -316,11 +317,18 @@ def _template(archive: Path) -> JSONDataset:
 
 def _fill(index: QidoIndex, template: JSONDataset, first: int, end: int) -> None:
     """Index synthetic studies ``first`` to ``end - 1``, as the catalog would."""
+    rows = FreshRows()
     with index.transaction():
         for number in range(first, end):
-            docs = synthetic_study(template, number)
-            series = [(s.row, s.instance_rows) for s in docs.series]
-            index.insert_study(docs.study_instance_uid, docs.row, docs.deduplicated, series)
+            _add_rows(rows, synthetic_study(template, number))
+            if len(rows) >= BATCH_ROWS:
+                index.insert(rows)
+        index.insert(rows)
+
+
+def _add_rows(rows: FreshRows, docs: StudyDocuments) -> None:
+    series = [(one.row, one.instance_rows) for one in docs.series]
+    rows.add(docs.study_instance_uid, docs.row, docs.deduplicated, series)
 
 
 def index_sizes(sizes: list[int], repeat: int) -> list[str]:
@@ -460,6 +468,7 @@ def add_synthetic_studies(archive: Archive, template: JSONDataset, numbers: rang
     """Studies with their QIDO-RS documents and index rows but no instances,
     waiting to be listed (a 100k-study list without converting 100k studies)."""
     catalog = Catalog(archive)
+    rows = FreshRows()
     with catalog.open_index() as index, index.transaction():
         for number in numbers:
             docs = synthetic_study(template, number)
@@ -471,8 +480,8 @@ def add_synthetic_studies(archive: Archive, template: JSONDataset, numbers: rang
                     paths.instances_index(study, one.series_instance_uid), one.instance_rows
                 )
             store.write_json_gz(paths.deduplicated(study), docs.deduplicated)
-            series = [(s.row, s.instance_rows) for s in docs.series]
-            index.insert_study(study, docs.row, docs.deduplicated, series)
+            _add_rows(rows, docs)
+            index.insert(rows)
             catalog.journal.mark_unlisted(study)
 
 

@@ -12,6 +12,7 @@ from dicomweb_archive.store import planner
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.columns import study_conditions
 from dicomweb_archive.store.index import Level, QidoIndex, Query
+from dicomweb_archive.store.indexrows import FreshRows
 from dicomweb_archive.types import JSONDataset
 
 ROOT = "1.2.826.0.1.3680043.10.1163.9"
@@ -38,10 +39,12 @@ def _row(n: int) -> JSONDataset:
 def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QidoIndex]:
     folder: Path = tmp_path_factory.mktemp("planner")
     with QidoIndex(open_archive(folder), folder / "index.sqlite") as index:
+        rows = FreshRows()
+        for n in random.Random(3).sample(range(COUNT), COUNT):
+            empty: dict[str, dict[str, object]] = {"study": {}, "series": {}, "instances": {}}
+            rows.add(f"{ROOT}.{n}", _row(n), empty, [])
         with index.transaction():
-            for n in random.Random(3).sample(range(COUNT), COUNT):
-                empty: dict[str, dict[str, object]] = {"study": {}, "series": {}, "instances": {}}
-                index.insert_study(f"{ROOT}.{n}", _row(n), empty, [])
+            index.insert(rows)
         yield index
 
 

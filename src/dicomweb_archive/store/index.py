@@ -274,8 +274,8 @@ class QidoIndex:
             for study, packed in studies.items():
                 self._read_study(study, packed, rows)
                 if len(rows) >= BATCH_ROWS:
-                    rows.write(self._db)
-            rows.write(self._db)
+                    self.insert(rows)
+            self.insert(rows)
             if self.text_search:
                 self._create_text_index()
                 self._db.execute("INSERT INTO study_text (study_text) VALUES ('rebuild')")
@@ -295,7 +295,7 @@ class QidoIndex:
                 self._delete_study(study)
                 rows = FreshRows()
                 self._read_study(study, None, rows)
-                rows.write(self._db)
+                self.insert(rows)
 
     def replace_studies(
         self,
@@ -356,17 +356,9 @@ class QidoIndex:
         ]
         rows.add(study, row, files.read_json_gz(paths.deduplicated(study)), series)
 
-    def insert_study(
-        self,
-        study: str,
-        row: JSONDataset,
-        deduplicated: dict[str, Any],
-        series: Iterable[tuple[JSONDataset, list[JSONDataset]]],
-    ) -> None:
-        """Add one study's rows from its documents: its row, its deduplicated
-        document, and each series' row with its instances' rows."""
-        rows = FreshRows()
-        rows.add(study, row, deduplicated, series)
+    def insert(self, rows: FreshRows) -> None:
+        """Write the rows kept in ``rows`` (of studies the index lacks), in the
+        transaction under way; ``rows`` is emptied."""
         rows.write(self._db)
 
     # -- searching --------------------------------------------------------------

@@ -159,6 +159,41 @@ def test_idle_and_slow_clients_are_closed(served: tuple[str, int]) -> None:
             sock.close()
 
 
+def test_a_head_begun_later_has_its_own_deadline(
+    archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head's timer, set by an earlier request, finds a later head begun:
+    that head gets its whole time, counted from when it began."""
+    monkeypatch.setattr(connection, "HEAD_TIMEOUT", 1.0)
+    with live_server(create_app(archive), http=BoundedHttpToolsProtocol) as url:
+        port = int(url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(HEAD + b"\r\n")  # the timer set now fires in 1 s
+            assert _response(sock).startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.6)
+            sock.sendall(HEAD)  # a head begun 0.6 s later, never completed
+            answer, waited = _answer(sock, timeout=5)
+            assert answer.startswith(b"HTTP/1.1 408 ")
+            assert 0.8 < waited < 2
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(archive: Path) -> None:
+    options = {"http": BoundedHttpToolsProtocol, "timeout_keep_alive": 0.5}
+    with live_server(create_app(archive), **options) as url:  # type: ignore[arg-type]
+        port = int(url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            # Busy for longer than the timeout: kept, each answer's idle time its own.
+            started = time.monotonic()
+            while time.monotonic() - started < 1.5:
+                sock.sendall(HEAD + b"\r\n")
+                assert _response(sock).startswith(b"HTTP/1.1 200 ")
+                time.sleep(0.3)
+            # Then idle: closed about 0.5 s after the last answer.
+            answer, waited = _answer(sock, timeout=5)
+            assert answer == b""
+            assert 0.1 < waited < 1.5
+
+
 def test_a_stalled_body_is_closed(archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(connection, "BODY_IDLE_TIMEOUT", 0.5)
     app = create_app(archive)

@@ -90,13 +90,6 @@ class DirectFramesProtocol(BoundedHttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._defaults: tuple[object, bytes] = (None, b"")
 
-    def on_message_begin(self) -> None:
-        # An answer given in the parser's callback set the keep-alive deadline
-        # (uvicorn's on_response_complete); a request that follows in the same
-        # data cancels it, as any data would.
-        self._unset_keepalive_if_required()
-        super().on_message_begin()
-
     def _answered_here(self) -> bool:
         started = time.perf_counter()
         usual = self._usual_frames()

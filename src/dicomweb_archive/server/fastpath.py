@@ -64,6 +64,8 @@ class _Frame:
     file: str
     study: str
     version: str = ""
+    #: What the version is made of (inode, time, size): compared as it is.
+    stamp: tuple[int, int, int] = (0, 0, 0)
     #: Media type and transfer syntax of the stored part.
     part: tuple[str, str] = ("", "")
     #: The validator of the whole file (:func:`~.responses.slice_tag`).
@@ -71,18 +73,19 @@ class _Frame:
     #: The ``ETag`` of each answer's media type.
     etags: dict[str, bytes] = field(default_factory=dict)
 
-    def seen(self, opened: Slice) -> bool:
-        """Whether ``opened`` is the version known; else learn it (False when unusable)."""
-        version = opened.version
-        if version == self.version:
-            return True
-        try:
-            media_type, syntax, _ = stored_part(opened, inline=True)
-        except Uncached:
-            return False
-        self.version, self.part, self.tag = version, (media_type, syntax), slice_tag(opened)
-        self.etags = {}
-        return bool(media_type)  # a bare frame (--frames raw) is described elsewhere
+    def seen(self, opened: Slice, info: os.stat_result) -> bool:
+        """Whether ``opened`` (of status ``info``) is the version known, learning it
+        when not; False when it cannot be answered here."""
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if stamp != self.stamp:
+            try:
+                media_type, syntax, _ = stored_part(opened, inline=True)
+            except Uncached:
+                return False
+            self.stamp, self.version = stamp, file_version(info)
+            self.part, self.tag = (media_type, syntax), slice_tag(opened)
+            self.etags = {}
+        return bool(self.part[0])  # a bare frame (--frames raw) is described elsewhere
 
     def etag(self, media_type: str) -> bytes:
         etag = self.etags.get(media_type)
@@ -260,9 +263,10 @@ class UsualFrames:
             opened = archive.store.locate(frame.file)
         except (DicomwebArchiveError, OSError):
             return None
-        if opened is None or opened.whole_file is None or not frame.seen(opened):
+        whole = opened.whole_file if opened is not None else None
+        if opened is None or whole is None or not frame.seen(opened, whole.info):
             return None
-        return opened.whole_file
+        return whole
 
     def _learner(self, kind: _Kind, frame: _Frame, send: Send) -> Send:
         """``send``, learning the head of the application's answer when it fits ``kind``."""

@@ -102,9 +102,12 @@ class DirectoryStore(StoreMixin):
         self._locks_dir = str(self._locks)
         self._tmp_dir = str(self._tmp)
         self._real_root = os.path.realpath(self._root)
+        self._prefix = os.path.join(self._root, "")
 
     def _full(self, path: str) -> str:
-        return os.path.join(self._root, path)
+        # os.path.join(root, path), without its generality: asked three times
+        # for every frame a server sends, where it was a tenth of the work.
+        return path if path.startswith("/") else self._prefix + path
 
     def _real(self, path: str) -> str:
         """Where ``path`` is when no symbolic link is on the way."""
@@ -112,8 +115,13 @@ class DirectoryStore(StoreMixin):
 
     def _open(self, path: str) -> int:
         """A descriptor of the regular file at ``path``, never through a symbolic link."""
+        return self._open_file(path)[0]
+
+    def _open_file(self, path: str) -> tuple[int, os.stat_result, str]:
+        """:meth:`_open`'s descriptor, with the file's status and full path."""
+        full = self._full(path)
         try:
-            fd = os.open(self._full(path), _READ_FLAGS)
+            fd = os.open(full, _READ_FLAGS)
         except _MISSING:
             raise not_found(path) from None
         except OSError as error:
@@ -121,14 +129,15 @@ class DirectoryStore(StoreMixin):
                 raise _link_refused(path) from None
             raise
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 raise not_found(path)
             if not self._opened_at(fd, path):  # a folder on the way is a link
                 raise _link_refused(path)
         except BaseException:
             os.close(fd)
             raise
-        return fd
+        return fd, info, full
 
     def _opened_at(self, fd: int, path: str) -> bool:
         """Whether ``fd`` is ``path`` itself, reached through no symbolic link."""
@@ -165,11 +174,8 @@ class DirectoryStore(StoreMixin):
                 yield chunk
 
     def stat(self, path: str) -> Stat:
-        fd = self._open(path)
-        try:
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
+        fd, info, _ = self._open_file(path)
+        os.close(fd)
         return Stat(info.st_size, file_version(info))
 
     def exists(self, path: str) -> bool:
@@ -229,7 +235,8 @@ class DirectoryStore(StoreMixin):
         return found
 
     def locate(self, path: str) -> Slice:
-        return Slice.whole(self._full(path), self._open(path))
+        fd, info, full = self._open_file(path)
+        return Slice.whole(full, fd, info)
 
     # -- writing ----------------------------------------------------------------
 

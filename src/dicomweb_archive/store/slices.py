@@ -52,15 +52,18 @@ class OpenedFile:
 
     __slots__ = ("_name", "fd", "info")
 
-    def __init__(self, path: Path | str, fd: int | None = None) -> None:
-        """Open ``path``, or take over ``fd``, already opened there (closed on failure)."""
+    def __init__(
+        self, path: Path | str, fd: int | None = None, info: os.stat_result | None = None
+    ) -> None:
+        """Open ``path``, or take over ``fd``, already opened there (closed on failure),
+        whose status ``info`` may be known already."""
         self.fd = -1
         self._name = path
         if fd is None:
             fd = os.open(path, _OPEN_FLAGS)
         try:
             # The descriptor's own status: what a reader of this file will see.
-            self.info = os.fstat(fd)
+            self.info = os.fstat(fd) if info is None else info
             if not stat.S_ISREG(self.info.st_mode):
                 raise FileNotFoundError(path)
         except BaseException:
@@ -112,9 +115,11 @@ class Slice:
     length: int
 
     @classmethod
-    def whole(cls, path: Path | str, fd: int | None = None) -> Slice:
-        """The whole regular file at ``path``, opened now (or as ``fd``)."""
-        opened = OpenedFile(path, fd)
+    def whole(
+        cls, path: Path | str, fd: int | None = None, info: os.stat_result | None = None
+    ) -> Slice:
+        """The whole regular file at ``path``, opened now (or as ``fd``, of status ``info``)."""
+        opened = OpenedFile(path, fd, info)
         return cls(opened, 0, opened.size)
 
     @property

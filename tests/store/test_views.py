@@ -29,20 +29,24 @@ def _seen(sop: str, size: int = 10) -> tuple[str, int, list[Instance]]:
     return f"v-{sop}", size, [Instance.of(ds)]
 
 
-def test_a_view_keeps_its_instances_in_the_order_of_their_uids() -> None:
+def test_a_view_keeps_its_instances_as_seen() -> None:
     view = StudyView()
     for series, sop in [("1.2", "1.5"), ("1.2", "1.3"), ("1.1", "1.9"), ("1.2", "1.7")]:
         view.see(series, sop, _seen(sop))
-    assert list(view.series) == ["1.1", "1.2"]
-    assert [i.sop for i in view.by_series()["1.2"]] == ["1.3", "1.5", "1.7"]
+    assert list(view.series) == ["1.2", "1.1"]
+    assert [i.sop for i in view.by_series()["1.2"]] == ["1.5", "1.3", "1.7"]
     assert view.size == 40
-    view.see("1.2", "1.5", _seen("1.5", 25))  # read again: its place kept
+    listed = view.by_series()["1.2"]
+    again = _seen("1.5", 25)
+    view.see("1.2", "1.5", again)  # read again: its place kept
     view.see("1.1", "1.9", None)  # gone, and its series with it
     view.see("1.4", "1.1", None)  # gone already
+    view.see("1.2", "1.3", None)
+    view.see("1.2", "1.4", _seen("1.4"))
     assert view.size == 45
-    assert {s: [i.sop for i in found] for s, found in view.by_series().items()} == {
-        "1.2": ["1.3", "1.5", "1.7"]
-    }
+    assert view.by_series() == {"1.2": listed}  # kept up to date, not listed again
+    assert [i.sop for i in listed] == ["1.5", "1.7", "1.4"]
+    assert listed[0] is again[2][0]
 
 
 def test_views_are_bounded_by_the_stored_bytes() -> None:

@@ -36,6 +36,8 @@ from dicomweb_archive.store.stitched import Piece, Stitcher, chunked, ends_chunk
 _Unit = tuple[bool, tuple[bytes, ...]]
 _NO_KEYS = frozenset[str]()
 _SOP = operator.attrgetter("sop")
+#: A bulk data value's URI, tag path and VR.
+Use = tuple[str, str, str]
 
 
 def write_documents(
@@ -71,7 +73,7 @@ def write_documents(
         store.write(name, stitcher.gzip(name, _list(_metadata_chunks(everything))))
     name = paths.deduplicated(study)
     store.write(name, stitcher.gzip(name, _deduplicated(docs)))
-    _write_bulkdata_context(store, study, by_series)
+    _write_bulkdata_context(store, study, docs.series)
     store.write_json_gz(paths.study_row(study), [docs.row])
     return docs
 
@@ -191,17 +193,23 @@ def _object_entry(mark: int, key: str, value: Any) -> _Unit:
     return _unit(mark, dumps_json({key: value})[1:-1])
 
 
-def _write_bulkdata_context(store: Store, study: str, by_series: dict[str, list[Instance]]) -> None:
+def _write_bulkdata_context(store: Store, study: str, series: list[SeriesDocuments]) -> None:
     """``bulkdata.json.gz``: each bulk data value's instances and tag paths (none: removed)."""
     document = document_of_uses(
         study,
         (
-            (series, instance.sop, instance.bulkdata)
-            for series, instances in by_series.items()
-            for instance in instances
+            uses
+            for s in series
+            for run in s.runs
+            for uses in run[0].of_run("bulkdata", s.series_instance_uid, run, _run_uses)
         ),
     )
     if document["bulkdata"]:
         store.write_json_gz(paths.bulkdata_context(study), document)
     else:
         store.remove(paths.bulkdata_context(study))
+
+
+def _run_uses(run: Run, series: str) -> tuple[tuple[str, str, tuple[Use, ...]], ...]:
+    """The bulk data uses of the run's instances that have any (kept with the run)."""
+    return tuple((series, instance.sop, instance.bulkdata) for instance in run if instance.bulkdata)

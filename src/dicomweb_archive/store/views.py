@@ -21,7 +21,6 @@ import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 from dicomweb_archive.model.instance import Instance
 from dicomweb_archive.store.indexrows import Part
@@ -35,7 +34,8 @@ Seen = tuple[str, int, list[Instance]]
 class StudyView:
     """A study's instances as one refresh saw them."""
 
-    #: Each series' instances' documents, by SOP Instance UID, in their order.
+    #: Each series' instances' documents, by SOP Instance UID, in the order
+    #: first seen (a scan sees them in the order of their UIDs).
     series: dict[str, dict[str, Seen]] = field(default_factory=dict)
     #: The version of the study's ``metadata.gz`` written from them.
     written: str = ""
@@ -44,7 +44,7 @@ class StudyView:
     #: The instance records of each run last written into the index from it
     #: (None: not known to be there).
     rows: list[Part] | None = None
-    #: Each series' instances, listed again only when the series changed.
+    #: Each series' instances, in the same order, kept up to date as seen.
     _lists: dict[str, list[Instance]] = field(default_factory=dict, repr=False)
 
     def see(self, series: str, sop: str, seen: Seen | None) -> None:
@@ -54,42 +54,43 @@ class StudyView:
             if seen is None:
                 return
             documents = self.series[sys.intern(series)] = {}
-            _sort(self.series, series)
-        self._lists.pop(series, None)
         before = documents.pop(sop, None) if seen is None else documents.get(sop)
-        self.size -= before[1] if before is not None else 0
-        if seen is None:
-            if not documents:
-                del self.series[series]
+        self.size += (seen[1] if seen else 0) - (before[1] if before else 0)
+        if seen is not None:
+            documents[sop] = seen
+        if not documents:
+            del self.series[series]
+            self._lists.pop(series, None)
             return
-        self.size += seen[1]
-        documents[sop] = seen
-        if before is None:
-            _sort(documents, sop)
+        listed = self._lists.get(series)
+        if listed is not None and not _replace(listed, before[2] if before else [], seen):
+            del self._lists[series]  # listed again when asked
 
     def by_series(self) -> dict[str, list[Instance]]:
-        """The instances of every series with any, in the order of their UIDs."""
+        """The instances of every series with any (not to be changed: kept)."""
         found: dict[str, list[Instance]] = {}
         for series, documents in self.series.items():
             instances = self._lists.get(series)
             if instances is None:
                 instances = [i for _, _, kept in documents.values() for i in kept]
                 self._lists[series] = instances
-            if instances:
-                found[series] = instances
+            found[series] = instances
         return found
 
 
-def _sort(found: dict[str, Any], added: str) -> None:
-    """Keep ``found`` in the order of its keys (UIDs, as a scan lists them),
-    ``added`` just added last."""
-    keys = reversed(found)
-    next(keys)
-    if added < next(keys, added):
-        # Keys only, no new (key, value) pairs: few objects for the collector.
-        ordered = {key: found[key] for key in sorted(found)}
-        found.clear()
-        found.update(ordered)
+def _replace(listed: list[Instance], before: list[Instance], seen: Seen | None) -> bool:
+    """Put ``seen``'s instances in place of ``before`` in ``listed`` (a new
+    document's at the end); False when that takes listing them all again."""
+    after = seen[2] if seen is not None else []
+    if not before:
+        listed.extend(after)
+    elif len(before) == 1 and len(after) == 1:
+        listed[listed.index(before[0])] = after[0]
+    elif len(before) == 1 and not after:
+        listed.remove(before[0])
+    else:
+        return False
+    return True
 
 
 class Views:

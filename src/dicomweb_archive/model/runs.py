@@ -49,9 +49,9 @@ def groups(
     """The first instance of each group of equal signatures over ``keys``, with
     the group's size, in the order of their first instances."""
     merged: Groups = {}
-    kind = f"groups-{signature.__name__}"
+    kind, grouping = f"groups-{signature.__name__}", _grouping(signature)
     for run in runs_:
-        for found, (first, size) in run[0].of_run(kind, keys, run, _grouping(signature)).items():
+        for found, (first, size) in run[0].of_run(kind, keys, run, grouping).items():
             group = merged.get(found)
             if group is None:
                 merged[found] = [first, size]

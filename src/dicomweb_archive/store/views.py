@@ -11,8 +11,8 @@ a process that starts afresh.
 
 Memory is bounded: the least recently refreshed studies go once the kept views
 stood for :data:`~dicomweb_archive.store.recall.LIMIT` bytes of stored
-metadata documents (the instances are those :class:`~dicomweb_archive.store.
-recall.Recall` keeps, as long as it keeps them).
+metadata documents (mostly the same instances as
+:class:`~dicomweb_archive.store.recall.Recall` keeps).
 """
 
 from __future__ import annotations

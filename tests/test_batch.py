@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import os
 from dataclasses import dataclass
 
@@ -41,6 +42,14 @@ def test_one_worker_runs_in_this_process() -> None:
     assert set(run_tasks(_pid, [1, 2, 3], 1)) == {os.getpid()}
     # A single item needs no pool, whatever the worker count.
     assert list(run_tasks(_pid, [1], 4)) == [os.getpid()]
+
+
+def _frozen(_: int) -> int:
+    return gc.get_freeze_count()
+
+
+def test_pool_workers_leave_what_they_start_with_out_of_collections() -> None:
+    assert all(count > 0 for count in run_tasks(_frozen, [1, 2, 3, 4], 2))
 
 
 def test_no_items_no_results() -> None:

@@ -11,6 +11,7 @@ cores, :class:`~dicomweb_archive.cluster.DaskRunner` on a Dask cluster.
 from __future__ import annotations
 
 import errno
+import gc
 import multiprocessing
 import os
 from collections import Counter
@@ -48,6 +49,9 @@ def run_tasks(
 
     One worker (or one item) runs in this process: no pool to start.  ``task``
     and the items are pickled for the workers when ``fork`` is unavailable.
+    A worker leaves the objects it starts with (its modules, forked) out of its
+    garbage collections, which then pass over what its tasks made only (in a
+    conversion, collections over the modules took about 0.1 ms per instance).
     """
     workers = min(workers, max(1, len(items)))
     if workers == 1:
@@ -55,7 +59,7 @@ def run_tasks(
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(workers) as pool:
+    with context.Pool(workers, initializer=gc.freeze) as pool:
         yield from pool.imap_unordered(task, items, _chunksize(len(items), workers))
 
 

@@ -152,9 +152,18 @@ def convert(
     return Converter(archive, options).convert([str(i) for i in inputs])
 
 
-def emri(tmp_path: Path, name: str, frames: int = 10, edit: dict[int, bytes] | None = None) -> Path:
-    """emri_small, keeping ``frames`` frames, with bytes put at pixel data offsets."""
+def emri(
+    tmp_path: Path,
+    name: str,
+    frames: int = 10,
+    edit: dict[int, bytes] | None = None,
+    sop: str | None = None,
+) -> Path:
+    """emri_small, keeping ``frames`` frames, with bytes put at pixel data offsets
+    (and another SOP Instance UID when given)."""
     ds = pydicom.dcmread(get_testdata_file("emri_small.dcm"))
+    if sop is not None:
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sop
     pixels = bytearray(ds.PixelData[: frames * FRAME])
     for offset, data in (edit or {}).items():
         pixels[offset : offset + len(data)] = data
@@ -193,6 +202,20 @@ def test_a_frame_holding_the_boundary_changes_nothing(tmp_path: Path) -> None:
     assert result.counts["failed"] == 1
     assert "frame 5 contains the archive's multipart boundary" in str(result.failures[0].reason)
     assert snapshot(archive) == before
+    assert not (archive / STAGING_DIR).exists() or not any((archive / STAGING_DIR).iterdir())
+
+
+def test_a_new_instance_of_a_stored_series_failing_changes_nothing(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    assert convert(archive, emri(tmp_path, "a.dcm")).ok
+    before = snapshot(archive)
+    boundary = b"\r\n--" + multipart.BOUNDARY.encode()
+    bad = emri(tmp_path, "b.dcm", edit={4 * FRAME + 10: boundary}, sop="1.2.3.4.5.6.7")
+    result = convert(archive, bad)
+    assert result.counts["failed"] == 1
+    assert "frame 5 contains the archive's multipart boundary" in str(result.failures[0].reason)
+    assert snapshot(archive) == before
+    assert not list(archive.glob("studies/*/series/*/instances/1.2.3.4.5.6.7"))
     assert not (archive / STAGING_DIR).exists() or not any((archive / STAGING_DIR).iterdir())
 
 

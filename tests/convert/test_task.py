@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydicom.data import get_testdata_file
 
+from dicomweb_archive.convert import task
 from dicomweb_archive.convert.inputs import InputRef
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.convert.task import convert_input, convert_numbered, lost_input
+from dicomweb_archive.convert.task import (
+    convert_input,
+    convert_numbered,
+    lost_input,
+    release_task_archive,
+    task_archive,
+)
 
 
 def test_an_input_becomes_its_outcome(tmp_path: Path) -> None:
@@ -37,3 +45,23 @@ def test_an_input_lost_with_its_worker_failed_with_the_reason() -> None:
         "failed",
         "not converted: its worker died each time it ran",
     )
+
+
+def test_a_process_opens_the_archive_of_its_tasks_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = str(tmp_path / "a"), str(tmp_path / "b")
+    try:
+        opened = task_archive(first)
+        assert task_archive(first) is opened
+        assert task_archive(second) is not opened  # another archive's tasks
+        assert task_archive(first) is not opened
+        # A forked worker opens its own.
+        here = task_archive(first)
+        monkeypatch.setattr(task.os, "getpid", lambda: -1)
+        assert task_archive(first) is not here
+    finally:
+        release_task_archive()
+    monkeypatch.undo()
+    assert task_archive(first) is not opened
+    release_task_archive()

@@ -50,3 +50,18 @@ def test_rebuild_registers_what_was_stored_before(tmp_path: Path) -> None:
         assert registry.rebuild(archive) == 2
         for key in instances_of(archive, study):
             assert registry.locate(archive, key.sop_instance_uid) == key
+
+
+def test_an_entry_found_absent_is_written_in_place(tmp_path: Path) -> None:
+    key = InstanceKey("1.2", "1.2.3", "1.2.3.4")
+    with open_archive(tmp_path / "archive") as archive:
+        registry.register(archive.store, key, absent=True)
+        assert registry.registered(archive.store, key.sop_instance_uid) == key
+        # Not committed: the entry alone does not count.
+        assert registry.locate(archive, key.sop_instance_uid) is None
+        assert registry.committed(archive, key) is None
+        moved = InstanceKey("1.2", "1.2.5", "1.2.3.4")
+        registry.register(archive.store, moved)
+        assert registry.registered(archive.store, key.sop_instance_uid) == moved
+        archive.store.write(paths.instance_metadata(*moved), b"[]")
+        assert registry.committed(archive, moved) == moved

@@ -37,7 +37,7 @@ from dicomweb_archive.convert.inputs import (
 )
 from dicomweb_archive.convert.instance import InstanceOutcome, Status
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.convert.task import convert_numbered, lost_input
+from dicomweb_archive.convert.task import convert_numbered, lost_input, release_task_archive
 from dicomweb_archive.errors import ArchiveError
 from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.store.archive import open_archive
@@ -183,6 +183,8 @@ class Converter:
             raise ArchiveError(
                 f"cannot write the archive {self.location}: {os_reason(exc)}"
             ) from exc
+        finally:
+            release_task_archive()  # when the tasks ran here
         result.seconds = time.perf_counter() - started
         return result
 

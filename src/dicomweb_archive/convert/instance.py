@@ -98,12 +98,12 @@ def store_instance(
         ):
             update = InstanceUpdate(files, key)
             update.recover()
-            elsewhere = registry.locate(archive, key.sop_instance_uid)
+            entry = registry.registered(files, key.sop_instance_uid)
+            elsewhere = registry.committed(archive, entry)
             if elsewhere is None or elsewhere == key:
                 try:
-                    outcome = _InstanceWriter(update, options, parsed, policy).write(
-                        own_source=own_source
-                    )
+                    writer = _InstanceWriter(update, options, parsed, policy, entry)
+                    outcome = writer.write(own_source=own_source)
                 except BaseException:
                     update.abandon()
                     raise
@@ -150,9 +150,12 @@ class _InstanceWriter:
         options: ConvertOptions,
         parsed: ParsedInstance,
         policy: _Policy,
+        entry: InstanceKey | None,
     ):
         self.update = update
         self.policy = policy
+        #: Where the registry said the SOP Instance UID is (under the instance's lock).
+        self.entry = entry
         self.files: Store = update.store
         self.options = options
         self.parsed = parsed
@@ -201,7 +204,8 @@ class _InstanceWriter:
         other_metadata = self.update.stage(paths.METADATA, gzip_bytes(dumps_json([meta])))
         if existed and (other_metadata or self.update.frames_changed):
             self._duplicate()
-        registry.register(files, self.update.key)
+        if self.entry != self.update.key:
+            registry.register(files, self.update.key, absent=self.entry is None)
         self.update.commit(frames=count, bulk=self.bulk, drop_htj2k=drop_htj2k)
         changed = self.update.changed
         status: Status = ("updated" if existed else "converted") if changed else "unchanged"

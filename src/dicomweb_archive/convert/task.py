@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from dicomweb_archive.batch import failure_of
 from dicomweb_archive.convert.inputs import Source
 from dicomweb_archive.convert.instance import InstanceOutcome, store_instance
@@ -37,10 +40,43 @@ def convert_into(
         return outcome
 
 
+#: The archive a process's tasks write into, opened by its first task: (process,
+#: location, archive).  Opening one costs a few file system calls and objects
+#: per task (an object store, a client); a worker's tasks share one instead.
+_opened: tuple[int, str, Archive] | None = None
+_opening = threading.Lock()
+
+
+def task_archive(location: str) -> Archive:
+    """The archive at ``location`` for this process's tasks, opened once.
+
+    Held by process id (a forked worker opens its own) and by location (the
+    last one only); :func:`release_task_archive` closes it.
+    """
+    global _opened
+    with _opening:
+        if _opened is not None and _opened[:2] == (os.getpid(), location):
+            return _opened[2]
+        archive = open_archive(location)
+        previous, _opened = _opened, (os.getpid(), location, archive)
+    # Another location's (a process converting into several archives in turn).
+    if previous is not None and previous[0] == os.getpid():
+        previous[2].close()
+    return archive
+
+
+def release_task_archive() -> None:
+    """Close this process's task archive (a run that ran its tasks here ends)."""
+    global _opened
+    with _opening:
+        previous, _opened = _opened, None
+    if previous is not None and previous[0] == os.getpid():
+        previous[2].close()
+
+
 def convert_input(location: str, options: ConvertOptions, ref: Source) -> InstanceOutcome:
     """Convert one input (a worker's task); every failure becomes an outcome."""
-    with open_archive(location) as archive:
-        return convert_into(archive, options, ref)
+    return convert_into(task_archive(location), options, ref)
 
 
 def convert_numbered(

@@ -35,10 +35,19 @@ def registered(store: ReadableStore, sop: str) -> InstanceKey | None:
     return InstanceKey(study, series, sop) if study and series else None
 
 
-def register(store: Store, key: InstanceKey) -> None:
-    """Note where ``key`` is stored (unchanged entries are not rewritten)."""
+def register(store: Store, key: InstanceKey, *, absent: bool = False) -> None:
+    """Note where ``key`` is stored (unchanged entries are not rewritten).
+
+    ``absent``: the caller holds the instance's lock and found no entry; it
+    is written in one step, no temporary file renamed (the lock's holders are
+    its only readers; a killed write leaves an entry naming no committed
+    instance, which counts as none).
+    """
     where = f"{key.study_instance_uid}/{key.series_instance_uid}".encode("ascii")
-    store.write(_entry(key.sop_instance_uid), where)
+    if absent:
+        store.write_unpublished(_entry(key.sop_instance_uid), where)
+    else:
+        store.write(_entry(key.sop_instance_uid), where)
 
 
 def unregister(store: Store, key: InstanceKey) -> None:
@@ -49,7 +58,11 @@ def unregister(store: Store, key: InstanceKey) -> None:
 
 def locate(archive: Archive, sop: str) -> InstanceKey | None:
     """The committed instance the archive holds under ``sop`` (folder or packed)."""
-    key = registered(archive.store, sop)
+    return committed(archive, registered(archive.store, sop))
+
+
+def committed(archive: Archive, key: InstanceKey | None) -> InstanceKey | None:
+    """``key`` (a registry entry) when its instance is committed (folder or packed)."""
     if key is None or not archive.exists(paths.instance_metadata(*key)):
         return None
     return key

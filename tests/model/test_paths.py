@@ -66,6 +66,13 @@ def test_archive_files() -> None:
     with pytest.raises(InvalidUIDError):
         paths.series_index("..")
     assert paths.htj2k_frame_path(*KEY, 2) == f"{INSTANCE}/htj2k/2"
+    # An instance's files, from its folder's path (its UIDs checked once).
+    assert paths.instance_dir(*KEY) == ResourcePath.instance(KEY).file == INSTANCE
+    assert paths.frame_path(*KEY, 3) == ResourcePath.frames(KEY, 3).file
+    assert paths.instance_metadata(*KEY) == ResourcePath.instance(KEY).metadata().file
+    assert paths.instance_info(*KEY) == ResourcePath.instance(KEY).instance_file(paths.INFO)
+    with pytest.raises(InvalidUIDError):
+        paths.instance_metadata("1.2", "1.2/../x", "1.2.3")
     assert paths.bulkdata_path("1.2.3", DIGEST) == f"studies/1.2.3/{paths.bulkdata_uri(DIGEST)}"
     assert paths.study_zip("1.2.3") == "studies/1.2.3.zip"
     with pytest.raises(ValueError, match="rendered"):

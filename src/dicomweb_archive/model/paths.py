@@ -393,12 +393,13 @@ def series_dir(study: str, series: str) -> str:
     return ResourcePath.series(study, series).file
 
 
+@lru_cache(maxsize=4096)  # every file of an instance written or read starts with it
 def instance_dir(study: str, series: str, instance: str) -> str:
     return ResourcePath.instance((study, series, instance)).file
 
 
 def frame_path(study: str, series: str, instance: str, number: int) -> str:
-    return ResourcePath.instance((study, series, instance)).frame_file(number)
+    return f"{instance_dir(study, series, instance)}/{FRAMES}/{number}"
 
 
 def htj2k_dir(study: str, series: str, instance: str) -> str:
@@ -408,7 +409,7 @@ def htj2k_dir(study: str, series: str, instance: str) -> str:
 
 def htj2k_frame_path(study: str, series: str, instance: str, number: int) -> str:
     """Frame ``number`` of the HTJ2K alternate, stored like ``frames/{n}``."""
-    return ResourcePath.instance((study, series, instance)).frame_file(number, HTJ2K)
+    return f"{instance_dir(study, series, instance)}/{HTJ2K}/{number}"
 
 
 def bulkdata_uri(digest: str) -> str:
@@ -438,11 +439,11 @@ def series_metadata(study: str, series: str) -> str:
 
 
 def instance_metadata(study: str, series: str, instance: str) -> str:
-    return ResourcePath.instance((study, series, instance)).metadata().file
+    return f"{instance_dir(study, series, instance)}/{METADATA}"
 
 
 def instance_info(study: str, series: str, instance: str) -> str:
-    return ResourcePath.instance((study, series, instance)).instance_file(INFO)
+    return f"{instance_dir(study, series, instance)}/{INFO}"
 
 
 def study_row(study: str) -> str:

@@ -1,6 +1,7 @@
 """Conversion throughput against ``cp -r`` of the same files.
 
     .venv/bin/python benchmarks/convert.py [--slices 300] [--studies 1] [--workers N] [--profile]
+    .venv/bin/python benchmarks/convert.py --studies 10 --all-cores-only --against ../main
 
 Generates ``--studies`` synthetic CT studies of one series each
 (``dicomweb_archive.samples``; ``--studies 10`` is the 3,000-slice case) into
@@ -19,6 +20,11 @@ its workers per instance, the steadier number on a shared machine), ``sync``
 run before each timing, page cache left warm; ``dwa`` runs with its bytecode cached (under
 ``work/pycache``), as an installed package does.  ``--profile`` also profiles
 one in-process conversion on one worker and prints the top entries.
+
+``--against TREE`` compares this tree with another checkout (its ``src`` put
+first on the path): the conversion on all cores and its re-run are timed for
+both in turn, round after round (each round in the other order), so that both
+meet the same load; each has an archive of its own.
 """
 
 from __future__ import annotations
@@ -89,10 +95,14 @@ def fresh(path: Path) -> Callable[[], None]:
     return lambda: shutil.rmtree(path, ignore_errors=True)
 
 
-def dwa_environment() -> dict[str, str]:
-    """The environment of ``dwa``: bytecode cached (in ``work/``), as when installed."""
+def dwa_environment(tree: Path | None = None) -> dict[str, str]:
+    """The environment of ``dwa``: bytecode cached (in ``work/``), as when installed;
+    with ``tree``, that checkout's sources first on the path (and its own cache)."""
     env = dict(os.environ, PYTHONPYCACHEPREFIX=str(WORK / "pycache"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree.resolve() / "src")
+        env["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache-against")
     return env
 
 
@@ -109,7 +119,9 @@ class Timed:
     outputs: list[bytes]
 
 
-def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> Timed:
+def timed(
+    cmd: list[str], before: Callable[[], None], repeat: int, env: dict[str, str] = ENV
+) -> Timed:
     """Median wall-clock and CPU seconds of ``cmd`` and the stdout of every run."""
     times, cpus, outputs = [], [], []
     for _ in range(repeat):
@@ -117,7 +129,7 @@ def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> Timed:
         os.sync()
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, env=ENV)
+        done = subprocess.run(cmd, capture_output=True, env=env)
         times.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
@@ -125,6 +137,29 @@ def timed(cmd: list[str], before: Callable[[], None], repeat: int) -> Timed:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode()}")
         outputs.append(done.stdout)
     return Timed(statistics.median(times), statistics.median(cpus), outputs)
+
+
+#: One command of an alternation: its arguments, environment and what runs first.
+Alternative = tuple[list[str], dict[str, str], Callable[[], None]]
+
+
+def alternated(commands: dict[str, Alternative], repeat: int) -> dict[str, Timed]:
+    """:func:`timed` of each command, in turn, ``repeat`` rounds (every other one
+    in reverse order): medians of runs made in the same minutes."""
+    runs: dict[str, list[Timed]] = {name: [] for name in commands}
+    for round_ in range(repeat):
+        names = list(commands) if round_ % 2 == 0 else list(reversed(commands))
+        for name in names:
+            cmd, env, before = commands[name]
+            runs[name].append(timed(cmd, before, 1, env))
+    return {
+        name: Timed(
+            statistics.median(t.wall for t in done),
+            statistics.median(t.cpu for t in done),
+            [out for t in done for out in t.outputs],
+        )
+        for name, done in runs.items()
+    }
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -171,6 +206,37 @@ def profile_report(profiler: cProfile.Profile, top: int) -> str:
     return text.getvalue().replace(f"{site}/", "").replace(f"{HERE.parent}/src/", "")
 
 
+Row = tuple[str, Timed, float | None]
+
+
+def against_rows(tree: Path, source: Path, workers: int, count: int, repeat: int) -> list[Row]:
+    """The conversion on all cores and its re-run, this tree's and ``tree``'s in turn."""
+    envs = {"this tree": ENV, str(tree): dwa_environment(tree)}
+    archives = {"this tree": WORK / "archive", str(tree): WORK / "archive-against"}
+    commands = {
+        name: [str(DWA), "convert", str(source), "-o", str(archives[name]), "-q", "--json"]
+        + ["-w", str(workers)]
+        for name in envs
+    }
+    runs = {name: (commands[name], envs[name], fresh(archives[name])) for name in envs}
+    converted = alternated(runs, repeat)
+    again = alternated({name: (commands[name], envs[name], lambda: None) for name in envs}, repeat)
+    rows: list[Row] = []
+    for name in envs:
+        run = converted[name]
+        rows.append(
+            (
+                f"`dwa convert` ({workers} workers), {name}",
+                run,
+                check(run.outputs, "converted", count),
+            )
+        )
+        run = again[name]
+        rows.append((f"re-run, nothing to do, {name}", run, check(run.outputs, "unchanged", count)))
+    shutil.rmtree(archives[str(tree)], ignore_errors=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slices", type=int, default=300, help="slices per study")
@@ -185,6 +251,11 @@ def main() -> None:
         action="store_true",
         help="only cp -r, dwa convert on all cores and its re-run (no -w 1 rows)",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout: its conversion on all cores and re-run alternate with this tree's",
+    )
     args = parser.parse_args()
     if not DWA.exists():
         raise SystemExit(f"{DWA} not found: install the package with the cli extra")
@@ -196,11 +267,16 @@ def main() -> None:
     copy, archive = WORK / "cp-destination", WORK / "archive"
     convert = [str(DWA), "convert", str(source), "-o", str(archive), "-q", "--json"]
     all_cores = [*convert, "-w", str(args.workers)]
-    rows: list[tuple[str, Timed, float | None]] = []
+    rows: list[Row] = []
 
     cp = timed(["cp", "-r", str(source), str(copy)], fresh(copy), args.repeat)
     rows.append(("`cp -r`", cp, None))
     start = timed([str(DWA), "--version"], lambda: None, args.repeat)
+    if args.against is not None:
+        rows += against_rows(args.against, source, args.workers, count, args.repeat)
+        report(args, rows, cp, start, count, size, folder_bytes(archive))
+        shutil.rmtree(copy, ignore_errors=True)
+        return
     run = timed(all_cores, fresh(archive), args.repeat)
     rows.append(
         (f"`dwa convert` ({args.workers} workers)", run, check(run.outputs, "converted", count))
@@ -223,14 +299,28 @@ def main() -> None:
         name = "`dwa convert -w 1 --deidentify basic`"
         rows.append((name, run, check(run.outputs, "converted", count)))
     shutil.rmtree(copy, ignore_errors=True)
+    report(args, rows, cp, start, count, size, archive_size)
+    if args.profile:
+        print("\n```\n" + profile(source, WORK / "archive-profile", 30) + "```")
 
+
+def report(
+    args: argparse.Namespace,
+    rows: list[Row],
+    cp: Timed,
+    start: Timed,
+    count: int,
+    size: int,
+    archive_size: int,
+) -> None:
+    """The table of ``rows`` (their ratios against ``cp``) and what was measured."""
     print(
         f"{count} files, {size / 1e6:.0f} MB ({args.rows}x{args.columns} CT slices, "
         f"{args.studies} studies); archive {archive_size / 1e6:.0f} MB; "
         f"{datetime.date.today()}, {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
         f"dicomweb-archive {__version__}; median of {args.repeat}; "
-        f"`dwa` start-up {start.wall:.2f} s\n"
+        f"`dwa` start-up {start.wall:.2f} s; load average {os.getloadavg()[0]:.1f}\n"
     )
     header = ["Measurement", "Wall s", "Instances/s", "MB/s", "vs `cp -r`"]
     header += ["Converter s", "Instances/s (converter)", "CPU ms/instance"]
@@ -244,8 +334,6 @@ def main() -> None:
             f"{size / 1e6 / run.wall:,.0f} | {ratio:.2f} | {extra} | "
             f"{run.cpu / count * 1000:.2f} |"
         )
-    if args.profile:
-        print("\n```\n" + profile(source, WORK / "archive-profile", 30) + "```")
 
 
 if __name__ == "__main__":

@@ -224,7 +224,9 @@ def kill_then_finish(
 
     proc = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (journal.exists() and any(journal.iterdir())):
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and any(journal.iterdir()):
+            break
         time.sleep(0.001)
     time.sleep(random.Random(seed).uniform(0.0, within))
     if proc.poll() is None:

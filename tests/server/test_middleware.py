@@ -20,12 +20,14 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.server import middleware
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.server.middleware import (
     ACCESS_LOGGER,
     AccessLog,
     ResourcePolicy,
     enable_access_log,
+    flush_access_log,
 )
 from dicomweb_archive.server.pathsend import PATHSEND
 
@@ -135,9 +137,9 @@ def test_enable_access_log_adds_one_handler() -> None:
         access.handlers, access.level, access.propagate = saved
 
 
-def test_the_lines_of_dwa_serve_are_written_directly_and_alike(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def access_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, io.StringIO]]:
+    """``dwa serve``'s access log handler alone on its logger, writing to a string."""
     access = logging.getLogger(ACCESS_LOGGER)
     saved = (access.handlers[:], access.level, access.propagate, access.filters[:])
     written = io.StringIO()
@@ -146,19 +148,113 @@ def test_the_lines_of_dwa_serve_are_written_directly_and_alike(
         enable_access_log()
         [handler] = access.handlers
         monkeypatch.setattr(handler, "stream", written)
-        made: list[logging.LogRecord] = []
-        monkeypatch.setattr(logging.LogRecord, "__init__", _counting(made))
-        with TestClient(AccessLog(_app())) as client:
-            client.get("/hello")
-            assert made == []  # no record: the line goes straight to the stream
-            access.addFilter(lambda record: True)  # then logging's way, the same line
-            client.get("/hello", headers={"Range": "bytes=0-1"})
-        lines = [orjson.loads(line) for line in written.getvalue().splitlines()]
-        assert [(e["path"], e["status"], e["bytes"]) for e in lines] == [("/hello", 200, 11)] * 2
-        assert "range" not in lines[0] and lines[1]["range"] == "bytes=0-1"
-        assert len(made) == 1
+        yield handler, written
     finally:
         access.handlers, access.level, access.propagate, access.filters = saved
+
+
+def test_the_lines_of_dwa_serve_are_written_directly_and_alike(
+    access_handler: tuple[Any, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, written = access_handler
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.handlers = [handler]  # alone (pytest adds its capture's for the test's call)
+    made: list[logging.LogRecord] = []
+    monkeypatch.setattr(logging.LogRecord, "__init__", _counting(made))
+    with TestClient(AccessLog(_app())) as client:
+        client.get("/hello")
+        assert made == []  # no record: the line goes straight to the stream
+        access.addFilter(lambda record: True)  # then logging's way, the same line
+        client.get("/hello", headers={"Range": "bytes=0-1"})
+    handler.flush()  # the lines are held a while (test_lines_are_held_then_written)
+    lines = [orjson.loads(line) for line in written.getvalue().splitlines()]
+    assert [(e["path"], e["status"], e["bytes"]) for e in lines] == [("/hello", 200, 11)] * 2
+    assert "range" not in lines[0] and lines[1]["range"] == "bytes=0-1"
+    assert len(made) == 1
+
+
+def test_lines_are_held_then_written(
+    access_handler: tuple[Any, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the event loop the lines wait for a timer (one write for many), in order."""
+    handler, written = access_handler
+    monkeypatch.setattr(middleware, "HELD_SECONDS", 0.05)
+
+    async def serve() -> list[str]:
+        seen = []
+        handler.write_line('{"n":1}')
+        handler.write_line('{"n":2}')
+        seen.append(written.getvalue())
+        # A record through logging's way joins the lines held, after them.
+        record = logging.makeLogRecord({"msg": '{"n":3}', "levelno": logging.INFO})
+        handler.handle(record)
+        seen.append(written.getvalue())
+        for _ in range(200):  # until the timer has written them
+            await asyncio.sleep(0.01)
+            if written.getvalue():
+                break
+        seen.append(written.getvalue())
+        handler.write_line('{"n":4}')  # a new batch, a new timer
+        seen.append(written.getvalue())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if written.getvalue().count("\n") == 4:
+                break
+        seen.append(written.getvalue())
+        return seen
+
+    first, recorded, timed, again, later = asyncio.run(serve())
+    assert first == recorded == ""
+    assert timed == '{"n":1}\n{"n":2}\n{"n":3}\n'
+    assert again == timed
+    assert later == timed + '{"n":4}\n'
+
+
+def test_many_lines_or_no_event_loop_are_written_at_once(
+    access_handler: tuple[Any, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, written = access_handler
+    handler.write_line("outside any event loop")
+    assert written.getvalue() == "outside any event loop\n"
+    monkeypatch.setattr(middleware, "HELD_CHARACTERS", 30)
+
+    async def serve() -> list[str]:
+        seen = []
+        for n in range(4):
+            handler.write_line(f"line {n:03d} of ten chars")
+            seen.append(written.getvalue().removeprefix("outside any event loop\n"))
+        return seen
+
+    seen = asyncio.run(serve())
+    one, two = "line 000 of ten chars\n", "line 001 of ten chars\n"
+    assert seen[0] == ""  # 21 characters held
+    assert seen[1] == seen[2] == one + two  # 42 written
+    assert seen[3] == one + two + "line 002 of ten chars\n" + "line 003 of ten chars\n"
+
+
+def test_the_lines_held_are_written_on_shutdown(
+    access_handler: tuple[Any, io.StringIO], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The application's shutdown, and the process's exit (logging.shutdown), write them."""
+    handler, written = access_handler
+    monkeypatch.setattr(middleware, "HELD_SECONDS", 600.0)  # no timer writes them here
+    archive = tmp_path / "archive"
+    source = get_testdata_file("CT_small.dcm")
+    assert Converter(archive, ConvertOptions(workers=1)).convert([source]).ok
+    with TestClient(create_app(archive)) as client:
+        assert client.get("/dicomweb/studies").status_code == 200
+        assert client.get("/dicomweb/studies").status_code == 200
+        assert written.getvalue() == ""
+    lines = [orjson.loads(line) for line in written.getvalue().splitlines()]
+    assert [(e["path"], e["status"]) for e in lines] == [("/dicomweb/studies", 200)] * 2
+
+    async def serve() -> None:
+        handler.write_line("at exit")
+
+    asyncio.run(serve())
+    assert not written.getvalue().endswith("at exit\n")
+    flush_access_log()  # what logging.shutdown asks every handler at the process's exit
+    assert written.getvalue().endswith("at exit\n")
 
 
 def _counting(made: list[logging.LogRecord]) -> Any:

@@ -28,7 +28,12 @@ from dicomweb_archive.errors import (
 )
 from dicomweb_archive.server.context import DEFAULT_MAX_UPLOAD_BYTES, Context
 from dicomweb_archive.server.fastpath import UsualFrames
-from dicomweb_archive.server.middleware import AccessLog, ResourcePolicy, enable_access_log
+from dicomweb_archive.server.middleware import (
+    AccessLog,
+    ResourcePolicy,
+    enable_access_log,
+    flush_access_log,
+)
 from dicomweb_archive.server.renditions import DEFAULT_BUDGET
 from dicomweb_archive.server.routes import pages, routes
 from dicomweb_archive.store.archive import open_archive
@@ -192,6 +197,7 @@ def create_app(
             flusher.stop()
             context.index.close()
             archive.close()
+            flush_access_log()  # the lines held: a stopped server's log is whole
 
     served = routes(context)
     middleware = [

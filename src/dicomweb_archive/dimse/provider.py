@@ -18,6 +18,7 @@ from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomweb_archive import uids
+from dicomweb_archive.collector import QuietCollector
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.dimse.associations import Associations
 from dicomweb_archive.dimse.config import ListenConfig
@@ -87,6 +88,8 @@ class Listener:
             associations=Associations(config),
         )
         self.flusher = Flusher(catalog).start()
+        # Full collections at quiet moments, not amid an association.
+        self.collector = QuietCollector().start()
         self.ae = application_entity(config)
         self.server: ThreadedAssociationServer | None = None
 
@@ -121,6 +124,7 @@ class Listener:
             self.server.shutdown()
             self.server = None
         self.flusher.stop()
+        self.collector.stop()
         self.context.index.close()
         self.archive.close()
 

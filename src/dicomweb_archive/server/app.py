@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import ASGIApp, Scope
 
+from dicomweb_archive.collector import QuietCollector
 from dicomweb_archive.deidentify.keys import PseudonymKey
 from dicomweb_archive.errors import (
     DicomwebArchiveError,
@@ -190,9 +191,13 @@ def create_app(
         # at every one (30-40 ms in whichever request met it: the p99 of QIDO-RS).
         gc.collect()
         gc.freeze()
+        # What it made since (views of studies, recalled instances): full
+        # passes over it at quiet moments only (:mod:`~dicomweb_archive.collector`).
+        collector = QuietCollector().start()
         try:
             yield
         finally:
+            collector.stop()
             gc.unfreeze()  # a process serving again (tests) collects it as before
             flusher.stop()
             context.index.close()

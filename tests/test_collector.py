@@ -64,9 +64,12 @@ def test_cpython_s_full_passes_are_off_while_any_collector_runs() -> None:
         assert gc.get_threshold()[:2] == before[:2]  # young passes as they were
         assert gc.get_threshold()[2] > 10**9
         first.stop()
+        first.stop()  # (a server stopped twice)
         assert gc.get_threshold()[2] > 10**9  # the other still runs
     finally:
         second.stop()
+    assert gc.get_threshold() == before
+    QuietCollector().stop()  # never started: nothing to give back
     assert gc.get_threshold() == before
 
 

@@ -4,7 +4,8 @@
 
     version, types, tags, errors,      the shared vocabulary
     uids, media, numerals, batch,      (batch: worker pool and outcomes of a run;
-    cluster                            cluster: the same tasks on a Dask cluster)
+    cluster, collector                 cluster: the same tasks on a Dask cluster;
+                                       collector: full garbage collections at quiet moments)
     ← model                            DICOMweb resources as data, no IO
     ← p10, deidentify                  parse P10 files; PS3.15 de-identification of datasets
     ← codec                            decode and encode pixel data
@@ -33,7 +34,18 @@ NAME = "dicomweb_archive"
 
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
-        {"version", "types", "tags", "errors", "uids", "media", "numerals", "batch", "cluster"}
+        {
+            "version",
+            "types",
+            "tags",
+            "errors",
+            "uids",
+            "media",
+            "numerals",
+            "batch",
+            "cluster",
+            "collector",
+        }
     ),
     frozenset({"model"}),
     frozenset({"p10", "deidentify"}),

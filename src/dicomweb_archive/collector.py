@@ -92,6 +92,9 @@ class QuietCollector:
         return self
 
     def stop(self) -> None:
+        """Stop (again: nothing more), CPython's full passes back if no other runs."""
+        if self._stopped.is_set() or not self._thread.is_alive():
+            return
         self._stopped.set()
         self._thread.join()
         _hand_back()

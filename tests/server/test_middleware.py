@@ -325,3 +325,46 @@ def test_a_file_sent_by_the_server_counts_its_announced_length(logger: logging.L
     assert sent == ["http.response.start", PATHSEND]
     [entry] = _entries(logger)
     assert (entry["status"], entry["bytes"]) == (200, 1234)
+
+
+@pytest.mark.parametrize(
+    ("client", "query", "status", "asked"),
+    [
+        (("10.0.0.1", 5000), b"", 200, b""),
+        (None, b"a=1&b=%C3%A9", 206, b"bytes=0-1"),
+        (("::1", 1), b"", 0, b'bytes="odd"\\'),
+    ],
+)
+def test_a_line_is_its_entry_in_json(
+    access_handler: tuple[Any, io.StringIO],
+    client: tuple[str, int] | None,
+    query: bytes,
+    status: int,
+    asked: bytes,
+) -> None:
+    """The line made in pieces (an opening kept per frame, then the answer's values)
+    is the JSON object of the request's entry, keys of no value left out."""
+    handler, written = access_handler
+    logging.getLogger(ACCESS_LOGGER).handlers = [handler]
+    scope = {
+        "client": client,
+        "method": "GET",
+        "path": '/x/"é"',
+        "query_string": query,
+        "headers": [(b"range", asked)] if asked else [],
+    }
+    AccessLog(_app()).record(scope, status, 12, 0.0)
+    handler.flush()
+    line = written.getvalue().removesuffix("\n")
+    entry = orjson.loads(line)
+    expected = {
+        "client": client[0] if client else None,
+        "method": "GET",
+        "path": '/x/"é"',
+        "query": query.decode("latin-1") or None,
+        "status": status or 500,
+        "bytes": 12,
+        "ms": entry["ms"],
+        "range": asked.decode("latin-1") or None,
+    }
+    assert line == orjson.dumps({k: v for k, v in expected.items() if v is not None}).decode()

@@ -116,6 +116,36 @@ def test_symbolic_links_are_not_followed(tmp_path: Path) -> None:
     assert store.stat_children("studies/2", "a") == {}
 
 
+def test_a_file_found_once_is_known_by_its_identity(tmp_path: Path) -> None:
+    """The link check is made once per file: later opens of the same untouched file
+    (device, inode, status change time) skip it, any other file is checked again."""
+    root = tmp_path / "archive"
+    store = DirectoryStore(root)
+    store.write("studies/1/series/a", b"kept")
+    store.write("studies/1/series/b", b"other")
+    assert store.locate("studies/1/series/a").read() == b"kept"  # checked, then known
+    # Its folder moved out of the archive, a link in its place: the file known is
+    # still the one this path held (moved folders leave their files untouched)...
+    outside = tmp_path / "outside"
+    (root / "studies/1/series").rename(outside)
+    (root / "studies/1/series").symlink_to(outside, target_is_directory=True)
+    assert store.read("studies/1/series/a") == b"kept"
+    # ...but no other file is read through the link: one never opened here,
+    with pytest.raises(ResourceNotFoundError, match="symbolic link"):
+        store.read("studies/1/series/b")
+    # nor another file in the known one's place (another inode),
+    (outside / "new").write_bytes(b"secret")
+    os.replace(outside / "new", outside / "a")
+    with pytest.raises(ResourceNotFoundError, match="symbolic link"):
+        store.locate("studies/1/series/a")
+    # nor a file that was never below the root.
+    (root / "studies/1/series").unlink()
+    (root / "studies/1/series").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "a").write_bytes(b"secret")
+    with pytest.raises(ResourceNotFoundError, match="symbolic link"):
+        store.read("studies/1/series/a")
+
+
 def test_an_archive_reached_through_a_link_is_read(tmp_path: Path) -> None:
     """Only links below the root are refused: the root itself may be one."""
     (tmp_path / "real").mkdir()

@@ -132,10 +132,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_since = None  # its timer stays: the next head's, or it finds none
+        if self._sends_files and self._answered_here():  # never a request with a body
+            return
         if any(name in _BODY_HEADERS for name, _ in self.headers):  # else none is coming
             self._body_timer = self._start_timer(BODY_IDLE_TIMEOUT, self._body_timed_out)
-        if self._sends_files and self._answered_here():
-            return
         if self._sends_files:
             self.scope["extensions"] = {**self.scope.get("extensions", {}), PATHSEND: OFFER}
         super().on_headers_complete()
@@ -147,7 +147,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _answered_here(self) -> bool:
         """Whether the connection answered the request whose head just ended itself
-        (a subclass may: :mod:`.directframes`); else uvicorn runs the application."""
+        (a subclass may: :mod:`.directframes`, never a request with a body); else
+        uvicorn runs the application."""
         return False
 
     def on_message_complete(self) -> None:

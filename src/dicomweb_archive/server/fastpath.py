@@ -58,7 +58,7 @@ Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass
-class _Frame:
+class FrameFile:
     """A frame file as last opened: where it is, its version, its part, its validators."""
 
     file: str
@@ -72,6 +72,11 @@ class _Frame:
     tag: str = ""
     #: The ``ETag`` of each answer's media type.
     etags: dict[str, bytes] = field(default_factory=dict)
+    #: The last head a server writing heads itself made for this version: of
+    #: which kind, after which first lines, and the head (:mod:`.directframes`).
+    written: tuple[FrameHead, bytes, bytes] | None = None
+    #: The client and the opening of the access log line last written for it.
+    logged: tuple[str | None, str] | None = None
 
     def seen(self, opened: Slice, info: os.stat_result) -> bool:
         """Whether ``opened`` (of status ``info``) is the version known, learning it
@@ -84,7 +89,7 @@ class _Frame:
                 return False
             self.stamp, self.version = stamp, file_version(info)
             self.part, self.tag = (media_type, syntax), slice_tag(opened)
-            self.etags = {}
+            self.etags, self.written = {}, None
         return bool(self.part[0])  # a bare frame (--frames raw) is described elsewhere
 
     def etag(self, media_type: str) -> bytes:
@@ -95,7 +100,7 @@ class _Frame:
 
 
 @dataclass(frozen=True)
-class _Head:
+class FrameHead:
     """The head of one kind of answer, with the places of the frame's own values."""
 
     headers: tuple[tuple[bytes, bytes], ...]
@@ -108,7 +113,7 @@ class _Head:
     lines: tuple[bytes, ...]
 
     @classmethod
-    def learned(cls, headers: Headers, frame: _Frame, size: int) -> _Head | None:
+    def learned(cls, headers: Headers, frame: FrameFile, size: int) -> FrameHead | None:
         """The head of ``headers`` when they answer ``frame`` (of ``size`` bytes) whole."""
         names = [name for name, _ in headers]
         if names.count(_ETAG) != 1 or names.count(_LENGTH) != 1 or _CONTENT_TYPE not in names:
@@ -122,13 +127,13 @@ class _Head:
         lines = tuple(b"%s: %s\r\n" % (name.lower(), value) for name, value in headers)
         return cls(tuple(headers), etag_at, length_at, media_type, lines)
 
-    def of(self, frame: _Frame, size: int) -> Headers:
+    def of(self, frame: FrameFile, size: int) -> Headers:
         headers = list(self.headers)
         headers[self.etag_at] = (_ETAG, frame.etag(self.media_type))
         headers[self.length_at] = (_LENGTH, str(size).encode())
         return headers
 
-    def written(self, frame: _Frame, size: int) -> bytes:
+    def written(self, frame: FrameFile, size: int) -> bytes:
         """The header lines of :meth:`of`, as an HTTP/1.1 head writes them."""
         lines = list(self.lines)
         lines[self.etag_at] = b"etag: %s\r\n" % frame.etag(self.media_type)
@@ -140,9 +145,11 @@ class _Head:
 _Kind = tuple[bytes | None, bytes | None, tuple[str, str]]
 
 
-def asked_in(headers: Headers) -> tuple[bytes | None, bytes | None] | None:
+def asked_in(
+    headers: Headers, declined: frozenset[bytes] = frozenset()
+) -> tuple[bytes | None, bytes | None] | None:
     """The ``Accept`` and ``Origin`` of request ``headers`` the fast path may answer:
-    at most one of each, no ``Range`` nor ``If-…``; else None."""
+    at most one of each, no ``Range`` nor ``If-…`` nor any of ``declined``; else None."""
     accept = origin = None
     for name, value in headers:
         if name == b"accept":
@@ -153,7 +160,7 @@ def asked_in(headers: Headers) -> tuple[bytes | None, bytes | None] | None:
             if origin is not None:
                 return None
             origin = value
-        elif name == b"range" or name.startswith(b"if-"):
+        elif name == b"range" or name.startswith(b"if-") or name in declined:
             return None
     return accept, origin
 
@@ -167,8 +174,8 @@ class UsualFrames:
         self.prefix = base_path.rstrip("/") + "/"
         self.access_log = AccessLog(app)
         self.enabled = context.archive.local_files
-        self._frames: dict[str, _Frame] = {}
-        self._heads: dict[_Kind, _Head] = {}
+        self._frames: dict[str, FrameFile] = {}
+        self._heads: dict[_Kind, FrameHead] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -192,19 +199,22 @@ class UsualFrames:
             if self.access_log.enabled:
                 self.access_log.record(scope, status, sent, started)
 
-    def prepared(self, path: str, headers: Headers) -> tuple[bytes, OpenedFile] | None:
-        """The answer to a ``GET`` of ``path`` with ``headers`` (and no query string)
-        when it is the usual frame request and its head is known, for a server
-        writing it itself: the head's header lines (:meth:`_Head.written`) and the
-        opened file, its body; else None (the application answers, learning the head).
+    def prepared(
+        self, path: str, headers: Headers, declined: frozenset[bytes] = frozenset()
+    ) -> tuple[FrameFile, FrameHead, OpenedFile] | None:
+        """The answer to a ``GET`` of ``path`` with ``headers`` (and no query string, nor
+        any header ``declined``) when it is the usual frame request and its head is
+        known, for a server writing it itself: the frame, the head (its header lines:
+        :meth:`FrameHead.written`) and the opened file, its body; else None (the
+        application answers, learning the head).
         """
-        asked = asked_in(headers) if self.enabled else None
+        asked = asked_in(headers, declined) if self.enabled else None
         found = self._found(path, asked) if asked is not None else None
         if found is None:
             return None
         kind, frame, opened = found
         head = self._heads.get(kind)
-        return None if head is None else (head.written(frame, opened.size), opened)
+        return None if head is None else (frame, head, opened)
 
     def _asked(self, scope: Scope) -> tuple[bytes | None, bytes | None] | None:
         """The ``Accept`` and ``Origin`` of a request the fast path may answer, else None."""
@@ -220,7 +230,7 @@ class UsualFrames:
 
     def _found(
         self, path: str, asked: tuple[bytes | None, bytes | None]
-    ) -> tuple[_Kind, _Frame, OpenedFile] | None:
+    ) -> tuple[_Kind, FrameFile, OpenedFile] | None:
         """The kind of answer, the frame and its opened file, when the fast path may
         answer ``path`` asked with ``asked``; else None."""
         frame = self._frame(path)
@@ -229,7 +239,7 @@ class UsualFrames:
             return None
         return (*asked, frame.part), frame, opened
 
-    def _frame(self, path: str) -> _Frame | None:
+    def _frame(self, path: str) -> FrameFile | None:
         """The frame file a request path names, when it names exactly one frame."""
         frame = self._frames.get(path)
         if frame is not None or not path.startswith(self.prefix):
@@ -248,13 +258,15 @@ class UsualFrames:
         ):
             return None
         assert resource.study_instance_uid is not None
-        frame = _Frame(resource.frame_file(resource.frame_numbers[0]), resource.study_instance_uid)
+        frame = FrameFile(
+            resource.frame_file(resource.frame_numbers[0]), resource.study_instance_uid
+        )
         if len(self._frames) >= MAX_FRAMES:
             self._frames.clear()
         self._frames[path] = frame
         return frame
 
-    def _open(self, frame: _Frame) -> OpenedFile | None:
+    def _open(self, frame: FrameFile) -> OpenedFile | None:
         """The frame's file, opened, when the fast path may send it; else None."""
         archive, study = self.context.archive, frame.study
         if archive.is_packed(study) or self.context.is_behind(study):
@@ -268,7 +280,7 @@ class UsualFrames:
             return None
         return whole
 
-    def _learner(self, kind: _Kind, frame: _Frame, send: Send) -> Send:
+    def _learner(self, kind: _Kind, frame: FrameFile, send: Send) -> Send:
         """``send``, learning the head of the application's answer when it fits ``kind``."""
         accept = kind[0]
         try:
@@ -287,7 +299,7 @@ class UsualFrames:
 
         return observe
 
-    def _learn(self, kind: _Kind, frame: _Frame, headers: Headers, path: str) -> None:
+    def _learn(self, kind: _Kind, frame: FrameFile, headers: Headers, path: str) -> None:
         if len(self._heads) >= MAX_HEADS:
             return
         try:
@@ -296,6 +308,6 @@ class UsualFrames:
             return
         if file_version(info) != frame.version:
             return  # the file changed since it was opened here
-        head = _Head.learned(headers, frame, info.st_size)
+        head = FrameHead.learned(headers, frame, info.st_size)
         if head is not None:
             self._heads[kind] = head

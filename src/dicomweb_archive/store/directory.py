@@ -53,6 +53,8 @@ _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Where Linux names the file a descriptor is open on (resolved, with no race).
 _FD_PATH = "/proc/self/fd/{}"
 _DELETED = " (deleted)"
+#: Files whose identity is kept once found with no link on the way (all forgotten beyond).
+_MAX_REACHED = 65_536
 
 
 def _link_refused(path: str) -> ResourceNotFoundError:
@@ -103,6 +105,8 @@ class DirectoryStore(StoreMixin):
         self._tmp_dir = str(self._tmp)
         self._real_root = os.path.realpath(self._root)
         self._prefix = os.path.join(self._root, "")
+        #: Files found below the root with no link on the way, by path (_reached_directly).
+        self._reached: dict[str, tuple[int, int, int]] = {}
 
     def _full(self, path: str) -> str:
         # os.path.join(root, path), without its generality: asked three times
@@ -132,12 +136,32 @@ class DirectoryStore(StoreMixin):
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise not_found(path)
-            if not self._opened_at(fd, path):  # a folder on the way is a link
+            if not self._reached_directly(fd, path, info):  # a folder on the way is a link
                 raise _link_refused(path)
         except BaseException:
             os.close(fd)
             raise
         return fd, info, full
+
+    def _reached_directly(self, fd: int, path: str, info: os.stat_result) -> bool:
+        """Whether ``fd`` (of status ``info``) is ``path`` itself, reached through no
+        symbolic link: :meth:`_opened_at`, asked once per file.
+
+        A file found there is then known by its identity: device, inode and the
+        time its status last changed, which moving, linking or writing it
+        changes.  The same identity opened again is that file, untouched, so
+        it is what this path held, whatever the folders on the way are now.
+        (A server opens each frame it sends: the check was a tenth of that.)
+        """
+        identity = (info.st_dev, info.st_ino, info.st_ctime_ns)
+        if self._reached.get(path) == identity:
+            return True
+        if not self._opened_at(fd, path):
+            return False
+        if len(self._reached) >= _MAX_REACHED:
+            self._reached.clear()
+        self._reached[path] = identity
+        return True
 
     def _opened_at(self, fd: int, path: str) -> bool:
         """Whether ``fd`` is ``path`` itself, reached through no symbolic link."""

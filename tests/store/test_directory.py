@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import time
@@ -164,6 +165,40 @@ def test_an_unpublished_write_goes_straight_to_its_file(tmp_path: Path) -> None:
     store.write_unpublished(".dwa/staging/x~frames~1", b"e")  # replaced whole
     assert (tmp_path / ".dwa/staging/x~frames~1").read_bytes() == b"e"
     assert not (tmp_path / paths.WORK_DIR / "tmp").exists()  # no temporary file
+
+
+def test_unpublished_writes_may_share_one_file(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    (tmp_path / "other").write_bytes(b"kept")
+    os.makedirs(tmp_path / "entries")
+    os.link(tmp_path / "other", tmp_path / "entries/b")  # a file there is replaced
+    for name in ("a", "b"):
+        store.write_unpublished(f"entries/{name}", b"x/", b"y", shared="shared/x/y")
+    assert (tmp_path / "shared/x/y").read_bytes() == b"x/y"  # written when missing
+    shared = os.stat(tmp_path / "shared/x/y")
+    assert shared.st_nlink == 3
+    for name in ("a", "b"):
+        assert os.stat(tmp_path / f"entries/{name}").st_ino == shared.st_ino
+    assert (tmp_path / "other").read_bytes() == b"kept"
+    # Its shared file removed, the next write makes it again; the entries keep their bytes.
+    store.remove("shared/x/y")
+    store.write_unpublished("entries/c", b"x/y", shared="shared/x/y")
+    assert os.stat(tmp_path / "shared/x/y").st_nlink == 2
+    assert store.read("entries/a") == store.read("entries/c") == b"x/y"
+
+
+def test_an_unpublished_write_without_hard_links_writes_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DirectoryStore(tmp_path)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EMLINK, "too many links")
+
+    monkeypatch.setattr(os, "link", refused)
+    store.write_unpublished("entries/a", b"x/y", shared="shared/x/y")
+    assert (tmp_path / "entries/a").read_bytes() == b"x/y"
+    assert os.stat(tmp_path / "entries/a").st_nlink == 1
 
 
 def test_a_failed_unpublished_write_leaves_no_file(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydicom.uid import generate_uid
@@ -12,6 +13,7 @@ from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import instances_of
 from dicomweb_archive.store.packing import pack_study
+from dicomweb_archive.store.removal import Target, delete
 from dicomweb_archive.types import InstanceKey
 from tests.conftest import write_instance
 
@@ -65,3 +67,25 @@ def test_an_entry_found_absent_is_written_in_place(tmp_path: Path) -> None:
         assert registry.registered(archive.store, key.sop_instance_uid) == moved
         archive.store.write(paths.instance_metadata(*moved), b"[]")
         assert registry.committed(archive, moved) == moved
+
+
+def test_the_entries_of_a_series_share_one_file_until_it_is_removed(tmp_path: Path) -> None:
+    study, series, other = generate_uid(), generate_uid(), generate_uid()
+    sources = [
+        str(write_instance(tmp_path / "in", study=study, series=uid, instance_number=n))
+        for n, uid in enumerate((series, series, other))
+    ]
+    root = tmp_path / "archive"
+    assert Converter(root, ConvertOptions(workers=1)).convert(sources).ok
+    shared = root / registry.SHARED / study
+    with open_archive(root) as archive:
+        keys = instances_of(archive, study)
+        entries = {key: os.stat(root / registry.REGISTRY / key.sop_instance_uid) for key in keys}
+        for key, entry in entries.items():
+            assert entry.st_ino == os.stat(shared / key.series_instance_uid).st_ino
+            assert registry.registered(archive.store, key.sop_instance_uid) == key
+        delete(archive, Target(study, other))
+        assert sorted(p.name for p in shared.iterdir()) == [series]
+        delete(archive, Target(study))
+        assert not shared.exists()
+        assert not list((root / registry.REGISTRY).iterdir())

@@ -122,11 +122,15 @@ class Store(ReadableStore, Protocol):
         """Write a content-addressed file unless one is there already."""
         ...
 
-    def write_unpublished(self, path: str, *parts: bytes) -> None:
+    def write_unpublished(self, path: str, *parts: bytes, shared: str | None = None) -> None:
         """Write a file no reader sees before it is moved into place (a staged one).
 
         Need not be atomic (a killed write may leave part of it), nor compare
         with what is there: a backend may save its atomic write's extra steps.
+        ``shared`` names a file that holds these same bytes for good (written
+        whole when missing, never changed, removed only as a whole): a backend
+        may make ``path`` another name of it (a hard link) instead of a file of
+        its own, which saves creating a file.
         """
         ...
 
@@ -263,7 +267,7 @@ class StoreMixin:
     def list(self, path: str) -> list[Entry]:
         raise NotImplementedError
 
-    def write_unpublished(self, path: str, *parts: bytes) -> None:
+    def write_unpublished(self, path: str, *parts: bytes, shared: str | None = None) -> None:
         self.write(path, *parts)
 
     def read_json_gz(self, path: str) -> Any:

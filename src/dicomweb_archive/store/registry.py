@@ -2,7 +2,9 @@
 
 A SOP Instance UID names one instance in the whole archive, whatever its study
 and series; the duplicates policy needs to find it wherever it was stored
-first.  ``.dwa/instances/{sop}`` holds ``{study}/{series}``.  The writer of an
+first.  ``.dwa/instances/{sop}`` holds ``{study}/{series}`` (on a local folder,
+the entries of one series are hard links to one file, ``.dwa/series/{study}/{series}``,
+rather than a new file each: see :meth:`Store.write_unpublished`).  The writer of an
 instance registers it (under the instance's lock) before the instance commits,
 and a deletion unregisters it after the instance is gone, so an entry may
 outlive its instance (a writer killed in between) but never the other way
@@ -20,6 +22,8 @@ from dicomweb_archive.store.base import ReadableStore, Store, instances_of
 from dicomweb_archive.types import InstanceKey
 
 REGISTRY = f"{paths.WORK_DIR}/instances"
+#: The file the entries of each series share: ``{study}/{series}`` below.
+SHARED = f"{paths.WORK_DIR}/series"
 
 
 def _entry(sop: str) -> str:
@@ -41,19 +45,33 @@ def register(store: Store, key: InstanceKey, *, absent: bool = False) -> None:
     ``absent``: the caller holds the instance's lock and found no entry; it
     is written in one step, no temporary file renamed (the lock's holders are
     its only readers; a killed write leaves an entry naming no committed
-    instance, which counts as none).
+    instance, which counts as none), sharing its series' file where it can.
     """
-    where = f"{key.study_instance_uid}/{key.series_instance_uid}".encode("ascii")
+    where = f"{key.study_instance_uid}/{key.series_instance_uid}"
     if absent:
-        store.write_unpublished(_entry(key.sop_instance_uid), where)
+        store.write_unpublished(
+            _entry(key.sop_instance_uid), where.encode("ascii"), shared=f"{SHARED}/{where}"
+        )
     else:
-        store.write(_entry(key.sop_instance_uid), where)
+        store.write(_entry(key.sop_instance_uid), where.encode("ascii"))
 
 
 def unregister(store: Store, key: InstanceKey) -> None:
     """Forget ``key``, unless its SOP Instance UID is registered elsewhere meanwhile."""
     if registered(store, key.sop_instance_uid) == key:
         store.remove(_entry(key.sop_instance_uid))
+
+
+def forget_shared(store: Store, study: str, series: str | None = None) -> None:
+    """Remove the file the entries of a removed series (or study) shared.
+
+    Its entries keep their bytes (hard links); a writer linking to it meanwhile
+    writes it again.
+    """
+    if series is None:
+        store.remove_tree(f"{SHARED}/{study}")
+    else:
+        store.remove(f"{SHARED}/{study}/{series}")
 
 
 def locate(archive: Archive, sop: str) -> InstanceKey | None:

@@ -140,11 +140,13 @@ def _carry_out(archive: Archive, target: Target) -> Deletion:
             done.instances.append(key)
         if target.series is not None and target.sop is None:
             files.remove_tree(paths.series_dir(target.study, target.series))
+            registry.forget_shared(files, target.study, target.series)
         remaining = instances_of(files, target.study)
         if remaining:
             done.bulk_data = _remove_unreferenced_bulk(files, target.study, remaining)
         else:
             files.remove_tree(paths.study_dir(target.study))
+            registry.forget_shared(files, target.study)
             done.study_removed = True
     Catalog(archive).refresh([target.study])
     if packed and not done.study_removed:

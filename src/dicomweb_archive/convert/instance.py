@@ -170,13 +170,13 @@ class _InstanceWriter:
 
     def write(self, *, own_source: bool = False) -> InstanceOutcome:
         files = self.files
-        try:
-            old = files.read_json_gz(self.info_path)
-        except ResourceNotFoundError:
-            old = None
+        # A new instance (no folder yet: a conversion's common case) has none of
+        # the files looked for here; one look instead of three.
+        new = self.update.new
+        old = None if new else self._stored_info()
         reconversion = Reconversion(
             transcoded.record_of(old),
-            staged=files.exists(paths.htj2k_dir(self.study, self.series, self.sop)),
+            staged=not new and files.exists(paths.htj2k_dir(self.study, self.series, self.sop)),
         )
         encoded = encode_parsed(
             self.parsed, BulkPolicy(self.options.public_bulk_size, self.options.private_bulk_size)
@@ -199,7 +199,7 @@ class _InstanceWriter:
         # The info's source name varies between identical copies; compare without it.
         if not own_source and old is not None and _without_source(old) == _without_source(info):
             info = old
-        existed = files.exists(self.metadata_path)
+        existed = not new and files.exists(self.metadata_path)
         self.update.stage(paths.INFO, gzip_bytes(dumps_json(info)))
         other_metadata = self.update.stage(paths.METADATA, gzip_bytes(dumps_json([meta])))
         if existed and (other_metadata or self.update.frames_changed):
@@ -219,6 +219,13 @@ class _InstanceWriter:
             size=self.parsed.size,
             warnings=self.warnings,
         )
+
+    def _stored_info(self) -> dict[str, Any] | None:
+        try:
+            info: dict[str, Any] = self.files.read_json_gz(self.info_path)
+        except ResourceNotFoundError:
+            return None
+        return info
 
     def _duplicate(self) -> None:
         """The instance is stored with other content: refuse, or go on replacing it."""

@@ -32,29 +32,47 @@ from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.p10.values import BINARY_VRS, DEFAULT_ENCODINGS, json_from_bytes
 from dicomweb_archive.types import JSONDataset
 
-#: The DICOM JSON of values met before, by VR, bytes and character sets: most values
-#: of a series repeat from one instance to the next (patient, study, equipment).
-_SEEN: dict[tuple[str, bytes, str], JSONDataset] = {}
+#: The DICOM JSON of values met before, by VR, bytes and character sets, with
+#: whether its values hold objects (person names): most values of a series
+#: repeat from one instance to the next (patient, study, equipment).
+_SEEN: dict[tuple[str, bytes, str], tuple[JSONDataset, bool]] = {}
 #: Values kept at most (then all forgotten at once), and the longest value kept.
 _SEEN_LIMIT = 1 << 14
 _SEEN_SIZE = 256
+#: Each tag's DICOM JSON key (``0020000D``), formatted once.
+_KEYS: dict[int, str] = {}
 
 
-def _value_json(vr: str, value: bytes, encodings: list[str]) -> JSONDataset:
-    """``json_from_bytes`` of a text or number value, a copy of it when met before."""
+def _value_json(vr: str, value: bytes, encodings: list[str], charsets: str) -> JSONDataset:
+    """``json_from_bytes`` of a text or number value, a copy of it when met before.
+
+    ``charsets`` names ``encodings`` in the memo's key.
+    """
     if len(value) > _SEEN_SIZE:
         return json_from_bytes(vr, value, "<", encodings)
-    key = (vr, value, encodings[0] if len(encodings) == 1 else "\\".join(encodings))
-    found = _SEEN.get(key)
-    if found is None:
+    key = (vr, value, charsets)
+    seen = _SEEN.get(key)
+    if seen is None:
         found = json_from_bytes(vr, value, "<", encodings)
+        values = found.get("Value")
+        seen = found, values is not None and any(isinstance(v, dict) for v in values)
         if len(_SEEN) >= _SEEN_LIMIT:
             _SEEN.clear()
-        _SEEN[key] = found
+        _SEEN[key] = seen
+    found, objects = seen
     # A copy: whoever changes one instance's JSON must not change the next one's.
     if "Value" not in found:
         return {"vr": vr}
+    if not objects:
+        return {"vr": vr, "Value": found["Value"].copy()}
     return {"vr": vr, "Value": [dict(v) if isinstance(v, dict) else v for v in found["Value"]]}
+
+
+def _key(tag: int) -> str:
+    key = _KEYS.get(tag)
+    if key is None:
+        key = _KEYS[tag] = f"{tag:08X}"
+    return key
 
 
 def encode_parsed(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDataset:
@@ -105,18 +123,19 @@ class _ScannedEncoder:
         for element in elements:
             if element.tag == SPECIFIC_CHARACTER_SET and isinstance(element.value, bytes):
                 encodings = charset_encodings(element.value)
+        charsets = encodings[0] if len(encodings) == 1 else "\\".join(encodings)
         out: JSONDataset = {}
         for tag, vr, value in elements:
             if not in_json(tag, top=top, file_meta=file_meta):
                 continue
-            key = f"{tag:08X}"
+            key = _key(tag)
             try:
-                if not isinstance(value, bytes):
-                    out[key] = self.sequence(value, encodings, path + key)
+                if type(value) is not bytes:
+                    out[key] = self.sequence(value, encodings, path + key)  # type: ignore[arg-type]
                 elif vr in BINARY_VRS:
                     out[key] = binary_json(self.encoded, self.policy, tag, vr, value, path + key)
                 else:
-                    out[key] = _value_json(vr, value, encodings)
+                    out[key] = _value_json(vr, value, encodings, charsets)
             except (TruncatedDicomError, MalformedDicomError):
                 raise
             except Exception as exc:  # as pydicom's path: a value that cannot be read

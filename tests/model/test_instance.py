@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+import dicomweb_archive.model.instance as instance_module
 from dicomweb_archive.model.instance import Instance, instance_sort_key, interned
 
 _DATASET = {
@@ -48,3 +51,55 @@ def test_what_is_derived_is_kept_until_its_basis_is_another() -> None:
     shared = frozenset({"00080060"})
     own = instance.own(shared)
     assert "00080060" not in own and instance.own(frozenset({"00080060"})) is own
+
+
+def test_equal_elements_are_equal_bytes_wherever_they_stand() -> None:
+    nested = {
+        "vr": "SQ",
+        "Value": [{"00080100": {"vr": "SH", "Value": ["A\n  {B"]}}, {}],
+    }
+    first = Instance.of({"00081032": nested, "00200013": {"vr": "IS", "Value": [7]}})
+    # The same elements, one of them last, the other's keys in another order.
+    second = Instance.of(
+        {
+            "00080018": {"vr": "UI", "Value": ["1.2.3.5"]},
+            "00200013": {"Value": [7], "vr": "IS"},
+            "00081032": nested,
+        }
+    )
+    assert first.elements["00081032"] == second.elements["00081032"]
+    assert first.elements["00200013"] is second.elements["00200013"]  # one object
+    other = Instance.of({"00200013": {"vr": "IS", "Value": [7.0]}, "00201041": {"vr": "DS"}})
+    assert other.elements["00200013"] != first.elements["00200013"]  # 7.0 is not 7
+    assert set(other.elements) == {"00200013", "00201041"}
+
+
+def test_values_compare_without_their_vr() -> None:
+    study_date = "00080020"
+    first = Instance.of({study_date: {"vr": "DA", "Value": ["20240101"]}})
+    second = Instance.of({study_date: {"vr": "UN", "Value": ["20240101"]}})
+    assert first.elements[study_date] != second.elements[study_date]
+    assert first.values[study_date] == second.values[study_date]
+
+
+def test_an_element_that_is_no_object_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an object"):
+        Instance.of({"00080018": ["1.2.3.4"]})  # type: ignore[dict-item]
+
+
+def test_bulk_data_uses_are_found_in_sequences_only_when_named() -> None:
+    uri = "bulkdata/ab/cdef"
+    item = {"00281201": {"vr": "OW", "BulkDataURI": uri}}
+    instance = Instance.of({**_DATASET, "00282000": {"vr": "SQ", "Value": [item]}})
+    assert instance.bulkdata == ((uri, "00282000/0/00281201", "OW"),)
+    frames = {"7FE00010": {"vr": "OW", "BulkDataURI": "frames"}}
+    assert Instance.of({**_DATASET, **frames}).bulkdata == ()
+
+
+def test_elements_stay_equal_when_the_table_of_those_met_is_cleared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(instance_module, "_SEEN_LIMIT", 1)  # cleared at each instance
+    first, second = Instance.of(_DATASET), Instance.of(dict(_DATASET))
+    assert first.elements == second.elements and first.values == second.values
+    assert len(instance_module._SEEN) <= len(_DATASET)

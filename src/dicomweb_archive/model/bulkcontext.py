@@ -21,14 +21,14 @@ from dicomweb_archive.types import JSONDataset, first_value
 FORMAT = "dicomweb-archive/bulkdata"
 VERSION = 1
 #: BulkDataURIs of content-addressed values start so (those of frames do not).
-_BULKDATA_PREFIX = "bulkdata/"
+BULKDATA_PREFIX = "bulkdata/"
 
 
 def bulkdata_uses(dataset: JSONDataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
     """(BulkDataURI, tag path, VR) of every bulk data value in ``dataset``, nested ones too."""
     for tag, element in dataset.items():
         uri = element.get("BulkDataURI")
-        if isinstance(uri, str) and uri.startswith(_BULKDATA_PREFIX):
+        if isinstance(uri, str) and uri.startswith(BULKDATA_PREFIX):
             yield uri, f"{prefix}{tag}", str(element.get("vr", ""))
         if element.get("vr") == "SQ":
             for number, item in enumerate(element.get("Value") or ()):

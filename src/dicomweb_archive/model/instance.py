@@ -2,7 +2,7 @@
 with it between refreshes; pure, no IO.
 
 :class:`Instance` is made once per version of an instance's ``metadata.gz``
-(:mod:`~dicomweb_archive.store.recall` keeps it): the digests of its elements,
+(:mod:`~dicomweb_archive.store.recall` keeps it): the canonical JSON of its elements,
 the values compared between instances, its bulk data uses, and what refreshes
 derive from it alone (signatures over a set of keys, its own attributes, its
 JSON), each kept by what it was derived from.
@@ -10,7 +10,6 @@ JSON), each kept by what it was derived from.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import orjson
 
 from dicomweb_archive import tags
 from dicomweb_archive.model import attributes as attrs
-from dicomweb_archive.model.bulkcontext import bulkdata_uses
+from dicomweb_archive.model.bulkcontext import BULKDATA_PREFIX, bulkdata_uses
 from dicomweb_archive.types import JSONDataset, first_value
 
 _T = TypeVar("_T")
@@ -40,15 +39,41 @@ def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
     )
 
 
-def _canonical(element: Mapping[str, Any] | list[Any]) -> bytes:
-    """A digest of the element's canonical JSON: equal elements, equal digests.
+#: Keys sorted, two spaces of indent per level: dumped so, each object in a
+#: list starts at a line of its own with :data:`_ITEM` (what lies deeper is
+#: indented more, and strings hold no raw newline).
+_INDENTED = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+_ITEM = b"\n  {"
+#: Each object's canonical JSON as first met: instances holding an element
+#: alike hold one object (most of a series' elements are alike); cleared once
+#: :data:`_SEEN_LIMIT` bytes were serialized since (what it holds, at most).
+_SEEN: dict[bytes, bytes] = {}
+_SEEN_LIMIT = 16 * 2**20
+_seen_bytes = 0
+#: What a dataset dumped holds when an element holds a bulk data value's URI.
+_BULKDATA = b'"' + BULKDATA_PREFIX.encode()
 
-    A digest rather than the JSON: kept per element of every instance between
-    refreshes, 16 bytes each (a collision is a 2^-128 chance).
+
+def _canonical(objects: Iterable[Mapping[str, Any]]) -> tuple[bytes, list[bytes]]:
+    """``objects`` as canonical JSON, and each object's part of it (its keys
+    sorted, at any depth: equal objects, equal bytes).
+
+    One serialization cut where each object starts, rather than one per
+    object: a refresh makes this for every element of every instance it
+    reads.  An empty object follows the last, so that each ends alike (``},``).
     """
-    return hashlib.blake2b(
-        orjson.dumps(element, option=orjson.OPT_SORT_KEYS), digest_size=16
-    ).digest()
+    listed = [*objects, {}]
+    dumped = orjson.dumps(listed, option=_INDENTED)
+    parts = dumped.split(_ITEM)
+    if len(parts) != len(listed) + 1:
+        raise ValueError("a DICOM JSON element is not an object")
+    global _seen_bytes
+    _seen_bytes += len(dumped)
+    if _seen_bytes > _SEEN_LIMIT:
+        _SEEN.clear()
+        _seen_bytes = len(dumped)
+    kept = parts[1:-1]
+    return dumped, list(map(_SEEN.setdefault, kept, kept))
 
 
 def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
@@ -89,12 +114,13 @@ class Instance:
     dataset: JSONDataset
     sop: str
     sort_key: tuple[float, str]
-    #: Each element's canonical digest: equal elements, equal bytes.
+    #: Each element's canonical JSON (:func:`_canonical`): equal elements,
+    #: equal bytes (and mostly the same object).
     elements: dict[str, bytes]
     #: The keys whose elements hold a value (neither empty nor absent).
     valued: frozenset[str]
-    #: The canonical digests of the values of the keys compared between
-    #: instances, when valued.
+    #: The canonical JSON of the values of the keys compared between
+    #: instances, when valued (:func:`_canonical`).
     values: dict[str, bytes]
     #: The BulkDataURI, tag path and VR of every bulk data value it uses.
     bulkdata: tuple[tuple[str, str, str], ...] = ()
@@ -107,17 +133,20 @@ class Instance:
 
     @classmethod
     def of(cls, ds: JSONDataset) -> Instance:
-        elements = {key: _canonical(element) for key, element in ds.items()}
+        dumped, parts = _canonical(ds.values())
         valued = frozenset(key for key, element in ds.items() if element.get("Value"))
+        compared = LEVEL_KEYS & valued
+        _, values = _canonical({"Value": ds[key]["Value"]} for key in compared)
         sop = str(first_value(ds, tags.SOPInstanceUID))
         return cls(
             dataset=ds,
             sop=sop,
             sort_key=instance_sort_key(ds),
-            elements=elements,
+            elements=dict(zip(ds, parts, strict=True)),
             valued=valued,
-            values={key: _canonical(ds[key]["Value"]) for key in LEVEL_KEYS & valued},
-            bulkdata=tuple(bulkdata_uses(ds)),
+            values=dict(zip(compared, values, strict=True)),
+            # A bulk data value's URI starts so: none there, none to look for.
+            bulkdata=tuple(bulkdata_uses(ds)) if _BULKDATA in dumped else (),
             mark=zlib.crc32(sop.encode()),
         )
 
@@ -132,7 +161,7 @@ class Instance:
         return made
 
     def elements_of(self, keys: frozenset[str]) -> tuple[bytes | None, ...]:
-        """The digests of its elements of ``keys`` (None: absent), in the keys' order.
+        """The canonical JSON of its elements of ``keys`` (None: absent), in the keys' order.
 
         Instances with equal tuples count alike wherever only ``keys`` matter.
         """
@@ -142,7 +171,7 @@ class Instance:
         return made
 
     def values_of(self, keys: frozenset[str]) -> tuple[bytes, ...]:
-        """The digests of its values of ``keys`` (empty: no value), in the keys' order."""
+        """The canonical JSON of its values of ``keys`` (empty: no value), in the keys' order."""
         made: tuple[bytes, ...] | None = self._made.get(("values", keys))
         if made is None:
             made = tuple(self.values.get(k, b"") for k in sorted(keys))

@@ -95,7 +95,7 @@ def _shared_in_run(run: Run, _: frozenset[str]) -> frozenset[str]:
     # Equal canonical JSON is equal values (1 and 1.0 cannot both arise: each
     # element's VR fixes its number type).  The keys still shared narrow as
     # instances disagree, a few times early on; each instance after that is
-    # one comparison of the digests it keeps for those keys.
+    # one comparison of the canonical JSON it keeps for those keys.
     keys = interned(frozenset(first.elements))
     expected = first.elements_of(keys)
     for instance in run[1:]:

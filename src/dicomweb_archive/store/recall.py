@@ -10,8 +10,8 @@ canonical values of the rest.  The version is taken before the read, so a
 document replaced in between is read again next time, never kept stale.
 
 Memory is bounded: the least recently used documents go once the kept ones
-stood for :data:`LIMIT` bytes as stored (gzipped JSON; kept parsed with their
-digests, 1,000 small CT instances took 46 times their stored size).
+stood for :data:`LIMIT` bytes as stored (gzipped JSON; kept parsed with each
+element's canonical JSON, 300 CT slices took 45 times their stored size).
 """
 
 from __future__ import annotations

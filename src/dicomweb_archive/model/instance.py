@@ -10,6 +10,8 @@ JSON), each kept by what it was derived from.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import zlib
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -86,6 +88,12 @@ _INTERNED: dict[frozenset[str], frozenset[str]] = {}
 _INTERNED_LIMIT = 4096
 #: What an instance keeps derived from itself: cleared past this many.
 _MADE_LIMIT = 64
+
+
+@functools.lru_cache(maxsize=_INTERNED_LIMIT)
+def ordered(keys: frozenset[str]) -> tuple[str, ...]:
+    """The key set ``keys`` sorted (the order of signatures over it), once per set."""
+    return tuple(sorted(keys))
 
 
 def interned(keys: frozenset[str]) -> frozenset[str]:
@@ -167,14 +175,14 @@ class Instance:
         """
         made: tuple[bytes | None, ...] | None = self._made.get(("elements", keys))
         if made is None:
-            made = self._keep(("elements", keys), tuple(self.elements.get(k) for k in sorted(keys)))
+            made = self._keep(("elements", keys), tuple(map(self.elements.get, ordered(keys))))
         return made
 
     def values_of(self, keys: frozenset[str]) -> tuple[bytes, ...]:
         """The canonical JSON of its values of ``keys`` (empty: no value), in the keys' order."""
         made: tuple[bytes, ...] | None = self._made.get(("values", keys))
         if made is None:
-            made = tuple(self.values.get(k, b"") for k in sorted(keys))
+            made = tuple(map(self.values.get, ordered(keys), itertools.repeat(b"")))
             self._keep(("values", keys), made)
         return made
 

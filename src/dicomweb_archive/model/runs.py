@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from dicomweb_archive.model.instance import Instance, interned
+from dicomweb_archive.model.instance import Instance, interned, ordered
 
 #: Instances a run holds on average (a power of two).
 RUN = 32
@@ -84,7 +84,7 @@ def shared_keys(runs_: list[Run]) -> frozenset[str]:
         keys = interned(keys & run[0].of_run("shared", everything, run, _shared_in_run))
         mine, theirs = first.elements_of(keys), run[0].elements_of(keys)
         if mine != theirs:
-            agreed = zip(sorted(keys), mine, theirs, strict=True)
+            agreed = zip(ordered(keys), mine, theirs, strict=True)
             keys = interned(frozenset(k for k, a, b in agreed if a == b))
     return keys
 
@@ -101,7 +101,7 @@ def _shared_in_run(run: Run, _: frozenset[str]) -> frozenset[str]:
     for instance in run[1:]:
         found = instance.elements_of(keys)
         if found != expected:
-            agreed = zip(sorted(keys), expected, found, strict=True)
+            agreed = zip(ordered(keys), expected, found, strict=True)
             keys = interned(frozenset(k for k, a, b in agreed if a == b))
             expected = first.elements_of(keys)
     return keys

@@ -73,6 +73,19 @@ def test_cpython_s_full_passes_are_off_while_any_collector_runs() -> None:
     assert gc.get_threshold() == before
 
 
+def test_a_batch_holds_the_full_passes_off_as_long_as_it_runs() -> None:
+    before = gc.get_threshold()
+    with collector.full_passes_held():
+        assert gc.get_threshold() == (*before[:2], collector._NEVER)
+        quiet = QuietCollector().start()  # a server's, meanwhile
+    assert gc.get_threshold()[2] == collector._NEVER  # the collector still runs
+    quiet.stop()
+    assert gc.get_threshold() == before
+    with pytest.raises(OSError), collector.full_passes_held():
+        raise OSError("a batch that failed")
+    assert gc.get_threshold() == before
+
+
 class Node:
     partner: Node | None = None
 

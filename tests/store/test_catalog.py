@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
 from pydicom.uid import generate_uid
 
-from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive import Converter, ConvertOptions, collector
 from dicomweb_archive.model import paths
+from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.base import files_under
 from dicomweb_archive.store.catalog import Catalog
@@ -202,3 +204,21 @@ def test_dwa_index_lists_the_studies_from_the_rows_it_indexed(
         assert sorted(
             row["0020000D"]["Value"][0] for row in index.search(Level.STUDY, Query())
         ) == sorted(studies)
+
+
+def test_the_full_collections_wait_while_a_refresh_runs(
+    converted: tuple[Archive, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, studies = converted
+    catalog = Catalog(archive)
+    thresholds: list[int] = []
+    settle_batch = catalog._settle_batch
+
+    def watched(batch: list[str], fields: tuple[str, ...]) -> list[Conflict]:
+        thresholds.append(gc.get_threshold()[2])
+        return settle_batch(batch, fields)
+
+    monkeypatch.setattr(catalog, "_settle_batch", watched)
+    before = gc.get_threshold()
+    catalog.settle(studies)
+    assert thresholds == [collector._NEVER] and gc.get_threshold() == before

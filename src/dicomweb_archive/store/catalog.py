@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from dicomweb_archive.collector import full_passes_held
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import Conflict, StudyDocuments
@@ -130,8 +131,10 @@ class Catalog:
         done = Refreshed(ordered)
         # Read each time: another process (dwa index --qido-fields) may change them.
         fields = self._qido_fields() if ordered else ()
-        for start in range(0, len(ordered), BATCH):
-            done.conflicts.extend(self._settle_batch(ordered[start : start + BATCH], fields))
+        # It keeps nearly all it makes (views, recalled instances, documents).
+        with full_passes_held():
+            for start in range(0, len(ordered), BATCH):
+                done.conflicts.extend(self._settle_batch(ordered[start : start + BATCH], fields))
         return done
 
     def _qido_fields(self) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import pytest
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.demo.samples import write_ct_series
-from dicomweb_archive.p10 import reader
+from dicomweb_archive.p10 import explicitjson, reader
 from dicomweb_archive.p10.bulkdata import BulkPolicy
 from dicomweb_archive.p10.explicitjson import encode_parsed
 from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
@@ -139,3 +139,11 @@ def test_values_met_before_are_copies(tmp_path: Path) -> None:
     first.metadata["00080060"]["Value"].append("MR")
     assert second.metadata[name]["Value"][0]["Alphabetic"] == "Demo^CT"
     assert second.metadata["00080060"] == {"vr": "CS", "Value": ["CT"]}
+
+
+def test_the_tag_keys_formatted_once_stay_bounded() -> None:
+    tags = range(0x00091000, 0x00091000 + explicitjson._SEEN_LIMIT + 10)
+    keys = [explicitjson._key(tag) for tag in tags]
+    assert keys == [f"{tag:08X}" for tag in tags]
+    assert len(explicitjson._KEYS) <= explicitjson._SEEN_LIMIT
+    assert explicitjson._key(0x0020000D) == "0020000D"

@@ -39,7 +39,8 @@ _SEEN: dict[tuple[str, bytes, str], tuple[JSONDataset, bool]] = {}
 #: Values kept at most (then all forgotten at once), and the longest value kept.
 _SEEN_LIMIT = 1 << 14
 _SEEN_SIZE = 256
-#: Each tag's DICOM JSON key (``0020000D``), formatted once.
+#: Each tag's DICOM JSON key (``0020000D``), formatted once (all forgotten at
+#: :data:`_SEEN_LIMIT` tags: private tags are whatever the inputs hold).
 _KEYS: dict[int, str] = {}
 
 
@@ -71,6 +72,8 @@ def _value_json(vr: str, value: bytes, encodings: list[str], charsets: str) -> J
 def _key(tag: int) -> str:
     key = _KEYS.get(tag)
     if key is None:
+        if len(_KEYS) >= _SEEN_LIMIT:
+            _KEYS.clear()
         key = _KEYS[tag] = f"{tag:08X}"
     return key
 

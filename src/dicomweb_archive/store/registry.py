@@ -48,12 +48,11 @@ def register(store: Store, key: InstanceKey, *, absent: bool = False) -> None:
     instance, which counts as none), sharing its series' file where it can.
     """
     where = f"{key.study_instance_uid}/{key.series_instance_uid}"
+    entry, content = _entry(key.sop_instance_uid), where.encode("ascii")
     if absent:
-        store.write_unpublished(
-            _entry(key.sop_instance_uid), where.encode("ascii"), shared=f"{SHARED}/{where}"
-        )
+        store.write_unpublished(entry, content, shared=f"{SHARED}/{where}")
     else:
-        store.write(_entry(key.sop_instance_uid), where.encode("ascii"))
+        store.write(entry, content)
 
 
 def unregister(store: Store, key: InstanceKey) -> None:

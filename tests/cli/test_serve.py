@@ -4,7 +4,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,8 @@ from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.cli.main import cli
+from dicomweb_archive.server.app import OPTIONS_VARIABLE
+from tests.server.live import wait_until_serving
 
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=b'
 
@@ -52,6 +53,19 @@ def test_write_token_and_upload_limit(tmp_path: Path, monkeypatch: pytest.Monkey
         assert response.status_code == 200
 
 
+def test_workers_have_time_to_start_on_a_busy_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn kills a worker that is not serving within its health-check timeout."""
+    started: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: started.update(app=app, **kwargs))
+    monkeypatch.delenv(OPTIONS_VARIABLE, raising=False)  # set for the workers: restored after
+    result = CliRunner().invoke(cli, ["serve", str(tmp_path / "archive"), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert started["workers"] == 2
+    assert started["timeout_worker_healthcheck"] >= 60
+
+
 def test_bad_upload_size(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", str(tmp_path), "--max-upload-size", "lots"])
     assert result.exit_code == 2
@@ -78,18 +92,11 @@ def test_served_by_the_real_command(tmp_path: Path, workers: int) -> None:
     command += ["--port", str(port), "--cors-origin", "http://viewer.example"]
     command += ["--workers", str(workers)]
     log = tmp_path / "stderr.log"
-    with open(log, "wb") as stderr:
+    with open(log, "w+b") as stderr:
         process = subprocess.Popen(command, stderr=stderr)
         try:
             url = f"http://127.0.0.1:{port}/dicomweb/studies"
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    answer = httpx.get(url, headers={"Origin": "http://viewer.example"})
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.1)
+            answer = wait_until_serving(url, process, stderr, Origin="http://viewer.example")
             assert answer.status_code == 200
             assert answer.headers["access-control-allow-origin"] == "http://viewer.example"
             other = httpx.get(url, headers={"Origin": "http://elsewhere.example"})

@@ -6,11 +6,12 @@ import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import uvicorn
@@ -39,29 +40,46 @@ def live_server(app: Starlette, base_path: str = "/dicomweb", **options: Any) ->
 
 
 @contextlib.contextmanager
-def dwa_serve(archive: Path) -> Iterator[tuple[str, int]]:
+def dwa_serve(archive: Path | str) -> Iterator[tuple[str, int]]:
     """A real ``dwa serve`` process on a free port; yields its service root URL and pid."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--no-access-log"], stderr=subprocess.DEVNULL
-    )
-    try:
-        root = f"http://127.0.0.1:{port}/dicomweb"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{root}/studies").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        yield root, server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryFile() as stderr:
+        server = subprocess.Popen([*command, "--port", str(port), "--no-access-log"], stderr=stderr)
+        try:
+            root = f"http://127.0.0.1:{port}/dicomweb"
+            wait_until_serving(f"{root}/studies", server, stderr)
+            yield root, server.pid
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+#: How long a started server may take to answer.  Only a server that never
+#: comes up waits this long; one that exits fails at once, with what it said.
+START_DEADLINE = 120.0
+
+
+def wait_until_serving(
+    url: str, server: subprocess.Popen[bytes], stderr: IO[bytes], **headers: str
+) -> httpx.Response:
+    """The first answer of ``server`` at ``url``, once it listens (its ``stderr`` on failure)."""
+    deadline = time.monotonic() + START_DEADLINE
+    while True:
+        try:
+            return httpx.get(url, headers=headers)
+        except httpx.TransportError:
+            said = _said(stderr)
+            assert server.poll() is None, f"the server exited ({server.returncode}): {said}"
+            assert time.monotonic() < deadline, f"the server did not answer: {said}"
+            time.sleep(0.1)
+
+
+def _said(stderr: IO[bytes]) -> str:
+    stderr.seek(0)
+    return stderr.read().decode(errors="replace")[-4000:]
 
 
 def memory_kib(pid: int, field: str = "VmRSS") -> int:

@@ -15,6 +15,10 @@ from dicomweb_archive.cli.options import ArchiveLocation, on_duplicate_option, q
 MAX_CONNECTIONS = 1000
 #: Seconds an idle keep-alive connection stays open.
 KEEP_ALIVE_TIMEOUT = 5
+#: Seconds a worker process (``--workers``) has to start serving, and to answer the
+#: supervisor's health check later, before it is killed and replaced.  uvicorn's 5
+#: s let a busy machine kill workers still importing the application.
+WORKER_HEALTH_TIMEOUT = 60
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -185,6 +189,7 @@ def serve(
         "dicomweb_archive.server.app:app_from_environment",
         factory=True,
         workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTH_TIMEOUT,
         host=host,
         port=port,
         log_level="info",

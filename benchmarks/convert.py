@@ -18,7 +18,17 @@ times, each ``--repeat`` times and reporting the median:
 Times are wall-clock times of the whole command (and the CPU time of it and
 its workers per instance, the steadier number on a shared machine), ``sync``
 run before each timing, page cache left warm; ``dwa`` runs with its bytecode cached (under
-``work/pycache``), as an installed package does.  ``--profile`` also profiles
+``work/pycache``), as an installed package does.
+
+Every timed run writes into a folder of its own, never one just emptied: on
+ext4 without a journal, creating files right after deleting a large tree
+costs several times more (the inode allocator skips each recently deleted
+inode), which would charge whoever creates more files for the previous
+round's cleanup.  Outputs are deleted after the last timing, so the folder's
+file system needs room for all of them; ``--ext4-image`` instead makes a
+journaled ext4 file system in a loop-mounted image for the outputs (root
+only), where deleting the previous round's outputs first costs nothing
+later, so it holds one round's.  ``--profile`` also profiles
 one in-process conversion on one worker and prints the top entries.
 
 ``--against TREE`` compares this tree with another checkout (its ``src`` put
@@ -30,6 +40,7 @@ meet the same load; each has an archive of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import datetime
 import hashlib
@@ -44,7 +55,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +102,72 @@ def generate(slices: int, rows: int, columns: int, studies: int = 1) -> Path:
     return source
 
 
-def fresh(path: Path) -> Callable[[], None]:
-    return lambda: shutil.rmtree(path, ignore_errors=True)
+class Outputs:
+    """A new folder for every timed run's output, under ``root``.
+
+    ``reuse_space``: a run's output replaces the previous one of its kind, deleted
+    before the timing (on a file system where that costs nothing afterwards);
+    otherwise every output is kept until :meth:`clean`.
+    """
+
+    def __init__(self, root: Path, *, reuse_space: bool = False) -> None:
+        self.root = root
+        self.reuse_space = reuse_space
+        self.made: dict[str, list[Path]] = {}
+
+    def fresh(self, name: str) -> Callable[[], None]:
+        """What runs before a timing: names ``name``'s next output (see :meth:`path`)."""
+
+        def before() -> None:
+            made = self.made.setdefault(name, [])
+            if self.reuse_space:
+                self.clean(name)
+            path = self.root / f"{name}-{sum(map(len, self.made.values())) + 1}"
+            shutil.rmtree(path, ignore_errors=True)  # a run stopped before its end
+            made.append(path)
+
+        return before
+
+    def path(self, name: str) -> Path:
+        """The output of ``name``'s run about to start, or of its last run."""
+        return self.made[name][-1]
+
+    def clean(self, name: str | None = None) -> None:
+        """Delete the outputs of ``name``, or all."""
+        for kind in [name] if name else list(self.made):
+            for path in self.made.get(kind, []):
+                shutil.rmtree(path, ignore_errors=True)
+            self.made.get(kind, []).clear()
+
+
+@contextlib.contextmanager
+def ext4_image(size: int) -> Iterator[Path]:
+    """A journaled ext4 file system of ``size`` bytes, loop-mounted, for the outputs."""
+    image, mount = WORK / "outputs-ext4.img", WORK / "outputs-ext4"
+    if os.geteuid() != 0:
+        raise SystemExit("--ext4-image mounts a file system: run as root")
+    mount.mkdir(exist_ok=True)
+    with open(image, "wb") as fp:
+        fp.truncate(size)
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+        subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
+        try:
+            yield mount
+        finally:
+            subprocess.run(["umount", str(mount)], check=True)
+    finally:
+        image.unlink()
+        mount.rmdir()
+
+
+def check_room(root: Path, needed: int) -> None:
+    free = shutil.disk_usage(root).free
+    if free < needed + 2 * 10**9:
+        raise SystemExit(
+            f"{root}: {free / 1e9:.1f} GB free, the outputs need {needed / 1e9:.1f} GB "
+            "and 2 GB to spare: fewer --repeat, or --ext4-image"
+        )
 
 
 def dwa_environment(tree: Path | None = None) -> dict[str, str]:
@@ -120,27 +195,32 @@ class Timed:
 
 
 def timed(
-    cmd: list[str], before: Callable[[], None], repeat: int, env: dict[str, str] = ENV
+    cmd: Callable[[], list[str]],
+    before: Callable[[], None],
+    repeat: int,
+    env: dict[str, str] = ENV,
 ) -> Timed:
-    """Median wall-clock and CPU seconds of ``cmd`` and the stdout of every run."""
+    """Median wall-clock and CPU seconds of ``cmd()`` (called after ``before``)
+    and the stdout of every run."""
     times, cpus, outputs = [], [], []
     for _ in range(repeat):
         before()
         os.sync()
+        args = cmd()
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, env=env)
+        done = subprocess.run(args, capture_output=True, env=env)
         times.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
         if done.returncode:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode()}")
+            raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr.decode()}")
         outputs.append(done.stdout)
     return Timed(statistics.median(times), statistics.median(cpus), outputs)
 
 
 #: One command of an alternation: its arguments, environment and what runs first.
-Alternative = tuple[list[str], dict[str, str], Callable[[], None]]
+Alternative = tuple[Callable[[], list[str]], dict[str, str], Callable[[], None]]
 
 
 def alternated(commands: dict[str, Alternative], repeat: int) -> dict[str, Timed]:
@@ -209,18 +289,19 @@ def profile_report(profiler: cProfile.Profile, top: int) -> str:
 Row = tuple[str, Timed, float | None]
 
 
-def against_rows(tree: Path, source: Path, workers: int, count: int, repeat: int) -> list[Row]:
+def against_rows(
+    tree: Path, source: Path, outputs: Outputs, workers: int, count: int, repeat: int
+) -> list[Row]:
     """The conversion on all cores and its re-run, this tree's and ``tree``'s in turn."""
     envs = {"this tree": ENV, str(tree): dwa_environment(tree)}
-    archives = {"this tree": WORK / "archive", str(tree): WORK / "archive-against"}
-    commands = {
-        name: [str(DWA), "convert", str(source), "-o", str(archives[name]), "-q", "--json"]
-        + ["-w", str(workers)]
-        for name in envs
-    }
-    runs = {name: (commands[name], envs[name], fresh(archives[name])) for name in envs}
+    names = {"this tree": "archive", str(tree): "archive-against"}
+
+    def command(name: str) -> Callable[[], list[str]]:
+        return lambda: convert_command(source, outputs.path(names[name]), workers)
+
+    runs = {name: (command(name), envs[name], outputs.fresh(names[name])) for name in envs}
     converted = alternated(runs, repeat)
-    again = alternated({name: (commands[name], envs[name], lambda: None) for name in envs}, repeat)
+    again = alternated({name: (command(name), envs[name], lambda: None) for name in envs}, repeat)
     rows: list[Row] = []
     for name in envs:
         run = converted[name]
@@ -233,8 +314,12 @@ def against_rows(tree: Path, source: Path, workers: int, count: int, repeat: int
         )
         run = again[name]
         rows.append((f"re-run, nothing to do, {name}", run, check(run.outputs, "unchanged", count)))
-    shutil.rmtree(archives[str(tree)], ignore_errors=True)
     return rows
+
+
+def convert_command(source: Path, archive: Path, workers: int | None = None) -> list[str]:
+    workers_args = [] if workers is None else ["-w", str(workers)]
+    return [str(DWA), "convert", str(source), "-o", str(archive), "-q", "--json", *workers_args]
 
 
 def main() -> None:
@@ -256,52 +341,93 @@ def main() -> None:
         type=Path,
         help="another checkout: its conversion on all cores and re-run alternate with this tree's",
     )
+    parser.add_argument(
+        "--ext4-image",
+        action="store_true",
+        help="outputs on a journaled ext4 file system made for the run (loop mount, root)",
+    )
     args = parser.parse_args()
     if not DWA.exists():
         raise SystemExit(f"{DWA} not found: install the package with the cli extra")
 
     subprocess.run([str(DWA), "--version"], check=True, stdout=subprocess.DEVNULL, env=ENV)
     source = generate(args.slices, args.rows, args.columns, args.studies)
-    count = args.slices * args.studies
     size = folder_bytes(source)
-    copy, archive = WORK / "cp-destination", WORK / "archive"
-    convert = [str(DWA), "convert", str(source), "-o", str(archive), "-q", "--json"]
-    all_cores = [*convert, "-w", str(args.workers)]
-    rows: list[Row] = []
+    # A copy and an archive or two (about the source's size each) per round.
+    kinds = 3 if args.against else 2 if args.all_cores_only else 4
+    with contextlib.ExitStack() as stack:
+        if args.ext4_image:
+            root = stack.enter_context(ext4_image(int(size * min(kinds, 3) * 1.3) + 2**30))
+            outputs = Outputs(root, reuse_space=True)
+            where = "a journaled ext4 file system made for the run (loop image)"
+        else:
+            check_room(WORK, size * kinds * args.repeat)
+            outputs = Outputs(WORK)
+            where = f"{WORK}'s file system ({file_system(WORK)})"
+        stack.callback(outputs.clean)
+        rows, cp, start, archive_size = measure(args, source, outputs)
+        report(args, rows, cp, start, size, archive_size, where)
+    if args.profile:
+        print("\n```\n" + profile(source, WORK / "archive-profile", 30) + "```")
 
-    cp = timed(["cp", "-r", str(source), str(copy)], fresh(copy), args.repeat)
+
+def file_system(path: Path) -> str:
+    """The type of ``path``'s file system and whether ext4 has a journal there."""
+    found = subprocess.run(
+        ["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", str(path)], capture_output=True, text=True
+    ).stdout.split()
+    if not found:
+        return "unknown"
+    kind, device = found[0], os.path.basename(found[1]) if len(found) > 1 else ""
+    if kind == "ext4":
+        journal = Path(f"/sys/fs/ext4/{device}/journal_task")
+        if journal.exists() and journal.read_text().strip() == "<none>":
+            return "ext4 without a journal"
+    return kind
+
+
+def measure(
+    args: argparse.Namespace, source: Path, outputs: Outputs
+) -> tuple[list[Row], Timed, Timed, int]:
+    """Every row's runs; ``cp -r`` first, then the conversions."""
+    count = args.slices * args.studies
+    rows: list[Row] = []
+    cp = timed(
+        lambda: ["cp", "-r", str(source), str(outputs.path("cp-destination"))],
+        outputs.fresh("cp-destination"),
+        args.repeat,
+    )
     rows.append(("`cp -r`", cp, None))
-    start = timed([str(DWA), "--version"], lambda: None, args.repeat)
+    start = timed(lambda: [str(DWA), "--version"], lambda: None, args.repeat)
     if args.against is not None:
-        rows += against_rows(args.against, source, args.workers, count, args.repeat)
-        report(args, rows, cp, start, count, size, folder_bytes(archive))
-        shutil.rmtree(copy, ignore_errors=True)
-        return
-    run = timed(all_cores, fresh(archive), args.repeat)
+        rows += against_rows(args.against, source, outputs, args.workers, count, args.repeat)
+        return rows, cp, start, folder_bytes(outputs.path("archive"))
+
+    def convert(workers: int, *more: str) -> Callable[[], list[str]]:
+        return lambda: [*convert_command(source, outputs.path("archive"), workers), *more]
+
+    run = timed(convert(args.workers), outputs.fresh("archive"), args.repeat)
     rows.append(
         (f"`dwa convert` ({args.workers} workers)", run, check(run.outputs, "converted", count))
     )
+    archive = outputs.path("archive")
     archive_size = folder_bytes(archive)
-    if not args.all_cores_only:
-        run = timed([*convert, "-w", "1"], fresh(archive), args.repeat)
-        rows.append(("`dwa convert -w 1`", run, check(run.outputs, "converted", count)))
     before = snapshot(archive)
-    run = timed(all_cores, lambda: None, args.repeat)
+    run = timed(convert(args.workers), lambda: None, args.repeat)
     name = f"re-run, nothing to do ({args.workers} workers)"
     rows.append((name, run, check(run.outputs, "unchanged", count)))
     if snapshot(archive) != before:
         raise SystemExit("the re-run changed the archive")
     if not args.all_cores_only:
+        run = timed(convert(1), outputs.fresh("archive"), args.repeat)
+        rows.append(("`dwa convert -w 1`", run, check(run.outputs, "converted", count)))
         key = WORK / "deidentify.key"
         key.write_text("a benchmark's de-identification key\n")
-        deidentify = [*convert, "-w", "1", "--deidentify", "basic", "--key", str(key)]
-        run = timed(deidentify, fresh(archive), args.repeat)
+        deidentify = convert(1, "--deidentify", "basic", "--key", str(key))
+        run = timed(deidentify, outputs.fresh("archive"), args.repeat)
         name = "`dwa convert -w 1 --deidentify basic`"
         rows.append((name, run, check(run.outputs, "converted", count)))
-    shutil.rmtree(copy, ignore_errors=True)
-    report(args, rows, cp, start, count, size, archive_size)
-    if args.profile:
-        print("\n```\n" + profile(source, WORK / "archive-profile", 30) + "```")
+    return rows, cp, start, archive_size
 
 
 def report(
@@ -309,18 +435,20 @@ def report(
     rows: list[Row],
     cp: Timed,
     start: Timed,
-    count: int,
     size: int,
     archive_size: int,
+    where: str,
 ) -> None:
     """The table of ``rows`` (their ratios against ``cp``) and what was measured."""
+    count = args.slices * args.studies
     print(
         f"{count} files, {size / 1e6:.0f} MB ({args.rows}x{args.columns} CT slices, "
         f"{args.studies} studies); archive {archive_size / 1e6:.0f} MB; "
         f"{datetime.date.today()}, {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
         f"dicomweb-archive {__version__}; median of {args.repeat}; "
-        f"`dwa` start-up {start.wall:.2f} s; load average {os.getloadavg()[0]:.1f}\n"
+        f"`dwa` start-up {start.wall:.2f} s; load average {os.getloadavg()[0]:.1f}; "
+        f"outputs on {where}, a new folder for every run\n"
     )
     header = ["Measurement", "Wall s", "Instances/s", "MB/s", "vs `cp -r`"]
     header += ["Converter s", "Instances/s (converter)", "CPU ms/instance"]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
+    # Work runs in processes (``--workers``), never in numpy's BLAS threads, which
+    # would only start and spin beside them: one each, unless asked otherwise.
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(threads, "1")
     try:
         from dicomweb_archive.cli.main import cli
     except ImportError as exc:  # click or rich missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -13,6 +13,7 @@ from rich.console import Console
 
 from dicomweb_archive.batch import Runner
 from dicomweb_archive.cli.options import (
+    HTJ2K_MODES,
     ArchiveLocation,
     dataset_options,
     dataset_transforms,
@@ -24,13 +25,14 @@ from dicomweb_archive.cli.options import (
 )
 from dicomweb_archive.cli.printable import printable
 from dicomweb_archive.cli.progress import ProgressBar
-from dicomweb_archive.cli.transcode import MODES, print_summary, run_transcoder
 from dicomweb_archive.convert.converter import ConversionResult, Converter, OnOutcome, OnTotal
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.p10 import quiet_pydicom
-from dicomweb_archive.transcode.transcoder import TranscodeOptions, TranscodeResult
 from dicomweb_archive.types import InstanceKey
+
+if TYPE_CHECKING:  # --htj2k only: transcoding is imported when asked for
+    from dicomweb_archive.transcode.transcoder import TranscodeResult
 
 #: Outcomes whose instance is in the archive afterwards (what --htj2k transcodes).
 _STORED = ("converted", "updated", "unchanged")
@@ -103,6 +105,8 @@ def report(
     console = err if as_json else Console(highlight=False, soft_wrap=True)
     _print_summary(console, result, archive)
     if transcoded:
+        from dicomweb_archive.cli.transcode import print_summary
+
         print_summary(console, transcoded)
 
 
@@ -153,7 +157,7 @@ def report(
 )
 @click.option(
     "--htj2k",
-    type=MODES,
+    type=HTJ2K_MODES,
     default=None,
     help="Also encode the converted frames as lossless HTJ2K RPCL: alongside (alternate) "
     "or in their place (primary); see dwa transcode.",
@@ -215,6 +219,9 @@ def convert(
         )
     transcoded: TranscodeResult | None = None
     if htj2k:
+        from dicomweb_archive.cli.transcode import run_transcoder
+        from dicomweb_archive.transcode.transcoder import TranscodeOptions
+
         transcoded = run_transcoder(
             archive,
             TranscodeOptions(mode=htj2k, workers=workers),  # type: ignore[arg-type]

@@ -23,6 +23,9 @@ from dicomweb_archive.store.url import is_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: How HTJ2K is stored (``dwa transcode --mode``, ``dwa convert --htj2k``).
+HTJ2K_MODES = click.Choice(["alternate", "primary"])
+
 
 class ArchiveLocation(click.ParamType[str]):
     """An archive: a folder (that must exist when ``exists``) or a store URL (``s3://…``).

@@ -9,13 +9,17 @@ import click
 import orjson
 from rich.console import Console
 
-from dicomweb_archive.cli.options import ArchiveLocation, json_option, quiet_option, workers_option
+from dicomweb_archive.cli.options import (
+    HTJ2K_MODES,
+    ArchiveLocation,
+    json_option,
+    quiet_option,
+    workers_option,
+)
 from dicomweb_archive.cli.progress import ProgressBar
 from dicomweb_archive.transcode.instance import TranscodeOutcome
 from dicomweb_archive.transcode.transcoder import TranscodeOptions, Transcoder, TranscodeResult
 from dicomweb_archive.types import InstanceKey
-
-MODES = click.Choice(["alternate", "primary"])
 
 
 def run_transcoder(
@@ -57,7 +61,7 @@ def print_summary(console: Console, result: TranscodeResult) -> None:
 @click.argument("archive", type=ArchiveLocation(exists=True))
 @click.option(
     "--mode",
-    type=MODES,
+    type=HTJ2K_MODES,
     default="alternate",
     show_default=True,
     help="alternate: add htj2k/{n} beside each frame; primary: replace the frames.",

@@ -17,7 +17,6 @@ A run has three steps, each a set of tasks on the :class:`~dicomweb_archive.batc
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -229,7 +228,8 @@ class Converter:
 
     def _refresh(self, catalog: Catalog, studies: list[str]) -> Refreshed:
         """The reduce: each study's documents built once, then the study list once."""
-        size = max(1, min(BATCH, math.ceil(len(studies) / (self.runner.workers * 4))))
+        # Rounded down: a few studies go one per task, spread evenly over the workers.
+        size = max(1, min(BATCH, len(studies) // (self.runner.workers * 4)))
         groups = [studies[start : start + size] for start in range(0, len(studies), size)]
 
         def settle_here(group: Sequence[str], reason: str) -> Refreshed:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +238,27 @@ def test_on_duplicate_reject_then_overwrite(tmp_path: Path) -> None:
         replaced.output
     )
     assert sorted(p.name for p in (archive / "studies").iterdir()) == ["1.2.3.4", "index.json.gz"]
+
+
+def test_a_plain_conversion_imports_neither_pydicom_nor_numpy(tmp_path: Path) -> None:
+    """Explicit VR Little Endian files take the fast path from start to end
+    (parsing, frames, the study refresh): pydicom and numpy, a third of a
+    second of start-up, are imported by the first input that needs them only.
+    """
+    from dicomweb_archive.demo.samples import write_ct_series
+
+    write_ct_series(tmp_path / "ct", slices=3, rows=16, columns=16)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    command = [sys.executable, "-X", "importtime", "-m", "dicomweb_archive.cli", "convert"]
+    done = subprocess.run(
+        [*command, str(tmp_path / "ct"), "-o", str(tmp_path / "archive"), "-q", "-w", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()}
+    assert "dicomweb_archive.p10.explicit" in imported
+    assert not {name.partition(".")[0] for name in imported} & {"pydicom", "numpy"}
+    instances = (tmp_path / "archive" / "studies").glob("*/series/*/instances/*/metadata.gz")
+    assert len(list(instances)) == 3

@@ -25,7 +25,9 @@ from pydicom.tag import BaseTag
 from dicomweb_archive import uids
 from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.p10.explicit import (
+    LONG_LENGTH_VRS,
     PIXEL_DATA,
+    SHORT_LENGTH_VRS,
     Element,
     ScannedFile,
     SequenceValue,
@@ -143,6 +145,14 @@ def test_reference_file_as_pydicom_reads_it(path: Path) -> None:
     meta = parsed.file_meta
     named = str(meta.get("TransferSyntaxUID", "")).strip("\x00 ") if meta is not None else ""
     assert named != uids.ExplicitVRLittleEndian
+
+
+def test_length_vrs_are_pydicoms() -> None:
+    """The fast path's own tables of VRs by length size, and pydicom's."""
+    from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32
+
+    assert {str(vr) for vr in EXPLICIT_VR_LENGTH_16} == SHORT_LENGTH_VRS
+    assert {str(vr) for vr in EXPLICIT_VR_LENGTH_32} == LONG_LENGTH_VRS
 
 
 def test_the_generated_ct(tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.p10 import explicitjson, reader
 from dicomweb_archive.p10.bulkdata import BulkPolicy
+from dicomweb_archive.p10.encoded import EncodedDataset
 from dicomweb_archive.p10.explicitjson import encode_parsed
-from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
+from dicomweb_archive.p10.jsonmodel import encode_instance
 from dicomweb_archive.p10.reader import read_instance
 from tests.reference import EXPECTED_FAILURES, EXPECTED_SKIPS, reference_files
 

@@ -16,7 +16,8 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from dicomweb_archive.model import paths
 from dicomweb_archive.p10.bulkdata import BulkPolicy
-from dicomweb_archive.p10.jsonmodel import EncodedDataset, JSONEncoder, encode_instance
+from dicomweb_archive.p10.encoded import EncodedDataset
+from dicomweb_archive.p10.jsonmodel import JSONEncoder, encode_instance
 from dicomweb_archive.p10.reader import read_instance
 
 

@@ -14,7 +14,8 @@ from pydicom.uid import generate_uid
 
 from dicomweb_archive import uids
 from dicomweb_archive.p10.bulkdata import BulkPolicy
-from dicomweb_archive.p10.jsonmodel import EncodedDataset, encode_instance
+from dicomweb_archive.p10.encoded import EncodedDataset
+from dicomweb_archive.p10.jsonmodel import encode_instance
 from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_video
 from dicomweb_archive.p10.reader import ParsedInstance, read_instance
 

@@ -11,9 +11,7 @@ import click
 
 from dicomweb_archive import uids
 from dicomweb_archive.convert.transforms import load_transform
-from dicomweb_archive.deidentify.deidentifier import Deidentifier
 from dicomweb_archive.deidentify.keys import PseudonymKey
-from dicomweb_archive.deidentify.private import PrivatePolicy
 from dicomweb_archive.deidentify.profile import Profile
 from dicomweb_archive.deidentify.table import OPTIONS
 from dicomweb_archive.errors import InvalidInputError
@@ -271,10 +269,16 @@ def dataset_transforms(
                 "again to map the same patients and UIDs the same way",
                 err=True,
             )
+        # Here, not at the top: de-identification works on pydicom's datasets,
+        # which a plain conversion never imports.
+        from dicomweb_archive.deidentify.deidentifier import Deidentifier
+
         deidentifier = Deidentifier(
             deidentify, key, allow_burned_in=allow_burned_in, keep_private=frozenset(keep_private)
         )
     private = None
     if strip_private or keep_private:
+        from dicomweb_archive.deidentify.private import PrivatePolicy
+
         private = PrivatePolicy.keeping(keep_private)
     return {"transforms": transforms, "private": private, "deidentify": deidentifier}

@@ -29,8 +29,8 @@ from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.transcoded import Reconversion, SourceDigest
 from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.bulkdata import BulkPolicy, BulkValue
+from dicomweb_archive.p10.encoded import EncodedDataset
 from dicomweb_archive.p10.explicitjson import encode_parsed
-from dicomweb_archive.p10.jsonmodel import EncodedDataset
 from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_video
 from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.store import registry

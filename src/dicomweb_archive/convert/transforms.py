@@ -20,19 +20,20 @@ import functools
 import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import cast
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING, cast
 
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import InvalidInputError, TransformError
 from dicomweb_archive.p10.reader import ParsedInstance, instance_uids
 
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
 ENTRY_POINT_GROUP = "dicomweb_archive.transforms"
 MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
 
 #: A custom transform: changes the dataset in place or returns the one to store.
-Transform = Callable[[Dataset], Dataset | None]
+Transform = Callable[["Dataset"], "Dataset | None"]
 
 
 @functools.cache
@@ -64,6 +65,8 @@ def transform_instance(options: ConvertOptions, parsed: ParsedInstance) -> Parse
     """``parsed`` with every transform of ``options`` applied (itself when there is none)."""
     if not (options.transforms or options.private or options.deidentify):
         return parsed
+    from pydicom.dataset import Dataset
+
     ds = parsed.dataset
     for spec in options.transforms:
         transform = load_transform(spec)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-
 from dicomweb_archive import tags
 from dicomweb_archive.model.matching import InvalidQueryError
 
@@ -107,6 +105,10 @@ def attribute_tag(key: str) -> tuple[str, str]:
     Raises :class:`~dicomweb_archive.model.matching.InvalidQueryError` (invalid
     input) for anything else.
     """
+    # pydicom's dictionary, imported only here: the documents of a study
+    # (this module's tables) need none of pydicom, nor its start-up.
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
     if not key:
         raise InvalidQueryError("an attribute name is empty")
     upper = key.upper()

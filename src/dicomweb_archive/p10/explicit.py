@@ -22,8 +22,6 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, NamedTuple
 
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32
-
 from dicomweb_archive import uids
 
 PIXEL_DATA = 0x7FE00010
@@ -44,10 +42,19 @@ _CHUNK = 16 * 1024
 #: (its command set reading takes group 0000, the file meta group 0002).
 _FIRST_GROUP = 0x0008
 
-#: VRs with a 2-byte length and those with a 4-byte one, as pydicom reads them
-#: (PS3.5 7.1.2); ``UN`` is left to pydicom, whose reading depends on the dictionary.
-_SHORT = {vr.encode("ascii"): str(vr) for vr in EXPLICIT_VR_LENGTH_16}
-_LONG = {vr.encode("ascii"): str(vr) for vr in EXPLICIT_VR_LENGTH_32 if vr != "UN"}
+#: VRs with a 2-byte length and those with a 4-byte one (PS3.5 7.1.2, as
+#: pydicom's ``EXPLICIT_VR_LENGTH_16`` and ``_32``: tests/p10/test_explicit.py
+#: compares them; listed here so that the fast path does not import pydicom);
+#: ``UN`` is left to pydicom, whose reading depends on the dictionary.
+SHORT_LENGTH_VRS = frozenset(
+    {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN"}
+    | {"SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"}
+)
+LONG_LENGTH_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
+_SHORT = {vr.encode("ascii"): vr for vr in SHORT_LENGTH_VRS}
+_LONG = {vr.encode("ascii"): vr for vr in LONG_LENGTH_VRS if vr != "UN"}
 _HEADER = struct.Struct("<HH2sH")
 _LENGTH = struct.Struct("<L")
 _ITEM_HEADER = struct.Struct("<LL")

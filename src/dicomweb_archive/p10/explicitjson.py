@@ -10,23 +10,20 @@ every reference file).
 
 from __future__ import annotations
 
-from pydicom.dataelem import RawDataElement
-from pydicom.tag import BaseTag
-
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
 from dicomweb_archive.model import paths
 from dicomweb_archive.p10.bulkdata import INLINE, BulkPolicy
-from dicomweb_archive.p10.explicit import Element, ScannedFile, SequenceValue
-from dicomweb_archive.p10.jsonmodel import (
+from dicomweb_archive.p10.encoded import (
     PIXEL_DATA,
     SPECIFIC_CHARACTER_SET,
     EncodedDataset,
     binary_json,
     charset_encodings,
     element_error,
-    encode_instance,
     in_json,
 )
+from dicomweb_archive.p10.explicit import Element, ScannedFile, SequenceValue
+from dicomweb_archive.p10.frames import StoredValue
 from dicomweb_archive.p10.pixeldata import PixelDataElement
 from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.p10.values import BINARY_VRS, DEFAULT_ENCODINGS, json_from_bytes
@@ -81,6 +78,8 @@ def _key(tag: int) -> str:
 def encode_parsed(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDataset:
     """A parsed instance as DICOM JSON: from the fast path's reading when it has one."""
     if parsed.scanned is None:
+        from dicomweb_archive.p10.jsonmodel import encode_instance  # pydicom's reading
+
         return encode_instance(parsed, policy)
     scanned = parsed.scanned
     uri = paths.pixel_data_uri(parsed.series_instance_uid, parsed.sop_instance_uid)
@@ -104,9 +103,7 @@ class _ScannedEncoder:
         self.encoded.metadata = self.dataset(self.scanned.elements, DEFAULT_ENCODINGS, "", top=True)
         pixel = self.scanned.pixel_data
         if pixel is not None:
-            element = RawDataElement(
-                BaseTag(PIXEL_DATA), pixel.vr, pixel.length, None, pixel.offset, False, True
-            )
+            element = StoredValue(PIXEL_DATA, pixel.vr, pixel.length, pixel.offset)
             self.encoded.pixel_data = PixelDataElement(element, pixel.vr)
             self.encoded.metadata[f"{PIXEL_DATA:08X}"] = {
                 "vr": pixel.vr,

@@ -14,16 +14,15 @@ import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
-
-import numpy as np
-from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.encaps import generate_fragmented_frames, parse_basic_offsets
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TypeGuard
 
 from dicomweb_archive import tags, uids
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
 from dicomweb_archive.p10.values import swap_bytes
 from dicomweb_archive.types import JSONDataset, first_value
+
+if TYPE_CHECKING:
+    from pydicom.dataelem import DataElement, RawDataElement
 
 #: The ``info`` key of the bytes after the last native frame.
 TRAILING_BYTES = "trailingBytes"
@@ -120,13 +119,35 @@ class FrameInfo:
         return out
 
 
+class StoredValue(NamedTuple):
+    """A value left in the file, as pydicom's ``RawDataElement`` notes one (the
+    fast path's, made without pydicom): where it starts and its length."""
+
+    tag: int
+    VR: str
+    length: int
+    value_tell: int
+    value: None = None
+
+
+def _in_file(
+    item: RawDataElement | DataElement | StoredValue,
+) -> TypeGuard[RawDataElement | StoredValue]:
+    """Whether ``item`` notes where its value is in the file (not a converted element)."""
+    if isinstance(item, StoredValue):
+        return True
+    from pydicom.dataelem import RawDataElement
+
+    return isinstance(item, RawDataElement)
+
+
 class PixelDataReader:
     """Reads Pixel Data that may sit in memory or on disk."""
 
     def __init__(
         self,
         fp: BinaryIO,
-        item: RawDataElement | DataElement,
+        item: RawDataElement | DataElement | StoredValue,
         *,
         file_size: int,
         name: str,
@@ -140,7 +161,7 @@ class PixelDataReader:
             self._fp: BinaryIO = io.BytesIO(value)
             self._start = 0
             self.length = len(value)
-        elif value is None and isinstance(item, RawDataElement):
+        elif value is None and _in_file(item):
             self._fp = fp
             self._start = item.value_tell
             self.length = file_size - item.value_tell if self.undefined_length else item.length
@@ -235,6 +256,8 @@ def _account_for_every_byte(
 
 
 def _bit_frames(reader: PixelDataReader, layout: PixelLayout) -> Iterator[bytes]:
+    import numpy as np
+
     bits = layout.frame_bits
     for index in range(layout.number_of_frames):
         first_bit = index * bits
@@ -254,6 +277,8 @@ def encapsulated_frames(
     info: FrameInfo,
 ) -> Iterator[bytes]:
     """Yield each encapsulated frame: its fragments joined, no item tags."""
+    from pydicom.encaps import generate_fragmented_frames, parse_basic_offsets
+
     fp = reader.stream()
     try:
         basic = parse_basic_offsets(fp)
@@ -302,6 +327,8 @@ def encapsulated_frames(
 
 def video_stream(reader: PixelDataReader, info: FrameInfo) -> bytes:
     """All fragments of a video transfer syntax, joined into one stream."""
+    from pydicom.encaps import generate_fragmented_frames, parse_basic_offsets
+
     info.basic_offset_table = bool(parse_basic_offsets(reader.stream()))
     fp = reader.stream()  # read again from the Basic Offset Table item
     parts: list[bytes] = []

@@ -9,11 +9,8 @@ own conversion first; every value then takes the same path to JSON.
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -24,10 +21,18 @@ from pydicom.sequence import Sequence
 
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
 from dicomweb_archive.model import paths
-from dicomweb_archive.p10.bulkdata import INLINE, BulkPolicy, BulkValue
+from dicomweb_archive.p10.bulkdata import INLINE, BulkPolicy
+from dicomweb_archive.p10.encoded import (
+    PIXEL_DATA,
+    SPECIFIC_CHARACTER_SET,
+    EncodedDataset,
+    binary_json,
+    charset_encodings,
+    element_error,
+    encodings_of,
+    in_json,
+)
 from dicomweb_archive.p10.pixeldata import (
-    EXTENDED_OFFSET_TABLE,
-    EXTENDED_OFFSET_TABLE_LENGTHS,
     PixelDataElement,
 )
 from dicomweb_archive.p10.reader import ParsedInstance, read_deferred
@@ -40,29 +45,6 @@ from dicomweb_archive.p10.values import (
     swap_bytes,
 )
 from dicomweb_archive.types import JSONDataset
-
-PIXEL_DATA = 0x7FE00010
-TRAILING_PADDING = 0xFFFCFFFC
-SPECIFIC_CHARACTER_SET = 0x00080005
-
-#: Tags left out of the JSON: the encapsulation of one file is not metadata.
-#: An exported file has a Basic Offset Table and no trailing padding instead.
-ENCODING_TAGS = frozenset({EXTENDED_OFFSET_TABLE, EXTENDED_OFFSET_TABLE_LENGTHS, TRAILING_PADDING})
-
-
-@dataclass
-class EncodedDataset:
-    """A dataset as DICOM JSON, and what the JSON refers to instead of holding it."""
-
-    metadata: JSONDataset
-    #: Values that left the JSON for their BulkDataURI, in the order met.
-    bulk_data: list[BulkValue] = field(default_factory=list)
-    #: The top-level Pixel Data element, still in the file.
-    pixel_data: PixelDataElement | None = None
-    #: Tag paths of the elements and items encoded with undefined length.
-    undefined_length: list[str] = field(default_factory=list)
-    #: The File Meta Information (group 0002), always inline.
-    file_meta: JSONDataset | None = None
 
 
 def encode_instance(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDataset:
@@ -84,47 +66,6 @@ def encode_instance(parsed: ParsedInstance, policy: BulkPolicy) -> EncodedDatase
         except MalformedDicomError as exc:
             raise MalformedDicomError(f"{parsed.name}: unreadable file meta: {exc}") from exc
     return encoded
-
-
-def in_json(tag: int, *, top: bool, file_meta: bool) -> bool:
-    """Whether an element goes in the JSON: group 0002 in the file meta's only,
-    no group lengths, not the encapsulation of the file (at the top level)."""
-    return (
-        (tag >> 16 == 0x0002) == file_meta
-        and bool(tag & 0xFFFF)
-        and not (top and tag in ENCODING_TAGS)
-    )
-
-
-def element_error(key: str, exc: Exception) -> TruncatedDicomError | MalformedDicomError:
-    """What reading the value of the element ``key`` failing with ``exc`` means."""
-    if isinstance(exc, EOFError):
-        return TruncatedDicomError(f"element ({key[:4]},{key[4:]}): {exc}")
-    return MalformedDicomError(f"element ({key[:4]},{key[4:]}) cannot be read: {exc}")
-
-
-def charset_encodings(raw: bytes) -> list[str]:
-    """The Python encodings of an encoded Specific Character Set value."""
-    return _encodings([t.strip() for t in raw.decode("ascii", "replace").split("\\")])
-
-
-def _encodings(terms: list[str]) -> list[str]:
-    if not any(terms):
-        return DEFAULT_ENCODINGS
-    return list(convert_encodings(terms if len(terms) > 1 else terms[0]))
-
-
-def binary_json(
-    encoded: EncodedDataset, policy: BulkPolicy, tag: int, vr: str, raw: bytes, path: str
-) -> JSONDataset:
-    """A binary value (little endian) inline, or as bulk data noted in ``encoded``."""
-    if not raw:
-        return {"vr": vr}
-    if policy.is_bulk(tag, len(raw)):
-        bulk = BulkValue.of(path, vr, raw)
-        encoded.bulk_data.append(bulk)
-        return {"vr": vr, "BulkDataURI": bulk.uri}
-    return {"vr": vr, "InlineBinary": base64.b64encode(raw).decode("ascii")}
 
 
 class JSONEncoder:
@@ -203,7 +144,7 @@ class JSONEncoder:
             return charset_encodings(item.value or b"")
         value = item.value
         terms = list(value) if isinstance(value, MultiValue | list) else [value]
-        return _encodings([t for t in (str(t).strip() for t in terms if t is not None)])
+        return encodings_of([t for t in (str(t).strip() for t in terms if t is not None)])
 
     # -- elements ---------------------------------------------------------------
 

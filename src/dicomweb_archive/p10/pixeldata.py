@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from pydicom.dataelem import DataElement, RawDataElement
+from typing import TYPE_CHECKING
 
 from dicomweb_archive import tags
 from dicomweb_archive.p10 import frames as framing
 from dicomweb_archive.p10.reader import ParsedInstance, read_deferred
 from dicomweb_archive.p10.values import swap_bytes
 from dicomweb_archive.types import JSONDataset, first_value
+
+if TYPE_CHECKING:
+    from pydicom.dataelem import DataElement, RawDataElement
 
 EXTENDED_OFFSET_TABLE = 0x7FE00001
 EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
@@ -25,7 +27,7 @@ EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
 class PixelDataElement:
     """The top-level Pixel Data element as parsed (its value possibly still on disk)."""
 
-    element: RawDataElement | DataElement
+    element: RawDataElement | DataElement | framing.StoredValue
     vr: str
 
 
@@ -79,6 +81,8 @@ def _frames_hint(metadata: JSONDataset) -> int:
 
 
 def _extended_offsets(parsed: ParsedInstance) -> tuple[bytes, bytes] | None:
+    from pydicom.dataelem import RawDataElement
+
     ds = parsed.dataset
     if EXTENDED_OFFSET_TABLE not in ds or EXTENDED_OFFSET_TABLE_LENGTHS not in ds:
         return None

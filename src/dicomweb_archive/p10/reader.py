@@ -1,4 +1,9 @@
-"""Parse a P10 file: header dataset, file meta and encoding, large values left on disk."""
+"""Parse a P10 file: header dataset, file meta and encoding, large values left on disk.
+
+pydicom is imported by the first file the fast path leaves to it (or the first
+use of a fast-path file's pydicom dataset): a conversion of Explicit VR Little
+Endian files starts without it.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,7 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO
-
-import pydicom
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.fileutil import read_undefined_length_value
-from pydicom.tag import SequenceDelimiterTag
-from pydicom.valuerep import STANDARD_VR
+from typing import TYPE_CHECKING, BinaryIO
 
 from dicomweb_archive import uids
 from dicomweb_archive.errors import (
@@ -25,11 +22,24 @@ from dicomweb_archive.errors import (
     NotDicomError,
     TruncatedDicomError,
 )
-from dicomweb_archive.p10.explicit import SOP_CLASS_UID, ScannedFile, scan_file, uid_text
+from dicomweb_archive.p10.explicit import (
+    LONG_LENGTH_VRS,
+    SHORT_LENGTH_VRS,
+    SOP_CLASS_UID,
+    ScannedFile,
+    scan_file,
+    uid_text,
+)
+
+if TYPE_CHECKING:
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
 
 #: Values larger than this stay on disk until they are copied out.
 DEFER_SIZE = 256 * 1024
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+#: Every VR of PS3.5 (pydicom's ``STANDARD_VR``).
+_STANDARD_VRS = SHORT_LENGTH_VRS | LONG_LENGTH_VRS
 
 
 @dataclass
@@ -87,7 +97,9 @@ class ParsedInstance:
 
 
 def _uid(ds: Dataset, keyword: str, name: str, *, required: bool = True) -> str:
-    tag = pydicom.datadict.tag_for_keyword(keyword)
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
     item = ds.get_item(tag, keep_deferred=True) if tag is not None and tag in ds else None
     if item is not None and item.VR not in (None, "UI", "UN"):
         # Read as its VR, the value would be numbers or text, not the UID
@@ -128,9 +140,11 @@ def _meta_text(file_meta: Dataset, keyword: str, name: str) -> str:
 
 def _tag_text(tag: int) -> str:
     """``(gggg,eeee) Name``: the tag, and its name when the dictionary has it."""
+    from pydicom.datadict import dictionary_description
+
     text = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
     try:
-        return f"{text} {pydicom.datadict.dictionary_description(tag)}"
+        return f"{text} {dictionary_description(tag)}"
     except KeyError:
         return text
 
@@ -159,7 +173,7 @@ def _starts_dataset(head: bytes, size: int, endian: str) -> bool:
     group: int = struct.unpack(endian + "H", head[:2])[0]
     if group % 2 or not 0x0002 <= group <= 0x0010:
         return False
-    if head[4:6].decode("latin-1") in STANDARD_VR:
+    if head[4:6].decode("latin-1") in _STANDARD_VRS:
         return True
     length: int = struct.unpack(endian + "L", head[4:8])[0]
     return length == 0xFFFFFFFF or length <= size - 8
@@ -196,6 +210,8 @@ def read_instance(fp: BinaryIO, name: str, *, fast: bool = True) -> ParsedInstan
 
 
 def _read_with_pydicom(fp: BinaryIO, size: int, name: str) -> ParsedInstance:
+    import pydicom
+
     ds = _parse(fp, size, name)
     file_meta = _file_meta(ds)
     ts = _transfer_syntax(ds, file_meta, name)
@@ -252,6 +268,9 @@ def instance_uids(ds: Dataset, name: str) -> tuple[str, str, str]:
 
 def _parse(fp: BinaryIO, size: int, name: str) -> Dataset:
     """pydicom's reading of ``fp`` (with a P10 prefix, else as a bare dataset)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     fp.seek(0)
     try:
         try:
@@ -307,6 +326,8 @@ def _check_lengths(ds: Dataset, size: int, name: str) -> None:
     pydicom stops reading at such an element; what would follow it (the UIDs,
     say) is then missing, which is not what is wrong with the file.
     """
+    from pydicom.dataelem import RawDataElement
+
     for _tag, item in ds.items():  # as held: raw values stay raw
         if not isinstance(item, RawDataElement) or item.length == 0xFFFFFFFF:
             continue
@@ -325,6 +346,9 @@ def read_deferred(
     """Read a value pydicom left on disk (``item.value is None``)."""
     fp.seek(item.value_tell)
     if item.length == 0xFFFFFFFF:
+        from pydicom.fileutil import read_undefined_length_value
+        from pydicom.tag import SequenceDelimiterTag
+
         value = read_undefined_length_value(fp, is_little_endian, SequenceDelimiterTag, None)
         return value or b""
     if file_size is not None and item.value_tell + item.length > file_size:

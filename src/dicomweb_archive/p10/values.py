@@ -10,10 +10,6 @@ import math
 import struct
 from typing import Any
 
-from pydicom.charset import decode_bytes
-from pydicom.multival import MultiValue
-from pydicom.valuerep import TEXT_VR_DELIMS, PersonName
-
 from dicomweb_archive.types import JSONDataset
 
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
@@ -51,9 +47,19 @@ def swap_bytes(data: bytes, width: int) -> bytes:
     return words.astype(f"<u{width}").tobytes() + data[usable:]
 
 
+def _decode(raw: bytes, encodings: list[str]) -> str:
+    """Text in the dataset's character sets, ISO 2022 escapes included: pydicom's
+    decoding, imported by the first text that is not plain ASCII (the fast path
+    imports nothing of pydicom for files that hold none)."""
+    from pydicom.charset import decode_bytes
+    from pydicom.valuerep import TEXT_VR_DELIMS
+
+    return decode_bytes(raw, encodings, TEXT_VR_DELIMS)
+
+
 def _split_text(vr: str, raw: bytes, encodings: list[str]) -> list[str]:
     if vr in _CHARSET_VRS and (not raw.isascii() or b"\x1b" in raw):
-        text = decode_bytes(raw, encodings, TEXT_VR_DELIMS)
+        text = _decode(raw, encodings)
     elif raw.isascii():
         text = raw.decode("ascii")
     else:
@@ -119,7 +125,7 @@ def json_from_bytes(vr: str, raw: bytes, endian: str, encodings: list[str]) -> J
         return {"vr": vr, "Value": tags} if tags else {"vr": vr}
     if vr == "PN":
         if not raw.isascii() or b"\x1b" in raw:
-            text = decode_bytes(raw.rstrip(b"\x00 "), encodings, TEXT_VR_DELIMS)
+            text = _decode(raw.rstrip(b"\x00 "), encodings)
         else:
             text = raw.decode("ascii").rstrip("\x00 ")
         return _pn_json([t.strip() for t in text.split("\\")])
@@ -162,6 +168,9 @@ def _pn_json(texts: list[str]) -> JSONDataset:
 
 def json_from_element(vr: str, value: Any) -> JSONDataset:
     """JSON of an element pydicom has already converted."""
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import PersonName
+
     if value is None or value == "" or value == b"":
         return {"vr": vr}
     items = list(value) if isinstance(value, MultiValue | list | tuple) else [value]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydicom.uid import generate_uid
 
-from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.journal import STALE, Journal
+from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.journal import STALE, UNLISTED, Journal
 from dicomweb_archive.store.memory import MemoryStore
 
 
@@ -38,3 +40,33 @@ def test_other_files_are_not_studies() -> None:
     archive = Archive(MemoryStore())
     archive.store.write(f"{STALE}/notes.txt", b"")
     assert Journal(archive).stale() == []
+
+
+def test_a_marker_written_again_keeps_its_file(tmp_path: Path) -> None:
+    """A new token is written over the old one: no file made, none freed."""
+    archive = open_archive(tmp_path / "archive")
+    journal = Journal(archive)
+    study = generate_uid()
+    for mark, folder, token in (
+        (journal.mark_unlisted, UNLISTED, journal.token),
+        (journal.mark_stale, STALE, journal.stale_token),
+    ):
+        mark(study)
+        marker = tmp_path / "archive" / folder / study
+        first, inode = token(study), marker.stat().st_ino
+        mark(study)
+        assert token(study) not in (None, first)
+        assert marker.stat().st_ino == inode
+        assert not list((tmp_path / "archive" / ".dwa" / "tmp").iterdir())
+
+
+def test_a_marker_of_another_size_is_replaced_whole(tmp_path: Path) -> None:
+    archive = open_archive(tmp_path / "archive")
+    journal = Journal(archive)
+    study = generate_uid()
+    archive.store.write(f"{UNLISTED}/{study}", b"an older, longer token")
+    journal.mark_unlisted(study)
+    token = journal.token(study)
+    assert token is not None and len(token) == 16
+    journal.clear_unlisted(study, token)
+    assert journal.unlisted() == []

@@ -200,3 +200,18 @@ def test_unchanged_rows_change_not_a_byte_of_the_record(archive: Archive, small_
     catalog.studies_moved(studies)
     assert local.read_bytes() == record
     assert archive.read(paths.study_list_page(1)) == page
+
+
+def test_a_flush_makes_and_deletes_no_journal_file(archive: Archive) -> None:
+    """SQLite's rollback journal is emptied after each transaction, not deleted:
+    each flush would otherwise make a file and free it."""
+    catalog = Catalog(archive)
+    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
+    local = archive.store.local_path(LISTING_PATH)
+    assert local is not None
+    journal = local.with_name(local.name + "-journal")
+    inode = journal.stat().st_ino
+    catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
+    assert journal.stat().st_ino == inode
+    assert journal.stat().st_size == 0
+    assert _listed(archive, paths.STUDIES_INDEX) == ["1.1", "1.2"]

@@ -21,7 +21,7 @@ from dicomweb_archive.store.manifest import ensure, read_options
 
 
 def _part(number: int, path: Path, content_type: str | None = None) -> SpooledPart:
-    return SpooledPart(number, str(path), None, content_type, size=path.stat().st_size)
+    return SpooledPart(number, path.parent, content_type, size=path.stat().st_size, path=str(path))
 
 
 def test_each_part_is_stored_or_fails_alone(tmp_path: Path) -> None:

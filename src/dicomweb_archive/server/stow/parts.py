@@ -99,7 +99,7 @@ def _store_part(
         return outcome.fail(CANNOT_UNDERSTAND, "the part is empty")
     transfer_syntax = None
     try:
-        with open(part.path, "rb") as fp:
+        with part.open() as fp:
             parsed = read_instance(fp, name)
             transfer_syntax = parsed.transfer_syntax_uid
             outcome.sop_class_uid = _text(parsed.sop_class_uid) or _text(
@@ -115,11 +115,13 @@ def _store_part(
                 )
             outcome.stored = store_instance(archive, options, parsed).key
     except Exception as exc:  # one bad part must not fail the others
-        return _failed(outcome, exc, part.path, transfer_syntax)
+        return _failed(outcome, exc, part, transfer_syntax)
     return outcome
 
 
-def _failed(outcome: Outcome, exc: Exception, path: str, transfer_syntax: str | None) -> Outcome:
+def _failed(
+    outcome: Outcome, exc: Exception, part: SpooledPart, transfer_syntax: str | None
+) -> Outcome:
     """The part's FailureReason (PS3.4 Annex I) for the exception that stopped it."""
     failure = store_failure(exc, transfer_syntax, f"part {outcome.number}")
     if failure.internal:
@@ -130,7 +132,7 @@ def _failed(outcome: Outcome, exc: Exception, path: str, transfer_syntax: str | 
         and outcome.sop_instance_uid is None
         and not isinstance(exc, NotDicomError)
     ):
-        outcome.sop_class_uid, outcome.sop_instance_uid = _identify(path)
+        outcome.sop_class_uid, outcome.sop_instance_uid = _identify(part)
     return outcome.fail(failure.status, failure.reason)
 
 
@@ -142,15 +144,16 @@ def _text(value: Any) -> str | None:
     return text if uids.is_valid_uid(text) else None
 
 
-def _identify(path: str) -> tuple[str | None, str | None]:
+def _identify(part: SpooledPart) -> tuple[str | None, str | None]:
     """The SOP Class and Instance UIDs of an instance the converter refused, if legible."""
     try:
-        ds = pydicom.dcmread(
-            path,
-            stop_before_pixels=True,
-            force=True,
-            specific_tags=["SOPClassUID", "SOPInstanceUID"],
-        )
+        with part.open() as fp:
+            ds = pydicom.dcmread(
+                fp,
+                stop_before_pixels=True,
+                force=True,
+                specific_tags=["SOPClassUID", "SOPInstanceUID"],
+            )
     except Exception:  # best effort only: the failure itself is already known
         return None, None
     meta = getattr(ds, "file_meta", None) or {}

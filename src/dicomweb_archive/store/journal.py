@@ -17,19 +17,21 @@ Two kinds of marker files in the archive's work folder, one per study:
     its refresh lock: the archive's study list does not show the study's new row
     yet.  Removed after the study list was rewritten, under that lock again and
     only if the token is still the one read with the row, so a refresh in
-    between keeps its marker.
+    between keeps its marker.  On a store with local files these marks are
+    rows of a small SQLite database instead
+    (:mod:`~dicomweb_archive.store.unlisted`), not a file made and deleted for
+    every study written.
 
 A marker outlives a killed process: the next flush (``dwa convert``, ``dwa
 index``, the server) finishes the job.
 
-A marker still there when it is written again (a study marked twice before its
-refresh, a refreshed study listed again by ``dwa convert``) gets its new token
-written over the old one, in the same file: no file is made and none freed,
-which on ext4 without a journal makes every later file creation nearby cheaper
-(the allocator skips each recently freed inode it finds).  Tokens have one
-size, so a reader sees the old token, the new one or, reading the very moment
-it is written, a mix of both; a mix matches neither, so it only keeps the
-marker for the next flush.
+A marker file still there when it is written again (a study marked twice
+before its refresh) gets its new token written over the old one, in the same
+file: no file is made and none freed, which on ext4 without a journal makes
+every later file creation nearby cheaper (the allocator skips each recently
+freed inode it finds).  Tokens have one size, so a reader sees the old token,
+the new one or, reading the very moment it is written, a mix of both; a mix
+matches neither, so it only keeps the marker for the next flush.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from dicomweb_archive import uids
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.unlisted import UNLISTED_PATH, UnlistedRows
 
 STALE = f"{paths.WORK_DIR}/stale"
 UNLISTED = f"{paths.WORK_DIR}/unlisted"
@@ -50,6 +53,8 @@ CHANGED = f"{paths.WORK_DIR}/changed"
 _EVERY = "*"
 _SEP = "~"
 #: Never through a link, nor waiting for a reader (a FIFO: written whole instead).
+#: Between the row's token and the file's in :meth:`Journal.token` (never in a token).
+_BOTH = b"|"
 _OVERWRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -69,6 +74,9 @@ class Journal:
 
     def __init__(self, archive: Archive) -> None:
         self.store = archive.store
+        local = self.store.local_path(UNLISTED_PATH)
+        #: The unlisted marks as rows (None: as files, on a store without local files).
+        self.rows = None if local is None else UnlistedRows(local)
 
     def _studies(self, folder: str) -> list[str]:
         try:
@@ -127,14 +135,41 @@ class Journal:
     # -- the study list behind the studies' rows ---------------------------------------
 
     def mark_unlisted(self, study: str) -> None:
-        """The study's row changed (its exclusive lock held)."""
-        self._write_token(f"{UNLISTED}/{study}", os.urandom(8).hex().encode())
+        """The study's row changed (its refresh lock held)."""
+        token = os.urandom(8).hex().encode()
+        if self.rows is not None:
+            self.rows.mark(study, token)
+        else:
+            self._write_token(f"{UNLISTED}/{study}", token)
 
     def unlisted(self) -> list[str]:
-        return self._studies(UNLISTED)
+        # Files too: left by an earlier version, or the only marks in memory.
+        files = self._studies(UNLISTED)
+        return files if self.rows is None else sorted({*files, *self.rows.studies()})
 
     def token(self, study: str) -> bytes | None:
-        return self._token(f"{UNLISTED}/{study}")
+        """The study's mark: its row's token and its file's, if any (None: not marked)."""
+        in_file = self._token(f"{UNLISTED}/{study}")
+        if self.rows is None:
+            return in_file
+        in_row = self.rows.token(study)
+        if in_row is None and in_file is None:
+            return None
+        return (in_row or b"") + _BOTH + (in_file or b"")
+
+    def clear_unlisted(self, study: str, token: bytes | None) -> None:
+        """The study list shows the row read with ``token`` (the study's lock held)."""
+        if token is None:
+            return
+        if self.rows is None:
+            if self.token(study) == token:
+                self.store.remove(f"{UNLISTED}/{study}")
+            return
+        in_row, _, in_file = token.partition(_BOTH)
+        if in_row:
+            self.rows.forget(study, in_row)
+        if in_file and self._token(f"{UNLISTED}/{study}") == in_file:
+            self.store.remove(f"{UNLISTED}/{study}")
 
     def _write_token(self, path: str, token: bytes) -> None:
         """The marker ``path`` holds ``token``: written over the one there (see
@@ -158,8 +193,3 @@ class Journal:
             return self.store.read(path)
         except ResourceNotFoundError:
             return None
-
-    def clear_unlisted(self, study: str, token: bytes | None) -> None:
-        """The study list shows the row read with ``token`` (the study's lock held)."""
-        if token is not None and self.token(study) == token:
-            self.store.remove(f"{UNLISTED}/{study}")

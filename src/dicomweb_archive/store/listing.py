@@ -33,19 +33,16 @@ between leaves the pages recorded, and the next update writes them.
 from __future__ import annotations
 
 import contextlib
-import errno
-import functools
-import os
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar, cast
 
 from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import dumps_json, gzip_bytes
+from dicomweb_archive.store.sqlerrors import os_errors
 from dicomweb_archive.types import JSONDataset, first_value
 
 #: Studies a page holds at most; also how many ``studies/index.json.gz`` shows.
@@ -66,23 +63,7 @@ _ORDER = "ORDER BY date, time, study"
 
 #: The row of a study (None: it has none, it is not listed).
 RowOf = Callable[[str], JSONDataset | None]
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _os_errors(method: _Method) -> _Method:
-    """SQLite's failures to write (a full disk) raised as the OSError every
-    other write of the archive raises."""
-
-    @functools.wraps(method)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-            code = errno.ENOSPC if full else errno.EIO
-            raise OSError(code, os.strerror(code) if full else str(exc), LISTING_PATH) from exc
-
-    return cast(_Method, run)
+_os_errors = os_errors(LISTING_PATH)
 
 
 class StudyList:

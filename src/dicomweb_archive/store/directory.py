@@ -1,10 +1,11 @@
-"""A store in a local folder: atomic writes by rename, ``flock`` locks.
+"""A store in a local folder: atomic writes by rename, byte-range locks.
 
 Every file is written to a temporary file inside the store's private ``.dwa``
 folder and renamed into place, so a reader (or a killed run) only ever sees whole
 files.  A file whose content is already in place is not written again, which keeps
-conversion idempotent down to the modification times.  Locks are ``flock`` on
-files in ``.dwa/locks``, shared by every process using the folder.
+conversion idempotent down to the modification times.  Locks are bytes of a
+file in ``.dwa/locks``, shared by every process using the folder
+(:mod:`~dicomweb_archive.store.locking`).
 
 Reads never follow a symbolic link: a link planted in a study folder would
 otherwise pack, and be served, as any file of the machine.  A file is opened
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import filecmp
 import functools
 import itertools
@@ -39,6 +39,7 @@ from dicomweb_archive.store.base import (
     TemporaryFile,
     not_found,
 )
+from dicomweb_archive.store.locking import FolderLocks
 from dicomweb_archive.store.slices import Slice, file_version
 
 #: Temporary files older than this are left by a dead writer and removed.
@@ -48,7 +49,6 @@ _TEMPORARY_NAMES = itertools.count()
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # nor block on a FIFO
 _MISSING = (FileNotFoundError, NotADirectoryError)
-_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
 _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Where Linux names the file a descriptor is open on (resolved, with no race).
 _FD_PATH = "/proc/self/fd/{}"
@@ -100,8 +100,7 @@ class DirectoryStore(StoreMixin):
             raise StoreError(f"{self.root} exists and is not a folder")
         self._root = str(self.root)
         self._tmp = self.root / paths.WORK_DIR / "tmp"
-        self._locks = self.root / paths.WORK_DIR / "locks"
-        self._locks_dir = str(self._locks)
+        self._locks = FolderLocks(self.root / paths.WORK_DIR / "locks")
         self._tmp_dir = str(self._tmp)
         self._real_root = os.path.realpath(self._root)
         self._prefix = os.path.join(self._root, "")
@@ -397,22 +396,8 @@ class DirectoryStore(StoreMixin):
 
     # -- the store itself ---------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
-        path = os.path.join(self._locks_dir, f"{name}.lock")
-        try:  # a descriptor, no file object: every instance written takes two locks
-            fd = os.open(path, _LOCK_FLAGS, 0o666)
-        except FileNotFoundError:  # the first lock of a new store
-            self._locks.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, _LOCK_FLAGS, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+    def lock(self, name: str, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+        return self._locks.lock(name, shared=shared)
 
     def remove_stale_temporaries(self) -> None:
         """Drop temporary files a killed writer left behind, never a live writer's.

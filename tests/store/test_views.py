@@ -61,6 +61,23 @@ def test_views_are_bounded_by_the_stored_bytes() -> None:
     assert views.take("2.2") is None  # taken: kept again once current
 
 
+def test_the_last_study_refreshed_stays_even_past_the_bound() -> None:
+    views = Views(limit=25)
+    small, large = StudyView(), StudyView()
+    small.see("1.1", "1.1", _seen("1.1", 10))
+    large.see("1.2", "1.2", _seen("1.2", 30))
+    large.see("1.2", "1.3", _seen("1.3", 30))
+    views.keep("2.1", small)
+    views.keep("2.2", large)  # alone past the bound: the others go, not it
+    assert len(views) == 1
+    assert views.take("2.1") is None
+    assert views.take("2.2") is large
+    views.keep("2.2", large)
+    views.keep("2.1", small)  # the next study refreshed takes its place
+    assert views.take("2.2") is None
+    assert views.take("2.1") is small
+
+
 def _store(archive: Archive, folder: Path, **kwargs: object) -> InstanceKey:
     path = write_instance(folder, **kwargs)  # type: ignore[arg-type]
     with path.open("rb") as fp:

@@ -12,7 +12,10 @@ a process that starts afresh.
 Memory is bounded: the least recently refreshed studies go once the kept views
 stood for :data:`~dicomweb_archive.store.recall.LIMIT` bytes of stored
 metadata documents (mostly the same instances as
-:class:`~dicomweb_archive.store.recall.Recall` keeps).
+:class:`~dicomweb_archive.store.recall.Recall` keeps), but the last one, which
+stays alone if it is larger: a refresh holds a study whole anyway, and a
+large study written instance by instance (a modality sending a CT of
+thousands of slices) would otherwise be read whole at each of its refreshes.
 """
 
 from __future__ import annotations
@@ -119,6 +122,9 @@ class Views:
         with self._guard:
             self._kept[study] = (size, view)
             self._size += size
-            while self._size > self.limit and self._kept:
+            # The study just refreshed stays, even alone past the limit: it is the
+            # work in hand (its writer is likely to send more), whose next refresh
+            # would otherwise read it whole again and hold as much meanwhile.
+            while self._size > self.limit and len(self._kept) > 1:
                 _, (dropped, _) = self._kept.popitem(last=False)
                 self._size -= dropped

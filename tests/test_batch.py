@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
 
+from dicomweb_archive import batch
 from dicomweb_archive.batch import Summary, failure_of, run_tasks, worker_count
 from dicomweb_archive.errors import (
     ArchiveError,
@@ -117,3 +120,21 @@ def test_summary_counts_and_keeps_failures_and_refusals() -> None:
     assert summary.failures == [outcomes[1]]
     assert summary.skipped == [outcomes[2]]
     assert not summary.ok
+
+
+def test_keep_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set where glibc's malloc is (the machines tested; in a process of its own,
+    not this one's); nothing, and False, elsewhere."""
+    code = "from dicomweb_archive.batch import keep_freed_memory; assert keep_freed_memory()"
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+
+    class NoMallopt:
+        def __init__(self, name: object) -> None:
+            pass
+
+    monkeypatch.setattr(batch.ctypes, "CDLL", NoMallopt)
+    assert not batch.keep_freed_memory()

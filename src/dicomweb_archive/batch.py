@@ -10,6 +10,7 @@ cores, :class:`~dicomweb_archive.cluster.DaskRunner` on a Dask cluster.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import gc
 import multiprocessing
@@ -31,6 +32,31 @@ Result = TypeVar("Result")
 #: Chunks sent to a worker hold at most this many items: enough to amortise the
 #: round trip, few enough that the last worker does not run alone for long.
 _MAX_CHUNK = 16
+
+
+#: glibc's ``mallopt`` parameters (``malloc.h``).
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+
+
+def keep_freed_memory() -> bool:
+    """Keep the memory this process frees for its next allocations; whether it could.
+
+    glibc's malloc gives the top of its heap back to the system once 128 KB
+    of it are free, and takes it again page by page (a page fault each) at the
+    next allocations: a conversion frees and makes about the same objects for
+    every input (its JSON, the gzip streams' 256 KB of state).  Kept up to
+    256 MB (beyond that the heap shrinks as before) and grown 16 MB at a time,
+    one study of 300 CT slices converted in one process took about a tenth
+    less CPU.  Set before the workers start: forked, they inherit it.  Where
+    the C library has no ``mallopt`` (or ignores it), nothing changes.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # no C library by name, or no mallopt
+        return False
+    trim = mallopt(_M_TRIM_THRESHOLD, 256 * 2**20)
+    return bool(trim and mallopt(_M_TOP_PAD, 16 * 2**20))
 
 
 def worker_count(workers: int | None) -> int:

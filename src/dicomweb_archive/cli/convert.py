@@ -11,7 +11,7 @@ import click
 import orjson
 from rich.console import Console
 
-from dicomweb_archive.batch import Runner
+from dicomweb_archive.batch import Runner, keep_freed_memory
 from dicomweb_archive.cli.options import (
     HTJ2K_MODES,
     ArchiveLocation,
@@ -202,6 +202,7 @@ def convert(
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     show_progress = not quiet and err.is_terminal
+    keep_freed_memory()  # here and in the workers, forked from here
     with contextlib.ExitStack() as stack:
         runner: Runner | None = None
         if scheduler or local_cluster:

@@ -49,7 +49,7 @@ def _memmem() -> Callable[[bytes, int, bytes, int], int | None] | None:
     """The C library's ``memmem``, None where there is none to call."""
     try:
         function = ctypes.CDLL(None).memmem
-    except (OSError, AttributeError):  # no C library loaded by name, or no memmem in it
+    except (OSError, AttributeError, TypeError):  # no C library by name, or no memmem in it
         return None
     function.restype = ctypes.c_void_p
     function.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]

@@ -18,6 +18,7 @@ from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import Level, Query
 from dicomweb_archive.store.journal import CHANGED
+from dicomweb_archive.store.recall import Recall
 from dicomweb_archive.store.views import StudyView, Views
 from dicomweb_archive.types import InstanceKey
 from tests.conftest import write_instance
@@ -172,6 +173,46 @@ def test_a_study_changed_elsewhere_is_read_whole(tmp_path: Path) -> None:
     # Named alone: the view is current again.
     catalog.defer_instances([named])
     assert _scans(archive, catalog) == 0
+
+
+def test_a_study_read_whole_again_reads_only_what_changed_since_its_view(
+    tmp_path: Path,
+) -> None:
+    """A view no longer trusted whole still knows each document by its version."""
+    archive = open_archive(tmp_path / "archive")
+    study, series = generate_uid(), generate_uid()
+    for n in range(5):
+        _store(archive, tmp_path / "in", study=study, series=series, instance_number=n)
+    catalog = Catalog(archive)
+    catalog.recall = Recall(limit=1)  # keeps one document: the view must do
+    catalog.settle([study])
+    # Another writer stores one more and refreshes the study itself.
+    added = _store(archive, tmp_path / "in", study=study, series=series, instance_number=9)
+    Catalog(archive).settle([study])
+    catalog.defer([study])
+    assert _reads(archive, catalog) == [paths.instance_metadata(*added)]
+    fresh = Catalog(archive)
+    fresh.settle([study])
+    assert len(archive.read_json_gz(paths.study_metadata(study))) == 6
+    assert _index_rows(catalog, study) == _index_rows(fresh, study)
+
+
+def _reads(archive: Archive, catalog: Catalog) -> list[str]:
+    """The instance metadata documents ``catalog.settle()`` read."""
+    read: list[str] = []
+    reader = archive.store.read
+
+    def counted(path: str) -> bytes:
+        if "/instances/" in path and path.endswith(paths.METADATA):
+            read.append(path)
+        return reader(path)
+
+    archive.store.read = counted  # type: ignore[method-assign]
+    try:
+        catalog.settle()
+    finally:
+        del archive.store.read
+    return read
 
 
 def test_names_left_by_a_writer_killed_before_its_marker_go_with_the_next_refresh(

@@ -311,7 +311,7 @@ class Catalog:
                 for series, sop in sorted(changes.instances):
                     view.see(series, sop, self._seen(store, study, series, sop))
                 return view
-        return self._scan(store, study)
+        return self._scan(store, study, view)
 
     def _seen(self, store: Store, study: str, series: str, sop: str) -> Seen | None:
         """One instance's document as it is now (None: none, or not readable)."""
@@ -322,21 +322,27 @@ class Catalog:
         except (*_UNREADABLE, gzip.BadGzipFile):
             return None  # not committed yet, deleted or damaged: not part of the study
 
-    def _scan(self, store: Store, study: str) -> StudyView:
-        """Every instance of the study, read again where changed since ``recall`` read it."""
+    def _scan(self, store: Store, study: str, before: StudyView | None = None) -> StudyView:
+        """Every instance of the study, read again where changed since ``recall``
+        read it, or since the view ``before`` saw it (a view no longer trusted
+        whole: each document it saw is still known by its version, as in
+        ``recall``, which holds fewer than a large study's)."""
         view = StudyView()
         for series in folders(store, f"{paths.study_dir(study)}/series"):
             # The versions of a series' metadata documents, in one look.
             versions = store.stat_children(
                 f"{paths.series_dir(study, series)}/instances", paths.METADATA
             )
+            known = before.series.get(series, {}) if before is not None else {}
             for sop in sorted(versions):
-                path = _metadata_path(study, series, sop)
                 stat = versions[sop]
-                try:
-                    seen = stat.version, stat.size, self.recall.instances(store, path, stat)
-                except (*_UNREADABLE, gzip.BadGzipFile):
-                    continue  # not committed yet, or damaged: not part of the study
+                seen = known.get(sop)
+                if seen is None or seen[0] != stat.version:
+                    path = _metadata_path(study, series, sop)
+                    try:
+                        seen = stat.version, stat.size, self.recall.instances(store, path, stat)
+                    except (*_UNREADABLE, gzip.BadGzipFile):
+                        continue  # not committed yet, or damaged: not part of the study
                 # One object per UID across refreshes: what instances keep is
                 # found by identity (store/documents.py).
                 view.see(series, sop, seen)

@@ -103,3 +103,27 @@ def test_elements_stay_equal_when_the_table_of_those_met_is_cleared(
     first, second = Instance.of(_DATASET), Instance.of(dict(_DATASET))
     assert first.elements == second.elements and first.values == second.values
     assert len(instance_module._SEEN) <= len(_DATASET)
+
+
+def test_instances_read_for_themselves_share_their_elements_alike() -> None:
+    def read(number: int) -> dict[str, dict[str, object]]:
+        return {
+            "00080060": {"vr": "CS", "Value": ["CT"]},
+            "00200013": {"vr": "IS", "Value": [number]},
+        }
+
+    first, second = Instance.of(read(1), owned=True), Instance.of(read(2), owned=True)
+    assert second.dataset["00080060"] is first.dataset["00080060"]
+    assert second.dataset["00200013"] == {"vr": "IS", "Value": [2]}
+    assert second.elements == Instance.of(read(2)).elements
+    held = read(1)
+    modality = held["00080060"]
+    assert Instance.of(held).dataset["00080060"] is modality  # not its own: left alone
+
+
+def test_elements_shared_are_forgotten_with_the_table_of_those_met(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(instance_module, "_SEEN_LIMIT", 1)  # cleared at each instance
+    Instance.of({"00080060": {"vr": "CS", "Value": ["CT"]}}, owned=True)
+    assert len(instance_module._ELEMENTS) <= 1

@@ -50,6 +50,9 @@ _ITEM = b"\n  {"
 #: alike hold one object (most of a series' elements are alike); cleared once
 #: :data:`_SEEN_LIMIT` bytes were serialized since (what it holds, at most).
 _SEEN: dict[bytes, bytes] = {}
+#: The parsed element first met for each canonical JSON of :data:`_SEEN`
+#: (cleared with it): instances read alike hold one object per element alike.
+_ELEMENTS: dict[bytes, Any] = {}
 _SEEN_LIMIT = 16 * 2**20
 _seen_bytes = 0
 #: What a dataset dumped holds when an element holds a bulk data value's URI.
@@ -73,9 +76,15 @@ def _canonical(objects: Iterable[Mapping[str, Any]]) -> tuple[bytes, list[bytes]
     _seen_bytes += len(dumped)
     if _seen_bytes > _SEEN_LIMIT:
         _SEEN.clear()
+        _ELEMENTS.clear()
         _seen_bytes = len(dumped)
     kept = parts[1:-1]
     return dumped, list(map(_SEEN.setdefault, kept, kept))
+
+
+def _share_elements(ds: JSONDataset, parts: list[bytes]) -> None:
+    for key, part in zip(list(ds), parts, strict=True):
+        ds[key] = _ELEMENTS.setdefault(part, ds[key])
 
 
 def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
@@ -140,8 +149,13 @@ class Instance:
     _made: dict[tuple[str, Hashable] | str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, ds: JSONDataset) -> Instance:
+    def of(cls, ds: JSONDataset, *, owned: bool = False) -> Instance:
+        """The instance of ``ds``; ``owned``: nothing else holds ``ds`` (parsed
+        for it), whose elements alike an earlier instance's are then replaced
+        by that one's objects (never changed: a series' instances share most)."""
         dumped, parts = _canonical(ds.values())
+        if owned:
+            _share_elements(ds, parts)
         valued = frozenset(key for key, element in ds.items() if element.get("Value"))
         compared = LEVEL_KEYS & valued
         _, values = _canonical({"Value": ds[key]["Value"]} for key in compared)

@@ -50,7 +50,7 @@ class Recall:
             if kept is not None and kept[0] == stat.version:
                 self._kept.move_to_end(path)
                 return kept[2]
-        instances = [Instance.of(ds) for ds in store.read_json_gz(path)]
+        instances = [Instance.of(ds, owned=True) for ds in store.read_json_gz(path)]
         with self._guard:
             previous = self._kept.pop(path, None)
             if previous is not None:

@@ -6,8 +6,9 @@ the rest from the study's :class:`StudyView`, with no look at each instance's
 file.  It may only when nothing else changed the study unseen: the view is
 trusted while the study's ``metadata.gz`` is the version this catalog wrote
 last (a refresh elsewhere, another process or another catalog, rewrites it
-when any instance changed).  Otherwise the study is scanned whole, as it is in
-a process that starts afresh.
+when any instance changed).  Otherwise the study is scanned whole: every
+instance's document is looked at by its version, and only those the view did
+not see at that version are read (a process that starts afresh reads them all).
 
 Memory is bounded: the least recently refreshed studies go once the kept views
 stood for :data:`~dicomweb_archive.store.recall.LIMIT` bytes of stored

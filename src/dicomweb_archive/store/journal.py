@@ -52,9 +52,9 @@ CHANGED = f"{paths.WORK_DIR}/changed"
 #: The name standing for every instance of a study.
 _EVERY = "*"
 _SEP = "~"
-#: Never through a link, nor waiting for a reader (a FIFO: written whole instead).
 #: Between the row's token and the file's in :meth:`Journal.token` (never in a token).
 _BOTH = b"|"
+#: Never through a link, nor waiting for a reader (a FIFO: written whole instead).
 _OVERWRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 

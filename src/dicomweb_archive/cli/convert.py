@@ -12,6 +12,7 @@ import orjson
 from rich.console import Console
 
 from dicomweb_archive.batch import Runner, keep_freed_memory
+from dicomweb_archive.cli.console import plain_console
 from dicomweb_archive.cli.options import (
     HTJ2K_MODES,
     ArchiveLocation,
@@ -44,20 +45,15 @@ def _print_summary(console: Console, result: ConversionResult, archive: str) -> 
         f"{c['converted']} converted, {c['updated']} updated, {c['unchanged']} unchanged, "
         f"{c['skipped']} skipped, {c['failed']} failed; {result.frames} frames, "
         f"{len(result.studies)} studies in {result.seconds:.2f} s "
-        f"({result.instances_per_second:,.0f} instances/s) -> {archive}",
-        highlight=False,
+        f"({result.instances_per_second:,.0f} instances/s) -> {printable(archive)}"
     )
     for o in result.skipped:
-        console.print(f"skipped: {_line(o)}", highlight=False, markup=False)
+        console.print(f"skipped: {_line(o)}")
     for o in result.updated:
         for warning in o.warnings or ["replaced the instance stored with other content"]:
-            console.print(
-                f"replaced: {printable(o.name)}: {printable(warning)}",
-                highlight=False,
-                markup=False,
-            )
+            console.print(f"replaced: {printable(o.name)}: {printable(warning)}")
     for conflict in result.conflicts:
-        console.print(f"conflict: {printable(conflict.message())}", highlight=False, markup=False)
+        console.print(f"conflict: {printable(conflict.message())}")
 
 
 def _line(outcome: InstanceOutcome) -> str:
@@ -102,7 +98,7 @@ def report(
             summary["htj2k"] = transcoded.to_json()
         sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
-    console = err if as_json else Console(highlight=False, soft_wrap=True)
+    console = err if as_json else plain_console()
     _print_summary(console, result, archive)
     if transcoded:
         from dicomweb_archive.cli.transcode import print_summary
@@ -200,7 +196,7 @@ def convert(
         **dataset_transforms(**dataset),
         on_duplicate=on_duplicate,  # type: ignore[arg-type]
     )
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = plain_console(stderr=True)
     show_progress = not quiet and err.is_terminal
     keep_freed_memory()  # here and in the workers, forked from here
     with contextlib.ExitStack() as stack:

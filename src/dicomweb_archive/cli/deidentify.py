@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 import click
-from rich.console import Console
 
+from dicomweb_archive.cli.console import plain_console
 from dicomweb_archive.cli.convert import report, run_converter
 from dicomweb_archive.cli.options import (
     ArchiveLocation,
@@ -65,7 +65,7 @@ def deidentify(
     with open_archive(source) as opened:
         stored = read_options(opened.store)
     options = dataclasses.replace(ConvertOptions.for_archive(stored, workers=workers), **transforms)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = plain_console(stderr=True)
     result, _ = run_converter(
         lambda on_total, on_outcome: copy_archive(
             source, Converter(archive, options), studies, on_total=on_total, on_outcome=on_outcome

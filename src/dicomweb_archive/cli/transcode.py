@@ -9,6 +9,7 @@ import click
 import orjson
 from rich.console import Console
 
+from dicomweb_archive.cli.console import plain_console
 from dicomweb_archive.cli.options import (
     HTJ2K_MODES,
     ArchiveLocation,
@@ -49,12 +50,10 @@ def print_summary(console: Console, result: TranscodeResult) -> None:
         f"{c['skipped']} skipped, {c['failed']} failed, {c['none']} without frames; "
         f"{result.frames} frames, {result.bytes_in / 1e6:,.1f} MB -> "
         f"{result.bytes_out / 1e6:,.1f} MB ({result.compression_ratio:.2f}:1) "
-        f"in {result.seconds:.2f} s",
-        highlight=False,
-        markup=False,
+        f"in {result.seconds:.2f} s"
     )
     for outcome in result.skipped:
-        console.print(f"skipped: {outcome.key}: {outcome.reason}", highlight=False, markup=False)
+        console.print(f"skipped: {outcome.key}: {outcome.reason}")
 
 
 @click.command()
@@ -96,10 +95,10 @@ def transcode(
     or when every instance with frames was skipped (nothing could be done).
     """
     options = TranscodeOptions(mode=mode, psnr=psnr, workers=workers)  # type: ignore[arg-type]
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = plain_console(stderr=True)
     result = run_transcoder(archive, options, err, show_progress=not quiet and err.is_terminal)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
-    print_summary(err if as_json else Console(highlight=False, soft_wrap=True), result)
+    print_summary(err if as_json else plain_console(), result)
     sys.exit(0 if result.ok and not result.all_skipped else 1)

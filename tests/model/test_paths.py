@@ -68,6 +68,10 @@ def test_archive_files() -> None:
     assert paths.htj2k_frame_path(*KEY, 2) == f"{INSTANCE}/htj2k/2"
     # An instance's files, from its folder's path (its UIDs checked once).
     assert paths.instance_dir(*KEY) == ResourcePath.instance(KEY).file == INSTANCE
+    assert paths.series_dir(*KEY[:2]) == ResourcePath.series(*KEY[:2]).file
+    for bad in (("1.2/..", "1.2", "1.3"), ("1.2", "..", "1.3"), ("1.2", "1.3", "../x")):
+        with pytest.raises(InvalidUIDError):
+            paths.instance_dir(*bad)
     assert paths.frame_path(*KEY, 3) == ResourcePath.frames(KEY, 3).file
     assert paths.instance_metadata(*KEY) == ResourcePath.instance(KEY).metadata().file
     assert paths.instance_info(*KEY) == ResourcePath.instance(KEY).instance_file(paths.INFO)

@@ -57,6 +57,20 @@ def test_edits_give_the_bytes_of_a_fresh_start(tmp_path: Path) -> None:
     assert len(made) < 1.3 * len(gzip.compress(gzip.decompress(made)))
 
 
+def test_chunks_in_a_row_deflate_as_each_with_its_dictionary(monkeypatch: object) -> None:
+    chance = random.Random(3)
+    units = [_unit(n, chance.randint(1, 30)) for n in range(400)]
+    chunks = _chunks(units)
+    kept = Stitcher()
+    kept.gzip("doc", chunks)
+    units.insert(200, _unit(9000))
+    streamed = [Stitcher().gzip("doc", _chunks(units)), kept.gzip("doc", _chunks(units))]
+    assert stitched._streams_alike()
+    # Each chunk with a compressor of its own, given the bytes before as dictionary.
+    monkeypatch.setattr(stitched, "_streams_alike", lambda: False)  # type: ignore[attr-defined]
+    assert streamed == [Stitcher().gzip("doc", _chunks(units))] * 2
+
+
 def test_only_chunks_near_a_change_are_deflated_again(monkeypatch: object) -> None:
     units = [_unit(n, 3) for n in range(2000)]
     kept = Stitcher()
@@ -64,9 +78,9 @@ def test_only_chunks_near_a_change_are_deflated_again(monkeypatch: object) -> No
     deflated: list[int] = []
     original = stitched._deflate
 
-    def counting(fragments: tuple[bytes, ...], window: bytes) -> stitched.Chunk:
+    def counting(fragments: tuple[bytes, ...], packer: zlib._Compress) -> stitched.Chunk:
         deflated.append(sum(len(f) for f in fragments))
-        return original(fragments, window)
+        return original(fragments, packer)
 
     monkeypatch.setattr(stitched, "_deflate", counting)  # type: ignore[attr-defined]
     units.insert(1000, _unit(5000, 3))

@@ -389,13 +389,14 @@ def study_zip(study: str) -> str:
     return f"{study_dir(study)}.zip"
 
 
+@lru_cache(maxsize=4096)
 def series_dir(study: str, series: str) -> str:
-    return ResourcePath.series(study, series).file
+    return f"{study_dir(study)}/{_PREFIXES[1]}/{_uid(series)}"
 
 
 @lru_cache(maxsize=4096)  # every file of an instance written or read starts with it
 def instance_dir(study: str, series: str, instance: str) -> str:
-    return ResourcePath.instance((study, series, instance)).file
+    return f"{series_dir(study, series)}/{_PREFIXES[2]}/{_uid(instance)}"
 
 
 def frame_path(study: str, series: str, instance: str, number: int) -> str:

@@ -12,7 +12,12 @@ too: a write computes it again from the first chunk that changed on.
 
 A :class:`Stitcher` keeps the last chunks of each document it wrote: the next
 write of the document deflates only chunks that are new, or whose preceding
-32 KiB changed; the rest is copied.  The bytes depend on the chunks alone
+32 KiB changed; the rest is copied.  Chunks deflated in a row go through one
+compressor, sync-flushed after each: zlib then finds the same matches in the
+bytes before as in a dictionary of them, and writes the same bytes, without
+taking 32 KiB of dictionary again per chunk (a third of the work for a
+document written whole); checked once per process (:func:`_streams_alike`),
+else each chunk gets a compressor of its own.  The bytes depend on the chunks alone
 (each is compressed from its content and the exact bytes before it), never on
 what was kept: a process that starts afresh writes the same file.
 
@@ -22,6 +27,7 @@ inserted instance changes its own chunk, not the boundaries after it.
 
 from __future__ import annotations
 
+import functools
 import struct
 import threading
 import zlib
@@ -52,14 +58,31 @@ class Chunk:
     deflated: bytes
 
 
-def _deflate(fragments: tuple[bytes, ...], window: bytes) -> Chunk:
-    data = b"".join(fragments)
+def _packer(window: bytes) -> zlib._Compress:
+    """A raw deflate compressor that has seen ``window`` (the bytes before)."""
     if window:
-        packer = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, window)
-    else:
-        packer = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8)
+        return zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, window)
+    return zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8)
+
+
+def _deflate(fragments: tuple[bytes, ...], packer: zlib._Compress) -> Chunk:
+    data = b"".join(fragments)
     deflated = packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
     return Chunk(fragments, len(data), deflated)
+
+
+@functools.cache
+def _streams_alike() -> bool:
+    """Whether this zlib deflates chunks in a row, sync-flushed, as it deflates
+    each with the bytes before it as dictionary (zlib's own deflate does)."""
+    text = b"".join(b'{"n":%d,"v":"%x"},' % (n, n * 2654435761 % 2**32) for n in range(6000))
+    chunks = [(text[start : start + 20000],) for start in range(0, len(text), 20000)]
+    packer = _packer(b"")
+    streamed = [_deflate(fragments, packer).deflated for fragments in chunks]
+    done: list[Chunk] = []
+    for fragments in chunks:
+        done.append(_deflate(fragments, _packer(_window(done))))
+    return streamed == [chunk.deflated for chunk in done]
 
 
 def _window(done: list[Chunk]) -> bytes:
@@ -82,13 +105,17 @@ def stitch(kept: list[Chunk], chunks: list[tuple[bytes, ...]]) -> list[Chunk]:
     done: list[Chunk] = []
     # The bytes before the current chunk that equal those before its kept copy.
     same, from_start, previous = 0, True, -1
+    # The compressor of the chunks deflated in a row up to the current one.
+    packer: zlib._Compress | None = None
     for fragments in chunks:
         found = where.get(fragments)
         aligned = found is not None and found == previous + 1
         if found is not None and aligned and (from_start or same >= WINDOW):
-            chunk = kept[found]
+            chunk, packer = kept[found], None
         else:
-            chunk = _deflate(fragments, _window(done))
+            if packer is None or not _streams_alike():
+                packer = _packer(_window(done))
+            chunk = _deflate(fragments, packer)
         done.append(chunk)
         if aligned:
             same += chunk.size

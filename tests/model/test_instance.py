@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import pytest
 
 import dicomweb_archive.model.instance as instance_module
@@ -99,10 +102,11 @@ def test_bulk_data_uses_are_found_in_sequences_only_when_named() -> None:
 def test_elements_stay_equal_when_the_table_of_those_met_is_cleared(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(instance_module, "_SEEN_LIMIT", 1)  # cleared at each instance
+    monkeypatch.setattr(instance_module, "_KNOWN_LIMIT", 1)  # cleared at each element
+    instance_module._KNOWN.clear()
     first, second = Instance.of(_DATASET), Instance.of(dict(_DATASET))
     assert first.elements == second.elements and first.values == second.values
-    assert len(instance_module._SEEN) <= len(_DATASET)
+    assert len(instance_module._KNOWN) <= 1
 
 
 def test_instances_read_for_themselves_share_their_elements_alike() -> None:
@@ -124,6 +128,66 @@ def test_instances_read_for_themselves_share_their_elements_alike() -> None:
 def test_elements_shared_are_forgotten_with_the_table_of_those_met(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(instance_module, "_SEEN_LIMIT", 1)  # cleared at each instance
+    monkeypatch.setattr(instance_module, "_KNOWN_LIMIT", 1)  # cleared at each element
+    instance_module._KNOWN.clear()
     Instance.of({"00080060": {"vr": "CS", "Value": ["CT"]}}, owned=True)
-    assert len(instance_module._ELEMENTS) <= 1
+    assert len(instance_module._KNOWN) <= 1
+
+
+def _read_alike(ds: dict[str, Any]) -> None:
+    """An instance read from its document is the one made of its dataset."""
+    document = orjson.dumps([ds], option=orjson.OPT_SORT_KEYS)
+    [read] = Instance.read(document)
+    made = Instance.of(orjson.loads(document)[0])
+    assert read.dataset == made.dataset == ds
+    assert list(read.dataset) == sorted(ds)
+    assert read.document == document[1:-1] == made.document
+    assert read.elements == made.elements and list(read.elements) == sorted(ds)
+    assert (read.valued, read.values, read.bulkdata) == (made.valued, made.values, made.bulkdata)
+    assert (read.sop, read.sort_key, read.mark) == (made.sop, made.sort_key, made.mark)
+
+
+def test_a_document_is_read_element_by_element_sequences_too() -> None:
+    item = {
+        "00080100": {"vr": "SH", "Value": ['A},"B']},
+        "00080102": {"vr": "SH", "Value": ["LOCAL"]},
+        "00081150": {"vr": "OB", "BulkDataURI": "bulkdata/ab/cd"},
+    }
+    nested = {"vr": "SQ", "Value": [item, {"00080102": item["00080102"]}, {}]}
+    ds = {
+        **_DATASET,
+        "00081032": nested,
+        "00080102": {"vr": "SH", "Value": ["LOCAL"]},
+        "00400275": {"vr": "SQ", "Value": [{"00401001": {"vr": "SH", "Value": ["x"]}}]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "A^B"}, {"Alphabetic": "C"}]},
+        "00201041": {"vr": "DS", "Value": [7.25]},
+    }
+    for _ in range(2):  # elements new, then known (a sequence by its pieces)
+        _read_alike(ds)
+    _read_alike({})
+    _read_alike({"00080018": {"vr": "UI", "Value": ["1.2.3"]}})
+    assert Instance.read(b"[]") == []
+
+
+def test_a_sequence_too_long_to_merge_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instance_module, "_MAX_MERGED", 2)
+    items = [
+        {"00080100": {"vr": "SH", "Value": [str(n)]}, "00080102": {"vr": "SH"}} for n in range(5)
+    ]
+    _read_alike({**_DATASET, "00081032": {"vr": "SQ", "Value": items}})
+
+
+def test_documents_written_otherwise_are_read_as_before() -> None:
+    ds = {"00200013": {"vr": "IS", "Value": [7]}, "00080018": {"vr": "UI", "Value": ["1.2.3"]}}
+    for document in (
+        orjson.dumps([ds]),  # keys not sorted
+        orjson.dumps([ds], option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2),
+        orjson.dumps([ds, ds], option=orjson.OPT_SORT_KEYS),
+    ):
+        read = Instance.read(document)
+        assert [i.dataset for i in read] == orjson.loads(document)
+        assert {i.document for i in read} == {orjson.dumps(ds, option=orjson.OPT_SORT_KEYS)}
+    with pytest.raises(orjson.JSONDecodeError):
+        Instance.read(b'[{"00080018":{"vr":"UI"}')
+    with pytest.raises(ValueError, match="not an object"):
+        Instance.read(b'[{"00080018":["1.2"]}]')

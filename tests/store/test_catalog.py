@@ -171,13 +171,13 @@ def test_a_refresh_reads_only_the_changed_instances_and_writes_the_same_bytes(
     clean = _derived(archive, studies[0])
     _instances_only(archive, studies[0])
     read: list[str] = []
-    read_json_gz = archive.store.read_json_gz
+    read_bytes = archive.store.read
 
-    def counted(path: str) -> object:
+    def counted(path: str) -> bytes:
         read.append(path)
-        return read_json_gz(path)
+        return read_bytes(path)
 
-    monkeypatch.setattr(archive.store, "read_json_gz", counted)
+    monkeypatch.setattr(archive.store, "read", counted)
     catalog.refresh([studies[0]])
     [metadata] = [path for path in read if path.endswith(f"/{paths.METADATA}")]
     assert "/instances/" in metadata  # the new instance's, the rest recalled

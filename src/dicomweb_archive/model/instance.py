@@ -6,16 +6,22 @@ with it between refreshes; pure, no IO.
 the values compared between instances, its bulk data uses, and what refreshes
 derive from it alone (signatures over a set of keys, its own attributes, its
 JSON), each kept by what it was derived from.
+
+A document in canonical JSON (sorted keys, no spaces: what the archive
+writes) is cut into its elements' pieces without being parsed; an element
+met before (most of a series' are alike) is then a look-up, and only the
+others are parsed (:meth:`Instance.read`).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import zlib
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 
@@ -41,50 +47,141 @@ def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
     )
 
 
-#: Keys sorted, two spaces of indent per level: dumped so, each object in a
-#: list starts at a line of its own with :data:`_ITEM` (what lies deeper is
-#: indented more, and strings hold no raw newline).
-_INDENTED = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
-_ITEM = b"\n  {"
-#: Each object's canonical JSON as first met: instances holding an element
-#: alike hold one object (most of a series' elements are alike); cleared once
-#: :data:`_SEEN_LIMIT` bytes were serialized since (what it holds, at most).
-_SEEN: dict[bytes, bytes] = {}
-#: The parsed element first met for each canonical JSON of :data:`_SEEN`
-#: (cleared with it): instances read alike hold one object per element alike.
-_ELEMENTS: dict[bytes, Any] = {}
-_SEEN_LIMIT = 16 * 2**20
-_seen_bytes = 0
+#: A dataset's canonical JSON (keys sorted at any depth, no spaces) holds each
+#: element as ``"key":{...}`` between ``{`` or this and ``}`` or this; a
+#: sequence's items hold it too, so an element may span several pieces.
+_SEPARATOR = b'},"'
+#: Each element as first met, by its piece of canonical JSON (``key":{...``, as
+#: between separators): instances holding an element alike hold one object, its
+#: piece one bytes object (most of a series' elements are alike), and an element
+#: met before costs a look-up, not a parse.  Cleared once :data:`_KNOWN_LIMIT`
+#: bytes of pieces were added since (what it holds, at most).
+_KNOWN: dict[bytes, Element] = {}
+_KNOWN_LIMIT = 16 * 2**20
+#: How many pieces the element whose first piece this is took (a sequence's;
+#: cleared with :data:`_KNOWN`).
+_SPANS: dict[bytes, int] = {}
+_known_bytes = 0
 #: What a dataset dumped holds when an element holds a bulk data value's URI.
 _BULKDATA = b'"' + BULKDATA_PREFIX.encode()
+#: A merged piece is this many pieces at most: a longer sequence is read whole.
+_MAX_MERGED = 64
+_KEY = operator.itemgetter(0)
+_ITEM = operator.itemgetter(0, 1)
+_PIECE = operator.itemgetter(0, 2)
+_VALUED = operator.itemgetter(3)
+_VALUE = operator.itemgetter(0, 4)
+_HAS_VALUE = operator.itemgetter(4)
 
 
-def _canonical(objects: Iterable[Mapping[str, Any]]) -> tuple[bytes, list[bytes]]:
-    """``objects`` as canonical JSON, and each object's part of it (its keys
-    sorted, at any depth: equal objects, equal bytes).
+class Element(NamedTuple):
+    """One element as met: its key, its parsed JSON, its piece of canonical
+    JSON (equal elements, equal bytes), whether it holds a value, and the
+    canonical JSON of that value when its key is compared between instances."""
 
-    One serialization cut where each object starts, rather than one per
-    object: a refresh makes this for every element of every instance it
-    reads.  An empty object follows the last, so that each ends alike (``},``).
-    """
-    listed = [*objects, {}]
-    dumped = orjson.dumps(listed, option=_INDENTED)
-    parts = dumped.split(_ITEM)
-    if len(parts) != len(listed) + 1:
-        raise ValueError("a DICOM JSON element is not an object")
-    global _seen_bytes
-    _seen_bytes += len(dumped)
-    if _seen_bytes > _SEEN_LIMIT:
-        _SEEN.clear()
-        _ELEMENTS.clear()
-        _seen_bytes = len(dumped)
-    kept = parts[1:-1]
-    return dumped, list(map(_SEEN.setdefault, kept, kept))
+    key: str
+    json: Any
+    piece: bytes
+    valued: bool
+    value: bytes | None
 
 
-def _share_elements(ds: JSONDataset, parts: list[bytes]) -> None:
-    for key, part in zip(list(ds), parts, strict=True):
-        ds[key] = _ELEMENTS.setdefault(part, ds[key])
+def _learn(piece: bytes) -> Element | None:
+    """The element of ``piece`` (kept), or None when it is not one element in
+    canonical JSON (a sequence's piece, or JSON written otherwise)."""
+    document = b'{"' + piece + b"}}"
+    try:
+        parsed = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return None
+    if len(parsed) != 1 or orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS) != document:
+        return None
+    [(key, element)] = parsed.items()
+    valued = bool(element.get("Value"))
+    value = None
+    if valued and key in LEVEL_KEYS:
+        value = orjson.dumps({"Value": element["Value"]}, option=orjson.OPT_SORT_KEYS)
+    global _known_bytes
+    _known_bytes += len(piece)
+    if _known_bytes > _KNOWN_LIMIT:
+        _KNOWN.clear()
+        _SPANS.clear()
+        _known_bytes = len(piece)
+    found = _KNOWN[piece] = Element(key, element, piece, valued, value)
+    return found
+
+
+def _elements(document: bytes) -> list[Element] | None:
+    """The elements of a dataset's canonical JSON ``document``, in order; None
+    when ``document`` is not a dataset's canonical JSON (or is not cut so)."""
+    if document == b"{}":
+        return []
+    if not document.startswith(b'{"') or not document.endswith(b"}}"):
+        return None
+    pieces = document[2:-2].split(_SEPARATOR)
+    found: list[Element | None] = list(map(_KNOWN.get, pieces))
+    elements = _complete(pieces, found) if None in found else cast(list[Element], found)
+    if elements is None:
+        return None
+    keys = list(map(_KEY, elements))
+    # Sorted and each once: the document is the dataset's canonical JSON.
+    if not all(map(operator.lt, keys, itertools.islice(keys, 1, None))):
+        return None
+    return elements
+
+
+def _complete(pieces: list[bytes], found: list[Element | None]) -> list[Element] | None:
+    """The elements of ``pieces`` (``found``: those known), those not met yet
+    parsed, and a sequence's pieces merged until they make its element (a
+    known piece is a whole element; a sequence's first piece never parses
+    alone, and is kept with how many pieces its element took last)."""
+    elements: list[Element] = []
+    at = 0
+    while None in found[at:]:
+        miss = found.index(None, at)
+        elements.extend(cast(list[Element], found[at:miss]))
+        element, at = _merged(pieces, miss)
+        if element is None:
+            return None
+        elements.append(element)
+    elements.extend(cast(list[Element], found[at:]))
+    return elements
+
+
+def _merged(pieces: list[bytes], at: int) -> tuple[Element | None, int]:
+    """The element starting at piece ``at`` and the piece after it."""
+    first = pieces[at]
+    span = _SPANS.get(first)
+    if span is not None:
+        element = _KNOWN.get(_SEPARATOR.join(pieces[at : at + span]))
+        if element is not None:
+            return element, at + span
+    end = min(len(pieces), at + _MAX_MERGED)
+    piece = first
+    for last in range(at + 1, end + 1):
+        element = _learn(piece)
+        if element is not None:
+            if last > at + 1:
+                _SPANS[first] = last - at
+            return element, last
+        if last < end:
+            piece += _SEPARATOR + pieces[last]
+    return None, end
+
+
+def _one_by_one(ds: JSONDataset) -> list[Element]:
+    """The elements of ``ds``, each dumped on its own (a dataset whose
+    canonical JSON does not cut into its elements: long sequences)."""
+    elements = []
+    for key in sorted(ds):
+        if not isinstance(ds[key], dict):
+            raise ValueError("a DICOM JSON element is not an object")
+        piece = orjson.dumps({key: ds[key]}, option=orjson.OPT_SORT_KEYS)[2:-2]
+        element = _KNOWN.get(piece) or _learn(piece)
+        if element is None:  # pragma: no cover - a canonical piece parses
+            raise ValueError(f"element {key} has no canonical JSON")
+        elements.append(element)
+    return elements
 
 
 def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
@@ -131,14 +228,17 @@ class Instance:
     dataset: JSONDataset
     sop: str
     sort_key: tuple[float, str]
-    #: Each element's canonical JSON (:func:`_canonical`): equal elements,
-    #: equal bytes (and mostly the same object).
+    #: Each element's canonical JSON (:class:`Element`'s piece): equal
+    #: elements, equal bytes (and mostly the same object).
     elements: dict[str, bytes]
     #: The keys whose elements hold a value (neither empty nor absent).
     valued: frozenset[str]
     #: The canonical JSON of the values of the keys compared between
-    #: instances, when valued (:func:`_canonical`).
+    #: instances, when valued.
     values: dict[str, bytes]
+    #: The dataset's canonical JSON (sorted keys, no spaces): its entry in
+    #: the series and study metadata.
+    document: bytes = b"{}"
     #: The BulkDataURI, tag path and VR of every bulk data value it uses.
     bulkdata: tuple[tuple[str, str, str], ...] = ()
     #: A number standing for it, the same in every process (a CRC of its UID):
@@ -153,22 +253,40 @@ class Instance:
         """The instance of ``ds``; ``owned``: nothing else holds ``ds`` (parsed
         for it), whose elements alike an earlier instance's are then replaced
         by that one's objects (never changed: a series' instances share most)."""
-        dumped, parts = _canonical(ds.values())
+        document = orjson.dumps(ds, option=orjson.OPT_SORT_KEYS)
+        elements = _elements(document)
+        if elements is None:
+            elements = _one_by_one(ds)
         if owned:
-            _share_elements(ds, parts)
-        valued = frozenset(key for key, element in ds.items() if element.get("Value"))
-        compared = LEVEL_KEYS & valued
-        _, values = _canonical({"Value": ds[key]["Value"]} for key in compared)
+            ds.update(map(_ITEM, elements))
+        return cls._made_of(ds, document, elements)
+
+    @classmethod
+    def read(cls, document: bytes) -> list[Instance]:
+        """The instances of a metadata document (a JSON list of datasets), as
+        :meth:`of` makes them from the datasets it holds (a dataset in
+        canonical JSON, as the archive writes them, is not parsed whole: only
+        its elements not met before are)."""
+        if document.startswith(b"[{") and document.endswith(b"}]"):
+            dataset = document[1:-1]
+            elements = _elements(dataset)
+            if elements is not None:
+                return [cls._made_of(dict(map(_ITEM, elements)), dataset, elements)]
+        return [cls.of(ds, owned=True) for ds in orjson.loads(document)]
+
+    @classmethod
+    def _made_of(cls, ds: JSONDataset, document: bytes, elements: list[Element]) -> Instance:
         sop = str(first_value(ds, tags.SOPInstanceUID))
         return cls(
             dataset=ds,
             sop=sop,
             sort_key=instance_sort_key(ds),
-            elements=dict(zip(ds, parts, strict=True)),
-            valued=valued,
-            values=dict(zip(compared, values, strict=True)),
+            elements=dict(map(_PIECE, elements)),
+            valued=frozenset(map(_KEY, filter(_VALUED, elements))),
+            values=dict(map(_VALUE, filter(_HAS_VALUE, elements))),
+            document=document,
             # A bulk data value's URI starts so: none there, none to look for.
-            bulkdata=tuple(bulkdata_uses(ds)) if _BULKDATA in dumped else (),
+            bulkdata=tuple(bulkdata_uses(ds)) if _BULKDATA in document else (),
             mark=zlib.crc32(sop.encode()),
         )
 

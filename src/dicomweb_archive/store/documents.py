@@ -103,8 +103,8 @@ def _row_piece(run: Run, fields: frozenset[str]) -> Piece:
 
 def _metadata_units(instances: Iterable[Instance]) -> Iterator[_Unit]:
     for instance in instances:
-        made = functools.partial(_json_unit, instance.mark, instance.dataset)
-        yield instance.derived("metadata", (instance.dataset, None), made)
+        # Its canonical JSON, as read or made with it: not serialized again.
+        yield _unit(instance.mark, instance.document)
 
 
 def _row_units(instances: Iterable[Instance], fields: frozenset[str]) -> Iterator[_Unit]:

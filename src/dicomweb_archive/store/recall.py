@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 
 from dicomweb_archive.model.instance import Instance
-from dicomweb_archive.store.base import ReadableStore, Stat
+from dicomweb_archive.store.base import ReadableStore, Stat, gunzip
 
 #: Bytes of stored (gzipped) metadata documents kept at most.
 LIMIT = 4 * 2**20
@@ -50,7 +50,7 @@ class Recall:
             if kept is not None and kept[0] == stat.version:
                 self._kept.move_to_end(path)
                 return kept[2]
-        instances = [Instance.of(ds, owned=True) for ds in store.read_json_gz(path)]
+        instances = Instance.read(gunzip(store.read(path)))
         with self._guard:
             previous = self._kept.pop(path, None)
             if previous is not None:

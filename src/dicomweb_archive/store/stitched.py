@@ -28,6 +28,7 @@ inserted instance changes its own chunk, not the boundaries after it.
 from __future__ import annotations
 
 import functools
+import random
 import struct
 import threading
 import zlib
@@ -75,8 +76,11 @@ def _deflate(fragments: tuple[bytes, ...], packer: zlib._Compress) -> Chunk:
 def _streams_alike() -> bool:
     """Whether this zlib deflates chunks in a row, sync-flushed, as it deflates
     each with the bytes before it as dictionary (zlib's own deflate does)."""
-    text = b"".join(b'{"n":%d,"v":"%x"},' % (n, n * 2654435761 % 2**32) for n in range(6000))
-    chunks = [(text[start : start + 20000],) for start in range(0, len(text), 20000)]
+    # Matches near and as far back as deflate looks, across chunk boundaries.
+    chance = random.Random(6)
+    near, far = chance.randbytes(1500).hex().encode() * 3, chance.randbytes(7000).hex().encode()
+    text = far + near + far + near[:5000] + far
+    chunks = [(text[start : start + 12000],) for start in range(0, len(text), 12000)]
     packer = _packer(b"")
     streamed = [_deflate(fragments, packer).deflated for fragments in chunks]
     done: list[Chunk] = []

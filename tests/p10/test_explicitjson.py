@@ -143,8 +143,13 @@ def test_values_met_before_are_copies(tmp_path: Path) -> None:
 
 
 def test_the_tag_keys_formatted_once_stay_bounded() -> None:
+    noted = explicitjson._KEYS[True, False]
     tags = range(0x00091000, 0x00091000 + explicitjson._SEEN_LIMIT + 10)
-    keys = [explicitjson._key(tag) for tag in tags]
+    keys = [explicitjson._key(noted, tag, top=True, file_meta=False) for tag in tags]
     assert keys == [f"{tag:08X}" for tag in tags]
-    assert len(explicitjson._KEYS) <= explicitjson._SEEN_LIMIT
-    assert explicitjson._key(0x0020000D) == "0020000D"
+    assert len(noted) <= explicitjson._SEEN_LIMIT
+    assert explicitjson._key(noted, 0x0020000D, top=True, file_meta=False) == "0020000D"
+    # Left out of the JSON: "" (the file meta group, a group length, the encapsulation).
+    for tag in (0x00020010, 0x00080000, 0x7FE00001):
+        assert explicitjson._key(noted, tag, top=True, file_meta=False) == ""
+    assert explicitjson._key(explicitjson._KEYS[False, True], 0x00020010, top=False, file_meta=True)

@@ -239,6 +239,20 @@ def test_remove_files_and_trees(store: Store) -> None:
     assert store.read("t") == b"x"
 
 
+def test_only_empty_folders_are_removed_as_such(store: Store) -> None:
+    store.write("s/a/1", b"x")
+    assert not store.remove_empty_folder("s/a")
+    assert not store.remove_empty_folder("s")
+    assert store.read("s/a/1") == b"x"
+    store.remove("s/a/1")
+    # Gone: with its last file, or now (a folder of its own on a local disk).
+    store.remove_empty_folder("s/a")
+    store.remove_empty_folder("s")
+    assert not store.exists("s/a") and not store.exists("s")
+    assert store.list("s") == []
+    assert not store.remove_empty_folder("s")
+
+
 def test_children_are_stat_in_one_look(store: Store) -> None:
     for name in ("s/a/m", "s/b/m", "s/b/other", "s/c/other", "s/m"):
         store.write(name, b"x" * len(name))

@@ -215,3 +215,27 @@ def test_exists_answers_files_folders_and_nothing_else(tmp_path: Path) -> None:
     assert not store.exists("studies/1.3")
     assert not store.exists("studies/1.2/file/below")
     assert not store.exists("studies/1\x002")  # no such name can exist
+
+
+def test_a_folder_removed_while_made_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed writer removes the empty folders above its instance: another
+    writer making its own folders there meanwhile makes them again."""
+    store = DirectoryStore(tmp_path / "a")
+    real_mkdir = os.mkdir
+    removed = 0
+
+    def mkdir_raced(path: str, mode: int = 0o777) -> None:
+        nonlocal removed
+        real_mkdir(path, mode)
+        if removed < 3 and os.path.basename(path) in ("s", "1", "2"):
+            removed += 1  # gone before the folder below it is made
+            os.rmdir(path)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_raced)
+    store.write_unpublished("s/1/frames/1", b"frame")
+    store.write("s/2/metadata.gz", b"document")
+    assert removed == 3
+    assert store.read("s/1/frames/1") == b"frame"
+    assert store.read("s/2/metadata.gz") == b"document"

@@ -122,6 +122,23 @@ def test_an_unfinished_staging_is_dropped(store: Store) -> None:
     assert not store.list(STAGING_DIR)
 
 
+def test_an_unfinished_staging_is_never_applied_by_the_next_update(store: Store) -> None:
+    old_instance(store)
+    stage_new(InstanceUpdate(store, KEY))  # killed before its commit point
+    update = InstanceUpdate(store, KEY)
+    assert not update.recover()
+    update.stage("frames/3", b"new 3")
+    update.commit(frames=3, bulk=[], drop_htj2k=False)
+    assert stored(store) == {
+        paths.frame_path(*KEY, 1): b"old 1",
+        paths.frame_path(*KEY, 2): b"old 2",
+        paths.frame_path(*KEY, 3): b"new 3",
+        paths.instance_metadata(*KEY): b"old metadata",
+        f"{paths.htj2k_dir(*KEY)}/1": b"alternate of the old frames",
+    }
+    assert not store.list(STAGING_DIR)
+
+
 def test_a_live_writers_staging_is_left_alone(store: Store) -> None:
     old_instance(store)
     staged = threading.Event()
@@ -237,6 +254,32 @@ def test_a_new_instance_killed_while_applied_is_made_whole_by_the_next_writer(
     assert stored(store) == new_instance()
 
 
+def test_a_new_instances_frames_go_straight_into_place(store: Store) -> None:
+    update = InstanceUpdate(store, KEY)
+    update.stage("frames/1", b"new 1")
+    assert store.read(paths.frame_path(*KEY, 1)) == b"new 1"
+    assert not store.list(STAGING_DIR)
+    update.stage(paths.METADATA, b"new metadata")  # metadata.gz is staged, put in place last
+    assert not store.exists(paths.instance_metadata(*KEY))
+    update.commit(frames=1, bulk=[], drop_htj2k=False)
+    assert stored(store) == {
+        paths.frame_path(*KEY, 1): b"new 1",
+        paths.instance_metadata(*KEY): b"new metadata",
+    }
+    assert not store.list(STAGING_DIR)
+
+
+def test_a_failed_new_instance_leaves_the_folders_others_filled(store: Store) -> None:
+    other = paths.instance_metadata(KEY.study_instance_uid, KEY.series_instance_uid, "1.2.3.5")
+    store.write(other, b"another instance of the series")
+    update = InstanceUpdate(store, KEY)
+    update.stage("frames/1", b"new 1")
+    update.stage("frames/2", b"new 2")
+    update.abandon()
+    assert stored(store) == {other: b"another instance of the series"}
+    assert not store.exists(paths.instance_dir(*KEY))
+
+
 def test_a_new_instance_failing_before_it_is_applied_leaves_nothing(store: Store) -> None:
     update = InstanceUpdate(store, KEY)
     update.stage("frames/1", b"new 1")
@@ -244,3 +287,7 @@ def test_a_new_instance_failing_before_it_is_applied_leaves_nothing(store: Store
     assert stored(store) == {}
     assert not store.exists(paths.instance_dir(*KEY))
     assert not store.list(STAGING_DIR)
+    # Nor the folders its frames made, up to its study's.
+    assert not store.exists(paths.study_dir(KEY.study_instance_uid))
+    if isinstance(store, DirectoryStore):
+        assert store.root.joinpath("studies").is_dir()

@@ -19,6 +19,8 @@ other on every reference file.
 
 from __future__ import annotations
 
+import bisect
+import operator
 import struct
 from typing import BinaryIO, NamedTuple
 
@@ -58,6 +60,10 @@ _LONG = {vr.encode("ascii"): vr for vr in LONG_LENGTH_VRS if vr != "UN"}
 _HEADER = struct.Struct("<HH2sH")
 _LENGTH = struct.Struct("<L")
 _ITEM_HEADER = struct.Struct("<LL")
+#: Makes a named tuple from a tuple of its fields without its ``__new__``'s
+#: Python frame: a third of the cost of each element the scan reads.
+_new_tuple = tuple.__new__
+_TAG = operator.itemgetter(0)
 
 
 class Item(NamedTuple):
@@ -221,20 +227,24 @@ class _Scanner:
         """
         elements: list[Element] = []
         append = elements.append
+        unpack, short = _HEADER.unpack_from, _SHORT.get
         size = self.size
         limit = size if end is None else end
+        # ``data`` holds the file from ``base`` to ``have``; only the top
+        # level's Pixel Data moves ``base``.
         data, base = self.data, self.base
+        have = base + len(data)
         last = -1
         while position < limit:
-            at = position - base
-            if at + 12 > len(data):
+            if position + 12 > have:
                 if position + 8 > size:
                     raise _Declined  # bytes pydicom would drop, or the file ends
                 self.need(min(position + 12, size))
                 data = self.data
-            group, number, code, length = _HEADER.unpack_from(data, at)
+                have = base + len(data)
+            group, number, code, length = unpack(data, position - base)
             tag = group << 16 | number
-            vr = _SHORT.get(code)
+            vr = short(code)
             if vr is not None:
                 position += 8
             else:
@@ -245,9 +255,9 @@ class _Scanner:
                             raise _Declined
                         return elements, position + 8
                     raise _Declined  # UN, an unknown VR, a delimiter out of place, implicit VR
-                if at + 12 > len(data):
+                if position + 12 > have:
                     raise _Declined
-                (length,) = _LENGTH.unpack_from(data, at + 8)
+                (length,) = _LENGTH.unpack_from(data, position - base + 8)
                 position += 12
             if tag <= last or group == 0xFFFE:
                 raise _Declined  # out of order, or an item out of place
@@ -258,6 +268,7 @@ class _Scanner:
                 items, position = self.items(position, None)
                 append(Element(tag, vr, SequenceValue(True, items)))
                 data = self.data
+                have = base + len(data)
                 continue
             stop = position + length
             if top and tag == PIXEL_DATA:
@@ -266,18 +277,21 @@ class _Scanner:
                 self.pixel_data = PixelDataPosition(vr, position, length)
                 position = stop
                 self.base, self.data = base, data = stop, b""  # its value stays in the file
+                have = stop
                 continue
-            if stop - base > len(data):
+            if stop > have:
                 self.need(stop)
                 data = self.data
+                have = base + len(data)
             if vr == "SQ":
                 if top and length > self.defer_size:
                     raise _Declined  # pydicom defers it, then reads it again
                 items, position = self.items(position, stop)
                 append(Element(tag, vr, SequenceValue(False, items)))
                 data = self.data
+                have = base + len(data)
                 continue
-            append(Element(tag, vr, data[position - base : stop]))
+            append(_new_tuple(Element, (tag, vr, data[position - base : stop])))
             position = stop
         if end is None and not top or position != limit:
             raise _Declined  # no item delimiter, or an element runs past its item
@@ -307,16 +321,20 @@ class _Scanner:
 
 
 def _instance_uids(elements: list[Element]) -> tuple[str, str, str]:
-    """The Study, Series and SOP Instance UIDs, each checked as the reader does."""
-    wanted = dict(INSTANCE_UIDS)
+    """The Study, Series and SOP Instance UIDs, each checked as the reader does.
+
+    Each found by bisection: the elements come in ascending order.
+    """
     found: dict[int, str] = {}
-    for element in elements:
-        if element.tag in wanted:
-            if element.vr != "UI" or not isinstance(element.value, bytes):
-                raise _Declined
-            found[element.tag] = uid_text(element.value)
     for tag, required in INSTANCE_UIDS:
-        value = found.get(tag, "")
-        if (required or value) and not uids.is_valid_uid(value):
+        at = bisect.bisect_left(elements, tag, key=_TAG)
+        text = ""
+        if at < len(elements) and elements[at].tag == tag:
+            _, vr, value = elements[at]
+            if vr != "UI" or not isinstance(value, bytes):
+                raise _Declined
+            text = uid_text(value)
+        if (required or text) and not uids.is_valid_uid(text):
             raise _Declined
+        found[tag] = text
     return found[0x0020000D], found[0x0020000E], found[0x00080018]

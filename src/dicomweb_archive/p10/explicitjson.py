@@ -10,6 +10,8 @@ every reference file).
 
 from __future__ import annotations
 
+from typing import Any
+
 from dicomweb_archive.errors import MalformedDicomError, TruncatedDicomError
 from dicomweb_archive.model import paths
 from dicomweb_archive.p10.bulkdata import INLINE, BulkPolicy
@@ -29,49 +31,49 @@ from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.p10.values import BINARY_VRS, DEFAULT_ENCODINGS, json_from_bytes
 from dicomweb_archive.types import JSONDataset
 
-#: The DICOM JSON of values met before, by VR, bytes and character sets, with
-#: whether its values hold objects (person names): most values of a series
-#: repeat from one instance to the next (patient, study, equipment).
-_SEEN: dict[tuple[str, bytes, str], tuple[JSONDataset, bool]] = {}
+#: The DICOM JSON ``Value`` of values met before (None: no value), by VR, bytes
+#: and character sets, with whether its values hold objects (person names):
+#: most values of a series repeat from one instance to the next (patient,
+#: study, equipment).
+_SEEN: dict[tuple[str, bytes, str], tuple[list[Any] | None, bool]] = {}
 #: Values kept at most (then all forgotten at once), and the longest value kept.
 _SEEN_LIMIT = 1 << 14
 _SEEN_SIZE = 256
-#: Each tag's DICOM JSON key (``0020000D``), formatted once (all forgotten at
-#: :data:`_SEEN_LIMIT` tags: private tags are whatever the inputs hold).
-_KEYS: dict[int, str] = {}
+#: Each tag's DICOM JSON key (``0020000D``), formatted once, or "" for a tag
+#: left out of the JSON (:func:`in_json`), by where the tag is (``top``,
+#: ``file_meta``); all forgotten at :data:`_SEEN_LIMIT` tags (private tags
+#: are whatever the inputs hold).
+_KEYS: dict[tuple[bool, bool], dict[int, str]] = {
+    (top, file_meta): {} for top in (False, True) for file_meta in (False, True)
+}
 
 
 def _value_json(vr: str, value: bytes, encodings: list[str], charsets: str) -> JSONDataset:
-    """``json_from_bytes`` of a text or number value, a copy of it when met before.
+    """``json_from_bytes`` of a text or number value, remembered when short.
 
-    ``charsets`` names ``encodings`` in the memo's key.
+    ``charsets`` names ``encodings`` in the memo's key; the dataset's loop
+    copies what it finds there.
     """
-    if len(value) > _SEEN_SIZE:
-        return json_from_bytes(vr, value, "<", encodings)
-    key = (vr, value, charsets)
-    seen = _SEEN.get(key)
-    if seen is None:
-        found = json_from_bytes(vr, value, "<", encodings)
+    found = json_from_bytes(vr, value, "<", encodings)
+    if len(value) <= _SEEN_SIZE:
         values = found.get("Value")
-        seen = found, values is not None and any(isinstance(v, dict) for v in values)
         if len(_SEEN) >= _SEEN_LIMIT:
             _SEEN.clear()
-        _SEEN[key] = seen
-    found, objects = seen
-    # A copy: whoever changes one instance's JSON must not change the next one's.
-    if "Value" not in found:
-        return {"vr": vr}
-    if not objects:
-        return {"vr": vr, "Value": found["Value"].copy()}
-    return {"vr": vr, "Value": [dict(v) if isinstance(v, dict) else v for v in found["Value"]]}
+        objects = values is not None and any(isinstance(v, dict) for v in values)
+        # A copy: whoever changes this instance's JSON must not change the next one's.
+        _SEEN[vr, value, charsets] = (None if values is None else _copied(values, objects), objects)
+    return found
 
 
-def _key(tag: int) -> str:
-    key = _KEYS.get(tag)
-    if key is None:
-        if len(_KEYS) >= _SEEN_LIMIT:
-            _KEYS.clear()
-        key = _KEYS[tag] = f"{tag:08X}"
+def _copied(values: list[Any], objects: bool) -> list[Any]:
+    return [dict(v) if isinstance(v, dict) else v for v in values] if objects else values.copy()
+
+
+def _key(keys: dict[int, str], tag: int, *, top: bool, file_meta: bool) -> str:
+    """The JSON key of ``tag`` in ``keys`` (``_KEYS[top, file_meta]``), noted there."""
+    if len(keys) >= _SEEN_LIMIT:
+        keys.clear()
+    key = keys[tag] = f"{tag:08X}" if in_json(tag, top=top, file_meta=file_meta) else ""
     return key
 
 
@@ -121,21 +123,38 @@ class _ScannedEncoder:
         file_meta: bool = False,
     ) -> JSONDataset:
         for element in elements:
-            if element.tag == SPECIFIC_CHARACTER_SET and isinstance(element.value, bytes):
-                encodings = charset_encodings(element.value)
+            if element.tag >= SPECIFIC_CHARACTER_SET:  # elements come in ascending order
+                if element.tag == SPECIFIC_CHARACTER_SET and isinstance(element.value, bytes):
+                    encodings = charset_encodings(element.value)
+                break
         charsets = encodings[0] if len(encodings) == 1 else "\\".join(encodings)
         out: JSONDataset = {}
+        keys, seen = _KEYS[top, file_meta], _SEEN
+        # The converter's hot loop: one look-up gives each element's key and
+        # whether it is in the JSON, another a value met before.
         for tag, vr, value in elements:
-            if not in_json(tag, top=top, file_meta=file_meta):
+            key = keys.get(tag)
+            if key is None:
+                key = _key(keys, tag, top=top, file_meta=file_meta)
+            if not key:
                 continue
-            key = _key(tag)
             try:
                 if type(value) is not bytes:
                     out[key] = self.sequence(value, encodings, path + key)  # type: ignore[arg-type]
                 elif vr in BINARY_VRS:
                     out[key] = binary_json(self.encoded, self.policy, tag, vr, value, path + key)
                 else:
-                    out[key] = _value_json(vr, value, encodings, charsets)
+                    known = seen.get((vr, value, charsets))
+                    if known is None:
+                        out[key] = _value_json(vr, value, encodings, charsets)
+                    else:
+                        values, objects = known
+                        if values is None:
+                            out[key] = {"vr": vr}
+                        elif objects:
+                            out[key] = {"vr": vr, "Value": _copied(values, objects)}
+                        else:
+                            out[key] = {"vr": vr, "Value": values.copy()}
             except (TruncatedDicomError, MalformedDicomError):
                 raise
             except Exception as exc:  # as pydicom's path: a value that cannot be read

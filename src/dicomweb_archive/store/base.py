@@ -158,6 +158,12 @@ class Store(ReadableStore, Protocol):
         """Remove a folder and everything in it; False when there was none."""
         ...
 
+    def remove_empty_folder(self, path: str) -> bool:
+        """Remove the folder ``path`` if it holds nothing; False when it holds
+        something, is not there, or, as on a backend whose folders are only
+        the paths below them, is gone with its last file already."""
+        ...
+
     def stat_children(self, folder: str, name: str) -> dict[str, Stat]:
         """The :meth:`stat` of ``{folder}/{child}/{name}`` by child, for each
         child folder of ``folder`` that has one (a catalog's look at a study)."""
@@ -269,6 +275,9 @@ class StoreMixin:
 
     def write_unpublished(self, path: str, *parts: bytes, shared: str | None = None) -> None:
         self.write(path, *parts)
+
+    def remove_empty_folder(self, path: str) -> bool:
+        return False  # folders are the paths below them
 
     def read_json_gz(self, path: str) -> Any:
         return orjson.loads(gunzip(self.read(path)))

@@ -18,16 +18,22 @@ then applied in this order, each step idempotent:
 A writer killed during 2-5 leaves ``commit.json.gz``: the next writer of the
 instance (or :func:`recover_staged` at the start of a conversion) finishes the
 same steps, so the instance ends up whole.  Staged files without
-``commit.json.gz`` are an unfinished write and are dropped.  Only :meth:`Store.move`
+``commit.json.gz`` are an unfinished write and are dropped: by that sweep, by
+a failed writer, and by the instance's next update before its
+``commit.json.gz`` (a writer only looks for ``commit.json.gz``, not through
+the staging folder, before it writes).  Only :meth:`Store.move`
 is needed: atomic on a folder, a copy then a delete on an object store, where
 the roll-forward covers a kill between the two.
 
 A **new** instance (no file of it stored: the common case of a conversion) is
-staged alike but applied without ``commit.json.gz``: with nothing to replace,
-a writer killed while applying leaves files that no ``metadata.gz`` names (the
-instance does not exist for any reader), and the next writer of the instance
-takes them as an instance to update, whose files it finds already written.
-That saves a third of the file system operations of each new instance.
+written alike but without ``commit.json.gz``, and its frames straight into
+place (each checked before it is written), not staged: with nothing to
+replace, files that no ``metadata.gz`` names do not exist for any reader.  A
+failed input removes them, with the folders they made; a writer killed on the
+way leaves them, and the next writer of the instance takes them as an instance
+to update, whose files it finds already written (or part-written: then
+replaced).  That saves a third of the file system operations of each new
+instance, and moving each frame into a folder yet to be made.
 
 Writers hold the study's write session and :func:`instance_lock`, so one
 instance has one writer at a time, across processes.
@@ -82,6 +88,8 @@ class InstanceUpdate:
         self._new: bool | None = None
         #: The names staged here, in staging order.
         self._staged_here: list[str] = []
+        #: Whether files of a new instance were written in place.
+        self._placed = False
 
     def _staged(self) -> list[str]:
         """The names of this instance's staged files."""
@@ -91,17 +99,15 @@ class InstanceUpdate:
         return f"{STAGING_DIR}/{self.prefix}{name.replace('/', _SEP)}"
 
     def recover(self) -> bool:
-        """Finish a committed update a killed writer left; drop an unfinished one.
+        """Finish a committed update a killed writer left (see the module).
 
-        Returns whether the instance's files changed.
+        Returns whether the instance's files changed.  An unfinished update's
+        files stay until the sweep, or this instance's next update, drops them.
         """
-        staged = self._staged()
-        if not staged:
+        marker = self._path(_COMMIT)
+        if not self.store.exists(marker):  # one look, not a listing of the staging
             return False
-        if self.prefix + _COMMIT not in staged:
-            self.discard()
-            return False
-        plan = self.store.read_json_gz(self._path(_COMMIT))
+        plan = self.store.read_json_gz(marker)
         # The same SOP Instance UID in another study or series: finish that one.
         owner = InstanceKey(*plan["instance"])
         (self if owner == self.key else InstanceUpdate(self.store, owner))._apply(plan)
@@ -115,6 +121,9 @@ class InstanceUpdate:
         """
         if not self.committed:
             self.discard()
+            if self._placed:  # a new instance's: nothing of it stays
+                self.store.remove_tree(self.instance)
+                _remove_empty_folders(self.store, self.instance)
 
     @property
     def new(self) -> bool:
@@ -137,11 +146,15 @@ class InstanceUpdate:
                     return False
             except ResourceNotFoundError:
                 pass
-        self.store.write_unpublished(self._path(name), *parts)
-        self._staged_here.append(name)
         self.changed = True
         if name.startswith(f"{paths.FRAMES}/"):
             self.frames_changed = True
+            if self.new:  # into place: see the module
+                self._placed = True
+                self.store.write_unpublished(target, *parts)
+                return True
+        self.store.write_unpublished(self._path(name), *parts)
+        self._staged_here.append(name)
         return True
 
     def stage_frames_count(self, count: int) -> None:
@@ -168,6 +181,9 @@ class InstanceUpdate:
             self._apply_new()
             return
         plan = {"instance": list(self.key), "frames": frames, "dropHtj2k": drop_htj2k}
+        for name in self._staged():  # an unfinished update's, which this one must not apply
+            if name.removeprefix(self.prefix).replace(_SEP, "/") not in self._staged_here:
+                self.store.remove(f"{STAGING_DIR}/{name}")
         self.store.write_json_gz(self._path(_COMMIT), plan)
         self.committed = True
         self._apply(plan)
@@ -193,9 +209,11 @@ class InstanceUpdate:
     def _apply_new(self) -> None:
         """Put a new instance's staged files in place, ``metadata.gz`` last (see the module).
 
-        A failure on the way leaves in place only files no metadata names.
+        Its frames are in place already.  A failure on the way leaves in place
+        only files no metadata names, which :meth:`abandon` removes.
         """
         for name in sorted(self._staged_here, key=_apply_rank):
+            self._placed = True
             self.store.move(self._path(name), f"{self.instance}/{name}")
         self.committed = True
 
@@ -203,6 +221,18 @@ class InstanceUpdate:
         for entry in self.store.list(f"{self.instance}/{paths.FRAMES}"):
             if entry.name.isdigit():
                 yield int(entry.name)
+
+
+def _remove_empty_folders(store: Store, instance: str) -> None:
+    """Remove the folders above ``instance`` that hold nothing, up to its study's.
+
+    A folder another writer filled meanwhile stays (and stops the climb).
+    """
+    folder, _, _ = instance.rpartition("/")
+    while folder.count("/") >= paths.study_dir("0").count("/"):
+        if not store.remove_empty_folder(folder):
+            return
+        folder, _, _ = folder.rpartition("/")
 
 
 def _apply_rank(name: str) -> int:

@@ -164,6 +164,8 @@ def test_a_document_is_read_element_by_element_sequences_too() -> None:
     }
     for _ in range(2):  # elements new, then known (a sequence by its pieces)
         _read_alike(ds)
+    # Elements new beside a sequence met before: parsed together.
+    _read_alike({**ds, "00080018": {"vr": "UI", "Value": ["1.2.5"]}, "00201041": {"vr": "DS"}})
     _read_alike({})
     _read_alike({"00080018": {"vr": "UI", "Value": ["1.2.3"]}})
     assert Instance.read(b"[]") == []

@@ -67,8 +67,8 @@ _BULKDATA = b'"' + BULKDATA_PREFIX.encode()
 #: A merged piece is this many pieces at most: a longer sequence is read whole.
 _MAX_MERGED = 64
 _KEY = operator.itemgetter(0)
-_ITEM = operator.itemgetter(0, 1)
-_PIECE = operator.itemgetter(0, 2)
+_JSON = operator.itemgetter(1)
+_PIECE = operator.itemgetter(2)
 _VALUED = operator.itemgetter(3)
 _VALUE = operator.itemgetter(0, 4)
 _HAS_VALUE = operator.itemgetter(4)
@@ -97,6 +97,24 @@ def _learn(piece: bytes) -> Element | None:
     if len(parsed) != 1 or orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS) != document:
         return None
     [(key, element)] = parsed.items()
+    return _keep(piece, key, element)
+
+
+def _learn_together(pieces: list[bytes]) -> None:
+    """Learn ``pieces`` in one parse when each is one element in canonical
+    JSON, in the order of their keys (else leave them to :func:`_learn`)."""
+    document = b'{"' + _SEPARATOR.join(pieces) + b"}}"
+    try:
+        parsed = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return
+    # As many keys as pieces, dumped back alike: each piece is one element.
+    if len(parsed) == len(pieces) and orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS) == document:
+        for piece, (key, element) in zip(pieces, parsed.items(), strict=True):
+            _keep(piece, key, element)
+
+
+def _keep(piece: bytes, key: str, element: Any) -> Element:
     valued = bool(element.get("Value"))
     value = None
     if valued and key in LEVEL_KEYS:
@@ -111,11 +129,12 @@ def _learn(piece: bytes) -> Element | None:
     return found
 
 
-def _elements(document: bytes) -> list[Element] | None:
-    """The elements of a dataset's canonical JSON ``document``, in order; None
-    when ``document`` is not a dataset's canonical JSON (or is not cut so)."""
+def _elements(document: bytes) -> tuple[list[str], list[Element]] | None:
+    """The keys and elements of a dataset's canonical JSON ``document``, in
+    order; None when ``document`` is not a dataset's canonical JSON (or is not
+    cut so)."""
     if document == b"{}":
-        return []
+        return [], []
     if not document.startswith(b'{"') or not document.endswith(b"}}"):
         return None
     pieces = document[2:-2].split(_SEPARATOR)
@@ -127,7 +146,7 @@ def _elements(document: bytes) -> list[Element] | None:
     # Sorted and each once: the document is the dataset's canonical JSON.
     if not all(map(operator.lt, keys, itertools.islice(keys, 1, None))):
         return None
-    return elements
+    return keys, elements
 
 
 def _complete(pieces: list[bytes], found: list[Element | None]) -> list[Element] | None:
@@ -135,17 +154,42 @@ def _complete(pieces: list[bytes], found: list[Element | None]) -> list[Element]
     parsed, and a sequence's pieces merged until they make its element (a
     known piece is a whole element; a sequence's first piece never parses
     alone, and is kept with how many pieces its element took last)."""
+    _learn_new(pieces, found)
     elements: list[Element] = []
     at = 0
-    while None in found[at:]:
-        miss = found.index(None, at)
+    while True:
+        try:
+            miss = found.index(None, at)
+        except ValueError:
+            elements.extend(cast(list[Element], found[at:]))
+            return elements
         elements.extend(cast(list[Element], found[at:miss]))
         element, at = _merged(pieces, miss)
         if element is None:
             return None
         elements.append(element)
-    elements.extend(cast(list[Element], found[at:]))
-    return elements
+
+
+def _learn_new(pieces: list[bytes], found: list[Element | None]) -> None:
+    """Learn the pieces not ``found`` that are not known to start a sequence
+    (nor within one) together, and note them found."""
+    new: list[int] = []
+    after = 0  # the pieces of a sequence met before are left to _merged
+    at = found.index(None)
+    while True:
+        span = _SPANS.get(pieces[at])
+        if span is not None:
+            after = at + span
+        elif at >= after:
+            new.append(at)
+        try:
+            at = found.index(None, at + 1)
+        except ValueError:
+            break
+    if len(new) > 1:
+        _learn_together([pieces[at] for at in new])
+        for at in new:
+            found[at] = _KNOWN.get(pieces[at])
 
 
 def _merged(pieces: list[bytes], at: int) -> tuple[Element | None, int]:
@@ -169,11 +213,11 @@ def _merged(pieces: list[bytes], at: int) -> tuple[Element | None, int]:
     return None, end
 
 
-def _one_by_one(ds: JSONDataset) -> list[Element]:
-    """The elements of ``ds``, each dumped on its own (a dataset whose
+def _one_by_one(ds: JSONDataset) -> tuple[list[str], list[Element]]:
+    """The keys and elements of ``ds``, each dumped on its own (a dataset whose
     canonical JSON does not cut into its elements: long sequences)."""
-    elements = []
-    for key in sorted(ds):
+    keys, elements = sorted(ds), []
+    for key in keys:
         if not isinstance(ds[key], dict):
             raise ValueError("a DICOM JSON element is not an object")
         piece = orjson.dumps({key: ds[key]}, option=orjson.OPT_SORT_KEYS)[2:-2]
@@ -181,7 +225,7 @@ def _one_by_one(ds: JSONDataset) -> list[Element]:
         if element is None:  # pragma: no cover - a canonical piece parses
             raise ValueError(f"element {key} has no canonical JSON")
         elements.append(element)
-    return elements
+    return keys, elements
 
 
 def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
@@ -231,11 +275,11 @@ class Instance:
     #: Each element's canonical JSON (:class:`Element`'s piece): equal
     #: elements, equal bytes (and mostly the same object).
     elements: dict[str, bytes]
-    #: The keys whose elements hold a value (neither empty nor absent).
-    valued: frozenset[str]
     #: The canonical JSON of the values of the keys compared between
     #: instances, when valued.
     values: dict[str, bytes]
+    #: Its elements as met (:class:`Element`), in the order of their keys.
+    parts: list[Element] = field(default_factory=list, repr=False)
     #: The dataset's canonical JSON (sorted keys, no spaces): its entry in
     #: the series and study metadata.
     document: bytes = b"{}"
@@ -254,12 +298,10 @@ class Instance:
         for it), whose elements alike an earlier instance's are then replaced
         by that one's objects (never changed: a series' instances share most)."""
         document = orjson.dumps(ds, option=orjson.OPT_SORT_KEYS)
-        elements = _elements(document)
-        if elements is None:
-            elements = _one_by_one(ds)
+        keys, elements = _elements(document) or _one_by_one(ds)
         if owned:
-            ds.update(map(_ITEM, elements))
-        return cls._made_of(ds, document, elements)
+            ds.update(zip(keys, map(_JSON, elements), strict=True))
+        return cls._made_of(ds, document, keys, elements)
 
     @classmethod
     def read(cls, document: bytes) -> list[Instance]:
@@ -269,26 +311,35 @@ class Instance:
         its elements not met before are)."""
         if document.startswith(b"[{") and document.endswith(b"}]"):
             dataset = document[1:-1]
-            elements = _elements(dataset)
-            if elements is not None:
-                return [cls._made_of(dict(map(_ITEM, elements)), dataset, elements)]
+            found = _elements(dataset)
+            if found is not None:
+                keys, elements = found
+                ds = dict(zip(keys, map(_JSON, elements), strict=True))
+                return [cls._made_of(ds, dataset, keys, elements)]
         return [cls.of(ds, owned=True) for ds in orjson.loads(document)]
 
     @classmethod
-    def _made_of(cls, ds: JSONDataset, document: bytes, elements: list[Element]) -> Instance:
+    def _made_of(
+        cls, ds: JSONDataset, document: bytes, keys: list[str], elements: list[Element]
+    ) -> Instance:
         sop = str(first_value(ds, tags.SOPInstanceUID))
         return cls(
             dataset=ds,
             sop=sop,
             sort_key=instance_sort_key(ds),
-            elements=dict(map(_PIECE, elements)),
-            valued=frozenset(map(_KEY, filter(_VALUED, elements))),
+            elements=dict(zip(keys, map(_PIECE, elements), strict=True)),
             values=dict(map(_VALUE, filter(_HAS_VALUE, elements))),
+            parts=elements,
             document=document,
             # A bulk data value's URI starts so: none there, none to look for.
             bulkdata=tuple(bulkdata_uses(ds)) if _BULKDATA in document else (),
             mark=zlib.crc32(sop.encode()),
         )
+
+    @functools.cached_property
+    def valued(self) -> frozenset[str]:
+        """The keys whose elements hold a value (neither empty nor absent)."""
+        return frozenset(map(_KEY, filter(_VALUED, self.parts)))
 
     def row(self, fields: frozenset[str] = frozenset()) -> JSONDataset:
         """The instance's QIDO-RS row, with ``fields`` beyond the default attributes."""

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-import dicomweb_archive.model.instance as instance_module
+from dicomweb_archive.model import pieces
 from dicomweb_archive.model.instance import Instance, instance_sort_key, interned
 
 _DATASET = {
@@ -102,11 +102,11 @@ def test_bulk_data_uses_are_found_in_sequences_only_when_named() -> None:
 def test_elements_stay_equal_when_the_table_of_those_met_is_cleared(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(instance_module, "_KNOWN_LIMIT", 1)  # cleared at each element
-    instance_module._KNOWN.clear()
+    monkeypatch.setattr(pieces, "_KNOWN_LIMIT", 1)  # cleared at each element
+    pieces._KNOWN.clear()
     first, second = Instance.of(_DATASET), Instance.of(dict(_DATASET))
     assert first.elements == second.elements and first.values == second.values
-    assert len(instance_module._KNOWN) <= 1
+    assert len(pieces._KNOWN) <= 1
 
 
 def test_instances_read_for_themselves_share_their_elements_alike() -> None:
@@ -128,10 +128,10 @@ def test_instances_read_for_themselves_share_their_elements_alike() -> None:
 def test_elements_shared_are_forgotten_with_the_table_of_those_met(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(instance_module, "_KNOWN_LIMIT", 1)  # cleared at each element
-    instance_module._KNOWN.clear()
+    monkeypatch.setattr(pieces, "_KNOWN_LIMIT", 1)  # cleared at each element
+    pieces._KNOWN.clear()
     Instance.of({"00080060": {"vr": "CS", "Value": ["CT"]}}, owned=True)
-    assert len(instance_module._KNOWN) <= 1
+    assert len(pieces._KNOWN) <= 1
 
 
 def _read_alike(ds: dict[str, Any]) -> None:
@@ -172,7 +172,7 @@ def test_a_document_is_read_element_by_element_sequences_too() -> None:
 
 
 def test_a_sequence_too_long_to_merge_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instance_module, "_MAX_MERGED", 2)
+    monkeypatch.setattr(pieces, "_MAX_MERGED", 2)
     items = [
         {"00080100": {"vr": "SH", "Value": [str(n)]}, "00080102": {"vr": "SH"}} for n in range(5)
     ]

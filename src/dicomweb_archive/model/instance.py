@@ -21,19 +21,18 @@ import operator
 import zlib
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, TypeVar
 
 import orjson
 
 from dicomweb_archive import tags
 from dicomweb_archive.model import attributes as attrs
 from dicomweb_archive.model.bulkcontext import BULKDATA_PREFIX, bulkdata_uses
+from dicomweb_archive.model.pieces import Cut, Element, cut, cut_one_by_one
 from dicomweb_archive.types import JSONDataset, first_value
 
 _T = TypeVar("_T")
 _K = TypeVar("_K", bound=Hashable)
-#: Keys whose values are compared between instances (conflicts).
-LEVEL_KEYS = attrs.STUDY_LEVEL | attrs.SERIES_LEVEL
 
 
 def sort_number(value: Any) -> float:
@@ -47,185 +46,11 @@ def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
     )
 
 
-#: A dataset's canonical JSON (keys sorted at any depth, no spaces) holds each
-#: element as ``"key":{...}`` between ``{`` or this and ``}`` or this; a
-#: sequence's items hold it too, so an element may span several pieces.
-_SEPARATOR = b'},"'
-#: Each element as first met, by its piece of canonical JSON (``key":{...``, as
-#: between separators): instances holding an element alike hold one object, its
-#: piece one bytes object (most of a series' elements are alike), and an element
-#: met before costs a look-up, not a parse.  Cleared once :data:`_KNOWN_LIMIT`
-#: bytes of pieces were added since (what it holds, at most).
-_KNOWN: dict[bytes, Element] = {}
-_KNOWN_LIMIT = 16 * 2**20
-#: How many pieces the element whose first piece this is took (a sequence's;
-#: cleared with :data:`_KNOWN`).
-_SPANS: dict[bytes, int] = {}
-_known_bytes = 0
 #: What a dataset dumped holds when an element holds a bulk data value's URI.
 _BULKDATA = b'"' + BULKDATA_PREFIX.encode()
-#: A merged piece is this many pieces at most: a longer sequence is read whole.
-_MAX_MERGED = 64
 _KEY = operator.itemgetter(0)
 _JSON = operator.itemgetter(1)
-_PIECE = operator.itemgetter(2)
 _VALUED = operator.itemgetter(3)
-_VALUE = operator.itemgetter(0, 4)
-_HAS_VALUE = operator.itemgetter(4)
-
-
-class Element(NamedTuple):
-    """One element as met: its key, its parsed JSON, its piece of canonical
-    JSON (equal elements, equal bytes), whether it holds a value, and the
-    canonical JSON of that value when its key is compared between instances."""
-
-    key: str
-    json: Any
-    piece: bytes
-    valued: bool
-    value: bytes | None
-
-
-def _learn(piece: bytes) -> Element | None:
-    """The element of ``piece`` (kept), or None when it is not one element in
-    canonical JSON (a sequence's piece, or JSON written otherwise)."""
-    document = b'{"' + piece + b"}}"
-    try:
-        parsed = orjson.loads(document)
-    except orjson.JSONDecodeError:
-        return None
-    if len(parsed) != 1 or orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS) != document:
-        return None
-    [(key, element)] = parsed.items()
-    return _keep(piece, key, element)
-
-
-def _learn_together(pieces: list[bytes]) -> None:
-    """Learn ``pieces`` in one parse when each is one element in canonical
-    JSON, in the order of their keys (else leave them to :func:`_learn`)."""
-    document = b'{"' + _SEPARATOR.join(pieces) + b"}}"
-    try:
-        parsed = orjson.loads(document)
-    except orjson.JSONDecodeError:
-        return
-    # As many keys as pieces, dumped back alike: each piece is one element.
-    if len(parsed) == len(pieces) and orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS) == document:
-        for piece, (key, element) in zip(pieces, parsed.items(), strict=True):
-            _keep(piece, key, element)
-
-
-def _keep(piece: bytes, key: str, element: Any) -> Element:
-    valued = bool(element.get("Value"))
-    value = None
-    if valued and key in LEVEL_KEYS:
-        value = orjson.dumps({"Value": element["Value"]}, option=orjson.OPT_SORT_KEYS)
-    global _known_bytes
-    _known_bytes += len(piece)
-    if _known_bytes > _KNOWN_LIMIT:
-        _KNOWN.clear()
-        _SPANS.clear()
-        _known_bytes = len(piece)
-    found = _KNOWN[piece] = Element(key, element, piece, valued, value)
-    return found
-
-
-def _elements(document: bytes) -> tuple[list[str], list[Element]] | None:
-    """The keys and elements of a dataset's canonical JSON ``document``, in
-    order; None when ``document`` is not a dataset's canonical JSON (or is not
-    cut so)."""
-    if document == b"{}":
-        return [], []
-    if not document.startswith(b'{"') or not document.endswith(b"}}"):
-        return None
-    pieces = document[2:-2].split(_SEPARATOR)
-    found: list[Element | None] = list(map(_KNOWN.get, pieces))
-    elements = _complete(pieces, found) if None in found else cast(list[Element], found)
-    if elements is None:
-        return None
-    keys = list(map(_KEY, elements))
-    # Sorted and each once: the document is the dataset's canonical JSON.
-    if not all(map(operator.lt, keys, itertools.islice(keys, 1, None))):
-        return None
-    return keys, elements
-
-
-def _complete(pieces: list[bytes], found: list[Element | None]) -> list[Element] | None:
-    """The elements of ``pieces`` (``found``: those known), those not met yet
-    parsed, and a sequence's pieces merged until they make its element (a
-    known piece is a whole element; a sequence's first piece never parses
-    alone, and is kept with how many pieces its element took last)."""
-    _learn_new(pieces, found)
-    elements: list[Element] = []
-    at = 0
-    while True:
-        try:
-            miss = found.index(None, at)
-        except ValueError:
-            elements.extend(cast(list[Element], found[at:]))
-            return elements
-        elements.extend(cast(list[Element], found[at:miss]))
-        element, at = _merged(pieces, miss)
-        if element is None:
-            return None
-        elements.append(element)
-
-
-def _learn_new(pieces: list[bytes], found: list[Element | None]) -> None:
-    """Learn the pieces not ``found`` that are not known to start a sequence
-    (nor within one) together, and note them found."""
-    new: list[int] = []
-    after = 0  # the pieces of a sequence met before are left to _merged
-    at = found.index(None)
-    while True:
-        span = _SPANS.get(pieces[at])
-        if span is not None:
-            after = at + span
-        elif at >= after:
-            new.append(at)
-        try:
-            at = found.index(None, at + 1)
-        except ValueError:
-            break
-    if len(new) > 1:
-        _learn_together([pieces[at] for at in new])
-        for at in new:
-            found[at] = _KNOWN.get(pieces[at])
-
-
-def _merged(pieces: list[bytes], at: int) -> tuple[Element | None, int]:
-    """The element starting at piece ``at`` and the piece after it."""
-    first = pieces[at]
-    span = _SPANS.get(first)
-    if span is not None:
-        element = _KNOWN.get(_SEPARATOR.join(pieces[at : at + span]))
-        if element is not None:
-            return element, at + span
-    end = min(len(pieces), at + _MAX_MERGED)
-    piece = first
-    for last in range(at + 1, end + 1):
-        element = _learn(piece)
-        if element is not None:
-            if last > at + 1:
-                _SPANS[first] = last - at
-            return element, last
-        if last < end:
-            piece += _SEPARATOR + pieces[last]
-    return None, end
-
-
-def _one_by_one(ds: JSONDataset) -> tuple[list[str], list[Element]]:
-    """The keys and elements of ``ds``, each dumped on its own (a dataset whose
-    canonical JSON does not cut into its elements: long sequences)."""
-    keys, elements = sorted(ds), []
-    for key in keys:
-        if not isinstance(ds[key], dict):
-            raise ValueError("a DICOM JSON element is not an object")
-        piece = orjson.dumps({key: ds[key]}, option=orjson.OPT_SORT_KEYS)[2:-2]
-        element = _KNOWN.get(piece) or _learn(piece)
-        if element is None:  # pragma: no cover - a canonical piece parses
-            raise ValueError(f"element {key} has no canonical JSON")
-        elements.append(element)
-    return keys, elements
 
 
 def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
@@ -298,38 +123,34 @@ class Instance:
         for it), whose elements alike an earlier instance's are then replaced
         by that one's objects (never changed: a series' instances share most)."""
         document = orjson.dumps(ds, option=orjson.OPT_SORT_KEYS)
-        keys, elements = _elements(document) or _one_by_one(ds)
+        made = cut(document) or cut_one_by_one(ds)
         if owned:
-            ds.update(zip(keys, map(_JSON, elements), strict=True))
-        return cls._made_of(ds, document, keys, elements)
+            ds.update(made.dataset)
+        return cls._made_of(ds, document, made)
 
     @classmethod
     def read(cls, document: bytes) -> list[Instance]:
         """The instances of a metadata document (a JSON list of datasets), as
         :meth:`of` makes them from the datasets it holds (a dataset in
         canonical JSON, as the archive writes them, is not parsed whole: only
-        its elements not met before are)."""
+        its elements not met before are, :mod:`~dicomweb_archive.model.pieces`)."""
         if document.startswith(b"[{") and document.endswith(b"}]"):
             dataset = document[1:-1]
-            found = _elements(dataset)
-            if found is not None:
-                keys, elements = found
-                ds = dict(zip(keys, map(_JSON, elements), strict=True))
-                return [cls._made_of(ds, dataset, keys, elements)]
+            made = cut(dataset)
+            if made is not None:
+                return [cls._made_of(made.dataset, dataset, made)]
         return [cls.of(ds, owned=True) for ds in orjson.loads(document)]
 
     @classmethod
-    def _made_of(
-        cls, ds: JSONDataset, document: bytes, keys: list[str], elements: list[Element]
-    ) -> Instance:
+    def _made_of(cls, ds: JSONDataset, document: bytes, made: Cut) -> Instance:
         sop = str(first_value(ds, tags.SOPInstanceUID))
         return cls(
             dataset=ds,
             sop=sop,
             sort_key=instance_sort_key(ds),
-            elements=dict(zip(keys, map(_PIECE, elements), strict=True)),
-            values=dict(map(_VALUE, filter(_HAS_VALUE, elements))),
-            parts=elements,
+            elements=made.pieces,
+            values=made.values,
+            parts=made.elements,
             document=document,
             # A bulk data value's URI starts so: none there, none to look for.
             bulkdata=tuple(bulkdata_uses(ds)) if _BULKDATA in document else (),

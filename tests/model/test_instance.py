@@ -193,3 +193,13 @@ def test_documents_written_otherwise_are_read_as_before() -> None:
         Instance.read(b'[{"00080018":{"vr":"UI"}')
     with pytest.raises(ValueError, match="not an object"):
         Instance.read(b'[{"00080018":["1.2"]}]')
+
+
+def test_a_row_as_json_is_the_row_dumped() -> None:
+    own_url = {"00081190": {"vr": "UR", "Value": ["elsewhere"]}, "00100020": {"vr": "LO"}}
+    for ds in ({**_DATASET}, {**_DATASET, **own_url}):
+        instance = Instance.of(ds)
+        for fields in (frozenset(), frozenset({"00100020", "00200013"})):
+            expected = orjson.dumps(instance.row(fields), option=orjson.OPT_SORT_KEYS)
+            assert instance.row_json(fields) == expected
+            assert instance.row_json(fields) is instance.row_json(frozenset(fields))  # kept

@@ -28,7 +28,7 @@ import orjson
 from dicomweb_archive import tags
 from dicomweb_archive.model import attributes as attrs
 from dicomweb_archive.model.bulkcontext import BULKDATA_PREFIX, bulkdata_uses
-from dicomweb_archive.model.pieces import Cut, Element, cut, cut_one_by_one
+from dicomweb_archive.model.pieces import SEPARATOR, Cut, Element, cut, cut_one_by_one
 from dicomweb_archive.types import JSONDataset, first_value
 
 _T = TypeVar("_T")
@@ -51,6 +51,20 @@ _BULKDATA = b'"' + BULKDATA_PREFIX.encode()
 _KEY = operator.itemgetter(0)
 _JSON = operator.itemgetter(1)
 _VALUED = operator.itemgetter(3)
+
+
+@functools.lru_cache(maxsize=64)
+def _row_keys(fields: frozenset[str]) -> frozenset[str]:
+    """The keys an instance's row takes from it."""
+    return attrs.INSTANCE_QIDO | fields
+
+
+def _piece(key: str, vr: str, value: str) -> bytes:
+    """The piece of canonical JSON of an element of one value."""
+    return orjson.dumps({key: {"vr": vr, "Value": [value]}}, option=orjson.OPT_SORT_KEYS)[2:-2]
+
+
+_AVAILABLE = _piece(tags.InstanceAvailability, "CS", "ONLINE")
 
 
 def _pick(ds: JSONDataset, keys: Iterable[str]) -> JSONDataset:
@@ -166,10 +180,21 @@ class Instance:
         """The instance's QIDO-RS row, with ``fields`` beyond the default attributes."""
         made: JSONDataset | None = self._made.get(("row", fields))
         if made is None:
-            row = _pick(self.dataset, attrs.INSTANCE_QIDO | fields)
+            row = _pick(self.dataset, _row_keys(fields))
             row[tags.InstanceAvailability] = {"vr": "CS", "Value": ["ONLINE"]}
             row[tags.RetrieveURL] = {"vr": "UR", "Value": [f"instances/{self.sop}"]}
             made = self._keep(("row", fields), dict(sorted(row.items())))
+        return made
+
+    def row_json(self, fields: frozenset[str] = frozenset()) -> bytes:
+        """:meth:`row` as canonical JSON, made of its elements' pieces."""
+        made: bytes | None = self._made.get(("row-json", fields))
+        if made is None:
+            picked = {k: self.elements[k] for k in _row_keys(fields) if k in self.elements}
+            picked[tags.InstanceAvailability] = _AVAILABLE
+            picked[tags.RetrieveURL] = _piece(tags.RetrieveURL, "UR", f"instances/{self.sop}")
+            joined = SEPARATOR.join([picked[k] for k in sorted(picked)])
+            made = self._keep(("row-json", fields), b'{"' + joined + b"}}")
         return made
 
     def elements_of(self, keys: frozenset[str]) -> tuple[bytes | None, ...]:

@@ -109,14 +109,7 @@ def _metadata_units(instances: Iterable[Instance]) -> Iterator[_Unit]:
 
 def _row_units(instances: Iterable[Instance], fields: frozenset[str]) -> Iterator[_Unit]:
     for instance in instances:
-        row = instance.row(fields)
-        yield instance.derived(
-            "row-json", (row, None), functools.partial(_json_unit, instance.mark, row)
-        )
-
-
-def _json_unit(mark: int, document: Any) -> _Unit:
-    return _unit(mark, dumps_json(document))
+        yield _unit(instance.mark, instance.row_json(fields))
 
 
 def _list(chunks: list[tuple[bytes, ...]]) -> list[tuple[bytes, ...]]:

@@ -114,12 +114,7 @@ def cut(document: bytes) -> Cut | None:
     # Sorted and each once: the document is the dataset's canonical JSON.
     if not all(map(operator.lt, keys, itertools.islice(keys, 1, None))):
         return None
-    made = Cut(
-        elements,
-        dict(zip(keys, map(_JSON, elements), strict=True)),
-        dict(zip(keys, map(_PIECE, elements), strict=True)),
-        dict(map(_VALUE, filter(_HAS_VALUE, elements))),
-    )
+    made = _cut_of(keys, elements)
     _last = _Last(pieces, whole, made)
     return made
 
@@ -129,7 +124,10 @@ def cut_one_by_one(ds: JSONDataset) -> Cut:
     canonical JSON does not cut into its elements: long sequences); raises
     ValueError when one is not an object."""
     elements = list(_one_by_one(ds))
-    keys = list(map(_KEY, elements))
+    return _cut_of(list(map(_KEY, elements)), elements)
+
+
+def _cut_of(keys: list[str], elements: list[Element]) -> Cut:
     return Cut(
         elements,
         dict(zip(keys, map(_JSON, elements), strict=True)),

@@ -203,3 +203,11 @@ def test_a_row_as_json_is_the_row_dumped() -> None:
             expected = orjson.dumps(instance.row(fields), option=orjson.OPT_SORT_KEYS)
             assert instance.row_json(fields) == expected
             assert instance.row_json(fields) is instance.row_json(frozenset(fields))  # kept
+
+
+def test_its_own_attributes_as_json_are_them_dumped() -> None:
+    instance = Instance.of(_DATASET)
+    for shared in (frozenset(), frozenset({"00080060"}), frozenset(_DATASET)):
+        expected = orjson.dumps(instance.own(shared), option=orjson.OPT_SORT_KEYS)
+        assert instance.own_json(shared) == expected
+        assert instance.own_json(frozenset(shared)) is instance.own_json(shared)  # kept

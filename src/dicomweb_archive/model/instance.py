@@ -224,6 +224,17 @@ class Instance:
             self._keep("own", kept)
         return kept[1]
 
+    def own_json(self, shared: frozenset[str]) -> bytes:
+        """:meth:`own` as canonical JSON, made of its elements' pieces; the last
+        one made is kept."""
+        kept: tuple[frozenset[str], bytes] | None = self._made.get("own-json")
+        if kept is None or (kept[0] is not shared and kept[0] != shared):
+            own = sorted(self.elements.keys() - shared)
+            joined = SEPARATOR.join(map(self.elements.__getitem__, own))
+            kept = (shared, b'{"' + joined + b"}}" if own else b"{}")
+            self._keep("own-json", kept)
+        return kept[1]
+
     def derived(self, kind: str, basis: tuple[object, object], make: Callable[[], _T]) -> _T:
         """What ``make`` derives from it and ``basis``: kept, made again only
         when the basis is other objects than last time."""

@@ -175,15 +175,16 @@ def _entries_piece(run: Run, basis: tuple[str, frozenset[str]]) -> Piece:
 
 def _entry(instance: Instance, series: str, shared: frozenset[str]) -> _Unit:
     """An instance's entry: its series and its attributes but ``shared``."""
-    own = instance.own(shared)
-    entry = {"series": series, "attributes": own}
-    made = functools.partial(_object_entry, instance.mark, instance.sop, entry)
+    own = instance.own_json(shared)
+    made = functools.partial(_object_entry, instance.mark, instance.sop, series, own)
     return instance.derived("dedup-json", (own, series), made)
 
 
-def _object_entry(mark: int, key: str, value: Any) -> _Unit:
-    """``"key":value`` as in an object serialized whole."""
-    return _unit(mark, dumps_json({key: value})[1:-1])
+def _object_entry(mark: int, sop: str, series: str, own: bytes) -> _Unit:
+    """``"sop":{"attributes":own,"series":series}`` as in an object serialized
+    whole (its keys sorted)."""
+    entry = b'%b:{"attributes":%b,"series":%b}' % (dumps_json(sop), own, dumps_json(series))
+    return _unit(mark, entry)
 
 
 def _write_bulkdata_context(store: Store, study: str, series: list[SeriesDocuments]) -> None:

@@ -215,3 +215,70 @@ def test_a_flush_makes_and_deletes_no_journal_file(archive: Archive) -> None:
     assert journal.stat().st_ino == inode
     assert journal.stat().st_size == 0
     assert _listed(archive, paths.STUDIES_INDEX) == ["1.1", "1.2"]
+
+
+def test_the_record_is_written_without_syncing(archive: Archive) -> None:
+    """Synced, a commit waited for the file system to commit every file the
+    run wrote before it (the archive's own files are not synced either)."""
+    with StudyList(archive) as listed:
+        assert listed._db.execute("PRAGMA synchronous").fetchone() == (0,)
+
+
+def test_a_record_that_is_no_database_is_made_anew(archive: Archive) -> None:
+    catalog = Catalog(archive)
+    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
+    local = archive.store.local_path(LISTING_PATH)
+    assert local is not None
+    local.write_bytes(b"left so by a power failure" * 100)
+    catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
+    assert _listed(archive, paths.STUDIES_INDEX) == ["1.1", "1.2"]
+
+
+def test_a_record_damaged_inside_is_dropped_then_made_anew(
+    archive: Archive, small_pages: int
+) -> None:
+    catalog = Catalog(archive)
+    studies = [_row(f"1.{n}", f"2000{n:04d}") for n in range(1, 41)]
+    catalog.studies_moved(_store(archive, *studies))
+    local = archive.store.local_path(LISTING_PATH)
+    assert local is not None
+    data = bytearray(local.read_bytes())
+    assert len(data) > 4 * 1024
+    data[2048:] = b"\xff" * (len(data) - 2048)  # every page but the first two
+    local.write_bytes(bytes(data))
+    new = _store(archive, _row("1.99", "20991231"))
+    try:
+        catalog.studies_moved(new)
+    except OSError as exc:  # found damaged while in use: one line, the record dropped
+        assert LISTING_PATH in str(exc) and "damaged" in str(exc)
+        assert not local.exists()
+        catalog.studies_moved(new)
+    listed = [s for page in range(14) for s in _listed_page(archive, page)]
+    assert sorted(listed) == sorted([f"1.{n}" for n in range(1, 41)] + ["1.99"])
+
+
+def _listed_page(archive: Archive, page: int) -> list[str]:
+    path = paths.study_list_page(page)
+    return _listed(archive, path) if archive.store.exists(path) else []
+
+
+def test_a_record_found_damaged_in_use_is_dropped(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = Catalog(archive)
+    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
+    local = archive.store.local_path(LISTING_PATH)
+    assert local is not None
+
+    def damaged(*_: object) -> None:
+        exc = sqlite3.DatabaseError("database disk image is malformed")
+        exc.sqlite_errorname = "SQLITE_CORRUPT"  # type: ignore[attr-defined]
+        raise exc
+
+    with monkeypatch.context() as patched:
+        patched.setattr(StudyList, "_record", damaged)
+        with pytest.raises(OSError, match="damaged, dropped"):
+            catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
+    assert not local.exists()
+    catalog.studies_moved([])
+    assert _listed(archive, paths.STUDIES_INDEX) == ["1.1", "1.2"]

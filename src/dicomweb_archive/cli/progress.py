@@ -4,28 +4,46 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 #: Least time between two redraws, in seconds.
 _REDRAW = 0.1
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} instances/s" if speed else "")
+def _drawn_bar(label: str, console: Console) -> Progress:
+    """The bar itself (rich's progress module imported only for a bar drawn)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} instances/s" if speed else "")
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        auto_refresh=False,
+    )
 
 
 class ProgressBar:
@@ -33,27 +51,22 @@ class ProgressBar:
 
     Drawn only when ``enabled`` (a terminal, no ``--quiet``), and only when told:
     worker processes are forked, and forking a process that runs a refresh
-    thread can deadlock the child.
+    thread can deadlock the child.  Not drawn, there is no bar at all: each
+    instance done costs the command's process nothing (it shares the cores
+    with the workers), and a failure is printed as it comes.
     """
 
     def __init__(self, label: str, console: Console, *, enabled: bool) -> None:
-        self._progress = Progress(
-            TextColumn(label),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not enabled,
-            transient=True,
-            auto_refresh=False,
+        self._console = console
+        self._progress: Progress | None = _drawn_bar(label, console) if enabled else None
+        self._task: TaskID | None = (
+            None if self._progress is None else self._progress.add_task(label, total=None)
         )
-        self._task = self._progress.add_task(label, total=None)
         self._drawn = 0.0
 
     def __enter__(self) -> ProgressBar:
-        self._progress.start()
+        if self._progress is not None:
+            self._progress.start()
         return self
 
     def __exit__(
@@ -62,16 +75,20 @@ class ProgressBar:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        if self._progress is not None:
+            self._progress.stop()
 
     def set_total(self, total: int) -> None:
-        self._progress.update(self._task, total=total)
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, total=total)
 
     def advance(self, failure: str | None = None) -> None:
         """One more instance done; ``failure`` printed above the bar when it failed."""
-        self._progress.advance(self._task)
         if failure is not None:
-            self._progress.console.print(f"failed: {failure}", markup=False)
+            self._console.print(f"failed: {failure}", markup=False)
+        if self._progress is None or self._task is None:
+            return
+        self._progress.advance(self._task)
         now = time.monotonic()
         if now - self._drawn > _REDRAW:
             self._progress.refresh()

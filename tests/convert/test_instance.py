@@ -340,8 +340,11 @@ def test_a_killed_replacement_is_finished_by_the_rerun(tmp_path: Path, seed: int
     # Kill runs until two were killed while replacing (a replacement staged): a
     # run that finished first is undone and tried again, so the test never
     # passes without the kill it is about, however fast or slow the machine.
+    # (A replacement of these 40 instances takes a few tens of ms: the kill
+    # comes within that after the first staged file is seen, and attempts are
+    # many, each one cheap.)
     interrupted = 0
-    for _attempt in range(10):
+    for _attempt in range(40):
         proc = subprocess.Popen(
             [*DWA, "convert", str(second), "-o", str(archive), "-q", "-w", "2"]
             + ["--on-duplicate", "overwrite"],
@@ -352,7 +355,7 @@ def test_a_killed_replacement_is_finished_by_the_rerun(tmp_path: Path, seed: int
             if staging.exists() and any(staging.iterdir()):
                 break  # replacing has begun
             time.sleep(0.002)
-        time.sleep(delays.uniform(0.0, 0.15))
+        time.sleep(delays.uniform(0.0, 0.04))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

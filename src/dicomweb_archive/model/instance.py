@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import operator
 import zlib
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -48,9 +47,6 @@ def instance_sort_key(ds: JSONDataset) -> tuple[float, str]:
 
 #: What a dataset dumped holds when an element holds a bulk data value's URI.
 _BULKDATA = b'"' + BULKDATA_PREFIX.encode()
-_KEY = operator.itemgetter(0)
-_JSON = operator.itemgetter(1)
-_VALUED = operator.itemgetter(3)
 
 
 @functools.lru_cache(maxsize=64)
@@ -174,7 +170,7 @@ class Instance:
     @functools.cached_property
     def valued(self) -> frozenset[str]:
         """The keys whose elements hold a value (neither empty nor absent)."""
-        return frozenset(map(_KEY, filter(_VALUED, self.parts)))
+        return frozenset(element.key for element in self.parts if element.valued)
 
     def row(self, fields: frozenset[str] = frozenset()) -> JSONDataset:
         """The instance's QIDO-RS row, with ``fields`` beyond the default attributes."""

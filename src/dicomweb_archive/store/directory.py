@@ -81,9 +81,11 @@ def write_then_rename(
         raise
 
 
-def _write_parts(fd: int, target: str, parts: tuple[bytes, ...]) -> None:
-    """Write ``parts`` to the new file ``fd`` (at ``target``) and close it; on any
-    failure ``target`` is removed.
+def _write_parts(
+    fd: int, target: str, parts: tuple[bytes, ...], then: Callable[[], None] | None = None
+) -> None:
+    """Write ``parts`` to the new file ``fd`` (at ``target``), close it, then
+    call ``then`` (a rename); on any failure ``target`` is removed.
 
     One ``writev``, no file object: a file object costs three system calls
     more (its status, whether it is a terminal, its position), and a write
@@ -99,6 +101,8 @@ def _write_parts(fd: int, target: str, parts: tuple[bytes, ...]) -> None:
                     rest = rest[os.write(fd, rest) :]
         finally:
             os.close(fd)
+        if then is not None:
+            then()
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(target)
@@ -341,13 +345,7 @@ class DirectoryStore(StoreMixin):
         if self._same_content(target, parts):
             return False
         tmp, fd = self._temporary_fd()
-        _write_parts(fd, tmp, parts)
-        try:
-            self._replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _write_parts(fd, tmp, parts, lambda: self._replace(tmp, target))
         return True
 
     def write_if_absent(self, path: str, *parts: bytes) -> bool:

@@ -58,15 +58,16 @@ class ProgressBar:
 
     def __init__(self, label: str, console: Console, *, enabled: bool) -> None:
         self._console = console
-        self._progress: Progress | None = _drawn_bar(label, console) if enabled else None
-        self._task: TaskID | None = (
-            None if self._progress is None else self._progress.add_task(label, total=None)
-        )
+        #: The bar and its task, when drawn.
+        self._bar: tuple[Progress, TaskID] | None = None
+        if enabled:
+            progress = _drawn_bar(label, console)
+            self._bar = progress, progress.add_task(label, total=None)
         self._drawn = 0.0
 
     def __enter__(self) -> ProgressBar:
-        if self._progress is not None:
-            self._progress.start()
+        if self._bar is not None:
+            self._bar[0].start()
         return self
 
     def __exit__(
@@ -75,21 +76,23 @@ class ProgressBar:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self._bar is not None:
+            self._bar[0].stop()
 
     def set_total(self, total: int) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, total=total)
+        if self._bar is not None:
+            progress, task = self._bar
+            progress.update(task, total=total)
 
     def advance(self, failure: str | None = None) -> None:
         """One more instance done; ``failure`` printed above the bar when it failed."""
         if failure is not None:
             self._console.print(f"failed: {failure}", markup=False)
-        if self._progress is None or self._task is None:
+        if self._bar is None:
             return
-        self._progress.advance(self._task)
+        progress, task = self._bar
+        progress.advance(task)
         now = time.monotonic()
         if now - self._drawn > _REDRAW:
-            self._progress.refresh()
+            progress.refresh()
             self._drawn = now

@@ -4,17 +4,13 @@ The converter (one P10 input per task) and the transcoder (one archived instance
 per task) share this.  A task never raises for its item: :func:`failure_of` is
 the one place an exception becomes a refusal or a failure with a reason, so one
 bad item stops nothing, and :class:`Summary` counts the outcomes.  A
-:class:`Runner` says where tasks run: :class:`PoolRunner` on this machine's
-cores, :class:`~dicomweb_archive.cluster.DaskRunner` on a Dask cluster.
+:class:`Runner` says where tasks run: :class:`~dicomweb_archive.pool.PoolRunner`
+on this machine's cores, :class:`~dicomweb_archive.cluster.DaskRunner` on a Dask cluster.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import gc
-import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,69 +25,11 @@ from dicomweb_archive.errors import (
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-#: Chunks sent to a worker hold at most this many items: enough to amortise the
-#: round trip, few enough that the last worker does not run alone for long.
-_MAX_CHUNK = 16
-
-
-#: glibc's ``mallopt`` parameters (``malloc.h``).
-_M_TRIM_THRESHOLD = -1
-_M_TOP_PAD = -2
-
-
-def keep_freed_memory() -> bool:
-    """Keep the memory this process frees for its next allocations; whether it could.
-
-    glibc's malloc gives the top of its heap back to the system once 128 KB
-    of it are free, and takes it again page by page (a page fault each) at the
-    next allocations: a conversion frees and makes about the same objects for
-    every input (its JSON, the gzip streams' 256 KB of state).  Kept up to
-    256 MB (beyond that the heap shrinks as before) and grown 16 MB at a time,
-    one study of 300 CT slices converted in one process took about a tenth
-    less CPU.  Set before the workers start: forked, they inherit it.  Where
-    the C library has no ``mallopt`` (or ignores it), nothing changes.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):  # no C library by name, or no mallopt
-        return False
-    trim = mallopt(_M_TRIM_THRESHOLD, 256 * 2**20)
-    return bool(trim and mallopt(_M_TOP_PAD, 16 * 2**20))
-
-
-def worker_count(workers: int | None) -> int:
-    """``workers``, or every core when ``None``."""
-    return max(1, workers or os.cpu_count() or 1)
-
-
-def _chunksize(total: int, workers: int) -> int:
-    return max(1, min(_MAX_CHUNK, total // (workers * 8)))
-
-
-def run_tasks(
-    task: Callable[[Item], Result], items: Sequence[Item], workers: int
-) -> Iterator[Result]:
-    """``task`` of every item, in the order they finish, on up to ``workers`` processes.
-
-    One worker (or one item) runs in this process: no pool to start.  ``task``
-    and the items are pickled for the workers when ``fork`` is unavailable.
-    A worker leaves the objects it starts with (its modules, forked) out of its
-    garbage collections, which then pass over what its tasks made only (in a
-    conversion, collections over the modules took about 0.1 ms per instance).
-    """
-    workers = min(workers, max(1, len(items)))
-    if workers == 1:
-        yield from map(task, items)
-        return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(workers, initializer=gc.freeze) as pool:
-        yield from pool.imap_unordered(task, items, _chunksize(len(items), workers))
-
-
 #: What a runner answers for an item whose task was lost with its worker, given
 #: the item and why (it never ran to the end, so the task could not say).
 Lost = Callable[[Item, str], Result]
+#: Why a runner could not do an item that killed every worker it ran on.
+LOST_REASON = "its worker died each time it ran, the last time alone"
 
 
 class Runner(Protocol):
@@ -105,19 +43,6 @@ class Runner(Protocol):
     def map(
         self, task: Callable[[Item], Result], items: Sequence[Item], lost: Lost[Item, Result]
     ) -> Iterator[Result]: ...
-
-
-@dataclass(frozen=True)
-class PoolRunner:
-    """Tasks on ``workers`` processes of this machine (see :func:`run_tasks`)."""
-
-    workers: int
-
-    def map(
-        self, task: Callable[[Item], Result], items: Sequence[Item], lost: Lost[Item, Result]
-    ) -> Iterator[Result]:
-        # A pool's worker that dies takes the run with it: nothing is ever lost.
-        return run_tasks(task, items, self.workers)
 
 
 @dataclass(frozen=True)

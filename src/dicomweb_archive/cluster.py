@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from dicomweb_archive.batch import Lost
+from dicomweb_archive.batch import LOST_REASON, Lost
 from dicomweb_archive.errors import ClusterError
 
 Item = TypeVar("Item")
@@ -101,7 +101,7 @@ class DaskRunner:
                     _run_chunk, task, [item], pure=False
                 ).result()
             except KilledWorker:
-                yield lost(item, "its worker died each time it ran, the last time alone")
+                yield lost(item, LOST_REASON)
             else:
                 yield from alone
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -14,9 +16,13 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.batch import LOST_REASON
+from dicomweb_archive.convert import task
+from dicomweb_archive.convert.instance import InstanceOutcome
+from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.errors import ArchiveOptionsMismatchError
 from dicomweb_archive.model import multipart, paths
-from tests.conftest import MakeInstance, read_json_gz, snapshot, write_instance
+from tests.conftest import MakeInstance, read_json_gz, snapshot, tree, write_instance
 
 DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
 
@@ -355,3 +361,52 @@ def test_a_dead_writers_temporaries_go_by_the_end_of_the_run(
     inputs = [str(make_instance(study=study, series=series, instance_number=n)) for n in (1, 2)]
     assert Converter(archive, ConvertOptions(workers=1)).convert(inputs, on_outcome=plant).ok
     assert not left.exists() and live.exists()
+
+
+def test_a_worker_killed_mid_run_the_run_completes(tmp_path: Path) -> None:
+    """A worker killed from outside (the out-of-memory killer) costs its chunks
+    a rerun on a new pool; the run ends as a run on one core."""
+    ct = tmp_path / "ct"
+    write_ct_series(ct, slices=48, rows=64, columns=64, seed=7)
+    Converter(tmp_path / "one-core", ConvertOptions(workers=1)).convert([str(ct)])
+    killed: list[int] = []
+    seen: list[InstanceOutcome] = []
+
+    def kill_once(outcome: InstanceOutcome) -> None:
+        if not killed:  # the first outcome is in: the run is under way
+            killed.append(multiprocessing.active_children()[0].pid or 0)
+            os.kill(killed[0], signal.SIGKILL)
+        seen.append(outcome)
+
+    result = Converter(tmp_path / "archive", ConvertOptions(workers=2)).convert(
+        [str(ct)], on_outcome=kill_once
+    )
+    assert killed and result.ok and len(seen) == 48
+    # What the dead worker stored before it died, the rerun finds: ``unchanged``.
+    assert result.counts["converted"] + result.counts["unchanged"] == 48
+    assert tree(tmp_path / "archive") == tree(tmp_path / "one-core")
+
+
+def test_an_input_that_kills_its_worker_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ct = tmp_path / "ct"
+    write_ct_series(ct, slices=40, rows=64, columns=64, seed=3)
+    culprit = sorted(ct.iterdir())[17]
+    stored = task.store_instance
+
+    def crash_on_culprit(archive: Any, options: Any, parsed: Any, **kwargs: Any) -> Any:
+        if parsed.name == str(culprit):
+            os._exit(1)  # a crash in native code, in the worker forked from here
+        return stored(archive, options, parsed, **kwargs)
+
+    monkeypatch.setattr(task, "store_instance", crash_on_culprit)
+    result = Converter(tmp_path / "archive", ConvertOptions(workers=2)).convert([str(ct)])
+    assert [(o.name, o.reason) for o in result.failures] == [
+        (str(culprit), f"not converted: {LOST_REASON}")
+    ]
+    assert result.counts["converted"] + result.counts["unchanged"] == 39
+    monkeypatch.undo()
+    culprit.unlink()
+    Converter(tmp_path / "one-core", ConvertOptions(workers=1)).convert([str(ct)])
+    assert tree(tmp_path / "archive") == tree(tmp_path / "one-core")

@@ -11,7 +11,7 @@ import click
 import orjson
 from rich.console import Console
 
-from dicomweb_archive.batch import Runner, keep_freed_memory
+from dicomweb_archive.batch import Runner
 from dicomweb_archive.cli.console import plain_console
 from dicomweb_archive.cli.options import (
     HTJ2K_MODES,
@@ -30,6 +30,7 @@ from dicomweb_archive.convert.converter import ConversionResult, Converter, OnOu
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.p10 import quiet_pydicom
+from dicomweb_archive.pool import keep_freed_memory
 from dicomweb_archive.types import InstanceKey
 
 if TYPE_CHECKING:  # --htj2k only: transcoding is imported when asked for

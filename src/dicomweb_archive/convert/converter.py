@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dicomweb_archive.batch import PoolRunner, Runner, Summary
+from dicomweb_archive.batch import Runner, Summary
 from dicomweb_archive.convert.copies import Copies
 from dicomweb_archive.convert.inputs import (
     InputRef,
@@ -39,6 +39,7 @@ from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.convert.task import convert_numbered, lost_input, release_task_archive
 from dicomweb_archive.errors import ArchiveError
 from dicomweb_archive.model.aggregate import Conflict
+from dicomweb_archive.pool import PoolRunner
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.base import scratch_folder
 from dicomweb_archive.store.catalog import BATCH, Catalog, Refreshed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dicomweb_archive.batch import worker_count
+from dicomweb_archive.pool import worker_count
 from dicomweb_archive.store.manifest import ArchiveOptions, DuplicatePolicy, FrameStorage
 
 if TYPE_CHECKING:  # imported where they are used: conversion without them stays light

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dicomweb_archive.batch import Summary, run_tasks, worker_count
+from dicomweb_archive.batch import Summary
 from dicomweb_archive.codec.htj2k import HTJ2KSettings
+from dicomweb_archive.pool import run_tasks, worker_count
 from dicomweb_archive.store.archive import Archive, open_archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.manifest import read_options
@@ -142,7 +143,7 @@ class Transcoder:
         touched = False
         studies: set[str] = set()
         task = functools.partial(transcode_instance, self.location, request)
-        for outcome in run_tasks(task, keys, self.options.worker_count()):
+        for outcome in run_tasks(task, keys, self.options.worker_count(), _lost):
             result.add(outcome)
             if outcome.status == "transcoded":
                 studies.add(outcome.key.study_instance_uid)
@@ -155,3 +156,8 @@ class Transcoder:
             studies.update(catalog.refresh().studies)
         result.studies = sorted(studies)
         return result
+
+
+def _lost(key: InstanceKey, reason: str) -> TranscodeOutcome:
+    """The outcome of an instance whose worker died transcoding it."""
+    return TranscodeOutcome(key, "failed", f"not transcoded: {reason}")

@@ -3,8 +3,9 @@
 ::
 
     version, types, tags, errors,      the shared vocabulary
-    uids, media, numerals, batch,      (batch: worker pool and outcomes of a run;
-    cluster, collector                 cluster: the same tasks on a Dask cluster;
+    uids, media, numerals, batch,      (batch: runners and outcomes of a run;
+    pool, cluster, collector           pool: tasks on this machine's worker processes;
+                                       cluster: the same tasks on a Dask cluster;
                                        collector: full garbage collections at quiet moments)
     ← model                            DICOMweb resources as data, no IO
     ← p10, deidentify                  parse P10 files; PS3.15 de-identification of datasets
@@ -43,6 +44,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "media",
             "numerals",
             "batch",
+            "pool",
             "cluster",
             "collector",
         }

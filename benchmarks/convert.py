@@ -34,7 +34,10 @@ one in-process conversion on one worker and prints the top entries.
 ``--against TREE`` compares this tree with another checkout (its ``src`` put
 first on the path): the conversion on all cores and its re-run are timed for
 both in turn, round after round (each round in the other order), so that both
-meet the same load; each has an archive of its own.
+meet the same load; each has an archive of its own.  With ``--indexed`` each
+of those archives is made with a QIDO-RS index first (one other study
+converted, then ``dwa index``; not timed), as an archive ``dwa serve`` has
+served: the conversion then writes its studies' index rows too.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from pydicom.data import get_testdata_file
 
 from dicomweb_archive import Converter, ConvertOptions, __version__
 from dicomweb_archive.demo import samples
@@ -290,16 +294,29 @@ Row = tuple[str, Timed, float | None]
 
 
 def against_rows(
-    tree: Path, source: Path, outputs: Outputs, workers: int, count: int, repeat: int
+    tree: Path,
+    source: Path,
+    outputs: Outputs,
+    workers: int,
+    count: int,
+    repeat: int,
+    indexed: bool = False,
 ) -> list[Row]:
-    """The conversion on all cores and its re-run, this tree's and ``tree``'s in turn."""
+    """The conversion on all cores and its re-run, this tree's and ``tree``'s in
+    turn (``indexed``: into archives that have a QIDO-RS index)."""
     envs = {"this tree": ENV, str(tree): dwa_environment(tree)}
     names = {"this tree": "archive", str(tree): "archive-against"}
 
     def command(name: str) -> Callable[[], list[str]]:
         return lambda: convert_command(source, outputs.path(names[name]), workers)
 
-    runs = {name: (command(name), envs[name], outputs.fresh(names[name])) for name in envs}
+    def before(name: str) -> Callable[[], None]:
+        fresh = outputs.fresh(names[name])
+        if not indexed:
+            return fresh
+        return lambda: (fresh(), with_index(outputs.path(names[name]), envs[name]))
+
+    runs = {name: (command(name), envs[name], before(name)) for name in envs}
     converted = alternated(runs, repeat)
     again = alternated({name: (command(name), envs[name], lambda: None) for name in envs}, repeat)
     rows: list[Row] = []
@@ -315,6 +332,13 @@ def against_rows(
         run = again[name]
         rows.append((f"re-run, nothing to do, {name}", run, check(run.outputs, "unchanged", count)))
     return rows
+
+
+def with_index(archive: Path, env: dict[str, str]) -> None:
+    """Make ``archive`` with one study (not one of the sources') and its QIDO-RS index."""
+    other = Path(get_testdata_file("CT_small.dcm"))
+    for args in (convert_command(other, archive), [str(DWA), "index", str(archive)]):
+        subprocess.run(args, check=True, capture_output=True, env=env)
 
 
 def convert_command(source: Path, archive: Path, workers: int | None = None) -> list[str]:
@@ -340,6 +364,11 @@ def main() -> None:
         "--against",
         type=Path,
         help="another checkout: its conversion on all cores and re-run alternate with this tree's",
+    )
+    parser.add_argument(
+        "--indexed",
+        action="store_true",
+        help="with --against: into archives that have a QIDO-RS index (as dwa serve leaves)",
     )
     parser.add_argument(
         "--ext4-image",
@@ -400,7 +429,9 @@ def measure(
     rows.append(("`cp -r`", cp, None))
     start = timed(lambda: [str(DWA), "--version"], lambda: None, args.repeat)
     if args.against is not None:
-        rows += against_rows(args.against, source, outputs, args.workers, count, args.repeat)
+        rows += against_rows(
+            args.against, source, outputs, args.workers, count, args.repeat, args.indexed
+        )
         return rows, cp, start, folder_bytes(outputs.path("archive"))
 
     def convert(workers: int, *more: str) -> Callable[[], list[str]]:

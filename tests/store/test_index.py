@@ -254,3 +254,15 @@ def test_a_rebuild_reads_folders_and_zips_in_batches(
     with QidoIndex(opened) as index:
         assert index.rebuild() == 3
         assert [index.search(level, query) for level in Level for query in searches] == expected
+
+
+def test_commits_are_not_synced_but_the_log_is_at_checkpoints(tmp_path: Path) -> None:
+    """WAL with synchronous NORMAL on every connection (the one to close last
+    checkpoints): a commit waited for the file system's journal otherwise."""
+    archive, _ = _archive(tmp_path)
+    with QidoIndex(open_archive(archive)) as index:
+        index.rebuild()
+        assert index._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert index._db.execute("PRAGMA synchronous").fetchone() == (1,)
+        with index._snapshot() as reader:
+            assert reader.execute("PRAGMA synchronous").fetchone() == (1,)

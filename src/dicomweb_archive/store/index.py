@@ -8,6 +8,17 @@ study row and every attribute shared by all its instances; for a series, the
 series row with its study's attributes; for an instance, its row with both
 (each level stored with what it adds to its parents, merged when read:
 :mod:`~dicomweb_archive.store.indexrows`).
+
+The index is written in SQLite's write-ahead log mode with ``synchronous =
+NORMAL``: a commit is not synced, the log is synced only when it is copied
+into the database (a checkpoint).  It survives a killed process whole, and a
+power failure or a crash of the system consistent, its last transactions
+possibly lost, which SQLite documents for this mode.  No more is needed: the
+instances it describes are themselves not synced (their files are renamed
+into place, as every file of the archive is), and ``dwa index`` rebuilds it
+from them.  Synced at every commit (``FULL``), each commit waited for the file
+system to commit everything written since the last one: after a conversion,
+every file it wrote.
 """
 
 from __future__ import annotations
@@ -117,6 +128,16 @@ _TEXT_DROP = (
 logger = logging.getLogger(__name__)
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the index in write-ahead log mode, commits not synced
+    (see the module); every connection says so, as the last one to close
+    copies the log into the database."""
+    db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
 class Level(Enum):
     STUDY = "studies"
     SERIES = "series"
@@ -152,8 +173,7 @@ class QidoIndex:
             raise StoreError(f"{archive.url}: the QIDO-RS index needs a local work folder")
         self.path = local
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = _connect(self.path)
         #: Whether the index holds every study (a rebuild ran since it was made).
         self.complete = self._migrate(other_builds=path is None)
         #: Whether substring searches have the trigram index (SQLite 3.34 or later).
@@ -243,7 +263,7 @@ class QidoIndex:
         try:
             db = self._readers.get_nowait()
         except queue.Empty:
-            db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+            db = _connect(self.path)
             db.isolation_level = None
         db.execute("BEGIN")
         try:

@@ -6,11 +6,12 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store, files_under
+from dicomweb_archive.store.base import Store, dumps_json, files_under, gunzip, gzip_bytes
 from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.memory import MemoryStore
 from dicomweb_archive.store.staging import (
@@ -74,6 +75,35 @@ def test_the_same_bytes_change_nothing(store: Store) -> None:
     update.commit(frames=3, bulk=[], drop_htj2k=False)
     assert not update.changed
     assert not store.list(STAGING_DIR)
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_the_same_json_at_any_level_changes_nothing(store: Store, level: int) -> None:
+    """An instance's documents compare by their JSON: those an older version
+    compressed at another level are the same documents, left as they are."""
+    document = [{"00080018": {"vr": "UI", "Value": [KEY.sop_instance_uid]}}]
+    old_instance(store)
+    written = gzip_bytes(dumps_json(document), level)
+    store.write(paths.instance_metadata(*KEY), written)
+    update = InstanceUpdate(store, KEY)
+    assert not update.stage_json(paths.METADATA, document)
+    update.commit(frames=3, bulk=[], drop_htj2k=False)
+    assert not update.changed
+    assert store.read(paths.instance_metadata(*KEY)) == written
+
+
+@pytest.mark.parametrize("stored_bytes", [b"", b"\x1f\x8b\x08\x00 cut", b"old metadata"])
+def test_other_json_or_a_part_written_document_is_replaced(
+    store: Store, stored_bytes: bytes
+) -> None:
+    document = [{"00200013": {"vr": "IS", "Value": [2]}}]
+    old_instance(store)
+    store.write(paths.instance_metadata(*KEY), stored_bytes)
+    update = InstanceUpdate(store, KEY)
+    assert update.stage_json(paths.METADATA, document)
+    update.commit(frames=3, bulk=[], drop_htj2k=False)
+    assert update.changed
+    assert orjson.loads(gunzip(store.read(paths.instance_metadata(*KEY)))) == document
 
 
 def test_a_discarded_update_leaves_the_instance(store: Store) -> None:

@@ -35,7 +35,7 @@ from dicomweb_archive.p10.pixeldata import PixelDataElement, read_frames, read_v
 from dicomweb_archive.p10.reader import ParsedInstance
 from dicomweb_archive.store import registry
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store, dumps_json, gzip_bytes
+from dicomweb_archive.store.base import Store
 from dicomweb_archive.store.manifest import DuplicatePolicy, duplicate_policy
 from dicomweb_archive.store.removal import Target, delete
 from dicomweb_archive.store.session import writing_study
@@ -200,8 +200,8 @@ class _InstanceWriter:
         if not own_source and old is not None and _without_source(old) == _without_source(info):
             info = old
         existed = not new and files.exists(self.metadata_path)
-        self.update.stage(paths.INFO, gzip_bytes(dumps_json(info)))
-        other_metadata = self.update.stage(paths.METADATA, gzip_bytes(dumps_json([meta])))
+        self.update.stage_json(paths.INFO, info)
+        other_metadata = self.update.stage_json(paths.METADATA, [meta])
         if existed and (other_metadata or self.update.frames_changed):
             self._duplicate()
         if self.entry != self.update.key:

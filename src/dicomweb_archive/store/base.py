@@ -195,9 +195,9 @@ def dumps_json(document: Any) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
-def gzip_bytes(data: bytes) -> bytes:
+def gzip_bytes(data: bytes, level: int = 6) -> bytes:
     """Deterministic gzip (no name, no time), so equal input gives equal files."""
-    return gzip.compress(data, compresslevel=6, mtime=0)
+    return gzip.compress(data, compresslevel=level, mtime=0)
 
 
 def gunzip(data: bytes) -> bytes:

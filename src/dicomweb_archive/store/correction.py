@@ -26,7 +26,7 @@ from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.corrections import Correction, apply_corrections
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store, dumps_json, gzip_bytes, instances_of
+from dicomweb_archive.store.base import Store, instances_of
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.packing import pack_study
 from dicomweb_archive.store.removal import Target, finish_deletions
@@ -115,8 +115,8 @@ def _correct_instance(
         info = files.read_json_gz(paths.instance_info(*key))
         info.setdefault(CHANGES, []).append({**record, "attributes": changes})
         try:
-            update.stage(paths.INFO, gzip_bytes(dumps_json(info)))
-            update.stage(paths.METADATA, gzip_bytes(dumps_json([dataset])))
+            update.stage_json(paths.INFO, info)
+            update.stage_json(paths.METADATA, [dataset])
             update.commit(frames=_frame_count(files, key), bulk=[], drop_htj2k=False)
         except BaseException:
             update.abandon()

@@ -48,7 +48,7 @@ from typing import Any
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.base import Store
+from dicomweb_archive.store.base import Store, dumps_json, gunzip, gzip_bytes
 from dicomweb_archive.store.session import writing_study
 from dicomweb_archive.types import InstanceKey
 
@@ -56,6 +56,11 @@ STAGING_DIR = f"{paths.WORK_DIR}/staging"
 _COMMIT = "commit.json.gz"
 _SEP = "~"
 _UNREADABLE = (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError)
+#: zlib's level for an instance's own documents (``info.json.gz``, ``metadata.gz``),
+#: written once per instance on the conversion's busiest path: level 1 compresses
+#: a CT slice's pair in about half the time of level 6, into 15% more bytes (1.8 KB
+#: against 1.6 KB).  Documents made once per study keep the default level.
+DOCUMENT_LEVEL = 1
 #: Instances share this many locks (one lock file each on a folder store).
 _LOCKS = 64
 
@@ -139,13 +144,28 @@ class InstanceUpdate:
 
     def stage(self, name: str, *parts: bytes) -> bool:
         """Stage the instance's file ``name`` (``frames/3``) unless it holds these bytes."""
-        target = f"{self.instance}/{name}"
         if not self.new:
             try:  # one read, no existence check first: a request less on an object store
-                if self.store.read(target) == b"".join(parts):
+                if self.store.read(f"{self.instance}/{name}") == b"".join(parts):
                     return False
             except ResourceNotFoundError:
                 pass
+        return self._put(name, parts)
+
+    def stage_json(self, name: str, document: Any) -> bool:
+        """Stage the instance's gzipped JSON document ``name`` (``metadata.gz``)
+        unless the stored one holds the same JSON, whatever level compressed it."""
+        data = dumps_json(document)
+        if not self.new:
+            try:
+                if gunzip(self.store.read(f"{self.instance}/{name}")) == data:
+                    return False
+            except (ResourceNotFoundError, *_UNREADABLE):  # or part-written: replaced
+                pass
+        return self._put(name, (gzip_bytes(data, DOCUMENT_LEVEL),))
+
+    def _put(self, name: str, parts: tuple[bytes, ...]) -> bool:
+        target = f"{self.instance}/{name}"
         self.changed = True
         if name.startswith(f"{paths.FRAMES}/"):
             self.frames_changed = True

@@ -41,6 +41,7 @@ TREE: dict[type[DicomwebArchiveError], tuple[type[Exception], int, int]] = {
     errors.ArchiveOptionsMismatchError: (errors.ArchiveError, 503, 1),
     errors.InvalidStudyZipError: (errors.ArchiveError, 503, 1),
     errors.ArchiveUnavailableError: (errors.ArchiveError, 503, 1),
+    errors.DamagedDatabaseError: (errors.ArchiveError, 503, 1),
     errors.StoreError: (errors.DicomwebArchiveError, 500, 1),
     errors.ResourceNotFoundError: (errors.StoreError, 404, 1),
     errors.UnsupportedStoreError: (errors.StoreError, 500, 2),

@@ -31,7 +31,8 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     │   ├── NotAnArchiveError            no dicomweb-archive manifest there
     │   ├── ArchiveOptionsMismatchError  options differ from the archive's manifest
     │   ├── InvalidStudyZipError         a study ZIP is damaged or not one of ours
-    │   └── ArchiveUnavailableError      the archive cannot take writes now
+    │   ├── ArchiveUnavailableError      the archive cannot take writes now
+    │   └── DamagedDatabaseError         a database in ``.dwa/`` found damaged
     ├── StoreError                            500       1
     │   ├── ResourceNotFoundError             404       1
     │   └── UnsupportedStoreError                       2   a store URL scheme with no backend (yet)
@@ -221,6 +222,12 @@ class InvalidStudyZipError(ArchiveError):
 
 class ArchiveUnavailableError(ArchiveError):
     """The archive cannot take writes (read-only, full): try again later, or elsewhere."""
+
+
+class DamagedDatabaseError(ArchiveError):
+    """SQLite found a database of the archive's work folder damaged (a power
+    failure, lost blocks): it is dropped and made anew, and this is raised
+    only when that did not help."""
 
 
 class StoreError(DicomwebArchiveError):

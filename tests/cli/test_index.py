@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 
 from dicomweb_archive.cli.main import cli
+from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
+from dicomweb_archive.store.listing import LISTING_PATH
+from dicomweb_archive.store.unlisted import UNLISTED_PATH
 
 
 def _convert(archive: Path, name: str) -> None:
@@ -69,3 +73,25 @@ def test_documents_rewrites_what_an_older_archive_lacks(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "rewrote the documents of 1 studies" in result.output
     assert context.read_bytes() == before
+
+
+def test_damaged_databases_are_made_anew_by_convert_and_index(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive = tmp_path / "archive"
+    _convert(archive, "CT_small.dcm")
+    assert CliRunner().invoke(cli, ["index", str(archive)]).exit_code == 0
+    damaged = [INDEX_PATH, LISTING_PATH, UNLISTED_PATH]
+    for path in damaged:
+        data = (archive / path).read_bytes()
+        (archive / path).write_bytes(data[:1024] + b"\xa5" * (len(data) - 1024))
+    _convert(archive, "MR_small.dcm")
+    for path in damaged:
+        assert f"{archive / path}: damaged" in caplog.text
+    assert _studies(archive) == 2
+    assert len(open_archive(archive).read_json_gz(paths.STUDIES_INDEX)) == 2
+    (archive / INDEX_PATH).write_bytes(b"left so by a power failure" * 1000)
+    result = CliRunner().invoke(cli, ["index", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("indexed 2 studies")
+    assert _studies(archive) == 2

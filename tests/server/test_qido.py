@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -204,3 +205,71 @@ def test_qido_sequence_paths(reference_archive: Path) -> None:
             params={"SOPInstanceUID": j2k.SOPInstanceUID, "includefield": "00082112.00081155"},
         ).json()
         assert "00082112" in included[0]
+
+
+def _small_archive(root: Path) -> tuple[Path, list[str]]:
+    studies = [generate_uid() for _ in range(3)]
+    for study in studies:
+        write_instance(root / "in", study=study, series=generate_uid(), rows=4, columns=4)
+    assert Converter(root / "archive", ConvertOptions(workers=1)).convert([str(root / "in")]).ok
+    return root / "archive", studies
+
+
+def _study_uids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return sorted(row["0020000D"]["Value"][0] for row in response.json())
+
+
+def test_an_index_found_damaged_while_serving_is_rebuilt_before_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive, studies = _small_archive(tmp_path)
+    local = archive / index.INDEX_PATH
+    with TestClient(create_app(archive)) as client:
+        assert _study_uids(client.get("/dicomweb/studies")) == sorted(studies)
+        # A file of garbage in its place, alone (a restore gone wrong; with its
+        # write-ahead log, SQLite would read the pages the log holds there).
+        garbage = local.with_name("garbage")
+        garbage.write_bytes(b"left so by a power failure" * 1000)
+        garbage.replace(local)
+        for suffix in ("-wal", "-shm"):
+            local.with_name(local.name + suffix).unlink()
+        assert _study_uids(client.get("/dicomweb/studies")) == sorted(studies)
+        assert f"{local}: damaged (file is not a database)" in caplog.text
+        new = generate_uid()
+        write_instance(tmp_path / "new", study=new, series=generate_uid(), rows=4, columns=4)
+        body = [next((tmp_path / "new").iterdir()).read_bytes()]
+        stored = client.post(
+            "/dicomweb/studies",
+            content=_multipart(body),
+            headers={"Content-Type": 'multipart/related; type="application/dicom"; boundary=b'},
+        )
+        assert stored.status_code == 200, stored.text
+        assert _study_uids(client.get("/dicomweb/studies")) == sorted([*studies, new])
+
+
+def test_damage_met_again_is_a_503_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, studies = _small_archive(tmp_path)
+
+    def damaged(*_: object) -> None:
+        exc = sqlite3.DatabaseError("database disk image is malformed")
+        exc.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+        raise exc
+
+    with TestClient(create_app(archive)) as client:
+        monkeypatch.setattr(index, "study_page", damaged)
+        refused = client.get("/dicomweb/studies")
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "DamagedDatabaseError"
+        assert refused.json()["detail"].startswith(f"{archive / index.INDEX_PATH}: damaged")
+        monkeypatch.undo()
+        assert _study_uids(client.get("/dicomweb/studies")) == sorted(studies)
+
+
+def _multipart(parts: list[bytes]) -> bytes:
+    body = b"".join(
+        b"--b\r\nContent-Type: application/dicom\r\n\r\n" + part + b"\r\n" for part in parts
+    )
+    return body + b"--b--\r\n"

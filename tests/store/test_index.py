@@ -11,6 +11,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from dicomweb_archive import Converter, ConvertOptions, tags
+from dicomweb_archive.errors import DamagedDatabaseError
 from dicomweb_archive.store import index as index_module
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
@@ -266,3 +267,96 @@ def test_commits_are_not_synced_but_the_log_is_at_checkpoints(tmp_path: Path) ->
         assert index._db.execute("PRAGMA synchronous").fetchone() == (1,)
         with index._snapshot() as reader:
             assert reader.execute("PRAGMA synchronous").fetchone() == (1,)
+
+
+def _damage(path: Path, start: int) -> None:
+    """Overwrite ``path`` from ``start`` on, in place, as lost blocks leave it."""
+    size = path.stat().st_size
+    with open(path, "r+b") as file:
+        file.seek(start)
+        file.write(b"\xa5" * (size - start))
+
+
+def test_an_index_that_is_no_database_is_made_anew_and_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive, studies = _archive(tmp_path)
+    (archive / INDEX_PATH).write_bytes(b"left so by a power failure" * 1000)
+    with Catalog(open_archive(archive)).open_index() as index:
+        assert sorted(_uids(index.search(Level.STUDY, Query()))) == sorted(studies)
+    assert "damaged (file is not a database): dropped, made anew" in caplog.text
+
+
+def test_an_index_damaged_inside_is_dropped_rebuilt_and_the_search_made_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive, studies = _archive(tmp_path)
+    opened = open_archive(archive)
+    with QidoIndex(opened) as index:
+        index.rebuild()
+        expected = index.search(Level.INSTANCE, Query(include=None))
+    local = archive / INDEX_PATH
+    pages = local.stat().st_size // 4096
+    assert pages > 8
+    _damage(local, 4096 * (pages // 2))  # the second half of the pages
+    with QidoIndex(opened) as index:
+        assert index.search(Level.INSTANCE, Query(include=None)) == expected
+        assert index.complete
+    assert f"{local}: damaged (database disk image is malformed): dropped, made anew" in (
+        caplog.text
+    )
+    with sqlite3.connect(local) as db:  # rebuilt, whole
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM studies").fetchone() == (len(studies),)
+
+
+def test_damage_found_in_use_is_rebuilt_and_other_users_follow_the_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, studies = _archive(tmp_path)
+    catalog = Catalog(open_archive(archive))
+    serving, other = catalog.open_index(), catalog.open_index()
+    expected = serving.search(Level.STUDY, Query())
+    assert other.search(Level.STUDY, Query()) == expected
+    found = [1]
+    page = index_module.study_page
+
+    def damaged(*args: object) -> list[int]:
+        if found[0]:
+            found[0] -= 1
+            exc = sqlite3.DatabaseError("database disk image is malformed")
+            exc.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+            raise exc
+        return page(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module, "study_page", damaged)
+    before = (archive / INDEX_PATH).stat()
+    assert serving.search(Level.STUDY, Query()) == expected  # dropped, rebuilt, searched again
+    after = (archive / INDEX_PATH).stat()
+    assert (after.st_ino, after.st_mtime_ns) != (before.st_ino, before.st_mtime_ns)
+    # A new study, indexed through the new file: the other user reads it there.
+    new = generate_uid()
+    write_instance(tmp_path / "more", study=new, series=generate_uid(), patient_name="New^One")
+    Converter(archive, ConvertOptions(workers=1)).convert([str(tmp_path / "more")])
+    assert sorted(_uids(other.search(Level.STUDY, Query()))) == sorted([*studies, new])
+    serving.close()
+    other.close()
+
+
+def test_damage_met_again_after_the_rebuild_is_one_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, _ = _archive(tmp_path)
+    index = Catalog(open_archive(archive)).open_index()
+
+    def damaged(*_: object) -> None:
+        exc = sqlite3.DatabaseError("database disk image is malformed")
+        exc.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+        raise exc
+
+    monkeypatch.setattr(index_module, "study_page", damaged)
+    with pytest.raises(DamagedDatabaseError, match=f"^{archive / INDEX_PATH}: damaged"):
+        index.search(Level.STUDY, Query())
+    monkeypatch.undo()
+    assert len(index.search(Level.STUDY, Query())) == 3
+    index.close()

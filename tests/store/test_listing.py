@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dicomweb_archive.errors import DamagedDatabaseError
 from dicomweb_archive.model import paths
 from dicomweb_archive.model.aggregate import study_sort_key
 from dicomweb_archive.store import listing
@@ -246,15 +249,11 @@ def test_a_record_damaged_inside_is_dropped_then_made_anew(
     assert len(data) > 4 * 1024
     data[2048:] = b"\xff" * (len(data) - 2048)  # every page but the first two
     local.write_bytes(bytes(data))
-    new = _store(archive, _row("1.99", "20991231"))
-    try:
-        catalog.studies_moved(new)
-    except OSError as exc:  # found damaged while in use: one line, the record dropped
-        assert LISTING_PATH in str(exc) and "damaged" in str(exc)
-        assert not local.exists()
-        catalog.studies_moved(new)
+    catalog.studies_moved(_store(archive, _row("1.99", "20991231")))
     listed = [s for page in range(14) for s in _listed_page(archive, page)]
     assert sorted(listed) == sorted([f"1.{n}" for n in range(1, 41)] + ["1.99"])
+    with StudyList(archive) as record:
+        assert record.complete
 
 
 def _listed_page(archive: Archive, page: int) -> list[str]:
@@ -262,23 +261,49 @@ def _listed_page(archive: Archive, page: int) -> list[str]:
     return _listed(archive, path) if archive.store.exists(path) else []
 
 
-def test_a_record_found_damaged_in_use_is_dropped(
+def _damage_found(times: int) -> Callable[..., int | None]:
+    """StudyList._record finding its file damaged the first ``times`` calls."""
+    record, found = StudyList._record, [times]
+
+    def damaged(self: StudyList, *args: Any) -> int | None:
+        if found[0]:
+            found[0] -= 1
+            exc = sqlite3.DatabaseError("database disk image is malformed")
+            exc.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+            raise exc
+        return record(self, *args)
+
+    return damaged
+
+
+def test_a_record_found_damaged_in_use_is_dropped_and_the_update_made_once_more(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = Catalog(archive)
+    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
+    local = archive.store.local_path(LISTING_PATH)
+    assert local is not None
+    with monkeypatch.context() as patched:
+        patched.setattr(StudyList, "_record", _damage_found(1))
+        catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
+    assert f"{LISTING_PATH}: damaged (database disk image is malformed)" in caplog.text
+    assert _listed(archive, paths.STUDIES_INDEX) == ["1.1", "1.2"]
+    with StudyList(archive) as record:  # made anew, holding every study
+        assert record.complete
+        assert record._db.execute("SELECT count(*) FROM listed").fetchone() == (2,)
+
+
+def test_a_record_found_damaged_again_is_one_error_naming_it(
     archive: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog = Catalog(archive)
     catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
     local = archive.store.local_path(LISTING_PATH)
     assert local is not None
-
-    def damaged(*_: object) -> None:
-        exc = sqlite3.DatabaseError("database disk image is malformed")
-        exc.sqlite_errorname = "SQLITE_CORRUPT"  # type: ignore[attr-defined]
-        raise exc
-
     with monkeypatch.context() as patched:
-        patched.setattr(StudyList, "_record", damaged)
-        with pytest.raises(OSError, match="damaged, dropped"):
+        patched.setattr(StudyList, "_record", _damage_found(2))
+        with pytest.raises(DamagedDatabaseError, match=f"^{LISTING_PATH}: damaged"):
             catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
     assert not local.exists()
-    catalog.studies_moved([])
+    catalog.studies_moved([])  # the marks stayed: listed by the next flush
     assert _listed(archive, paths.STUDIES_INDEX) == ["1.1", "1.2"]

@@ -46,6 +46,7 @@ from dicomweb_archive.store.listing import RowOf, StudyList
 from dicomweb_archive.store.manifest import ArchiveOptions, read_manifest
 from dicomweb_archive.store.recall import Recall
 from dicomweb_archive.store.session import refresh_lock, study_lock, writing_study
+from dicomweb_archive.store.sqlerrors import once_more_when_damaged
 from dicomweb_archive.store.stitched import Stitcher
 from dicomweb_archive.store.views import Seen, StudyView, Views
 from dicomweb_archive.types import InstanceKey, JSONDataset
@@ -199,7 +200,7 @@ class Catalog:
         of another schema version, or one whose first build did not finish)."""
         index = QidoIndex(self.archive)
         if not index.complete:
-            index.rebuild()
+            index.ensure_complete()
         return index
 
     def rebuild_index(self) -> int:
@@ -232,7 +233,11 @@ class Catalog:
 
     def _update_study_list(self, *, merge: bool = False) -> None:
         """Put the rows of the unlisted studies into the list (no row: removed);
-        see :mod:`~dicomweb_archive.store.listing`."""
+        see :mod:`~dicomweb_archive.store.listing`.  A record found damaged is
+        made anew and the update made once more."""
+        once_more_when_damaged(functools.partial(self._list_unlisted, merge=merge))
+
+    def _list_unlisted(self, *, merge: bool) -> None:
         archive, journal = self.archive, self.journal
         tokens: dict[str, bytes | None] = {}
 
@@ -243,10 +248,13 @@ class Catalog:
                 return self.study_row(study)
 
         with archive.lock("studies-index"), StudyList(archive) as listing:
+            # Read before the rows: marks lost again meanwhile keep their stand-in.
+            relist = journal.relisting()
             unlisted = journal.unlisted()
             # First list, or its record lost: from the published list, else from
             # every study's row; a merge takes what others published meanwhile.
-            if (merge or not listing.complete) and not listing.adopt():
+            # Marks lost: from every study's row, whatever was published.
+            if relist is not None or ((merge or not listing.complete) and not listing.adopt()):
                 for study in unlisted:
                     listed_row(study)
                 listing.rebuild(self.study_row)
@@ -255,12 +263,18 @@ class Catalog:
             for study, token in tokens.items():
                 with archive.lock(refresh_lock(study)):
                     journal.clear_unlisted(study, token)
+            if relist is not None:
+                journal.relisted(relist)
 
     def rebuild_study_list(self, row_of: RowOf | None = None) -> int:
         """List every study afresh, pages renumbered, each with its row as
         ``row_of`` gives it (None: as :meth:`study_row` reads it); returns how many."""
-        with self.archive.lock("studies-index"), StudyList(self.archive) as listing:
-            return listing.rebuild(row_of or self.study_row)
+
+        def rebuild() -> int:
+            with self.archive.lock("studies-index"), StudyList(self.archive) as listing:
+                return listing.rebuild(row_of or self.study_row)
+
+        return once_more_when_damaged(rebuild)
 
     # -- one study's documents ------------------------------------------------------
 

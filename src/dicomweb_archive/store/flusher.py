@@ -52,7 +52,8 @@ class Flusher:
         """Flush if anything is behind; returns the time to wait before the next turn."""
         started = time.perf_counter()
         try:
-            if self.catalog.journal.stale() or self.catalog.journal.unlisted():
+            journal = self.catalog.journal
+            if journal.stale() or journal.unlisted() or journal.relisting() is not None:
                 self.catalog.flush()
         except Exception:  # the next turn retries; the markers stay
             logger.exception("flushing the catalog failed")

@@ -19,6 +19,12 @@ into place, as every file of the archive is), and ``dwa index`` rebuilds it
 from them.  Synced at every commit (``FULL``), each commit waited for the file
 system to commit everything written since the last one: after a conversion,
 every file it wrote.
+
+A file found damaged (:mod:`~dicomweb_archive.store.sqlerrors`) is dropped and
+rebuilt, and the operation that found it runs once more: a search answers
+from the rebuilt index, never from a damaged or half-built one.  Connections
+follow the file when another process made it anew (it found it damaged):
+they would otherwise go on reading the old one.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import itertools
 import logging
 import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +63,12 @@ from dicomweb_archive.store.indexrows import (
     write_rows,
 )
 from dicomweb_archive.store.planner import count_studies, rows_by_id, study_candidates, study_page
+from dicomweb_archive.store.sqlerrors import (
+    file_identity,
+    opened_anew_when_damaged,
+    recovered_when_damaged,
+    remove_database,
+)
 from dicomweb_archive.types import JSONDataset, first_value
 
 #: Bumped whenever the tables change.  Each schema has a file of its own, so
@@ -159,8 +172,24 @@ class Query:
     series: str | None = None
 
 
+#: Which file a connection reads (see :func:`~dicomweb_archive.store.sqlerrors.file_identity`).
+_Identity = tuple[int, int] | None
+
+
 def _series_uid(row: JSONDataset) -> str:
     return str(first_value(row, tags.SeriesInstanceUID))
+
+
+def _recover(index: QidoIndex) -> None:
+    """Drop the damaged file (unless another thread or process made it anew
+    meanwhile) and open a new one, rebuilt before its next use."""
+    with index._recovering:
+        if file_identity(index.path) == index._identity:
+            remove_database(index.path)
+        index._reopen()
+
+
+_recovered = recovered_when_damaged(lambda index: index.path, _recover)
 
 
 class QidoIndex:
@@ -173,16 +202,64 @@ class QidoIndex:
             raise StoreError(f"{archive.url}: the QIDO-RS index needs a local work folder")
         self.path = local
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = _connect(self.path)
-        #: Whether the index holds every study (a rebuild ran since it was made).
-        self.complete = self._migrate(other_builds=path is None)
-        #: Whether substring searches have the trigram index (SQLite 3.34 or later).
-        self.text_search = self._has_text_index()
+        self._other_builds = path is None
         # Searches read through connections of their own, one at a time each:
         # a connection shared between threads keeps the snapshot of whichever
         # statement is still open on it, so a search could miss a row committed
-        # before it began.
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        # before it began.  Each is kept with the file it reads.
+        self._readers: queue.SimpleQueue[tuple[_Identity, sqlite3.Connection]] = queue.SimpleQueue()
+        # Threads meeting a damaged or replaced file at once: one makes it anew.
+        self._recovering = threading.RLock()
+        #: Whether the file was made anew here, to be rebuilt before it answers.
+        self._made_anew = False
+        self._open()
+
+    def _open(self) -> None:
+        """Connect (a file found damaged is removed and made anew) and make the
+        tables; learn whether the index is complete, has the text index, and
+        which file it is."""
+
+        def connect() -> bool:
+            self._db = _connect(self.path)
+            try:
+                return self._migrate(self._other_builds)
+            except BaseException:
+                self._db.close()
+                raise
+
+        def connect_anew() -> bool:
+            self._made_anew = True  # rebuilt before it answers
+            return connect()
+
+        #: Whether the index holds every study (a rebuild ran since it was made).
+        self.complete = opened_anew_when_damaged(self.path, connect, connect_anew)
+        self._identity = file_identity(self.path)
+        #: Whether substring searches have the trigram index (SQLite 3.34 or later).
+        self.text_search = self._has_text_index()
+
+    def _reopen(self) -> None:
+        """Connect to the file now at :attr:`path`, to be rebuilt unless complete."""
+        self._close_connections()
+        self._open()
+        self._made_anew = True
+
+    def _follow(self, *, rebuilding: bool = False) -> None:
+        """Before each use: reopened when another process made the file anew (a
+        file removed by hand is not: the connections still read the old one),
+        and a file made anew rebuilt first (unless another process did, or
+        ``rebuilding`` is what the caller does next)."""
+        identity = file_identity(self.path)
+        if identity is not None and identity != self._identity:
+            with self._recovering:
+                if file_identity(self.path) != self._identity:
+                    self._reopen()
+        if rebuilding:
+            self._made_anew = False
+        elif self._made_anew:
+            with self._recovering:
+                if self._made_anew:
+                    self._ensure_complete()
+                    self._made_anew = False
 
     def _migrate(self, other_builds: bool) -> bool:
         """Make the tables, dropping those of another schema version; returns :attr:`complete`.
@@ -224,8 +301,7 @@ class QidoIndex:
                 db.execute("UPDATE meta SET value = '0' WHERE key = 'complete'")
             complete = db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
         for other in others:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                other.with_name(other.name + suffix).unlink(missing_ok=True)
+            remove_database(other)
         return bool(complete[0] == "1")
 
     def _other_files(self) -> list[Path]:
@@ -250,9 +326,12 @@ class QidoIndex:
         return bool(found[0])
 
     def close(self) -> None:
+        self._close_connections()
+
+    def _close_connections(self) -> None:
         while True:
             try:
-                self._readers.get_nowait().close()
+                self._readers.get_nowait()[1].close()
             except queue.Empty:
                 break
         self._db.close()
@@ -260,17 +339,27 @@ class QidoIndex:
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read connection inside its own transaction, begun now, ended after."""
-        try:
-            db = self._readers.get_nowait()
-        except queue.Empty:
-            db = _connect(self.path)
-            db.isolation_level = None
+        identity, db = self._reader()
         db.execute("BEGIN")
         try:
             yield db
         finally:
             db.execute("COMMIT")
-            self._readers.put(db)
+            self._readers.put((identity, db))
+
+    def _reader(self) -> tuple[_Identity, sqlite3.Connection]:
+        """A kept read connection of the current file (others closed), or a new one."""
+        while True:
+            try:
+                identity, db = self._readers.get_nowait()
+            except queue.Empty:
+                break
+            if identity == self._identity:
+                return identity, db
+            db.close()
+        db = _connect(self.path)
+        db.isolation_level = None
+        return self._identity, db
 
     def __enter__(self) -> QidoIndex:
         return self
@@ -280,8 +369,33 @@ class QidoIndex:
 
     # -- building ---------------------------------------------------------------
 
+    @_recovered
+    def ensure_complete(self) -> None:
+        """Rebuild the index unless it is complete."""
+        self._follow()
+        self._ensure_complete()
+
+    def _ensure_complete(self) -> None:
+        # Checked again under the write lock: processes finding the index
+        # incomplete at once rebuild it once.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            found = self._db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
+            if found is None or found[0] != "1":
+                self._rebuild()  # in the transaction begun, committed at its end
+        except BaseException:
+            self._db.rollback()
+            raise
+        self._db.commit()
+        self.complete = True
+
+    @_recovered
     def rebuild(self) -> int:
         """Index every study of the archive afresh; returns the number of studies."""
+        self._follow(rebuilding=True)
+        return self._rebuild()
+
+    def _rebuild(self) -> int:
         studies = self.archive.studies()
         with self.transaction():
             # The text index is made again once, from all rows: cheaper than
@@ -303,13 +417,17 @@ class QidoIndex:
         self.complete = True
         return int(self._db.execute("SELECT count(*) FROM studies").fetchone()[0])
 
+    @_recovered
     def study_row(self, study: str) -> JSONDataset | None:
         """The study's row as indexed (None: not indexed)."""
+        self._follow()
         found = self._db.execute("SELECT row FROM studies WHERE study = ?", (study,)).fetchone()
         return None if found is None else orjson.loads(found[0])
 
+    @_recovered
     def update_studies(self, studies: Iterable[str]) -> None:
         """Re-read the documents of ``studies`` (a study with none is dropped)."""
+        self._follow()
         with self.transaction():
             for study in studies:
                 self._delete_study(study)
@@ -317,6 +435,7 @@ class QidoIndex:
                 self._read_study(study, None, rows)
                 self.insert(rows)
 
+    @_recovered
     def replace_studies(
         self,
         documents: Mapping[str, StudyDocuments | None],
@@ -330,6 +449,7 @@ class QidoIndex:
         by this process (none since by others), else by the rows' digests.
         Returns the runs' records written, by study.
         """
+        self._follow()
         written = written or {}
         found: dict[str, list[Part]] = {}
         with self.transaction():
@@ -383,6 +503,7 @@ class QidoIndex:
 
     # -- searching --------------------------------------------------------------
 
+    @_recovered
     def search(self, level: Level, query: Query, budget: float | None = None) -> list[JSONDataset]:
         """Rows matching ``query`` in a stable order, with the asked attributes.
 
@@ -390,6 +511,7 @@ class QidoIndex:
         :class:`~dicomweb_archive.errors.QueryTimeoutError` after ``budget``
         seconds (:data:`SEARCH_BUDGET` unless told).
         """
+        self._follow()
         budget = SEARCH_BUDGET if budget is None else budget
         tests: list[tuple[str, Matcher]] = [
             (tag.split(".")[0], path_matcher(tag.split("."), vr, value))

@@ -44,7 +44,7 @@ from dicomweb_archive import uids
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
-from dicomweb_archive.store.unlisted import UNLISTED_PATH, UnlistedRows
+from dicomweb_archive.store.unlisted import EVERY_STUDY, UNLISTED_PATH, UnlistedRows
 
 STALE = f"{paths.WORK_DIR}/stale"
 UNLISTED = f"{paths.WORK_DIR}/unlisted"
@@ -145,7 +145,19 @@ class Journal:
     def unlisted(self) -> list[str]:
         # Files too: left by an earlier version, or the only marks in memory.
         files = self._studies(UNLISTED)
-        return files if self.rows is None else sorted({*files, *self.rows.studies()})
+        if self.rows is None:
+            return files
+        return sorted({*files, *self.rows.studies()} - {EVERY_STUDY})
+
+    def relisting(self) -> bytes | None:
+        """The token of the mark standing for every study (None: none): marks
+        were lost with a damaged file, every study is to be listed afresh."""
+        return None if self.rows is None else self.rows.token(EVERY_STUDY)
+
+    def relisted(self, token: bytes) -> None:
+        """Every study was listed afresh after ``token`` was read."""
+        if self.rows is not None:
+            self.rows.forget(EVERY_STUDY, token)
 
     def token(self, study: str) -> bytes | None:
         """The study's mark: its row's token and its file's, if any (None: not marked)."""

@@ -34,25 +34,27 @@ a transaction survives a killed process, not a power failure.  Synced, the
 first commit after a conversion waited for the file system to commit every
 file the conversion wrote (on a journaled ext4, 30-600 ms of a 3 s
 conversion of 3,000 slices).  A record a power failure left damaged is
-dropped when found so, and made again as a missing one is.
+dropped when found so (:mod:`~dicomweb_archive.store.sqlerrors`), and made
+again as a missing one is: the catalog's update then runs once more.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import functools
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar, cast
 
 from dicomweb_archive import tags
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.model import paths
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import dumps_json, gzip_bytes
-from dicomweb_archive.store.sqlerrors import os_errors
+from dicomweb_archive.store.sqlerrors import (
+    database_errors,
+    opened_anew_when_damaged,
+    remove_database,
+)
 from dicomweb_archive.types import JSONDataset, first_value
 
 #: Studies a page holds at most; also how many ``studies/index.json.gz`` shows.
@@ -73,39 +75,23 @@ _ORDER = "ORDER BY date, time, study"
 
 #: The row of a study (None: it has none, it is not listed).
 RowOf = Callable[[str], JSONDataset | None]
-_os_errors = os_errors(LISTING_PATH)
-_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-def _damaged(exc: sqlite3.DatabaseError) -> bool:
-    """Whether SQLite found the file not (or no longer) a database."""
-    name = str(getattr(exc, "sqlite_errorname", ""))
-    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+def _drop(listing: StudyList) -> None:
+    """Close and delete a damaged record: the next update makes it anew."""
+    listing.close()
+    if listing.local is not None:
+        remove_database(listing.local)
 
 
-def _dropped_when_damaged(method: _Method) -> _Method:
-    """A damaged record found while in use: dropped, and the write fails with
-    one line (the next update makes the record anew)."""
-
-    @functools.wraps(method)
-    def run(self: StudyList, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
-                raise
-            self.close()
-            self._drop()
-            raise OSError(errno.EIO, f"damaged, dropped ({exc})", LISTING_PATH) from exc
-
-    return cast(_Method, run)
+_database_errors = database_errors(LISTING_PATH, _drop)
 
 
 class StudyList:
     """The study list of ``archive``; see the module.  Callers hold the
     archive's ``studies-index`` lock while they use it."""
 
-    @_os_errors
+    @database_errors(LISTING_PATH)
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self.page_size = PAGE_SIZE
@@ -115,18 +101,13 @@ class StudyList:
         #: The record's file (None: a store without local files, which starts
         #: from the published list each time).
         self.local = local
-        try:
-            self._db = self._connect()
-        except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
-                raise
-            self._drop()
-            self._db = self._connect()
-        found = self._db.execute("SELECT value FROM meta WHERE key = 'pageSize'").fetchone()
+        opened = self._open() if local is None else opened_anew_when_damaged(local, self._open)
         #: Whether the record holds every study at this page size.
-        self.complete = found is not None and found[0] == str(self.page_size)
+        self._db, self.complete = opened
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open(self) -> tuple[sqlite3.Connection, bool]:
+        """The record's connection and whether it holds every study at this page
+        size; the tables are read whole, so a damaged file is found here."""
         where = ":memory:" if self.local is None else str(self.local)
         db = sqlite3.connect(where, timeout=60, isolation_level=None)
         try:
@@ -140,16 +121,11 @@ class StudyList:
             db.execute("PRAGMA synchronous = OFF")  # see the module
             db.executescript(_SCHEMA)
             db.execute("SELECT count(*) FROM listed").fetchone()
+            found = db.execute("SELECT value FROM meta WHERE key = 'pageSize'").fetchone()
         except BaseException:
             db.close()
             raise
-        return db
-
-    def _drop(self) -> None:
-        """Delete the damaged record and its journal: the next update makes it anew."""
-        if self.local is not None:
-            for path in (self.local, self.local.with_name(self.local.name + "-journal")):
-                path.unlink(missing_ok=True)
+        return db, found is not None and found[0] == str(self.page_size)
 
     def close(self) -> None:
         self._db.close()
@@ -173,8 +149,7 @@ class StudyList:
 
     # -- recording changes ----------------------------------------------------------
 
-    @_dropped_when_damaged
-    @_os_errors
+    @_database_errors
     def update(self, studies: Iterable[str], row_of: RowOf) -> None:
         """Record the rows of ``studies`` (no row: delisted), then write the pages
         they are on and ``index.json.gz``.
@@ -251,8 +226,7 @@ class StudyList:
             "INSERT OR IGNORE INTO unwritten VALUES (?)", [(slot // self.page_size,), (NEWEST,)]
         )
 
-    @_dropped_when_damaged
-    @_os_errors
+    @_database_errors
     def rebuild(self, row_of: RowOf) -> int:
         """Record every study afresh, renumbered in study order, and write every
         page; returns the number of studies listed."""
@@ -274,8 +248,7 @@ class StudyList:
         self.write_pages()
         return int(self._db.execute("SELECT count(*) FROM listed").fetchone()[0])
 
-    @_dropped_when_damaged
-    @_os_errors
+    @_database_errors
     def adopt(self) -> bool:
         """Take the published list (pages, else ``index.json.gz``) as the record,
         slots by page; False, and nothing changed, when there is none or a page
@@ -319,8 +292,7 @@ class StudyList:
 
     # -- writing --------------------------------------------------------------------
 
-    @_dropped_when_damaged
-    @_os_errors
+    @_database_errors
     def write_pages(self, again: Iterable[int] = ()) -> None:
         """Write the pages recorded as changed (then forget them) and ``again``."""
         db, store, size = self._db, self.archive.store, self.page_size

@@ -15,7 +15,8 @@ from dicomweb_archive.errors import DamagedDatabaseError
 from dicomweb_archive.store import index as index_module
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
-from dicomweb_archive.store.index import INDEX_PATH, SCHEMA_VERSION, Level, QidoIndex, Query
+from dicomweb_archive.store.index import INDEX_PATH, Level, QidoIndex, Query
+from dicomweb_archive.store.indextables import SCHEMA_VERSION
 from dicomweb_archive.store.packing import pack_study
 from tests.conftest import write_instance
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import queue
 import sqlite3
 import threading
@@ -51,7 +50,7 @@ from dicomweb_archive.model.aggregate import StudyDocuments
 from dicomweb_archive.model.matching import Matcher, path_matcher
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.base import ReadableStore
-from dicomweb_archive.store.columns import STUDY_COLUMNS, study_conditions
+from dicomweb_archive.store.columns import study_conditions
 from dicomweb_archive.store.indexrows import (
     OFTEN_INCLUDED,
     STUDY_INSERT,
@@ -62,6 +61,14 @@ from dicomweb_archive.store.indexrows import (
     write_instance_rows,
     write_rows,
 )
+from dicomweb_archive.store.indextables import (
+    SCHEMA_VERSION,
+    TABLES,
+    TEXT_DROP,
+    create_text_index,
+    has_text_index,
+    make_tables,
+)
 from dicomweb_archive.store.planner import count_studies, rows_by_id, study_candidates, study_page
 from dicomweb_archive.store.sqlerrors import (
     file_identity,
@@ -71,74 +78,15 @@ from dicomweb_archive.store.sqlerrors import (
 )
 from dicomweb_archive.types import JSONDataset, first_value
 
-#: Bumped whenever the tables change.  Each schema has a file of its own, so
-#: builds of different schemas never open each other's tables.
-SCHEMA_VERSION = 4
+#: The index's file: one per schema version (see :mod:`~dicomweb_archive.store.indextables`).
 INDEX_FILE = f"index-{SCHEMA_VERSION}.sqlite"
 #: Where the index is, in the archive's work folder.
 INDEX_PATH = f"{paths.WORK_DIR}/{INDEX_FILE}"
-#: The index files of other schemas (``index.sqlite``: those before 4).
-_OTHER_FILES = ("index.sqlite", "index-*.sqlite")
 #: Rows a rebuild keeps before writing them (its memory: a study's rows at least).
 BATCH_ROWS = 2_000
 #: Longest a search may run before it gives up (seconds): a query that costs
 #: more is refused rather than holding a worker and the database.
 SEARCH_BUDGET = 5.0
-_TABLES = ("studies", "series", "instances")
-_COLUMNS = [column.name for column in STUDY_COLUMNS]
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS studies (
-    id INTEGER PRIMARY KEY, study TEXT NOT NULL, sort_key TEXT NOT NULL, irregular INTEGER NOT NULL,
-    {", ".join(f"{name} TEXT" for name in _COLUMNS)},
-    extra BLOB NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS series (
-    series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL, digest BLOB NOT NULL,
-    row BLOB NOT NULL, attributes BLOB NOT NULL, PRIMARY KEY (study, series)
-);
-CREATE TABLE IF NOT EXISTS instances (
-    sop TEXT NOT NULL, series TEXT NOT NULL, study TEXT NOT NULL, sort_key TEXT NOT NULL,
-    -- Before the blobs: read without reading them (a refresh compares digests).
-    digest BLOB NOT NULL, row BLOB NOT NULL, attributes BLOB NOT NULL,
-    PRIMARY KEY (study, series, sop)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS studies_study ON studies (study);
-CREATE INDEX IF NOT EXISTS studies_order
-    ON studies (irregular, sort_key, study, {", ".join(_COLUMNS)});
-CREATE INDEX IF NOT EXISTS series_order ON series (study, sort_key, series);
-CREATE INDEX IF NOT EXISTS instances_order ON instances (study, series, sort_key, sop);
-""" + "".join(
-    # In the study order after the value: the page of an equal value is read in order.
-    f"CREATE INDEX IF NOT EXISTS {column.index} "
-    f"ON studies ({column.name}, irregular, sort_key, study);\n"
-    for column in STUDY_COLUMNS
-    if not column.many
-)
-#: Substring search on the columns: an FTS5 table of their trigrams (SQLite
-#: 3.34 or later), kept with the ``studies`` rows by triggers.
-_NEW = ", ".join(f"new.{name}" for name in _COLUMNS)
-_OLD = ", ".join(f"old.{name}" for name in _COLUMNS)
-_TEXT_INSERT = f"INSERT INTO study_text (rowid, {', '.join(_COLUMNS)}) VALUES (new.id, {_NEW});"
-_TEXT_DELETE = (
-    f"INSERT INTO study_text (study_text, rowid, {', '.join(_COLUMNS)}) "
-    f"VALUES ('delete', old.id, {_OLD});"
-)
-_TEXT_SCHEMA = (
-    f"""CREATE VIRTUAL TABLE study_text USING fts5({", ".join(_COLUMNS)},
-        content='studies', content_rowid='id', tokenize='trigram case_sensitive 1')""",
-    f"CREATE TRIGGER study_text_insert AFTER INSERT ON studies BEGIN {_TEXT_INSERT} END",
-    f"CREATE TRIGGER study_text_delete AFTER DELETE ON studies BEGIN {_TEXT_DELETE} END",
-    f"CREATE TRIGGER study_text_update AFTER UPDATE ON studies BEGIN "
-    f"{_TEXT_DELETE} {_TEXT_INSERT} END",
-)
-_TEXT_DROP = (
-    "DROP TRIGGER IF EXISTS study_text_insert",
-    "DROP TRIGGER IF EXISTS study_text_delete",
-    "DROP TRIGGER IF EXISTS study_text_update",
-    "DROP TABLE IF EXISTS study_text",
-)
-logger = logging.getLogger(__name__)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -222,7 +170,7 @@ class QidoIndex:
         def connect() -> bool:
             self._db = _connect(self.path)
             try:
-                return self._migrate(self._other_builds)
+                return make_tables(self._db, self.path, self._other_builds)
             except BaseException:
                 self._db.close()
                 raise
@@ -235,7 +183,7 @@ class QidoIndex:
         self.complete = opened_anew_when_damaged(self.path, connect, connect_anew)
         self._identity = file_identity(self.path)
         #: Whether substring searches have the trigram index (SQLite 3.34 or later).
-        self.text_search = self._has_text_index()
+        self.text_search = has_text_index(self._db)
 
     def _reopen(self) -> None:
         """Connect to the file now at :attr:`path`, to be rebuilt unless complete."""
@@ -260,70 +208,6 @@ class QidoIndex:
                 if self._made_anew:
                     self._ensure_complete()
                     self._made_anew = False
-
-    def _migrate(self, other_builds: bool) -> bool:
-        """Make the tables, dropping those of another schema version; returns :attr:`complete`.
-
-        One process at a time (an immediate transaction), so two servers
-        opening an index of an older version drop it once.  With
-        ``other_builds``, the index files of other schemas in the same folder
-        mean a build of another schema used the archive since this index was
-        last built, and may have written studies it lacks: it is rebuilt, and
-        those files removed.
-        """
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        with self.transaction():
-            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if version is not None and version[0] != str(SCHEMA_VERSION):
-                for statement in _TEXT_DROP:
-                    db.execute(statement)
-                for table in _TABLES:
-                    db.execute(f"DROP TABLE IF EXISTS {table}")
-                db.execute("DELETE FROM meta")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            if version is None or version[0] != str(SCHEMA_VERSION):
-                self._create_text_index()
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('complete', '0')")
-            others = self._other_files() if other_builds else []
-            if others:
-                logger.warning(
-                    "%s: an index of another schema is there (%s): the index of schema %d "
-                    "is rebuilt, the other removed",
-                    self.path.parent,
-                    ", ".join(sorted(other.name for other in others)),
-                    SCHEMA_VERSION,
-                )
-                db.execute("UPDATE meta SET value = '0' WHERE key = 'complete'")
-            complete = db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
-        for other in others:
-            remove_database(other)
-        return bool(complete[0] == "1")
-
-    def _other_files(self) -> list[Path]:
-        folder = self.path.parent
-        found = {path for pattern in _OTHER_FILES for path in folder.glob(pattern)}
-        return sorted(path for path in found if path.name != self.path.name)
-
-    def _create_text_index(self) -> None:
-        """The trigram text index and its triggers, when this SQLite has them."""
-        try:
-            for statement in _TEXT_SCHEMA:
-                self._db.execute(statement)
-        except sqlite3.OperationalError as exc:
-            logger.warning("no substring index (SQLite %s): %s", sqlite3.sqlite_version, exc)
-            for statement in _TEXT_DROP:
-                self._db.execute(statement)
-
-    def _has_text_index(self) -> bool:
-        found = self._db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'study_text_insert'"
-        ).fetchone()
-        return bool(found[0])
 
     def close(self) -> None:
         self._close_connections()
@@ -400,9 +284,9 @@ class QidoIndex:
         with self.transaction():
             # The text index is made again once, from all rows: cheaper than
             # row by row through its triggers.
-            for statement in _TEXT_DROP:
+            for statement in TEXT_DROP:
                 self._db.execute(statement)
-            for table in _TABLES:
+            for table in TABLES:
                 self._db.execute(f"DELETE FROM {table}")
             rows = FreshRows()
             for study, packed in studies.items():
@@ -411,7 +295,7 @@ class QidoIndex:
                     self.insert(rows)
             self.insert(rows)
             if self.text_search:
-                self._create_text_index()
+                create_text_index(self._db)
                 self._db.execute("INSERT INTO study_text (study_text) VALUES ('rebuild')")
             self._db.execute("UPDATE meta SET value = '1' WHERE key = 'complete'")
         self.complete = True
@@ -465,7 +349,7 @@ class QidoIndex:
         return found
 
     def _delete_study(self, study: str) -> None:
-        for table in _TABLES:
+        for table in TABLES:
             self._db.execute(f"DELETE FROM {table} WHERE study = ?", (study,))
 
     @contextlib.contextmanager

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,28 @@ def make_instance(tmp_path: Path) -> MakeInstance:
         return write_instance(tmp_path / "input", **kwargs)
 
     return make
+
+
+@pytest.fixture
+def moving_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wall clock 2 s further on at each reading (``time.time``, ``localtime()``, ``gmtime()``).
+
+    Whatever carries the current time (a ZIP member's date, a ``Date`` header)
+    then differs between any two answers, deterministically: no waiting for a
+    2-second boundary.
+    """
+    start, ticks = time.time(), itertools.count()
+    localtime, gmtime = time.localtime, time.gmtime
+
+    def now() -> float:
+        return start + 2.0 * next(ticks)
+
+    def at(secs: float | None) -> float:
+        return now() if secs is None else secs
+
+    monkeypatch.setattr(time, "time", now)
+    monkeypatch.setattr(time, "localtime", lambda secs=None: localtime(at(secs)))
+    monkeypatch.setattr(time, "gmtime", lambda secs=None: gmtime(at(secs)))
 
 
 def read_json_gz(path: Path) -> Any:

@@ -119,6 +119,16 @@ def test_zip_of_a_packed_study(tmp_path: Path) -> None:
     assert not list((tmp_path / "out").rglob(".*"))  # no temporary files left
 
 
+@pytest.mark.usefixtures("moving_clock")
+def test_a_zip_written_again_is_the_same_file(tmp_path: Path) -> None:
+    """``dwa export -o x.zip`` twice, the clock moving between: the same bytes."""
+    archive, study, _ = _archive(tmp_path)
+    first, second = tmp_path / "1.zip", tmp_path / "2.zip"
+    assert write_zip(archive, [(study, None)], first) == 5
+    assert write_zip(archive, [(study, None)], second) == 5
+    assert first.read_bytes() == second.read_bytes()
+
+
 def test_a_failing_instance_is_reported_and_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,6 +42,18 @@ def _study(name: str) -> str:
     return str(pydicom.dcmread(get_testdata_file(name)).StudyInstanceUID)
 
 
+@pytest.mark.usefixtures("moving_clock")
+def test_a_deidentified_zip_is_the_same_bytes_on_every_request(client: TestClient) -> None:
+    """The clock moves 2 s between the answers; neither the files nor the ZIP show it."""
+    url = f"/dicomweb/studies/{_study('CT_small.dcm')}"
+    params = {"accept": "application/zip", "deidentify": "basic"}
+    first, second = (client.get(url, params=params) for _ in range(2))
+    assert (first.status_code, second.status_code) == (200, 200), first.text
+    assert first.content == second.content
+    with zipfile.ZipFile(io.BytesIO(first.content)) as bundle:
+        assert {i.date_time for i in bundle.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
 def test_zip_of_deidentified_files(client: TestClient) -> None:
     source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     study = source.StudyInstanceUID

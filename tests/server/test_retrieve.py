@@ -85,6 +85,19 @@ def test_retrieve_study_series_with_dicomweb_client(live: str) -> None:
     assert stored.PixelData == rle.PixelData
 
 
+@pytest.mark.usefixtures("moving_clock")
+def test_application_zip_is_the_same_bytes_on_every_request(client: TestClient) -> None:
+    """Whenever it is asked for (client-contract §4): the clock moves 2 s between answers."""
+    rle = dataset("SC_rgb_rle_2frame.dcm")
+    url = f"/dicomweb/studies/{rle.StudyInstanceUID}"
+    params = {"accept": "application/zip; transfer-syntax=*"}
+    first, second = (client.get(url, params=params) for _ in range(2))
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.content == second.content
+    with zipfile.ZipFile(io.BytesIO(first.content)) as bundle:
+        assert {i.date_time for i in bundle.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
 def test_application_zip_of_a_study_and_series(client: TestClient) -> None:
     rle = dataset("SC_rgb_rle_2frame.dcm")
     jpeg = dataset("SC_rgb_jpeg_dcmtk.dcm")  # the same series

@@ -9,15 +9,22 @@ limits; a member whose size is announced gets them only when that size needs
 them.  ZIP64 end records are added when the offsets or the number of members
 need them.  Members are STORED by default: P10 files of compressed images gain
 nothing from deflating, and storing costs no CPU.
+
+The bytes are a function of the members alone: every member is dated
+:data:`~dicomweb_archive.store.studyzip.ENTRY_DATE` unless told otherwise,
+never by the clock.  Two requests for the same series are the same download,
+byte for byte (client-contract §4), whenever each is made: a download can be
+resumed or cached, and a de-identified one does not tell when it was made.
 """
 
 from __future__ import annotations
 
-import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
+
+from dicomweb_archive.store.studyzip import ENTRY_DATE
 
 #: Pieces smaller than this are gathered before they are yielded.
 _GATHER: Final = 64 * 1024
@@ -81,14 +88,13 @@ def zip_stream(
     *,
     compression: int = zipfile.ZIP_STORED,
     compresslevel: int | None = None,
-    date_time: DateTime | None = None,
+    date_time: DateTime = ENTRY_DATE,
 ) -> Iterator[bytes]:
     """The bytes of a ZIP file holding ``members``, chunk by chunk.
 
     Members are read one at a time, as the stream reaches them.  Names must be
-    unique; ``date_time`` (local time) defaults to the start of the stream.
+    unique; every member is dated ``date_time`` (MS-DOS time, no zone).
     """
-    stamp = date_time or time.localtime()[:6]
     sink = _Sink()
     seen: set[str] = set()
     # zipfile finds no tell() on the sink and so writes without seeking.
@@ -103,7 +109,7 @@ def zip_stream(
             if member.name in seen:
                 raise ValueError(f"{member.name!r} appears twice in the ZIP")
             seen.add(member.name)
-            info = zipfile.ZipInfo(member.name, date_time=stamp)
+            info = zipfile.ZipInfo(member.name, date_time=date_time)
             info.compress_type = compression
             info.create_system = 3  # Unix, so the mode below is read
             info.external_attr = 0o100644 << 16

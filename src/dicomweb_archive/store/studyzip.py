@@ -41,8 +41,11 @@ from dicomweb_archive.store.slices import OpenedFile, Slice, file_version
 
 ZIP_FORMAT: Final = "dicomweb-archive/study-zip"
 ZIP_FORMAT_VERSION: Final = 1
-#: The date of every entry (the earliest a ZIP can say): packing is reproducible.
-_DATE: Final = (1980, 1, 1, 0, 0, 0)
+#: The date of every entry, packed or downloaded: the earliest a ZIP can say
+#: (1980-01-01 00:00; MS-DOS dates name no time zone).  Never the clock's, so
+#: the same files give the same bytes however often and wherever they are
+#: zipped, and no entry tells when it was made or stored.
+ENTRY_DATE: Final = (1980, 1, 1, 0, 0, 0)
 _CHUNK: Final = 1 << 20
 #: The fixed part of a local file header (APPNOTE 4.3.7).
 _LOCAL_HEADER: Final = struct.Struct("<4s5H3L2H")
@@ -91,7 +94,7 @@ def study_file_names(store: ReadableStore, study: str) -> list[str]:
 
 
 def _entry_info(name: str, size: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=_DATE)
+    info = zipfile.ZipInfo(name, date_time=ENTRY_DATE)
     info.compress_type = zipfile.ZIP_STORED
     info.create_system = 3  # Unix, so the mode below is read
     info.external_attr = 0o100644 << 16

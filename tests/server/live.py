@@ -17,26 +17,35 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+#: How long a started server may take to answer.  Only a server that never
+#: comes up waits this long; one that exits fails at once, with what it said.
+START_DEADLINE = 120.0
+
 
 @contextlib.contextmanager
 def live_server(app: Starlette, base_path: str = "/dicomweb", **options: Any) -> Iterator[str]:
-    """Serve ``app`` in a thread (``options`` for uvicorn); yields the service root URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """Serve ``app`` in a thread (``options`` for uvicorn); yields the service root URL.
+
+    The listening socket is bound here and handed to uvicorn: no other process
+    can take its port between a probe and the server's own bind.
+    """
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
+    deadline = time.monotonic() + START_DEADLINE
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
     try:
+        assert server.started, "uvicorn " + ("did not start" if thread.is_alive() else "exited")
         yield f"http://127.0.0.1:{port}{base_path}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        listening.close()
 
 
 @contextlib.contextmanager
@@ -55,11 +64,6 @@ def dwa_serve(archive: Path | str) -> Iterator[tuple[str, int]]:
         finally:
             server.terminate()
             server.wait(timeout=30)
-
-
-#: How long a started server may take to answer.  Only a server that never
-#: comes up waits this long; one that exits fails at once, with what it said.
-START_DEADLINE = 120.0
 
 
 def wait_until_serving(

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import gc
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +8,6 @@ import httpx
 import orjson
 import pydicom
 import pytest
-import uvicorn
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 from pydicom.encaps import generate_frames
@@ -23,6 +19,7 @@ from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
 from dicomweb_archive.server.app import create_app, error_response
 from tests.server.conftest import arrange, converted
+from tests.server.live import live_server
 
 SOURCES = ["CT_small.dcm", "MR_small.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm"]
 
@@ -68,21 +65,8 @@ def test_qido_studies_and_matching(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def live(archive: Path) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(archive), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"http://127.0.0.1:{port}/dicomweb"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(archive)) as url:
+        yield url
 
 
 def test_dicomweb_client_against_a_live_server(live: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.server import connection
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.server.connection import HEAD_TIMEOUT, BoundedHttpToolsProtocol
-from tests.server.live import live_server
+from tests.server.live import dwa_serve, live_server
 
 HEAD = b"GET /dicomweb/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
@@ -39,29 +37,10 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+def served(archive: Path) -> Iterator[tuple[str, int]]:
     """``dwa serve`` in its own process, as users run it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
-    command += ["--port", str(port), "--no-access-log"]
-    log = tmp_path_factory.mktemp("log") / "stderr.log"
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(command, stderr=stderr)
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/dicomweb/studies")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.1)
-            yield "127.0.0.1", port
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
+    with dwa_serve(archive) as (root, _):
+        yield "127.0.0.1", int(root.rpartition(":")[2].partition("/")[0])
 
 
 def _answer(sock: socket.socket, timeout: float) -> tuple[bytes, float]:

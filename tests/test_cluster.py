@@ -11,27 +11,7 @@ import pytest
 from dicomweb_archive.cluster import DaskRunner, chunk_size, connect
 from dicomweb_archive.errors import ClusterError
 from tests.objectstore import free_port
-
-#: The item whose task kills its worker, every time.
-CULPRIT = 5
-
-
-def _square(number: int) -> int:
-    return number * number
-
-
-def _pid(_: int) -> int:
-    return os.getpid()
-
-
-def _die_on_culprit(number: int) -> int:
-    if number == CULPRIT:
-        os._exit(1)  # the worker process dies, as under the out-of-memory killer
-    return number
-
-
-def _never(item: int, reason: str) -> int:
-    raise AssertionError(f"{item} lost: {reason}")
+from tests.tasks import CULPRIT, die_on_culprit, never, pid, square
 
 
 def test_chunks_spread_a_run_over_every_worker() -> None:
@@ -43,10 +23,10 @@ def test_chunks_spread_a_run_over_every_worker() -> None:
 def test_every_item_once_on_both_workers(dask_client: Any) -> None:
     runner = DaskRunner(dask_client)
     assert runner.workers == 2
-    assert sorted(runner.map(_square, list(range(300)), _never)) == [n * n for n in range(300)]
-    pids = set(runner.map(_pid, list(range(40)), _never))
+    assert sorted(runner.map(square, list(range(300)), never)) == [n * n for n in range(300)]
+    pids = set(runner.map(pid, list(range(40)), never))
     assert len(pids) == 2 and os.getpid() not in pids
-    assert list(runner.map(_square, [], _never)) == []
+    assert list(runner.map(square, [], never)) == []
 
 
 def test_an_item_that_kills_its_worker_is_reported_the_rest_done(
@@ -59,7 +39,7 @@ def test_an_item_that_kills_its_worker_is_reported_the_rest_done(
         assert reason == "its worker died each time it ran, the last time alone"
         return -item
 
-    done = sorted(runner.map(_die_on_culprit, list(range(12)), lost))
+    done = sorted(runner.map(die_on_culprit, list(range(12)), lost))
     assert done == sorted([-CULPRIT, *(n for n in range(12) if n != CULPRIT)])
     # The nannies started the dead workers again.
     dask_client.wait_for_workers(2, timeout=60)

@@ -15,31 +15,11 @@ import pytest
 from dicomweb_archive import pool
 from dicomweb_archive.batch import LOST_REASON
 from dicomweb_archive.pool import PoolRunner, run_tasks, worker_count
-
-#: The item whose task kills its worker, every time.
-CULPRIT = 37
-
-
-def _square(number: int) -> int:
-    return number * number
-
-
-def _pid(_: int) -> int:
-    return os.getpid()
+from tests.tasks import CULPRIT, die_on_culprit, never, pid, square
 
 
 def _frozen(_: int) -> int:
     return gc.get_freeze_count()
-
-
-def _die_on_culprit(number: int) -> int:
-    if number == CULPRIT:
-        os._exit(1)  # the worker process dies, as under the out-of-memory killer
-    return number
-
-
-def _never(item: int, reason: str) -> int:
-    raise AssertionError(f"{item} lost: {reason}")
 
 
 def _negated(item: int, reason: str) -> int:
@@ -55,37 +35,37 @@ def test_worker_count_defaults_to_every_core() -> None:
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_run_tasks_does_every_item_once(workers: int) -> None:
-    done = sorted(run_tasks(_square, list(range(500)), workers, _never))
+    done = sorted(run_tasks(square, list(range(500)), workers, never))
     assert done == [n * n for n in range(500)]
 
 
 def test_one_worker_runs_in_this_process() -> None:
-    assert set(run_tasks(_pid, [1, 2, 3], 1, _never)) == {os.getpid()}
+    assert set(run_tasks(pid, [1, 2, 3], 1, never)) == {os.getpid()}
     # A single item needs no pool, whatever the worker count.
-    assert list(run_tasks(_pid, [1], 4, _never)) == [os.getpid()]
+    assert list(run_tasks(pid, [1], 4, never)) == [os.getpid()]
 
 
 def test_several_workers_run_elsewhere() -> None:
-    pids = set(run_tasks(_pid, list(range(64)), 2, _never))
+    pids = set(run_tasks(pid, list(range(64)), 2, never))
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
 def test_pool_workers_leave_what_they_start_with_out_of_collections() -> None:
-    assert all(count > 0 for count in run_tasks(_frozen, [1, 2, 3, 4], 2, _never))
+    assert all(count > 0 for count in run_tasks(_frozen, [1, 2, 3, 4], 2, never))
 
 
 def test_no_items_no_results() -> None:
-    assert list(run_tasks(_square, [], 4, _never)) == []
+    assert list(run_tasks(square, [], 4, never)) == []
 
 
 def test_an_item_that_kills_its_worker_is_reported_the_rest_done_once() -> None:
-    done = list(PoolRunner(2).map(_die_on_culprit, list(range(300)), _negated))
+    done = list(PoolRunner(2).map(die_on_culprit, list(range(300)), _negated))
     assert sorted(done) == sorted([-CULPRIT, *(n for n in range(300) if n != CULPRIT)])
     assert len(done) == len(set(done))  # each item answered once
 
 
 def test_a_lone_item_that_kills_its_worker_is_reported() -> None:
-    assert sorted(run_tasks(_die_on_culprit, [CULPRIT, 1], 2, _negated)) == [-CULPRIT, 1]
+    assert sorted(run_tasks(die_on_culprit, [CULPRIT, 1], 2, _negated)) == [-CULPRIT, 1]
 
 
 class _KilledOnce:
@@ -104,12 +84,12 @@ class _KilledOnce:
 
 def test_a_worker_killed_from_outside_loses_nothing(tmp_path: Path) -> None:
     task = _KilledOnce(tmp_path / "killed", 150)
-    assert sorted(run_tasks(task, list(range(300)), 2, _never)) == list(range(300))
+    assert sorted(run_tasks(task, list(range(300)), 2, never)) == list(range(300))
     assert (tmp_path / "killed").exists()
 
 
 def test_stopping_early_stops_the_pool() -> None:
-    results = run_tasks(_pid, list(range(1000)), 2, _never)
+    results = run_tasks(pid, list(range(1000)), 2, never)
     worker = next(results)
     results.close()  # the pool shut down with its generator
     with pytest.raises(ProcessLookupError):

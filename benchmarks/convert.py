@@ -15,6 +15,11 @@ times, each ``--repeat`` times and reporting the median:
 * ``dwa convert -q`` again over a complete archive (must change nothing);
 * ``dwa --version``: the command's start-up, included in every ``dwa`` row.
 
+``cp -r`` and the conversion on all cores run in turn, round by round (as
+the ``--against`` trees do), and each round's ratio is reported too: a
+shared machine's speed drifts by a quarter within minutes, so timings made
+minutes apart would compare the machine with itself.
+
 Times are wall-clock times of the whole command (and the CPU time of it and
 its workers per instance, the steadier number on a shared machine), ``sync``
 run before each timing, page cache left warm; ``dwa`` runs with its bytecode cached (under
@@ -196,6 +201,8 @@ class Timed:
     #: User plus system CPU seconds of the command and every process it waited for.
     cpu: float
     outputs: list[bytes]
+    #: Each run's wall-clock seconds, in the order run.
+    walls: list[float]
 
 
 def timed(
@@ -220,7 +227,7 @@ def timed(
         if done.returncode:
             raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr.decode()}")
         outputs.append(done.stdout)
-    return Timed(statistics.median(times), statistics.median(cpus), outputs)
+    return Timed(statistics.median(times), statistics.median(cpus), outputs, times)
 
 
 #: One command of an alternation: its arguments, environment and what runs first.
@@ -241,6 +248,7 @@ def alternated(commands: dict[str, Alternative], repeat: int) -> dict[str, Timed
             statistics.median(t.wall for t in done),
             statistics.median(t.cpu for t in done),
             [out for t in done for out in t.outputs],
+            [t.wall for t in done],
         )
         for name, done in runs.items()
     }
@@ -290,7 +298,10 @@ def profile_report(profiler: cProfile.Profile, top: int) -> str:
     return text.getvalue().replace(f"{site}/", "").replace(f"{HERE.parent}/src/", "")
 
 
-Row = tuple[str, Timed, float | None]
+#: A table row: its name, runs, the converter's own seconds, and whether its runs
+#: alternated with ``cp -r``'s round by round (then each round's ratio is known).
+Row = tuple[str, Timed, float | None, bool]
+COPY = "`cp -r`"
 
 
 def against_rows(
@@ -300,10 +311,12 @@ def against_rows(
     workers: int,
     count: int,
     repeat: int,
+    copy: Alternative,
     indexed: bool = False,
-) -> list[Row]:
+) -> tuple[list[Row], Timed]:
     """The conversion on all cores and its re-run, this tree's and ``tree``'s in
-    turn (``indexed``: into archives that have a QIDO-RS index)."""
+    turn, the conversions round by round with ``copy`` (``cp -r``), which is
+    returned too (``indexed``: into archives that have a QIDO-RS index)."""
     envs = {"this tree": ENV, str(tree): dwa_environment(tree)}
     names = {"this tree": "archive", str(tree): "archive-against"}
 
@@ -316,7 +329,7 @@ def against_rows(
             return fresh
         return lambda: (fresh(), with_index(outputs.path(names[name]), envs[name]))
 
-    runs = {name: (command(name), envs[name], before(name)) for name in envs}
+    runs = {COPY: copy, **{name: (command(name), envs[name], before(name)) for name in envs}}
     converted = alternated(runs, repeat)
     again = alternated({name: (command(name), envs[name], lambda: None) for name in envs}, repeat)
     rows: list[Row] = []
@@ -327,11 +340,13 @@ def against_rows(
                 f"`dwa convert` ({workers} workers), {name}",
                 run,
                 check(run.outputs, "converted", count),
+                True,
             )
         )
         run = again[name]
-        rows.append((f"re-run, nothing to do, {name}", run, check(run.outputs, "unchanged", count)))
-    return rows
+        name = f"re-run, nothing to do, {name}"
+        rows.append((name, run, check(run.outputs, "unchanged", count), False))
+    return rows, converted[COPY]
 
 
 def with_index(archive: Path, env: dict[str, str]) -> None:
@@ -418,46 +433,50 @@ def file_system(path: Path) -> str:
 def measure(
     args: argparse.Namespace, source: Path, outputs: Outputs
 ) -> tuple[list[Row], Timed, Timed, int]:
-    """Every row's runs; ``cp -r`` first, then the conversions."""
+    """Every row's runs: ``cp -r`` and the conversion on all cores in turn,
+    round by round (so that both meet the same minutes of a shared machine),
+    then the others."""
     count = args.slices * args.studies
-    rows: list[Row] = []
-    cp = timed(
+    copy: Alternative = (
         lambda: ["cp", "-r", str(source), str(outputs.path("cp-destination"))],
+        ENV,
         outputs.fresh("cp-destination"),
-        args.repeat,
     )
-    rows.append(("`cp -r`", cp, None))
     start = timed(lambda: [str(DWA), "--version"], lambda: None, args.repeat)
     if args.against is not None:
-        rows += against_rows(
-            args.against, source, outputs, args.workers, count, args.repeat, args.indexed
+        rows, cp = against_rows(
+            args.against, source, outputs, args.workers, count, args.repeat, copy, args.indexed
         )
-        return rows, cp, start, folder_bytes(outputs.path("archive"))
+        return [(COPY, cp, None, True), *rows], cp, start, folder_bytes(outputs.path("archive"))
 
     def convert(workers: int, *more: str) -> Callable[[], list[str]]:
         return lambda: [*convert_command(source, outputs.path("archive"), workers), *more]
 
-    run = timed(convert(args.workers), outputs.fresh("archive"), args.repeat)
-    rows.append(
-        (f"`dwa convert` ({args.workers} workers)", run, check(run.outputs, "converted", count))
+    both = alternated(
+        {COPY: copy, "convert": (convert(args.workers), ENV, outputs.fresh("archive"))},
+        args.repeat,
     )
+    cp, run = both[COPY], both["convert"]
+    rows: list[Row] = [(COPY, cp, None, True)]
+    name = f"`dwa convert` ({args.workers} workers)"
+    rows.append((name, run, check(run.outputs, "converted", count), True))
     archive = outputs.path("archive")
     archive_size = folder_bytes(archive)
     before = snapshot(archive)
     run = timed(convert(args.workers), lambda: None, args.repeat)
     name = f"re-run, nothing to do ({args.workers} workers)"
-    rows.append((name, run, check(run.outputs, "unchanged", count)))
+    rows.append((name, run, check(run.outputs, "unchanged", count), False))
     if snapshot(archive) != before:
         raise SystemExit("the re-run changed the archive")
     if not args.all_cores_only:
         run = timed(convert(1), outputs.fresh("archive"), args.repeat)
-        rows.append(("`dwa convert -w 1`", run, check(run.outputs, "converted", count)))
+        rows.append(("`dwa convert -w 1`", run, check(run.outputs, "converted", count), False))
         key = WORK / "deidentify.key"
         key.write_text("a benchmark's de-identification key\n")
         deidentify = convert(1, "--deidentify", "basic", "--key", str(key))
         run = timed(deidentify, outputs.fresh("archive"), args.repeat)
         name = "`dwa convert -w 1 --deidentify basic`"
-        rows.append((name, run, check(run.outputs, "converted", count)))
+        rows.append((name, run, check(run.outputs, "converted", count), False))
     return rows, cp, start, archive_size
 
 
@@ -485,7 +504,7 @@ def report(
     header += ["Converter s", "Instances/s (converter)", "CPU ms/instance"]
     print("| " + " | ".join(header) + " |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, run, inner in rows:
+    for name, run, inner, _ in rows:
         ratio = cp.wall / run.wall
         extra = f"{inner:.2f} | {count / inner:,.0f}" if inner else " | "
         print(
@@ -493,6 +512,12 @@ def report(
             f"{size / 1e6 / run.wall:,.0f} | {ratio:.2f} | {extra} | "
             f"{run.cpu / count * 1000:.2f} |"
         )
+    paired = [(name, run) for name, run, _, alternated in rows if alternated and name != COPY]
+    if paired:
+        print("\nRound by round with `cp -r` (median of the rounds' ratios, lowest-highest):")
+    for name, run in paired:
+        ratios = [copy / wall for copy, wall in zip(cp.walls, run.walls, strict=True)]
+        print(f"* {name}: {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
 
 
 if __name__ == "__main__":

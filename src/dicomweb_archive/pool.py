@@ -58,7 +58,7 @@ def keep_freed_memory() -> bool:
     goes, so the threshold is set too: blocks up to 32 MB (a frame of a CT
     slice is 0.5 MB) come from the heap, not from a new mapping each, every
     page of which faults when first written (140 faults per CT slice, against
-    12).  Set before the workers start: forked, they inherit it.  Where the C
+    11).  Set before the workers start: forked, they inherit it.  Where the C
     library has no ``mallopt`` (or ignores it), nothing changes.
     """
     try:

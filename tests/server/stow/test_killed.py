@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import pydicom
@@ -23,6 +23,7 @@ from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.staging import STAGING_DIR
 from tests.conftest import snapshot, write_instance
+from tests.server.live import wait_until_serving
 
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=stow-kill'
 
@@ -67,37 +68,33 @@ def test_a_killed_stow_is_made_whole_by_the_next(tmp_path: Path, seed: int) -> N
     with TestClient(create_app(reference, on_duplicate="overwrite")) as client:
         assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
     delays = random.Random(seed)
-    for _round in range(2):
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dicomweb_archive.cli",
-                "serve",
-                str(archive),
-                "--port",
-                str(port),
-                "--on-duplicate",
-                "overwrite",
-            ],
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}/dicomweb/studies"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                requests.get(url, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        killer = delays.uniform(0.05, 0.8)
-        with contextlib.suppress(requests.RequestException):  # still storing
-            requests.post(url, data=body, headers=headers, timeout=killer)
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+    with tempfile.TemporaryFile() as said:  # what a server that fails to start said
+        for _round in range(2):
+            port = _free_port()
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dicomweb_archive.cli",
+                    "serve",
+                    str(archive),
+                    "--port",
+                    str(port),
+                    "--on-duplicate",
+                    "overwrite",
+                ],
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=said,
+            )
+            url = f"http://127.0.0.1:{port}/dicomweb/studies"
+            # Up and answering (however long its first answer takes) before the kill is timed.
+            wait_until_serving(url, server, said)
+            killer = delays.uniform(0.05, 0.8)
+            with contextlib.suppress(requests.RequestException):  # still storing
+                requests.post(url, data=body, headers=headers, timeout=killer)
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
     with TestClient(create_app(archive, on_duplicate="overwrite")) as client:
         assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
     assert _served(archive) == _served(reference)

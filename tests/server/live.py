@@ -20,6 +20,9 @@ from starlette.applications import Starlette
 #: How long a started server may take to answer.  Only a server that never
 #: comes up waits this long; one that exits fails at once, with what it said.
 START_DEADLINE = 120.0
+#: Ports tried by a server started in another process; what it says of a taken one.
+_PORT_ATTEMPTS = 3
+_IN_USE = "address already in use"
 
 
 @contextlib.contextmanager
@@ -51,19 +54,36 @@ def live_server(app: Starlette, base_path: str = "/dicomweb", **options: Any) ->
 @contextlib.contextmanager
 def dwa_serve(archive: Path | str) -> Iterator[tuple[str, int]]:
     """A real ``dwa serve`` process on a free port; yields its service root URL and pid."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
     with tempfile.TemporaryFile() as stderr:
-        server = subprocess.Popen([*command, "--port", str(port), "--no-access-log"], stderr=stderr)
-        try:
+        for attempt in range(_PORT_ATTEMPTS):
+            # Another process may take the probed port before the server binds it.
+            port = free_port()
+            stderr.seek(0)
+            stderr.truncate()
+            server = subprocess.Popen(
+                [*command, "--port", str(port), "--no-access-log"], stderr=stderr
+            )
             root = f"http://127.0.0.1:{port}/dicomweb"
-            wait_until_serving(f"{root}/studies", server, stderr)
+            try:
+                wait_until_serving(f"{root}/studies", server, stderr)
+                break
+            except AssertionError:
+                server.wait(timeout=30)
+                if attempt + 1 == _PORT_ATTEMPTS or _IN_USE not in _said(stderr):
+                    raise
+        try:
             yield root, server.pid
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (another process may take it after)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_until_serving(

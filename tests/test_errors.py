@@ -48,6 +48,7 @@ TREE: dict[type[DicomwebArchiveError], tuple[type[Exception], int, int]] = {
     errors.RangeNotSatisfiableError: (errors.DicomwebArchiveError, 416, 1),
     errors.QueryTimeoutError: (errors.DicomwebArchiveError, 503, 1),
     errors.ClusterError: (errors.DicomwebArchiveError, 500, 1),
+    errors.WorkerError: (errors.DicomwebArchiveError, 500, 1),
 }
 
 

@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 from dicomweb_archive import pool
 from dicomweb_archive.batch import LOST_REASON
+from dicomweb_archive.errors import WorkerError
 from dicomweb_archive.pool import PoolRunner, run_tasks, worker_count
 from tests.tasks import CULPRIT, die_on_culprit, never, pid, square
 
@@ -112,3 +114,24 @@ def test_keep_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(pool.ctypes, "CDLL", NoMallopt)
     assert not pool.keep_freed_memory()
+
+
+def _crash() -> None:
+    os._exit(3)  # a worker that dies as it starts
+
+
+def test_workers_that_die_as_they_start_lose_their_items_without_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pool.gc, "freeze", _crash)  # the workers' initializer, forked
+    assert sorted(run_tasks(square, [1, 2, 3], 2, _negated)) == [-3, -2, -1]
+
+
+def test_pools_that_never_take_a_task_end_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unused(task: object, waiting: object, workers: int) -> Generator[int, None, list[int]]:
+        return []
+        yield 0  # a generator, as the pool's runs are
+
+    monkeypatch.setattr(pool, "_run_pool", unused)
+    with pytest.raises(WorkerError, match="3 pools of worker processes in a row died unused"):
+        list(run_tasks(square, [1, 2, 3], 2, never))

@@ -38,6 +38,7 @@ status code, with a JSON body) and ``exit_code`` (the ``dwa`` command's)::
     │   └── UnsupportedStoreError                       2   a store URL scheme with no backend (yet)
     ├── RangeNotSatisfiableError              416       1
     ├── ClusterError                                    1   no Dask cluster to run on
+    ├── WorkerError                                     1   worker processes die as they start
     └── QueryTimeoutError                     503       1   a search ran past its time budget
 
 Edges translate these: the CLI (``cli/main.py``) into one line on standard
@@ -265,3 +266,7 @@ class UnsupportedStoreError(StoreError):
 
 class ClusterError(DicomwebArchiveError):
     """The Dask cluster a run was given cannot be reached or used."""
+
+
+class WorkerError(DicomwebArchiveError):
+    """This machine's worker processes die before they can take any task."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from dicomweb_archive.batch import LOST_REASON, Lost
+from dicomweb_archive.errors import WorkerError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -38,6 +39,8 @@ Result = TypeVar("Result")
 _MAX_CHUNK = 16
 #: Chunks in flight per worker: one running, one waiting, so it never idles.
 _IN_FLIGHT = 2
+#: Pools in a row whose workers died before taking a task, before giving up.
+_STALLS = 3
 
 #: glibc's ``mallopt`` parameters (``malloc.h``).
 _M_TRIM_THRESHOLD = -1
@@ -98,12 +101,20 @@ def run_tasks(
     waiting = deque(items[start : start + size] for start in range(0, len(items), size))
     #: Lone items whose pool broke: each may only have shared it with the culprit.
     suspects: list[Item] = []
+    stalls = 0
     while waiting:
-        for chunk in (yield from _run_pool(task, waiting, workers)):
+        before = len(waiting)
+        broken = yield from _run_pool(task, waiting, workers)
+        for chunk in broken:
             if len(chunk) > 1:  # which item kills its worker? each alone finds out
                 waiting.extendleft([item] for item in reversed(chunk))
             else:
                 suspects.append(chunk[0])
+        # A pool whose workers died before taking a chunk (killed while idle):
+        # the next one goes on, but not forever.
+        stalls = stalls + 1 if not broken and len(waiting) == before else 0
+        if stalls == _STALLS:
+            raise WorkerError(f"{_STALLS} pools of worker processes in a row died unused")
     # Each suspect alone on a pool: a worker that dies now died of it.
     for item in suspects:
         if (yield from _run_pool(task, deque([[item]]), 1)):
@@ -119,15 +130,20 @@ def _run_pool(
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     running: dict[Future[list[Result]], Sequence[Item]] = {}
     broken: list[Sequence[Item]] = []
+    usable = True
     # A worker leaves the objects it starts with (its modules, forked) out of its
     # garbage collections, which then pass over what its tasks made only (in a
     # conversion, collections over the modules took about 0.1 ms per instance).
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=gc.freeze)
     try:
-        while running or (waiting and not broken):
-            while waiting and not broken and len(running) < workers * _IN_FLIGHT:
+        while running or (waiting and usable):
+            while usable and waiting and len(running) < workers * _IN_FLIGHT:
                 chunk = waiting.popleft()
-                running[pool.submit(_run_chunk, task, chunk)] = chunk
+                try:
+                    running[pool.submit(_run_chunk, task, chunk)] = chunk
+                except BrokenProcessPool:  # broken since the last result: it never ran
+                    waiting.appendleft(chunk)
+                    usable = False
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 chunk = running.pop(future)
@@ -135,6 +151,7 @@ def _run_pool(
                     results = future.result()
                 except BrokenProcessPool:  # every chunk in flight ends so, soon
                     broken.append(chunk)
+                    usable = False
                 else:
                     yield from results
         return broken

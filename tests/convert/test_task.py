@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from pathlib import Path
 
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from dicomweb_archive import Converter
 from dicomweb_archive.convert import task
 from dicomweb_archive.convert.inputs import InputRef
 from dicomweb_archive.convert.options import ConvertOptions
@@ -16,7 +21,11 @@ from dicomweb_archive.convert.task import (
     lost_input,
     release_task_archive,
     task_archive,
+    task_index,
 )
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.index import QidoIndex
 
 
 def test_an_input_becomes_its_outcome(tmp_path: Path) -> None:
@@ -64,4 +73,55 @@ def test_a_process_opens_the_archive_of_its_tasks_once(
         release_task_archive()
     monkeypatch.undo()
     assert task_archive(first) is not opened
+    release_task_archive()
+
+
+def _open_index_files() -> list[str]:
+    """The QIDO-RS index files this process holds open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if os.path.basename(target).startswith("index-"):
+                found.append(target)
+    return found
+
+
+def test_the_reduce_keeps_the_index_open_between_tasks_until_the_run_ends(
+    tmp_path: Path,
+) -> None:
+    """Each task opening and closing the index synced it (SQLite copies its log
+    into the database when the last connection closes): kept between tasks,
+    closed when the run that ran them here ends."""
+    archive = tmp_path / "archive"
+    ct = get_testdata_file("CT_small.dcm")
+    Converter(archive, ConvertOptions(workers=1)).convert([ct])
+    assert task_index(str(archive)) is None  # no index: none is made
+    release_task_archive()
+    Catalog(task_archive(str(archive))).rebuild_index()  # as dwa index does
+    release_task_archive()
+    first = task_index(str(archive))
+    assert first is not None and task_index(str(archive)) is first
+    assert _open_index_files()
+    release_task_archive()
+    assert not _open_index_files()
+    # A run on this core: its reduce kept the index open, and closed it at the end.
+    Converter(archive, ConvertOptions(workers=1)).convert([ct])
+    assert not _open_index_files()
+    with open_archive(str(archive)) as opened, QidoIndex(opened) as index:
+        assert index.study_row(pydicom.dcmread(ct).StudyInstanceUID) is not None
+
+
+def test_each_thread_keeps_an_index_of_its_own(tmp_path: Path) -> None:
+    """A connection serves the thread that made it (a Dask worker runs tasks on
+    several threads)."""
+    archive = tmp_path / "archive"
+    Converter(archive, ConvertOptions(workers=1)).convert([get_testdata_file("CT_small.dcm")])
+    Catalog(task_archive(str(archive))).rebuild_index()
+    found: list[object] = []
+    thread = threading.Thread(target=lambda: found.append(task_index(str(archive))))
+    thread.start()
+    thread.join()
+    here = task_index(str(archive))
+    assert here is not None and found[0] is not None and found[0] is not here
     release_task_archive()

@@ -36,7 +36,13 @@ from dicomweb_archive.convert.inputs import (
 )
 from dicomweb_archive.convert.instance import InstanceOutcome, Status
 from dicomweb_archive.convert.options import ConvertOptions
-from dicomweb_archive.convert.task import convert_numbered, lost_input, release_task_archive
+from dicomweb_archive.convert.task import (
+    convert_numbered,
+    lost_input,
+    release_task_archive,
+    task_archive,
+    task_index,
+)
 from dicomweb_archive.errors import ArchiveError
 from dicomweb_archive.model.aggregate import Conflict
 from dicomweb_archive.pool import PoolRunner
@@ -120,8 +126,7 @@ class ConversionResult(Summary[InstanceOutcome]):
 
 def settle_studies(location: str, studies: Sequence[str]) -> Refreshed:
     """Build the derived documents of ``studies`` (a worker's task in the reduce)."""
-    with open_archive(location) as archive:
-        return Catalog(archive).settle(studies)
+    return Catalog(task_archive(location), index=task_index(location)).settle(studies)
 
 
 class Converter:

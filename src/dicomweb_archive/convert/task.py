@@ -12,6 +12,8 @@ from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.errors import DuplicateInstanceError, NotDicomError
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.archive import Archive, open_archive
+from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.index import QidoIndex
 
 #: One input and its place in the run's inputs.
 Numbered = tuple[int, Source]
@@ -66,12 +68,43 @@ def task_archive(location: str) -> Archive:
 
 
 def release_task_archive() -> None:
-    """Close this process's task archive (a run that ran its tasks here ends)."""
+    """Close this process's task archive and index (a run that ran its tasks here ends)."""
     global _opened
     with _opening:
         previous, _opened = _opened, None
     if previous is not None and previous[0] == os.getpid():
         previous[2].close()
+    kept = getattr(_indexes, "kept", None)
+    _indexes.kept = None
+    if kept is not None and kept[0] == os.getpid() and kept[2] is not None:
+        kept[2].close()
+
+
+#: The QIDO-RS index a thread's reduce tasks write rows to, kept open between
+#: them: (process, location, index, or None when the archive has none).  SQLite
+#: copies its log into the database, syncing it, when the last connection to
+#: it closes: opened and closed by each task, the index was synced once per
+#: task, and each sync waited for the file system to commit every file the
+#: conversion had written since.  By thread (a connection serves the thread
+#: that made it: a Dask worker runs tasks on several) and by process (a forked
+#: worker opens its own).
+_indexes = threading.local()
+
+
+def task_index(location: str) -> QidoIndex | None:
+    """The archive's QIDO-RS index for this thread's tasks, opened once; None
+    when the archive has none (a conversion does not make one)."""
+    kept = getattr(_indexes, "kept", None)
+    if kept is not None and kept[:2] == (os.getpid(), location):
+        index: QidoIndex | None = kept[2]
+        return index
+    catalog = Catalog(task_archive(location))
+    index = catalog.open_index() if catalog.has_index() else None
+    _indexes.kept = (os.getpid(), location, index)
+    # Another location's (a process converting into several archives in turn).
+    if kept is not None and kept[0] == os.getpid() and kept[2] is not None:
+        kept[2].close()
+    return index
 
 
 def convert_input(location: str, options: ConvertOptions, ref: Source) -> InstanceOutcome:

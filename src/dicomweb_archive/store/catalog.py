@@ -26,7 +26,7 @@ import contextlib
 import functools
 import gzip
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -75,8 +75,11 @@ class Catalog:
     >>> catalog.refresh()  # doctest: +SKIP
     """
 
-    def __init__(self, archive: Archive) -> None:
+    def __init__(self, archive: Archive, *, index: QidoIndex | None = None) -> None:
         self.archive = archive
+        #: The QIDO-RS index to write rows to, kept open by the caller between
+        #: refreshes (else each refresh opens the archive's, when it has one).
+        self.kept_index = index
         self.journal = Journal(archive)
         #: Instances read by earlier refreshes (a study's next refresh reads
         #: only what changed since).
@@ -159,8 +162,8 @@ class Catalog:
                     views[study] = view
                 conflicts.extend(docs.conflicts if docs is not None else [])
             rows: dict[str, list[Part]] = {}
-            if documents and self.has_index():
-                with self.open_index() as index:
+            if documents and (self.kept_index is not None or self.has_index()):
+                with self._index_to_write() as index:
                     written = {study: view.rows for study, view in views.items() if view.rows}
                     rows = index.replace_studies(documents, written)
             # Committed (or no index): the next refresh of a view writes what changed since.
@@ -194,6 +197,15 @@ class Catalog:
     def has_index(self) -> bool:
         local = self.archive.store.local_path(INDEX_PATH)
         return local is not None and local.exists()
+
+    @contextlib.contextmanager
+    def _index_to_write(self) -> Iterator[QidoIndex]:
+        """:attr:`kept_index`, or the archive's opened for the block."""
+        if self.kept_index is not None:
+            yield self.kept_index
+            return
+        with self.open_index() as index:
+            yield index
 
     def open_index(self) -> QidoIndex:
         """The archive's QIDO-RS index, built first when there is none (or one

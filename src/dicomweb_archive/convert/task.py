@@ -76,12 +76,12 @@ def release_task_archive() -> None:
         previous[2].close()
     kept = getattr(_indexes, "kept", None)
     _indexes.kept = None
-    if kept is not None and kept[0] == os.getpid() and kept[2] is not None:
+    if kept is not None and kept[0] == os.getpid():
         kept[2].close()
 
 
 #: The QIDO-RS index a thread's reduce tasks write rows to, kept open between
-#: them: (process, location, index, or None when the archive has none).  SQLite
+#: them: (process, location, index).  SQLite
 #: copies its log into the database, syncing it, when the last connection to
 #: it closes: opened and closed by each task, the index was synced once per
 #: task, and each sync waited for the file system to commit every file the
@@ -96,13 +96,15 @@ def task_index(location: str) -> QidoIndex | None:
     when the archive has none (a conversion does not make one)."""
     kept = getattr(_indexes, "kept", None)
     if kept is not None and kept[:2] == (os.getpid(), location):
-        index: QidoIndex | None = kept[2]
+        index: QidoIndex = kept[2]
         return index
     catalog = Catalog(task_archive(location))
-    index = catalog.open_index() if catalog.has_index() else None
+    if not catalog.has_index():  # asked again by the next task: one may be made meanwhile
+        return None
+    index = catalog.open_index()
     _indexes.kept = (os.getpid(), location, index)
     # Another location's (a process converting into several archives in turn).
-    if kept is not None and kept[0] == os.getpid() and kept[2] is not None:
+    if kept is not None and kept[0] == os.getpid():
         kept[2].close()
     return index
 

@@ -98,6 +98,7 @@ def test_application_zip_is_the_same_bytes_on_every_request(client: TestClient) 
         assert {i.date_time for i in bundle.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
+@pytest.mark.usefixtures("moving_clock")  # its two ZIPs compared below, 2 s apart
 def test_application_zip_of_a_study_and_series(client: TestClient) -> None:
     rle = dataset("SC_rgb_rle_2frame.dcm")
     jpeg = dataset("SC_rgb_jpeg_dcmtk.dcm")  # the same series

@@ -81,13 +81,12 @@ def release_task_archive() -> None:
 
 
 #: The QIDO-RS index a thread's reduce tasks write rows to, kept open between
-#: them: (process, location, index).  SQLite
-#: copies its log into the database, syncing it, when the last connection to
-#: it closes: opened and closed by each task, the index was synced once per
-#: task, and each sync waited for the file system to commit every file the
-#: conversion had written since.  By thread (a connection serves the thread
-#: that made it: a Dask worker runs tasks on several) and by process (a forked
-#: worker opens its own).
+#: them: (process, location, index).  SQLite copies its log into the database,
+#: syncing it, when the last connection to it closes: opened and closed by each
+#: task, the index was synced once per task, and each sync waited for the file
+#: system to commit every file the conversion had written since.  By thread (a
+#: connection serves the thread that made it: a Dask worker runs tasks on
+#: several) and by process (a forked worker opens its own).
 _indexes = threading.local()
 
 

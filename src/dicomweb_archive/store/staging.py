@@ -145,25 +145,29 @@ class InstanceUpdate:
 
     def stage(self, name: str, *parts: bytes) -> bool:
         """Stage the instance's file ``name`` (``frames/3``) unless it holds these bytes."""
-        if not self.new:
-            try:  # one read, no existence check first: a request less on an object store
-                if self.store.read(f"{self.instance}/{name}") == b"".join(parts):
-                    return False
-            except ResourceNotFoundError:
-                pass
+        if self._stored(name) == b"".join(parts):
+            return False
         return self._put(name, parts)
 
     def stage_json(self, name: str, document: Any) -> bool:
         """Stage the instance's gzipped JSON document ``name`` (``metadata.gz``)
         unless the stored one holds the same JSON, whatever level compressed it."""
         data = dumps_json(document)
-        if not self.new:
-            try:
-                if gunzip(self.store.read(f"{self.instance}/{name}")) == data:
-                    return False
-            except (ResourceNotFoundError, *_UNREADABLE):  # or part-written: replaced
-                pass
+        stored = self._stored(name)
+        if stored is not None and _gunzipped(stored) == data:
+            return False
         return self._put(name, (gzip_bytes(data, DOCUMENT_LEVEL),))
+
+    def _stored(self, name: str) -> bytes | None:
+        """The instance's stored file ``name``; None for a new instance or a
+        missing file (one read, no existence check first: a request less on an
+        object store)."""
+        if self.new:
+            return None
+        try:
+            return self.store.read(f"{self.instance}/{name}")
+        except ResourceNotFoundError:
+            return None
 
     def _put(self, name: str, parts: tuple[bytes, ...]) -> bool:
         target = f"{self.instance}/{name}"
@@ -242,6 +246,14 @@ class InstanceUpdate:
         for entry in self.store.list(f"{self.instance}/{paths.FRAMES}"):
             if entry.name.isdigit():
                 yield int(entry.name)
+
+
+def _gunzipped(stored: bytes) -> bytes | None:
+    """A stored gzip file's bytes; None when part-written (a killed writer's: replaced)."""
+    try:
+        return gunzip(stored)
+    except (OSError, EOFError, zlib.error):
+        return None
 
 
 def _remove_empty_folders(store: Store, instance: str) -> None:

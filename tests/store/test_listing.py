@@ -39,6 +39,15 @@ def _store(archive: Archive, *rows: JSONDataset) -> list[str]:
     return studies
 
 
+def _one_study_listed(archive: Archive) -> tuple[Catalog, Path]:
+    """A catalog that listed study 1.1, and where its record is."""
+    catalog = Catalog(archive)
+    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
+    local = archive.store.local_path(LISTING_PATH)
+    assert local is not None
+    return catalog, local
+
+
 def _listed(archive: Archive, path: str) -> list[str]:
     return [str(row["0020000D"]["Value"][0]) for row in archive.read_json_gz(path)]
 
@@ -208,10 +217,7 @@ def test_unchanged_rows_change_not_a_byte_of_the_record(archive: Archive, small_
 def test_a_flush_makes_and_deletes_no_journal_file(archive: Archive) -> None:
     """SQLite's rollback journal is emptied after each transaction, not deleted:
     each flush would otherwise make a file and free it."""
-    catalog = Catalog(archive)
-    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
-    local = archive.store.local_path(LISTING_PATH)
-    assert local is not None
+    catalog, local = _one_study_listed(archive)
     journal = local.with_name(local.name + "-journal")
     inode = journal.stat().st_ino
     catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
@@ -228,10 +234,7 @@ def test_the_record_is_written_without_syncing(archive: Archive) -> None:
 
 
 def test_a_record_that_is_no_database_is_made_anew(archive: Archive) -> None:
-    catalog = Catalog(archive)
-    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
-    local = archive.store.local_path(LISTING_PATH)
-    assert local is not None
+    catalog, local = _one_study_listed(archive)
     local.write_bytes(b"left so by a power failure" * 100)
     catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
     assert _listed(archive, paths.STUDIES_INDEX) == ["1.1", "1.2"]
@@ -279,10 +282,7 @@ def _damage_found(times: int) -> Callable[..., int | None]:
 def test_a_record_found_damaged_in_use_is_dropped_and_the_update_made_once_more(
     archive: Archive, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    catalog = Catalog(archive)
-    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
-    local = archive.store.local_path(LISTING_PATH)
-    assert local is not None
+    catalog, local = _one_study_listed(archive)
     with monkeypatch.context() as patched:
         patched.setattr(StudyList, "_record", _damage_found(1))
         catalog.studies_moved(_store(archive, _row("1.2", "20000102")))
@@ -296,10 +296,7 @@ def test_a_record_found_damaged_in_use_is_dropped_and_the_update_made_once_more(
 def test_a_record_found_damaged_again_is_one_error_naming_it(
     archive: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    catalog = Catalog(archive)
-    catalog.studies_moved(_store(archive, _row("1.1", "20000101")))
-    local = archive.store.local_path(LISTING_PATH)
-    assert local is not None
+    catalog, local = _one_study_listed(archive)
     with monkeypatch.context() as patched:
         patched.setattr(StudyList, "_record", _damage_found(2))
         with pytest.raises(DamagedDatabaseError, match=f"^{LISTING_PATH}: damaged"):

@@ -40,6 +40,13 @@ class Runner(Protocol):
         """How many tasks run at once."""
         ...
 
+    @property
+    def local(self) -> bool:
+        """Whether every task runs on this machine, in this process's file
+        system and environment (what it writes to an archive's work area, this
+        process sees there); a cluster's workers may run elsewhere."""
+        ...
+
     def map(
         self, task: Callable[[Item], Result], items: Sequence[Item], lost: Lost[Item, Result]
     ) -> Iterator[Result]: ...

@@ -60,6 +60,11 @@ class DaskRunner:
         threads: dict[str, int] = self.client.nthreads()
         return max(1, sum(threads.values()))
 
+    @property
+    def local(self) -> bool:
+        """False: the cluster's workers may be on other machines."""
+        return False
+
     def map(
         self, task: Callable[[Item], Result], items: Sequence[Item], lost: Lost[Item, Result]
     ) -> Iterator[Result]:

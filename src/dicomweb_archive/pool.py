@@ -168,6 +168,8 @@ class PoolRunner:
     """Tasks on ``workers`` processes of this machine (see :func:`run_tasks`)."""
 
     workers: int
+    #: Forked (or started) here: every task sees this machine's files.
+    local: bool = True
 
     def map(
         self, task: Callable[[Item], Result], items: Sequence[Item], lost: Lost[Item, Result]

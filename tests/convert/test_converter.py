@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +19,14 @@ from pydicom.uid import generate_uid
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.batch import LOST_REASON
 from dicomweb_archive.convert import task
+from dicomweb_archive.convert.converter import settle_studies
 from dicomweb_archive.convert.instance import InstanceOutcome
 from dicomweb_archive.demo.samples import write_ct_series
 from dicomweb_archive.errors import ArchiveOptionsMismatchError
 from dicomweb_archive.model import multipart, paths
+from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.catalog import Catalog
+from dicomweb_archive.store.index import INDEX_PATH, QidoIndex
 from tests.conftest import MakeInstance, read_json_gz, snapshot, tree, write_instance
 
 DWA = [sys.executable, "-m", "dicomweb_archive.cli"]
@@ -410,3 +415,76 @@ def test_an_input_that_kills_its_worker_fails_alone(
     culprit.unlink()
     Converter(tmp_path / "one-core", ConvertOptions(workers=1)).convert([str(ct)])
     assert tree(tmp_path / "archive") == tree(tmp_path / "one-core")
+
+
+def _new_study(make_instance: MakeInstance) -> Path:
+    return make_instance(study=generate_uid(), series=generate_uid())
+
+
+def _indexed_studies(archive: Path) -> set[str]:
+    with open_archive(str(archive)) as opened, QidoIndex(opened) as index:
+        return {study for study in opened.studies() if index.study_row(study) is not None}
+
+
+def test_a_run_here_leaves_listing_and_indexing_to_its_workers(
+    tmp_path: Path, make_instance: MakeInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its workers list and index each study where this process reads: the
+    run does not read every study's documents again at its end."""
+    archive = tmp_path / "archive"
+    convert(archive, _new_study(make_instance))
+    Catalog(open_archive(str(archive))).rebuild_index()  # as dwa index does
+    after: list[str] = []
+    for name in ("studies_moved", "index_studies"):
+        real = getattr(Catalog, name)
+
+        def noted(self: Catalog, *args: Any, real: Any = real, name: str = name, **kw: Any) -> Any:
+            after.append(name)
+            return real(self, *args, **kw)
+
+        monkeypatch.setattr(Catalog, name, noted)
+    inputs = [_new_study(make_instance) for _ in range(3)]
+    result = Converter(archive, ConvertOptions(workers=2)).convert([str(i) for i in inputs])
+    assert result.counts["converted"] == 3  # type: ignore[attr-defined]
+    assert after == []
+    studies = {pydicom.dcmread(i).StudyInstanceUID for i in inputs}
+    assert studies < _indexed_studies(archive)
+    listed = {row["0020000D"]["Value"][0] for row in read_json_gz(archive / paths.STUDIES_INDEX)}
+    assert studies < listed
+
+
+class _IndexMadeMeanwhile:
+    """Runs the tasks here; an index made from the archive as it was before the
+    reduce (its studies not yet settled, so missing) appears only once the
+    reduce's tasks ran without one: as a ``dwa serve`` starting meanwhile can
+    make one."""
+
+    workers = 1
+    local = True
+
+    def __init__(self, archive: Path, scratch: Path) -> None:
+        self.archive, self.scratch = archive, scratch
+
+    def map(self, task, items, lost):  # type: ignore[no-untyped-def]
+        if getattr(task, "func", None) is not settle_studies:
+            return [task(item) for item in items]
+        shutil.copytree(self.archive, self.scratch)
+        Catalog(open_archive(str(self.scratch))).rebuild_index()
+        done = [task(item) for item in items]
+        made = self.scratch / INDEX_PATH
+        os.replace(made, self.archive / INDEX_PATH)
+        return done
+
+
+def test_an_index_made_during_the_run_gets_its_studies(
+    tmp_path: Path, make_instance: MakeInstance
+) -> None:
+    archive = tmp_path / "archive"
+    convert(archive, _new_study(make_instance))
+    inputs = [_new_study(make_instance) for _ in range(2)]
+    runner = _IndexMadeMeanwhile(archive, tmp_path / "then")
+    Converter(archive, ConvertOptions(), runner=runner).convert([str(i) for i in inputs])
+    studies = {pydicom.dcmread(i).StudyInstanceUID for i in inputs}
+    with open_archive(str(tmp_path / "then")) as then, QidoIndex(then) as missing:
+        assert all(missing.study_row(study) is None for study in studies)  # the index as made
+    assert studies < _indexed_studies(archive)

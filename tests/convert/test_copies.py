@@ -130,6 +130,7 @@ class _Backwards:
     """Runs the tasks here, last item first: the order a pool may happen to take."""
 
     workers = 2
+    local = True
 
     def map(self, task, items, lost):  # type: ignore[no-untyped-def]
         return (task(item) for item in reversed(list(items)))

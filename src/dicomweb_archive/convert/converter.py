@@ -242,10 +242,18 @@ class Converter:
             return catalog.settle(group)  # its worker died: do it here
 
         task = functools.partial(settle_studies, self._shared)
+        # Workers here mark their studies for the study list (the final refresh
+        # lists them) and write their index rows in the work area this process
+        # reads.  Workers on other machines have work areas of their own (an
+        # object store's journal and index are local): list and index the
+        # studies here.
+        local = self.runner.local
+        indexed = local and catalog.has_index()
         done = sorted(self.runner.map(task, groups, settle_here), key=lambda r: r.studies[:1])
-        # Workers on other machines have work areas of their own (an object
-        # store's journal and index are local): list and index the studies here.
-        catalog.studies_moved(studies)
+        if not local:
+            catalog.studies_moved(studies)
+        elif not indexed:
+            catalog.index_studies(studies)  # an index made meanwhile may have missed them
         # Studies left stale by other writers meanwhile.
         final = catalog.refresh()
         return Refreshed(

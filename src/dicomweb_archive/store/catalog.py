@@ -190,7 +190,7 @@ class Catalog:
             with self.archive.lock(refresh_lock(study)):
                 self.journal.mark_unlisted(study)
         self._update_study_list(merge=merge)
-        self._update_index(moved)
+        self.index_studies(moved)
 
     # -- the SQLite index ---------------------------------------------------------
 
@@ -229,7 +229,8 @@ class Catalog:
             self.rebuild_study_list(index.study_row)
         return count
 
-    def _update_index(self, studies: list[str]) -> None:
+    def index_studies(self, studies: list[str]) -> None:
+        """Index ``studies`` afresh from their documents, when there is an index."""
         if studies and self.has_index():
             with self.open_index() as index:
                 index.update_studies(studies)

@@ -233,6 +233,30 @@ def test_what_is_left_to_pydicom(tmp_path: Path) -> None:
         _check_against_pydicom(changed, what)
 
 
+def _character_sets(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    item = Dataset()
+    item.SpecificCharacterSet = "ISO_IR 100"
+    item.CodeMeaning = "Brust"
+    ds.ProcedureCodeSequence = Sequence([item])
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"ISO_IR 192", b"IS\x00\x00IR 192"),  # pydicom's look-up of the name fails
+        (b"ISO_IR 192", b"ISO_IR 19\x00"),
+        (b"ISO_IR 100", b"ISO_IR\x00100"),  # an item's own
+    ],
+)
+def test_a_character_set_named_with_a_null_is_left(tmp_path: Path, old: bytes, new: bytes) -> None:
+    data = _file(tmp_path, _character_sets)
+    assert _scan(data) is not None
+    changed = _replace(data, old, new)
+    assert _scan(changed) is None
+    _check_against_pydicom(changed, "null-character-set.dcm")
+
+
 def test_undefined_length_values_other_than_sequences_are_left(tmp_path: Path) -> None:
     def change(ds: Dataset) -> None:
         ds.add_new(0x00091010, "OB", b"\x01\x02")

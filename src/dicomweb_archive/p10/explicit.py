@@ -33,6 +33,7 @@ SEQUENCE_DELIMITER = 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
 EXPLICIT_VR_LITTLE_ENDIAN = b"1.2.840.10008.1.2.1"
 TRANSFER_SYNTAX_UID = 0x00020010
+SPECIFIC_CHARACTER_SET = 0x00080005
 MEDIA_STORAGE_SOP_CLASS_UID = 0x00020002
 MEDIA_STORAGE_DIRECTORY = b"1.2.840.10008.1.3.10"
 #: The instance's UIDs: (tag, required), as the reader checks them.
@@ -291,7 +292,10 @@ class _Scanner:
                 data = self.data
                 have = base + len(data)
                 continue
-            append(_new_tuple(Element, (tag, vr, data[position - base : stop])))
+            value = data[position - base : stop]
+            if tag == SPECIFIC_CHARACTER_SET and b"\x00" in value:
+                raise _Declined  # pydicom's reader fails looking such a name up
+            append(_new_tuple(Element, (tag, vr, value)))
             position = stop
         if end is None and not top or position != limit:
             raise _Declined  # no item delimiter, or an element runs past its item

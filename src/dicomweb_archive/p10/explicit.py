@@ -262,6 +262,8 @@ class _Scanner:
                 position += 12
             if tag <= last or group == 0xFFFE:
                 raise _Declined  # out of order, or an item out of place
+            if tag == SPECIFIC_CHARACTER_SET and vr != "CS":
+                raise _Declined  # pydicom's reader fails on its converted value
             last = tag
             if length == UNDEFINED_LENGTH:
                 if vr != "SQ" or top and tag == PIXEL_DATA:
@@ -294,7 +296,7 @@ class _Scanner:
                 continue
             value = data[position - base : stop]
             if tag == SPECIFIC_CHARACTER_SET and b"\x00" in value:
-                raise _Declined  # pydicom's reader fails looking such a name up
+                raise _Declined  # the same, looking such a name up
             append(_new_tuple(Element, (tag, vr, value)))
             position = stop
         if end is None and not top or position != limit:

@@ -62,3 +62,14 @@ def check_burned_in(options: ConvertOptions, instances: Iterable[JSONDataset]) -
             raise BurnedInAnnotationError(
                 f"instance {sop}: {reason} ({ALLOW_BURNED_IN}=true to send it anyway)"
             )
+
+
+def validator(options: ConvertOptions | None) -> str:
+    """What of a de-identification changes the files, for an answer's ``ETag``: the
+    profile, whether burned-in images go, and a digest of the key (never the key)."""
+    if options is None or options.deidentify is None:
+        return ""
+    deidentifier = options.deidentify
+    key = deidentifier.key.digest("validator", "retrieve").hex()[:32]
+    allowed = "allowed" if deidentifier.allow_burned_in else "refused"
+    return f"deidentify={deidentifier.profile.name};burned-in={allowed};key={key}"

@@ -41,6 +41,7 @@ from dicomweb_archive.model import multipart, paths, transcoded
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
 from dicomweb_archive.numerals import parse_unsigned
 from dicomweb_archive.server import jpegls
+from dicomweb_archive.server.conditions import precondition
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.joined import Joined, Measured
 from dicomweb_archive.server.negotiation import Rendition, Stored, accepted, choose_pixels
@@ -51,7 +52,6 @@ from dicomweb_archive.server.responses import (
     RangeResponse,
     ThreadedResponse,
     entity_tag,
-    not_modified,
     representation_tag,
     slice_tag,
 )
@@ -447,7 +447,7 @@ def _multipart(
     """Computed frames, made and sent one at a time (no length known beforehand, no ranges)."""
     outer = multipart.response_content_type(media_type)
     tag = representation_tag(etag, outer)
-    if not_modified(request, tag):
+    if precondition(request, tag) is not None:  # 304 or 412, answered alike
         return RangeResponse(request, b"", outer, etag=etag)
     header = multipart.header(multipart.content_type(media_type, syntax))
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from dicomweb_archive.errors import UnsupportedTransferSyntaxError
 from dicomweb_archive.media import DICOM_JSON
 from dicomweb_archive.model.paths import ResourcePath, ResourceType
+from dicomweb_archive.server.conditions import precondition
 from dicomweb_archive.server.context import Context
 from dicomweb_archive.server.documents import DocumentKey
 from dicomweb_archive.server.negotiation import accepted
@@ -24,7 +25,6 @@ from dicomweb_archive.server.responses import (
     RangeResponse,
     ThreadedResponse,
     entity_tag,
-    not_modified,
     representation_tag,
 )
 from dicomweb_archive.server.urls import absolute_bulkdata_uris, service_root
@@ -66,7 +66,7 @@ def _metadata(context: Context, request: Request, resource: ResourcePath) -> Res
         headers["Content-Encoding"] = "gzip"
     etag = entity_tag(stored.version, study_url)
     coding = headers.get("Content-Encoding", "")
-    if not_modified(request, representation_tag(etag, DICOM_JSON, coding)):
+    if precondition(request, representation_tag(etag, DICOM_JSON, coding)) is not None:
         return RangeResponse(request, b"", DICOM_JSON, headers=headers, etag=etag)
 
     key = DocumentKey(resource.file, stored.version, stored.offset, study_url, coding)

@@ -3,8 +3,8 @@
 ``RangeResponse`` answers a :class:`Slice` of a file (streamed in chunks) or
 bytes in memory with single byte ranges (206 with a numeric total, an end past
 the end clipped, :class:`RangeNotSatisfiableError` beyond it), ``HEAD``, a
-strong ``ETag``, ``If-None-Match`` (304) and ``If-Range``: every viewer access
-pattern of client-contract §4.
+strong ``ETag``, the preconditions of :mod:`.conditions` (304, 412) and
+``If-Range``: every viewer access pattern of client-contract §4.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from dicomweb_archive.errors import RangeNotSatisfiableError
 from dicomweb_archive.numerals import parse_unsigned
+from dicomweb_archive.server.conditions import NOT_MODIFIED, precondition
 from dicomweb_archive.server.pathsend import send_path, sends_paths
 from dicomweb_archive.store.slices import Slice
 from dicomweb_archive.types import ByteRange
@@ -68,15 +69,6 @@ class Streamed(Protocol):
     def tag(self) -> str: ...
 
     def chunks(self, start: int, end: int) -> Iterator[bytes]: ...
-
-
-def not_modified(request: Request, etag: str) -> bool:
-    """Whether ``If-None-Match`` names ``etag`` (or ``*``)."""
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
 
 
 def byte_range(header: str, total: int) -> ByteRange | None:
@@ -138,11 +130,10 @@ class RangeResponse(Response):
         self.background = None
         merged = {"ETag": etag, "Accept-Ranges": "bytes", **(headers or {})}
         total = len(source) if isinstance(source, (bytes, bytearray)) else source.length
-        self.status_code = 200
+        self.status_code = precondition(request, etag) or 200
         self.start, self.end = 0, total
-        if not_modified(request, etag):
-            self.status_code = 304
-        elif "range" in request.headers and request.headers.get("if-range", etag) == etag:
+        ranged = "range" in request.headers and request.headers.get("if-range", etag) == etag
+        if self.status_code == 200 and ranged:
             wanted = byte_range(request.headers["range"], total)
             if wanted is not None:
                 self.status_code = 206
@@ -150,8 +141,10 @@ class RangeResponse(Response):
                 merged["Content-Range"] = f"bytes {self.start}-{self.end - 1}/{total}"
         self.send_body = request.method != "HEAD" and self.status_code in (200, 206)
         self.init_headers(merged)
-        if self.status_code == 304:
+        if self.status_code == NOT_MODIFIED:
             self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-type"]
+        elif self.status_code not in (200, 206):  # 412: no body
+            self.headers["content-length"] = "0"
         else:
             self.headers["content-length"] = str(self.end - self.start)
 

@@ -41,6 +41,9 @@ class Stat(NamedTuple):
     size: int
     #: Changes whenever the bytes may have changed (an ETag's material).
     version: str
+    #: When the file was last written (seconds since the epoch); None when the
+    #: store does not say (a ``Last-Modified``'s material).
+    modified: float | None = None
 
 
 class Entry(NamedTuple):

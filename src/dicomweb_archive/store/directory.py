@@ -237,7 +237,7 @@ class DirectoryStore(StoreMixin):
     def stat(self, path: str) -> Stat:
         fd, info, _ = self._open_file(path)
         os.close(fd)
-        return Stat(info.st_size, file_version(info))
+        return Stat(info.st_size, file_version(info), info.st_mtime)
 
     def exists(self, path: str) -> bool:
         # os.access: no exception made for a missing file (half the cost of
@@ -290,7 +290,7 @@ class DirectoryStore(StoreMixin):
                 except _MISSING:
                     continue
                 if stat.S_ISREG(info.st_mode):
-                    found[child] = Stat(info.st_size, file_version(info))
+                    found[child] = Stat(info.st_size, file_version(info), info.st_mtime)
         finally:
             os.close(fd)
         return found

@@ -273,7 +273,7 @@ class StudyZip:
 
     def stat(self, name: str) -> Stat:
         try:
-            return Stat(self._central[name][1], self.version)
+            return Stat(self._central[name][1], self.version, self._stat.st_mtime)
         except KeyError:
             raise not_found(name) from None
 

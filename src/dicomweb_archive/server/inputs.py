@@ -1,0 +1,97 @@
+"""The stored files a generated answer is made from, measured: its validators.
+
+A retrieve of whole instances is not stored anywhere: each P10 file is
+regenerated from its instance's ``metadata.gz``, ``info.json.gz`` and frames
+(bulk data is content-addressed: its name, in the metadata, is its content),
+listed and ordered by the study's or series' ``metadata.gz``, and named, in a
+ZIP, by the study's QIDO documents.  Its bytes are a function of those files
+and of how they are made into P10 (transfer syntax, de-identification, the
+versions of this product and of the libraries that encode and decode).
+
+:class:`Inputs` measures each file (size and version, one ``stat``; for a
+packed study, the ZIP's) *before* it is read, so the answer's strong
+``ETag`` is known without making any P10 file, and ``Last-Modified`` is the
+newest of them.  While the answer is made, :meth:`Inputs.check` looks at the
+files again once they are read: a file replaced meanwhile (a STOW-RS or
+``dwa update`` of an instance) no longer has its measured version, and the
+answer is broken off (:class:`~dicomweb_archive.server.joined.ChangedWhileSent`)
+rather than sent complete under a validator that names other bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from collections.abc import Iterable
+
+from dicomweb_archive.errors import ResourceNotFoundError
+from dicomweb_archive.server.joined import ChangedWhileSent
+from dicomweb_archive.server.responses import entity_tag
+from dicomweb_archive.store.archive import Archive
+from dicomweb_archive.store.base import Stat
+from dicomweb_archive.version import __version__
+
+#: Libraries whose version can change the bytes of a regenerated file:
+#: pydicom writes what the fast writer leaves, and transcodes and
+#: de-identifies; imagecodecs and numpy decode compressed frames.
+_LIBRARIES = ("pydicom", "imagecodecs", "numpy")
+
+
+@functools.cache
+def product() -> str:
+    """What makes the P10 files: this product's version and its libraries'."""
+    versions = [f"dicomweb-archive/{__version__}"]
+    for name in _LIBRARIES:
+        try:
+            versions.append(f"{name}/{importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name}/none")
+    return " ".join(versions)
+
+
+class Inputs:
+    """Stored files by archive path, each measured once, in the order first measured."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self._measured: dict[str, Stat | None] = {}
+
+    def _stat(self, path: str) -> Stat | None:
+        try:
+            return self.archive.stat(path)
+        except ResourceNotFoundError:
+            return None
+
+    def measure(self, *paths: str) -> None:
+        """Measure ``paths`` now (before they are read); a path measured before is kept."""
+        for path in paths:
+            if path not in self._measured:
+                self._measured[path] = self._stat(path)
+
+    def tag(self, *representation: str) -> str:
+        """The validator of an answer made of these files as ``representation`` says."""
+        files = (
+            f"{path}={'-' if stat is None else stat.version}"
+            for path, stat in self._measured.items()
+        )
+        return entity_tag(product(), *representation, *files)
+
+    @property
+    def newest(self) -> float | None:
+        """When the newest file was written; None when a file's time is not known."""
+        times = [None if stat is None else stat.modified for stat in self._measured.values()]
+        if not times or any(t is None for t in times):
+            return None
+        return max(t for t in times if t is not None)
+
+    def check(self, paths: Iterable[str]) -> None:
+        """Raise :class:`ChangedWhileSent` if one of ``paths`` is no longer as measured."""
+        for path in paths:
+            now = self._stat(path)
+            was = self._measured[path]
+            if (now is None) != (was is None) or (now and was and now.version != was.version):
+                raise ChangedWhileSent(f"{path} changed while the answer was made")
+
+    def check_all(self) -> None:
+        """:meth:`check` of every measured file."""
+        self.check(list(self._measured))

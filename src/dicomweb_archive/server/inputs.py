@@ -70,10 +70,7 @@ class Inputs:
 
     def tag(self, *representation: str) -> str:
         """The validator of an answer made of these files as ``representation`` says."""
-        files = (
-            f"{path}={'-' if stat is None else stat.version}"
-            for path, stat in self._measured.items()
-        )
+        files = (f"{path}={_version(stat)}" for path, stat in self._measured.items())
         return entity_tag(product(), *representation, *files)
 
     @property
@@ -87,11 +84,14 @@ class Inputs:
     def check(self, paths: Iterable[str]) -> None:
         """Raise :class:`ChangedWhileSent` if one of ``paths`` is no longer as measured."""
         for path in paths:
-            now = self._stat(path)
-            was = self._measured[path]
-            if (now is None) != (was is None) or (now and was and now.version != was.version):
+            if _version(self._stat(path)) != _version(self._measured[path]):
                 raise ChangedWhileSent(f"{path} changed while the answer was made")
 
     def check_all(self) -> None:
         """:meth:`check` of every measured file."""
         self.check(list(self._measured))
+
+
+def _version(stat: Stat | None) -> str:
+    """A measured file's version; ``-`` for a missing file."""
+    return "-" if stat is None else stat.version

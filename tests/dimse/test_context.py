@@ -11,6 +11,7 @@ from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.dimse.associations import Associations
 from dicomweb_archive.dimse.config import ListenConfig
 from dicomweb_archive.dimse.context import ListenContext
+from dicomweb_archive.dimse.receipt import Receipts
 from dicomweb_archive.p10.reader import read_instance
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.catalog import Catalog
@@ -25,8 +26,9 @@ def test_settle_brings_deferred_studies_into_the_index(tmp_path: Path) -> None:
         catalog = Catalog(archive)
         index = catalog.open_index()
         config = ListenConfig()
+        receipts = Receipts(tmp_path / "scratch")
         context = ListenContext(
-            archive, ConvertOptions(), catalog, index, config, Associations(config)
+            archive, ConvertOptions(), catalog, index, config, Associations(config), receipts
         )
         with open(get_testdata_file("CT_small.dcm"), "rb") as fp:
             stored = store_instance(archive, ConvertOptions(), read_instance(fp, "ct"))
@@ -37,3 +39,4 @@ def test_settle_brings_deferred_studies_into_the_index(tmp_path: Path) -> None:
         assert row["0020000D"]["Value"] == [stored.study_instance_uid]
         assert not catalog.journal.stale()
         index.close()
+        receipts.close()

@@ -76,10 +76,12 @@ def test_data_sets_that_do_not_match_the_request(start_listener: Callable[..., L
     context = start_listener().context
     source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     data = _p10(source)
-    other = store_dataset(context, data, CT_IMAGE_STORAGE, "1.2.3.4")
+    other = store_dataset(context, io.BytesIO(data), CT_IMAGE_STORAGE, "1.2.3.4")
     assert other.status == DATASET_MISMATCH and other.failed
     assert other.comment == f"the data set is SOP Instance {source.SOPInstanceUID}, not 1.2.3.4"
-    mr = store_dataset(context, data, "1.2.840.10008.5.1.4.1.1.4", str(source.SOPInstanceUID))
+    mr = store_dataset(
+        context, io.BytesIO(data), "1.2.840.10008.5.1.4.1.1.4", str(source.SOPInstanceUID)
+    )
     assert mr.status == DATASET_MISMATCH_WARNING and not mr.failed  # stored nevertheless
     assert "not 1.2.840.10008.5.1.4.1.1.4" in mr.comment
     assert context.archive.study_uids() == [source.StudyInstanceUID]
@@ -95,7 +97,9 @@ def test_a_full_disk_is_out_of_resources(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("dicomweb_archive.dimse.store.store_instance", full)
-    status = store_dataset(context, _p10(source), CT_IMAGE_STORAGE, str(source.SOPInstanceUID))
+    status = store_dataset(
+        context, io.BytesIO(_p10(source)), CT_IMAGE_STORAGE, str(source.SOPInstanceUID)
+    )
     assert status.status == OUT_OF_RESOURCES
     assert status.comment == "cannot store: cannot write: no space left on device"
 
@@ -115,7 +119,7 @@ def test_a_stored_study_is_deferred_to_the_flusher(
     source = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
     status = store_dataset(
         listener.context,
-        _p10(source),
+        io.BytesIO(_p10(source)),
         "1.2.840.10008.5.1.4.1.1.4",
         str(source.SOPInstanceUID),
     )

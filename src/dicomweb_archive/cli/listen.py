@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dicomweb_archive.cli.options import ArchiveLocation
+from dicomweb_archive.cli.options import ArchiveLocation, byte_size
 from dicomweb_archive.dimse.config import (
     MAX_ASSOCIATIONS,
     MAX_PDU,
@@ -71,6 +71,14 @@ from dicomweb_archive.dimse.config import (
     type=click.IntRange(0, None),
     help="Largest PDU received, in bytes (0: no limit).",
 )
+@click.option(
+    "--max-dataset-size",
+    default="0",
+    callback=byte_size,
+    show_default=True,
+    help="Largest C-STORE data set kept (e.g. 4G); a larger one is read to its end and "
+    "refused with 0xA700.  0: no limit.",
+)
 def listen(
     archive: str,
     ae_title: str,
@@ -78,6 +86,7 @@ def listen(
     port: int,
     peers: str | None,
     allow_ae: tuple[str, ...],
+    max_dataset_size: int,
     **limits: Any,
 ) -> None:
     """Serve ARCHIVE over DIMSE: C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE.
@@ -101,6 +110,7 @@ def listen(
         port=port,
         peers=known.peers,
         allowed_calling=allow_list(allow_ae, known.allow),
+        max_dataset_size=max_dataset_size or None,
         **limits,
     )
     _log_to_stderr()

@@ -23,6 +23,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: How HTJ2K is stored (``dwa transcode --mode``, ``dwa convert --htj2k``).
 HTJ2K_MODES = click.Choice(["alternate", "primary"])
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """A size in bytes: ``1048576``, ``512M``, ``2G`` (binary units); a callback."""
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in _UNITS else ""
+    try:
+        size = float(text[: len(text) - len(unit)].strip()) * _UNITS[unit]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size such as 2G, 512M or 1048576") from None
+    if size < 0:
+        raise click.BadParameter(f"{value!r} is negative")
+    return int(size)
 
 
 class ArchiveLocation(click.ParamType[str]):

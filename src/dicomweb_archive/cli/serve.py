@@ -9,7 +9,12 @@ from typing import Any
 import click
 import orjson
 
-from dicomweb_archive.cli.options import ArchiveLocation, on_duplicate_option, qido_fields_option
+from dicomweb_archive.cli.options import (
+    ArchiveLocation,
+    byte_size,
+    on_duplicate_option,
+    qido_fields_option,
+)
 
 #: Connections (and requests in progress) beyond which uvicorn answers 503.
 MAX_CONNECTIONS = 1000
@@ -19,20 +24,6 @@ KEEP_ALIVE_TIMEOUT = 5
 #: supervisor's health check later, before it is killed and replaced.  uvicorn's 5
 #: s let a busy machine kill workers still importing the application.
 WORKER_HEALTH_TIMEOUT = 60
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
-def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    """A size in bytes: ``1048576``, ``512M``, ``2G`` (binary units)."""
-    text = value.strip().upper().removesuffix("B").removesuffix("I")
-    unit = text[-1:] if text[-1:] in _UNITS else ""
-    try:
-        size = float(text[: len(text) - len(unit)].strip()) * _UNITS[unit]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a size such as 2G, 512M or 1048576") from None
-    if size < 0:
-        raise click.BadParameter(f"{value!r} is negative")
-    return int(size)
 
 
 @click.command()
@@ -50,14 +41,14 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
 @click.option(
     "--max-upload-size",
     default="2G",
-    callback=_byte_size,
+    callback=byte_size,
     show_default=True,
     help="Largest STOW-RS request body (e.g. 512M, 2G); 0 for no limit.",
 )
 @click.option(
     "--cache-size",
     default="1G",
-    callback=_byte_size,
+    callback=byte_size,
     show_default=True,
     help="Bytes the renditions made on request (rendered images, thumbnails, HTJ2K "
     "where none is stored) may keep in ARCHIVE/.dwa/cache.",

@@ -34,6 +34,8 @@ NETWORK_TIMEOUT = 60.0
 #: Largest PDU we receive: the peer cuts its data sets into pieces of this size.
 #: Larger than most defaults (16 KiB): fewer pieces, less work per instance.
 MAX_PDU = 131_072
+#: Largest C-STORE data set received (None: no limit; PS3.7 sets none).
+MAX_DATASET_SIZE: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class ListenConfig:
     timeout: float = TIMEOUT
     network_timeout: float = NETWORK_TIMEOUT
     max_pdu: int = MAX_PDU
+    #: Larger C-STORE data sets are refused (0xA700) once received.
+    max_dataset_size: int | None = MAX_DATASET_SIZE
 
 
 def check_ae_title(title: str, where: str = "") -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from dicomweb_archive.convert.options import ConvertOptions
 from dicomweb_archive.dimse.associations import Associations
 from dicomweb_archive.dimse.config import ListenConfig
+from dicomweb_archive.dimse.receipt import Receipts
 from dicomweb_archive.store.archive import Archive
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.index import QidoIndex
@@ -25,6 +26,8 @@ class ListenContext:
     config: ListenConfig
     #: What each association did, for its log line.
     associations: Associations
+    #: The files C-STORE data sets are received into.
+    receipts: Receipts
 
     def settle(self) -> None:
         """Bring the documents and index rows of deferred writes up to date.

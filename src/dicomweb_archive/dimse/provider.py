@@ -6,12 +6,15 @@ Root Query/Retrieve (C-FIND, C-GET, C-MOVE).  A storage context also accepts
 the SCP role a C-GET requestor proposes for it, so C-GET sends over the
 requestor's own association.  The archive may be served by ``dwa serve`` at
 the same time: both write through the same locks and journal, and each
-settles the other's deferred writes before it searches.
+settles the other's deferred writes before it searches.  Each association
+receives its C-STORE data sets into files (:mod:`.fragments`, :mod:`.receipt`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 from typing import Any
 
 from pynetdicom import AE, evt
@@ -24,10 +27,13 @@ from dicomweb_archive.dimse.associations import Associations
 from dicomweb_archive.dimse.config import ListenConfig
 from dicomweb_archive.dimse.context import ListenContext
 from dicomweb_archive.dimse.find import handle_find
+from dicomweb_archive.dimse.fragments import receiving_handler
+from dicomweb_archive.dimse.receipt import Receipts
 from dicomweb_archive.dimse.retrieve import handle_get, handle_move
 from dicomweb_archive.dimse.sop_classes import QUERY_RETRIEVE, Verification, storage_sop_classes
 from dicomweb_archive.dimse.store import handle_store
 from dicomweb_archive.store.archive import open_archive
+from dicomweb_archive.store.base import scratch_folder
 from dicomweb_archive.store.catalog import Catalog
 from dicomweb_archive.store.flusher import Flusher
 from dicomweb_archive.store.manifest import ensure, open_or_create
@@ -79,6 +85,9 @@ class Listener:
         self.archive = open_archive(location)
         options = ensure(self.archive.store, open_or_create(self.archive.store))
         catalog = Catalog(self.archive)
+        # Beside the archive (its work area for an object store); what a
+        # killed listener left there goes now.
+        receipts = Receipts(Path(scratch_folder(self.archive.store)), config.max_dataset_size)
         self.context = ListenContext(
             archive=self.archive,
             options=ConvertOptions.for_archive(options, workers=1),
@@ -86,6 +95,7 @@ class Listener:
             index=catalog.open_index(),
             config=config,
             associations=Associations(config),
+            receipts=receipts,
         )
         self.flusher = Flusher(catalog).start()
         # Full collections at quiet moments, not amid an association.
@@ -94,9 +104,17 @@ class Listener:
         self.server: ThreadedAssociationServer | None = None
 
     def start(self) -> Listener:
-        self.server = self.ae.start_server(
-            (self.config.host, self.config.port), block=False, evt_handlers=self._handlers()
+        # AE.start_server(block=False), with the request handler that makes
+        # each association receive its data sets into files.
+        server = self.ae.make_server(
+            (self.config.host, self.config.port),
+            evt_handlers=self._handlers(),
+            server_class=ThreadedAssociationServer,
+            request_handler=receiving_handler(self.context.receipts),
         )
+        self.ae._servers.append(server)  # pynetdicom's shutdown() takes it off the list
+        threading.Thread(target=server.serve_forever, name="dwa-listen", daemon=True).start()
+        self.server = server
         return self
 
     @property
@@ -107,6 +125,7 @@ class Listener:
 
     def _handlers(self) -> list[Any]:
         context, associations = self.context, self.context.associations
+        receipts = context.receipts
         return [
             (evt.EVT_C_STORE, handle_store, [context]),
             (evt.EVT_C_FIND, handle_find, [context]),
@@ -116,15 +135,26 @@ class Listener:
             (evt.EVT_REJECTED, associations.rejected),
             (evt.EVT_RELEASED, lambda event: associations.ended(event, "released")),
             (evt.EVT_ABORTED, lambda event: associations.ended(event, "aborted")),
+            # Data sets no handler took (the association ended mid-transfer) go.
+            (evt.EVT_CONN_CLOSE, lambda event: receipts.discard(event.assoc)),
         ]
 
     def stop(self) -> None:
-        """Stop listening, end the associations, then catch up with deferred writes."""
+        """Stop listening, end the associations, then catch up with deferred writes.
+
+        An association is aborted, but a data set being stored is stored first.
+        """
         if self.server is not None:
-            self.server.shutdown()
-            self.server = None
+            server, self.server = self.server, None
+            server.shutdown()
+            associations = server.active_associations
+            for assoc in associations:
+                assoc.abort()
+            for assoc in associations:
+                assoc.join(self.config.timeout)
         self.flusher.stop()
         self.collector.stop()
+        self.context.receipts.close()
         self.context.index.close()
         self.archive.close()
 

@@ -1,15 +1,18 @@
 """C-STORE SCP: each received instance stored as ``dwa convert`` and STOW-RS store it.
 
-The data set, as the peer encoded it, goes with its file meta through
-:func:`~dicomweb_archive.convert.instance.store_instance` (atomic, idempotent)
-and the study is marked for the write-behind flusher, as STOW-RS does; the
-response's Status says what became of it (PS3.4 B.2.3), the reason in its
-Error Comment:
+The data set, as the peer encoded it, arrives in a file with its file meta
+(:mod:`~dicomweb_archive.dimse.receipt`), is stored from it through
+:func:`~dicomweb_archive.convert.instance.store_instance` (atomic, idempotent;
+the Pixel Data read from the file a frame at a time) and the study is marked
+for the write-behind flusher, as STOW-RS does; the response's Status says what
+became of it (PS3.4 B.2.3), the reason in its Error Comment:
 
 - ``0x0000`` stored (or already stored, the same);
 - ``0xB007`` stored, but the data set's SOP Class UID is not the request's;
 - ``0xB000`` stored with the store's warnings;
 - ``0xA900`` the data set's SOP Instance UID is not the request's;
+- ``0xA700`` the data set is larger than ``--max-dataset-size``, or could not
+  be received (a full disk);
 - otherwise the status :func:`~dicomweb_archive.convert.status.store_failure`
   gives (``0xC000`` cannot understand, ``0xA700`` out of resources, ``0x0110``
   processing failure, …).
@@ -20,22 +23,25 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydicom.dataset import Dataset
 
+from dicomweb_archive.batch import failure_of
 from dicomweb_archive.convert.instance import InstanceOutcome, store_instance
 from dicomweb_archive.convert.status import (
     CANNOT_UNDERSTAND,
     COERCION_OF_DATA_ELEMENTS,
     DATASET_MISMATCH,
     DATASET_MISMATCH_WARNING,
+    OUT_OF_RESOURCES,
     PROCESSING_FAILURE,
     TRANSFER_SYNTAX_NOT_SUPPORTED,
     store_failure,
 )
 from dicomweb_archive.dimse.associations import peer_of
 from dicomweb_archive.dimse.context import ListenContext
+from dicomweb_archive.dimse.receipt import Receipt
 from dicomweb_archive.errors import DicomwebArchiveError
 from dicomweb_archive.p10.reader import read_instance
 
@@ -73,13 +79,13 @@ def _comment(text: str) -> str:
 
 
 def store_dataset(
-    context: ListenContext, encoded: bytes, sop_class: str, sop_instance: str
+    context: ListenContext, encoded: BinaryIO, sop_class: str, sop_instance: str
 ) -> StoreStatus:
-    """Store one C-STORE's P10 ``encoded`` data set; what the response says."""
+    """Store one C-STORE's data set, ``encoded`` as P10; what the response says."""
     name = f"C-STORE {sop_instance}"
     transfer_syntax = None
     try:
-        parsed = read_instance(io.BytesIO(encoded), name)
+        parsed = read_instance(encoded, name)
         transfer_syntax = parsed.transfer_syntax_uid
         if parsed.sop_instance_uid != sop_instance:
             return StoreStatus(
@@ -121,12 +127,44 @@ def _stored(
     return StoreStatus(SUCCESS)
 
 
+def store_received(
+    context: ListenContext, receipt: Receipt, sop_class: str, sop_instance: str
+) -> StoreStatus:
+    """Store the data set received in ``receipt`` (see :func:`store_dataset`)."""
+    if receipt.too_large:
+        return StoreStatus(
+            OUT_OF_RESOURCES,
+            f"the data set is larger than {receipt.limit} bytes, the most this archive receives",
+        )
+    if receipt.error is not None:
+        status = store_failure(receipt.error, None).status
+        return StoreStatus(status, f"cannot receive: {failure_of(receipt.error).reason}")
+    receipt.close()
+    with open(receipt.path, "rb") as encoded:
+        return store_dataset(context, encoded, sop_class, sop_instance)
+
+
+def _store(event: Any, context: ListenContext, sop_class: str, sop_instance: str) -> StoreStatus:
+    path = event.dataset_path
+    if path is None:  # no data set: pynetdicom holds what there is (nothing)
+        return store_dataset(context, io.BytesIO(event.encoded_dataset()), sop_class, sop_instance)
+    receipt = context.receipts.take(path)
+    if receipt is None:  # removed when the connection closed
+        return StoreStatus(
+            PROCESSING_FAILURE, "the association ended before the data set was stored"
+        )
+    try:
+        return store_received(context, receipt, sop_class, sop_instance)
+    finally:
+        receipt.discard()
+
+
 def handle_store(event: Any, context: ListenContext) -> Dataset:
     """The handler of ``evt.EVT_C_STORE``."""
     request = event.request
     sop_class = str(request.AffectedSOPClassUID)
     sop_instance = str(request.AffectedSOPInstanceUID)
-    result = store_dataset(context, event.encoded_dataset(), sop_class, sop_instance)
+    result = _store(event, context, sop_class, sop_instance)
     associations = context.associations
     if result.failed:
         associations.count(event.assoc, "failed")

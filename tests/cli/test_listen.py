@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from dicomweb_archive.cli.main import cli
+from dicomweb_archive.demo.samples import write_multiframe
 from tests.dimse.live import dwa_listen
 
 
@@ -43,3 +44,28 @@ def test_the_real_command_listens_logs_and_stops(tmp_path: Path) -> None:
     assert running.process.returncode == 0
     assert "stopping" in running.log_text()
     assert (tmp_path / "archive" / "manifest.json").exists()
+
+
+def test_a_data_set_over_max_dataset_size_is_refused_with_the_reason(tmp_path: Path) -> None:
+    large = write_multiframe(tmp_path / "mf.dcm", frames=9, rows=256, columns=256)
+    small = write_multiframe(tmp_path / "mf2.dcm", frames=7, rows=256, columns=256, seed=1)
+    with dwa_listen(tmp_path / "archive", "--max-dataset-size", "1M") as running:
+        port = str(running.port)
+        refused = subprocess.run(
+            ["storescu", "-v", "-aec", "DWA", "127.0.0.1", port, str(large)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "Refused: OutOfResources" in refused.stdout + refused.stderr
+        running.wait_for_log("failed (0xA700): the data set exceeds the limit of 1048576 bytes")
+        stored = subprocess.run(
+            ["storescu", "-aec", "DWA", "127.0.0.1", port, str(small)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert stored.returncode == 0, stored.stdout + stored.stderr
+        running.wait_for_log("1 stored")
+
+
+def test_a_bad_max_dataset_size_ends_with_its_reason(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["listen", str(tmp_path / "a"), "--max-dataset-size", "lots"])
+    assert result.exit_code == 2
+    assert "'lots' is not a size such as 2G" in result.output

@@ -9,7 +9,12 @@ import pydicom
 import pytest
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from dicomweb_archive.demo.samples import PADDING_VALUE, write_ct_series
+from dicomweb_archive.demo.samples import (
+    MULTIFRAME_SOP_CLASS,
+    PADDING_VALUE,
+    write_ct_series,
+    write_multiframe,
+)
 
 SLICES, ROWS, COLUMNS = 4, 64, 48
 
@@ -145,3 +150,18 @@ def test_converts_into_an_archive(tmp_path: Path) -> None:
         [str(tmp_path / "ct")]
     )
     assert result.ok and result.counts["converted"] == len(files) and result.frames == 3
+
+
+def test_a_multiframe_instance_written_a_frame_at_a_time(tmp_path: Path) -> None:
+    path = write_multiframe(tmp_path / "mf.dcm", frames=5, rows=64, columns=48)
+    ds = pydicom.dcmread(path)
+    assert ds.SOPClassUID == MULTIFRAME_SOP_CLASS and ds.NumberOfFrames == 5
+    pixels = ds.pixel_array
+    assert pixels.shape == (5, 64, 48) and pixels.max() < 1 << ds.BitsStored
+    assert len({frame.tobytes() for frame in pixels}) == 5
+    again = write_multiframe(tmp_path / "again.dcm", frames=5, rows=64, columns=48)
+    assert again.read_bytes() == path.read_bytes()
+    other = write_multiframe(tmp_path / "other.dcm", frames=5, rows=64, columns=48, seed=1)
+    assert pydicom.dcmread(other).SOPInstanceUID != ds.SOPInstanceUID
+    with pytest.raises(ValueError, match="exceed a value's 4 GB"):
+        write_multiframe(tmp_path / "huge.dcm", frames=8193)

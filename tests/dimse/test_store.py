@@ -20,15 +20,18 @@ from dicomweb_archive.convert.status import (
     DATASET_MISMATCH_WARNING,
     OUT_OF_RESOURCES,
 )
-from dicomweb_archive.demo.samples import write_ct_series
+from dicomweb_archive.demo.samples import MULTIFRAME_SOP_CLASS, write_ct_series, write_multiframe
 from dicomweb_archive.dimse.provider import Listener
 from dicomweb_archive.dimse.store import SUCCESS, StoreStatus, store_dataset
 from dicomweb_archive.export.p10 import export_instance
+from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.index import Level, Query
 from tests.dimse.conftest import associate
+from tests.dimse.live import AE_TITLE, dwa_listen, run
 from tests.export.test_p10 import _dataset
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 #: Duplicate SOP Instance (PS3.7 C.4.3): the answer of the default duplicates policy.
 DUPLICATE_SOP_INSTANCE = 0x0111
 
@@ -166,3 +169,77 @@ def test_a_changed_duplicate_is_refused_by_the_archives_policy(
     assert refused.Status == DUPLICATE_SOP_INSTANCE
     assert refused.ErrorComment
     assert f"of SOP Instance {source.SOPInstanceUID} failed (0x0111)" in caplog.text
+
+
+def test_a_full_disk_while_receiving_is_out_of_resources(
+    start_listener: Callable[..., Listener],
+    small_filesystem: Callable[[int], Path],
+    tmp_path: Path,
+) -> None:
+    listener = start_listener(small_filesystem(4 << 20) / "archive")
+    large = pydicom.dcmread(write_multiframe(tmp_path / "mf.dcm", frames=32, rows=256, columns=256))
+    small = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    assoc = associate(
+        listener,
+        (MULTIFRAME_SOP_CLASS, [EXPLICIT_VR_LITTLE_ENDIAN]),
+        (CT_IMAGE_STORAGE, [str(small.file_meta.TransferSyntaxUID)]),
+    )
+    refused = assoc.send_c_store(large)
+    stored = assoc.send_c_store(small)  # the space is back: the association goes on
+    assoc.release()
+    assert refused.Status == OUT_OF_RESOURCES
+    assert refused.ErrorComment == "cannot receive: cannot write: no space left on device"
+    assert stored.Status == SUCCESS
+    assert listener.archive.study_uids() == [small.StudyInstanceUID]
+    assert listener.context.receipts.held() == []
+
+
+def test_a_data_set_over_the_limit_is_refused_and_the_next_stored(
+    start_listener: Callable[..., Listener], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    listener = start_listener(max_dataset_size=1 << 20)
+    large = pydicom.dcmread(write_multiframe(tmp_path / "mf.dcm", frames=9, rows=256, columns=256))
+    small = pydicom.dcmread(
+        write_multiframe(tmp_path / "mf2.dcm", frames=7, rows=256, columns=256, seed=1)
+    )
+    assoc = associate(listener, (MULTIFRAME_SOP_CLASS, [EXPLICIT_VR_LITTLE_ENDIAN]))
+    with caplog.at_level(logging.INFO, logger="dicomweb_archive.dimse"):
+        refused = assoc.send_c_store(large)
+        stored = assoc.send_c_store(small)
+        assoc.release()
+    assert refused.Status == OUT_OF_RESOURCES
+    assert refused.ErrorComment == "the data set exceeds the limit of 1048576 bytes"
+    assert f"of SOP Instance {large.SOPInstanceUID} failed (0xA700)" in caplog.text
+    assert stored.Status == SUCCESS
+    assert listener.archive.study_uids() == [small.StudyInstanceUID]
+    assert listener.context.receipts.held() == []
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for process {pid}")
+
+
+@pytest.mark.integration
+def test_storescu_of_a_large_multiframe_instance_in_bounded_memory(tmp_path: Path) -> None:
+    source = write_multiframe(tmp_path / "mf.dcm", frames=96)  # 48 MB
+    size = source.stat().st_size
+    with dwa_listen(tmp_path / "archive") as listening:
+        pid = listening.process.pid
+        echo = run("echoscu", "-aec", AE_TITLE, "127.0.0.1", str(listening.port))
+        assert echo.returncode == 0, echo.stderr
+        at_rest = _status_kb(pid, "VmRSS") * 1024
+        done = run("storescu", "-aec", AE_TITLE, "127.0.0.1", str(listening.port), str(source))
+        assert done.returncode == 0, done.stdout + done.stderr
+        listening.wait_for_log("1 stored")
+        peak = _status_kb(pid, "VmHWM") * 1024
+    # Held whole, the data set alone would be the size of the instance, twice over.
+    assert peak - at_rest < size / 4, f"peak {peak >> 20} MB, at rest {at_rest >> 20} MB"
+    sent = pydicom.dcmread(source)
+    with open_archive(tmp_path / "archive") as archive:
+        exported = export_instance(
+            archive, sent.StudyInstanceUID, sent.SeriesInstanceUID, sent.SOPInstanceUID
+        )
+    assert pydicom.dcmread(io.BytesIO(exported)).PixelData == sent.PixelData

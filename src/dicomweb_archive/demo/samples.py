@@ -4,11 +4,14 @@
 way a scanner would: one CT Image Storage file per slice, 16-bit signed pixels
 with a Hounsfield rescale, consistent patient geometry, and deterministic UIDs
 so the same seed always gives the same files byte for byte.
+:func:`write_multiframe` writes one multi-frame instance of any size (a cine,
+a tomosynthesis stack), its Pixel Data a frame at a time.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -251,3 +254,81 @@ def write_ct_series(
         ds.save_as(path, enforce_file_format=True)
         written.append(path)
     return written
+
+
+#: Multi-frame Grayscale Word Secondary Capture Image Storage.
+MULTIFRAME_SOP_CLASS = UID("1.2.840.10008.5.1.4.1.1.7.3")
+#: The largest defined length of a value (PS3.5 7.1.1): 0xFFFFFFFF is undefined.
+_MAX_LENGTH = 0xFFFFFFFE
+
+
+def write_multiframe(
+    path: str | Path,
+    *,
+    frames: int,
+    rows: int = 512,
+    columns: int = 512,
+    patient_id: str = "DWA-DEMO-MF",
+    seed: int = 0,
+) -> Path:
+    """Write one multi-frame instance of ``frames`` 16-bit frames to ``path``.
+
+    A Multi-frame Grayscale Word Secondary Capture (a cine at 30 frames per
+    second), Explicit VR Little Endian, ``2 * rows * columns`` bytes a frame:
+    any size up to 4 GB, written a frame at a time.  Each frame is a gradient
+    moved by its number, so no two frames are the same.
+    """
+    if frames < 1 or rows < 1 or columns < 1:
+        raise ValueError("frames, rows and columns must be positive")
+    frame_length = 2 * rows * columns
+    if frames * frame_length > _MAX_LENGTH:
+        raise ValueError(f"{frames} frames of {frame_length} bytes exceed a value's 4 GB")
+    study = _uid("multiframe-study", seed, patient_id)
+    series = _uid("multiframe-series", seed, study)
+    sop = _uid("multiframe-instance", seed, series)
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.SOPClassUID = MULTIFRAME_SOP_CLASS
+    ds.SOPInstanceUID = sop
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = _STUDY_DATE
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = _STUDY_TIME
+    ds.AccessionNumber = f"MF{seed:08d}"
+    ds.Modality = "OT"
+    ds.ConversionType = "WSD"
+    ds.Manufacturer = "DICOMweb Archive"
+    ds.StudyDescription = "MULTI-FRAME"
+    ds.SeriesDescription = f"{frames} frames of {rows}x{columns}"
+    ds.PatientName = "Demo^MultiFrame"
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "O"
+    ds.FrameTime = "33.3"
+    ds.StudyInstanceUID = study
+    ds.SeriesInstanceUID = series
+    ds.StudyID = str(1000 + seed % 9000)
+    ds.SeriesNumber = "1"
+    ds.InstanceNumber = "1"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.NumberOfFrames = str(frames)
+    ds.FrameIncrementPointer = 0x00181063  # Frame Time
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelRepresentation = 0
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MULTIFRAME_SOP_CLASS
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = f"PYDICOM {pydicom.__version__}"[:16]
+    ds.file_meta = meta
+    out = Path(path)
+    ds.save_as(out, enforce_file_format=True)
+    gradient = np.add.outer(np.arange(rows, dtype=np.uint16), np.arange(columns, dtype=np.uint16))
+    with open(out, "ab") as fp:
+        # (7FE0,0010) OW, its 4-byte length: Pixel Data, the last element.
+        fp.write(struct.pack("<HH2s2xL", 0x7FE0, 0x0010, b"OW", frames * frame_length))
+        for number in range(frames):
+            fp.write(((gradient + number * 7 + seed) & 0x0FFF).astype("<u2").tobytes())
+    return out

@@ -133,8 +133,7 @@ def store_received(
     """Store the data set received in ``receipt`` (see :func:`store_dataset`)."""
     if receipt.too_large:
         return StoreStatus(
-            OUT_OF_RESOURCES,
-            f"the data set is larger than {receipt.limit} bytes, the most this archive receives",
+            OUT_OF_RESOURCES, f"the data set exceeds the limit of {receipt.limit} bytes"
         )
     if receipt.error is not None:
         status = store_failure(receipt.error, None).status

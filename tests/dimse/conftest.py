@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom.dataset import Dataset
 from pynetdicom import AE
+from pynetdicom.dimse_messages import C_STORE_RQ
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode
+from pynetdicom.pdu_primitives import P_DATA
 
 from dicomweb_archive.dimse.config import ListenConfig
 from dicomweb_archive.dimse.provider import Listener
@@ -38,3 +44,16 @@ def associate(listener: Listener, *contexts: Any, ae_title: str = "CLIENT", **kw
         else:
             ae.add_requested_context(context)
     return ae.associate("127.0.0.1", listener.port, ae_title=listener.config.ae_title, **kwargs)
+
+
+def c_store_fragments(source: Dataset, context_id: int, max_pdu: int) -> list[P_DATA]:
+    """A C-STORE request of ``source`` as the P-DATA primitives a requestor sends."""
+    request = C_STORE()
+    request.MessageID = 1
+    request.AffectedSOPClassUID = source.SOPClassUID
+    request.AffectedSOPInstanceUID = source.SOPInstanceUID
+    request.Priority = 2
+    request.DataSet = io.BytesIO(encode(source, False, True))
+    message = C_STORE_RQ()
+    message.primitive_to_message(request)
+    return list(message.encode_msg(context_id, max_pdu))

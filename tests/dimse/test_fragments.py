@@ -14,9 +14,6 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pynetdicom.dimse import DIMSEServiceProvider
-from pynetdicom.dimse_messages import C_STORE_RQ
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dsutils import encode
 from pynetdicom.pdu_primitives import P_DATA
 
 from dicomweb_archive.demo.samples import MULTIFRAME_SOP_CLASS, write_multiframe
@@ -25,7 +22,7 @@ from dicomweb_archive.dimse.provider import Listener
 from dicomweb_archive.dimse.sop_classes import StudyRootQueryRetrieveInformationModelFind
 from dicomweb_archive.dimse.store import SUCCESS
 from dicomweb_archive.export.p10 import export_instance
-from tests.dimse.conftest import associate
+from tests.dimse.conftest import associate, c_store_fragments
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -78,19 +75,6 @@ def test_a_command_and_its_data_set_in_one_pdu(
     assert listener.context.receipts.held() == []
 
 
-def _fragments(source: Dataset, context_id: int, max_pdu: int) -> list[P_DATA]:
-    """A C-STORE request of ``source`` as the P-DATA primitives a requestor sends."""
-    request = C_STORE()
-    request.MessageID = 1
-    request.AffectedSOPClassUID = source.SOPClassUID
-    request.AffectedSOPInstanceUID = source.SOPInstanceUID
-    request.Priority = 2
-    request.DataSet = io.BytesIO(encode(source, False, True))
-    message = C_STORE_RQ()
-    message.primitive_to_message(request)
-    return list(message.encode_msg(context_id, max_pdu))
-
-
 @pytest.mark.parametrize("end", ["A-ABORT", "connection closed"])
 def test_an_association_ended_mid_transfer_leaves_no_file(
     start_listener: Callable[..., Listener], end: str, caplog: pytest.LogCaptureFixture
@@ -99,7 +83,7 @@ def test_an_association_ended_mid_transfer_leaves_no_file(
     source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     assoc = associate(listener, (CT_IMAGE_STORAGE, [EXPLICIT]))
     [context] = assoc.accepted_contexts
-    fragments = _fragments(source, int(context.context_id), 4096)
+    fragments = c_store_fragments(source, int(context.context_id), 4096)
     for fragment in fragments[:-1]:  # all but the data set's last fragment
         assoc.dul.send_pdu(fragment)
     received = sum(len(f.presentation_data_value_list[0][1]) - 1 for f in fragments[1:-1])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from dicomweb_archive import uids
 from dicomweb_archive.dimse.provider import Listener, accepted_transfer_syntaxes
 from dicomweb_archive.dimse.sop_classes import Verification
-from tests.dimse.conftest import associate
+from tests.dimse.conftest import associate, c_store_fragments
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 #: JPIP Referenced: a transfer syntax whose pixels are elsewhere; never archived.
@@ -92,3 +95,27 @@ def test_stopping_catches_up_with_deferred_writes(start_listener: Callable[..., 
     listener.context.catalog.defer(["1.2.3"])
     listener.stop()
     assert listener.server is None
+
+
+def test_stopping_amid_a_transfer_ends_it_and_leaves_no_file(
+    start_listener: Callable[..., Listener],
+) -> None:
+    listener = start_listener()
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    assoc = associate(listener, (CT_IMAGE_STORAGE, [uids.ExplicitVRLittleEndian]))
+    [context] = assoc.accepted_contexts
+    for fragment in c_store_fragments(source, int(context.context_id), 4096)[:-1]:
+        assoc.dul.send_pdu(fragment)
+    receipts = listener.context.receipts
+    deadline = time.monotonic() + 10
+    while not receipts.held():
+        assert time.monotonic() < deadline, "nothing received into a file"
+        time.sleep(0.01)
+    started = time.monotonic()
+    listener.stop()
+    assert time.monotonic() - started < 5
+    assert not receipts.folder.exists()
+    deadline = time.monotonic() + 10
+    while not assoc.is_aborted:
+        assert time.monotonic() < deadline, "the requestor's association goes on"
+        time.sleep(0.01)

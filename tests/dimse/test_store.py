@@ -13,6 +13,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
+from pynetdicom import _config
 
 from dicomweb_archive.convert.status import (
     CANNOT_UNDERSTAND,
@@ -26,6 +27,7 @@ from dicomweb_archive.dimse.store import SUCCESS, StoreStatus, store_dataset
 from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.index import Level, Query
+from dicomweb_archive.store.objectstore import work_folder
 from tests.dimse.conftest import associate
 from tests.dimse.live import AE_TITLE, dwa_listen, run
 from tests.export.test_p10 import _dataset
@@ -243,3 +245,35 @@ def test_storescu_of_a_large_multiframe_instance_in_bounded_memory(tmp_path: Pat
             archive, sent.StudyInstanceUID, sent.SeriesInstanceUID, sent.SOPInstanceUID
         )
     assert pydicom.dcmread(io.BytesIO(exported)).PixelData == sent.PixelData
+
+
+def test_an_archive_in_an_object_store_receives_in_its_work_area(
+    start_listener: Callable[..., Listener], s3_url: str, tmp_path: Path
+) -> None:
+    listener = start_listener(s3_url)
+    assert listener.context.receipts.folder.parent == work_folder(s3_url) / ".dwa" / "tmp"
+    source = pydicom.dcmread(
+        write_multiframe(tmp_path / "mf.dcm", frames=20, rows=256, columns=256)
+    )
+    assoc = associate(listener, (MULTIFRAME_SOP_CLASS, [EXPLICIT_VR_LITTLE_ENDIAN]))
+    status = assoc.send_c_store(source)
+    assoc.release()
+    assert status.Status == SUCCESS
+    exported = export_instance(
+        listener.archive, source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID
+    )
+    assert pydicom.dcmread(io.BytesIO(exported)).PixelData == source.PixelData
+    assert listener.context.receipts.held() == []
+
+
+def test_stored_from_pynetdicom_s_own_file_when_it_makes_one(
+    start_listener: Callable[..., Listener], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_config, "STORE_RECV_CHUNKED_DATASET", True)
+    listener = start_listener()
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    assoc = associate(listener, (CT_IMAGE_STORAGE, [str(source.file_meta.TransferSyntaxUID)]))
+    status = assoc.send_c_store(source)
+    assoc.release()
+    assert status.Status == SUCCESS
+    assert listener.archive.study_uids() == [source.StudyInstanceUID]

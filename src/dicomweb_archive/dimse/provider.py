@@ -149,7 +149,8 @@ class Listener:
             server.shutdown()
             associations = server.active_associations
             for assoc in associations:
-                assoc.abort()
+                # Blocking: pynetdicom makes abort() non-blocking during a handler.
+                assoc.abort(block=True)
             for assoc in associations:
                 assoc.join(self.config.timeout)
         self.flusher.stop()

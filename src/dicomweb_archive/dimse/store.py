@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -145,13 +146,17 @@ def store_received(
 
 def _store(event: Any, context: ListenContext, sop_class: str, sop_instance: str) -> StoreStatus:
     path = event.dataset_path
-    if path is None:  # no data set: pynetdicom holds what there is (nothing)
+    if path is None:  # none to a file (no data set; no file meta): in memory, bounded
         return store_dataset(context, io.BytesIO(event.encoded_dataset()), sop_class, sop_instance)
     receipt = context.receipts.take(path)
-    if receipt is None:  # removed when the connection closed
-        return StoreStatus(
-            PROCESSING_FAILURE, "the association ended before the data set was stored"
-        )
+    if receipt is None:
+        if not os.path.exists(path):  # removed when the connection closed
+            return StoreStatus(
+                PROCESSING_FAILURE, "the association ended before the data set was stored"
+            )
+        # pynetdicom's own file (its STORE_RECV_CHUNKED_DATASET): it removes it.
+        with open(path, "rb") as encoded:
+            return store_dataset(context, encoded, sop_class, sop_instance)
     try:
         return store_received(context, receipt, sop_class, sop_instance)
     finally:

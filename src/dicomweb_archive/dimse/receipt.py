@@ -42,9 +42,6 @@ logger = logging.getLogger("dicomweb_archive.dimse")
 
 #: How the folder of each listener's received data sets is named.
 FOLDER_PREFIX = "c-store-"
-#: Held while a listener removes stale folders or makes its own, so that one
-#: never removes another's new folder before it is locked.
-_FOLDERS_LOCK = "c-store.lock"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -137,7 +134,9 @@ class Receipts:
     def __init__(self, scratch: Path, limit: int | None = None) -> None:
         self.limit = limit
         scratch.mkdir(parents=True, exist_ok=True)
-        with _locked(scratch / _FOLDERS_LOCK):
+        # The scratch folder is locked while a listener removes stale folders
+        # or makes its own: none removes another's new folder before it is locked.
+        with _locked(scratch):
             remove_stale(scratch)
             self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=scratch))
             self._lock_fd: int | None = os.open(self.folder, _DIRECTORY)
@@ -209,8 +208,8 @@ def remove_stale(scratch: Path) -> int:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+def _locked(folder: Path) -> Iterator[None]:
+    fd = os.open(folder, _DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -75,6 +75,7 @@ from dicomweb_archive.dimse.config import (
     "--max-dataset-size",
     default="0",
     callback=byte_size,
+    metavar="SIZE",
     show_default=True,
     help="Largest C-STORE data set kept (e.g. 4G); a larger one is read to its end and "
     "refused with 0xA700.  0: no limit.",
@@ -92,7 +93,10 @@ def listen(
     """Serve ARCHIVE over DIMSE: C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE.
 
     An empty or new folder becomes an empty archive.  `dwa serve` may serve the
-    same archive at the same time: each sees what the other stores.
+    same archive at the same time: each sees what the other stores.  Each
+    C-STORE data set is received into a file in ARCHIVE/.dwa/tmp (an object
+    store's local work area) and stored from it: memory stays bounded however
+    large the instance.
     """
     try:
         from dicomweb_archive.dimse.provider import Listener

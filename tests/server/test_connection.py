@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pydicom
 import pytest
 import uvicorn
 from pydicom.data import get_testdata_file
@@ -19,9 +22,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.model import paths
 from dicomweb_archive.server import connection
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.server.connection import HEAD_TIMEOUT, BoundedHttpToolsProtocol
+from dicomweb_archive.server.directframes import DirectFramesProtocol
 from tests.server.live import dwa_serve, live_server
 
 HEAD = b"GET /dicomweb/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -206,6 +211,53 @@ def test_the_service_root_redirects_relatively(
     assert response.headers["location"] == location
 
 
+class _Errors(logging.Handler):
+    """The server's error records (uvicorn's logger, as ``dwa serve`` logs)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("protocol", [BoundedHttpToolsProtocol, DirectFramesProtocol])
+def test_a_malformed_request_is_answered_after_those_before_it(
+    archive: Path, protocol: type[BoundedHttpToolsProtocol]
+) -> None:
+    """Pipelined behind others, it is answered 400 once they are answered, in
+    order; its connection closes, and the server logs no error (its answers to
+    the earlier requests had failed, each an error with a traceback)."""
+    study = pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True)
+    frame = "/dicomweb/" + paths.frame_path(
+        study.StudyInstanceUID, study.SeriesInstanceUID, study.SOPInstanceUID, 1
+    )
+    usual = f"GET {frame} HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n".encode()
+    missing = b"GET /dicomweb/studies/1.2.3 HTTP/1.1\r\nHost: x\r\n\r\n"
+    malformed = b"get /dicomweb/studies HTTP/1.1\r\nHost: x\r\n\r\n"
+    errors = _Errors()
+    with live_server(create_app(archive), http=protocol, access_log=False) as url:
+        address = ("127.0.0.1", int(url.rpartition(":")[2].partition("/")[0]))
+        logging.getLogger("uvicorn.error").addHandler(errors)  # after uvicorn set its logging
+        try:
+            for pipelined in (usual + missing, missing * 2, usual):
+                for _ in range(10):
+                    with socket.create_connection(address) as sock:
+                        sock.sendall(pipelined + malformed)
+                        received, _ = _answer(sock, 10)
+                    statuses = re.findall(rb"HTTP/1.1 (\d{3}) ", received)
+                    expected = [b"200" if p == usual else b"404" for p in _split(pipelined)]
+                    assert statuses == [*expected, b"400"]
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(errors)
+    assert not errors.records, errors.records[0].getMessage()
+
+
+def _split(pipelined: bytes) -> list[bytes]:
+    return [request + b"\r\n\r\n" for request in pipelined.split(b"\r\n\r\n")[:-1]]
+
+
 def test_the_uvicorn_internals_relied_on_are_there() -> None:
     """The protocol reads uvicorn's per-connection state (``transport``, ``flow``,
     ``cycle``, ``loop``) and extends its parser callbacks: a uvicorn without them
@@ -218,6 +270,7 @@ def test_the_uvicorn_internals_relied_on_are_there() -> None:
         "on_message_begin",
         "on_headers_complete",
         "on_message_complete",
+        "send_400_response",
     ):
         assert callable(getattr(HttpToolsProtocol, name, None)), name
 

@@ -73,6 +73,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._sends_files = False
         self._socket_kind = SendfileCycle.socket_kind
         self._socket_fd = -1
+        #: The 400 of a malformed request, held until the requests before it
+        #: on the connection are answered.
+        self._malformed: str | None = None
 
     # -- the connection ---------------------------------------------------------
 
@@ -108,6 +111,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_head:
             self._head_bytes += len(data)
             self._head_tail = (self._head_tail + data)[-3:]
+
+    def send_400_response(self, msg: str) -> None:
+        # A malformed request behind others still being answered: their answers
+        # go first, in order, then this one, which closes the connection
+        # (uvicorn's closed it at once, and their answers failed to be written).
+        if self._answering():
+            self._malformed = msg
+            return
+        super().send_400_response(msg)
+
+    def _answering(self) -> bool:
+        """Whether a request of the connection is being answered or waits to be."""
+        return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
 
     def _head_fits(self, data: bytes) -> bool:
         """Whether the head still fits, or ends within the bytes it may still have."""
@@ -172,6 +188,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
+            return
+        if self._malformed is not None:
+            super().send_400_response(self._malformed)
             return
         self._idle_since = self.loop.time()
         if self._idle_timer is None:

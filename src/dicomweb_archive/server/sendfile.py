@@ -71,6 +71,10 @@ class SendfileCycle(RequestResponseCycle):
     socket_kind: tuple[int, int, int] = (socket.AF_INET, socket.SOCK_STREAM, 0)
 
     async def send(self, message: Any) -> None:
+        if not self.disconnected and self.transport.is_closing():
+            # Closed under the answer (uvicorn learns it a moment later): as
+            # uvicorn does for a client gone, nothing more is written.
+            self.disconnected = True
         kind = message["type"]
         if kind == "http.response.start" and not self.response_started:
             catcher = _HeadCatcher(self.transport)

@@ -55,3 +55,27 @@ def test_each_part_is_stored_or_fails_alone(tmp_path: Path) -> None:
     [other] = store_parts(archive, options, [_part(1, ct)], "1.2.3")
     assert other.failure == DATASET_MISMATCH
     assert other.sop_instance_uid == source.SOPInstanceUID
+
+
+def test_a_refused_part_whose_uids_cannot_be_read_fails_alone(tmp_path: Path) -> None:
+    """The UIDs of a part the converter refused are read again for its failure,
+    as far as they can be: an unknown VR there (pydicom fails converting the
+    value) leaves them unknown, and the part fails as it would anyway."""
+    (tmp_path / "archive").mkdir()
+    archive = open_archive(tmp_path / "archive")
+    ensure(archive.store, ConvertOptions().archive_options())
+    options = ConvertOptions.for_archive(read_options(archive), workers=1)
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    sop_class = b"\x08\x00\x16\x00UI"
+    study = b"\x20\x00\x0d\x00UI"
+    assert data.count(sop_class) == 1 and data.count(study) == 1
+    damaged = tmp_path / "damaged.dcm"
+    damaged.write_bytes(
+        data.replace(sop_class, b"\x08\x00\x16\x00TI").replace(study, b"\x20\x00\x0d\x00TI")
+    )
+    ct = tmp_path / "ct.dcm"
+    ct.write_bytes(data)
+    failed, stored = store_parts(archive, options, [_part(1, damaged), _part(2, ct)], None)
+    assert failed.failure == CANNOT_UNDERSTAND, failed.reason
+    assert (failed.sop_class_uid, failed.sop_instance_uid) == (None, None)
+    assert stored.failure is None

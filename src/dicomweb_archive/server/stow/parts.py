@@ -154,10 +154,12 @@ def _identify(part: SpooledPart) -> tuple[str | None, str | None]:
                 force=True,
                 specific_tags=["SOPClassUID", "SOPInstanceUID"],
             )
+        meta = getattr(ds, "file_meta", None) or {}
+        # pydicom converts a value when it is read: an unknown VR fails there.
+        return (
+            _text(ds.get("SOPClassUID")) or _text(getattr(meta, "MediaStorageSOPClassUID", None)),
+            _text(ds.get("SOPInstanceUID"))
+            or _text(getattr(meta, "MediaStorageSOPInstanceUID", None)),
+        )
     except Exception:  # best effort only: the failure itself is already known
         return None, None
-    meta = getattr(ds, "file_meta", None) or {}
-    return (
-        _text(ds.get("SOPClassUID")) or _text(getattr(meta, "MediaStorageSOPClassUID", None)),
-        _text(ds.get("SOPInstanceUID")) or _text(getattr(meta, "MediaStorageSOPInstanceUID", None)),
-    )

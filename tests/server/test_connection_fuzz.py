@@ -55,6 +55,8 @@ ACCEPTS = [
     f"{OHIF},",
     'multipart/related; type=application/octet-stream; transfer-syntax="*"',
 ]
+#: Validators asked for: the frames' own ETags join them.
+ETAGS = ["*", '"x"', 'W/"x"', "garbage"]
 #: The last request of every connection: answered, then the connection closes.
 CLOSING = b"GET /dicomweb/studies/1.2.3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -71,7 +73,8 @@ class _Errors(logging.Handler):
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int, list[str]]]:
     """The archive served by the application alone and by the direct connection
-    (each frame asked once, so that it knows its head), and the frames' paths."""
+    (each frame asked once, so that it knows its head), and the frames' paths;
+    their ETags join the validators asked for."""
     archive = converted(tmp_path_factory, "folders", NAMES)
     frames = []
     for name in NAMES:
@@ -92,7 +95,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int
         for port in ports:
             for frame in frames:
                 url = f"http://127.0.0.1:{port}{frame}/1"
-                assert httpx.get(url, headers={"Accept": OHIF}).status_code == 200
+                response = httpx.get(url, headers={"Accept": OHIF})
+                assert response.status_code == 200
+                ETAGS.append(response.headers["etag"])
         yield ports[0], ports[1], frames
 
 
@@ -114,8 +119,11 @@ def _request(rng: random.Random, frames: list[str]) -> bytes:
     for chance, name, values in (
         (0.1, "Accept", [a or "*/*" for a in ACCEPTS]),
         (0.15, "Range", ["bytes=0-10", "bytes=-5", "bytes=100000000-", "bytes=5-1", "items=0-1"]),
-        (0.15, "If-None-Match", ["*", '"x"', 'W/"x"', "garbage"]),
+        (0.15, "If-None-Match", ETAGS),
         (0.1, "If-Modified-Since", ["Sat, 01 Jan 2000 00:00:00 GMT", "nonsense"]),
+        (0.1, "If-Match", ETAGS),
+        (0.05, "If-Unmodified-Since", ["Sat, 01 Jan 2000 00:00:00 GMT", "nonsense"]),
+        (0.05, "If-Range", [*ETAGS[1:], "Sat, 01 Jan 2000 00:00:00 GMT"]),
         (0.1, "Connection", ["close", "keep-alive", "Close", "upgrade"]),
         (0.05, "Content-Length", ["0", "3"]),
         (0.05, "X-Forwarded-For", ["192.0.2.1"]),

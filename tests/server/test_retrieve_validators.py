@@ -410,6 +410,13 @@ def test_over_http_with_real_clients(served: Served) -> None:
             headers={"If-None-Match": got.headers["etag"]},
         )
         assert again.status_code == 304 and again.content == b""
+        # A list header on several field lines is one list.
+        etag = got.headers["etag"]
+        for name, status in (("If-Match", 200), ("If-None-Match", 304)):
+            lines = [(name, '"another"'), (name, etag)]
+            zipped = {"accept": "application/zip"}
+            with http.stream("GET", url, params=zipped, headers=lines) as split:
+                assert split.status_code == status, name
         study = DICOMwebClient(root).retrieve_study(served.study)
         assert sorted(ds.SOPInstanceUID for ds in study) == sorted(served.sops)
         assert {ds.file_meta.TransferSyntaxUID for ds in study} == {EVRLE}

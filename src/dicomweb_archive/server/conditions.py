@@ -7,12 +7,17 @@ evaluates the request's preconditions here, in the RFC's order (13.2.2):
 answers 304 to a ``GET`` or ``HEAD``.  The dates are looked at only when the
 answer has a ``Last-Modified`` and the request no entity-tag condition of the
 same kind.  ``If-Range`` is the range code's (:mod:`.responses`).
+
+A list header sent on several field lines is one list (RFC 9110 5.3); a date
+header must be one date, in any of the three HTTP-date formats (5.6.7).
 """
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
+import re
 import time
 from typing import Final
 
@@ -20,6 +25,15 @@ from starlette.requests import Request
 
 NOT_MODIFIED: Final = 304
 PRECONDITION_FAILED: Final = 412
+#: The asctime format of an HTTP date (``Sun Nov  6 08:49:37 1994``), which names no
+#: zone: it is GMT, like the other two.
+_ASCTIME = re.compile(r"[A-Za-z]{3} [A-Za-z]{3} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}")
+
+
+def _field(request: Request, name: str) -> str | None:
+    """A list header's value, its field lines joined (RFC 9110 5.3); None when absent."""
+    lines = request.headers.getlist(name)
+    return ", ".join(lines) if lines else None
 
 
 def _tags(header: str) -> list[str]:
@@ -28,7 +42,7 @@ def _tags(header: str) -> list[str]:
 
 def not_modified(request: Request, etag: str) -> bool:
     """Whether ``If-None-Match`` names ``etag`` (or ``*``), weakly compared."""
-    header = request.headers.get("if-none-match")
+    header = _field(request, "if-none-match")
     if not header:
         return False
     tags = [tag.removeprefix("W/") for tag in _tags(header)]
@@ -41,15 +55,22 @@ def _matches_strongly(header: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _date(header: str | None) -> float | None:
-    """An HTTP date's seconds since the epoch; None for none or an invalid one (ignored)."""
-    if not header:
+def _date(request: Request, name: str) -> float | None:
+    """A date header's seconds since the epoch; None for none, an invalid one or
+    several (RFC 9110 13.1.3, 13.1.4: ignored)."""
+    lines = request.headers.getlist(name)
+    if len(lines) != 1 or not lines[0]:
         return None
+    header = lines[0].strip()
     try:
         parsed = email.utils.parsedate_to_datetime(header)
     except (TypeError, ValueError, IndexError):
         return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None:
+        if not _ASCTIME.fullmatch(header):
+            return None  # "-0000", an unknown zone: not an HTTP date
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
 
 
 def precondition(request: Request, etag: str, last_modified: int | None = None) -> int | None:
@@ -58,21 +79,20 @@ def precondition(request: Request, etag: str, last_modified: int | None = None) 
     ``last_modified`` is the answer's ``Last-Modified`` in whole seconds since
     the epoch, None when it has none.
     """
-    headers = request.headers
-    if_match = headers.get("if-match")
+    if_match = _field(request, "if-match")
     if if_match is not None:
         if not _matches_strongly(if_match, etag):
             return PRECONDITION_FAILED
     elif last_modified is not None:
-        unmodified_since = _date(headers.get("if-unmodified-since"))
+        unmodified_since = _date(request, "if-unmodified-since")
         if unmodified_since is not None and last_modified > unmodified_since:
             return PRECONDITION_FAILED
     reading = request.method in ("GET", "HEAD")
-    if "if-none-match" in headers:
+    if "if-none-match" in request.headers:
         if not_modified(request, etag):
             return NOT_MODIFIED if reading else PRECONDITION_FAILED
     elif reading and last_modified is not None:
-        modified_since = _date(headers.get("if-modified-since"))
+        modified_since = _date(request, "if-modified-since")
         if modified_since is not None and last_modified <= modified_since:
             return NOT_MODIFIED
     return None

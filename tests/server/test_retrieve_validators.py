@@ -21,6 +21,7 @@ from pydicom.uid import generate_uid
 from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
+from dicomweb_archive.model import paths
 from dicomweb_archive.model.corrections import Correction
 from dicomweb_archive.server import retrieve
 from dicomweb_archive.server.app import create_app
@@ -420,3 +421,45 @@ def test_over_http_with_real_clients(served: Served) -> None:
         study = DICOMwebClient(root).retrieve_study(served.study)
         assert sorted(ds.SOPInstanceUID for ds in study) == sorted(served.sops)
         assert {ds.file_meta.TransferSyntaxUID for ds in study} == {EVRLE}
+
+
+@pytest.mark.parametrize(
+    ("params", "headers"),
+    [({}, {"Accept": MULTIPART}), ({"accept": "application/zip"}, {})],
+    ids=["multipart", "zip"],
+)
+def test_a_file_changed_once_read_leaves_the_answer_whole(
+    served: Served, monkeypatch: pytest.MonkeyPatch, params: dict[str, str], headers: dict[str, str]
+) -> None:
+    """Files replaced after their bytes were read (an instance already sent, the
+    study's listing, its QIDO documents: a STOW-RS into the study while it is
+    downloaded) do not break the answer: its bytes are those its ETag names."""
+    before = served.client.get(served.study_url, params=params, headers=headers)
+    real = retrieve.export_instance
+    calls: list[str] = []
+
+    def replacing(*args: Any) -> bytes:
+        calls.append(str(args[3]))
+        if len(calls) == len(served.sops):  # the last instance: all else was read
+            listing = (
+                paths.study_metadata(served.study),
+                paths.study_row(served.study),
+                paths.series_index(served.study),
+                paths.instances_index(served.study, served.series),
+            )
+            _replace_file(_one_stored_file(served, served.sops[0]))
+            for path in (served.root / relative for relative in listing):
+                if path.exists():  # not in a packed study
+                    _replace_file(path)
+        return real(*args)
+
+    monkeypatch.setattr(retrieve, "export_instance", replacing)
+    if served.layout == "zips":  # every file is the ZIP's: the last one changed too
+        with pytest.raises(ChangedWhileSent):
+            served.client.get(served.study_url, params=params, headers=headers)
+        return
+    during = served.client.get(served.study_url, params=params, headers=headers)
+    assert during.status_code == 200 and during.content == before.content
+    assert during.headers["etag"] == before.headers["etag"]
+    after = served.client.head(served.study_url, params=params, headers=headers)
+    assert after.headers["etag"] != before.headers["etag"]

@@ -11,11 +11,14 @@ versions of this product and of the libraries that encode and decode).
 :class:`Inputs` measures each file (size and version, one ``stat``; for a
 packed study, the ZIP's) *before* it is read, so the answer's strong
 ``ETag`` is known without making any P10 file, and ``Last-Modified`` is the
-newest of them.  While the answer is made, :meth:`Inputs.check` looks at the
-files again once they are read: a file replaced meanwhile (a STOW-RS or
+newest of them.  While the answer is made, :meth:`Inputs.check` looks at
+each file again once it is read: a file replaced in between (a STOW-RS or
 ``dwa update`` of an instance) no longer has its measured version, and the
-answer is broken off (:class:`~dicomweb_archive.server.joined.ChangedWhileSent`)
-rather than sent complete under a validator that names other bytes.
+answer is made again or broken off
+(:class:`~dicomweb_archive.server.joined.ChangedWhileSent`) rather than sent
+under a validator that names other bytes.  A file replaced after its check
+changes nothing: the bytes read are the measured ones, those the validator
+names (a STOW-RS into a study while it is downloaded leaves the download whole).
 """
 
 from __future__ import annotations
@@ -82,14 +85,11 @@ class Inputs:
         return max(t for t in times if t is not None)
 
     def check(self, paths: Iterable[str]) -> None:
-        """Raise :class:`ChangedWhileSent` if one of ``paths`` is no longer as measured."""
+        """Raise :class:`ChangedWhileSent` if one of ``paths``, read since it was
+        measured, is no longer as measured."""
         for path in paths:
             if _version(self._stat(path)) != _version(self._measured[path]):
                 raise ChangedWhileSent(f"{path} changed while the answer was made")
-
-    def check_all(self) -> None:
-        """:meth:`check` of every measured file."""
-        self.check(list(self._measured))
 
 
 def _version(stat: Stat | None) -> str:

@@ -89,13 +89,15 @@ def plan(
     """The instances under ``metadata_path`` in the wanted transfer syntax, or 406.
 
     With ``inputs``, every stored file the answer is made from is measured
-    there before it is read.
+    there before it is read (and the listing checked once read).
     """
     if inputs is None:
         inputs = Inputs(archive)
     inputs.measure(metadata_path)
+    listed = _instances(archive, metadata_path)
+    inputs.check([metadata_path])
     planned = []
-    for meta in _instances(archive, metadata_path):
+    for meta in listed:
         study = str(first_value(meta, tags.StudyInstanceUID))
         series = str(first_value(meta, tags.SeriesInstanceUID))
         sop = str(first_value(meta, tags.SOPInstanceUID))
@@ -134,7 +136,6 @@ def _parts(
     for item in planned:
         content_type = multipart.content_type(DICOM, item.transfer_syntax)
         yield multipart.header(content_type) + _p10(archive, item, transforms, inputs)[0] + b"\r\n"
-    inputs.check_all()  # the listing too: no closing delimiter after a change
     yield f"--{multipart.BOUNDARY}--\r\n".encode("ascii")
 
 
@@ -148,22 +149,31 @@ def _naming_documents(planned: list[Planned]) -> list[str]:
     return found
 
 
-def _members(
-    archive: Archive, planned: list[Planned], transforms: ConvertOptions | None, inputs: Inputs
-) -> Iterator[ZipMember]:
-    """The ZIP's files: named by patient, study, series and instance, from the
-    archive's documents, or, transformed, from what each file became."""
+def _names(archive: Archive, planned: list[Planned], inputs: Inputs) -> dict[str, str]:
+    """The ZIP's file names by SOP Instance UID, from the archive's documents
+    (patient, study, series and instance), checked once read."""
     namer = Namer()
     names: dict[str, str] = {}
-    if transforms is None:
-        for study in dict.fromkeys(item.study for item in planned):
-            for exported in plan_study(archive, study, None, namer):
-                names[exported.sop_instance_uid] = exported.name
+    for study in dict.fromkeys(item.study for item in planned):
+        for exported in plan_study(archive, study, None, namer):
+            names[exported.sop_instance_uid] = exported.name
+    inputs.check(_naming_documents(planned))
+    return names
+
+
+def _members(
+    archive: Archive,
+    planned: list[Planned],
+    transforms: ConvertOptions | None,
+    inputs: Inputs,
+    names: dict[str, str],
+) -> Iterator[ZipMember]:
+    """The ZIP's files: named by ``names``, or, transformed, from what each file became."""
+    namer = Namer()
     for item in planned:
         data, meta = _p10(archive, item, transforms, inputs)
         name = names[item.sop] if meta is None else name_instance(namer, meta).name
         yield ZipMember.from_bytes(name, data)
-    inputs.check_all()  # the listing and the names too: no central directory after a change
 
 
 def _zip_filename(resource: ResourcePath, transforms: ConvertOptions | None) -> str:
@@ -195,7 +205,8 @@ def _retrieve(context: Context, request: Request, resource: ResourcePath) -> Res
     rendition = choose_instances(accepted(request), single_instance=single_instance)
     transforms = deidentify.requested(context, request)
     for _ in range(_ATTEMPTS - 1):
-        # A single instance found changed once made whole is made again.
+        # A file found changed before the first byte (the listing, the names,
+        # a single instance once made whole): the answer is made again.
         with contextlib.suppress(ChangedWhileSent):
             return _answer(context, request, resource, rendition, transforms)
     return _answer(context, request, resource, rendition, transforms)
@@ -237,14 +248,14 @@ def _answer(
     if status is not None or request.method == "HEAD":
         return _without_body(status or 200, media_type, {"ETag": etag, **headers})
     if rendition.form == "zip":
-        members = _members(archive, planned, transforms, inputs)
+        names = _names(archive, planned, inputs) if transforms is None else {}
+        members = _members(archive, planned, transforms, inputs, names)
         return StreamingResponse(
             zip_stream(members), media_type=ZIP, headers={"ETag": etag, **headers}
         )
     if rendition.form == "single":
         [item] = planned
         data = _p10(archive, item, transforms, inputs)[0]
-        inputs.check_all()
         return RangeResponse(request, data, DICOM, headers=headers, etag=validator)
     # A sync iterator: Starlette runs each step in a worker thread.
     return StreamingResponse(

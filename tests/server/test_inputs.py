@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydicom.uid import generate_uid
 
+import dicomweb_archive
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.model import paths
 from dicomweb_archive.server.inputs import Inputs, product
@@ -92,4 +95,26 @@ def test_newest_is_the_last_written(archive_root: Path) -> None:
 
 def test_product_names_the_libraries_that_make_the_bytes() -> None:
     assert product().startswith("dicomweb-archive/")
-    assert all(f" {name}/" in product() for name in ("pydicom", "imagecodecs", "numpy"))
+    assert all(f" {name}/" in product() for name in ("pydicom", "imagecodecs", "numpy", "python"))
+
+
+def _product_of(parent: Path) -> str:
+    """:func:`product` in a Python that imports the package from ``parent``."""
+    code = "from dicomweb_archive.server.inputs import product; print(product())"
+    environment = {**os.environ, "PYTHONPATH": str(parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_product_names_the_code_not_only_its_version(tmp_path: Path) -> None:
+    """The same version number with another writer makes other bytes: another tag."""
+    package = Path(dicomweb_archive.__file__).parent
+    same, changed = tmp_path / "same", tmp_path / "changed"
+    for parent in (same, changed):
+        shutil.copytree(package, parent / package.name, ignore=shutil.ignore_patterns("*.pyc"))
+    writer = changed / package.name / "export" / "writer.py"
+    writer.write_text(writer.read_text() + "\n_CHANGED = True\n")
+    assert _product_of(same) == product()
+    assert _product_of(changed) != product()

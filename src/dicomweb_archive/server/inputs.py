@@ -6,7 +6,8 @@ regenerated from its instance's ``metadata.gz``, ``info.json.gz`` and frames
 listed and ordered by the study's or series' ``metadata.gz``, and named, in a
 ZIP, by the study's QIDO documents.  Its bytes are a function of those files
 and of how they are made into P10 (transfer syntax, de-identification, the
-versions of this product and of the libraries that encode and decode).
+code of this product, the versions of Python and of the libraries that encode
+and decode).
 
 :class:`Inputs` measures each file (size and version, one ``stat``; for a
 packed study, the ZIP's) *before* it is read, so the answer's strong
@@ -24,8 +25,11 @@ names (a STOW-RS into a study while it is downloaded leaves the download whole).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
+import platform
 from collections.abc import Iterable
+from pathlib import Path
 
 from dicomweb_archive.errors import ResourceNotFoundError
 from dicomweb_archive.server.joined import ChangedWhileSent
@@ -40,10 +44,26 @@ from dicomweb_archive.version import __version__
 _LIBRARIES = ("pydicom", "imagecodecs", "numpy")
 
 
+def _source_digest(package: Path) -> str:
+    """A digest of the package's code (every ``.py`` file, by name and content).
+
+    The version number alone does not say which code makes the files: it is
+    not changed by every change of the writers.  Any change of the code
+    changes the digest (a miss after an upgrade, never a stale hit).
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 @functools.cache
 def product() -> str:
-    """What makes the P10 files: this product's version and its libraries'."""
-    versions = [f"dicomweb-archive/{__version__}"]
+    """What makes the P10 files: this product's code and version, Python's
+    (``zipfile``, ``gzip``) and its libraries' versions."""
+    code = _source_digest(Path(__file__).resolve().parents[1])
+    versions = [f"dicomweb-archive/{__version__}+{code}", f"python/{platform.python_version()}"]
     for name in _LIBRARIES:
         try:
             versions.append(f"{name}/{importlib.metadata.version(name)}")

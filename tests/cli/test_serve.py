@@ -2,31 +2,45 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 from starlette.testclient import TestClient
 
 from dicomweb_archive import Converter, ConvertOptions
 from dicomweb_archive.cli.main import cli
+from dicomweb_archive.server import listening
 from dicomweb_archive.server.app import OPTIONS_VARIABLE
-from tests.server.live import wait_until_serving
+from tests.server.live import dwa_serve
 
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=b'
 
 
-def _serve(monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str]) -> Any:
-    started: dict[str, Any] = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: started.update(app=app, **kwargs))
-    result = CliRunner().invoke(cli, ["serve", *args], env=env)
+def _configured(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str] | None = None
+) -> uvicorn.Config:
+    """The configuration ``dwa serve ARGS`` runs uvicorn with (it does not serve)."""
+    configs: list[uvicorn.Config] = []
+
+    def run(config: uvicorn.Config, bound: socket.socket) -> bool:
+        assert bound.getsockname()[1] == config.port
+        configs.append(config)
+        return True
+
+    monkeypatch.setattr(listening, "run", run)
+    result = CliRunner().invoke(cli, ["serve", *args, "--port", "0"], env=env)
     assert result.exit_code == 0, result.output
-    return started["app"]
+    [config] = configs
+    return config
+
+
+def _serve(monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str]) -> Any:
+    return _configured(monkeypatch, args, env).app
 
 
 def test_write_token_and_upload_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,13 +71,42 @@ def test_workers_have_time_to_start_on_a_busy_machine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """uvicorn kills a worker that is not serving within its health-check timeout."""
-    started: dict[str, Any] = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: started.update(app=app, **kwargs))
     monkeypatch.delenv(OPTIONS_VARIABLE, raising=False)  # set for the workers: restored after
-    result = CliRunner().invoke(cli, ["serve", str(tmp_path / "archive"), "--workers", "2"])
+    config = _configured(monkeypatch, [str(tmp_path / "archive"), "--workers", "2"])
+    assert config.workers == 2
+    assert config.timeout_worker_healthcheck >= 60
+
+
+def test_a_port_taken_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", str(tmp_path / "archive"), "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_port_0_is_a_free_port_said_before_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port the kernel chose is the one printed, and the one uvicorn is told of."""
+    served: list[tuple[int, tuple[str, int]]] = []
+
+    def run(config: uvicorn.Config, bound: socket.socket) -> bool:
+        served.append((config.port, bound.getsockname()))
+        return True
+
+    monkeypatch.setattr(listening, "run", run)
+    archive = tmp_path / "archive"
+    result = CliRunner().invoke(cli, ["serve", str(archive), "--port", "0"])
     assert result.exit_code == 0, result.output
-    assert started["workers"] == 2
-    assert started["timeout_worker_healthcheck"] >= 60
+    [(port, (host, bound_port))] = served
+    assert port == bound_port != 0 and host == "127.0.0.1"
+    assert result.stderr.startswith(
+        f"serving {archive} at http://127.0.0.1:{port}/dicomweb\n"
+        f"study browser: http://127.0.0.1:{port}/\n"
+    )
 
 
 def test_bad_upload_size(tmp_path: Path) -> None:
@@ -85,27 +128,21 @@ def test_served_by_the_real_command(tmp_path: Path, workers: int) -> None:
         .convert([get_testdata_file("CT_small.dcm")])
         .ok
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
-    command += ["--port", str(port), "--cors-origin", "http://viewer.example"]
-    command += ["--workers", str(workers)]
     log = tmp_path / "stderr.log"
-    with open(log, "w+b") as stderr:
-        process = subprocess.Popen(command, stderr=stderr)
-        try:
-            url = f"http://127.0.0.1:{port}/dicomweb/studies"
-            answer = wait_until_serving(url, process, stderr, Origin="http://viewer.example")
-            assert answer.status_code == 200
-            assert answer.headers["access-control-allow-origin"] == "http://viewer.example"
-            other = httpx.get(url, headers={"Origin": "http://elsewhere.example"})
-            assert "access-control-allow-origin" not in other.headers
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
+    options = ["--cors-origin", "http://viewer.example", "--workers", str(workers)]
+    with (
+        open(log, "w+b") as stderr,
+        dwa_serve(archive, *options, access_log=True, log=stderr) as (root, _),
+    ):
+        url = f"{root}/studies"
+        answer = httpx.get(url, headers={"Origin": "http://viewer.example"})
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == "http://viewer.example"
+        other = httpx.get(url, headers={"Origin": "http://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    # The first request is dwa_serve's, once the server answers.
     assert [(e["method"], e["path"], e["status"]) for e in lines] == [
         ("GET", "/dicomweb/studies", 200)
-    ] * 2
+    ] * 3
     assert all(e["bytes"] > 0 and e["ms"] >= 0 for e in lines)

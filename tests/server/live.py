@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import socket
 import subprocess
 import sys
@@ -17,12 +19,11 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from tests import ports
+
 #: How long a started server may take to answer.  Only a server that never
 #: comes up waits this long; one that exits fails at once, with what it said.
 START_DEADLINE = 120.0
-#: Ports tried by a server started in another process; what it says of a taken one.
-_PORT_ATTEMPTS = 3
-_IN_USE = "address already in use"
 
 
 @contextlib.contextmanager
@@ -52,38 +53,33 @@ def live_server(app: Starlette, base_path: str = "/dicomweb", **options: Any) ->
 
 
 @contextlib.contextmanager
-def dwa_serve(archive: Path | str) -> Iterator[tuple[str, int]]:
-    """A real ``dwa serve`` process on a free port; yields its service root URL and pid."""
-    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive)]
-    with tempfile.TemporaryFile() as stderr:
-        for attempt in range(_PORT_ATTEMPTS):
-            # Another process may take the probed port before the server binds it.
-            port = free_port()
-            stderr.seek(0)
-            stderr.truncate()
-            server = subprocess.Popen(
-                [*command, "--port", str(port), "--no-access-log"], stderr=stderr
-            )
-            root = f"http://127.0.0.1:{port}/dicomweb"
-            try:
-                wait_until_serving(f"{root}/studies", server, stderr)
-                break
-            except AssertionError:
-                server.wait(timeout=30)
-                if attempt + 1 == _PORT_ATTEMPTS or _IN_USE not in _said(stderr):
-                    raise
+def dwa_serve(
+    archive: Path | str,
+    *options: str,
+    access_log: bool = False,
+    log: IO[bytes] | None = None,
+    **popen: Any,
+) -> Iterator[tuple[str, int]]:
+    """A real ``dwa serve ARCHIVE OPTIONS`` process; yields its service root URL and pid.
+
+    It takes a free port itself (``--port 0``) and says which: no other process
+    can take the port between a probe and its bind.  What it says goes to
+    ``log`` (standard error; a temporary file if none); ``popen`` goes to
+    :class:`subprocess.Popen`.
+    """
+    command = [sys.executable, "-m", "dicomweb_archive.cli", "serve", str(archive), "--port", "0"]
+    command += [*options] if access_log else ["--no-access-log", *options]
+    with contextlib.ExitStack() as stack:
+        stderr = log or stack.enter_context(tempfile.TemporaryFile())
+        server = subprocess.Popen(command, stderr=stderr, **popen)
         try:
+            said = functools.partial(_said, stderr, None)
+            root = ports.announced(r"^serving .* at (http://\S+)$", server, said)[1]
+            wait_until_serving(f"{root}/studies", server, stderr)
             yield root, server.pid
         finally:
             server.terminate()
             server.wait(timeout=30)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (another process may take it after)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_serving(
@@ -101,9 +97,13 @@ def wait_until_serving(
             time.sleep(0.1)
 
 
-def _said(stderr: IO[bytes]) -> str:
-    stderr.seek(0)
-    return stderr.read().decode(errors="replace")[-4000:]
+def _said(stderr: IO[bytes], tail: int | None = 4000) -> str:
+    """What a server wrote to ``stderr`` (its last ``tail`` characters), read where
+    it is (the server writes at the offset the file shares with it)."""
+    stderr.flush()
+    fd = stderr.fileno()
+    said = os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+    return said[-tail:] if tail else said
 
 
 def memory_kib(pid: int, field: str = "VmRSS") -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import socket
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from dicomweb_archive import Converter, ConvertOptions
+from tests import ports
 from tests.server import live
 
 
@@ -35,16 +35,11 @@ def test_a_live_server_listens_before_it_starts(monkeypatch: pytest.MonkeyPatch)
     assert free_when_run == [False]
 
 
-def test_dwa_serve_on_a_port_taken_meanwhile_takes_another(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dwa_serve_listens_on_the_port_it_took_and_says(tmp_path: Path) -> None:
+    """No probed port given to it: it binds a free one itself, then says which."""
     root = tmp_path / "archive"
     assert Converter(root, ConvertOptions(workers=1)).convert([]).ok
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        ports = itertools.chain([taken.getsockname()[1]], iter(live.free_port, None))
-        monkeypatch.setattr(live, "free_port", lambda: next(ports))
-        with live.dwa_serve(root) as (url, _):
-            assert f":{taken.getsockname()[1]}/" not in url
-            assert httpx.get(f"{url}/studies").status_code in (200, 204)
+    with live.dwa_serve(root) as (url, pid):
+        port = httpx.URL(url).port
+        assert port is not None and ports.listens(pid, port)
+        assert httpx.get(f"{url}/studies").status_code in (200, 204)

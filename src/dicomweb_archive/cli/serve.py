@@ -29,7 +29,13 @@ WORKER_HEALTH_TIMEOUT = 60
 @click.command()
 @click.argument("archive", type=ArchiveLocation())
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8042, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port",
+    default=8042,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 for any free port (the one taken is printed).",
+)
 @click.option("--base-path", default="/dicomweb", show_default=True)
 @click.option(
     "--write-token",
@@ -121,6 +127,7 @@ def serve(
     try:
         import uvicorn
 
+        from dicomweb_archive.server import listening
         from dicomweb_archive.server.app import OPTIONS_VARIABLE, create_app
         from dicomweb_archive.server.directframes import DirectFramesProtocol
         from dicomweb_archive.server.middleware import enable_access_log
@@ -153,7 +160,12 @@ def serve(
         # Built once here, not by every worker at once.
         with open_archive(archive) as opened:
             Catalog(opened).open_index().close()
-    origin = f"http://{host}:{port}"
+    try:
+        bound = listening.bind(host, port)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    origin = listening.origin(bound, host)
     click.echo(f"serving {archive} at {origin}{base_path}", err=True)
     click.echo(f"study browser: {origin}/", err=True)
     if viewer and find_dist(viewer) is None:
@@ -162,31 +174,35 @@ def serve(
         click.echo(f"viewer: {origin}/viewer", err=True)
     # Bounds on what one client may hold (server/connection.py adds the head's); the
     # usual frame request answered by the connection (server/directframes.py).
-    limits: dict[str, Any] = {
+    # Our access log replaces uvicorn's, which lacks sizes and durations.
+    settings: dict[str, Any] = {
+        "host": host,
+        "port": bound.getsockname()[1],
+        "log_level": "info",
+        "access_log": False,
         "http": DirectFramesProtocol,
         "limit_concurrency": MAX_CONNECTIONS,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
     }
-    # Our access log replaces uvicorn's, which lacks sizes and durations.
     if workers == 1:
         if access_log:
             enable_access_log()
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **limits)
-        return
-    # Worker processes import the application: its arguments go by the environment
-    # (the write token too, which stays out of the command line).
-    os.environ[OPTIONS_VARIABLE] = orjson.dumps({**options, "access_log": access_log}).decode()
-    uvicorn.run(
-        "dicomweb_archive.server.app:app_from_environment",
-        factory=True,
-        workers=workers,
-        timeout_worker_healthcheck=WORKER_HEALTH_TIMEOUT,
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,
-        **limits,
-    )
+        config = uvicorn.Config(app, **settings)
+    else:
+        # Worker processes import the application: its arguments go by the environment
+        # (the write token too, which stays out of the command line).
+        os.environ[OPTIONS_VARIABLE] = orjson.dumps({**options, "access_log": access_log}).decode()
+        config = uvicorn.Config(
+            "dicomweb_archive.server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTH_TIMEOUT,
+            **settings,
+        )
+    with bound:
+        started = listening.run(config, bound)
+    if not started:
+        sys.exit(1)
 
 
 def _check_qido_fields(archive: str, fields: tuple[str, ...]) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import psutil
 
-from tests.objectstore import die_with_parent, free_port
+from tests import ports
+from tests.objectstore import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 DASK = Path(sys.executable).parent / "dask"
@@ -42,11 +43,26 @@ class DaskCluster:
     """``dask scheduler`` and ``workers`` ``dask worker`` processes; see the module."""
 
     def __init__(self, workers: int, log: Path) -> None:
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
         self.log = log
         self.processes: list[subprocess.Popen[bytes]] = []
-        self._start("scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard")
+        # Port 0: the scheduler takes a free port itself, and writes its address
+        # to the scheduler file once it listens.
+        scheduler_file = log.with_name(f"{log.name}.scheduler.json")
+        scheduler_file.unlink(missing_ok=True)
+        self._start(
+            "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            "--scheduler-file", str(scheduler_file),
+        )  # fmt: skip
+
+        def said() -> str:
+            return scheduler_file.read_text() if scheduler_file.exists() else ""
+
+        pattern = r'"address": "(tcp://127\.0\.0\.1:\d+)"'
+        try:
+            self.address = ports.announced(pattern, self.processes[0], said)[1]
+        except BaseException:
+            self.stop()
+            raise
         for _ in range(workers):
             self._start(
                 "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+
+from tests import ports
 
 START_TIMEOUT = 20.0
 
@@ -35,13 +38,6 @@ def die_with_parent() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -85,19 +81,24 @@ def environment(endpoint: str, work: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def moto_server(work: Path) -> Iterator[MotoServer]:
-    """Start ``moto_server`` on a free loopback port, set the environment, stop it after."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    """Start ``moto_server`` on a free loopback port, set the environment, stop it after.
+
+    It takes a free port itself (``-p 0``) and says which (``Running on URL``):
+    no other process can take the port between a probe and its bind.
+    """
     server = Path(sys.executable).with_name("moto_server")
-    command = [str(server), "-H", "127.0.0.1", "-p", str(port)]
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [str(server), "-H", "127.0.0.1", "-p", "0"],
+        stdout=output,
+        stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent,  # never outlives a test run that was killed
     )
-    saved = {name: os.environ.get(name) for name in environment(endpoint, work)}
+    said = functools.partial(ports.written, output)
+    saved: dict[str, str | None] = {}
     try:
+        endpoint = ports.announced(r"Running on (http://127\.0\.0\.1:\d+)", process, said)[1]
+        saved = {name: os.environ.get(name) for name in environment(endpoint, work)}
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
@@ -105,7 +106,8 @@ def moto_server(work: Path) -> Iterator[MotoServer]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start on {endpoint}") from None
+                    failed = f"moto_server did not answer on {endpoint}:\n{said()}"
+                    raise RuntimeError(failed) from None
                 time.sleep(0.1)
         os.environ.update(environment(endpoint, work))
         yield MotoServer(endpoint, process)
@@ -121,3 +123,4 @@ def moto_server(work: Path) -> Iterator[MotoServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        output.close()

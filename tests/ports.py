@@ -20,13 +20,14 @@ in use"), or a client reaches another program.  So, best first:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import psutil
 
@@ -54,6 +55,14 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def written(stream: IO[bytes]) -> str:
+    """What a program has written to ``stream``, a file it shares: read where it
+    is, without moving the offset the program writes at."""
+    stream.flush()
+    fd = stream.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 def says_port_taken(said: str) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from dicomweb_archive.cluster import DaskRunner, chunk_size, connect
 from dicomweb_archive.errors import ClusterError
-from tests.objectstore import free_port
+from tests import ports
 from tests.tasks import CULPRIT, die_on_culprit, never, pid, square
 
 
@@ -47,10 +47,11 @@ def test_an_item_that_kills_its_worker_is_reported_the_rest_done(
 
 
 def test_a_scheduler_that_is_not_there_is_an_error() -> None:
-    address = f"tcp://127.0.0.1:{free_port()}"
-    with (
-        warnings.catch_warnings(),
-        pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address}"),
-        connect(address, timeout=1),
-    ):
-        pass
+    with ports.reserved_port() as port:  # refused: nothing can listen there meanwhile
+        address = f"tcp://127.0.0.1:{port}"
+        with (
+            warnings.catch_warnings(),
+            pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address}"),
+            connect(address, timeout=1),
+        ):
+            pass

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import http.client
 import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +40,12 @@ from dicomweb_archive.viewer.install import OHIF_VERSION
 from tests.integration.conftest import (
     DEPLOY_CONF,
     TEMP_PATHS,
-    _free_port,
     _quoted,
-    _stop,
-    find_nginx,
     render_conf,
+    run_nginx,
 )
 from tests.objectstore import MotoServer
+from tests.server import live
 
 REPO = Path(__file__).resolve().parents[2]
 OHIF_PACKAGE = REPO / ".cache" / "ohif" / "package"
@@ -193,74 +189,11 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Study:
     )
 
 
-def _get(origin: str, path: str) -> int:
-    host, port = origin.removeprefix("http://").rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
-def _wait_until_serving(
-    process: subprocess.Popen[bytes], origin: str, path: str, log: Callable[[], str]
-) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited with status {process.returncode}:\n{log()}")
-        try:
-            _get(origin, path)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"did not answer within {START_TIMEOUT} s:\n{log()}")
-
-
 @contextlib.contextmanager
-def _nginx(prefix: Path, conf: Callable[[int], str], probe: str) -> Iterator[str]:
+def _nginx(prefix: Path, conf: Callable[[int], str]) -> Iterator[str]:
     """nginx in the foreground with ``conf(port)``; yields its origin."""
-    binary = find_nginx()
-    (prefix / "logs").mkdir(parents=True, exist_ok=True)
-    (prefix / "temp").mkdir(exist_ok=True)
-    problems = []
-    for _attempt in range(3):  # the free port may be taken before nginx binds it
-        port = _free_port()
-        path = prefix / "nginx.conf"
-        path.write_text(conf(port))
-        command = [binary, "-p", f"{prefix}/", "-c", str(path)]
-        checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, timeout=30)
-        assert checked.returncode == 0, f"nginx -t rejects {path}:\n{checked.stderr}"
-        with open(prefix / "nginx.out", "ab") as output:
-            process = subprocess.Popen(
-                [*command, "-g", "daemon off;"],
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        origin = f"http://127.0.0.1:{port}"
-
-        def log() -> str:
-            error_log = prefix / "logs" / "error.log"
-            return error_log.read_text(errors="replace") if error_log.exists() else ""
-
-        try:
-            _wait_until_serving(process, origin, probe, log)
-        except RuntimeError as exc:
-            _stop(process)
-            problems.append(str(exc))
-            if "Address already in use" in str(exc):
-                continue
-            break
-        try:
-            yield origin
-        finally:
-            _stop(process)
-        return
-    pytest.fail(f"could not start nginx ({prefix}):\n" + "\n\n".join(problems), pytrace=False)
+    with run_nginx(prefix, conf) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _nginx_paths(prefix: Path) -> dict[str, str | None]:
@@ -374,9 +307,7 @@ def serve_viewer(
     config_file = prefix / "app-config.js"
     config_file.write_text(f"window.config = {json.dumps(config, indent=2)};\n")
     with _nginx(
-        prefix,
-        lambda port: viewer_conf(prefix, port, dist, config_file, extensions),
-        "/app-config.js",
+        prefix, lambda port: viewer_conf(prefix, port, dist, config_file, extensions)
     ) as origin:
         yield Viewer(origin=origin, dicomweb=dicomweb, config=config)
 
@@ -384,35 +315,20 @@ def serve_viewer(
 @contextlib.contextmanager
 def run_dwa_serve(archive: Path, folder: Path, options: Sequence[str] = ()) -> Iterator[str]:
     """A live ``dwa serve ARCHIVE OPTIONS…`` (log in ``folder``); yields its DICOMweb root."""
-    log_path = folder / "serve.log"
-    problems = []
-    for _attempt in range(3):
-        port = _free_port()
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "dicomweb_archive.cli"]
-                + ["serve", str(archive), "--host", "127.0.0.1", "--port", str(port), *options],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        origin = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_serving(
-                process, origin, "/dicomweb/studies", lambda: log_path.read_text(errors="replace")
-            )
-        except RuntimeError as exc:
-            _stop(process)
-            problems.append(str(exc))
-            if "address already in use" in str(exc).lower():
-                continue
-            break
-        try:
-            yield f"{origin}/dicomweb"
-        finally:
-            _stop(process)
-        return
-    pytest.fail("could not start `dwa serve`:\n" + "\n\n".join(problems), pytrace=False)
+    with (
+        open(folder / "serve.log", "ab") as log,
+        live.dwa_serve(
+            archive,
+            "--host",
+            "127.0.0.1",
+            *options,
+            access_log=True,
+            log=log,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+        ) as (root, _),
+    ):
+        yield root
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -470,7 +386,7 @@ def static_archive(tmp_path_factory: pytest.TempPathFactory, study: Study) -> It
         }
         return render_conf(template, values)
 
-    with _nginx(prefix, conf, "/dicomweb/studies") as origin:
+    with _nginx(prefix, conf) as origin:
         yield f"{origin}/dicomweb"
 
 
@@ -504,7 +420,7 @@ def s3_static_archive(
         }
         return render_conf(template, values)
 
-    with _nginx(prefix, conf, "/dicomweb/studies") as origin:
+    with _nginx(prefix, conf) as origin:
         yield f"{origin}/dicomweb"
 
 

@@ -72,7 +72,7 @@ def https_origin(
             return render_conf(FRONT_CONF.read_text(), values)
 
         # nginx answers the plain-HTTP probe with a 400: it is listening.
-        with _nginx(prefix, conf, "/") as origin:
+        with _nginx(prefix, conf) as origin:
             yield origin.replace("http://", "https://")
 
 

@@ -15,8 +15,8 @@ from pydicom.data import get_testdata_file
 
 from dicomweb_archive import cluster
 from dicomweb_archive.cli.main import cli
+from tests import ports
 from tests.conftest import tree
-from tests.objectstore import free_port
 from tests.reference import reference_files
 
 
@@ -129,18 +129,19 @@ def test_a_scheduler_that_is_not_there_is_one_line_and_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
-    address = f"tcp://127.0.0.1:{free_port()}"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "convert",
-            get_testdata_file("CT_small.dcm"),
-            "-o",
-            str(tmp_path / "a"),
-            "--scheduler",
-            address,
-        ],
-    )
+    with ports.reserved_port() as port:  # refused: nothing can listen there meanwhile
+        address = f"tcp://127.0.0.1:{port}"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "convert",
+                get_testdata_file("CT_small.dcm"),
+                "-o",
+                str(tmp_path / "a"),
+                "--scheduler",
+                address,
+            ],
+        )
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: cannot reach the Dask scheduler at {address}")
     assert not (tmp_path / "a").exists()

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import socket
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import ports
+
 AE_TITLE = "DWA"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -43,18 +40,24 @@ class Listening:
 
 @contextlib.contextmanager
 def dwa_listen(archive: Path, *options: str, log: Path | None = None) -> Iterator[Listening]:
-    """Run ``dwa listen ARCHIVE --port P OPTIONS`` until the block ends."""
-    port = free_port()
-    log = log or archive.parent / f"listen-{port}.log"
+    """Run ``dwa listen ARCHIVE --port 0 OPTIONS`` until the block ends.
+
+    It takes a free port itself and says which in its first line, ``listening
+    as AE on HOST:PORT``: no other process can take the port between a probe
+    and its bind.
+    """
+    if log is None:
+        handle, name = tempfile.mkstemp(prefix="listen-", suffix=".log", dir=archive.parent)
+        os.close(handle)
+        log = Path(name)
     command = [sys.executable, "-m", "dicomweb_archive.cli", "listen", str(archive)]
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [*command, "--port", str(port), *options], stdout=output, stderr=subprocess.STDOUT
+            [*command, "--port", "0", *options], stdout=output, stderr=subprocess.STDOUT
         )
-    listening = Listening(port, archive, log, process)
     try:
-        listening.wait_for_log("listening as", timeout=30)
-        yield listening
+        said = ports.announced(r"^listening as \S+ on \S+:(\d+) ", process, log.read_text)
+        yield Listening(int(said[1]), archive, log, process)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -12,6 +12,7 @@ import gzip
 import io
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from pydicom.dataset import Dataset
 
 from dicomweb_archive import uids
 from dicomweb_archive.demo.samples import write_ct_series
-from tests.dimse.live import AE_TITLE, Listening, dwa_listen, free_port, run
+from tests import ports
+from tests.dimse.live import AE_TITLE, Listening, dwa_listen, run
 from tests.export.test_p10 import _dataset, _source_syntax
 from tests.reference import EXPECTED_FAILURES, EXPECTED_SKIPS, reference_files
 from tests.server.live import dwa_serve
@@ -71,15 +73,17 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     work = tmp_path_factory.mktemp("dimse")
-    move_port = free_port()
-    peers = work / "peers.toml"
-    peers.write_text(f'[peers.{MOVE_DESTINATION}]\nhost = "127.0.0.1"\nport = {move_port}\n')
     archive = work / "new-archive"  # not there yet: dwa listen makes it
-    with (
-        dwa_listen(archive, "--ae-title", AE_TITLE, "--peers", str(peers)) as listening,
-        dwa_serve(archive) as (root, _),
-    ):
-        yield Servers(listening, root, move_port, work)
+    peers = work / "peers.toml"
+    # movescu listens on the Move Destination's port, told by the test, long after
+    # dwa listen read it from the peers file: held until then.
+    with ports.reserved_port() as move_port:
+        peers.write_text(f'[peers.{MOVE_DESTINATION}]\nhost = "127.0.0.1"\nport = {move_port}\n')
+        with (
+            dwa_listen(archive, "--ae-title", AE_TITLE, "--peers", str(peers)) as listening,
+            dwa_serve(archive) as (root, _),
+        ):
+            yield Servers(listening, root, move_port, work)
 
 
 def _readable(path: Path) -> Dataset | None:
@@ -202,8 +206,7 @@ def ct(servers: Servers) -> list[Path]:
 
 def findscu(servers: Servers, model: str, *keys: str) -> list[Dataset]:
     """The identifiers findscu received (``-X`` writes each to a file)."""
-    out = servers.work / f"find-{free_port()}"
-    out.mkdir()
+    out = Path(tempfile.mkdtemp(prefix="find-", dir=servers.work))
     arguments = [a for key in keys for a in ("-k", key)]
     done = run(
         "findscu", model, "-aec", AE_TITLE, "-X", "-od", str(out),

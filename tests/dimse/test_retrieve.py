@@ -22,7 +22,6 @@ from dicomweb_archive.dimse.sop_classes import (
 )
 from dicomweb_archive.model import paths
 from dicomweb_archive.types import InstanceKey
-from tests.dimse.live import free_port
 from tests.export.test_p10 import _dataset
 
 SOURCES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")
@@ -63,11 +62,10 @@ def destination() -> Iterator[tuple[int, list[Dataset]]]:
 
     ae = AE(ae_title="DEST")
     ae.supported_contexts = StoragePresentationContexts
-    port = free_port()
-    server = ae.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, _receiver(received))]
+    server = ae.start_server(  # port 0: a free one, bound here
+        ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, _receiver(received))]
     )
-    yield port, received
+    yield int(server.server_address[1]), received
     server.shutdown()
 
 

@@ -14,10 +14,8 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -27,13 +25,13 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomweb_archive import Converter, ConvertOptions
+from tests import ports
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = REPO / "deploy" / "nginx.conf"
 #: Real files: native CT and MR, a two-frame RLE image, a JPEG 2000 image.
 SOURCE_NAMES = ("CT_small.dcm", "MR_small.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm")
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-START_TIMEOUT = 15.0
 
 
 def find_nginx() -> str:
@@ -80,13 +78,6 @@ def render_conf(template: str, values: Mapping[str, str | None]) -> str:
 
 def _quoted(path: Path) -> str:
     return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -190,30 +181,56 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
                 os.kill(pid, 9)
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], server: NginxServer) -> str | None:
-    """None once nginx answers; otherwise why it did not."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"nginx exited with status {process.returncode}"
+@contextlib.contextmanager
+def run_nginx(prefix: Path, conf: Callable[[int], str]) -> Iterator[int]:
+    """nginx in the foreground with the configuration ``conf(port)``, listening on
+    a free loopback port; yields the port.
+
+    nginx must be told its port: started again on another when that one was
+    taken first (:func:`tests.ports.on_a_free_port`).  Its files are in
+    ``prefix``: ``nginx.conf``, ``nginx.out`` (what it says), ``logs/error.log``
+    (where the configuration should send its error log), each of the last start.
+    """
+    binary = find_nginx()
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    (prefix / "temp").mkdir(exist_ok=True)
+    said_in = (prefix / "nginx.out", prefix / "logs" / "error.log")
+
+    def said() -> str:
+        return "".join(path.read_text(errors="replace") for path in said_in if path.exists())
+
+    @contextlib.contextmanager
+    def start(port: int) -> Iterator[int]:
+        path = prefix / "nginx.conf"
+        path.write_text(conf(port))
+        command = [binary, "-p", f"{prefix}/", "-c", str(path)]
+        checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, timeout=30)
+        assert checked.returncode == 0, f"nginx -t rejects {path}:\n{checked.stderr}"
+        for log in said_in:  # what this start says only
+            log.write_bytes(b"")
+        with open(prefix / "nginx.out", "ab") as output:
+            process = subprocess.Popen(
+                [*command, "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         try:
-            server.request("/dicomweb/studies")
-            return None
-        except OSError:
-            time.sleep(0.05)
-    return f"nginx did not answer within {START_TIMEOUT} s"
+            ports.wait_until_listening(process, port, said)
+            yield port
+        finally:
+            _stop(process)
+
+    with ports.on_a_free_port(start) as port:
+        yield port
 
 
 @pytest.fixture(scope="session")
 def nginx(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[NginxServer]:
-    binary = find_nginx()
     prefix = tmp_path_factory.mktemp("nginx")
-    (prefix / "logs").mkdir()
-    (prefix / "temp").mkdir()
     template = DEPLOY_CONF.read_text()
-    failures = []
-    for _attempt in range(3):  # the free port may be taken before nginx binds it
-        port = _free_port()
+
+    def conf(port: int) -> str:
         values: dict[str, str | None] = {
             # As root the workers would otherwise drop to nobody, which can read
             # neither pytest's private (0700) temporary folders nor the archive's
@@ -226,40 +243,14 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[N
             "listen": f"127.0.0.1:{port}",
             "root": _quoted(archive),
         }
-        conf = prefix / "nginx.conf"
-        conf.write_text(render_conf(template, values))
-        command = [binary, "-p", f"{prefix}/", "-c", str(conf)]
-        checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, timeout=30)
-        assert checked.returncode == 0, (
-            f"nginx -t rejects the rendered deploy/nginx.conf:\n{checked.stderr}"
-        )
-        output = open(prefix / "nginx.out", "ab")  # noqa: SIM115 - closed below
-        process = subprocess.Popen(
-            [*command, "-g", "daemon off;"],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        server = NginxServer(port=port, archive=archive, prefix=prefix, conf=conf)
-        problem = _wait_until_serving(process, server)
-        if problem is None:
-            try:
-                yield server
-            finally:
-                _stop(process)
-                output.close()
-            log = server.error_log()
-            serious = [
-                line for line in log.splitlines() if re.search(r"\[(emerg|alert|crit)\]", line)
-            ]
-            assert not serious, "nginx logged serious errors:\n" + "\n".join(serious)
-            return
-        _stop(process)
-        output.close()
-        failures.append(
-            f"{problem}\n--- output ---\n{(prefix / 'nginx.out').read_text(errors='replace')}"
-            f"\n--- error log ---\n{server.error_log()}"
-        )
-        if "Address already in use" not in failures[-1]:
-            break
-    pytest.fail("could not start nginx:\n" + "\n\n".join(failures), pytrace=False)
+        return render_conf(template, values)
+
+    with run_nginx(prefix, conf) as port:
+        server = NginxServer(port=port, archive=archive, prefix=prefix, conf=prefix / "nginx.conf")
+        yield server
+    serious = [
+        line
+        for line in server.error_log().splitlines()
+        if re.search(r"\[(emerg|alert|crit)\]", line)
+    ]
+    assert not serious, "nginx logged serious errors:\n" + "\n".join(serious)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import socket
 import subprocess
 import sys
@@ -73,7 +72,7 @@ def dwa_serve(
         stderr = log or stack.enter_context(tempfile.TemporaryFile())
         server = subprocess.Popen(command, stderr=stderr, **popen)
         try:
-            said = functools.partial(_said, stderr, None)
+            said = functools.partial(ports.written, stderr)
             root = ports.announced(r"^serving .* at (http://\S+)$", server, said)[1]
             wait_until_serving(f"{root}/studies", server, stderr)
             yield root, server.pid
@@ -97,13 +96,8 @@ def wait_until_serving(
             time.sleep(0.1)
 
 
-def _said(stderr: IO[bytes], tail: int | None = 4000) -> str:
-    """What a server wrote to ``stderr`` (its last ``tail`` characters), read where
-    it is (the server writes at the offset the file shares with it)."""
-    stderr.flush()
-    fd = stderr.fileno()
-    said = os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
-    return said[-tail:] if tail else said
+def _said(stderr: IO[bytes]) -> str:
+    return ports.written(stderr)[-4000:]
 
 
 def memory_kib(pid: int, field: str = "VmRSS") -> int:

@@ -6,10 +6,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pydicom
@@ -23,7 +19,7 @@ from dicomweb_archive.server.app import create_app
 from dicomweb_archive.store.directory import DirectoryStore
 from dicomweb_archive.store.staging import STAGING_DIR
 from tests.conftest import snapshot, write_instance
-from tests.server.live import wait_until_serving
+from tests.server.live import dwa_serve
 
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=stow-kill'
 
@@ -47,12 +43,6 @@ def _versions(tmp_path: Path, count: int) -> tuple[list[Path], list[Path]]:
     return first, second
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _served(archive: Path) -> dict[str, bytes]:
     return {name: data for name, (_, data) in snapshot(archive).items()}
 
@@ -68,33 +58,16 @@ def test_a_killed_stow_is_made_whole_by_the_next(tmp_path: Path, seed: int) -> N
     with TestClient(create_app(reference, on_duplicate="overwrite")) as client:
         assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
     delays = random.Random(seed)
-    with tempfile.TemporaryFile() as said:  # what a server that fails to start said
-        for _round in range(2):
-            port = _free_port()
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dicomweb_archive.cli",
-                    "serve",
-                    str(archive),
-                    "--port",
-                    str(port),
-                    "--on-duplicate",
-                    "overwrite",
-                ],
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=said,
-            )
-            url = f"http://127.0.0.1:{port}/dicomweb/studies"
-            # Up and answering (however long its first answer takes) before the kill is timed.
-            wait_until_serving(url, server, said)
+    for _round in range(2):
+        # Its own session: the kill takes the server and anything it started.
+        options = ("--on-duplicate", "overwrite")
+        with dwa_serve(archive, *options, start_new_session=True) as (root, pid):
+            # Answering already (however long its first answer took): the kill is timed from here.
+            url = f"{root}/studies"
             killer = delays.uniform(0.05, 0.8)
             with contextlib.suppress(requests.RequestException):  # still storing
                 requests.post(url, data=body, headers=headers, timeout=killer)
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+            os.killpg(pid, signal.SIGKILL)
     with TestClient(create_app(archive, on_duplicate="overwrite")) as client:
         assert client.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
     assert _served(archive) == _served(reference)

@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests import ports
+from tests.integration.conftest import TEMP_PATHS, run_nginx
 
 HOLD = (
     "import socket, sys\n"
@@ -134,3 +136,40 @@ def test_listens_is_of_the_process_and_its_children() -> None:
         assert not ports.listens(pid, port + 1 if port < 65535 else port - 1)
     with held_by_another_process() as (_, pid):
         assert not ports.listens(pid, port)
+
+
+def _nginx_conf(prefix: Path) -> Callable[[int], str]:
+    """A configuration of nginx answering 204 on ``port``, all its files in ``prefix``."""
+    temp = "".join(f"    {name}_temp_path {prefix}/temp/{name};\n" for name in TEMP_PATHS)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+
+    def conf(port: int) -> str:
+        return (
+            f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+            f"error_log {prefix}/logs/error.log info;\nevents {{ worker_connections 64; }}\n"
+            f"http {{\n    access_log off;\n{temp}"
+            f"    server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}\n}}\n"
+        )
+
+    return conf
+
+
+def test_nginx_given_a_port_taken_meanwhile_starts_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nginx keeps trying a taken port for seconds while the other process
+    answers there: it is stopped at its first complaint, and started on another."""
+    with held_by_another_process() as (taken, _):
+        given = itertools.chain([taken], iter(ports.unused_port, None))
+        monkeypatch.setattr(ports, "unused_port", lambda: next(given))
+        conf, asked = _nginx_conf(tmp_path), list[int]()
+
+        def recorded(port: int) -> str:
+            asked.append(port)
+            return conf(port)
+
+        with run_nginx(tmp_path, recorded) as port:
+            assert asked == [taken, port]
+            assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 204
+            # What this start said, not the one before.
+            assert not ports.says_port_taken((tmp_path / "nginx.out").read_text())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -69,3 +71,19 @@ def test_a_bad_max_dataset_size_ends_with_its_reason(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["listen", str(tmp_path / "a"), "--max-dataset-size", "lots"])
     assert result.exit_code == 2
     assert "'lots' is not a size such as 2G" in result.output
+
+
+def test_a_port_taken_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "dicomweb_archive.cli", "listen", str(tmp_path / "a")]
+            + ["--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert done.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"

@@ -121,7 +121,13 @@ def listen(
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    with Listener(archive, config) as listener:
+    listener = Listener(archive, config)
+    try:
+        listener.start()
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    try:
         allowed = ", ".join(sorted(config.allowed_calling)) or "any"
         click.echo(
             f"listening as {config.ae_title} on {host}:{listener.port} for {archive} "
@@ -130,6 +136,8 @@ def listen(
         )
         stopped.wait()
         click.echo("stopping", err=True)
+    finally:
+        listener.stop()
 
 
 def _log_to_stderr() -> None:

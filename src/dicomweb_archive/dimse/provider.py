@@ -104,14 +104,20 @@ class Listener:
         self.server: ThreadedAssociationServer | None = None
 
     def start(self) -> Listener:
+        """Listen; an address that cannot be bound (taken) raises :class:`OSError`,
+        the listener stopped."""
         # AE.start_server(block=False), with the request handler that makes
         # each association receive its data sets into files.
-        server = self.ae.make_server(
-            (self.config.host, self.config.port),
-            evt_handlers=self._handlers(),
-            server_class=ThreadedAssociationServer,
-            request_handler=receiving_handler(self.context.receipts),
-        )
+        try:
+            server = self.ae.make_server(
+                (self.config.host, self.config.port),
+                evt_handlers=self._handlers(),
+                server_class=ThreadedAssociationServer,
+                request_handler=receiving_handler(self.context.receipts),
+            )
+        except OSError:
+            self.stop()
+            raise
         self.ae._servers.append(server)  # pynetdicom's shutdown() takes it off the list
         threading.Thread(target=server.serve_forever, name="dwa-listen", daemon=True).start()
         self.server = server

@@ -20,7 +20,6 @@ in use"), or a client reaches another program.  So, best first:
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import socket
 import subprocess
@@ -58,11 +57,11 @@ def unused_port() -> int:
 
 
 def written(stream: IO[bytes]) -> str:
-    """What a program has written to ``stream``, a file it shares: read where it
-    is, without moving the offset the program writes at."""
+    """What a program has written to ``stream``, a file it shares (write-only
+    too): opened anew, not to move the offset the program writes at."""
     stream.flush()
-    fd = stream.fileno()
-    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+    with open(f"/proc/self/fd/{stream.fileno()}", "rb") as reading:
+        return reading.read().decode(errors="replace")
 
 
 def says_port_taken(said: str) -> bool:

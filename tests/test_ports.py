@@ -173,3 +173,13 @@ def test_nginx_given_a_port_taken_meanwhile_starts_on_another(
             assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 204
             # What this start said, not the one before.
             assert not ports.says_port_taken((tmp_path / "nginx.out").read_text())
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab", "w+b"])
+def test_written_is_read_without_moving_the_writer(tmp_path: Path, mode: str) -> None:
+    """A log the program writes through a descriptor it shares with the test."""
+    with open(tmp_path / "said.log", mode) as stream:
+        stream.write(b"first\n")
+        assert ports.written(stream) == "first\n"
+        stream.write(b"second\n")
+        assert ports.written(stream) == "first\nsecond\n"

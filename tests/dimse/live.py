@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -56,7 +57,11 @@ def dwa_listen(archive: Path, *options: str, log: Path | None = None) -> Iterato
             [*command, "--port", "0", *options], stdout=output, stderr=subprocess.STDOUT
         )
     try:
-        said = ports.announced(r"^listening as \S+ on \S+:(\d+) ", process, log.read_text)
+        said = ports.announced(
+            r"^listening as \S+ on \S+:(\d+) ",
+            process,
+            functools.partial(log.read_text, errors="replace"),
+        )
         yield Listening(int(said[1]), archive, log, process)
     finally:
         process.terminate()

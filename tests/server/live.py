@@ -20,9 +20,8 @@ from starlette.applications import Starlette
 
 from tests import ports
 
-#: How long a started server may take to answer.  Only a server that never
-#: comes up waits this long; one that exits fails at once, with what it said.
-START_DEADLINE = 120.0
+#: How long a started server may take to answer (one that exits fails at once).
+START_DEADLINE = ports.START_DEADLINE
 
 
 @contextlib.contextmanager

@@ -51,7 +51,6 @@ REPO = Path(__file__).resolve().parents[2]
 OHIF_PACKAGE = REPO / ".cache" / "ohif" / "package"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
-START_TIMEOUT = 20.0
 
 CHROMIUM_ARGS = (
     "--headless",

@@ -4,6 +4,7 @@ import errno
 import socket
 
 import pytest
+import uvicorn
 
 from dicomweb_archive.server import listening
 
@@ -35,3 +36,41 @@ def test_a_socket_for_tcp_as_uvicorn_binds_it() -> None:
         assert bound.family == socket.AF_INET and bound.proto == socket.IPPROTO_TCP
         assert bound.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
         assert bound.get_inheritable()
+
+
+class _Supervisor:
+    """Stands for uvicorn's supervisor of worker processes: records what it is given."""
+
+    given: list[tuple[uvicorn.Config, object, list[socket.socket]]]
+    runs: list[_Supervisor]
+
+    def run(self) -> None:
+        self.runs.append(self)
+
+
+class _Since052(_Supervisor):
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        self.given.append((config, None, sockets))
+
+
+class _Before052(_Supervisor):
+    def __init__(
+        self, config: uvicorn.Config, target: object, sockets: list[socket.socket]
+    ) -> None:
+        self.given.append((config, target, sockets))
+
+
+@pytest.mark.parametrize("supervisor", [_Since052, _Before052])
+def test_workers_share_the_bound_socket_with_either_supervisor(
+    monkeypatch: pytest.MonkeyPatch, supervisor: type[_Supervisor]
+) -> None:
+    """uvicorn 0.52 dropped the ``target`` its supervisor took; the range we allow has both."""
+    supervisor.given, supervisor.runs = [], []
+    monkeypatch.setattr("uvicorn.supervisors.Multiprocess", supervisor)
+    config = uvicorn.Config("dicomweb_archive.server.app:app_from_environment", workers=2)
+    with listening.bind("127.0.0.1", 0) as bound:
+        assert listening.run(config, bound)
+    [(given, target, sockets)] = supervisor.given
+    assert given is config and sockets == [bound]
+    assert (target is None) == (supervisor is _Since052)
+    assert len(supervisor.runs) == 1

@@ -261,6 +261,26 @@ def test_children_are_stat_in_one_look(store: Store) -> None:
     assert store.stat_children("none", "m") == {}
 
 
+def test_a_tree_is_stat_in_one_listing_or_left_to_stat(store: Store) -> None:
+    names = ("t/m", "t/a/m", "t/a/frames/1", "t/a/frames/12", "t/b/c/d", "other/m", "t2/m")
+    for name in names:
+        store.write(name, b"x" * len(name))
+    found = store.stat_tree("t")
+    if found is None:  # a stat per file costs this backend no more
+        return
+    assert found == {name: store.stat(name) for name in names if name.startswith("t/")}
+    assert store.stat_tree("t/a") == {
+        name: store.stat(name) for name in names if name.startswith("t/a/")
+    }
+    assert store.stat_tree("none") == {}
+
+
+def test_a_packed_studys_tree_is_left_to_stat(tmp_path: Path) -> None:
+    archive = _packed_archive(tmp_path)
+    assert isinstance(archive, Archive)
+    assert archive.stat_tree(f"{BASE}/series/1.4/instances/1.5") is None
+
+
 def test_exclusive_locks_exclude_and_shared_ones_share(store: Store) -> None:
     events: list[str] = []
 

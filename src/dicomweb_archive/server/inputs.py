@@ -78,6 +78,8 @@ class Inputs:
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self._measured: dict[str, Stat | None] = {}
+        #: The last folder listed to measure files in it, and what it held.
+        self._listed: tuple[str, dict[str, Stat] | None] | None = None
 
     def _stat(self, path: str) -> Stat | None:
         try:
@@ -90,6 +92,20 @@ class Inputs:
         for path in paths:
             if path not in self._measured:
                 self._measured[path] = self._stat(path)
+
+    def measure_folder(self, folder: str, paths: Iterable[str]) -> None:
+        """:meth:`measure` of ``paths``, files under ``folder``: from one listing
+        of it where the store makes one (an object store: a request for the
+        folder instead of one per file), kept for its next paths."""
+        if self._listed is None or self._listed[0] != folder:
+            self._listed = folder, self.archive.stat_tree(folder)
+        tree = self._listed[1]
+        if tree is None:
+            self.measure(*paths)
+            return
+        for path in paths:
+            if path not in self._measured:
+                self._measured[path] = tree.get(path)
 
     def tag(self, *representation: str) -> str:
         """The validator of an answer made of these files as ``representation`` says."""
@@ -108,8 +124,21 @@ class Inputs:
         """Raise :class:`ChangedWhileSent` if one of ``paths``, read since it was
         measured, is no longer as measured."""
         for path in paths:
-            if _version(self._stat(path)) != _version(self._measured[path]):
-                raise ChangedWhileSent(f"{path} changed while the answer was made")
+            self._compare(path, self._stat(path))
+
+    def check_folder(self, folder: str, paths: Iterable[str]) -> None:
+        """:meth:`check` of ``paths``, files under ``folder``: from one listing
+        of it where the store makes one (see :meth:`measure_folder`)."""
+        tree = self.archive.stat_tree(folder)
+        if tree is None:
+            self.check(paths)
+            return
+        for path in paths:
+            self._compare(path, tree.get(path))
+
+    def _compare(self, path: str, stat: Stat | None) -> None:
+        if _version(stat) != _version(self._measured[path]):
+            raise ChangedWhileSent(f"{path} changed while the answer was made")
 
 
 def _version(stat: Stat | None) -> str:

@@ -101,13 +101,14 @@ def plan(
         study = str(first_value(meta, tags.StudyInstanceUID))
         series = str(first_value(meta, tags.SeriesInstanceUID))
         sop = str(first_value(meta, tags.SOPInstanceUID))
+        folder = paths.instance_dir(study, series, sop)
         info_path = paths.instance_info(study, series, sop)
         stored = [paths.instance_metadata(study, series, sop), info_path]
-        inputs.measure(*stored)
+        inputs.measure_folder(folder, stored)
         info = archive.read_json_gz(info_path)
         frames = range(1, _frame_count(info) + 1)
         stored += [paths.frame_path(study, series, sop, number) for number in frames]
-        inputs.measure(*stored)
+        inputs.measure_folder(folder, stored)
         source = str(info["transferSyntaxUID"])
         if not can_transcode(meta, source, wanted):
             raise UnsupportedTransferSyntaxError(
@@ -124,7 +125,7 @@ def _p10(
     """The instance's file as sent (and its metadata when transformed), its
     stored files checked once read."""
     data = item.p10(archive)
-    inputs.check(item.inputs)
+    inputs.check_folder(paths.instance_dir(item.study, item.series, item.sop), item.inputs)
     if transforms is None:
         return data, None
     return transformed_p10(data, item.sop, transforms)

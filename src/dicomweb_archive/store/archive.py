@@ -186,6 +186,12 @@ class Archive:
     def exists(self, path: str) -> bool:
         return self._holder(path).exists(path)
 
+    def stat_tree(self, folder: str) -> dict[str, Stat] | None:
+        """The store's :meth:`~dicomweb_archive.store.base.Store.stat_tree`;
+        None for a packed study (its files' versions are the ZIP's)."""
+        holder = self._holder(folder)
+        return self.store.stat_tree(folder) if holder is self.store else None
+
     def list(self, path: str) -> list[Entry]:
         return self._holder(path).list(path)
 

@@ -172,6 +172,12 @@ class Store(ReadableStore, Protocol):
         child folder of ``folder`` that has one (a catalog's look at a study)."""
         ...
 
+    def stat_tree(self, folder: str) -> dict[str, Stat] | None:
+        """The :meth:`stat` of every file under ``folder``, by path, when one
+        listing tells them (an object store's, one request instead of one per
+        file); None where a :meth:`stat` of each file costs no more."""
+        ...
+
     # -- the store itself ---------------------------------------------------------
 
     def lock(self, name: str, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
@@ -284,6 +290,9 @@ class StoreMixin:
 
     def read_json_gz(self, path: str) -> Any:
         return orjson.loads(gunzip(self.read(path)))
+
+    def stat_tree(self, folder: str) -> dict[str, Stat] | None:
+        return None
 
     def stat_children(self, folder: str, name: str) -> dict[str, Stat]:
         found = {}

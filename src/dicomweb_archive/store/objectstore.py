@@ -228,6 +228,15 @@ class ObjectStore(StoreMixin):
             raise not_found(path)
         return Stat(int(info["size"]), self._version(info))
 
+    def stat_tree(self, folder: str) -> dict[str, Stat] | None:
+        if self._is_work(folder) or not self._s3:
+            return None
+        listed = s3requests.tree(self.fs, self._remote(folder))
+        return {
+            f"{folder}/{name}": Stat(int(info["size"]), self._version(info))
+            for name, info in listed.items()
+        }
+
     def exists(self, path: str) -> bool:
         if self._is_work(path):
             return self.work.exists(path)

@@ -85,6 +85,22 @@ def exists(fs: Any, remote: str) -> bool:
     )
 
 
+def tree(fs: Any, remote: str) -> dict[str, dict[str, Any]]:
+    """Every object under the folder ``remote``, by key below it (``size``,
+    ``ETag``, as :func:`head` gives them): a request per 1,000 of them."""
+    bucket, _, key = remote.partition("/")
+    prefix = f"{key}/" if key else ""
+    request: dict[str, str] = {"Bucket": bucket, "Prefix": prefix}
+    found: dict[str, dict[str, Any]] = {}
+    while True:
+        listed = sync(fs.loop, fs._call_s3, "list_objects_v2", **request)
+        for item in listed.get("Contents", []):
+            found[item["Key"][len(prefix) :]] = {"size": item["Size"], "ETag": item.get("ETag", "")}
+        if not listed.get("IsTruncated"):
+            return found
+        request["ContinuationToken"] = listed["NextContinuationToken"]
+
+
 def children(fs: Any, remote: str) -> list[Entry]:
     """The files and folders in the folder ``remote``: a request per 1,000 of them."""
     bucket, _, key = remote.partition("/")

@@ -11,10 +11,12 @@ else it answers None, and the caller reads the file with pydicom, which stays
 the reference: another transfer syntax, a value of undefined length other than
 a sequence or an item, ``UN`` and unknown VRs (their reading depends on the
 dictionary), elements out of order or outside the dataset's groups, a
-delimiter out of place, a value running past its item or the file, and
-whatever the reader refuses (no ``DICM`` prefix, a DICOMDIR, missing or
-invalid UIDs).  ``tests/p10/test_explicit.py`` checks both paths against each
-other on every reference file.
+delimiter out of place, a value running past its item or the file, a
+Specific Character Set pydicom's reader fails on (another VR than ``CS``, a
+null byte), and whatever the reader refuses (no ``DICM`` prefix, a DICOMDIR,
+missing or invalid UIDs).  ``tests/p10/test_explicit.py`` checks both paths
+against each other on every reference file, ``test_explicit_fuzz.py`` on
+seeded damaged copies of them.
 """
 
 from __future__ import annotations

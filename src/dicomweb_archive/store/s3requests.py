@@ -8,6 +8,7 @@ connection pooling are s3fs'.  ``remote`` is ``bucket/key``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from fsspec.asyn import sync
@@ -85,34 +86,36 @@ def exists(fs: Any, remote: str) -> bool:
     )
 
 
-def tree(fs: Any, remote: str) -> dict[str, dict[str, Any]]:
-    """Every object under the folder ``remote``, by key below it (``size``,
-    ``ETag``, as :func:`head` gives them): a request per 1,000 of them."""
+def _pages(fs: Any, remote: str, **request: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The answers of ListObjectsV2 under the folder ``remote`` (a request per
+    1,000 keys), each with the prefix its keys start with."""
     bucket, _, key = remote.partition("/")
     prefix = f"{key}/" if key else ""
-    request: dict[str, str] = {"Bucket": bucket, "Prefix": prefix}
-    found: dict[str, dict[str, Any]] = {}
+    request = {"Bucket": bucket, "Prefix": prefix, **request}
     while True:
-        listed = sync(fs.loop, fs._call_s3, "list_objects_v2", **request)
-        for item in listed.get("Contents", []):
-            found[item["Key"][len(prefix) :]] = {"size": item["Size"], "ETag": item.get("ETag", "")}
-        if not listed.get("IsTruncated"):
-            return found
-        request["ContinuationToken"] = listed["NextContinuationToken"]
+        page = sync(fs.loop, fs._call_s3, "list_objects_v2", **request)
+        yield prefix, page
+        if not page.get("IsTruncated"):
+            return
+        request["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def tree(fs: Any, remote: str) -> dict[str, dict[str, Any]]:
+    """Every object under the folder ``remote``, by key below it (``size``,
+    ``ETag``, as :func:`head` gives them)."""
+    return {
+        item["Key"][len(prefix) :]: {"size": item["Size"], "ETag": item.get("ETag", "")}
+        for prefix, page in _pages(fs, remote)
+        for item in page.get("Contents", [])
+    }
 
 
 def children(fs: Any, remote: str) -> list[Entry]:
-    """The files and folders in the folder ``remote``: a request per 1,000 of them."""
-    bucket, _, key = remote.partition("/")
-    prefix = f"{key}/" if key else ""
-    request: dict[str, str] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+    """The files and folders in the folder ``remote``."""
     entries: set[Entry] = set()
-    while True:
-        found = sync(fs.loop, fs._call_s3, "list_objects_v2", **request)
-        for item in found.get("Contents", []):
+    for prefix, page in _pages(fs, remote, Delimiter="/"):
+        for item in page.get("Contents", []):
             entries.add(Entry(item["Key"][len(prefix) :], False))
-        for item in found.get("CommonPrefixes", []):
+        for item in page.get("CommonPrefixes", []):
             entries.add(Entry(item["Prefix"][len(prefix) :].rstrip("/"), True))
-        if not found.get("IsTruncated"):
-            return sorted(entries)
-        request["ContinuationToken"] = found["NextContinuationToken"]
+    return sorted(entries)

@@ -48,3 +48,35 @@ def test_one_listing_tells_files_and_folders(fs_root: tuple[object, str]) -> Non
     ]
     assert s3requests.children(fs, root) == [Entry("a", True), Entry("a.b", False)]
     assert s3requests.children(fs, f"{root}/none") == []
+
+
+def test_a_tree_and_listings_of_several_pages(
+    fs_root: tuple[object, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fs, root = fs_root
+    sizes = {"1": 3, "10": 3, "b/c": 0}
+    expected = {
+        name: {"size": size, "ETag": _etag(fs, f"{root}/a/{name}")} for name, size in sizes.items()
+    }
+    real = s3requests.sync
+    pages: list[str] = []
+
+    def one_key_a_page(loop: object, call: object, method: str, **request: str) -> object:
+        assert method == "list_objects_v2"
+        pages.append(method)
+        return real(loop, call, method, **request, MaxKeys=1)  # S3 answers 1,000 at most
+
+    monkeypatch.setattr(s3requests, "sync", one_key_a_page)
+    assert s3requests.tree(fs, f"{root}/a") == expected
+    assert s3requests.children(fs, f"{root}/a") == [
+        Entry("1", False),
+        Entry("10", False),
+        Entry("b", True),
+    ]
+    assert len(pages) >= 6
+
+
+def _etag(fs: object, remote: str) -> str:
+    info = s3requests.head(fs, remote)
+    assert info is not None
+    return str(info["ETag"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import itertools
+import logging
 import os
 import sqlite3
 import time
@@ -17,6 +18,32 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.objectstore import MotoServer, moto_server
+
+
+class _KeptErrors(logging.Handler):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def errors_logged(name: str = "") -> Iterator[list[str]]:
+    """The messages of the error records ``name``'s logger (the root's by
+    default) handles within the block.  uvicorn's ``uvicorn.error`` passes none
+    on to the root, and uvicorn sets its logging up when it starts: ask it by
+    name once the server runs."""
+    messages: list[str] = []
+    handler = _KeptErrors(messages)
+    logger = logging.getLogger(name or None)
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
 
 MakeInstance = Callable[..., Path]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import socket
 import threading
@@ -27,6 +26,7 @@ from dicomweb_archive.server import connection
 from dicomweb_archive.server.app import create_app
 from dicomweb_archive.server.connection import HEAD_TIMEOUT, BoundedHttpToolsProtocol
 from dicomweb_archive.server.directframes import DirectFramesProtocol
+from tests.conftest import errors_logged
 from tests.server.live import dwa_serve, live_server
 
 HEAD = b"GET /dicomweb/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -211,17 +211,6 @@ def test_the_service_root_redirects_relatively(
     assert response.headers["location"] == location
 
 
-class _Errors(logging.Handler):
-    """The server's error records (uvicorn's logger, as ``dwa serve`` logs)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.mark.parametrize("protocol", [BoundedHttpToolsProtocol, DirectFramesProtocol])
 def test_a_malformed_request_is_answered_after_those_before_it(
     archive: Path, protocol: type[BoundedHttpToolsProtocol]
@@ -236,11 +225,9 @@ def test_a_malformed_request_is_answered_after_those_before_it(
     usual = f"GET {frame} HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n".encode()
     missing = b"GET /dicomweb/studies/1.2.3 HTTP/1.1\r\nHost: x\r\n\r\n"
     malformed = b"get /dicomweb/studies HTTP/1.1\r\nHost: x\r\n\r\n"
-    errors = _Errors()
     with live_server(create_app(archive), http=protocol, access_log=False) as url:
         address = ("127.0.0.1", int(url.rpartition(":")[2].partition("/")[0]))
-        logging.getLogger("uvicorn.error").addHandler(errors)  # after uvicorn set its logging
-        try:
+        with errors_logged("uvicorn.error") as errors:
             for pipelined in (usual + missing, missing * 2, usual):
                 for _ in range(10):
                     with socket.create_connection(address) as sock:
@@ -249,9 +236,7 @@ def test_a_malformed_request_is_answered_after_those_before_it(
                     statuses = re.findall(rb"HTTP/1.1 (\d{3}) ", received)
                     expected = [b"200" if p == usual else b"404" for p in _split(pipelined)]
                     assert statuses == [*expected, b"400"]
-        finally:
-            logging.getLogger("uvicorn.error").removeHandler(errors)
-    assert not errors.records, errors.records[0].getMessage()
+    assert not errors, errors[:3]
 
 
 def _split(pipelined: bytes) -> list[bytes]:

@@ -12,7 +12,6 @@ error: whatever a client sends is answered, not a fault of the server.
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 import socket
@@ -29,6 +28,7 @@ from dicomweb_archive.server.app import create_app
 from dicomweb_archive.server.connection import BoundedHttpToolsProtocol
 from dicomweb_archive.server.directframes import DirectFramesProtocol
 from dicomweb_archive.server.fastpath import UsualFrames
+from tests.conftest import errors_logged
 from tests.server.conftest import converted
 from tests.server.live import live_server
 
@@ -59,15 +59,6 @@ ACCEPTS = [
 ETAGS = ["*", '"x"', 'W/"x"', "garbage"]
 #: The last request of every connection: answered, then the connection closes.
 CLOSING = b"GET /dicomweb/studies/1.2.3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 @pytest.fixture(scope="module")
@@ -155,13 +146,8 @@ def test_the_direct_connection_answers_as_the_application(
 ) -> None:
     alone, direct, frames = servers
     rng = random.Random(SEED)
-    errors = _Errors()
-    logger = logging.getLogger("uvicorn.error")  # after uvicorn set up its logging
-    logger.addHandler(errors)
-    try:
+    with errors_logged("uvicorn.error") as errors:
         for number in range(EXCHANGES):
             requests = b"".join(_request(rng, frames) for _ in range(rng.choice([1, 1, 2, 3])))
             assert _exchange(alone, requests) == _exchange(direct, requests), (number, requests)
-    finally:
-        logger.removeHandler(errors)
-    assert not errors.messages, errors.messages[:3]
+    assert not errors, errors[:3]

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE
@@ -15,6 +16,8 @@ from pynetdicom.pdu_primitives import P_DATA
 
 from dicomweb_archive.dimse.config import ListenConfig
 from dicomweb_archive.dimse.provider import Listener
+from dicomweb_archive.export.p10 import export_instance
+from dicomweb_archive.store.base import ReadableStore
 
 Client = Callable[..., Any]
 
@@ -57,3 +60,9 @@ def c_store_fragments(source: Dataset, context_id: int, max_pdu: int) -> list[P_
     message = C_STORE_RQ()
     message.primitive_to_message(request)
     return list(message.encode_msg(context_id, max_pdu))
+
+
+def exported(archive: ReadableStore, source: Dataset) -> Dataset:
+    """The P10 file the archive makes again of the instance ``source`` (as sent)."""
+    uids = source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID
+    return pydicom.dcmread(io.BytesIO(export_instance(archive, *uids)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable
@@ -21,8 +20,7 @@ from dicomweb_archive.dimse.fragments import MAX_HELD
 from dicomweb_archive.dimse.provider import Listener
 from dicomweb_archive.dimse.sop_classes import StudyRootQueryRetrieveInformationModelFind
 from dicomweb_archive.dimse.store import SUCCESS
-from dicomweb_archive.export.p10 import export_instance
-from tests.dimse.conftest import associate, c_store_fragments
+from tests.dimse.conftest import associate, c_store_fragments, exported
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -68,10 +66,7 @@ def test_a_command_and_its_data_set_in_one_pdu(
     status = assoc.send_c_store(source)
     assoc.release()
     assert status.Status == SUCCESS
-    exported = export_instance(
-        listener.archive, source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID
-    )
-    assert pydicom.dcmread(io.BytesIO(exported)).PixelData == source.PixelData
+    assert exported(listener.archive, source).PixelData == source.PixelData
     assert listener.context.receipts.held() == []
 
 

@@ -24,11 +24,10 @@ from dicomweb_archive.convert.status import (
 from dicomweb_archive.demo.samples import MULTIFRAME_SOP_CLASS, write_ct_series, write_multiframe
 from dicomweb_archive.dimse.provider import Listener
 from dicomweb_archive.dimse.store import SUCCESS, StoreStatus, store_dataset
-from dicomweb_archive.export.p10 import export_instance
 from dicomweb_archive.store.archive import open_archive
 from dicomweb_archive.store.index import Level, Query
 from dicomweb_archive.store.objectstore import work_folder
-from tests.dimse.conftest import associate
+from tests.dimse.conftest import associate, exported
 from tests.dimse.live import AE_TITLE, dwa_listen, run
 from tests.export.test_p10 import _dataset
 
@@ -55,10 +54,7 @@ def test_stored_once_then_unchanged_and_regenerated_alike(
     again = assoc.send_c_store(source)
     assoc.release()
     assert first.Status == again.Status == SUCCESS
-    exported = export_instance(
-        listener.archive, source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID
-    )
-    regenerated = pydicom.dcmread(io.BytesIO(exported))
+    regenerated = exported(listener.archive, source)
     assert _dataset(regenerated) == _dataset(source)
     assert regenerated.PixelData == source.PixelData
 
@@ -241,10 +237,7 @@ def test_storescu_of_a_large_multiframe_instance_in_bounded_memory(tmp_path: Pat
     assert peak - at_rest < size / 4, f"peak {peak >> 20} MB, at rest {at_rest >> 20} MB"
     sent = pydicom.dcmread(source)
     with open_archive(tmp_path / "archive") as archive:
-        exported = export_instance(
-            archive, sent.StudyInstanceUID, sent.SeriesInstanceUID, sent.SOPInstanceUID
-        )
-    assert pydicom.dcmread(io.BytesIO(exported)).PixelData == sent.PixelData
+        assert exported(archive, sent).PixelData == sent.PixelData
 
 
 def test_an_archive_in_an_object_store_receives_in_its_work_area(
@@ -259,10 +252,7 @@ def test_an_archive_in_an_object_store_receives_in_its_work_area(
     status = assoc.send_c_store(source)
     assoc.release()
     assert status.Status == SUCCESS
-    exported = export_instance(
-        listener.archive, source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID
-    )
-    assert pydicom.dcmread(io.BytesIO(exported)).PixelData == source.PixelData
+    assert exported(listener.archive, source).PixelData == source.PixelData
     assert listener.context.receipts.held() == []
 
 
